@@ -1,0 +1,128 @@
+"""One exception hierarchy for sabrkit.
+
+Every error raised on purpose by sabrkit derives from :class:`SabrkitError`. Domain errors also
+subclass the builtin they refine, so callers that only know the builtin still catch them
+(``except ValueError`` catches an :class:`ImageGeometryError`).
+
+Messages name the value, the rule it broke and the fix, e.g.::
+
+    lesion SABR-RCC-003-L2: image spacing (0.8, 0.8, 2.0) != mask spacing (1.0, 1.0, 2.0);
+    rule: image and mask must share one voxel grid; fix: resample the mask onto the image grid
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "SabrkitError",
+    "ConfigError",
+    "ValidationError",
+    "RowError",
+    "ImportValidationError",
+    "ConsentError",
+    "ImageGeometryError",
+    "ImageReadError",
+    "EmptyMaskError",
+    "ExtractionError",
+    "CaseFailure",
+    "ModelInputError",
+    "NotFoundError",
+    "format_problem",
+]
+
+
+def format_problem(what: str, rule: str, fix: str) -> str:
+    """Build the house message: what was wrong, which rule it broke, how to fix it."""
+    return f"{what}; rule: {rule}; fix: {fix}"
+
+
+class SabrkitError(Exception):
+    """Base class of every error sabrkit raises on purpose."""
+
+
+class ConfigError(SabrkitError, ValueError):
+    """A configuration file or setting is missing, unknown or out of range."""
+
+
+class ValidationError(SabrkitError, ValueError):
+    """A value entered or imported breaks a domain rule."""
+
+
+class NotFoundError(SabrkitError, LookupError):
+    """A referenced record (patient, lesion, sample) does not exist."""
+
+
+class ConsentError(SabrkitError, PermissionError):
+    """An action is not covered by the participant's consent."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in one row of an import file."""
+
+    row: int
+    column: str
+    value: object
+    rule: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column!r}, value {self.value!r}: {self.rule}"
+
+
+class ImportValidationError(ValidationError):
+    """An import file has bad rows. Holds every row error found; nothing was committed."""
+
+    def __init__(self, source: str, errors: Sequence[RowError]):
+        self.source = source
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(
+            f"{source}: {len(self.errors)} bad row value(s); nothing was imported. "
+            f"Fix every row listed and import again:\n{lines}"
+        )
+
+
+class ImageReadError(SabrkitError, FileNotFoundError):
+    """An image or mask file is missing or unreadable."""
+
+
+class ImageGeometryError(SabrkitError, ValueError):
+    """Image and mask (or two images) do not share one voxel grid."""
+
+
+class EmptyMaskError(SabrkitError, ValueError):
+    """A mask has no foreground voxel for the requested label."""
+
+
+class ModelInputError(SabrkitError, ValueError):
+    """Data handed to a model or validation routine break its rules."""
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    """One failed case of a batch job (a lesion in feature extraction, a series in ingest)."""
+
+    case_id: str
+    stage: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.case_id} [{self.stage}]: {self.reason}"
+
+
+class ExtractionError(SabrkitError, RuntimeError):
+    """A batch job failed above its allowed failure fraction; lists every failed case."""
+
+    def __init__(self, failures: Iterable[CaseFailure], n_total: int, max_failure_fraction: float):
+        self.failures = list(failures)
+        self.n_total = n_total
+        self.max_failure_fraction = max_failure_fraction
+        lines = "\n".join(f"  - {f}" for f in self.failures)
+        super().__init__(
+            f"{len(self.failures)} of {n_total} case(s) failed, above the allowed failure "
+            f"fraction {max_failure_fraction:g}; no output was written. Failed cases:\n{lines}\n"
+            "Fix the inputs named above (or raise max_failure_fraction in params.yaml to accept "
+            "recorded failures) and run again."
+        )
