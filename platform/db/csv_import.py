@@ -1,0 +1,150 @@
+"""Validate CSV import files row by row with pydantic models, collecting every problem.
+
+Imports in sabrkit validate every row of every file before writing anything (all-or-nothing).
+:func:`read_csv_rows` does the per-file part: it checks the header, parses each row with a
+pydantic model and turns each failure into a :class:`sabrkit.errors.RowError` instead of
+stopping at the first. Cross-row and cross-file rules (duplicates, references) are the
+caller's, reported the same way.
+
+Row numbers are line numbers of the file as a spreadsheet shows them: the header is row 1, the
+first record row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, NaiveDatetime
+from pydantic import ValidationError as PydanticValidationError
+
+from sabrkit.errors import RowError
+
+__all__ = ["ImportRow", "ParsedRow", "IsoDate", "IsoDateTime", "read_csv_rows", "row_error", "HIDDEN_VALUE"]
+
+logger = logging.getLogger(__name__)
+
+#: Shown instead of the value of a column whose values must not appear in messages or logs.
+HIDDEN_VALUE = "<hidden: direct identifier>"
+
+RowModel = TypeVar("RowModel", bound=BaseModel)
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$")
+
+
+def _iso_date_text(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("dates are written YYYY-MM-DD (ISO 8601)")
+    return value
+
+
+def _iso_datetime_text(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("date-times are written YYYY-MM-DDTHH:MM (ISO 8601, local time, no zone)")
+    return value
+
+
+#: A date cell: exactly ``YYYY-MM-DD`` (pydantic alone would also take a Unix timestamp).
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+#: A date-time cell: ``YYYY-MM-DDTHH:MM`` (optionally ``:SS``), local time without a zone.
+IsoDateTime = Annotated[NaiveDatetime, BeforeValidator(_iso_datetime_text)]
+
+
+class ImportRow(BaseModel):
+    """Base of the row models: strips whitespace, refuses NaN and infinity, is immutable."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, allow_inf_nan=False, frozen=True, extra="ignore")
+
+
+@dataclass(frozen=True)
+class ParsedRow(Generic[RowModel]):
+    """A row that passed its model: the file's row number and the parsed record."""
+
+    row: int
+    record: RowModel
+
+
+def row_error(label: str, row: int, column: str, value: object, rule: str) -> RowError:
+    """A :class:`RowError` whose column names the file too (``"lesions.csv:site"``)."""
+    return RowError(row=row, column=f"{label}:{column}", value=value, rule=rule)
+
+
+def _rule_text(error: dict[str, object]) -> str:
+    if error.get("type") == "missing":
+        return "a value is required (the cell is empty)"
+    return str(error.get("msg", "invalid value"))
+
+
+def read_csv_rows(
+    path: Path,
+    model: type[RowModel],
+    *,
+    label: str | None = None,
+    hidden_columns: Iterable[str] = (),
+) -> tuple[list[ParsedRow[RowModel]], list[RowError]]:
+    """Parse every row of a CSV file with ``model``; collect problems instead of raising.
+
+    Parameters
+    ----------
+    path : Path
+        UTF-8 CSV file (a byte-order mark is accepted) with a header row.
+    model : type of pydantic.BaseModel
+        Row model; its required fields are the required columns, fields with a default are
+        optional columns. Empty cells are passed as missing values.
+    label : str, optional
+        Name used in the errors' column (default: the file name).
+    hidden_columns : iterable of str
+        Columns whose values are replaced by :data:`HIDDEN_VALUE` in errors (direct identifiers).
+
+    Returns
+    -------
+    rows : list of ParsedRow
+        Rows that passed the model, in file order.
+    errors : list of RowError
+        Header problems (row 1) and every failed cell; when the header is wrong the rows are
+        not checked (every row would fail the same way).
+    """
+    label = label or path.name
+    hidden = set(hidden_columns)
+    fields = model.model_fields
+    required = [name for name, info in fields.items() if info.is_required()]
+    rows: list[ParsedRow[RowModel]] = []
+    errors: list[RowError] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        for column in required:
+            if column not in header:
+                errors.append(row_error(label, 1, column, None, "required column is missing from the header"))
+        for column in header:
+            if column not in fields:
+                errors.append(
+                    row_error(label, 1, column, column, "unknown column; expected " + ", ".join(fields))
+                )
+        if len(set(header)) != len(header):
+            errors.append(row_error(label, 1, "header", ",".join(header), "a column name appears twice"))
+        if errors:
+            return rows, errors
+        for raw in reader:
+            row_number = reader.line_num
+            if None in raw:
+                errors.append(row_error(label, row_number, "(row)", raw[None], "more cells than header columns"))
+                continue
+            values = {key: value for key, value in raw.items() if value is not None and value.strip() != ""}
+            try:
+                rows.append(ParsedRow(row_number, model.model_validate(values)))
+            except PydanticValidationError as exc:
+                for problem in exc.errors():
+                    loc = problem.get("loc") or ("(row)",)
+                    column = str(loc[0])
+                    value = HIDDEN_VALUE if column in hidden else raw.get(column)
+                    errors.append(row_error(label, row_number, column, value, _rule_text(dict(problem))))
+    logger.debug("%s: %d valid row(s), %d problem(s)", label, len(rows), len(errors))
+    return rows, errors

@@ -1,0 +1,1 @@
+"""Alembic environment of sabrkit's database (run it through :mod:`sabrkit.db.migrate`)."""
