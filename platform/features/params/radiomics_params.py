@@ -1,0 +1,314 @@
+"""Versioned pyradiomics parameter files, validated at load.
+
+A parameter file is pyradiomics' own YAML (``setting``, ``imageType``, ``featureClass``)
+plus three sabrkit keys: ``version`` (recorded in every feature row), ``modality`` and an
+optional ``description``. Loading checks the top-level keys (unknown ones are rejected by
+name), the types (pydantic), and then runs pyradiomics' own schema validation
+(``radiomics/schemas/paramSchema.yaml`` with its extension functions), so a typo such as
+``binWidht`` fails at load instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import re
+import warnings
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from sabrkit.errors import ConfigError, format_problem
+
+__all__ = ["RadiomicsParams", "load_params", "packaged_params", "TOP_LEVEL_KEYS"]
+
+logger = logging.getLogger(__name__)
+
+#: Keys a parameter file may hold at the top level.
+TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "modality", "description", "setting", "imageType", "featureClass")
+
+_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class RadiomicsParams(BaseModel):
+    """One validated, versioned pyradiomics configuration.
+
+    Build it with :func:`load_params` or :meth:`from_mapping` (both turn every problem into
+    :class:`~sabrkit.errors.ConfigError`).
+
+    Attributes
+    ----------
+    version : str
+        Parameter-set version, e.g. ``"ct-v1"``; goes into ``prov_params_version``.
+    modality : {"CT", "MR", "PT"}
+    description : str
+    setting : dict
+        pyradiomics ``setting`` section (``binWidth``, ``resampledPixelSpacing`` ...).
+    image_types : dict
+        pyradiomics ``imageType`` section (YAML key ``imageType``); default ``{"Original": {}}``.
+    feature_classes : dict
+        pyradiomics ``featureClass`` section (YAML key ``featureClass``); an empty value
+        enables every feature of the class.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    version: str = Field(pattern=_VERSION_PATTERN)
+    modality: Literal["CT", "MR", "PT"]
+    description: str = ""
+    setting: dict[str, Any] = Field(default_factory=dict)
+    image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": {}}, alias="imageType")
+    feature_classes: dict[str, list[str] | None] = Field(alias="featureClass", min_length=1)
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any], source: str = "parameters") -> RadiomicsParams:
+        """Validate a parsed parameter file.
+
+        Parameters
+        ----------
+        mapping : dict
+            Parsed YAML.
+        source : str
+            Where the mapping came from, quoted in messages.
+
+        Raises
+        ------
+        ConfigError
+            Unknown top-level key (named, with the allowed ones), wrong type or value, or a
+            setting that pyradiomics' schema rejects.
+        """
+        if not isinstance(mapping, dict):
+            raise ConfigError(
+                format_problem(
+                    f"{source}: top level is {type(mapping).__name__}",
+                    "a parameter file is a YAML mapping",
+                    f"start the file with the keys {list(TOP_LEVEL_KEYS)}",
+                )
+            )
+        unknown = [key for key in mapping if key not in TOP_LEVEL_KEYS]
+        if unknown:
+            raise ConfigError(
+                format_problem(
+                    f"{source}: unknown top-level key(s) {unknown}",
+                    f"allowed top-level keys are {list(TOP_LEVEL_KEYS)}",
+                    "remove or rename the key (pyradiomics settings belong under 'setting')",
+                )
+            )
+        try:
+            params = cls.model_validate(mapping)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(
+                format_problem(
+                    f"{source}: {problems}",
+                    "version matches " + _VERSION_PATTERN + ", modality is CT, MR or PT, "
+                    "featureClass names at least one class",
+                    "correct the values named above",
+                )
+            ) from exc
+        params.validate_with_pyradiomics(source)
+        return params
+
+    def to_pyradiomics_dict(self) -> dict[str, Any]:
+        """Return a deep copy of the three pyradiomics sections (``setting``, ``imageType``, ``featureClass``)."""
+        return copy.deepcopy(
+            {"setting": self.setting, "imageType": self.image_types, "featureClass": self.feature_classes}
+        )
+
+    @property
+    def params_hash(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_pyradiomics_dict`.
+
+        Keys sorted, no whitespace, integral floats written as integers (``25.0`` and ``25``
+        hash alike). ``version``, ``modality`` and ``description`` do not enter the hash: two
+        files with the same pyradiomics settings give the same features and the same hash.
+        """
+        canonical = json.dumps(
+            _canonical(self.to_pyradiomics_dict()), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        )
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+    @property
+    def label(self) -> int:
+        """The mask label features are extracted for (``setting.label``, default 1)."""
+        return int(self.setting.get("label", 1))
+
+    @property
+    def geometry_tolerance(self) -> float:
+        """``setting.geometryTolerance``, or ITK's default 1e-6 when unset."""
+        value = self.setting.get("geometryTolerance")
+        return 1e-6 if value is None else float(value)
+
+    def derive(
+        self,
+        version: str,
+        *,
+        setting: dict[str, Any] | None = None,
+        image_types: dict[str, dict[str, Any]] | None = None,
+        feature_classes: dict[str, list[str] | None] | None = None,
+        description: str | None = None,
+    ) -> RadiomicsParams:
+        """Return a new validated parameter set under a new ``version``.
+
+        ``setting`` is merged over the current settings (a ``None`` value removes a key);
+        ``image_types`` and ``feature_classes`` replace their sections. Example: enable LoG
+        and wavelet images with
+        ``params.derive("ct-v1-filters", image_types={"Original": {}, "LoG": {"sigma": [1.0, 3.0]}, "Wavelet": {}})``.
+
+        Raises
+        ------
+        ConfigError
+            ``version`` equals the current version, or the result is invalid.
+        """
+        if version == self.version:
+            raise ConfigError(
+                format_problem(
+                    f"derived parameter version {version!r} equals the original",
+                    "changed settings need a new version so feature tables stay traceable",
+                    f"pass e.g. {self.version + '-custom'!r}",
+                )
+            )
+        merged = dict(self.setting)
+        for key, value in (setting or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return RadiomicsParams.from_mapping(
+            {
+                "version": version,
+                "modality": self.modality,
+                "description": self.description if description is None else description,
+                "setting": merged,
+                "imageType": self.image_types if image_types is None else image_types,
+                "featureClass": self.feature_classes if feature_classes is None else feature_classes,
+            },
+            source=f"parameters {version!r} derived from {self.version!r}",
+        )
+
+    def validate_with_pyradiomics(self, source: str = "parameters") -> None:
+        """Run pyradiomics' own schema validation; raise :class:`ConfigError` on failure."""
+        import pykwalify.core
+        import pykwalify.errors
+        from radiomics import getParameterValidationFiles
+
+        schema_file, schema_funcs = getParameterValidationFiles()
+        try:
+            with _quiet("pykwalify"), warnings.catch_warnings():
+                # pykwalify loads pyradiomics' schema functions with the deprecated load_module()
+                warnings.filterwarnings("ignore", message="the load_module", category=DeprecationWarning)
+                core = pykwalify.core.Core(
+                    source_data=self.to_pyradiomics_dict(), schema_files=[schema_file], extensions=[schema_funcs]
+                )
+                core.validate(raise_exception=True)
+        except pykwalify.errors.SchemaError as exc:
+            detail = " ".join(str(getattr(exc, "msg", exc)).split())
+            raise ConfigError(
+                format_problem(
+                    f"{source}: pyradiomics rejects the parameters ({detail})",
+                    "setting, imageType and featureClass must follow pyradiomics 3.0.1's parameter schema",
+                    "fix the key or value named above (see pyradiomics' customization docs)",
+                )
+            ) from exc
+        except (ValueError, TypeError) as exc:  # raised by pyradiomics' schema extension functions
+            raise ConfigError(
+                format_problem(
+                    f"{source}: pyradiomics rejects the parameters ({exc})",
+                    "image types and feature classes must be ones pyradiomics 3.0.1 implements",
+                    "use a name from the list above",
+                )
+            ) from exc
+
+
+@contextmanager
+def _quiet(logger_name: str):  # type: ignore[no-untyped-def]
+    """Raise a library logger's level to CRITICAL for the block (no handlers added)."""
+    target = logging.getLogger(logger_name)
+    previous = target.level
+    target.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        target.setLevel(previous)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def packaged_params() -> list[str]:
+    """Names of the parameter files shipped with sabrkit (``["ct_v1", ...]``)."""
+    folder = resources.files("sabrkit.features.params")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_params(name_or_path: str | os.PathLike[str]) -> RadiomicsParams:
+    """Load and validate a parameter file.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A bare name (``"ct_v1"`` or ``"ct-v1"``) selects a file shipped in
+        ``sabrkit/features/params/``; anything with a folder part or a ``.yaml``/``.yml``
+        suffix is read as a path.
+
+    Returns
+    -------
+    RadiomicsParams
+
+    Raises
+    ------
+    ConfigError
+        Unknown packaged name (the available ones are listed), missing file, YAML syntax
+        error, or invalid parameters.
+    """
+    text_name = os.fspath(name_or_path)
+    is_path = isinstance(name_or_path, os.PathLike) or bool(re.search(r"[\\/]|\.ya?ml$", text_name))
+    if is_path:
+        file = Path(text_name)
+        if not file.is_file():
+            raise ConfigError(
+                format_problem(
+                    f"parameter file {text_name!r} does not exist",
+                    "load_params reads an existing YAML file or a packaged name",
+                    f"check the path, or use one of the packaged names {packaged_params()}",
+                )
+            )
+        text, source = file.read_text(encoding="utf-8"), str(file)
+    else:
+        stem = text_name.replace("-", "_")
+        if stem not in packaged_params():
+            raise ConfigError(
+                format_problem(
+                    f"no packaged parameter file named {text_name!r}",
+                    f"packaged names are {packaged_params()}",
+                    "use one of them or pass a path to your own YAML file",
+                )
+            )
+        text = resources.files("sabrkit.features.params").joinpath(f"{stem}.yaml").read_text(encoding="utf-8")
+        source = f"packaged parameters {stem}.yaml"
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            format_problem(f"{source}: YAML syntax error ({exc})", "the file must be valid YAML", "fix the line named")
+        ) from exc
+    params = RadiomicsParams.from_mapping(mapping, source=source)
+    logger.debug("loaded %s: version %s, hash %s", source, params.version, params.params_hash)
+    return params

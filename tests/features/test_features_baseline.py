@@ -1,0 +1,80 @@
+"""Regression of sabrkit's extraction wrapper against pyradiomics' own baseline values.
+
+Source: pyradiomics 3.0.1 ``data/baseline/baseline_<class>.csv`` (copied with its licence to
+``../shared/data/pyradiomics``). Rows are features, columns are test cases; the
+``diagnostics_Configuration_Settings`` / ``..._EnabledImageTypes`` rows (``general_info_*`` in
+older baselines) hold the settings each column was computed with. pyradiomics' own tests
+(``tests/testUtils.py``) accept a relative difference below 3 %.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sabrkit.features import RadiomicsParams, extract_lesion_features
+
+SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+CASES = SHARED_DATA / "pyradiomics"
+TOLERANCE = 0.03
+
+pytestmark = pytest.mark.skipif(
+    not (CASES / "brain1_image.nrrd").is_file(),
+    reason=f"real test data absent: {CASES.resolve()} (see shared/data/README.md)",
+)
+
+SETTING_ROWS = ("diagnostics_Configuration_Settings", "general_info_GeneralSettings")
+IMAGE_TYPE_ROWS = ("diagnostics_Configuration_EnabledImageTypes", "general_info_EnabledImageTypes")
+
+
+def _baseline(feature_class: str) -> pd.DataFrame:
+    return pd.read_csv(CASES / "baseline" / f"baseline_{feature_class}.csv", index_col=0)
+
+
+def _settings(baseline: pd.DataFrame, case: str) -> tuple[dict[str, object], dict[str, dict[str, object]]]:
+    setting_row = next(r for r in SETTING_ROWS if r in baseline.index)
+    image_row = next((r for r in IMAGE_TYPE_ROWS if r in baseline.index), None)
+    setting = ast.literal_eval(baseline.loc[setting_row, case])
+    image_types = ast.literal_eval(baseline.loc[image_row, case]) if image_row else {"Original": {}}
+    return setting, image_types
+
+
+def test_brain1_firstorder_and_glcm_match_pyradiomics_baseline() -> None:
+    case, classes = "brain1", ("firstorder", "glcm")
+    baselines = {c: _baseline(c) for c in classes}
+    setting, image_types = _settings(baselines["firstorder"], case)
+    assert _settings(baselines["glcm"], case) == (setting, image_types)  # one extraction serves both
+    params = RadiomicsParams.from_mapping(
+        {
+            "version": f"pyradiomics-baseline-{case}",
+            "modality": "MR",
+            "setting": setting,  # binWidth 25, voxelArrayShift 2000, no resampling ...
+            "imageType": image_types,
+            "featureClass": {c: None for c in classes},
+        }
+    )
+    manifest = pd.DataFrame(
+        {
+            "lesion_id": [case],
+            "study_id": [case],
+            "image_path": [str(CASES / f"{case}_image.nrrd")],
+            "mask_path": [str(CASES / f"{case}_label.nrrd")],
+        }
+    )
+    ours = extract_lesion_features(manifest, params, progress=False).features.iloc[0]
+
+    compared, off = 0, {}
+    for feature_class, baseline in baselines.items():
+        names = [n for n in baseline.index if n.startswith(f"original_{feature_class}_") and n in ours.index]
+        assert len(names) >= 15, f"too few {feature_class} features in common: {names}"
+        for name in names:
+            expected = float(baseline.loc[name, case])
+            difference = abs(ours[name] - expected) if expected == 0 else abs(1 - ours[name] / expected)
+            compared += 1
+            if difference >= TOLERANCE:
+                off[name] = (ours[name], expected)
+    assert compared >= 40
+    assert off == {}, f"features off by >= 3 % (ours, baseline): {off}"

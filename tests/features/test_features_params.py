@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sabrkit.errors import ConfigError
+from sabrkit.features import RadiomicsParams, load_params, packaged_params
+
+
+def _minimal(**overrides: object) -> dict[str, object]:
+    mapping: dict[str, object] = {
+        "version": "test-v1",
+        "modality": "CT",
+        "setting": {"binWidth": 25, "label": 1},
+        "imageType": {"Original": {}},
+        "featureClass": {"firstorder": None},
+    }
+    mapping.update(overrides)
+    return mapping
+
+
+def test_packaged_ct_v1_loads_by_either_name() -> None:
+    assert "ct_v1" in packaged_params()
+    params = load_params("ct_v1")
+    assert params == load_params("ct-v1")
+    assert params.version == "ct-v1" and params.modality == "CT"
+    assert params.setting["binWidth"] == 25 and params.setting["resampledPixelSpacing"] == [1.0, 1.0, 1.0]
+    assert params.setting["interpolator"] == "sitkBSpline" and params.label == 1
+    assert params.image_types == {"Original": {}}
+    assert set(params.feature_classes) == {"shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+    assert re.fullmatch(r"[0-9a-f]{64}", params.params_hash)
+
+
+def test_to_pyradiomics_dict_is_a_copy_with_pyradiomics_keys() -> None:
+    params = load_params("ct_v1")
+    section = params.to_pyradiomics_dict()
+    assert set(section) == {"setting", "imageType", "featureClass"}
+    section["setting"]["binWidth"] = 1
+    assert params.setting["binWidth"] == 25
+
+
+def test_params_hash_follows_the_settings_only() -> None:
+    base = RadiomicsParams.from_mapping(_minimal())
+    renamed = RadiomicsParams.from_mapping(_minimal(version="other-v9", description="same settings"))
+    as_float = RadiomicsParams.from_mapping(_minimal(setting={"binWidth": 25.0, "label": 1}))
+    wider = RadiomicsParams.from_mapping(_minimal(setting={"binWidth": 50, "label": 1}))
+    assert base.params_hash == renamed.params_hash == as_float.params_hash
+    assert base.params_hash != wider.params_hash
+
+
+def test_unknown_top_level_key_is_named_with_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        RadiomicsParams.from_mapping(_minimal(settings={"binWidth": 10}))
+    message = str(info.value)
+    assert "'settings'" in message
+    for allowed in ("version", "modality", "setting", "imageType", "featureClass"):
+        assert allowed in message
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"setting": {"binWidht": 25}}, "binWidht"),  # pyradiomics' schema
+        ({"setting": {"binWidth": -5}}, "binWidth"),
+        ({"imageType": {"Laplacian": {}}}, "Laplacian"),  # pyradiomics' extension functions
+        ({"featureClass": {"firstorder": ["NoSuchFeature"]}}, "NoSuchFeature"),
+        ({"featureClass": {}}, "featureClass"),  # pydantic
+        ({"modality": "XR"}, "modality"),
+        ({"version": "bad version"}, "version"),
+    ],
+)
+def test_invalid_values_raise_config_error(overrides: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        RadiomicsParams.from_mapping(_minimal(**overrides))
+
+
+def test_load_from_path_and_load_errors(tmp_path: Path) -> None:
+    file = tmp_path / "mine.yaml"
+    file.write_text(yaml.safe_dump(_minimal()))
+    assert load_params(file).version == "test-v1"
+    assert load_params(str(file)).params_hash == RadiomicsParams.from_mapping(_minimal()).params_hash
+    with pytest.raises(ConfigError, match="ct_v1"):
+        load_params("ct_v7")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_params(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: [unclosed\n")
+    with pytest.raises(ConfigError, match="YAML"):
+        load_params(broken)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump({**_minimal(), "voxelSetting": {"kernelRadius": 2}}))
+    with pytest.raises(ConfigError, match="voxelSetting"):
+        load_params(wrong)
+
+
+def test_derive_enables_filters_under_a_new_version() -> None:
+    params = load_params("ct_v1")
+    filtered = params.derive(
+        "ct-v1-filters",
+        image_types={"Original": {}, "LoG": {"sigma": [1.0, 3.0]}, "Wavelet": {}},
+        setting={"binWidth": 10},
+    )
+    assert set(filtered.image_types) == {"Original", "LoG", "Wavelet"}
+    assert filtered.setting["binWidth"] == 10 and filtered.setting["voxelArrayShift"] == 1000
+    assert filtered.params_hash != params.params_hash
+    with pytest.raises(ConfigError, match="new version"):
+        params.derive("ct-v1", setting={"binWidth": 10})
+    with pytest.raises(ConfigError, match="sigma"):
+        params.derive("ct-v1-bad", image_types={"LoG": {"sigma": [-1.0]}})
