@@ -1,0 +1,85 @@
+"""Estimator registry and the scikit-survival estimator contract of every registered pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sksurv.datasets import load_veterans_lung_cancer, load_whas500
+from sksurv.metrics import concordance_index_censored
+from sksurv.preprocessing import OneHotEncoder
+
+from sabrkit.errors import ConfigError
+from sabrkit.models.estimators import available_estimators, build_pipeline, register_estimator
+from sabrkit.models.simulation import simulate_feature_cohort
+
+
+@pytest.fixture(scope="module")
+def whas500():
+    X, y = load_whas500()
+    return OneHotEncoder().fit_transform(X), y
+
+
+def test_registry_lists_the_models_and_rejects_unknown_names() -> None:
+    assert {"coxnet", "coxph"} <= set(available_estimators())
+    with pytest.raises(ConfigError, match="estimator 'rsf'"):
+        build_pipeline("rsf")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_estimator("coxnet")(lambda: Pipeline([]))
+    with pytest.raises(ConfigError, match="keyword arguments"):
+        build_pipeline("coxnet", learning_rate=0.1)
+
+
+@pytest.mark.parametrize("name", available_estimators())
+def test_contract_clone_params_fit_predict(name: str, whas500) -> None:
+    X, y = whas500
+    pipeline = build_pipeline(name)
+    params = pipeline.get_params()
+    twin = clone(pipeline)
+    assert twin is not pipeline
+    assert twin.set_params(**{k: v for k, v in params.items() if "__" in k}).get_params().keys() == params.keys()
+    assert type(clone(pipeline)[-1]) is type(pipeline[-1])
+    fitted = clone(pipeline).fit(X, y)
+    risk = fitted.predict(X)
+    assert risk.shape == (len(X),) and np.isfinite(risk).all()
+    # higher risk = earlier event: whas500 is strongly predictable from age, bmi, heart rate ...
+    harrell = concordance_index_censored(y["fstat"], y["lenfol"], risk)[0]
+    assert harrell > 0.7
+    assert fitted.score(X, y) == pytest.approx(harrell)
+    # clone of a fitted pipeline is unfitted and does not share state
+    assert not hasattr(clone(fitted)[-1], "coef_")
+
+
+def test_coxnet_risk_rises_with_a_harmful_feature() -> None:
+    dataset = simulate_feature_cohort(np.random.default_rng(5), 150, 30, n_informative=1, log_hazard_ratio=1.5)
+    fitted = build_pipeline("coxnet", k=5).fit(dataset.X, dataset.y)
+    low, high = dataset.X.median().to_frame().T, dataset.X.median().to_frame().T
+    high["feature_0000"] += 2.0
+    assert fitted.predict(high)[0] > fitted.predict(low)[0]
+    assert "feature_0000" in fitted[:-1].get_feature_names_out()
+
+
+def test_grid_search_tunes_pipeline_parameters(whas500) -> None:
+    X, y = whas500
+    search = GridSearchCV(
+        build_pipeline("coxnet", k=5), {"coxnet__l1_ratio": [0.5, 1.0], "select__k": [3, 5]}, cv=KFold(3, shuffle=True, random_state=0)
+    ).fit(X, y)
+    assert set(search.best_params_) == {"coxnet__l1_ratio", "select__k"}
+    assert 0.6 < search.best_score_ < 1.0
+
+
+def test_veterans_apparent_concordance_matches_scikit_survival_user_guide() -> None:
+    # Source: scikit-survival user guide, "Introduction to Survival Analysis with scikit-survival"
+    # (https://scikit-survival.readthedocs.io/en/stable/user_guide/00-introduction.html):
+    #   data_x_numeric = OneHotEncoder().fit_transform(data_x)
+    #   estimator = CoxPHSurvivalAnalysis(); estimator.fit(data_x_numeric, data_y)
+    #   estimator.score(data_x_numeric, data_y)  ->  0.7362562471603816
+    X, y = load_veterans_lung_cancer()
+    X_numeric = OneHotEncoder().fit_transform(X)
+    fitted = build_pipeline("coxph", alpha=0.0).fit(X_numeric, y)
+    risk = fitted.predict(X_numeric)
+    harrell = concordance_index_censored(y["Status"], y["Survival_in_days"], risk)[0]
+    assert harrell == pytest.approx(0.7363, abs=5e-5)
+    assert fitted.score(X_numeric, y) == pytest.approx(0.7363, abs=5e-5)
