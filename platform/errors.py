@@ -123,6 +123,6 @@ class ExtractionError(SabrkitError, RuntimeError):
         super().__init__(
             f"{len(self.failures)} of {n_total} case(s) failed, above the allowed failure "
             f"fraction {max_failure_fraction:g}; no output was written. Failed cases:\n{lines}\n"
-            "Fix the inputs named above (or raise max_failure_fraction in params.yaml to accept "
-            "recorded failures) and run again."
+            "Fix the inputs named above and run again (or, to accept recorded failures, raise the "
+            "allowed fraction: max_failure_fraction in params.yaml, --max-failure-fraction on the CLI)."
         )
