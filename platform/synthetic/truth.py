@@ -1,0 +1,145 @@
+"""The cohort's tables in the data contract's layout, and its ground-truth document.
+
+:func:`contract_tables` selects and orders the columns of every file of the cohort folder
+(see the helper brief's data contract); :func:`build_truth` assembles ``ground_truth.json``:
+settings, hazard model and coefficients, image model, verified signal features, the planted
+best subgroup and the true and observed survival figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sabrkit.synthetic import hazard, phantom
+from sabrkit.synthetic.config import SynthConfig
+
+__all__ = ["CONTRACT_COLUMNS", "contract_tables", "build_truth"]
+
+logger = logging.getLogger(__name__)
+
+#: relative path -> columns, in order, of every table of the cohort folder.
+CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "registry/patients.csv": (
+        "study_id", "mdt_date", "enrolment_date", "age_years", "sex", "ecog", "histology", "imdc_risk",
+        "prior_nephrectomy", "disease_state", "systemic_therapy", "last_contact_date",
+    ),
+    "registry/identifiers.csv": ("study_id", "hospital_number", "family_name", "given_name", "date_of_birth"),
+    "registry/lesions.csv": (
+        "lesion_id", "study_id", "lesion_number", "site", "longest_diameter_mm", "series_uid", "roi_name",
+    ),
+    "registry/sabr_courses.csv": (
+        "lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date", "technique",
+    ),
+    "registry/visits.csv": ("study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"),
+    "registry/adverse_events.csv": (
+        "study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr",
+    ),
+    "registry/progression_events.csv": ("study_id", "event_date", "progression_type"),
+    "registry/deaths.csv": ("study_id", "death_date", "cause"),
+    "biobank/samples.csv": ("study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"),
+    "images.csv": ("lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner"),
+}
+
+
+def contract_tables(
+    patients: pd.DataFrame, identifiers: pd.DataFrame, lesions: pd.DataFrame, courses: pd.DataFrame,
+    visits: pd.DataFrame, adverse_events: pd.DataFrame, samples: pd.DataFrame, images: pd.DataFrame,
+) -> dict[str, pd.DataFrame]:
+    """Every table of the cohort folder with exactly the contract's columns (dates as ``date``)."""
+    progressed = patients[patients["progression_date"].notna()]
+    died = patients[patients["death_date"].notna()]
+    frames = {
+        "registry/patients.csv": patients,
+        "registry/identifiers.csv": identifiers,
+        "registry/lesions.csv": lesions,
+        "registry/sabr_courses.csv": courses,
+        "registry/visits.csv": visits,
+        "registry/adverse_events.csv": adverse_events,
+        "registry/progression_events.csv": progressed.rename(columns={"progression_date": "event_date"}),
+        "registry/deaths.csv": died.rename(columns={"death_cause": "cause"}),
+        "biobank/samples.csv": samples,
+        "images.csv": images,
+    }
+    return {path: frames[path].loc[:, list(cols)].reset_index(drop=True) for path, cols in CONTRACT_COLUMNS.items()}
+
+
+def _r(value: float, digits: int = 6) -> float:
+    return round(float(value), digits)
+
+
+def build_truth(
+    config: SynthConfig, baseline: hazard.BaselineHazards, patients: pd.DataFrame, lesions: pd.DataFrame,
+    phantoms: Sequence[phantom.LesionPhantom], s_pfs: np.ndarray, s_os: np.ndarray, best: np.ndarray,
+) -> dict[str, Any]:
+    """The ``ground_truth.json`` document (JSON-ready, floats rounded to 6 decimals)."""
+    population = hazard.population_summary(config.target_pfs_2y, config.target_os_2y)
+    pfs_event = patients["progression_date"].notna() | patients["death_date"].notna()
+    return {
+        "generator": "sabrkit.synthetic",
+        "config": config.to_dict(),
+        "hazard_model": {
+            "formula": hazard.HAZARD_FORMULA,
+            "time_unit": "months = days / 30.4375 from the first SABR fraction (index date)",
+            "progression_coefficients": dict(hazard.PROGRESSION_COEFFICIENTS),
+            "death_coefficients": dict(hazard.DEATH_COEFFICIENTS),
+            "baseline": {
+                "scale_progression": _r(baseline.scale_progression, 10),
+                "shape_progression": baseline.shape_progression,
+                "scale_death": _r(baseline.scale_death, 10),
+                "scale_death_after_progression": _r(baseline.scale_death_after_progression, 10),
+                "shape_death": baseline.shape_death,
+            },
+            "tumour_burden_z": {
+                "definition": "(log(total lesion volume mm3) - log_volume_mean) / log_volume_sd; "
+                "lesion volume = pi/6 * d * (d*axis_ratio_1) * (d*axis_ratio_2), d = longest diameter",
+                "log_volume_mean": _r(baseline.log_volume_mean),
+                "log_volume_sd": _r(baseline.log_volume_sd),
+            },
+            "lesion_heterogeneity": f"patient heterogeneity + N(0, {hazard.LESION_JITTER_SD}^2)",
+            "calibration": {
+                "method": "brentq on the mean S(24 months) over a fixed covariate sample",
+                "seed": hazard.CALIBRATION_SEED,
+                "n": hazard.CALIBRATION_SIZE,
+            },
+            "censoring": "administrative at cutoff_date; loss to follow-up with probability "
+            f"{config.loss_to_follow_up} at a uniform time; events no earlier than the day after the last fraction",
+        },
+        "image_model": {
+            "texture_sd_hu": f"{phantom.TEXTURE_AMPLITUDE_HU} * exp({phantom.TEXTURE_GAIN} * lesion heterogeneity)",
+            "mask": "tumour eroded by one voxel (contour just inside the edge)",
+            "noise": "scanner-dependent, spatially correlated Gaussian",
+        },
+        "signal_features": list(phantom.SIGNAL_FEATURES),
+        "signal_feature_spearman_rho": dict(phantom.SIGNAL_FEATURE_RHO),
+        "best_subgroup": {
+            **{k: v for k, v in hazard.BEST_SUBGROUP.items()},
+            "population_fraction": _r(population["best_subgroup_fraction"]),
+            "population_pfs_2y": _r(population["best_subgroup_pfs_2y"]),
+            "population_os_2y": _r(population["best_subgroup_os_2y"]),
+            "population_pfs_2y_others": _r(population["other_pfs_2y"]),
+            "n_in_cohort": int(best.sum()),
+            "true_pfs_2y_in_cohort": _r(s_pfs[best].mean()) if best.any() else None,
+        },
+        "true_pfs_2y": _r(s_pfs.mean()),
+        "true_os_2y": _r(s_os.mean()),
+        "population_pfs_2y": _r(population["population_pfs_2y"]),
+        "population_os_2y": _r(population["population_os_2y"]),
+        "n_patients": int(len(patients)),
+        "n_lesions": int(len(lesions)),
+        "n_pfs_events": int(pfs_event.sum()),
+        "n_progressions": int(patients["progression_date"].notna().sum()),
+        "n_deaths": int(patients["death_date"].notna().sum()),
+        "lesions": {
+            spec.lesion_id: {
+                "heterogeneity": _r(spec.heterogeneity),
+                "texture_sd_hu": _r(phantom.texture_amplitude(spec.heterogeneity), 3),
+                "noise_sd_hu": spec.noise_sd_hu,
+            }
+            for spec in phantoms
+        },
+    }
