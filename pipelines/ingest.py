@@ -1,0 +1,46 @@
+"""DVC stage `ingest`: load the synthetic registry and biobank into a fresh database.
+
+Creates ``data/registry/sabrkit.db`` with Alembic, loads the registry CSVs and the biobank
+samples (each all-or-nothing), then exports the endpoint and clinical-covariate tables the
+models use, and the cohort's Kaplan-Meier summary (``metrics/cohort.json``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from stage_params import ROOT
+
+SOURCE = ROOT / "data" / "synthetic"
+OUT = ROOT / "data" / "registry"
+
+
+def main() -> None:
+    from sabrkit.biobank import load_samples
+    from sabrkit.db import Database
+    from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
+    from sabrkit.registry.survival import cohort_summary
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    db_path = OUT / "sabrkit.db"
+    for stale in OUT.glob("sabrkit.db*"):
+        stale.unlink()
+    with Database.from_url(f"sqlite:///{db_path}") as db:
+        db.upgrade()
+        registry = load_registry_folder(db, SOURCE / "registry")
+        samples = load_samples(db, SOURCE / "biobank" / "samples.csv")
+        endpoints = endpoints_from_db(db)
+        clinical = clinical_covariates_from_db(db)
+    endpoints.to_parquet(OUT / "endpoints.parquet", index=False)
+    clinical.to_parquet(OUT / "clinical.parquet", index=False)
+    summary = cohort_summary(endpoints, n_lesions=int(clinical["n_lesions"].sum()))
+    metrics = ROOT / "metrics"
+    metrics.mkdir(exist_ok=True)
+    (metrics / "cohort.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"ingest: {registry}; {samples}")
+
+
+if __name__ == "__main__":
+    from stage_runner import run_stage
+
+    run_stage(main)

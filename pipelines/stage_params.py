@@ -1,0 +1,114 @@
+"""Typed, validated sections of ``params.yaml`` for the pipeline entry points.
+
+Only entry points read ``params.yaml``; each turns its section into one of these frozen pydantic
+models, which refuse unknown keys (a typo such as ``bin_widht`` stops the stage with a message
+naming the key) and wrong types, and hand plain values to the package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILE = ROOT / "params.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthesizeParams(_Section):
+    seed: int
+    n_patients: int = Field(gt=0)
+    enrolment_start: dt.date
+    enrolment_end: dt.date
+    cutoff_date: dt.date
+    image_shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+
+
+class PreprocessParams(_Section):
+    spacing_mm: tuple[float, float, float]
+    interpolator: Literal["linear", "bspline"] = "bspline"
+    hu_window: tuple[float, float]
+    crop_margin_mm: float = Field(ge=0)
+    max_failure_fraction: float = Field(0.0, ge=0, le=1)
+
+
+class FeaturesParams(_Section):
+    radiomics_params: str
+    max_failure_fraction: float = Field(0.0, ge=0, le=1)
+
+
+class AssembleParams(_Section):
+    aggregation: Literal["largest", "volume_weighted_mean", "mean", "max", "min"]
+    feature_set: Literal["clinical", "radiomic", "clinical+radiomic"]
+    endpoint: Literal["pfs", "os"]
+
+
+class TrainParams(_Section):
+    estimator: str
+    estimator_params: dict[str, Any] = Field(default_factory=dict)
+    n_splits: int = Field(ge=2)
+    n_repeats: int = Field(ge=1)
+    random_state: int
+    tau_months: float = Field(gt=0)
+    experiment_name: str
+
+
+class EvaluateParams(_Section):
+    permutation_seed: int
+    n_permutations: int = Field(ge=1)
+    permutation_cv_repeats: int = Field(ge=1)
+    km_repeat: int = Field(ge=0)
+
+
+class ExecutionParams(_Section):
+    n_jobs: int = Field(1, ge=1)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "synthesize": SynthesizeParams,
+    "preprocess": PreprocessParams,
+    "features": FeaturesParams,
+    "assemble": AssembleParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "execution": ExecutionParams,
+}
+
+
+class ParamsError(SystemExit):
+    """Stops a stage with a readable message (exit status 2)."""
+
+
+def load_all(path: Path = PARAMS_FILE) -> dict[str, _Section]:
+    """Read and validate every section of ``params.yaml``."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ParamsError(
+            f"{path}: unknown section(s) {unknown}; rule: sections are {sorted(SECTIONS)}; "
+            "fix: rename or remove them"
+        )
+    out: dict[str, _Section] = {}
+    for name, model in SECTIONS.items():
+        try:
+            out[name] = model.model_validate(raw.get(name, {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{name}.{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                for e in exc.errors()
+            )
+            raise ParamsError(f"{path}: {problems}; fix: correct params.yaml") from None
+    return out
+
+
+def load_section(name: str, path: Path = PARAMS_FILE) -> Any:
+    """Validated section ``name`` of ``params.yaml`` (the whole file is checked)."""
+    return load_all(path)[name]
