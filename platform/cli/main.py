@@ -58,7 +58,7 @@ def info() -> None:
 @handle_errors
 def synth(
     out: Path = typer.Option(Path("data/synthetic"), "--out", help="Folder to write the cohort into (replaced atomically)."),
-    seed: int = typer.Option(20240501, help="Seed of the generator; the same seed gives byte-identical files."),
+    seed: int = typer.Option(20240502, help="Seed of the generator; the same seed gives byte-identical files."),
     n_patients: int = typer.Option(60, "--n-patients", help="Number of patients."),
     cutoff_date: str = typer.Option("2026-11-01", "--cutoff", help="Data cut-off date (YYYY-MM-DD)."),
     images: bool = typer.Option(True, "--images/--no-images", help="Also write the CT regions and lesion masks."),

@@ -85,7 +85,7 @@ class SynthConfig:
     """
 
     n_patients: int = 60
-    seed: int = 20240501
+    seed: int = 20240502
     enrolment_start: dt.date = dt.date(2024, 5, 1)
     enrolment_end: dt.date = dt.date(2026, 5, 31)
     cutoff_date: dt.date = dt.date(2026, 11, 1)
