@@ -26,7 +26,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sabrkit.errors import RowError
 
-__all__ = ["ImportRow", "ParsedRow", "IsoDate", "IsoDateTime", "read_csv_rows", "row_error", "HIDDEN_VALUE"]
+__all__ = [
+    "ImportRow", "ParsedRow", "RawRow", "IsoDate", "IsoDateTime", "read_csv_rows", "read_raw_rows", "parse_rows",
+    "row_error", "HIDDEN_VALUE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,62 @@ def _rule_text(error: dict[str, object]) -> str:
     return str(error.get("msg", "invalid value"))
 
 
+@dataclass(frozen=True)
+class RawRow:
+    """One record as read: its row number in the source and its non-empty cells as text."""
+
+    row: int
+    values: dict[str, str]
+
+
+def read_raw_rows(path: Path) -> tuple[list[str], list[RawRow], list[RowError]]:
+    """Read a CSV file as text cells: header, rows (empty cells dropped) and rows with extra cells."""
+    rows: list[RawRow] = []
+    errors: list[RowError] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        for raw in reader:
+            if None in raw:
+                errors.append(row_error(path.name, reader.line_num, "(row)", raw[None], "more cells than header columns"))
+                continue
+            rows.append(RawRow(reader.line_num,
+                               {key: value.strip() for key, value in raw.items() if value is not None and value.strip()}))
+    return header, rows, errors
+
+
+def parse_rows(
+    rows: Iterable[RawRow], model: type[RowModel], *, label: str, hidden_columns: Iterable[str] = ()
+) -> tuple[list[ParsedRow[RowModel]], list[RowError]]:
+    """Validate raw rows with ``model``; every failing cell becomes a :class:`RowError` of ``label``."""
+    hidden = set(hidden_columns)
+    parsed: list[ParsedRow[RowModel]] = []
+    errors: list[RowError] = []
+    validate = model.model_validate
+    for raw in rows:
+        try:
+            parsed.append(ParsedRow(raw.row, validate(raw.values)))
+        except PydanticValidationError as exc:
+            for problem in exc.errors():
+                loc = problem.get("loc") or ("(row)",)
+                column = str(loc[0])
+                value = HIDDEN_VALUE if column in hidden else raw.values.get(column)
+                errors.append(row_error(label, raw.row, column, value, _rule_text(dict(problem))))
+    return parsed, errors
+
+
+def check_header(header: list[str], model: type[BaseModel], label: str) -> list[RowError]:
+    """Header problems (row 1): required columns missing, unknown or repeated columns."""
+    fields = model.model_fields
+    errors = [row_error(label, 1, name, None, "required column is missing from the header")
+              for name, info in fields.items() if info.is_required() and name not in header]
+    errors += [row_error(label, 1, column, column, "unknown column; expected " + ", ".join(fields))
+               for column in header if column not in fields]
+    if len(set(header)) != len(header):
+        errors.append(row_error(label, 1, "header", ",".join(header), "a column name appears twice"))
+    return errors
+
+
 def read_csv_rows(
     path: Path,
     model: type[RowModel],
@@ -112,39 +171,13 @@ def read_csv_rows(
         not checked (every row would fail the same way).
     """
     label = label or path.name
-    hidden = set(hidden_columns)
-    fields = model.model_fields
-    required = [name for name, info in fields.items() if info.is_required()]
-    rows: list[ParsedRow[RowModel]] = []
-    errors: list[RowError] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        for column in required:
-            if column not in header:
-                errors.append(row_error(label, 1, column, None, "required column is missing from the header"))
-        for column in header:
-            if column not in fields:
-                errors.append(
-                    row_error(label, 1, column, column, "unknown column; expected " + ", ".join(fields))
-                )
-        if len(set(header)) != len(header):
-            errors.append(row_error(label, 1, "header", ",".join(header), "a column name appears twice"))
-        if errors:
-            return rows, errors
-        for raw in reader:
-            row_number = reader.line_num
-            if None in raw:
-                errors.append(row_error(label, row_number, "(row)", raw[None], "more cells than header columns"))
-                continue
-            values = {key: value for key, value in raw.items() if value is not None and value.strip() != ""}
-            try:
-                rows.append(ParsedRow(row_number, model.model_validate(values)))
-            except PydanticValidationError as exc:
-                for problem in exc.errors():
-                    loc = problem.get("loc") or ("(row)",)
-                    column = str(loc[0])
-                    value = HIDDEN_VALUE if column in hidden else raw.get(column)
-                    errors.append(row_error(label, row_number, column, value, _rule_text(dict(problem))))
+    header, raw_rows, errors = read_raw_rows(path)
+    errors = check_header(header, model, label) + [
+        row_error(label, e.row, e.column.split(":", 1)[1], e.value, e.rule) for e in errors
+    ]
+    if any(error.row == 1 for error in errors):
+        return [], errors
+    rows, row_errors = parse_rows(raw_rows, model, label=label, hidden_columns=hidden_columns)
+    errors.extend(row_errors)
     logger.debug("%s: %d valid row(s), %d problem(s)", label, len(rows), len(errors))
     return rows, errors

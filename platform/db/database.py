@@ -4,6 +4,9 @@ As in datasette's ``Database``, one object owns the connections of one database;
 the CLI and the web views receive it and never open connections of their own. Create it in an
 entry point (``Database.from_url(settings.database_url)``) and pass it down; there is no
 module-level engine.
+
+Every session it hands out writes the audit log (:mod:`sabrkit.audit`) for the models marked
+:class:`~sabrkit.audit.Audited`: :meth:`Database.transaction` says who makes the change and why.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from sqlalchemy import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from sabrkit.db.engine import make_engine
+from sabrkit.db.engine import SQLITE_BEGIN_OPTION, make_engine
 
 __all__ = ["Database"]
 
@@ -31,23 +34,38 @@ class Database:
     engine : sqlalchemy.Engine
         Usually made by :func:`sabrkit.db.make_engine`; use :meth:`from_url` instead of
         building one yourself.
+    actor : str, optional
+        Who makes the changes when :meth:`transaction` is not told (recorded in the audit
+        log); default: ``"unknown"``. The CLI passes the operating-system user.
 
     Examples
     --------
     >>> db = Database.from_url("sqlite://")
     >>> db.upgrade()
-    >>> with db.transaction() as session:
+    >>> with db.transaction(actor="coordinator1") as session:
     ...     session.add(some_record)     # committed when the block ends without error
+    >>> with db.transaction(actor="coordinator1", reason="query 12: visit date typo") as session:
+    ...     some_record.visit_date = corrected   # updates and deletes need a reason
     """
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, actor: str | None = None):
+        from sabrkit.audit.listeners import DEFAULT_ACTOR, install_audit
+
         self.engine = engine
+        self.actor = actor or DEFAULT_ACTOR
         self._sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+        # writes on SQLite begin with BEGIN IMMEDIATE: the write lock is taken up front, so a
+        # transaction that reads before it writes cannot fail half-way on a concurrent writer
+        self._write_sessionmaker = sessionmaker(
+            bind=engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}), expire_on_commit=False
+        )
+        install_audit(self._sessionmaker)
+        install_audit(self._write_sessionmaker)
 
     @classmethod
-    def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
+    def from_url(cls, url: str | URL, *, actor: str | None = None, **engine_kwargs: Any) -> Database:
         """Open the database at ``url`` (see :func:`sabrkit.db.make_engine` for the options)."""
-        return cls(make_engine(url, **engine_kwargs))
+        return cls(make_engine(url, **engine_kwargs), actor=actor)
 
     @property
     def url(self) -> URL:
@@ -64,20 +82,35 @@ class Database:
 
         Writes belong in :meth:`transaction`, which commits or rolls back for you.
         """
-        return self._sessionmaker()
+        session = self._sessionmaker()
+        session.info["audit_actor"] = self.actor
+        return session
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, actor: str | None = None, reason: str | None = None) -> Iterator[Session]:
         """Yield a session inside one transaction: commit on success, roll back on any error.
 
-        Objects stay readable after the block (``expire_on_commit=False``).
+        Objects stay readable after the block (``expire_on_commit=False``). Changes to audited
+        models are logged in the same transaction (a rollback loses both).
+
+        Parameters
+        ----------
+        actor : str, optional
+            Who makes the changes (default: the Database's ``actor``).
+        reason : str, optional
+            Why; required as soon as an audited row is updated or deleted (first entry needs none).
 
         Raises
         ------
+        sabrkit.audit.AuditError
+            An audited row is updated or deleted without a reason (nothing is committed).
         Exception
             Whatever the block raised, after the rollback.
         """
-        with self._sessionmaker.begin() as session:
+        with self._write_sessionmaker.begin() as session:
+            session.info["audit_actor"] = actor or self.actor
+            if reason is not None:
+                session.info["audit_reason"] = reason
             yield session
 
     def upgrade(self, revision: str = "head") -> None:

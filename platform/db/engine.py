@@ -4,7 +4,10 @@
 For SQLite it creates the file's folder and, on every new DBAPI connection, turns on foreign
 keys (SQLite leaves them off by default), write-ahead logging (readers do not block the writer)
 and a busy timeout (a second writer waits instead of failing with ``database is locked``).
-PostgreSQL URLs (``postgresql+psycopg://user@host/db``) are used unchanged.
+SQLAlchemy, not the ``sqlite3`` module, begins SQLite transactions (SQLAlchemy's documented
+recipe), so DDL is transactional, savepoints work and a connection with the execution option
+``sabrkit_sqlite_begin="IMMEDIATE"`` begins with ``BEGIN IMMEDIATE`` (takes the write lock
+first; used by :meth:`sabrkit.db.Database.transaction`). PostgreSQL URLs (``postgresql+psycopg://user@host/db``) are used unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["make_engine", "sqlite_file", "DEFAULT_BUSY_TIMEOUT_MS"]
+__all__ = ["make_engine", "sqlite_file", "DEFAULT_BUSY_TIMEOUT_MS", "SQLITE_BEGIN_OPTION"]
 
 logger = logging.getLogger(__name__)
 
 #: How long (milliseconds) a SQLite connection waits for another writer before giving up.
-DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_BUSY_TIMEOUT_MS = 60_000  # writers queue up to a minute on a busy SQLite file instead of failing
+#: Execution option naming how a SQLite transaction begins: ``DEFERRED`` (default) or ``IMMEDIATE``.
+SQLITE_BEGIN_OPTION = "sabrkit_sqlite_begin"
+_BEGIN_MODES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
 
 
 def sqlite_file(url: str | URL) -> Path | None:
@@ -44,6 +50,8 @@ def _set_sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     finally:
         cursor.close()
+    # let SQLAlchemy emit BEGIN (see the "begin" listener) instead of the sqlite3 module
+    dbapi_connection.isolation_level = None
 
 
 def make_engine(
@@ -100,5 +108,10 @@ def make_engine(
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         _set_sqlite_pragmas(dbapi_connection, busy_timeout_ms)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = str(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")).upper()
+        connection.exec_driver_sql(f"BEGIN {mode if mode in _BEGIN_MODES else 'DEFERRED'}")
 
     return engine

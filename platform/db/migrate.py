@@ -45,12 +45,23 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+#: Modules whose import registers the tables of a room on :class:`sabrkit.db.Base`.
+MODEL_MODULES = ("sabrkit.audit.models", "sabrkit.registry.models", "sabrkit.biobank.models", "sabrkit.web.models")
+
+
 def target_metadata() -> MetaData:
-    """The MetaData of every sabrkit table (importing the registry and biobank models fills it)."""
-    import sabrkit.biobank.models  # noqa: F401  (registers the biobank tables)
-    import sabrkit.registry.models  # noqa: F401  (registers the registry tables)
+    """The MetaData of every sabrkit table (importing each room's models fills it).
+
+    A room listed in :data:`MODEL_MODULES` that is not installed is skipped.
+    """
+    import importlib
+    import importlib.util
+
     from sabrkit.db.base import Base
 
+    for module in MODEL_MODULES:
+        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is not None:
+            importlib.import_module(module)
     return Base.metadata
 
 

@@ -1,24 +1,48 @@
-"""Clinical registry: patients, lesions, SABR courses, visits, adverse events, endpoints."""
+"""Clinical registry: patients, eligibility, lesions, SABR courses, therapy, follow-up, endpoints,
+exports, analyses and the study report."""
 
+from sabrkit.registry.capture import CAPTURE_KINDS, correct, delete, enrol, record
 from sabrkit.registry.covariates import (
     CLINICAL_COVARIATE_COLUMNS,
     clinical_covariates_from_db,
     compute_clinical_covariates,
 )
+from sabrkit.registry.ctcae import CTCAE_SOURCE, check_ctcae, ctcae_terms
 from sabrkit.registry.dose import DEFAULT_ALPHA_BETA_GY, bed, bed10, eqd2
 from sabrkit.registry.endpoints import DAYS_PER_MONTH, ENDPOINT_COLUMNS, compute_endpoints, endpoints_from_db
-from sabrkit.registry.load import REGISTRY_FILES, LoadSummary, load_registry_folder, validate_registry_folder
-from sabrkit.registry.survival import SurvivalAt, cohort_summary, median_followup, survival_at
+from sabrkit.registry.exports import AnalysisTables, build_analysis_tables, write_analysis_tables
+from sabrkit.registry.frames import registry_frames
+from sabrkit.registry.load import (
+    OPTIONAL_FILES,
+    REGISTRY_FILES,
+    REQUIRED_FILES,
+    LoadSummary,
+    RegistrySource,
+    load_registry_folder,
+    read_registry_folder,
+    validate_registry_folder,
+    validate_source,
+    write_registry,
+)
 from sabrkit.registry.models import (
     AdverseEvent,
     Death,
+    Eligibility,
     Lesion,
+    LesionAssessment,
+    OffStudy,
     Patient,
     PatientIdentifier,
     ProgressionEvent,
     SabrCourse,
+    SystemicTherapyLine,
+    TumourAssessment,
     Visit,
 )
+from sabrkit.registry.quality import data_quality, followup_completeness
+from sabrkit.registry.redcap import read_redcap_export
+from sabrkit.registry.report import StudyReport, build_study_report, write_study_report
+from sabrkit.registry.survival import SurvivalAt, cohort_summary, median_followup, survival_at
 
 __all__ = [
     "SurvivalAt",
@@ -27,12 +51,17 @@ __all__ = [
     "cohort_summary",
     "Patient",
     "PatientIdentifier",
+    "Eligibility",
     "Lesion",
     "SabrCourse",
+    "SystemicTherapyLine",
     "Visit",
     "AdverseEvent",
+    "TumourAssessment",
+    "LesionAssessment",
     "ProgressionEvent",
     "Death",
+    "OffStudy",
     "bed",
     "bed10",
     "eqd2",
@@ -46,6 +75,30 @@ __all__ = [
     "CLINICAL_COVARIATE_COLUMNS",
     "load_registry_folder",
     "validate_registry_folder",
+    "read_registry_folder",
+    "validate_source",
+    "write_registry",
+    "RegistrySource",
     "LoadSummary",
     "REGISTRY_FILES",
+    "REQUIRED_FILES",
+    "OPTIONAL_FILES",
+    "read_redcap_export",
+    "record",
+    "enrol",
+    "correct",
+    "delete",
+    "CAPTURE_KINDS",
+    "check_ctcae",
+    "ctcae_terms",
+    "CTCAE_SOURCE",
+    "registry_frames",
+    "AnalysisTables",
+    "build_analysis_tables",
+    "write_analysis_tables",
+    "data_quality",
+    "followup_completeness",
+    "StudyReport",
+    "build_study_report",
+    "write_study_report",
 ]

@@ -1,11 +1,14 @@
-"""ORM models of the clinical registry: patients, their key table, lesions, SABR courses, visits,
-adverse events, first progression and death.
+"""ORM models of the clinical registry at enrolment: patients, their key table, eligibility and the
+MDT decision, lesions, SABR courses and systemic therapy lines. Follow-up records (visits,
+adverse events, tumour assessments, progression, death, off-study) are in
+:mod:`sabrkit.registry.followup_models` and re-exported here.
 
 Primary keys: the pseudonymous ``study_id`` for patients (``SABR-RCC-001``) and ``lesion_id``
 for lesions (``SABR-RCC-001-L2``); integer surrogate keys for repeated records. Ranges and
 vocabularies are CHECK constraints, so the database refuses bad values whatever wrote them; the
 CSV import (:mod:`sabrkit.registry.load`) checks the same rules first to report every bad row.
 Direct identifiers live only in :class:`PatientIdentifier` (table ``patient_identifiers``).
+Every model is :class:`~sabrkit.audit.Audited`: each change is logged with who, when and why.
 """
 
 from __future__ import annotations
@@ -28,44 +31,53 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from sabrkit.audit.models import Audited
 from sabrkit.db.base import Base
 from sabrkit.registry.dose import DEFAULT_ALPHA_BETA_GY, bed, eqd2
+from sabrkit.registry.followup_models import (
+    AdverseEvent,
+    Death,
+    LesionAssessment,
+    OffStudy,
+    ProgressionEvent,
+    TumourAssessment,
+    Visit,
+)
+from sabrkit.registry.keys import LESION_ID_LENGTH, STUDY_ID_LENGTH, patient_fk
 from sabrkit.registry.vocabulary import (
-    ATTRIBUTIONS,
-    CTCAE_VERSIONS,
-    DEATH_CAUSES,
     DISEASE_STATES,
     HISTOLOGIES,
     IMDC_RISKS,
     LESION_SITES,
-    PROGRESSION_TYPES,
+    MDT_DECISIONS,
     SEXES,
     SYSTEMIC_THERAPIES,
+    THERAPY_CLASSES,
     sql_in,
 )
 
 __all__ = [
     "Patient",
     "PatientIdentifier",
+    "Eligibility",
     "Lesion",
     "SabrCourse",
+    "SystemicTherapyLine",
     "Visit",
     "AdverseEvent",
+    "TumourAssessment",
+    "LesionAssessment",
     "ProgressionEvent",
     "Death",
+    "OffStudy",
     "STUDY_ID_LENGTH",
     "LESION_ID_LENGTH",
 ]
 
-STUDY_ID_LENGTH = 32
-LESION_ID_LENGTH = 40
+_patient_fk = patient_fk
 
 
-def _patient_fk() -> Any:
-    return ForeignKey("patients.study_id", onupdate="CASCADE")
-
-
-class Patient(Base):
+class Patient(Audited, Base):
     """A registry participant, known only by the pseudonymous study ID."""
 
     __tablename__ = "patients"
@@ -79,6 +91,9 @@ class Patient(Base):
         CheckConstraint(sql_in("systemic_therapy", SYSTEMIC_THERAPIES), name="systemic_therapy_code"),
         CheckConstraint("enrolment_date >= mdt_date", name="enrolment_after_mdt"),
         CheckConstraint("last_contact_date >= enrolment_date", name="last_contact_after_enrolment"),
+        CheckConstraint("kps BETWEEN 0 AND 100 AND kps % 10 = 0", name="kps_range"),
+        CheckConstraint("prior_systemic_lines >= 0", name="prior_systemic_lines_nonnegative"),
+        CheckConstraint("n_metastases >= 1", name="n_metastases_positive"),
     )
 
     study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), primary_key=True)
@@ -93,22 +108,66 @@ class Patient(Base):
     disease_state: Mapped[str] = mapped_column(String(20))
     systemic_therapy: Mapped[str] = mapped_column(String(10))
     last_contact_date: Mapped[date] = mapped_column(Date)
+    #: Karnofsky performance status (0-100, steps of 10), if recorded besides ECOG.
+    kps: Mapped[int | None] = mapped_column(Integer)
+    #: Lines of systemic therapy before enrolment.
+    prior_systemic_lines: Mapped[int | None] = mapped_column(Integer)
+    #: Number of metastases at enrolment (all sites, treated or not).
+    n_metastases: Mapped[int | None] = mapped_column(Integer)
 
     identifier: Mapped[PatientIdentifier | None] = relationship(back_populates="patient")
+    eligibility: Mapped[Eligibility | None] = relationship(back_populates="patient")
+    therapy_lines: Mapped[list[SystemicTherapyLine]] = relationship(
+        back_populates="patient", order_by="SystemicTherapyLine.line_number"
+    )
     lesions: Mapped[list[Lesion]] = relationship(back_populates="patient", order_by="Lesion.lesion_number")
     visits: Mapped[list[Visit]] = relationship(back_populates="patient", order_by="Visit.visit_number")
     adverse_events: Mapped[list[AdverseEvent]] = relationship(back_populates="patient")
     progression_event: Mapped[ProgressionEvent | None] = relationship(back_populates="patient")
     death: Mapped[Death | None] = relationship(back_populates="patient")
+    off_study: Mapped[OffStudy | None] = relationship(back_populates="patient")
 
     def __repr__(self) -> str:
         return f"Patient({self.study_id!r})"
 
 
-class PatientIdentifier(Base):
+class Eligibility(Audited, Base):
+    """The eligibility check and the MDT decision that admitted a patient (one row per patient).
+
+    A patient is enrolled only when every criterion holds and the MDT decided SABR to all
+    lesions (:attr:`eligible`). The criteria follow the registration: histologically confirmed
+    RCC, 1-5 metastases (oligometastatic or oligoprogressive), every lesion treatable with SABR,
+    ECOG 0-2, written informed consent.
+    """
+
+    __tablename__ = "eligibility"
+    __audit_label_columns__ = ("study_id",)
+    __table_args__ = (CheckConstraint(sql_in("mdt_decision", MDT_DECISIONS), name="mdt_decision_code"),)
+
+    study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), primary_key=True)
+    assessed_on: Mapped[date] = mapped_column(Date)
+    rcc_confirmed: Mapped[bool] = mapped_column(Boolean)
+    one_to_five_metastases: Mapped[bool] = mapped_column(Boolean)
+    all_lesions_treatable: Mapped[bool] = mapped_column(Boolean)
+    ecog_0_to_2: Mapped[bool] = mapped_column(Boolean)
+    informed_consent: Mapped[bool] = mapped_column(Boolean)
+    mdt_decision: Mapped[str] = mapped_column(String(20))
+    mdt_note: Mapped[str | None] = mapped_column(String(500))
+
+    patient: Mapped[Patient] = relationship(back_populates="eligibility")
+
+    @property
+    def eligible(self) -> bool:
+        """Every criterion met and the MDT decided SABR to all lesions."""
+        return all((self.rcc_confirmed, self.one_to_five_metastases, self.all_lesions_treatable, self.ecog_0_to_2,
+                    self.informed_consent)) and self.mdt_decision == "sabr_all_lesions"
+
+
+class PatientIdentifier(Audited, Base):
     """Key table: links a study ID to the hospital's direct identifiers (coordinator role only)."""
 
     __tablename__ = "patient_identifiers"
+    __audit_redacted_columns__ = ("hospital_number", "family_name", "given_name", "date_of_birth")
 
     study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), primary_key=True)
     hospital_number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -122,7 +181,7 @@ class PatientIdentifier(Base):
         return f"PatientIdentifier({self.study_id!r})"
 
 
-class Lesion(Base):
+class Lesion(Audited, Base):
     """A treated metastasis; ``lesion_id`` = ``<study_id>-L<lesion_number>``."""
 
     __tablename__ = "lesions"
@@ -140,6 +199,10 @@ class Lesion(Base):
     longest_diameter_mm: Mapped[float | None] = mapped_column(Float)
     series_uid: Mapped[str | None] = mapped_column(String(64))
     roi_name: Mapped[str | None] = mapped_column(String(64))
+    #: Organ or sub-site in words (``right lower lobe``, ``T7 vertebral body``).
+    organ: Mapped[str | None] = mapped_column(String(64))
+    #: DICOM StudyInstanceUID of the planning CT (``series_uid`` is its SeriesInstanceUID).
+    study_uid: Mapped[str | None] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship(back_populates="lesions")
     sabr_courses: Mapped[list[SabrCourse]] = relationship(back_populates="lesion", order_by="SabrCourse.start_date")
@@ -172,11 +235,12 @@ def _eqd2_on_insert(context: DefaultExecutionContext) -> float:
     )
 
 
-class SabrCourse(Base):
+class SabrCourse(Audited, Base):
     """One SABR course to one lesion; BED and EQD2 are computed on insert from dose, fractions
     and the stored alpha/beta (see :mod:`sabrkit.registry.dose`)."""
 
     __tablename__ = "sabr_courses"
+    __audit_label_columns__ = ("lesion_id",)
     __table_args__ = (
         CheckConstraint("total_dose_gy > 0", name="total_dose_positive"),
         CheckConstraint("fractions >= 1", name="fractions_positive"),
@@ -213,71 +277,24 @@ def _recompute_dose_on_update(mapper: Any, connection: Any, course: SabrCourse) 
     course.eqd2_gy = eqd2(course.total_dose_gy, course.fractions, alpha_beta)
 
 
-class Visit(Base):
-    """A (monthly) follow-up visit with pain (VRS 0-4, higher = worse) and TESS (0-60, higher = better)."""
+class SystemicTherapyLine(Audited, Base):
+    """A line of systemic therapy given with SABR: agent(s), class (TKI, ICI, TKI + ICI), dates."""
 
-    __tablename__ = "visits"
+    __tablename__ = "systemic_therapy_lines"
+    __audit_label_columns__ = ("study_id", "line_number")
     __table_args__ = (
-        UniqueConstraint("study_id", "visit_number"),
-        CheckConstraint("visit_number >= 0", name="visit_number_nonnegative"),
-        CheckConstraint("vrs_pain BETWEEN 0 AND 4", name="vrs_pain_range"),
-        CheckConstraint("tess_score BETWEEN 0 AND 60", name="tess_score_range"),
+        UniqueConstraint("study_id", "line_number"),
+        CheckConstraint("line_number >= 1", name="line_number_positive"),
+        CheckConstraint(sql_in("therapy_class", THERAPY_CLASSES), name="therapy_class_code"),
+        CheckConstraint("stop_date IS NULL OR stop_date >= start_date", name="stop_after_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), index=True)
-    visit_number: Mapped[int] = mapped_column(Integer)
-    visit_date: Mapped[date] = mapped_column(Date)
-    vrs_pain: Mapped[int | None] = mapped_column(Integer)
-    tess_score: Mapped[float | None] = mapped_column(Float)
+    line_number: Mapped[int] = mapped_column(Integer)
+    agent: Mapped[str] = mapped_column(String(100))
+    therapy_class: Mapped[str] = mapped_column(String(8))
+    start_date: Mapped[date] = mapped_column(Date)
+    stop_date: Mapped[date | None] = mapped_column(Date)
 
-    patient: Mapped[Patient] = relationship(back_populates="visits")
-
-
-class AdverseEvent(Base):
-    """An adverse event graded with CTCAE (grade 1-5); the CTCAE version is stored with it."""
-
-    __tablename__ = "adverse_events"
-    __table_args__ = (
-        CheckConstraint("grade BETWEEN 1 AND 5", name="grade_range"),
-        CheckConstraint(sql_in("ctcae_version", CTCAE_VERSIONS), name="ctcae_version_code"),
-        CheckConstraint(sql_in("attribution_sabr", ATTRIBUTIONS), name="attribution_sabr_code"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), index=True)
-    term: Mapped[str] = mapped_column(String(128))
-    grade: Mapped[int] = mapped_column(Integer)
-    ctcae_version: Mapped[str] = mapped_column(String(8))
-    onset_date: Mapped[date] = mapped_column(Date)
-    attribution_sabr: Mapped[str] = mapped_column(String(10))
-
-    patient: Mapped[Patient] = relationship(back_populates="adverse_events")
-
-
-class ProgressionEvent(Base):
-    """The patient's first progression (RECIST 1.1): local, distant or both."""
-
-    __tablename__ = "progression_events"
-    __table_args__ = (CheckConstraint(sql_in("progression_type", PROGRESSION_TYPES), name="progression_type_code"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), unique=True)
-    event_date: Mapped[date] = mapped_column(Date)
-    progression_type: Mapped[str] = mapped_column(String(8))
-
-    patient: Mapped[Patient] = relationship(back_populates="progression_event")
-
-
-class Death(Base):
-    """A patient's death and its cause (``rcc`` or ``other``)."""
-
-    __tablename__ = "deaths"
-    __table_args__ = (CheckConstraint(sql_in("cause", DEATH_CAUSES), name="cause_code"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), _patient_fk(), unique=True)
-    death_date: Mapped[date] = mapped_column(Date)
-    cause: Mapped[str] = mapped_column(String(8))
-
-    patient: Mapped[Patient] = relationship(back_populates="death")
+    patient: Mapped[Patient] = relationship(back_populates="therapy_lines")

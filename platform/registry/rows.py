@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints
 from sabrkit.db.csv_import import ImportRow, IsoDate
 from sabrkit.registry.dose import DEFAULT_ALPHA_BETA_GY
 from sabrkit.registry.vocabulary import (
+    AssessmentModality,
     Attribution,
     CtcaeVersion,
     DeathCause,
@@ -21,9 +22,14 @@ from sabrkit.registry.vocabulary import (
     Histology,
     ImdcRisk,
     LesionSite,
+    LocalStatus,
+    MdtDecision,
+    OffStudyReason,
     ProgressionType,
+    RecistResponse,
     Sex,
     SystemicTherapy,
+    TherapyClass,
 )
 
 __all__ = [
@@ -39,12 +45,17 @@ __all__ = [
     "AdverseEventRow",
     "ProgressionEventRow",
     "DeathRow",
+    "EligibilityRow",
+    "TherapyLineRow",
+    "TumourAssessmentRow",
+    "LesionAssessmentRow",
+    "OffStudyRow",
 ]
 
 #: Pseudonymous study ID: ``SABR-RCC-001``.
-STUDY_ID_PATTERN = r"^SABR-RCC-[0-9]{3}$"
+STUDY_ID_PATTERN = r"^SABR-RCC-[0-9]{3,6}$"
 #: Lesion ID: ``<study_id>-L<n>``, e.g. ``SABR-RCC-001-L2``.
-LESION_ID_PATTERN = r"^SABR-RCC-[0-9]{3}-L[1-9][0-9]*$"
+LESION_ID_PATTERN = r"^SABR-RCC-[0-9]{3,6}-L[1-9][0-9]*$"
 
 StudyId = Annotated[str, StringConstraints(pattern=STUDY_ID_PATTERN)]
 LesionId = Annotated[str, StringConstraints(pattern=LESION_ID_PATTERN)]
@@ -66,6 +77,9 @@ class PatientRow(ImportRow):
     disease_state: DiseaseState
     systemic_therapy: SystemicTherapy
     last_contact_date: IsoDate
+    kps: Annotated[int, Field(ge=0, le=100, multiple_of=10)] | None = None
+    prior_systemic_lines: Annotated[int, Field(ge=0, le=20)] | None = None
+    n_metastases: Annotated[int, Field(ge=1, le=50)] | None = None
 
 
 class IdentifierRow(ImportRow):
@@ -88,6 +102,8 @@ class LesionRow(ImportRow):
     longest_diameter_mm: Annotated[float, Field(gt=0)] | None = None
     series_uid: DicomUid | None = None
     roi_name: Annotated[str, StringConstraints(max_length=64)] | None = None
+    organ: Annotated[str, StringConstraints(max_length=64)] | None = None
+    study_uid: DicomUid | None = None
 
 
 class SabrCourseRow(ImportRow):
@@ -114,14 +130,16 @@ class VisitRow(ImportRow):
 
 
 class AdverseEventRow(ImportRow):
-    """``adverse_events.csv``: one CTCAE-graded adverse event."""
+    """``adverse_events.csv``: one CTCAE adverse event (an empty grade is a data query, not an error)."""
 
     study_id: StudyId
     term: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    grade: Annotated[int, Field(ge=1, le=5)]
+    grade: Annotated[int, Field(ge=1, le=5)] | None = None
     ctcae_version: CtcaeVersion
     onset_date: IsoDate
     attribution_sabr: Attribution
+    resolution_date: IsoDate | None = None
+    lesion_id: LesionId | None = None
 
 
 class ProgressionEventRow(ImportRow):
@@ -138,3 +156,55 @@ class DeathRow(ImportRow):
     study_id: StudyId
     death_date: IsoDate
     cause: DeathCause
+
+
+class EligibilityRow(ImportRow):
+    """``eligibility.csv``: the eligibility check and MDT decision of one patient."""
+
+    study_id: StudyId
+    assessed_on: IsoDate
+    rcc_confirmed: bool
+    one_to_five_metastases: bool
+    all_lesions_treatable: bool
+    ecog_0_to_2: bool
+    informed_consent: bool
+    mdt_decision: MdtDecision
+    mdt_note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class TherapyLineRow(ImportRow):
+    """``systemic_therapy_lines.csv``: one line of systemic therapy."""
+
+    study_id: StudyId
+    line_number: Annotated[int, Field(ge=1)]
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    therapy_class: TherapyClass
+    start_date: IsoDate
+    stop_date: IsoDate | None = None
+
+
+class TumourAssessmentRow(ImportRow):
+    """``tumour_assessments.csv``: RECIST 1.1 overall response at one restaging."""
+
+    study_id: StudyId
+    assessment_date: IsoDate
+    visit_number: Annotated[int, Field(ge=0)] | None = None
+    modality: AssessmentModality = "ct"
+    overall_response: RecistResponse
+
+
+class LesionAssessmentRow(ImportRow):
+    """``lesion_assessments.csv``: local status of one treated lesion at one restaging."""
+
+    lesion_id: LesionId
+    assessment_date: IsoDate
+    local_status: LocalStatus
+    longest_diameter_mm: Annotated[float, Field(gt=0)] | None = None
+
+
+class OffStudyRow(ImportRow):
+    """``off_study.csv``: the end of one patient's participation."""
+
+    study_id: StudyId
+    off_study_date: IsoDate
+    reason: OffStudyReason

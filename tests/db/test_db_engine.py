@@ -68,3 +68,34 @@ def test_in_memory_sqlite_database_can_be_migrated():
             session.add(_patient())
         with db.session() as session:
             assert session.get(Patient, "SABR-RCC-001") is not None
+
+
+def test_sqlite_write_transactions_begin_immediate(tmp_path: Path):
+    """Database.transaction takes SQLite's write lock up front; plain sessions begin deferred."""
+    url = f"sqlite:///{tmp_path / 'lock.db'}"
+    statements: list[str] = []
+    with Database.from_url(url) as db:
+        db.upgrade()
+        from sqlalchemy import event
+
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: statements.append(statement))
+        with db.transaction() as session:
+            session.execute(text("SELECT 1"))
+        with db.session() as session:
+            session.execute(text("SELECT 1"))
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+
+
+def test_transaction_records_actor_and_reason(db: Database):
+    from sabrkit.audit import AuditLogEntry
+
+    with db.transaction(actor="coordinator") as session:
+        session.add(_patient())
+    with db.transaction(actor="monitor", reason="source data verification") as session:
+        session.get(Patient, "SABR-RCC-001").ecog = 2
+    with db.session() as session:
+        entries = session.execute(select(AuditLogEntry.actor, AuditLogEntry.action, AuditLogEntry.reason)).all()
+    assert [tuple(e) for e in entries] == [("coordinator", "insert", None),
+                                           ("monitor", "update", "source data verification")]

@@ -12,7 +12,7 @@ from sabrkit.db.migrate import MIGRATIONS_DIR, target_metadata
 
 EXPECTED_TABLES = {
     "patients", "patient_identifiers", "lesions", "sabr_courses", "visits", "adverse_events",
-    "progression_events", "deaths", "samples",
+    "progression_events", "deaths", "samples", "audit_log",
 }
 
 
@@ -21,22 +21,22 @@ def test_migrations_ship_inside_the_package():
     assert (versions / "0001_initial.py").is_file()
     assert (files("sabrkit.db.migrations") / "script.py.mako").is_file()
     assert MIGRATIONS_DIR.parent.name == "db"
-    assert head_revision() == "0001"
+    assert head_revision() is not None and head_revision() >= "0002"
 
 
 def test_metadata_holds_registry_and_biobank_tables():
-    assert set(target_metadata().tables) == EXPECTED_TABLES
+    assert set(target_metadata().tables) >= EXPECTED_TABLES
 
 
 def test_upgrade_builds_the_orm_schema(db_url: str):
     assert current_revision(db_url) is None
     upgrade(db_url)
-    assert current_revision(db_url) == "0001"
+    assert current_revision(db_url) == head_revision()
     assert schema_differences(db_url) == []
     engine = make_engine(db_url)
     try:
         inspector = inspect(engine)
-        assert set(inspector.get_table_names()) == EXPECTED_TABLES | {"alembic_version"}
+        assert set(inspector.get_table_names()) == set(target_metadata().tables) | {"alembic_version"}
         # alembic's comparison ignores CHECK constraints: compare their names table by table
         for table in target_metadata().sorted_tables:
             expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}

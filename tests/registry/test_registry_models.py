@@ -44,7 +44,7 @@ def test_bed_and_eqd2_computed_on_insert_and_kept_on_update(seeded: Database):
         assert (first.alpha_beta_gy, first.bed_gy, first.eqd2_gy) == pytest.approx((10.0, 151.2, 126.0))
         # 35 * (1 + 7/3) = 116.667; / (1 + 2/3) = 70.0
         assert (second.bed_gy, second.eqd2_gy) == pytest.approx((116.6666667, 70.0))
-    with seeded.transaction() as session:
+    with seeded.transaction(reason="prescription corrected to 60 Gy / 8 fx") as session:
         course = session.scalars(select(SabrCourse).where(SabrCourse.fractions == 3)).one()
         course.total_dose_gy = 60.0
         course.fractions = 8

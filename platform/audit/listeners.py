@@ -1,0 +1,299 @@
+"""Session events that write the audit log inside the transaction that makes the change.
+
+:func:`install_audit` attaches three listeners to a ``sessionmaker`` (``Database`` does it for
+its own); they act only on instances of :class:`~sabrkit.audit.models.Audited` models:
+
+``before_flush``
+    snapshots the old state of every changed or deleted audited row and refuses (with
+    :class:`~sabrkit.audit.errors.AuditError`) an update or delete without a reason, and any
+    change of a primary key;
+``after_flush``
+    writes one entry per inserted, updated (with a real change) or deleted row, in one batch,
+    chained to the newest entry (:func:`append_entries`);
+``do_orm_execute``
+    refuses ORM bulk ``insert()/update()/delete()`` statements on audited models, which would
+    bypass the flush (use :func:`insert_audited` for fast bulk inserts).
+
+Who and why come from ``session.info["audit_actor"]`` and ``session.info["audit_reason"]``
+(set by ``Database.transaction(actor=..., reason=...)`` or :func:`set_audit_context`).
+
+Writers are serialised so the chain never forks: on PostgreSQL by a transaction-level advisory
+lock taken before the newest entry is read; on SQLite by the database's single write lock, held
+from the flush's first write (``Database.transaction`` also begins with ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
+
+from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes
+from sabrkit.audit.errors import AuditError
+from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
+from sabrkit.errors import format_problem
+
+__all__ = [
+    "AUDIT_ACTOR",
+    "AUDIT_REASON",
+    "DEFAULT_ACTOR",
+    "install_audit",
+    "set_audit_context",
+    "append_entries",
+    "insert_audited",
+    "PendingEntry",
+]
+
+logger = logging.getLogger(__name__)
+
+AUDIT_ACTOR = "audit_actor"
+AUDIT_REASON = "audit_reason"
+DEFAULT_ACTOR = "unknown"
+_OLD_STATES = "_sabrkit_audit_old_states"
+_INSTALLED = "_sabrkit_audit_installed"
+_BYPASS_OPTION = "sabrkit_audited"
+_AUDIT_COLUMNS = ("id", "recorded_at", "actor", "action", "table_name", "row_key", "old_values", "new_values",
+                  "reason", "prev_hash", "entry_hash")
+#: Key of the PostgreSQL advisory lock that serialises writers of the audit log.
+POSTGRES_AUDIT_LOCK_KEY = 7_262_013_001
+
+#: One entry before it is chained: action, table, row key, old and new values (JSON text).
+PendingEntry = tuple[str, str, str, str | None, str | None]
+
+
+def install_audit(target: sessionmaker[Any] | type[Session]) -> None:
+    """Attach the audit listeners to a ``sessionmaker`` (or a Session class); idempotent.
+
+    The target is marked rather than asked with ``event.contains``: SQLAlchemy keys its event
+    registry by ``id()``, and a new sessionmaker's class may reuse the id of a collected one.
+    """
+    if getattr(target, _INSTALLED, False):
+        return
+    for name, listener in (("before_flush", _before_flush), ("after_flush", _after_flush),
+                           ("do_orm_execute", _refuse_bulk_statements)):
+        event.listen(target, name, listener)
+    setattr(target, _INSTALLED, True)
+
+
+def set_audit_context(session: Session, *, actor: str | None = None, reason: str | None = None) -> None:
+    """Set who makes the session's next changes and why (``reason`` is required for edits)."""
+    if actor is not None:
+        session.info[AUDIT_ACTOR] = actor
+    if reason is not None:
+        session.info[AUDIT_REASON] = reason
+
+
+def _reason(session: Session) -> str | None:
+    reason = session.info.get(AUDIT_REASON)
+    return reason.strip() if isinstance(reason, str) and reason.strip() else None
+
+
+def _table(state: InstanceState[Any]) -> AuditedTable:
+    return audited_table(state.mapper)
+
+
+def _current_row(session: Session, obj: Any, table: AuditedTable) -> dict[str, Any]:
+    """Plain values of an object as it is now (expired attributes are loaded)."""
+    state = inspect(obj)
+    loaded = state.dict
+
+    def get(key: str, column: Any) -> Any:
+        if key in loaded:
+            return loaded[key]
+        with session.no_autoflush:
+            return getattr(obj, key)
+
+    return table.plain_row(get)
+
+
+def _database_row(session: Session, state: InstanceState[Any], table: AuditedTable) -> dict[str, Any]:
+    """Plain values of the row of a persistent object as the database holds it now."""
+    sql_table = state.mapper.local_table
+    identity = state.identity or ()
+    condition = [sql_table.c[name] == value for name, value in zip(table.key_columns, identity, strict=True)]
+    row = session.connection().execute(select(sql_table).where(*condition)).mappings().one()
+    return {column.name: row[column.name] for _, column in table.columns}
+
+
+def _old_row(session: Session, state: InstanceState[Any], table: AuditedTable) -> dict[str, Any]:
+    """The committed (pre-change) values of a persistent object."""
+    from sqlalchemy.orm.base import NO_VALUE
+
+    committed = state.committed_state
+    values: dict[str, Any] = {}
+    for key, column in table.columns:
+        if key in committed:
+            if committed[key] is NO_VALUE:
+                database = _database_row(session, state, table)
+                return table.plain_row(lambda k, c: database[c.name])
+            values[column.name] = committed[key]
+        elif key in state.dict:
+            values[column.name] = state.dict[key]
+        else:
+            database = _database_row(session, state, table)
+            return table.plain_row(lambda k, c: database[c.name])
+    return table.plain_row(lambda k, c: values[c.name])
+
+
+def _refuse(table: AuditedTable, row: Mapping[str, Any], what: str, rule: str, fix: str) -> AuditError:
+    return AuditError(format_problem(f"{what} of {table.label(row)}", rule, fix))
+
+
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    old_states: dict[InstanceState[Any], tuple[str, dict[str, Any]]] = {}
+    reason = _reason(session)
+    for obj in list(session.dirty):
+        if not isinstance(obj, Audited) or not session.is_modified(obj, include_collections=False):
+            continue
+        state = inspect(obj)
+        table = _table(state)
+        old = _old_row(session, state, table)
+        new = _current_row(session, obj, table)
+        if old == new:
+            continue
+        if table.row_key(old) != table.row_key(new):
+            raise _refuse(table, old, "a change of the primary key",
+                          "the primary key of an audited row never changes",
+                          "delete the row (with a reason) and enter it again under its new key")
+        if reason is None:
+            raise _refuse(table, old, "an update", "every change after first entry needs a reason",
+                          "pass reason=... to Database.transaction (CLI: --reason)")
+        old_states[state] = ("update", old)
+    for obj in list(session.deleted):
+        if not isinstance(obj, Audited):
+            continue
+        state = inspect(obj)
+        table = _table(state)
+        old = _old_row(session, state, table)
+        if reason is None:
+            raise _refuse(table, old, "a delete", "every deletion needs a reason",
+                          "pass reason=... to Database.transaction (CLI: --reason)")
+        old_states[state] = ("delete", old)
+    session.info[_OLD_STATES] = old_states
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    old_states: dict[InstanceState[Any], tuple[str, dict[str, Any]]] = session.info.pop(_OLD_STATES, {})
+    pending: list[PendingEntry] = []
+    for obj in session.new:
+        if isinstance(obj, Audited):
+            table = _table(inspect(obj))
+            new = _current_row(session, obj, table)
+            pending.append(("insert", table.table_name, table.row_key(new), None,
+                            canonical_json(table.logged_row(new))))
+    for state, (action, old) in old_states.items():
+        table = _table(state)
+        logged_old = canonical_json(table.logged_row(old))
+        if action == "delete":
+            pending.append(("delete", table.table_name, table.row_key(old), logged_old, None))
+            continue
+        obj = state.obj()
+        new = _current_row(session, obj, table) if obj is not None else old
+        if new != old:
+            pending.append(("update", table.table_name, table.row_key(new), logged_old,
+                            canonical_json(table.logged_row(new))))
+    if pending:
+        append_entries(session, pending)
+
+
+def _refuse_bulk_statements(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get(_BYPASS_OPTION):
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and issubclass(mapper.class_, Audited):
+        verb = "INSERT" if state.is_insert else "UPDATE" if state.is_update else "DELETE"
+        raise AuditError(
+            format_problem(
+                f"ORM bulk {verb} on audited table {mapper.local_table.name}",
+                "changes to audited tables go through the session's flush, which writes the audit log",
+                "change objects in a Database.transaction(...) block, or use sabrkit.audit.insert_audited for bulk inserts",
+            )
+        )
+
+
+def _chain_tail(session: Session) -> tuple[int, str]:
+    """Lock the chain (PostgreSQL) and return the newest entry's id and hash."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_AUDIT_LOCK_KEY})
+    log = AuditLogEntry.__table__
+    tail = connection.execute(select(log.c.id, log.c.entry_hash).order_by(log.c.id.desc()).limit(1)).first()
+    return (0, GENESIS_HASH) if tail is None else (int(tail[0]), str(tail[1]))
+
+
+def append_entries(session: Session, pending: Sequence[PendingEntry]) -> int:
+    """Chain and insert audit entries in the session's transaction; returns how many.
+
+    Parameters
+    ----------
+    session : Session
+        Inside a transaction; ``session.info`` names the actor and the reason.
+    pending : sequence of (action, table_name, row_key, old_values, new_values)
+        Values as canonical JSON text (or None).
+    """
+    if not pending:
+        return 0
+    actor = str(session.info.get(AUDIT_ACTOR) or DEFAULT_ACTOR)
+    reason = _reason(session)
+    recorded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    last_id, prev = _chain_tail(session)
+    connection = session.connection()
+    stored_at: Any = recorded_at
+    if connection.dialect.name == "sqlite":  # SQLAlchemy's DateTime storage format on SQLite
+        stored_at = recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    digests = chain_hashes(list(pending), first_id=last_id + 1, recorded_at=recorded_at, actor=actor, reason=reason,
+                           prev_hash=prev)
+    rows = [(last_id + offset, stored_at, actor, action, table_name, row_key, old_values, new_values, reason,
+             digests[offset - 2] if offset > 1 else prev, digests[offset - 1])
+            for offset, (action, table_name, row_key, old_values, new_values) in enumerate(pending, start=1)]
+    # one driver-level executemany: the audit rows are plain values, SQLAlchemy's per-row
+    # parameter processing would double the cost of a bulk import
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) "
+                               f"VALUES ({', '.join([marker] * len(_AUDIT_COLUMNS))})", rows)
+    logger.debug("audit: %d entr(ies) %d-%d by %s", len(rows), last_id + 1, last_id + len(rows), actor)
+    return len(rows)
+
+
+def insert_audited(session: Session, model: type[Any], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert many rows of an audited model at once, with their audit entries (fast path).
+
+    One multi-row INSERT ... RETURNING per batch instead of one ORM object per row; the audit
+    entries are built from the returned rows, so column defaults (BED, EQD2) are logged as
+    stored. Objects already in the session do not see these rows until they are queried.
+
+    Parameters
+    ----------
+    session : Session
+        Inside a ``Database.transaction``.
+    model : Audited model class
+    rows : iterable of mappings
+        Column values by column name.
+
+    Returns
+    -------
+    int
+        Rows inserted.
+    """
+    if not issubclass(model, Audited):
+        raise TypeError(f"{model.__name__} is not an Audited model")
+    batch = [dict(row) for row in rows]
+    if not batch:
+        return 0
+    table = audited_table(inspect(model))
+    sql_table = model.__table__
+    statement = sql_table.insert().returning(*sql_table.c)
+    result = session.execute(statement, batch, execution_options={_BYPASS_OPTION: True})
+    pending: list[PendingEntry] = []
+    plain = table.plain_mapping
+    for returned in result.mappings():
+        new = plain(returned)
+        pending.append(("insert", table.table_name, table.row_key(new), None, canonical_json(table.logged_row(new))))
+    append_entries(session, pending)
+    return len(pending)

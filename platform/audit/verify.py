@@ -1,0 +1,212 @@
+"""Verify the audit log: the hash chain, and every audited row against its last logged state.
+
+:func:`verify_audit` makes two checks:
+
+1. **Chain.** Entries are read in ``id`` order; ids must run 1, 2, 3 ...; each ``prev_hash``
+   must equal the previous entry's ``entry_hash``; each ``entry_hash`` must equal the hash
+   recomputed from the entry (:func:`sabrkit.audit.chain.entry_hash`). An entry edited, deleted
+   or inserted by hand breaks the chain at that entry.
+2. **State.** For every table of an :class:`~sabrkit.audit.models.Audited` model, the latest
+   entry of each row (by row key) must describe the row exactly as the database holds it: a
+   row without entries was inserted behind the platform's back, a logged row that is missing
+   was deleted, a row whose values differ was updated (the differing columns are named).
+
+Any SQL statement that bypasses sabrkit's sessions (a ``UPDATE visits SET ...`` in a SQL
+shell) is therefore reported, naming the table and the row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+
+from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, entry_hash, redacted_matches
+from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
+
+__all__ = ["AuditProblem", "AuditReport", "verify_audit", "audited_models", "audit_history"]
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One finding: ``kind`` is ``chain``, ``inserted``, ``updated`` or ``deleted``."""
+
+    kind: str
+    table_name: str
+    row_key: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.detail}"
+
+
+@dataclass
+class AuditReport:
+    """Result of :func:`verify_audit`; ``ok`` is True when no problem was found."""
+
+    n_entries: int = 0
+    n_rows: int = 0
+    tables: list[str] = field(default_factory=list)
+    problems: list[AuditProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        head = (f"audit log: {self.n_entries} entr(ies); {self.n_rows} row(s) in {len(self.tables)} audited "
+                f"table(s) checked: ")
+        if self.ok:
+            return head + "OK (chain intact, every row matches its last logged state)"
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        return head + f"{len(self.problems)} problem(s):\n{lines}"
+
+
+def audited_models() -> list[type[Any]]:
+    """Every mapped :class:`Audited` model (registry, biobank, ...), sorted by table name."""
+    from sabrkit.db.migrate import target_metadata
+
+    target_metadata()  # imports every room's models
+    from sabrkit.db.base import Base
+
+    models = [mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, Audited)]
+    return sorted(models, key=lambda model: model.__tablename__)
+
+
+def _entries(session: Any) -> Iterator[Any]:
+    """Every entry in id order, read in keyset-paginated batches (no server-side cursor)."""
+    log = AuditLogEntry.__table__
+    last = None
+    while True:
+        statement = select(log).order_by(log.c.id).limit(_BATCH)
+        if last is not None:
+            statement = statement.where(log.c.id > last)
+        batch = session.execute(statement).mappings().all()
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1]["id"]
+
+
+def _check_chain(session: Any, report: AuditReport) -> dict[tuple[str, str], str | None]:
+    """Walk the chain; return the latest ``new_values`` per (table, row key)."""
+    latest: dict[tuple[str, str], str | None] = {}
+    prev, expected_id = GENESIS_HASH, 1
+    for entry in _entries(session):
+        report.n_entries += 1
+        where = f"audit_log entry {entry['id']} ({entry['action']} {entry['table_name']} row {entry['row_key']})"
+        if entry["id"] != expected_id:
+            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
+                                                f"{where}: expected id {expected_id}; entries were deleted or inserted"))
+        if entry["prev_hash"] != prev:
+            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
+                                                f"{where}: prev_hash does not match the entry before it"))
+        recomputed = entry_hash({k: v for k, v in entry.items() if k != "entry_hash"}, entry["prev_hash"])
+        if recomputed != entry["entry_hash"]:
+            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
+                                                f"{where}: entry_hash does not match its content; the entry was edited"))
+        prev, expected_id = entry["entry_hash"], entry["id"] + 1
+        latest[(entry["table_name"], entry["row_key"])] = entry["new_values"]
+    return latest
+
+
+def _differences(table: AuditedTable, logged: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    changed = []
+    for name in sorted(set(logged) | set(current)):
+        old, new = logged.get(name), current.get(name)
+        if name in table.redacted_columns:
+            if not redacted_matches(old, new):
+                changed.append(f"{name} (redacted) differs")
+        elif old != new:
+            changed.append(f"{name}: logged {old!r}, database {new!r}")
+    return changed
+
+
+def _check_table(session: Any, model: type[Any], latest: dict[tuple[str, str], str | None],
+                 report: AuditReport) -> None:
+    table = audited_table(sa_inspect(model))
+    sql_table = model.__table__
+    seen: set[str] = set()
+    for row in session.execute(select(sql_table)).mappings():
+        report.n_rows += 1
+        current = table.plain_mapping(row)
+        key = table.row_key(current)
+        seen.add(key)
+        logged_text = latest.get((table.table_name, key))
+        if logged_text is None:
+            what = "has no audit entry" if (table.table_name, key) not in latest else "is logged as deleted"
+            report.problems.append(AuditProblem("inserted", table.table_name, key,
+                                                f"{table.label(current)} {what}: inserted behind the platform's back"))
+            continue
+        if not table.redacted_columns and canonical_json(current) == logged_text:
+            continue
+        changed = _differences(table, json.loads(logged_text), current)
+        if changed:
+            report.problems.append(AuditProblem("updated", table.table_name, key,
+                                                f"{table.label(current)} changed behind the platform's back: "
+                                                + "; ".join(changed)))
+    for (table_name, key), logged_text in latest.items():
+        if table_name == table.table_name and logged_text is not None and key not in seen:
+            logged = json.loads(logged_text)
+            report.problems.append(AuditProblem("deleted", table_name, key,
+                                                f"{table.label(logged)} is in the audit log but not in the "
+                                                "database: deleted behind the platform's back"))
+
+
+def verify_audit(db: Any) -> AuditReport:
+    """Recompute the audit chain and compare every audited row with its last logged state.
+
+    Parameters
+    ----------
+    db : sabrkit.db.Database
+        A migrated database.
+
+    Returns
+    -------
+    AuditReport
+        ``ok`` is True when the chain is intact and every audited row equals its latest logged
+        state; otherwise ``problems`` name the entry or the table and row key.
+    """
+    report = AuditReport()
+    models = audited_models()
+    with db.session() as session:
+        present = set(sa_inspect(session.connection()).get_table_names())
+        latest = _check_chain(session, report)
+        known = {model.__tablename__ for model in models}
+        for model in models:
+            if model.__tablename__ not in present:
+                logged = any(t == model.__tablename__ and v is not None for (t, _), v in latest.items())
+                if logged:
+                    report.problems.append(AuditProblem("deleted", model.__tablename__, "*",
+                                                        f"table {model.__tablename__} has logged rows but is "
+                                                        "missing from the database"))
+                else:
+                    report.warnings.append(f"table {model.__tablename__} is not in the database "
+                                           "(migrate it: sabrkit registry migrate)")
+                continue
+            report.tables.append(model.__tablename__)
+            _check_table(session, model, latest, report)
+    unknown = sorted({table_name for table_name, _ in latest} - known)
+    if unknown:
+        report.warnings.append(f"audit entries for table(s) no audited model maps: {', '.join(unknown)}")
+    logger.info("%s", str(report).splitlines()[0])
+    return report
+
+
+def audit_history(db: Any, table_name: str, row_key: str | None = None) -> list[AuditLogEntry]:
+    """The audit entries of a table (or of one row), oldest first."""
+    statement = select(AuditLogEntry).where(AuditLogEntry.table_name == table_name)
+    if row_key is not None:
+        statement = statement.where(AuditLogEntry.row_key == row_key)
+    with db.session() as session:
+        return list(session.scalars(statement.order_by(AuditLogEntry.id)))
