@@ -1,7 +1,9 @@
 """Sample accession IDs: ``SABR-<TT>-<NNNNNN>-<C>``.
 
-``TT`` is the two-letter specimen code (PL plasma, SE serum, WB whole blood, PB PBMC, UR urine,
-FF fresh-frozen tissue, FP FFPE), ``NNNNNN`` a six-digit serial (000001-999999) and ``C`` an
+``TT`` is the two-letter specimen code (PL plasma, SE serum, WB whole blood, BC buffy coat, PB
+PBMC, UR urine, FF fresh-frozen tissue, FP FFPE, DN DNA, RN RNA, CF cell-free DNA), ``NNNNNN`` a
+six-digit serial (000001-999999, counted per specimen code, so each code holds up to 999,999
+samples) and ``C`` an
 ISO/IEC 7064 MOD 37,36 check character computed over ``SABR`` + ``TT`` + ``NNNNNN`` (hyphens
 left out), e.g. ``SABR-PL-000001-C``. When a label is keyed in by hand, the check character
 catches every single mistyped character and almost every swap of two adjacent characters: as in
@@ -50,9 +52,8 @@ _FORMAT_RULE = "an accession ID reads SABR-<TT>-<NNNNNN>-<C> (TT specimen code, 
 
 
 def _mod_37_36(body: str) -> str:
-    # Written here (not python-stdnum's stdnum.iso7064.mod_37_36, which is preferred when
-    # installed, see accession_check_char) because python-stdnum is not yet a dependency of
-    # sabrkit; the algorithm is the standard's five-line recursion quoted in the module docstring.
+    # Fallback for installs without python-stdnum (accession_check_char uses
+    # stdnum.iso7064.mod_37_36 when present); the standard's recursion quoted in the docstring.
     modulus = len(_ALPHABET)
     product = modulus
     for char in body:

@@ -1,94 +1,112 @@
-"""Accession a file of collected samples (``biobank/samples.csv``), all or nothing.
+"""Bulk-accession a CSV of collected samples (``biobank/samples.csv``): every row checked, all or none.
 
-Every row is validated first (types, vocabularies, volume, the patient exists in the registry);
-all problems are raised together as one :class:`~sabrkit.errors.ImportValidationError` and
-nothing is written. Valid files are accessioned in one transaction: samples get accession IDs
-(:mod:`sabrkit.biobank.accession`) with serials continuing after the highest serial in the
-database, in a deterministic order: study ID, collection time, protocol timepoint, specimen type,
-then row number. The same file loaded into the same database therefore always gets the same IDs.
+Every row is validated first: types and vocabularies (:class:`~sabrkit.biobank.samples.SampleIntake`),
+then the registry and the preanalytical record (:func:`~sabrkit.biobank.samples.intake_problems`:
+patient enrolled, collected on or after enrolment, processing after collection ...). All
+problems are raised together as one :class:`~sabrkit.errors.ImportValidationError` (row,
+column, value, rule) and nothing is written. ``dry_run=True`` stops there.
+
+A valid file is accessioned in ONE transaction (multi-row INSERTs of samples, custody events
+and their audit entries): if the process dies half-way (even SIGKILL), the database keeps none
+of the rows. Accession order is deterministic: study ID, collection time, protocol timepoint,
+specimen type, row number, so the same file loaded into the same database gets the same IDs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import Field
-from sqlalchemy import func, select
-
-from sabrkit.biobank.accession import MAX_SERIAL, make_accession_id
-from sabrkit.biobank.models import Sample
-from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS, SpecimenType, Timepoint
-from sabrkit.db.csv_import import ImportRow, IsoDateTime, ParsedRow, read_csv_rows, row_error
+from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
+from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
+from sabrkit.db.csv_import import ParsedRow, read_csv_rows, row_error
 from sabrkit.db.database import Database
-from sabrkit.errors import ImportValidationError, ValidationError, format_problem
-from sabrkit.registry.models import Patient
-from sabrkit.registry.rows import StudyId
+from sabrkit.errors import ImportValidationError
 
-__all__ = ["SampleRow", "SampleLoadSummary", "load_samples", "next_serial"]
+__all__ = ["SampleLoadSummary", "load_samples", "validate_sample_file"]
 
 logger = logging.getLogger(__name__)
 
 
-class SampleRow(ImportRow):
-    """``samples.csv``: one collected specimen (no accession ID yet)."""
-
-    study_id: StudyId
-    timepoint: Timepoint
-    specimen_type: SpecimenType
-    collected_at: IsoDateTime
-    volume_ml: Annotated[float, Field(gt=0)] | None = None
-
-
 @dataclass(frozen=True)
 class SampleLoadSummary:
-    """What :func:`load_samples` wrote: the file and the accession IDs, in accession order."""
+    """What :func:`load_samples` did: the file, the rows and the accession IDs given (in order)."""
 
     source: Path
     accession_ids: tuple[str, ...]
+    n_rows: int
+    dry_run: bool = False
 
     @property
     def n_samples(self) -> int:
-        """Number of samples accessioned."""
-        return len(self.accession_ids)
+        """Number of samples accessioned (or, in a dry run, that would be)."""
+        return self.n_rows
 
     def __str__(self) -> str:
+        if self.dry_run:
+            return f"{self.source}: dry run, all {self.n_rows} row(s) valid; nothing written"
         if not self.accession_ids:
             return f"{self.source}: no samples"
-        first, last = self.accession_ids[0], self.accession_ids[-1]
-        return f"{self.source}: accessioned {self.n_samples} sample(s), {first} to {last}"
+        return (f"{self.source}: accessioned {self.n_rows} sample(s), "
+                f"{self.accession_ids[0]} to {self.accession_ids[-1]}")
 
 
-def next_serial(db: Database) -> int:
-    """The first free accession serial (1 for an empty biobank)."""
-    with db.session() as session:
-        highest = session.scalar(select(func.max(func.substr(Sample.accession_id, 9, 6))))
-    return int(highest) + 1 if highest else 1
-
-
-def _accession_order(row: ParsedRow[SampleRow]) -> tuple[object, ...]:
+def _accession_order(row: ParsedRow[SampleIntake]) -> tuple[object, ...]:
     sample = row.record
-    return (
-        sample.study_id,
-        sample.collected_at,
-        TIMEPOINTS.index(sample.timepoint),
-        SPECIMEN_TYPES.index(sample.specimen_type),
-        row.row,
-    )
+    return (sample.study_id, sample.collected_at, TIMEPOINTS.index(sample.timepoint),
+            SPECIMEN_TYPES.index(sample.specimen_type), row.row)
 
 
-def load_samples(db: Database, csv_path: Path) -> SampleLoadSummary:
-    """Validate every row of ``csv_path`` and accession all samples in one transaction.
+def validate_sample_file(db: Database, csv_path: Path) -> list[ParsedRow[SampleIntake]]:
+    """Parse and check every row; returns the rows in accession order.
+
+    Raises
+    ------
+    ImportValidationError
+        Listing every bad row (``column`` reads ``"samples.csv:<column>"``).
+    """
+    csv_path = Path(csv_path)
+    label = csv_path.name
+    parsed, errors = read_csv_rows(csv_path, SampleIntake)
+    with db.session() as session:
+        enrolled = enrolment_dates(session)
+    for row in parsed:
+        for column, value, rule in intake_problems(row.record, enrolled):
+            errors.append(row_error(label, row.row, column, value, rule))
+    if errors:
+        raise ImportValidationError(str(csv_path), sorted(errors, key=lambda error: error.row))
+    return sorted(parsed, key=_accession_order)
+
+
+def load_samples(
+    db: Database,
+    csv_path: Path,
+    *,
+    operator: str | None = None,
+    dry_run: bool = False,
+    location: str = BENCH,
+    on_progress: Callable[[int], None] | None = None,
+) -> SampleLoadSummary:
+    """Validate every row of ``csv_path``; accession all samples in one transaction (or, dry run, none).
 
     Parameters
     ----------
     db : Database
-        Migrated database whose registry already holds the samples' patients.
+        Migrated database whose registry holds the samples' patients.
     csv_path : Path
-        ``samples.csv`` with ``study_id, timepoint, specimen_type, collected_at`` (ISO
-        ``YYYY-MM-DDTHH:MM``) and optional ``volume_ml``.
+        ``study_id, timepoint, specimen_type, collected_at`` (ISO ``YYYY-MM-DDTHH:MM``) and
+        optional ``volume_ml`` and preanalytical columns (see
+        :class:`~sabrkit.biobank.samples.SampleIntake`).
+    operator : str, optional
+        Who accessions (custody events and audit log); default: the Database's actor.
+    dry_run : bool
+        Check every row and report, write nothing.
+    location : str
+        Where the samples are received.
+    on_progress : callable, optional
+        Called with the number of samples written so far (inside the transaction).
 
     Returns
     -------
@@ -98,37 +116,16 @@ def load_samples(db: Database, csv_path: Path) -> SampleLoadSummary:
     Raises
     ------
     ImportValidationError
-        Listing every bad row (``column`` reads ``"samples.csv:<column>"``); nothing was written.
-    ValidationError
-        If the serials would run past 999999.
+        Listing every bad row; nothing was written.
     """
     csv_path = Path(csv_path)
-    label = csv_path.name
-    parsed, errors = read_csv_rows(csv_path, SampleRow)
-    with db.session() as session:
-        known = set(session.scalars(select(Patient.study_id)))
-    for row in parsed:
-        if row.record.study_id not in known:
-            errors.append(row_error(label, row.row, "study_id", row.record.study_id,
-                                    "unknown patient: not in the registry (load the registry first)"))
-    if errors:
-        raise ImportValidationError(str(csv_path), sorted(errors, key=lambda error: error.row))
-    ordered = sorted(parsed, key=_accession_order)
-    first = next_serial(db)
-    if first + len(ordered) - 1 > MAX_SERIAL:
-        raise ValidationError(
-            format_problem(
-                f"{len(ordered)} samples from serial {first}",
-                f"accession serials end at {MAX_SERIAL}",
-                "ask the data manager to extend the accession scheme before loading more samples",
-            )
-        )
-    samples = [
-        Sample(accession_id=make_accession_id(row.record.specimen_type, first + offset), **row.record.model_dump())
-        for offset, row in enumerate(ordered)
-    ]
-    with db.transaction() as session:
-        session.add_all(samples)
-    summary = SampleLoadSummary(csv_path, tuple(sample.accession_id for sample in samples))
+    ordered = validate_sample_file(db, csv_path)
+    if dry_run:
+        return SampleLoadSummary(csv_path, (), len(ordered), dry_run=True)
+    operator = operator or db.actor
+    with db.transaction(actor=operator) as session:
+        accession_ids = accession_samples(session, [row.record for row in ordered], operator=operator,
+                                          location=location, on_chunk=on_progress)
+    summary = SampleLoadSummary(csv_path, tuple(accession_ids), len(accession_ids))
     logger.info("%s", summary)
     return summary

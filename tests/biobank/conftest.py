@@ -32,3 +32,14 @@ def db(db_url: str) -> Iterator[Database]:
     database.upgrade()
     yield database
     database.dispose()
+
+
+
+@pytest.fixture
+def enrolled_db(db: Database) -> Database:
+    """A migrated database with three enrolled patients (enrolment 2024-05-06)."""
+    from biobank_helpers import STUDY_IDS, make_patient
+
+    with db.transaction(actor="coordinator") as session:
+        session.add_all([make_patient(study_id) for study_id in STUDY_IDS])
+    return db

@@ -1,19 +1,19 @@
-"""load_samples: deterministic accessioning, all-or-nothing validation."""
+"""Bulk accessioning from CSV: deterministic IDs, SPREC stored, every bad row reported, all or nothing."""
 
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from sabrkit.biobank import Sample, load_samples, next_serial, validate_accession_id
+from sabrkit.biobank import Sample, custody_history, load_samples, validate_accession_id
+from sabrkit.biobank.models import BiobankCounter
 from sabrkit.db import Database
 from sabrkit.errors import ImportValidationError
-from sabrkit.registry import Patient
 
 COLUMNS = ["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"]
 ROWS = [
@@ -25,91 +25,107 @@ ROWS = [
 ]
 
 
-def _write(path: Path, rows: list[list[str]]) -> Path:
+def _write(path: Path, rows: list[list[str]], columns: list[str] = COLUMNS) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
     return path
 
 
-def _patient(study_id: str) -> Patient:
-    return Patient(
-        study_id=study_id, mdt_date=date(2024, 5, 2), enrolment_date=date(2024, 5, 6), age_years=60, sex="M",
-        ecog=1, histology="clear_cell", imdc_risk="intermediate", prior_nephrectomy=True,
-        disease_state="oligometastatic", systemic_therapy="tki_ici", last_contact_date=date(2025, 5, 6),
-    )
-
-
-@pytest.fixture
-def registry_db(db: Database) -> Database:
-    with db.transaction() as session:
-        session.add_all([_patient("SABR-RCC-001"), _patient("SABR-RCC-002")])
-    return db
-
-
 def _by_sample(db: Database) -> dict[tuple[str, str, str], str]:
     with db.session() as session:
-        return {
-            (s.study_id, s.timepoint, s.specimen_type): s.accession_id for s in session.scalars(select(Sample))
-        }
+        return {(s.study_id, s.timepoint, s.specimen_type): s.accession_id for s in session.scalars(select(Sample))}
 
 
-def test_samples_get_deterministic_accession_ids(registry_db: Database, tmp_path: Path):
-    summary = load_samples(registry_db, _write(tmp_path / "samples.csv", ROWS))
+def test_samples_get_deterministic_accession_ids(enrolled_db: Database, tmp_path: Path):
+    summary = load_samples(enrolled_db, _write(tmp_path / "samples.csv", ROWS), operator="lab1")
     assert summary.n_samples == 5
-    # order: study ID, collection time, protocol timepoint, specimen type
+    # order: study ID, collection time, protocol timepoint, specimen type; serials count per specimen code
     assert [a[:14] for a in summary.accession_ids] == [
-        "SABR-PL-000001", "SABR-UR-000002", "SABR-PB-000003", "SABR-PL-000004", "SABR-SE-000005",
+        "SABR-PL-000001", "SABR-UR-000001", "SABR-PB-000001", "SABR-PL-000002", "SABR-SE-000001",
     ]
     for accession_id in summary.accession_ids:
         validate_accession_id(accession_id)
-    ids = _by_sample(registry_db)
-    assert ids[("SABR-RCC-001", "baseline", "urine")] == summary.accession_ids[1]
-    with registry_db.session() as session:
+    with enrolled_db.session() as session:
         pbmc = session.scalars(select(Sample).where(Sample.specimen_type == "pbmc")).one()
-        assert pbmc.volume_ml is None and pbmc.status == "received"
-    # the same rows in another order give the same IDs in a fresh database
+        assert pbmc.quantity is None and pbmc.status == "received" and pbmc.kind == "primary"
+        plasma = session.scalars(select(Sample).where(Sample.accession_id == summary.accession_ids[0])).one()
+        assert (plasma.quantity, plasma.remaining_quantity, plasma.quantity_unit) == (4.0, 4.0, "mL")
+        assert (plasma.sprec_code, plasma.sprec_version) == ("PL1-XXX-X-X-X-X-X", "3.0")
+    events = [e.event_type for e in custody_history(enrolled_db, summary.accession_ids[0])]
+    assert events == ["collected", "received"]
+
+
+def test_same_rows_in_another_order_get_the_same_ids(enrolled_db: Database, tmp_path: Path):
+    load_samples(enrolled_db, _write(tmp_path / "a.csv", ROWS))
     with Database.from_url(f"sqlite:///{tmp_path / 'other.db'}") as other:
         other.upgrade()
+        from biobank_helpers import STUDY_IDS, make_patient
+
         with other.transaction() as session:
-            session.add_all([_patient("SABR-RCC-001"), _patient("SABR-RCC-002")])
+            session.add_all([make_patient(s) for s in STUDY_IDS])
         load_samples(other, _write(tmp_path / "shuffled.csv", ROWS[::-1]))
-        assert _by_sample(other) == ids
+        assert _by_sample(other) == _by_sample(enrolled_db)
 
 
-def test_serials_continue_after_existing_samples(registry_db: Database, tmp_path: Path):
-    load_samples(registry_db, _write(tmp_path / "first.csv", ROWS[:2]))
-    assert next_serial(registry_db) == 3
-    second = load_samples(registry_db, _write(tmp_path / "second.csv", ROWS[2:]))
-    assert [int(a[8:14]) for a in second.accession_ids] == [3, 4, 5]
+def test_serials_continue_per_specimen_code(enrolled_db: Database, tmp_path: Path):
+    load_samples(enrolled_db, _write(tmp_path / "first.csv", ROWS[:2]))
+    second = load_samples(enrolled_db, _write(tmp_path / "second.csv", ROWS[2:]))
+    assert [a[:14] for a in second.accession_ids] == ["SABR-PL-000002", "SABR-UR-000001", "SABR-PB-000001"]
+    with enrolled_db.session() as session:
+        counters = dict(session.execute(select(BiobankCounter.name, BiobankCounter.value)).all())
+    assert counters == {"accession:PL": 2, "accession:SE": 1, "accession:UR": 1, "accession:PB": 1}
 
 
-def test_bad_rows_are_all_reported_and_nothing_is_written(registry_db: Database, tmp_path: Path):
+def test_preanalytical_columns_give_the_sprec_code(enrolled_db: Database, tmp_path: Path):
+    columns = COLUMNS + ["primary_container", "processed_at", "pre_centrifugation_temperature", "centrifugation_g",
+                         "centrifugation_minutes", "centrifugation_temperature", "centrifugation_braking",
+                         "post_centrifugation_temperature", "frozen_at", "storage_container", "storage_temperature_c"]
+    row = ["SABR-RCC-001", "baseline", "serum", "2024-05-27T08:00", "2.0", "SST", "2024-05-27T10:30",
+           "room_temperature", "1500", "10", "room_temperature", "true", "room_temperature", "2024-05-27T11:40",
+           "cryotube_1_2ml", "-80"]
+    summary = load_samples(enrolled_db, _write(tmp_path / "s.csv", [row], columns))
+    with enrolled_db.session() as session:
+        sample = session.scalars(select(Sample).where(Sample.accession_id == summary.accession_ids[0])).one()
+    assert sample.sprec_code == "SER-SST-C-B-N-D-D"  # hand-worked in test_biobank_sprec.py
+    assert sample.processed_at - sample.collected_at == datetime(2024, 1, 1, 10, 30) - datetime(2024, 1, 1, 8, 0)
+
+
+def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database, tmp_path: Path):
+    columns = COLUMNS + ["processed_at", "primary_container", "centrifugation_g"]
+    ok = ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "4.0", "", "", ""]
     rows = [
-        ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "4.0"],  # fine
-        ["SABR-RCC-077", "baseline", "plasma", "2024-05-27T08:15", "4.0"],  # unknown patient
-        ["SABR-RCC-001", "week_2", "plasma", "2024-05-27T08:15", "4.0"],  # timepoint
-        ["SABR-RCC-001", "baseline", "saliva", "2024-05-27T08:15", "4.0"],  # specimen type
-        ["SABR-RCC-001", "baseline", "plasma", "27/05/2024", "4.0"],  # datetime format
-        ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "-1"],  # volume
-        ["RCC-1", "baseline", "plasma", "2024-05-27T08:15", "4.0"],  # study ID format
-        ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15Z", "4.0"],  # time zone
+        ok,
+        ["SABR-RCC-077", *ok[1:]],                                  # 3: patient not enrolled
+        ["SABR-RCC-001", "week_2", *ok[2:]],                        # 4: unknown timepoint
+        ["SABR-RCC-001", "baseline", "saliva", *ok[3:]],            # 5: unknown specimen type
+        [*ok[:3], "27/05/2024", *ok[4:]],                           # 6: datetime format
+        [*ok[:4], "-1", *ok[5:]],                                   # 7: volume
+        [*ok[:5], "2024-05-27T07:00", "", ""],                      # 8: processing before collection
+        [*ok[:3], "2024-05-01T08:00", *ok[4:]],                     # 9: collected before enrolment
+        [*ok[:6], "XYZ", ""],                                       # 10: unknown SPREC container
+        [*ok[:7], "2000"],                                          # 11: g-force without minutes
+        ["SABR-RCC-001", "baseline", "ffpe", "2024-05-27T08:15", "1", "", "", ""],  # 12: FFPE is counted, not mL
     ]
     with pytest.raises(ImportValidationError) as caught:
-        load_samples(registry_db, _write(tmp_path / "samples.csv", rows))
-    reported = {(e.row, e.column) for e in caught.value.errors}
+        load_samples(enrolled_db, _write(tmp_path / "samples.csv", rows, columns))
+    reported = {(e.row, e.column.split(":")[1]) for e in caught.value.errors}
     assert reported == {
-        (3, "samples.csv:study_id"), (4, "samples.csv:timepoint"), (5, "samples.csv:specimen_type"),
-        (6, "samples.csv:collected_at"), (7, "samples.csv:volume_ml"), (8, "samples.csv:study_id"),
-        (9, "samples.csv:collected_at"),
+        (3, "study_id"), (4, "timepoint"), (5, "specimen_type"), (6, "collected_at"), (7, "volume_ml"),
+        (8, "processed_at"), (9, "collected_at"), (10, "primary_container"), (11, "centrifugation_minutes"),
+        (12, "volume_ml"),
     }
-    with registry_db.session() as session:
+    messages = {e.row: e.rule for e in caught.value.errors}
+    assert "not enrolled" in messages[3] and "processing before collection" in messages[8]
+    assert "before the patient's enrolment" in messages[9]
+    with enrolled_db.session() as session:
         assert session.scalar(select(func.count()).select_from(Sample)) == 0
 
 
-def test_database_refuses_bad_sample_values(registry_db: Database):
+def test_database_refuses_bad_sample_values(enrolled_db: Database):
     with pytest.raises(IntegrityError):
-        with registry_db.transaction() as session:
-            session.add(Sample(accession_id="SABR-PL-1", study_id="SABR-RCC-001", timepoint="baseline",
-                               specimen_type="plasma", collected_at=date(2024, 5, 27)))
+        with enrolled_db.transaction() as session:
+            session.add(Sample(accession_id="SABR-PL-000001-C", study_id="SABR-RCC-001", timepoint="baseline",
+                               specimen_type="plasma", collected_at=datetime(2024, 5, 27), quantity=2.0,
+                               remaining_quantity=3.0))  # more left than there ever was
