@@ -13,21 +13,23 @@ a pyradiomics exception, a feature pyradiomics returned as NaN after swallowing 
 becomes a :class:`~sabrkit.errors.CaseFailure`; no failure is ever written as NaN. Above
 ``max_failure_fraction`` the run raises :class:`~sabrkit.errors.ExtractionError` listing all.
 
-Parallel runs use a spawn-context :class:`concurrent.futures.ProcessPoolExecutor`; each
-worker pins ITK and BLAS to one thread, and the rows are sorted by ``lesion_id``, so results
-equal a serial run. Note that pyradiomics applies ``geometryTolerance`` through SimpleITK's
-process-wide default coordinate/direction tolerance, so a serial run changes that default in
-the calling process.
+Work runs in this process, a local process pool or on a Dask cluster
+(:mod:`sabrkit.features.execution`); rows are sorted by ``lesion_id``, so every route gives
+the same table. With ``cache_dir`` each lesion's row is stored as soon as it is computed
+(:class:`~sabrkit.features.cache.LesionCache`, keyed by image, mask, parameter and code
+versions), so a re-run extracts only new or changed lesions and an interrupted run loses at
+most the lesions in flight. Images are read by the worker that needs them, one lesion at a
+time; the caller only ever holds the small feature rows.
+
+Note that pyradiomics applies ``geometryTolerance`` through SimpleITK's process-wide default
+coordinate/direction tolerance, so an in-process run changes that default in the caller.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,19 @@ from typing import Any
 import pandas as pd
 
 from sabrkit.errors import CaseFailure, ConfigError, ExtractionError, ValidationError, format_problem
+from sabrkit.features.cache import LesionCache, lesion_cache_key
+from sabrkit.features.execution import RADIOMICS_LOG_LEVEL, run_tasks
 from sabrkit.features.params import RadiomicsParams
 
-__all__ = ["ExtractionResult", "extract_lesion_features", "PROVENANCE_COLUMNS", "RADIOMICS_LOG_LEVEL"]
+__all__ = [
+    "EXTRACTION_CODE_VERSION",
+    "ExtractionResult",
+    "extract_lesion_features",
+    "PROVENANCE_COLUMNS",
+    "RADIOMICS_LOG_LEVEL",
+    "code_versions",
+    "run_pyradiomics",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +65,11 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
     "prov_image_spacing_mm",
 )
 
-#: Level the ``radiomics`` logger is set to during extraction (its INFO/WARNING chatter is
-#: noise in a batch; its ERROR messages explain NaN features and still reach its own handler).
-RADIOMICS_LOG_LEVEL = logging.ERROR
+#: Version of sabrkit's extraction code path; bump it when a change alters feature values, so
+#: cached rows computed by the old code are not reused.
+EXTRACTION_CODE_VERSION = "1"
 
+_ID_COLUMNS = ("lesion_id", "study_id")
 _STAGE_OF_ERROR = {"ImageReadError": "read", "ImageGeometryError": "geometry", "EmptyMaskError": "mask"}
 
 
@@ -70,10 +83,28 @@ class ExtractionResult:
         One row per successful lesion, sorted by ``lesion_id``.
     failures : list of CaseFailure
         One entry per failed lesion (sorted by lesion ID); empty when all succeeded.
+    n_from_cache : int
+        Lesions whose row came from the cache.
+    n_extracted : int
+        Lesions that were extracted in this run (successfully or not).
     """
 
     features: pd.DataFrame
     failures: list[CaseFailure] = field(default_factory=list)
+    n_from_cache: int = 0
+    n_extracted: int = 0
+
+    @property
+    def n_failed(self) -> int:
+        """Number of failed lesions."""
+        return len(self.failures)
+
+    def failure_table(self) -> pd.DataFrame:
+        """Failures as a table ``lesion_id, stage, reason`` (empty table with those columns if none)."""
+        return pd.DataFrame(
+            [{"lesion_id": f.case_id, "stage": f.stage, "reason": f.reason} for f in self.failures],
+            columns=["lesion_id", "stage", "reason"],
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,8 @@ class _LesionTask:
     image_path: str
     mask_path: str
     params: RadiomicsParams
+    image_sha256: str | None = None
+    mask_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,31 +123,6 @@ class _LesionOutcome:
     lesion_id: str
     row: dict[str, Any] | None
     failure: CaseFailure | None
-
-
-@contextmanager
-def _radiomics_quiet() -> Iterator[None]:
-    """Set the ``radiomics`` logger's level for the block; adds no handler, restores the level."""
-    import radiomics  # noqa: F401  - its import sets the logger to INFO; import before adjusting
-
-    radiomics_logger = logging.getLogger("radiomics")
-    previous = radiomics_logger.level
-    radiomics_logger.setLevel(RADIOMICS_LOG_LEVEL)
-    try:
-        yield
-    finally:
-        radiomics_logger.setLevel(previous)
-
-
-def _init_worker() -> None:
-    """Process-pool initializer: one ITK / BLAS thread per worker, quiet pyradiomics."""
-    import radiomics  # noqa: F401  - its import sets the logger to INFO; import before adjusting
-    import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
-
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    threadpool_limits(limits=1)
-    logging.getLogger("radiomics").setLevel(RADIOMICS_LOG_LEVEL)
 
 
 def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
@@ -132,7 +140,7 @@ def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
         stage = "mask"
         n_voxels = check_mask_not_empty(mask, lesion_id, params.label)
         stage = "pyradiomics"
-        features = _run_pyradiomics(image, mask, params)
+        features = run_pyradiomics(image, mask, params)
         stage = "result"
         not_finite = [name for name, value in features.items() if not math.isfinite(value)]
         if not_finite:
@@ -145,7 +153,9 @@ def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
                 )
             )
         stage = "provenance"
-        row = _provenance(task, image, n_voxels, sha256_file(task.image_path), sha256_file(task.mask_path))
+        image_sha = task.image_sha256 or sha256_file(task.image_path)
+        mask_sha = task.mask_sha256 or sha256_file(task.mask_path)
+        row = _provenance(task, image, n_voxels, image_sha, mask_sha)
     except Exception as exc:  # every per-lesion problem becomes a recorded failure, never NaN
         kind = type(exc).__name__
         failure = CaseFailure(lesion_id, _STAGE_OF_ERROR.get(kind, stage), f"{kind}: {exc}")
@@ -153,8 +163,20 @@ def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
     return _LesionOutcome(lesion_id, {"lesion_id": lesion_id, "study_id": task.study_id, **features, **row}, None)
 
 
-def _run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str, float]:
-    """Run pyradiomics' extractor on in-memory images; return the non-diagnostic features as floats."""
+def run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str, float]:
+    """Run pyradiomics' extractor on in-memory images; return the non-diagnostic features as floats.
+
+    Parameters
+    ----------
+    image, mask : SimpleITK.Image
+    params : RadiomicsParams
+
+    Returns
+    -------
+    dict
+        ``{"original_firstorder_Mean": ..., ...}``; may hold NaN where pyradiomics swallowed
+        an error (callers turn that into a failure).
+    """
     from radiomics import featureextractor
 
     config = params.to_pyradiomics_dict()
@@ -204,56 +226,11 @@ def _tasks(manifest: pd.DataFrame, params: RadiomicsParams, base_dir: Path | Non
     ]
 
 
-def _n_workers(n_jobs: int, n_tasks: int) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
-        raise ConfigError(
-            format_problem(f"n_jobs = {n_jobs!r}", "n_jobs is a positive integer or -1 (all cores)", "e.g. 1 or 4")
-        )
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
-    return max(1, min(workers, n_tasks))
-
-
-def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("extracting lesion features"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
-def _run(tasks: list[_LesionTask], workers: int, progress: bool) -> list[_LesionOutcome]:
-    outcomes: list[_LesionOutcome] = []
-    with _progress(progress) as bar:
-        job = bar.add_task("lesions", total=len(tasks))
-        if workers == 1:
-            with _radiomics_quiet():
-                for task in tasks:
-                    outcomes.append(_extract_lesion(task))
-                    bar.advance(job)
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
-                futures = [pool.submit(_extract_lesion, task) for task in tasks]
-                for future in as_completed(futures):
-                    outcomes.append(future.result())
-                    bar.advance(job)
-    return sorted(outcomes, key=lambda outcome: outcome.lesion_id)
-
-
 def _feature_table(rows: list[dict[str, Any]], failures: list[CaseFailure]) -> pd.DataFrame:
     """Assemble the table; a lesion whose feature set differs from the others becomes a failure."""
     if not rows:
         return pd.DataFrame(columns=["lesion_id", "study_id", *PROVENANCE_COLUMNS])
-    id_columns = ("lesion_id", "study_id")
+    id_columns = _ID_COLUMNS
     feature_sets = [tuple(k for k in row if k not in id_columns and not k.startswith("prov_")) for row in rows]
     reference = max(set(feature_sets), key=feature_sets.count)
     kept = []
@@ -276,6 +253,46 @@ def _feature_table(rows: list[dict[str, Any]], failures: list[CaseFailure]) -> p
     return table
 
 
+def code_versions() -> dict[str, str]:
+    """Versions of the code that computes features: pyradiomics, sabrkit, extraction code path."""
+    from importlib.metadata import version
+
+    from sabrkit.version import __version__
+
+    return {"pyradiomics": version("pyradiomics"), "sabrkit": __version__, "extraction": EXTRACTION_CODE_VERSION}
+
+
+def _split_cached(
+    tasks: list[_LesionTask], cache: LesionCache
+) -> tuple[list[_LesionOutcome], list[_LesionTask], dict[str, str]]:
+    """Look every lesion up in the cache; return (cached outcomes, tasks to run, key per lesion)."""
+    from sabrkit.imaging.io import sha256_file
+
+    versions = code_versions()
+    cached: list[_LesionOutcome] = []
+    pending: list[_LesionTask] = []
+    keys: dict[str, str] = {}
+    for task in tasks:
+        try:
+            image_sha, mask_sha = sha256_file(task.image_path), sha256_file(task.mask_path)
+        except OSError:
+            pending.append(task)  # the worker reports the missing/unreadable file as a failure
+            continue
+        key = lesion_cache_key(image_sha, mask_sha, task.params.params_hash, versions)
+        keys[task.lesion_id] = key
+        row = cache.get(key)
+        if row is None:
+            pending.append(
+                _LesionTask(
+                    task.lesion_id, task.study_id, task.image_path, task.mask_path, task.params, image_sha, mask_sha
+                )
+            )
+        else:
+            ids = {"lesion_id": task.lesion_id, "study_id": task.study_id}
+            cached.append(_LesionOutcome(task.lesion_id, {**ids, **row}, None))
+    return cached, pending, keys
+
+
 def extract_lesion_features(
     manifest: pd.DataFrame,
     params: RadiomicsParams,
@@ -284,6 +301,9 @@ def extract_lesion_features(
     progress: bool = True,
     *,
     base_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
+    min_lesions_per_worker: int = 4,
 ) -> ExtractionResult:
     """Extract pyradiomics features for every lesion of an image manifest.
 
@@ -295,21 +315,33 @@ def extract_lesion_features(
     params : RadiomicsParams
         From :func:`sabrkit.features.load_params` (e.g. ``load_params("ct_v1")``).
     n_jobs : int, default 1
-        Worker processes; -1 uses every core. ``1`` runs in this process. Workers are spawned,
-        so a script calling this with ``n_jobs > 1`` needs the ``if __name__ == "__main__":``
-        guard.
+        Local worker processes; -1 uses every core. ``1`` runs in this process. Workers are
+        spawned, so a script calling this with ``n_jobs > 1`` needs the
+        ``if __name__ == "__main__":`` guard. At most one worker per 4 pending lesions starts.
     max_failure_fraction : float, default 0.0
         Largest tolerated ``n_failed / n_lesions``; above it :class:`ExtractionError` is raised.
     progress : bool, default True
         Show a rich progress bar on stderr.
     base_dir : path, optional
         Folder that relative manifest paths are resolved against (the cohort folder).
+    cache_dir : path, optional
+        Per-lesion cache folder (:class:`~sabrkit.features.cache.LesionCache`). Lesions whose
+        image, mask, parameters and code are unchanged are read from it; new rows are written
+        to it as they arrive.
+    scheduler : str, optional
+        Dask scheduler address (``tcp://host:8786``): run the lesions on that cluster instead
+        of local processes (``n_jobs`` is then ignored). Paths must be valid on the workers.
+    min_lesions_per_worker : int, default 4
+        A local worker process is started per this many pending lesions at most (starting
+        one costs about one lesion's extraction); 1 starts ``n_jobs`` workers whenever there
+        are that many lesions.
 
     Returns
     -------
     ExtractionResult
-        ``features`` (``lesion_id, study_id``, features, ``prov_*``; sorted by ``lesion_id``)
-        and ``failures`` (recorded :class:`CaseFailure` s at or below the threshold).
+        ``features`` (``lesion_id, study_id``, features, ``prov_*``; sorted by ``lesion_id``),
+        ``failures`` (recorded :class:`CaseFailure` s at or below the threshold), and how many
+        lesions came from the cache or were extracted.
 
     Raises
     ------
@@ -318,8 +350,10 @@ def extract_lesion_features(
     ValidationError
         Manifest columns missing, lesion IDs repeated, or no rows.
     ConfigError
-        Bad ``n_jobs`` or ``max_failure_fraction``.
+        Bad ``n_jobs``, ``max_failure_fraction`` or ``scheduler``.
     """
+    from sabrkit.features.execution import check_scheduler, resolve_workers
+
     if isinstance(max_failure_fraction, bool) or not (
         isinstance(max_failure_fraction, (int, float)) and 0.0 <= max_failure_fraction <= 1.0
     ):
@@ -330,10 +364,30 @@ def extract_lesion_features(
                 "use 0.0 (any failure stops the run) or e.g. 0.05",
             )
         )
+    resolve_workers(n_jobs, 1)
+    check_scheduler(scheduler)
     tasks = _tasks(manifest, params, Path(base_dir) if base_dir is not None else None)
-    workers = _n_workers(n_jobs, len(tasks))
-    logger.info("extracting %d lesion(s) with params %s on %d worker(s)", len(tasks), params.version, workers)
-    outcomes = _run(tasks, workers, progress)
+    cache = LesionCache(cache_dir) if cache_dir is not None else None
+    outcomes: list[_LesionOutcome] = []
+    keys: dict[str, str] = {}
+    pending = tasks
+    if cache is not None:
+        outcomes, pending, keys = _split_cached(tasks, cache)
+        logger.info("%d of %d lesion(s) found in the cache %s", len(outcomes), len(tasks), cache.folder)
+    logger.info("extracting %d lesion(s) with params %s", len(pending), params.version)
+    results = run_tasks(
+        _extract_lesion,
+        pending,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        progress=progress,
+        min_tasks_per_worker=min_lesions_per_worker,
+    )
+    for outcome in results:
+        if cache is not None and outcome.row is not None and outcome.lesion_id in keys:
+            cache.put(keys[outcome.lesion_id], {k: v for k, v in outcome.row.items() if k not in _ID_COLUMNS})
+        outcomes.append(outcome)
+    outcomes.sort(key=lambda outcome: outcome.lesion_id)
     failures = [o.failure for o in outcomes if o.failure is not None]
     table = _feature_table([o.row for o in outcomes if o.row is not None], failures)
     failures.sort(key=lambda failure: failure.case_id)
@@ -341,4 +395,9 @@ def extract_lesion_features(
         logger.warning("feature extraction failed: %s", failure)
     if len(failures) / len(tasks) > max_failure_fraction:
         raise ExtractionError(failures, len(tasks), max_failure_fraction)
-    return ExtractionResult(features=table.reset_index(drop=True), failures=failures)
+    return ExtractionResult(
+        features=table.reset_index(drop=True),
+        failures=failures,
+        n_from_cache=len(tasks) - len(pending),
+        n_extracted=len(pending),
+    )

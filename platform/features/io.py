@@ -3,7 +3,8 @@
 Feature columns are the ones pyradiomics names ``<imageType>_<family>_<feature>``, whose
 image-type part is one of pyradiomics' image types (``original``, ``log-sigma-...``,
 ``wavelet-...``, ``square``, ``squareroot``, ``logarithm``, ``exponential``, ``gradient``,
-``lbp-2D``, ``lbp-3D-...``). IDs (``lesion_id``, ``study_id``), provenance (``prov_*``) and
+``lbp-2D``, ``lbp-3D-...``), plus ``deep`` for learnt embeddings (``deep_autoencoder_f000``,
+:mod:`sabrkit.features.deep`). IDs (``lesion_id``, ``study_id``), provenance (``prov_*``) and
 aggregation columns (``n_lesions``, ``total_volume_mm3``) are not features.
 """
 
@@ -24,7 +25,7 @@ __all__ = ["write_feature_table", "read_feature_table", "feature_columns", "is_f
 logger = logging.getLogger(__name__)
 
 _IMAGE_TYPE = (
-    r"(?:original|log-sigma-[A-Za-z0-9-]+|wavelet-[A-Za-z0-9]+|square|squareroot|logarithm|exponential"
+    r"(?:original|deep|log-sigma-[A-Za-z0-9-]+|wavelet-[A-Za-z0-9]+|square|squareroot|logarithm|exponential"
     r"|gradient|lbp-2D|lbp-3D-[A-Za-z0-9-]+)"
 )
 _FEATURE_NAME = re.compile(rf"^{_IMAGE_TYPE}_[A-Za-z0-9]+_[A-Za-z0-9]+$")

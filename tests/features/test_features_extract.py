@@ -63,7 +63,9 @@ def test_one_row_per_lesion_with_features_and_provenance(tmp_path: Path, good_ma
 def test_serial_and_two_workers_give_identical_tables(tmp_path: Path, good_manifest: pd.DataFrame) -> None:
     params = load_params("ct_v1")
     serial = extract_lesion_features(good_manifest, params, n_jobs=1, progress=False, base_dir=tmp_path)
-    parallel = extract_lesion_features(good_manifest, params, n_jobs=2, progress=True, base_dir=tmp_path)
+    parallel = extract_lesion_features(
+        good_manifest, params, n_jobs=2, progress=True, base_dir=tmp_path, min_lesions_per_worker=1
+    )
     pd.testing.assert_frame_equal(serial.features, parallel.features, check_exact=True)
 
 

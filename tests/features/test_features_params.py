@@ -110,3 +110,43 @@ def test_derive_enables_filters_under_a_new_version() -> None:
         params.derive("ct-v1", setting={"binWidth": 10})
     with pytest.raises(ConfigError, match="sigma"):
         params.derive("ct-v1-bad", image_types={"LoG": {"sigma": [-1.0]}})
+
+
+def test_packaged_mr_v1_normalises_and_uses_a_fixed_bin_count() -> None:
+    params = load_params("mr_v1")
+    assert params.version == "mr-v1" and params.modality == "MR"
+    assert params.setting["normalize"] is True and params.setting["binCount"] == 32
+    assert "binWidth" not in params.setting and params.params_hash != load_params("ct_v1").params_hash
+
+
+def test_with_image_types_enables_log_and_wavelet_under_a_derived_version() -> None:
+    params = load_params("ct_v1")
+    filtered = params.with_image_types(log_sigma_mm=[1, 3.0], wavelet=True)
+    assert filtered.version == "ct-v1-log1_3-wavelet"
+    assert filtered.image_types == {"Original": {}, "LoG": {"sigma": [1.0, 3.0]}, "Wavelet": {}}
+    assert filtered.setting == params.setting and filtered.params_hash != params.params_hash
+    assert params.with_image_types() is params
+    assert params.with_image_types(original=False, wavelet=True).image_types == {"Wavelet": {}}
+    with pytest.raises(ConfigError, match="image type"):
+        params.with_image_types(original=False)
+    with pytest.raises(ConfigError, match="sigma"):
+        params.with_image_types(log_sigma_mm=[-1.0])
+
+
+def test_log_and_wavelet_columns_are_feature_columns(tmp_path: Path, write_case) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from sabrkit.features import extract_lesion_features, feature_columns
+
+    image, mask = write_case("lw", radius_mm=6.0)
+    manifest = pd.DataFrame(
+        {"lesion_id": ["SABR-RCC-001-L1"], "study_id": ["SABR-RCC-001"], "image_path": [str(image)],
+         "mask_path": [str(mask)]}
+    )  # fmt: skip
+    params = load_params("ct_v1").derive(
+        "ct-v1-filters-test", feature_classes={"firstorder": ["Mean"]}
+    ).with_image_types(log_sigma_mm=[2.0], wavelet=True)
+    table = extract_lesion_features(manifest, params, progress=False).features
+    names = set(feature_columns(table))
+    assert {"original_firstorder_Mean", "log-sigma-2-0-mm-3D_firstorder_Mean", "wavelet-HHH_firstorder_Mean"} <= names
+    assert len(names) == 1 + 1 + 8

@@ -196,6 +196,52 @@ class RadiomicsParams(BaseModel):
             source=f"parameters {version!r} derived from {self.version!r}",
         )
 
+    def with_image_types(
+        self, *, log_sigma_mm: list[float] | tuple[float, ...] = (), wavelet: bool = False, original: bool = True
+    ) -> RadiomicsParams:
+        """Return these parameters with Laplacian-of-Gaussian and/or wavelet images enabled.
+
+        The new version is derived from the old one and the filters (``ct-v1`` ->
+        ``ct-v1-log1_3-wavelet``), so feature tables record which images they came from.
+
+        Parameters
+        ----------
+        log_sigma_mm : sequence of float
+            LoG kernel widths in mm (pyradiomics ``LoG: {sigma: [...]}``); empty: no LoG.
+        wavelet : bool
+            Add pyradiomics' 8 undecimated wavelet decompositions (``Wavelet: {}``).
+        original : bool
+            Keep the original image.
+
+        Raises
+        ------
+        ConfigError
+            No image type left, or pyradiomics rejects a sigma (e.g. negative).
+        """
+        image_types: dict[str, dict[str, Any]] = {}
+        suffix = []
+        if original:
+            image_types["Original"] = {}
+        else:
+            suffix.append("nooriginal")
+        if log_sigma_mm:
+            image_types["LoG"] = {"sigma": [float(s) for s in log_sigma_mm]}
+            suffix.append("log" + "_".join(f"{float(s):g}" for s in log_sigma_mm))
+        if wavelet:
+            image_types["Wavelet"] = {}
+            suffix.append("wavelet")
+        if not image_types:
+            raise ConfigError(
+                format_problem(
+                    "with_image_types(original=False) and no LoG or wavelet",
+                    "features need at least one image type",
+                    "keep original=True or pass log_sigma_mm / wavelet=True",
+                )
+            )
+        if not suffix:
+            return self
+        return self.derive(f"{self.version}-{'-'.join(suffix)}", image_types=image_types)
+
     def validate_with_pyradiomics(self, source: str = "parameters") -> None:
         """Run pyradiomics' own schema validation; raise :class:`ConfigError` on failure."""
         import pykwalify.core

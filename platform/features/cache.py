@@ -1,0 +1,99 @@
+"""Per-lesion feature cache keyed by content.
+
+A lesion's features depend only on its image bytes, its mask bytes, the pyradiomics settings
+and the code that computes them, so the cache key is
+
+.. math::
+
+    \\text{key} = \\operatorname{SHA256}(\\text{image sha256},\\ \\text{mask sha256},\\
+    \\text{params hash},\\ \\text{pyradiomics version},\\ \\text{sabrkit version},\\
+    \\text{extraction code version})
+
+and each entry is one small Parquet file ``<cache_dir>/<key[:2]>/<key>.parquet`` holding the
+lesion's feature and provenance values (not its IDs, which the caller supplies). Entries are
+written atomically (temporary file, then :func:`os.replace`), so an interrupted run leaves
+either a complete entry or none, and concurrent runs sharing one cache never see half a file.
+Failed lesions are never cached: they are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LesionCache", "lesion_cache_key"]
+
+logger = logging.getLogger(__name__)
+
+
+def lesion_cache_key(image_sha256: str, mask_sha256: str, params_hash: str, code_versions: dict[str, str]) -> str:
+    """Content key of one lesion's features (hex SHA-256, see the module docstring)."""
+    payload = json.dumps(
+        {"image": image_sha256, "mask": mask_sha256, "params": params_hash, "code": code_versions},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+
+class LesionCache:
+    """A folder of per-lesion feature rows, one Parquet file per content key.
+
+    Parameters
+    ----------
+    folder : path-like
+        Created on first write. Safe to share between runs and between parameter versions
+        (the parameters are part of the key); delete it to drop every entry.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        """File that holds (or will hold) the entry ``key``."""
+        return self.folder / key[:2] / f"{key}.parquet"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The cached row (feature and ``prov_*`` values) for ``key``, or None.
+
+        An unreadable entry (e.g. truncated by a full disk) is logged, removed and treated
+        as a miss.
+        """
+        import pyarrow.parquet as pq
+
+        file = self.path(key)
+        if not file.is_file():
+            return None
+        try:
+            rows = pq.read_table(file).to_pylist()
+            if len(rows) != 1:
+                raise ValueError(f"{len(rows)} rows")
+        except Exception as exc:  # a broken entry must not stop the run: recompute it
+            logger.warning("cache entry %s unreadable (%s); recomputing", file, exc)
+            file.unlink(missing_ok=True)
+            return None
+        return rows[0]
+
+    def put(self, key: str, row: dict[str, Any]) -> Path:
+        """Store ``row`` (feature and ``prov_*`` values; no IDs) under ``key`` atomically."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            pq.write_table(pa.Table.from_pylist([row]), tmp)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.folder.glob("*/*.parquet")) if self.folder.is_dir() else 0
