@@ -1,4 +1,8 @@
-"""``sabrkit models ...``: list estimators, cross-validate a PFS model and log it to MLflow."""
+"""``sabrkit models ...`` and ``sabrkit train``: estimators, experiments, comparison, quick CV.
+
+``train_command`` is the top-level ``sabrkit train experiments/<name>.yaml`` (registered in
+``main.py``); ``sabrkit models run-experiment`` is the same command inside the group.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,120 @@ import typer
 from sabrkit.cli.output import console, handle_errors
 from sabrkit.settings import Settings
 
-app = typer.Typer(help="PFS models: estimators, repeated stratified cross-validation, MLflow.", no_args_is_help=True)
+app = typer.Typer(
+    help="PFS models: experiments (model x feature set x validation), comparison table, estimators, quick CV.",
+    no_args_is_help=True,
+)
+
+
+def _tracking(project: Path, tracking_uri: str | None) -> tuple[str, str | None]:
+    """The tracking URI in force and, for a local SQLite store, the artifact root beside it."""
+    uri = tracking_uri or Settings().resolved_mlflow_uri()
+    artifact_location = (project / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite") else None
+    return uri, artifact_location
+
+
+@handle_errors
+def train_command(
+    experiment: Path = typer.Argument(..., help="Experiment file, e.g. experiments/clinical_radiomic_spca.yaml."),
+    project: Path = typer.Option(Path("."), "--project", help="Project root; the experiment's input paths are "
+                                 "relative to it, outputs go to models/experiments/<name>/ and metrics/experiments/."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: "
+                                     "SABRKIT_MLFLOW_TRACKING_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db)."),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow (outputs are still written)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Cross-validation folds run in parallel."),
+) -> None:
+    """Validate one experiment: repeated stratified CV beside the clinical model, risk groups, MLflow run."""
+    from sabrkit.models.experiment import run_experiment_file
+
+    project = project.resolve()
+    uri, artifact_location = _tracking(project, tracking_uri)
+    with console.status(f"running experiment {experiment.stem} (cross-validation, reference model, analyses)..."):
+        result = run_experiment_file(
+            experiment, project, tracking_uri=None if no_mlflow else uri, artifact_location=artifact_location,
+            n_jobs=jobs,
+        )
+    m, s = result.metrics, result.metrics["summary"]
+    delta = (m.get("comparison") or {}).get("delta_uno_c_mean")
+    console.print(
+        f"{m['experiment']}: {m['estimator']} on {m['feature_set']} ({m['n_patients']} patients, {m['n_events']} "
+        f"events): Uno C {s['uno_c_mean']:.3f} ± {s['uno_c_sd']:.3f}, Harrell C {s['harrell_c_mean']:.3f}"
+        + ("" if delta is None else f"; vs clinical ΔUno C {delta:+.3f}"),
+        highlight=False,
+    )
+    if result.run_id:
+        console.print(f"MLflow run {result.run_id} at {uri}", highlight=False)
+    console.print(f"outputs: {project / 'models' / 'experiments' / m['experiment']}", highlight=False)
+
+
+app.command("run-experiment")(train_command)
+
+
+@app.command()
+@handle_errors
+def check(
+    experiments: list[Path] = typer.Argument(..., help="Experiment files to validate (nothing is run)."),
+) -> None:
+    """Validate experiment files: unknown keys, estimators, steps and feature sets are reported."""
+    from sabrkit.models.spec import load_experiment
+
+    for path in experiments:
+        spec = load_experiment(path)
+        spec.model.build(random_state=spec.validation.random_state, side_data={"batches": 0, "perturbed_features": 0})
+        console.print(f"ok  {path}: {spec.model.estimator} on {spec.data.feature_set}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def compare(
+    metrics_dir: Path = typer.Option(Path("metrics/experiments"), "--metrics-dir", help="Folder of per-experiment "
+                                     "metrics JSON files (written by `sabrkit train` and the DVC stage)."),
+    from_mlflow: bool = typer.Option(False, "--mlflow", help="Read the latest run of each experiment from MLflow "
+                                     "instead of the JSON files."),
+    experiment_name: str = typer.Option("sabr-experiments", "--experiment-name", help="MLflow experiment (--mlflow)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (--mlflow)."),
+    out: Path = typer.Option(None, "--out", help="Also write the table (.csv)."),
+) -> None:
+    """Comparison table of all experiments: CV metrics, difference from the clinical model, run IDs."""
+    from rich.table import Table
+
+    from sabrkit.models.experiment_table import experiment_table, experiment_table_from_mlflow
+
+    if from_mlflow:
+        table = experiment_table_from_mlflow(tracking_uri or Settings().resolved_mlflow_uri(), experiment_name)
+    else:
+        table = experiment_table(sorted(metrics_dir.glob("*.json")))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    shown = Table(title="Experiments (mean ± SD over repeats; Δ = model − clinical on the same folds)")
+    for column in ("experiment", "model", "features", "n", "events", "Harrell C", "Uno C", "AUC 12", "AUC 24", "IBS",
+                   "IBS KM", "ΔUno C"):
+        shown.add_column(column, justify="left" if column in ("experiment", "model", "features") else "right")
+
+    def pm(row, metric: str) -> str:
+        mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
+        if mean is None or mean != mean:
+            return "-"
+        return f"{mean:.3f}" + ("" if sd is None or sd != sd else f" ± {sd:.3f}")
+
+    for row in table.to_dict("records"):
+        delta = row.get("delta_uno_c_vs_clinical")
+        shown.add_row(
+            str(row["experiment"]), str(row["estimator"]), str(row["feature_set"]), str(row["n_patients"]),
+            str(row["n_events"]), pm(row, "harrell_c"), pm(row, "uno_c"), pm(row, "auc_12"), pm(row, "auc_24"),
+            pm(row, "ibs"), pm(row, "ibs_km"), "-" if delta is None or delta != delta else f"{delta:+.3f}",
+        )
+    console.print(shown)
 
 
 @app.command()
 def estimators() -> None:
-    """List the registered estimators."""
-    from sabrkit.models import available_estimators
+    """List the registered estimators and preprocessing steps."""
+    from sabrkit.models import available_estimators, available_steps
 
-    for name in available_estimators():
-        console.print(name)
+    console.print("estimators: " + ", ".join(available_estimators()), highlight=False)
+    console.print("preprocessing steps: " + ", ".join(available_steps()), highlight=False)
 
 
 @app.command()
@@ -33,14 +141,15 @@ def validate(
     experiment: str = typer.Option("sabr-pfs", help="MLflow experiment."),
     log: bool = typer.Option(True, "--log/--no-log", help="Log the run to MLflow."),
 ) -> None:
-    """Repeated stratified K-fold CV (stratified on the event) with Harrell and Uno C."""
+    """Quick repeated stratified K-fold CV of one estimator on an assembled data set (no experiment file)."""
     from sabrkit.models import build_pipeline, log_cv_to_mlflow, repeated_stratified_cv
     from sabrkit.models.io import read_dataset
 
     data = read_dataset(dataset)
     pipeline = build_pipeline(estimator)
-    result = repeated_stratified_cv(pipeline, data, n_splits=n_splits, n_repeats=n_repeats,
-                                    random_state=seed, tau_months=tau)
+    with console.status(f"{n_repeats} x {n_splits}-fold cross-validation of {estimator}..."):
+        result = repeated_stratified_cv(pipeline, data, n_splits=n_splits, n_repeats=n_repeats,
+                                        random_state=seed, tau_months=tau)
     s = result.summary
     console.print(
         f"{data.n_patients} patients, {data.n_events} events: Harrell C {s['harrell_c_mean']:.3f} ± "

@@ -1,36 +1,36 @@
-"""Model-ready survival data sets: one row per patient, features plus a scikit-survival outcome.
+"""Model-ready survival data sets: features plus a scikit-survival outcome, one row per unit.
 
-:func:`assemble_dataset` joins the patient feature table (radiomics, aggregated over lesions),
-the endpoints table and the clinical covariate table on ``study_id`` and returns a
-:class:`SurvivalDataset`. Everything data-dependent (imputation, scaling, selection) happens
-later, inside the model pipeline, so that it is refitted in every cross-validation fold.
+A :class:`SurvivalDataset` holds one row per patient (``unit="patient"``, indexed by
+``study_id``) or per treated lesion (``unit="lesion"``, indexed by ``lesion_id``, with the
+patient's ``study_id`` in ``groups`` so that validation keeps a patient's lesions together).
+Its columns are grouped in named *feature blocks*:
 
-Clinical covariates are one-hot encoded against fixed reference levels (the first level of each
-list in :data:`CLINICAL_CATEGORIES`), with column names in scikit-survival's
-``OneHotEncoder`` style (``imdc_risk=poor``):
+=============  ==========================================================================
+block          columns
+=============  ==========================================================================
+clinical       one-hot clinical covariates (:mod:`sabrkit.models.clinical_encoding`)
+radiomic       pyradiomics features (``original_glcm_Contrast`` ...), ``total_volume_mm3``
+deep           deep-learning (MONAI encoder) features, as named in the deep feature table
+biomarker      biobank assay values (one column per biomarker and time point)
+=============  ==========================================================================
 
-============================  ==================  ==========================================
-covariate                     reference level     indicator columns
-============================  ==================  ==========================================
-sex                           F                   ``sex=M``
-histology                     clear_cell          ``histology=non_clear_cell``
-imdc_risk                     favourable          ``imdc_risk=intermediate``, ``imdc_risk=poor``
-prior_nephrectomy             false               ``prior_nephrectomy=true``
-disease_state                 oligometastatic     ``disease_state=oligoprogressive``
-systemic_therapy              none                ``systemic_therapy=tki``, ``=ici``, ``=tki_ici``
-============================  ==================  ==========================================
-
-``age_years``, ``ecog`` (ordinal 0-2, kept numeric to spend one parameter, not two),
-``n_lesions`` and ``max_bed10_gy`` stay numeric. Levels absent from a cohort give all-zero
-columns, which the pipelines' variance filter removes inside each fold.
+A *feature set* names blocks joined by ``+``: ``clinical``, ``radiomic``,
+``clinical+radiomic+biomarker`` ... (:func:`parse_feature_set`). Feature sets name whole
+blocks, never column lists, so a column choice learnt from the outcome cannot enter before
+validation: everything data-dependent (imputation, scaling, filters, selection) happens inside
+the model pipeline, refitted in every fold. Data sets are built by
+:func:`sabrkit.models.assembly.assemble_dataset` and
+:func:`~sabrkit.models.assembly.assemble_lesion_dataset`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,51 +39,75 @@ from sabrkit.errors import ModelInputError, format_problem
 
 __all__ = [
     "SurvivalDataset",
-    "assemble_dataset",
     "make_dataset",
     "validate_survival_data",
-    "encode_clinical",
-    "CLINICAL_CATEGORIES",
-    "CLINICAL_NUMERIC",
+    "parse_feature_set",
+    "FEATURE_BLOCKS",
     "FEATURE_SETS",
     "DIRECT_IDENTIFIER_COLUMNS",
 ]
 
 logger = logging.getLogger(__name__)
 
-FEATURE_SETS: tuple[str, ...] = ("clinical", "radiomic", "clinical+radiomic")
-CLINICAL_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "sex": ("F", "M"),
-    "histology": ("clear_cell", "non_clear_cell"),
-    "imdc_risk": ("favourable", "intermediate", "poor"),
-    "prior_nephrectomy": ("false", "true"),
-    "disease_state": ("oligometastatic", "oligoprogressive"),
-    "systemic_therapy": ("none", "tki", "ici", "tki_ici"),
-}
-CLINICAL_NUMERIC: tuple[str, ...] = ("age_years", "ecog", "n_lesions", "max_bed10_gy")
+FEATURE_BLOCKS: tuple[str, ...] = ("clinical", "radiomic", "deep", "biomarker")
+#: every valid feature set: each non-empty combination of blocks, in canonical block order.
+FEATURE_SETS: tuple[str, ...] = tuple(
+    "+".join(combo) for r in range(1, len(FEATURE_BLOCKS) + 1) for combo in itertools.combinations(FEATURE_BLOCKS, r)
+)
 DIRECT_IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
     {"hospital_number", "family_name", "given_name", "date_of_birth", "name", "nhs_number"}
 )
-_NON_FEATURE_COLUMNS = frozenset({"study_id", "lesion_id", "index_date"})
+_UNIT_INDEX = {"patient": "study_id", "lesion": "lesion_id"}
 
 
-@dataclass(frozen=True)
+def parse_feature_set(feature_set: str) -> tuple[str, ...]:
+    """The blocks of a feature set, in canonical order (``"radiomic+clinical"`` -> clinical, radiomic).
+
+    Raises
+    ------
+    ModelInputError
+        An unknown or repeated block.
+    """
+    parts = [p.strip() for p in str(feature_set).split("+")]
+    unknown = [p for p in parts if p not in FEATURE_BLOCKS]
+    if unknown or len(set(parts)) != len(parts) or not parts:
+        raise ModelInputError(
+            format_problem(
+                f"feature_set {feature_set!r}",
+                f"a feature set joins distinct blocks {list(FEATURE_BLOCKS)} with '+', e.g. 'clinical+radiomic'",
+                "pick known blocks, each once",
+            )
+        )
+    return tuple(b for b in FEATURE_BLOCKS if b in parts)
+
+
+@dataclass(frozen=True, eq=False)
 class SurvivalDataset:
     """Features and outcome of one cohort, aligned row by row.
 
     Attributes
     ----------
     X : pandas.DataFrame
-        One row per patient, indexed by ``study_id``; numeric feature columns only.
+        Numeric feature columns only; indexed by ``study_id`` (patients) or ``lesion_id`` (lesions).
     y : numpy.ndarray
-        scikit-survival structured array with fields ``event`` (bool) and ``time``
-        (float, months), in the row order of ``X``.
+        scikit-survival structured array with fields ``event`` (bool) and ``time`` (float,
+        months), in the row order of ``X``.
     feature_set : str
-        ``"clinical"``, ``"radiomic"`` or ``"clinical+radiomic"`` (or a free label).
+        ``"clinical"``, ``"clinical+radiomic"`` ... (or a free label for simulated data).
     feature_names : tuple of str
         The columns of ``X``.
     endpoint : str
-        The endpoint the outcome encodes (``"pfs"`` or ``"os"``).
+        The endpoint the outcome encodes (``"pfs"``, ``"os"``, ``"local_control"``).
+    blocks : mapping block -> tuple of str, optional
+        Which columns belong to which feature block (for :meth:`select` and profiles).
+    characteristics : pandas.DataFrame, optional
+        Descriptive columns per row that are *not* model features (raw clinical levels such as
+        ``systemic_therapy``), used for strata, subgroup profiles and forest plots.
+    groups : numpy.ndarray, optional
+        The patient (``study_id``) of each row; required for lesion rows.
+    unit : {"patient", "lesion"}
+    consent : str
+        How consent was checked when the data set was assembled (recorded in MLflow).
     """
 
     X: pd.DataFrame
@@ -91,9 +115,14 @@ class SurvivalDataset:
     feature_set: str
     feature_names: tuple[str, ...]
     endpoint: str = "pfs"
+    blocks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    characteristics: pd.DataFrame | None = None
+    groups: np.ndarray | None = None
+    unit: str = "patient"
+    consent: str = "not checked"
 
     def __post_init__(self) -> None:
-        validate_survival_data(self.X, self.y)
+        validate_survival_data(self.X, self.y, unit=self.unit)
         if tuple(self.X.columns) != tuple(self.feature_names):
             raise ModelInputError(
                 format_problem(
@@ -102,25 +131,47 @@ class SurvivalDataset:
                     "build the data set with feature_names=tuple(X.columns)",
                 )
             )
+        stray = sorted(set(itertools.chain.from_iterable(self.blocks.values())) - set(self.feature_names))
+        if stray:
+            raise ModelInputError(
+                format_problem(f"block columns {stray[:5]} are not in X", "blocks list columns of X", "rebuild the data set")
+            )
+        if self.unit == "lesion" and (self.groups is None or len(self.groups) != self.X.shape[0]):
+            raise ModelInputError(
+                format_problem(
+                    "lesion rows without one study_id per row in groups",
+                    "lesion-level data sets carry each lesion's patient",
+                    "build it with assemble_lesion_dataset",
+                )
+            )
+        if self.characteristics is not None and not self.characteristics.index.equals(self.X.index):
+            raise ModelInputError(
+                format_problem("characteristics rows differ from X rows", "same index, same order", "reindex them like X")
+            )
 
     @property
     def study_ids(self) -> np.ndarray:
-        """The pseudonymous study IDs, in row order."""
+        """The patient of each row (the index for patient rows, ``groups`` for lesion rows)."""
+        return np.asarray(self.groups) if self.unit == "lesion" else self.X.index.to_numpy()
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        """The row identifiers (``study_id`` or ``lesion_id``)."""
         return self.X.index.to_numpy()
 
     @property
     def n_patients(self) -> int:
-        return int(self.X.shape[0])
+        return int(len(np.unique(self.study_ids)))
 
     @property
     def n_events(self) -> int:
         return int(self.y["event"].sum())
 
     def outcome_table(self) -> pd.DataFrame:
-        """The outcome as an endpoints-style table: ``study_id, <endpoint>_months, <endpoint>_event``."""
+        """The outcome as an endpoints-style table: ``<id>, <endpoint>_months, <endpoint>_event``."""
         return pd.DataFrame(
             {
-                "study_id": self.X.index.to_numpy(),
+                self.X.index.name: self.X.index.to_numpy(),
                 f"{self.endpoint}_months": self.y["time"].astype(float),
                 f"{self.endpoint}_event": self.y["event"].astype(bool),
             }
@@ -128,30 +179,90 @@ class SurvivalDataset:
 
     def with_outcome(self, y: np.ndarray) -> SurvivalDataset:
         """The same features with another outcome array (used by permutation controls)."""
-        return SurvivalDataset(self.X, y, self.feature_set, self.feature_names, self.endpoint)
+        return dataclasses.replace(self, y=y)
+
+    def select(self, feature_set: str) -> SurvivalDataset:
+        """The same rows restricted to the blocks of ``feature_set`` (same patients, same order).
+
+        Raises
+        ------
+        ModelInputError
+            A block the data set does not hold.
+        """
+        wanted = parse_feature_set(feature_set)
+        missing = [b for b in wanted if b not in self.blocks]
+        if missing:
+            raise ModelInputError(
+                format_problem(
+                    f"feature set {feature_set!r} needs block(s) {missing}; this data set holds {sorted(self.blocks)}",
+                    "a feature set can only use blocks that were assembled",
+                    "pass the missing tables to assemble_dataset",
+                )
+            )
+        columns = [c for b in wanted for c in self.blocks[b]]
+        return dataclasses.replace(
+            self,
+            X=self.X[columns],
+            feature_set="+".join(wanted),
+            feature_names=tuple(columns),
+            blocks={b: tuple(self.blocks[b]) for b in wanted},
+        )
+
+    def subset(self, row_ids: Sequence[str] | np.ndarray) -> SurvivalDataset:
+        """The rows ``row_ids`` (in that order), all blocks kept."""
+        position = self.X.index.get_indexer(pd.Index(row_ids))
+        if (position < 0).any():
+            missing = list(np.asarray(row_ids)[position < 0][:10])
+            raise ModelInputError(format_problem(f"rows {missing}", "subset rows must exist", "check the IDs"))
+        return dataclasses.replace(
+            self,
+            X=self.X.iloc[position],
+            y=self.y[position],
+            characteristics=None if self.characteristics is None else self.characteristics.iloc[position],
+            groups=None if self.groups is None else np.asarray(self.groups)[position],
+        )
+
+    def characteristic(self, column: str) -> pd.Series:
+        """One descriptive column (from ``characteristics``, else from ``X``), indexed like X."""
+        if self.characteristics is not None and column in self.characteristics.columns:
+            return self.characteristics[column]
+        if column in self.X.columns:
+            return self.X[column]
+        raise ModelInputError(
+            format_problem(
+                f"column {column!r}",
+                f"a characteristic is one of {list(self.characteristics.columns) if self.characteristics is not None else []} "
+                "or a feature column",
+                "assemble the data set with the clinical table, or name another column",
+            )
+        )
 
 
-def validate_survival_data(X: pd.DataFrame, y: np.ndarray) -> None:
+def validate_survival_data(X: pd.DataFrame, y: np.ndarray, unit: str = "patient") -> None:
     """Check the rules every model input obeys; raise :class:`ModelInputError` otherwise.
 
-    Rules: ``X`` is indexed by unique ``study_id``; ``y`` has fields ``event`` (bool) and
-    ``time`` (float) and one entry per row; every time is finite and > 0; at least 2 events.
+    Rules: ``X`` is indexed by unique ``study_id`` (``lesion_id`` for lesion rows); ``y`` has
+    fields ``event`` (bool) and ``time`` (float) and one entry per row; every time is finite
+    and > 0; at least 2 events.
     """
-    if X.index.name != "study_id":
+    if unit not in _UNIT_INDEX:
+        raise ModelInputError(format_problem(f"unit {unit!r}", "unit is 'patient' or 'lesion'", "pick one"))
+    index_name = _UNIT_INDEX[unit]
+    if X.index.name != index_name:
         raise ModelInputError(
             format_problem(
                 f"X index is named {X.index.name!r}",
-                "X must be indexed by study_id",
-                "call X.set_index('study_id')",
+                f"X must be indexed by {index_name}",
+                f"call X.set_index('{index_name}')",
             )
         )
     duplicated = X.index[X.index.duplicated()].unique().tolist()
     if duplicated:
         raise ModelInputError(
             format_problem(
-                f"duplicate study_id(s) {duplicated[:10]}",
-                "one row per patient",
-                "aggregate lesion rows per patient before modelling",
+                f"duplicate {index_name}(s) {duplicated[:10]}",
+                f"one row per {unit}",
+                "aggregate lesion rows per patient before modelling" if unit == "patient" else "deduplicate lesions",
             )
         )
     if y.dtype.names is None or set(y.dtype.names) != {"event", "time"}:
@@ -172,270 +283,29 @@ def validate_survival_data(X: pd.DataFrame, y: np.ndarray) -> None:
         ids = X.index[bad].tolist()
         raise ModelInputError(
             format_problem(
-                f"study_id(s) {ids[:10]} have time {time[bad][:10].tolist()}",
+                f"{index_name}(s) {ids[:10]} have time {time[bad][:10].tolist()}",
                 "survival times must be finite and > 0 months",
-                "check index_date and event/last-contact dates of these patients",
+                "check index_date and event/last-contact dates of these rows",
             )
         )
     n_events = int(np.asarray(y["event"], dtype=bool).sum())
     if n_events < 2:
         raise ModelInputError(
             format_problem(
-                f"{n_events} event(s) among {X.shape[0]} patients",
+                f"{n_events} event(s) among {X.shape[0]} rows",
                 "a survival model needs at least 2 events",
                 "use a longer follow-up or another endpoint",
             )
         )
 
 
-def encode_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
-    """One-hot encode the clinical covariate table against the documented reference levels.
-
-    Parameters
-    ----------
-    clinical : pandas.DataFrame
-        Columns ``study_id`` and any of :data:`CLINICAL_NUMERIC` and :data:`CLINICAL_CATEGORIES`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``study_id``; numeric columns as float, one ``<covariate>=<level>`` indicator
-        per non-reference level (NaN where the covariate is missing, for in-fold imputation).
-
-    Raises
-    ------
-    ModelInputError
-        An unknown level, a non-numeric value in a numeric column or an unknown column.
-    """
-    table = clinical.set_index("study_id")
-    unknown = [c for c in table.columns if c not in CLINICAL_CATEGORIES and c not in CLINICAL_NUMERIC]
-    if unknown:
-        raise ModelInputError(
-            format_problem(
-                f"clinical column(s) {unknown}",
-                f"clinical covariates are {list(CLINICAL_NUMERIC) + list(CLINICAL_CATEGORIES)}",
-                "drop the column or add it to sabrkit.models.dataset with a reference level",
-            )
-        )
-    encoded: dict[str, pd.Series] = {}
-    for column in table.columns:
-        values = table[column]
-        if column in CLINICAL_NUMERIC:
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() & values.notna()
-            if bad.any():
-                raise ModelInputError(
-                    format_problem(
-                        f"clinical {column} = {values[bad].tolist()[:5]} for {bad[bad].index.tolist()[:5]}",
-                        f"{column} must be numeric",
-                        "correct the registry values",
-                    )
-                )
-            encoded[column] = numeric.astype(float)
-            continue
-        levels = CLINICAL_CATEGORIES[column]
-        as_text = values.map(_level_text)
-        bad = as_text.notna() & ~as_text.isin(levels)
-        if bad.any():
-            raise ModelInputError(
-                format_problem(
-                    f"clinical {column} = {sorted(set(as_text[bad]))} for {bad[bad].index.tolist()[:5]}",
-                    f"{column} must be one of {list(levels)}",
-                    "correct the registry values",
-                )
-            )
-        missing = as_text.isna()
-        for level in levels[1:]:
-            indicator = (as_text == level).astype(float)
-            indicator[missing] = np.nan
-            encoded[f"{column}={level}"] = indicator
-    return pd.DataFrame(encoded, index=table.index)
-
-
-def _check_one_per_patient(table: pd.DataFrame, name: str) -> None:
-    if "study_id" not in table.columns:
-        raise ModelInputError(
-            format_problem(f"{name} has no study_id column", "join key is study_id", f"add study_id to {name}")
-        )
-    dup = table["study_id"][table["study_id"].duplicated()].unique().tolist()
-    if dup:
-        raise ModelInputError(
-            format_problem(f"{name} repeats study_id(s) {dup[:10]}", "one row per patient", f"deduplicate {name}")
-        )
-    leaked = sorted(DIRECT_IDENTIFIER_COLUMNS & set(table.columns))
-    if leaked:
-        raise ModelInputError(
-            format_problem(
-                f"{name} holds direct identifier column(s) {leaked}",
-                "models see pseudonymous study IDs only",
-                "drop these columns; they live in the key table only",
-            )
-        )
-
-
-def _radiomic_features(patient_features: pd.DataFrame) -> pd.DataFrame:
-    """Feature columns of the patient table: no IDs, no ``prov_*``, no clinical duplicates."""
-    keep = [
-        c
-        for c in patient_features.columns
-        if c not in _NON_FEATURE_COLUMNS and not c.startswith("prov_") and c not in CLINICAL_NUMERIC
-    ]
-    table = patient_features.set_index("study_id")[keep]
-    non_numeric = [c for c in keep if not pd.api.types.is_numeric_dtype(table[c])]
-    if non_numeric:
-        raise ModelInputError(
-            format_problem(
-                f"patient feature column(s) {non_numeric[:10]} are not numeric",
-                "feature columns must be numbers",
-                "drop or encode them before assembling the data set",
-            )
-        )
-    return table.astype(float)
-
-
-def assemble_dataset(
-    patient_features: pd.DataFrame | None,
-    endpoints: pd.DataFrame,
-    clinical: pd.DataFrame | None,
-    feature_set: Literal["clinical", "radiomic", "clinical+radiomic"] = "clinical+radiomic",
-    endpoint: Literal["pfs", "os"] = "pfs",
-    require_complete: bool = False,
-) -> SurvivalDataset:
-    """Join features, clinical covariates and outcomes on ``study_id``.
-
-    Parameters
-    ----------
-    patient_features : pandas.DataFrame or None
-        Patient-level radiomic table (``study_id``, pyradiomics-named features, ``n_lesions``,
-        ``total_volume_mm3``, optional ``prov_*`` columns, which are dropped). ``n_lesions`` is
-        taken from the clinical table. May be None for ``feature_set="clinical"``.
-    endpoints : pandas.DataFrame
-        Endpoints table (``study_id``, ``<endpoint>_months``, ``<endpoint>_event``).
-    clinical : pandas.DataFrame or None
-        Clinical covariate table; may be None for ``feature_set="radiomic"``.
-    feature_set : {"clinical", "radiomic", "clinical+radiomic"}
-        Which features make up ``X``.
-    endpoint : {"pfs", "os"}
-        Which endpoint becomes ``y``.
-    require_complete : bool
-        If True, raise when a study_id is missing from one of the joined tables; if False
-        (default), keep the inner join and log the dropped IDs at WARNING level.
-
-    Returns
-    -------
-    SurvivalDataset
-        Rows sorted by ``study_id``.
-
-    Raises
-    ------
-    ModelInputError
-        Unknown feature set or endpoint, a table missing, duplicate study_id, direct
-        identifier columns, missing patients (with ``require_complete``), times <= 0, < 2 events.
-    """
-    if feature_set not in FEATURE_SETS:
-        raise ModelInputError(
-            format_problem(f"feature_set {feature_set!r}", f"one of {list(FEATURE_SETS)}", "pick a known feature set")
-        )
-    if endpoint not in ("pfs", "os"):
-        raise ModelInputError(format_problem(f"endpoint {endpoint!r}", "one of ['pfs', 'os']", "pick pfs or os"))
-    tables: dict[str, pd.DataFrame] = {}
-    if "radiomic" in feature_set:
-        if patient_features is None:
-            raise ModelInputError(
-                format_problem(
-                    f"feature_set {feature_set!r} without patient_features",
-                    "radiomic sets need the patient feature table",
-                    "pass patient_features",
-                )
-            )
-        _check_one_per_patient(patient_features, "patient_features")
-        tables["patient_features"] = _radiomic_features(patient_features)
-    if "clinical" in feature_set:
-        if clinical is None:
-            raise ModelInputError(
-                format_problem(
-                    f"feature_set {feature_set!r} without clinical",
-                    "clinical sets need the clinical table",
-                    "pass clinical",
-                )
-            )
-        _check_one_per_patient(clinical, "clinical")
-        tables["clinical"] = encode_clinical(clinical)
-    _check_one_per_patient(endpoints, "endpoints")
-    time_col, event_col = f"{endpoint}_months", f"{endpoint}_event"
-    missing_cols = [c for c in (time_col, event_col) if c not in endpoints.columns]
-    if missing_cols:
-        raise ModelInputError(
-            format_problem(
-                f"endpoints lacks {missing_cols}",
-                "endpoint columns are <endpoint>_months and <endpoint>_event",
-                "build the endpoints table with sabrkit.registry",
-            )
-        )
-    outcome = endpoints.set_index("study_id")[[time_col, event_col]]
-    tables["endpoints"] = outcome
-
-    all_ids = set().union(*(set(t.index) for t in tables.values()))
-    common = set.intersection(*(set(t.index) for t in tables.values()))
-    gaps = {name: sorted(all_ids - set(t.index)) for name, t in tables.items() if all_ids - set(t.index)}
-    if gaps:
-        message = "; ".join(f"{name} lacks {ids[:20]}" for name, ids in gaps.items())
-        if require_complete:
-            raise ModelInputError(
-                format_problem(
-                    message,
-                    "every patient must appear in every joined table",
-                    "complete the tables or pass require_complete=False",
-                )
-            )
-        logger.warning("assemble_dataset: inner join drops %d patient(s): %s", len(all_ids - common), message)
-
-    ids = sorted(common)
-    parts = [tables[name].loc[ids] for name in ("clinical", "patient_features") if name in tables]
-    X = pd.concat(parts, axis=1)
-    X.index.name = "study_id"
-    outcome = outcome.loc[ids]
-    event = outcome[event_col].map(_as_bool)
-    if event.isna().any():
-        raise ModelInputError(
-            format_problem(
-                f"{event_col} missing or not boolean for {event[event.isna()].index.tolist()[:10]}",
-                "events are true/false",
-                "fix the endpoints table",
-            )
-        )
-    y = _make_outcome(event.to_numpy(dtype=bool), outcome[time_col].to_numpy(dtype=float))
-    logger.info(
-        "assembled %s data set: %d patients, %d events, %d features",
-        feature_set, len(ids), int(y["event"].sum()), X.shape[1],
-    )
-    return SurvivalDataset(X=X, y=y, feature_set=feature_set, feature_names=tuple(X.columns), endpoint=endpoint)
-
-
-def _level_text(value: object) -> object:
-    """A category value as its level text; booleans become ``"true"``/``"false"``."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return np.nan
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    text = str(value).strip()
-    return text.lower() if text.lower() in ("true", "false") else text
-
-
-def _as_bool(value: object) -> bool | None:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
-    return None
-
-
-def _make_outcome(event: np.ndarray, time: np.ndarray) -> np.ndarray:
+def make_outcome(event: np.ndarray | Sequence[bool], time: np.ndarray | Sequence[float]) -> np.ndarray:
+    """scikit-survival outcome with fields ``event`` and ``time``."""
     from sksurv.util import Surv
 
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+    return Surv.from_arrays(
+        event=np.asarray(event, dtype=bool), time=np.asarray(time, dtype=float), name_event="event", name_time="time"
+    )
 
 
 def make_dataset(
@@ -444,7 +314,14 @@ def make_dataset(
     time: Sequence[float] | np.ndarray,
     feature_set: str,
     endpoint: str = "pfs",
+    **extra: Any,
 ) -> SurvivalDataset:
-    """Build a :class:`SurvivalDataset` from a feature frame and event/time arrays (row-aligned)."""
-    y = _make_outcome(np.asarray(event, dtype=bool), np.asarray(time, dtype=float))
-    return SurvivalDataset(X=X, y=y, feature_set=feature_set, feature_names=tuple(X.columns), endpoint=endpoint)
+    """Build a :class:`SurvivalDataset` from a feature frame and event/time arrays (row-aligned).
+
+    ``extra`` holds the optional fields (``blocks``, ``characteristics``, ``groups``, ``unit``,
+    ``consent``).
+    """
+    return SurvivalDataset(
+        X=X, y=make_outcome(event, time), feature_set=feature_set, feature_names=tuple(X.columns),
+        endpoint=endpoint, **extra,
+    )

@@ -1,13 +1,29 @@
 """Registry of survival model pipelines, filled by :func:`register_estimator`.
 
 Each builder returns an unfitted scikit-learn :class:`~sklearn.pipeline.Pipeline` whose last
-step is a scikit-survival estimator, so ``predict`` returns a risk score (higher = worse),
+step follows scikit-survival's contract: ``predict`` returns a risk score (higher = worse),
 ``score`` is Harrell's C, and ``clone``, ``get_params``/``set_params`` and ``GridSearchCV``
 work (step parameters are addressed as ``<step>__<param>``, e.g. ``coxnet__l1_ratio``).
-Every data-dependent step (imputation, variance and correlation filters, scaling, univariate
-selection) is a pipeline step, so cross-validation refits it in each training fold.
+Every data-dependent step (imputation, variance and correlation filters, scaling, ICC filter,
+ComBat, univariate or mRMR selection) is a pipeline step, so cross-validation refits it in
+each training fold.
 
-Add a model::
+=====================  ============================================  ==========================
+name                   final step                                    default preprocessing
+=====================  ============================================  ==========================
+``coxph``              ``CoxPHSurvivalAnalysis`` (small ridge)       impute, variance, scale
+``coxnet``             ``CoxnetSurvivalAnalysis`` (elastic net)      impute, variance, scale,
+                                                                     decorrelate, select
+``rsf``                ``RandomSurvivalForest``                      impute, variance
+``gbsa``               ``GradientBoostingSurvivalAnalysis``          impute, variance, scale
+``horizon_logistic``   :class:`~sabrkit.models.horizon.              impute, variance, scale,
+                       FixedHorizonClassifier` (progression by 12 m)  decorrelate, select
+``spca_cox``           ``CoxPHSurvivalAnalysis`` on the first         impute, variance, scale,
+                       principal component(s) of selected features    select, pca
+=====================  ============================================  ==========================
+
+``build_pipeline(name, preprocessing=[...])`` replaces the default preprocessing with named
+steps from :mod:`sabrkit.models.steps` (e.g. to add ``icc`` or ``combat``). Add a model::
 
     @register_estimator("my_model")
     def _build_my_model(alpha: float = 1.0) -> Pipeline:
@@ -17,23 +33,29 @@ Add a model::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sklearn.pipeline import Pipeline
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.models.steps import StepSpec, build_steps
 
-__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder"]
+__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator"]
 
 logger = logging.getLogger(__name__)
 
 PipelineBuilder = Callable[..., Pipeline]
 _REGISTRY: dict[str, PipelineBuilder] = {}
+_STEP_PARAMS: dict[str, frozenset[str]] = {}
+_DATAFRAME_STEPS = frozenset({"icc", "combat"})
 
 
-def register_estimator(name: str) -> Callable[[PipelineBuilder], PipelineBuilder]:
+def register_estimator(name: str, step_params: Sequence[str] = ()) -> Callable[[PipelineBuilder], PipelineBuilder]:
     """Decorator: register ``builder`` under ``name`` for :func:`build_pipeline`.
+
+    ``step_params`` names the builder arguments that configure its default preprocessing
+    steps (refused together with an explicit ``preprocessing`` list).
 
     Raises
     ------
@@ -51,6 +73,7 @@ def register_estimator(name: str) -> Callable[[PipelineBuilder], PipelineBuilder
                 )
             )
         _REGISTRY[name] = builder
+        _STEP_PARAMS[name] = frozenset(step_params)
         return builder
 
     return decorate
@@ -61,13 +84,23 @@ def available_estimators() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def build_pipeline(name: str, **params: Any) -> Pipeline:
-    """Build the unfitted pipeline registered as ``name`` with the builder's keyword ``params``.
+def build_pipeline(name: str, preprocessing: Sequence[StepSpec] | None = None, **params: Any) -> Pipeline:
+    """Build the unfitted pipeline registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered estimator.
+    preprocessing : list of step specs, optional
+        Replaces the default preprocessing steps (see :mod:`sabrkit.models.steps`).
+    **params
+        Keyword arguments of the builder.
 
     Raises
     ------
     ConfigError
-        Unknown ``name`` or a parameter the builder does not take.
+        Unknown ``name`` or step, a parameter the builder does not take, or a default-step
+        parameter given together with ``preprocessing``.
     """
     if name not in _REGISTRY:
         raise ConfigError(
@@ -77,8 +110,18 @@ def build_pipeline(name: str, **params: Any) -> Pipeline:
                 "use a registered name or register a builder with @register_estimator",
             )
         )
+    if preprocessing is not None:
+        clash = sorted(_STEP_PARAMS[name] & set(params))
+        if clash:
+            raise ConfigError(
+                format_problem(
+                    f"parameters {clash} of estimator {name!r} together with a preprocessing list",
+                    "with an explicit preprocessing list, step options go in the step specs",
+                    "move them, e.g. {select: {k: 20}}",
+                )
+            )
     try:
-        return _REGISTRY[name](**params)
+        pipeline = _REGISTRY[name](**params)
     except TypeError as exc:
         raise ConfigError(
             format_problem(
@@ -87,9 +130,24 @@ def build_pipeline(name: str, **params: Any) -> Pipeline:
                 f"see help(sabrkit.models.estimators.{_REGISTRY[name].__name__})",
             )
         ) from exc
+    if preprocessing is not None:
+        pipeline = Pipeline([*build_steps(preprocessing), pipeline.steps[-1]])
+    if any(name in _DATAFRAME_STEPS for name, _ in pipeline.steps):
+        # ICC filter and ComBat look rows up by study_id: keep DataFrames (index kept) between steps
+        pipeline.set_output(transform="pandas")
+    return pipeline
 
 
-@register_estimator("coxnet")
+def final_estimator(model: Any) -> Any:
+    """The last step of a (possibly grid-searched, fitted) pipeline."""
+    if hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
+@register_estimator(
+    "coxnet", step_params=("k", "correlation_threshold", "variance_threshold", "selection_method")
+)
 def build_coxnet(
     alpha: float | None = 0.1,
     l1_ratio: float = 0.5,
@@ -129,12 +187,7 @@ def build_coxnet(
         Only used when ``alpha`` is None.
     max_iter : int
     """
-    from sklearn.feature_selection import VarianceThreshold
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
     from sksurv.linear_model import CoxnetSurvivalAnalysis
-
-    from sabrkit.models.selection import CorrelationFilter, UnivariateSurvivalSelector
 
     coxnet = CoxnetSurvivalAnalysis(
         l1_ratio=l1_ratio,
@@ -143,16 +196,16 @@ def build_coxnet(
         fit_baseline_model=True,
         max_iter=max_iter,
     )
-    return Pipeline(
+    steps = build_steps(
         [
-            ("impute", SimpleImputer(strategy="median")),
-            ("variance", VarianceThreshold(threshold=variance_threshold)),
-            ("scale", StandardScaler()),
-            ("decorrelate", CorrelationFilter(threshold=correlation_threshold)),
-            ("select", UnivariateSurvivalSelector(k=k, method=selection_method)),
-            ("coxnet", coxnet),
+            "impute",
+            {"variance": {"threshold": variance_threshold}},
+            "scale",
+            {"decorrelate": {"threshold": correlation_threshold}},
+            {"select": {"k": k, "method": selection_method}},
         ]
     )
+    return Pipeline([*steps, ("coxnet", coxnet)])
 
 
 @register_estimator("coxph")
@@ -170,16 +223,135 @@ def build_coxph(alpha: float = 0.01, ties: str = "breslow") -> Pipeline:
         unpenalised Cox model.
     ties : {"breslow", "efron"}
     """
-    from sklearn.feature_selection import VarianceThreshold
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
     from sksurv.linear_model import CoxPHSurvivalAnalysis
 
-    return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median")),
-            ("variance", VarianceThreshold(threshold=0.0)),
-            ("scale", StandardScaler()),
-            ("coxph", CoxPHSurvivalAnalysis(alpha=alpha, ties=ties)),
-        ]
+    return Pipeline([*build_steps(["impute", "variance", "scale"]), ("coxph", CoxPHSurvivalAnalysis(alpha=alpha, ties=ties))])
+
+
+@register_estimator("rsf")
+def build_rsf(
+    n_estimators: int = 500,
+    min_samples_split: int | float = 10,
+    min_samples_leaf: int | float = 5,
+    max_features: int | float | str | None = "sqrt",
+    max_depth: int | None = None,
+    random_state: int | None = 0,
+    n_jobs: int | None = None,
+) -> Pipeline:
+    """Random survival forest (log-rank splitting; Ishwaran et al. 2008).
+
+    Steps: ``impute`` (median) -> ``variance`` -> ``rsf``
+    (:class:`sksurv.ensemble.RandomSurvivalForest`). Trees need no scaling. ``predict`` is
+    the sum of the ensemble cumulative hazard over the training event times (a risk score).
+
+    Parameters
+    ----------
+    n_estimators, min_samples_split, min_samples_leaf, max_features, max_depth
+        As in :class:`~sksurv.ensemble.RandomSurvivalForest`; the defaults suit about 50
+        training patients (leaves of at least 5).
+    random_state : int or None, default 0
+        Seed of the bootstrap and feature draws (deterministic by default).
+    n_jobs : int or None
+        Trees in parallel.
+    """
+    from sksurv.ensemble import RandomSurvivalForest
+
+    forest = RandomSurvivalForest(
+        n_estimators=n_estimators,
+        min_samples_split=min_samples_split,
+        min_samples_leaf=min_samples_leaf,
+        max_features=max_features,
+        max_depth=max_depth,
+        random_state=random_state,
+        n_jobs=n_jobs,
     )
+    return Pipeline([*build_steps(["impute", "variance"]), ("rsf", forest)])
+
+
+@register_estimator("gbsa")
+def build_gbsa(
+    n_estimators: int = 200,
+    learning_rate: float = 0.05,
+    max_depth: int = 2,
+    subsample: float = 0.8,
+    min_samples_leaf: int = 5,
+    max_features: int | float | str | None = "sqrt",
+    random_state: int | None = 0,
+) -> Pipeline:
+    r"""Gradient-boosted Cox model with regression trees (Ridgeway's partial-likelihood boosting).
+
+    Steps: ``impute`` -> ``variance`` -> ``scale`` -> ``gbsa``
+    (:class:`sksurv.ensemble.GradientBoostingSurvivalAnalysis`, ``loss="coxph"``): the
+    log-hazard :math:`f(x)` is a sum of shallow trees fitted to the gradient of the negative
+    Cox partial log-likelihood, shrunk by ``learning_rate`` and on ``subsample`` of the
+    patients (stochastic boosting regularises small cohorts).
+    """
+    from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+
+    boosting = GradientBoostingSurvivalAnalysis(
+        loss="coxph",
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        max_depth=max_depth,
+        subsample=subsample,
+        min_samples_leaf=min_samples_leaf,
+        max_features=max_features,
+        random_state=random_state,
+    )
+    return Pipeline([*build_steps(["impute", "variance", "scale"]), ("gbsa", boosting)])
+
+
+@register_estimator("horizon_logistic", step_params=("k", "correlation_threshold"))
+def build_horizon_logistic(
+    horizon_months: float = 12.0,
+    censoring: str = "ipcw",
+    C: float = 0.1,
+    k: int | str = 10,
+    correlation_threshold: float = 0.9,
+) -> Pipeline:
+    """L2-penalised logistic classifier of progression by ``horizon_months`` (12: "PFS at 12 months").
+
+    Steps: ``impute`` -> ``variance`` -> ``scale`` -> ``decorrelate`` -> ``select`` (univariate
+    survival selection on the training fold) -> ``horizon``
+    (:class:`~sabrkit.models.horizon.FixedHorizonClassifier` wrapping
+    :class:`sklearn.linear_model.LogisticRegression`). Patients censored before the horizon are
+    left out of the fit and the others weighted by IPCW (``censoring="ipcw"``) or simply left
+    out (``"exclude"``); see :mod:`sabrkit.models.horizon`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from sabrkit.models.horizon import FixedHorizonClassifier
+
+    classifier = FixedHorizonClassifier(
+        horizon_months=horizon_months, censoring=censoring, classifier=LogisticRegression(C=C, max_iter=5000)
+    )
+    steps = build_steps(
+        ["impute", "variance", "scale", {"decorrelate": {"threshold": correlation_threshold}}, {"select": {"k": k}}]
+    )
+    return Pipeline([*steps, ("horizon", classifier)])
+
+
+@register_estimator("spca_cox", step_params=("k", "n_components", "selection_method"))
+def build_spca_cox(
+    k: int = 10, n_components: int = 1, selection_method: str = "concordance", alpha: float = 0.01
+) -> Pipeline:
+    """Supervised principal components Cox model (Bair and Tibshirani 2004).
+
+    Steps: ``impute`` -> ``variance`` -> ``scale`` -> ``select`` (the ``k`` features most
+    associated with survival in the training fold) -> ``pca`` (their first ``n_components``
+    principal components) -> ``coxph`` (one or two parameters). When many radiomic features
+    measure one latent property (texture heterogeneity) with noise, their first component
+    averages the noise away while spending a single model parameter, which suits 60 patients.
+
+    References
+    ----------
+    Bair E, Tibshirani R. Semi-supervised methods to predict patient survival from gene
+    expression data. PLoS Biol 2004;2(4):e108.
+    """
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+    steps = build_steps(
+        ["impute", "variance", "scale", {"select": {"k": k, "method": selection_method}},
+         {"pca": {"n_components": n_components}}]
+    )
+    return Pipeline([*steps, ("coxph", CoxPHSurvivalAnalysis(alpha=alpha))])

@@ -1,8 +1,9 @@
 """Read and write a :class:`~sabrkit.models.dataset.SurvivalDataset` as one Parquet file.
 
 Layout: one row per patient; ``study_id``; the feature columns in model order; the outcome as
-``outcome_time`` (months) and ``outcome_event``; the feature set and endpoint in the file's
-key-value metadata. The write is atomic (temporary file, then rename), so a failed stage never
+``outcome_time`` (months) and ``outcome_event``; the descriptive characteristics (raw clinical
+levels) as ``characteristic:<name>`` columns; the feature set, endpoint, feature blocks and
+consent note in the file's key-value metadata. The write is atomic (temporary file, then rename), so a failed stage never
 leaves a half-written table for the next stage to read.
 """
 
@@ -12,7 +13,6 @@ import json
 import os
 from pathlib import Path
 
-import pandas as pd
 
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.dataset import SurvivalDataset, make_dataset
@@ -21,6 +21,7 @@ __all__ = ["write_dataset", "read_dataset"]
 
 _META_KEY = b"sabrkit.dataset"
 _TIME, _EVENT = "outcome_time", "outcome_event"
+_CHARACTERISTIC = "characteristic:"
 
 
 def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Path:
@@ -33,8 +34,15 @@ def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Pat
     frame = dataset.X.reset_index(names="study_id")
     frame[_TIME] = dataset.y["time"].astype(float)
     frame[_EVENT] = dataset.y["event"].astype(bool)
+    characteristics = [] if dataset.characteristics is None else list(dataset.characteristics.columns)
+    for name in characteristics:
+        frame[f"{_CHARACTERISTIC}{name}"] = dataset.characteristics[name].to_numpy()
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = {"feature_set": dataset.feature_set, "endpoint": dataset.endpoint, "feature_names": list(dataset.feature_names)}
+    meta = {
+        "feature_set": dataset.feature_set, "endpoint": dataset.endpoint, "feature_names": list(dataset.feature_names),
+        "blocks": {k: list(v) for k, v in dataset.blocks.items()}, "characteristics": characteristics,
+        "consent": dataset.consent,
+    }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
@@ -60,4 +68,12 @@ def read_dataset(path: str | os.PathLike[str]) -> SurvivalDataset:
     meta = json.loads(raw)
     frame = table.to_pandas().set_index("study_id")
     X = frame[meta["feature_names"]]
-    return make_dataset(X, frame[_EVENT].to_numpy(), frame[_TIME].to_numpy(), meta["feature_set"], meta["endpoint"])
+    names = meta.get("characteristics", [])
+    characteristics = None
+    if names:
+        characteristics = frame[[f"{_CHARACTERISTIC}{n}" for n in names]].set_axis(names, axis=1)
+    return make_dataset(
+        X, frame[_EVENT].to_numpy(), frame[_TIME].to_numpy(), meta["feature_set"], meta["endpoint"],
+        blocks={k: tuple(v) for k, v in meta.get("blocks", {}).items()}, characteristics=characteristics,
+        consent=meta.get("consent", "not checked"),
+    )

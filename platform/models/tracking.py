@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,33 +24,45 @@ from sklearn.pipeline import Pipeline
 
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.dataset import SurvivalDataset
+from sabrkit.models.lineage import git_commit, git_is_dirty
 from sabrkit.models.validation import CVResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["log_cv_to_mlflow", "mlflow_params", "final_model_coefficients", "save_final_model", "MAX_PARAM_VALUE_LENGTH"]
+__all__ = [
+    "log_cv_to_mlflow",
+    "mlflow_params",
+    "final_model_coefficients",
+    "save_final_model",
+    "persistable_model",
+    "MAX_PARAM_VALUE_LENGTH",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_PARAM_VALUE_LENGTH = 500
 _BATCH = 100
-_FOLD_METRICS = ("harrell_c", "uno_c", "n_train", "n_test", "n_test_events", "tau_months", "risk_cutoff")
+_FOLD_TEXT_COLUMNS = frozenset({"repeat", "fold", "test_ids_sha1", "best_params", "undefined", "fit_warnings"})
 _MODEL_DISTRIBUTIONS = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "skops", "sabrkit")
-_TRUSTED_MODULE_PREFIXES = ("sabrkit.", "sksurv.", "sklearn.", "numpy.", "scipy.", "builtins.")
+_TRUSTED_MODULE_PREFIXES = ("sabrkit.", "sksurv.", "sklearn.", "numpy.", "scipy.", "builtins.", "pandas.")
 
 
 def mlflow_params(pipeline: BaseEstimator, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Flatten ``pipeline.get_params()`` into MLflow params.
 
     Estimator objects and step lists are skipped (their own parameters appear flattened as
-    ``<step>__<param>``); values are stringified and cut to :data:`MAX_PARAM_VALUE_LENGTH`
-    characters (the limit of older MLflow servers).
+    ``<step>__<param>``); tables passed as step parameters (ComBat batches, ICC
+    perturbations) are summarised by their row count; values are stringified and cut to
+    :data:`MAX_PARAM_VALUE_LENGTH` characters (the limit of older MLflow servers).
     """
     params: dict[str, str] = {}
     items = list(pipeline.get_params(deep=True).items()) + list((extra or {}).items())
     for key, value in items:
         if isinstance(value, BaseEstimator) or key == "steps" or _holds_estimators(value):
+            continue
+        if isinstance(value, pd.DataFrame | pd.Series):  # side data (ComBat batches, ICC perturbations)
+            params[key] = f"<{type(value).__name__} with {len(value)} rows>"
             continue
         text = str(value.tolist() if isinstance(value, np.ndarray) else value)
         if len(text) > MAX_PARAM_VALUE_LENGTH:
@@ -76,6 +87,7 @@ def final_model_coefficients(model: Pipeline) -> pd.DataFrame:
         ``feature, coefficient, hazard_ratio, selected`` (``selected``: coefficient != 0); for a
         coxnet path the coefficients of the alpha ``predict`` uses (the last one).
     """
+    model = getattr(model, "best_estimator_", model)
     estimator = model[-1]
     coef = np.asarray(estimator.coef_, dtype=float)
     if coef.ndim == 2:
@@ -89,23 +101,6 @@ def final_model_coefficients(model: Pipeline) -> pd.DataFrame:
             "selected": coef != 0,
         }
     )
-
-
-def _git_commit() -> str | None:
-    """The commit of the sabrkit source tree, if it is a git checkout; None otherwise."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
 @contextmanager
@@ -154,6 +149,44 @@ def _model_requirements() -> list[str]:
     return pins
 
 
+def persistable_model(model: Pipeline) -> Pipeline:
+    """A copy of a fitted pipeline that skops can store: side tables made plain or dropped.
+
+    ComBat's ``batches`` (a Series) becomes a plain ``{row ID: batch}`` dict, which it still
+    needs to harmonise new rows; the ICC filter's ``perturbed_features`` table is dropped (the
+    fitted filter keeps its ``support_``); fitted attributes held as pandas objects (the ICC
+    filter's ``icc_``) are stored as plain dicts. Other pipelines are returned unchanged.
+    """
+    changes: dict[str, Any] = {}
+    for key, value in model.get_params(deep=True).items():
+        if key.endswith("__batches") and isinstance(value, pd.Series):
+            changes[key] = {str(k): str(v) for k, v in value.items()}
+        elif key.endswith("__perturbed_features") and isinstance(value, pd.DataFrame):
+            changes[key] = None
+    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
+    fitted_pandas = any(
+        isinstance(v, pd.Series | pd.DataFrame) for step in steps for k, v in vars(step).items() if k.endswith("_")
+    )
+    if not changes and not fitted_pandas:
+        return model
+    import copy
+
+    stored = copy.deepcopy(model)
+    stored.set_params(**changes)
+    for step in [step for _, step in stored.steps] if isinstance(stored, Pipeline) else [stored]:
+        for name, value in list(vars(step).items()):
+            if name.endswith("_") and isinstance(value, pd.Series):
+                setattr(step, name, {str(k): v for k, v in value.items()})
+            elif name.endswith("_") and isinstance(value, pd.DataFrame):
+                setattr(step, name, value.to_dict(orient="list"))
+    return stored
+
+
+def _row_ids_needed(model: Pipeline) -> bool:
+    """Whether the model looks rows up by ID (ComBat): a synthetic input example cannot run then."""
+    return any(key.endswith("__batches") and value is not None for key, value in model.get_params(deep=True).items())
+
+
 def save_final_model(model: Pipeline, path: str | Path, X: pd.DataFrame) -> Path:
     """Save a fitted pipeline in MLflow's model format (skops, trusted types only) at ``path``.
 
@@ -164,6 +197,7 @@ def save_final_model(model: Pipeline, path: str | Path, X: pd.DataFrame) -> Path
     from mlflow.models import infer_signature
 
     signature = infer_signature(X, np.asarray(model.predict(X), dtype=float))
+    model = persistable_model(model)
     mlflow.sklearn.save_model(
         model,
         str(path),
@@ -195,6 +229,10 @@ def log_cv_to_mlflow(
     artifacts: Mapping[str, str | Path] | None = None,
     km_figure: Figure | None = None,
     artifact_location: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    figures: Mapping[str, Figure | str | Path] | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    registered_model_name: str | None = None,
 ) -> str:
     """Log a :class:`CVResult` as one MLflow parent run with a nested run per fold.
 
@@ -219,6 +257,15 @@ def log_cv_to_mlflow(
         Logged as ``plots/km_risk_groups.png``.
     artifact_location : str, optional
         Artifact root of a newly created experiment (e.g. a folder beside a SQLite store).
+    metrics : mapping, optional
+        Extra parent-run metrics (comparison with the clinical model, optimism correction ...).
+    figures : mapping name -> Figure or PNG path, optional
+        Logged as ``plots/<name>.png`` (a path is logged under its own file name).
+    tables : mapping name -> DataFrame, optional
+        Logged as ``tables/<name>.csv`` (importances, profiles, screening ...).
+    registered_model_name : str, optional
+        Register the logged model under this name in the MLflow model registry (a new
+        version per run); the version is tagged ``sabrkit.model_version``.
 
     Returns
     -------
@@ -252,17 +299,20 @@ def log_cv_to_mlflow(
         "sabrkit_version": __version__,
         **(tags or {}),
     }
-    commit = _git_commit()
+    commit = git_commit()
     if commit:
         run_tags["git_commit"] = commit
         run_tags["mlflow.source.git.commit"] = commit
+        dirty = git_is_dirty()
+        if dirty is not None:
+            run_tags["git_dirty"] = str(dirty).lower()
     parent = client.create_run(experiment_id, run_name=run_name, tags=run_tags)
     parent_id = parent.info.run_id
     now = parent.info.start_time
     try:
         cv_params = {f"cv_{k}": v for k, v in result.settings.items()}
         params = mlflow_params(pipeline, extra={**cv_params, "n_features_in": dataset.X.shape[1]})
-        summary = [Metric(k, float(v), now, 0) for k, v in result.summary.items()]
+        summary = [Metric(k, float(v), now, 0) for k, v in {**result.summary, **(metrics or {})}.items()]
         _batched(client, parent_id, metrics=summary, params=[Param(k, v) for k, v in params.items()])
         for row in result.folds.itertuples(index=False):
             child = client.create_run(
@@ -270,29 +320,56 @@ def log_cv_to_mlflow(
                 run_name=f"repeat{row.repeat:02d}-fold{row.fold}",
                 tags={"mlflow.parentRunId": parent_id, "feature_set": dataset.feature_set, "kind": "cv_fold"},
             )
-            fold_metrics = {k: float(getattr(row, k)) for k in _FOLD_METRICS}
+            fold_metrics = {k: float(v) for k, v in row._asdict().items() if k not in _FOLD_TEXT_COLUMNS}
+            fold_params = [Param("repeat", str(row.repeat)), Param("fold", str(row.fold))]
+            best_params = getattr(row, "best_params", "")
+            if best_params:
+                fold_params.append(Param("best_params", best_params[:MAX_PARAM_VALUE_LENGTH]))
             client.log_batch(
                 child.info.run_id,
                 metrics=[Metric(k, v, now, 0) for k, v in fold_metrics.items()],
-                params=[Param("repeat", str(row.repeat)), Param("fold", str(row.fold))],
-                tags=[RunTag("undefined", row.undefined)] if row.undefined else [],
+                params=fold_params,
+                tags=[RunTag("undefined", row.undefined[:5000])] if row.undefined else [],
             )
             client.set_terminated(child.info.run_id)
         _log_artifacts(client, parent_id, result, dataset, final_model, artifacts, km_figure)
-        example = dataset.X.median(axis=0).to_frame().T.reset_index(drop=True)
+        _log_figures_and_tables(client, parent_id, figures or {}, tables or {})
         signature = infer_signature(dataset.X, np.asarray(final_model.predict(dataset.X), dtype=float))
+        stored = persistable_model(final_model)
+        example = None if _row_ids_needed(stored) else dataset.X.median(axis=0).to_frame().T.reset_index(drop=True)
         with _tracking_uri_in_force(mlflow, tracking_uri), mlflow.start_run(run_id=parent_id):
             info = mlflow.sklearn.log_model(
-                final_model, name="model", signature=signature, input_example=example,
-                skops_trusted_types=_trusted_types(final_model), pip_requirements=_model_requirements(),
+                stored, name="model", signature=signature, input_example=example,
+                skops_trusted_types=_trusted_types(stored), pip_requirements=_model_requirements(),
             )
         client.set_tag(parent_id, "sabrkit.model_uri", info.model_uri)
+        if registered_model_name:
+            with _tracking_uri_in_force(mlflow, tracking_uri):
+                version = mlflow.register_model(info.model_uri, registered_model_name).version
+            client.set_tag(parent_id, "sabrkit.registered_model", registered_model_name)
+            client.set_tag(parent_id, "sabrkit.model_version", str(version))
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
     client.set_terminated(parent_id)
     logger.info("logged CV run %s (%d folds) to experiment %r", parent_id, len(result.folds), experiment_name)
     return parent_id
+
+
+def _log_figures_and_tables(
+    client: Any, run_id: str, figures: Mapping[str, Figure | str | Path], tables: Mapping[str, pd.DataFrame]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="sabrkit-mlflow-") as tmp:
+        folder = Path(tmp)
+        for name, figure in figures.items():
+            if isinstance(figure, str | Path):  # already rendered: log the PNG file as it is
+                client.log_artifact(run_id, str(figure), artifact_path="plots")
+                continue
+            figure.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+            client.log_artifact(run_id, str(folder / f"{name}.png"), artifact_path="plots")
+        for name, table in tables.items():
+            table.to_csv(folder / f"{name}.csv", index=False)
+            client.log_artifact(run_id, str(folder / f"{name}.csv"), artifact_path="tables")
 
 
 def _log_artifacts(

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from sabrkit.errors import ModelInputError
-from sabrkit.models.dataset import CLINICAL_CATEGORIES, assemble_dataset, encode_clinical, make_dataset
+from sabrkit.models.assembly import assemble_dataset
+from sabrkit.models.clinical_encoding import CLINICAL_CATEGORIES, encode_clinical
+from sabrkit.models.dataset import make_dataset
 
 IDS = [f"SABR-RCC-{i:03d}" for i in range(1, 9)]
 
@@ -121,7 +123,7 @@ def test_os_endpoint_and_outcome_table_round_trip() -> None:
 
 
 def test_inner_join_drops_and_logs_missing_patients(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="sabrkit.models.dataset"):
+    with caplog.at_level(logging.WARNING, logger="sabrkit.models.assembly"):
         dataset = assemble_dataset(patient_features(IDS[:6]), endpoints_table(), clinical_table(), require_complete=False)
     assert dataset.n_patients == 6
     assert "SABR-RCC-007" in caplog.text and "SABR-RCC-008" in caplog.text
@@ -160,8 +162,10 @@ def test_direct_identifiers_never_reach_a_model() -> None:
 
 
 def test_unknown_feature_set_is_rejected() -> None:
-    with pytest.raises(ModelInputError, match="feature_set 'deep'"):
-        assemble_dataset(patient_features(), endpoints_table(), clinical_table(), feature_set="deep")  # type: ignore[arg-type]
+    with pytest.raises(ModelInputError, match="feature_set 'genomic'"):
+        assemble_dataset(patient_features(), endpoints_table(), clinical_table(), feature_set="genomic")
+    with pytest.raises(ModelInputError, match="without deep_features"):
+        assemble_dataset(patient_features(), endpoints_table(), clinical_table(), feature_set="deep")
 
 
 def test_make_dataset_requires_study_id_index() -> None:

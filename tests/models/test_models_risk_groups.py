@@ -72,3 +72,26 @@ def test_plot_has_both_curves_and_numbers_at_risk(oof_and_endpoints, tmp_path) -
     assert any("At risk" in label for label in labels)
     fig.savefig(tmp_path / "km.png")
     assert (tmp_path / "km.png").stat().st_size > 10_000
+
+
+def test_permutation_test_is_one_sided_towards_a_worse_high_risk_group() -> None:
+    from sabrkit.models.risk_groups import RiskGroupSurvival, logrank_permutation_test
+
+    rng = np.random.default_rng(1)
+    n = 60
+    high = np.arange(n) < 30
+    time = np.where(high, rng.exponential(6.0, n), rng.exponential(24.0, n))
+    event = rng.random(n) < 0.8
+    oof = pd.DataFrame({"study_id": [f"SABR-RCC-{i:03d}" for i in range(n)], "repeat": 0, "fold": 0, "risk": 0.0,
+                        "risk_group": np.where(high, "high", "low")})
+    endpoints = pd.DataFrame({"study_id": oof["study_id"], "pfs_months": time, "pfs_event": event})
+    km = km_by_risk_group(oof, endpoints, repeat=0)
+    z, p = logrank_permutation_test(km, np.random.default_rng(0), n_permutations=199)
+    assert z == pytest.approx(np.sqrt(km.logrank_statistic), rel=1e-6) and z > 0
+    assert p == pytest.approx(1 / 200)  # no permutation reaches the observed separation
+    # the same separation with the labels swapped: the "high-risk" group does better -> not significant
+    swapped = oof.assign(risk_group=np.where(high, "low", "high"))
+    z_swapped, p_swapped = logrank_permutation_test(km_by_risk_group(swapped, endpoints, repeat=0),
+                                                    np.random.default_rng(0), n_permutations=199)
+    assert z_swapped < 0 and p_swapped > 0.9
+    assert isinstance(km, RiskGroupSurvival)

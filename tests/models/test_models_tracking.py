@@ -16,7 +16,7 @@ from sabrkit.models.validation import repeated_stratified_cv
 
 
 @pytest.fixture(scope="module")
-def logged_run(tmp_path_factory: pytest.TempPathFactory):
+def logged_run(mlflow_store, tmp_path_factory: pytest.TempPathFactory):
     import mlflow
 
     from sabrkit.models.tracking import log_cv_to_mlflow
@@ -28,7 +28,7 @@ def logged_run(tmp_path_factory: pytest.TempPathFactory):
         pipeline = build_pipeline("coxnet", k=8)
         result = repeated_stratified_cv(pipeline, dataset, n_splits=3, n_repeats=2, random_state=0)
         figure = plot_km_risk_groups(km_by_risk_group(result.oof, dataset.outcome_table(), repeat=0))
-        uri = f"sqlite:///{tmp_path}/mlflow.db"
+        uri = mlflow_store["uri"]
         uri_before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
         run_id = log_cv_to_mlflow(
             result, pipeline, dataset, experiment_name="sabr-pfs", tracking_uri=uri, run_name="coxnet-test",
@@ -76,7 +76,7 @@ def test_artifacts_feature_list_coefficients_and_plot(logged_run) -> None:
     features = json.loads(local.read_text())
     assert features["features"] == list(logged_run["dataset"].feature_names)
     # artifacts live under the given artifact location, not in the working directory
-    assert (logged_run["tmp_path"] / "artifacts").is_dir()
+    assert (logged_run["tmp_path"] / "artifacts").is_dir() and any((logged_run["tmp_path"] / "artifacts").iterdir())
 
 
 def test_logged_model_loads_and_predicts(logged_run) -> None:

@@ -1,0 +1,350 @@
+"""Run one experiment: validate a pipeline spec, compare it with the clinical model, explain it, log it.
+
+:func:`run_experiment` is the only way an experiment file becomes numbers. It takes an
+:class:`~sabrkit.models.spec.ExperimentSpec` (never a fitted model or a column list) and the
+input tables, then:
+
+1. assembles the data set of the spec's feature set, and the clinical-only data set on the
+   *same* patients (consented only);
+2. runs repeated stratified (grouped, for lesions) K-fold CV of the pipeline - nested grid
+   search inside each outer training fold when ``tuning`` is set - and of the clinical
+   reference model on the same folds, and pairs them fold by fold;
+3. optionally corrects the apparent C for optimism (Harrell's bootstrap);
+4. characterises the patients who do best: KM of the pooled out-of-fold risk groups with a
+   permutation log-rank test, permutation importance per repeat, the low-risk profile, the
+   hazard ratio of the risk groups by therapy class, univariate screening with FDR;
+5. fits the final model on all patients and logs everything to MLflow (parent run, a child run
+   per fold, metrics, lineage tags, artifacts, the model with its signature, registered).
+
+Outputs written to ``out_dir`` (when given): ``metrics.json``, ``folds.csv``,
+``reference_folds.csv``, ``comparison.csv``, ``repeats.csv``, ``oof.csv``, ``profile.csv``,
+``therapy.csv``, ``importance.csv``, ``screening.csv``, ``plots/*.png``, ``report.html`` and
+``model/`` (MLflow model format).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset
+from sabrkit.models.comparison import PairedComparison, compare_with_reference
+from sabrkit.models.dataset import SurvivalDataset
+from sabrkit.models.experiment_io import ExperimentInputs, write_json
+from sabrkit.models.spec import ExperimentSpec
+from sabrkit.models.validation import CVResult, repeated_stratified_cv
+
+__all__ = ["ExperimentResult", "assemble_experiment_data", "run_experiment", "run_experiment_file", "experiment_paths"]
+
+logger = logging.getLogger(__name__)
+
+_REFERENCE_KEYS = ("harrell_c", "uno_c", "auc_12", "auc_24", "ibs", "ibs_km", "calibration_error_24")
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Everything one experiment produced (``metrics`` is the content of ``metrics.json``)."""
+
+    spec: ExperimentSpec
+    metrics: dict[str, Any]
+    dataset: SurvivalDataset
+    cv: CVResult
+    reference_cv: CVResult | None
+    comparison: PairedComparison | None
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Any]
+    final_model: Any
+    run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def assemble_experiment_data(
+    spec: ExperimentSpec, inputs: ExperimentInputs
+) -> tuple[SurvivalDataset, SurvivalDataset | None, SurvivalDataset]:
+    """``(model data, clinical reference data or None, descriptive data)`` on the same patients.
+
+    The descriptive data set holds every block the inputs provide (for the profile and the
+    screening), restricted to the model's rows.
+    """
+    blocks = spec.data.feature_set.split("+")
+    needed = sorted(set(blocks) | ({"clinical"} if spec.compares_with_reference else set()))
+    available = [b for b, table in (("clinical", inputs.clinical), ("radiomic", inputs.patient_features),
+                                    ("deep", inputs.deep_features), ("biomarker", inputs.biomarkers)) if table is not None]
+    if spec.data.unit == "lesion":
+        def build(feature_set: str) -> SurvivalDataset:
+            return assemble_lesion_dataset(
+                inputs.lesion_features, inputs.lesion_outcomes, inputs.clinical, feature_set, consented=inputs.consented
+            )
+        available = [b for b in ("clinical", "radiomic") if b == "clinical" and inputs.clinical is not None
+                     or b == "radiomic" and inputs.lesion_features is not None]
+    else:
+        def build(feature_set: str) -> SurvivalDataset:
+            return assemble_dataset(
+                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, spec.data.endpoint,
+                deep_features=inputs.deep_features, biomarkers=inputs.biomarkers, consented=inputs.consented,
+            )
+    working = build("+".join(needed))
+    model_data = working.select(spec.data.feature_set)
+    reference = working.select("clinical") if spec.compares_with_reference else None
+    descriptive = build("+".join(available)) if set(available) != set(needed) else working
+    common = [i for i in working.row_ids if i in set(descriptive.row_ids)]
+    return model_data, reference, descriptive.subset(common)
+
+
+def _cv(pipeline: Any, dataset: SurvivalDataset, spec: ExperimentSpec, importance: int, n_jobs: int | None) -> CVResult:
+    v = spec.validation
+    return repeated_stratified_cv(
+        pipeline, dataset, n_splits=v.n_splits, n_repeats=v.n_repeats, random_state=v.random_state,
+        tau_months=v.tau_months, strata=v.strata, n_jobs=n_jobs, importance_repeats=importance, auc_times=v.auc_times,
+    )
+
+
+def _pooled_survival(oof: pd.DataFrame, dataset: SurvivalDataset) -> pd.DataFrame:
+    id_column = "lesion_id" if dataset.unit == "lesion" else "study_id"
+    mean = oof.groupby(id_column)["surv_24"].mean().reindex(dataset.row_ids)
+    return pd.DataFrame({"surv_24": mean.to_numpy(), "time": dataset.y["time"], "event": dataset.y["event"]})
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    inputs: ExperimentInputs,
+    *,
+    tracking_uri: str | None = None,
+    out_dir: str | Path | None = None,
+    artifact_location: str | None = None,
+    n_jobs: int | None = None,
+    experiment_file: str | Path | None = None,
+) -> ExperimentResult:
+    """Run ``spec`` on ``inputs`` (see the module docstring).
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+    inputs : ExperimentInputs
+    tracking_uri : str, optional
+        MLflow tracking URI; None skips MLflow.
+    out_dir : path, optional
+        Folder for the outputs (replaced files, created if missing); None writes nothing.
+    artifact_location : str, optional
+        Artifact root of a newly created MLflow experiment.
+    n_jobs : int, optional
+        Folds in parallel.
+    experiment_file : path, optional
+        The YAML file, logged as an artifact.
+    """
+    from sabrkit.models import plots
+    from sabrkit.models.importance import importance_ranks, shap_status
+    from sabrkit.models.lineage import feature_table_md5, git_commit, git_is_dirty
+    from sabrkit.models.metrics import calibration_at, calibration_summary
+    from sabrkit.models.optimism import bootstrap_optimism
+    from sabrkit.models.profile import PROGNOSTIC_NOTE, low_risk_profile, risk_by_therapy
+    from sabrkit.models.risk_groups import (
+        km_by_risk_group,
+        logrank_permutation_test,
+        plot_km_risk_groups,
+        pooled_risk_groups,
+    )
+    from sabrkit.models.screening import univariate_cox_screen
+
+    v, a = spec.validation, spec.analysis
+    data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
+    pipeline = spec.model.build(random_state=v.random_state, side_data=inputs.side_data)
+    logger.info("experiment %s: %s on %s (%d rows, %d events)", spec.name, spec.model.estimator, data.feature_set,
+                len(data.y), data.n_events)
+    cv = _cv(pipeline, data, spec, a.importance_repeats, n_jobs)
+    reference_cv = comparison = None
+    if reference_data is not None:
+        reference_cv = _cv(spec.clinical_reference.build(), reference_data, spec, 0, n_jobs)
+        comparison = compare_with_reference(cv, reference_cv, f"clinical {spec.clinical_reference.estimator}")
+    optimism = None
+    if v.bootstrap_optimism:
+        optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,
+                                      v.tau_months)
+
+    rng = np.random.default_rng(v.random_state)
+    km = km_by_risk_group(cv.oof, data.outcome_table(), repeat="pooled", endpoint=data.endpoint, tau_months=v.tau_months)
+    logrank_z, permutation_p = (
+        logrank_permutation_test(km, rng, a.logrank_permutations) if a.logrank_permutations else (np.nan, np.nan)
+    )
+    groups = pooled_risk_groups(cv.oof)
+    tables: dict[str, pd.DataFrame] = {"folds": cv.folds, "repeats": cv.repeats, "oof": cv.oof,
+                                       "risk_groups": km.groups.reset_index()}
+    figures: dict[str, Any] = {}
+    tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
+    try:
+        tables["therapy"] = risk_by_therapy(data, groups, a.therapy_column)
+        figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
+    except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
+        logger.warning("risk by therapy class not computed: %s", exc)
+    screened = [b for b in ("biomarker", "radiomic", "deep") if b in descriptive.blocks]
+    if a.screening and screened:
+        tables["screening"] = univariate_cox_screen(descriptive, screened, a.screening_fdr)
+        figures["volcano"] = plots.plot_volcano(tables["screening"], a.screening_fdr)
+    if cv.importance is not None:
+        tables["importance"] = importance_ranks(cv.importance)
+        figures["importance"] = plots.plot_importance(tables["importance"])
+    pooled = _pooled_survival(cv.oof, data)
+    calibration = None
+    if pooled["surv_24"].notna().all():
+        calibration = calibration_at(pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(), pooled["event"].to_numpy())
+        tables["calibration_24"] = calibration
+        figures["calibration_24"] = plots.plot_calibration(calibration)
+    if reference_cv is not None:
+        tables["reference_folds"] = reference_cv.folds
+        tables["comparison"] = comparison.folds
+    km_figure = plot_km_risk_groups(km, title=f"{spec.name}: out-of-fold risk groups (pooled repeats)")
+    final_model = clone(pipeline).fit(data.X, data.y)
+    best_params = getattr(final_model, "best_params_", None)
+    final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
+
+    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent}
+    if inputs.feature_table_path is not None:
+        table_hash = feature_table_md5(inputs.feature_table_path)
+        lineage.update(feature_table=str(inputs.feature_table_path), feature_table_md5=table_hash.md5,
+                       feature_table_md5_source=table_hash.source)
+    summary = dict(cv.summary)
+    metrics: dict[str, Any] = {
+        "experiment": spec.name, "description": spec.description, "estimator": spec.model.estimator,
+        "feature_set": data.feature_set, "endpoint": data.endpoint, "unit": data.unit,
+        "n_patients": data.n_patients, "n_rows": len(data.y), "n_events": data.n_events,
+        "n_features": len(data.feature_names), "tuned": spec.model.tuning is not None,
+        "final_model_best_params": best_params,
+        "validation": cv.settings, "summary": summary,
+        "clinical_reference": None if reference_cv is None else {
+            "estimator": spec.clinical_reference.estimator,
+            "summary": {f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}") for m in _REFERENCE_KEYS for s in ("mean", "sd")},
+        },
+        "comparison": None if comparison is None else comparison.summary,
+        "optimism": optimism,
+        "calibration_pooled": None if calibration is None else calibration_summary(calibration),
+        "risk_groups": {"logrank_statistic": km.logrank_statistic, "logrank_p": km.logrank_p_value,
+                        "logrank_z_high": logrank_z, "logrank_permutation_p": permutation_p,
+                        "n_permutations": a.logrank_permutations,
+                        "groups": km.groups.reset_index().to_dict("records")},
+        "importance": {"method": "permutation (held-out folds)" if cv.importance is not None else "none",
+                       "shap": shap_status(),
+                       "top": [] if cv.importance is None else
+                       tables["importance"].groupby("feature")["rank"].median().nsmallest(10).index.tolist()},
+        "lineage": lineage, "note": PROGNOSTIC_NOTE,
+    }
+    figures["km_risk_groups"] = km_figure
+    with tempfile.TemporaryDirectory(prefix="sabrkit-experiment-") as tmp:
+        plots_dir = Path(out_dir) / "plots" if out_dir is not None else Path(tmp)
+        figure_files = _render(figures, plots_dir)
+        run_id = None
+        if tracking_uri is not None:
+            run_id = _log(spec, cv, pipeline, data, tracking_uri, final_model, figure_files, tables, metrics,
+                          artifact_location, experiment_file)
+            metrics["mlflow"] = {"run_id": run_id, "experiment_name": spec.tracking.experiment_name,
+                                 "tracking_uri": tracking_uri, "registered_model": spec.registered_model_name}
+        result = ExperimentResult(spec, metrics, data, cv, reference_cv, comparison, tables, figures, final_model,
+                                  run_id)
+        if out_dir is not None:
+            _write_outputs(result, Path(out_dir), figure_files)
+    return result
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for section, prefix in (("comparison", ""), ("optimism", "optimism_"), ("calibration_pooled", "pooled_")):
+        for key, value in (metrics.get(section) or {}).items():
+            flat[f"{prefix}{key}"] = float(value) if value is not None else float("nan")
+    for key, value in ((metrics.get("clinical_reference") or {}).get("summary") or {}).items():
+        flat[f"clinical_{key}"] = float(value) if value is not None else float("nan")
+    groups = metrics["risk_groups"]
+    flat.update(km_logrank_p=groups["logrank_p"], km_logrank_permutation_p=groups["logrank_permutation_p"])
+    return flat
+
+
+def _render(figures: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """Save every figure once as ``<folder>/<name>.png`` (reused by MLflow and the report)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, figure in figures.items():
+        files[name] = folder / f"{name}.png"
+        figure.savefig(files[name], dpi=110, bbox_inches="tight")
+    return files
+
+
+def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDataset, tracking_uri: str,
+         final_model: Any, figures: dict[str, Path], tables: dict[str, pd.DataFrame],
+         metrics: dict[str, Any], artifact_location: str | None, experiment_file: str | Path | None) -> str:
+    from sabrkit.models.tracking import log_cv_to_mlflow
+
+    lineage = metrics["lineage"]
+    tags = {
+        "sabrkit.kind": "experiment", "experiment": spec.name, "estimator": spec.model.estimator,
+        "unit": data.unit, "consent": str(data.consent), "shap": metrics["importance"]["shap"],
+        "tuned": str(spec.model.tuning is not None).lower(),
+        "clinical_reference": spec.clinical_reference.estimator if spec.compares_with_reference else "itself",
+    }
+    if "feature_table_md5" in lineage:
+        tags.update(dvc_md5_feature_table=lineage["feature_table_md5"], dvc_md5_source=lineage["feature_table_md5_source"])
+    logged_tables = {k: t for k, t in tables.items() if k not in ("oof", "folds")}
+    return log_cv_to_mlflow(
+        cv, pipeline, data, experiment_name=spec.tracking.experiment_name, tracking_uri=tracking_uri,
+        run_name=spec.name, tags=tags, final_model=final_model,
+        artifact_location=artifact_location, metrics=_flat_metrics(metrics), figures=figures, tables=logged_tables,
+        artifacts=None if experiment_file is None else {"experiment": experiment_file},
+        registered_model_name=spec.registered_model_name,
+    )
+
+
+def _write_outputs(result: ExperimentResult, out_dir: Path, figure_files: dict[str, Path]) -> None:
+    from sabrkit.models.report import render_experiment_report
+    from sabrkit.models.tracking import save_final_model
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in result.tables.items():
+        table.to_csv(out_dir / f"{name}.csv", index=False)
+    model_dir = out_dir / "model"
+    if model_dir.exists():
+        import shutil
+
+        shutil.rmtree(model_dir)
+    save_final_model(result.final_model, model_dir, result.dataset.X)
+    (out_dir / "report.html").write_text(render_experiment_report(result, figure_files), encoding="utf-8")
+    write_json(result.metrics, out_dir / "metrics.json")
+
+
+def experiment_paths(project: str | Path, name: str) -> dict[str, Path]:
+    """Where an experiment's outputs go in a project: ``out_dir`` and the DVC ``metrics`` file."""
+    project = Path(project)
+    return {
+        "out_dir": project / "models" / "experiments" / name,
+        "metrics": project / "metrics" / "experiments" / f"{name}.json",
+    }
+
+
+def run_experiment_file(
+    path: str | Path,
+    project: str | Path,
+    *,
+    tracking_uri: str | None,
+    artifact_location: str | None = None,
+    n_jobs: int | None = None,
+) -> ExperimentResult:
+    """Load ``experiments/<name>.yaml``, read its inputs under ``project``, run it, write its outputs.
+
+    Outputs: ``<project>/models/experiments/<name>/`` (see :func:`run_experiment`) and the
+    metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics).
+    """
+    from sabrkit.models.experiment_io import read_experiment_inputs
+    from sabrkit.models.spec import load_experiment
+
+    spec = load_experiment(path)
+    inputs = read_experiment_inputs(spec, project)
+    paths = experiment_paths(project, spec.name)
+    result = run_experiment(
+        spec, inputs, tracking_uri=tracking_uri, out_dir=paths["out_dir"], artifact_location=artifact_location,
+        n_jobs=n_jobs, experiment_file=path,
+    )
+    write_json(result.metrics, paths["metrics"])
+    return result

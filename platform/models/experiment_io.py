@@ -1,0 +1,174 @@
+"""Read an experiment's input tables and write its outputs (the file side of the experiment runner).
+
+Paths in an experiment's ``inputs`` section are relative to the project root that the caller
+(CLI or DVC entry point) hands in; nothing here reads a path it was not given. Tables are read
+by suffix (``.parquet`` or ``.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sabrkit.errors import ConfigError, format_problem
+from sabrkit.models.spec import ExperimentSpec
+
+__all__ = ["ExperimentInputs", "read_table", "read_experiment_inputs", "write_json"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExperimentInputs:
+    """The tables an experiment runs on (already read; see :func:`read_experiment_inputs`).
+
+    Attributes
+    ----------
+    endpoints : DataFrame
+        Registry endpoints (``study_id, pfs_months, pfs_event, os_months, os_event``).
+    clinical : DataFrame or None
+        Clinical covariate table.
+    patient_features : DataFrame or None
+        Radiomic features aggregated per patient.
+    lesion_features : DataFrame or None
+        Radiomic features per lesion (lesion-level experiments).
+    deep_features, biomarkers : DataFrame or None
+        ``study_id`` plus numeric columns.
+    lesion_outcomes : DataFrame or None
+        ``lesion_id, study_id, local_control_months, local_failure``.
+    consented : iterable of str, DataFrame or None
+        Consented study IDs (None: consent not checked; recorded on the run).
+    feature_table_path : Path or None
+        The radiomic feature table file, for the DVC lineage tag.
+    """
+
+    endpoints: pd.DataFrame
+    clinical: pd.DataFrame | None = None
+    patient_features: pd.DataFrame | None = None
+    lesion_features: pd.DataFrame | None = None
+    deep_features: pd.DataFrame | None = None
+    biomarkers: pd.DataFrame | None = None
+    lesion_outcomes: pd.DataFrame | None = None
+    consented: Any = None
+    feature_table_path: Path | None = None
+    batches: pd.Series | None = None
+    perturbed_features: pd.DataFrame | None = None
+
+    @property
+    def side_data(self) -> dict[str, Any]:
+        """Tables that pipeline steps look rows up in (ComBat batches, ICC perturbations)."""
+        return {"batches": self.batches, "perturbed_features": self.perturbed_features}
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A Parquet or CSV table; a missing file raises :class:`ConfigError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            format_problem(
+                f"input table {path} does not exist",
+                "experiment inputs must exist before the experiment runs",
+                "run `dvc repro` for the stage that writes it, or correct inputs: in the experiment file",
+            )
+        )
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise ConfigError(format_problem(f"input table {path}", "tables are .parquet or .csv", "convert the file"))
+
+
+def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -> ExperimentInputs:
+    """Read the tables ``spec`` needs, with ``spec.inputs`` paths resolved against ``root``.
+
+    The radiomic lesion table is aggregated per patient with the spec's ``aggregation``
+    (:func:`sabrkit.features.aggregate_lesions`) for patient-level experiments. Optional tables
+    are read only when the feature set needs them, or (deep, biomarker) when given, for the
+    low-risk profile and the screening.
+    """
+    root = Path(root)
+    inputs = spec.inputs
+    blocks = set(spec.data.feature_set.split("+"))
+
+    def resolve(relative: str | None) -> Path | None:
+        return None if relative is None else (root / relative)
+
+    lesion_path = resolve(inputs.lesion_features)
+    lesion_features = patient_features = None
+    if lesion_path is not None and (lesion_path.is_file() or "radiomic" in blocks):
+        from sabrkit.features import aggregate_lesions, read_feature_table
+
+        lesion_features = read_feature_table(lesion_path) if lesion_path.suffix == ".parquet" else read_table(lesion_path)
+        if spec.data.unit == "patient":
+            patient_features = aggregate_lesions(lesion_features, inputs.aggregation)
+    optional: dict[str, pd.DataFrame | None] = {}
+    for name, block in (("deep_features", "deep"), ("biomarkers", "biomarker")):
+        path = resolve(getattr(inputs, name))
+        if path is None and block in blocks:
+            raise ConfigError(
+                format_problem(
+                    f"feature set {spec.data.feature_set!r} without inputs.{name}",
+                    f"the {block} block needs a table",
+                    f"set inputs.{name} in experiments/{spec.name}.yaml",
+                )
+            )
+        optional[name] = None if path is None else read_table(path)
+    lesion_outcomes = None
+    if spec.data.unit == "lesion":
+        if inputs.lesion_outcomes is None:
+            raise ConfigError(
+                format_problem(
+                    "a lesion-level experiment without inputs.lesion_outcomes",
+                    "local control needs the lesion outcome table",
+                    "set inputs.lesion_outcomes",
+                )
+            )
+        lesion_outcomes = read_table(root / inputs.lesion_outcomes)
+    consent_path = resolve(inputs.consent)
+    batches = None
+    if inputs.images is not None:
+        from sabrkit.features import scanner_batches
+
+        key = "lesion_id" if spec.data.unit == "lesion" else "study_id"
+        batches = scanner_batches(read_table(root / inputs.images), key=key)
+    perturbed_path = resolve(inputs.perturbed_features)
+    return ExperimentInputs(
+        endpoints=read_table(root / inputs.endpoints),
+        clinical=read_table(root / inputs.clinical),
+        patient_features=patient_features,
+        lesion_features=lesion_features,
+        deep_features=optional["deep_features"],
+        biomarkers=optional["biomarkers"],
+        lesion_outcomes=lesion_outcomes,
+        consented=None if consent_path is None else read_table(consent_path),
+        feature_table_path=lesion_path if lesion_features is not None else None,
+        batches=batches,
+        perturbed_features=None if perturbed_path is None else read_table(perturbed_path),
+    )
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``document`` as JSON (NaN/inf as null, so DVC and browsers can read it), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_clean(document), indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

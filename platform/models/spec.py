@@ -1,0 +1,270 @@
+"""Experiment definitions: model x feature set x validation, validated from YAML.
+
+An experiment file (``experiments/<name>.yaml``) names *what* to validate, never *which
+columns*: feature sets are whole blocks and every data-dependent step is a pipeline step, so
+no experiment can select features (or tune, scale, harmonise) on all patients before
+validation. Unknown keys anywhere are rejected with the key named. Example::
+
+    name: clinical_radiomic_coxnet
+    description: Elastic-net Cox on clinical and radiomic features.
+    data: {feature_set: clinical+radiomic, endpoint: pfs}
+    model:
+      estimator: coxnet
+      params: {l1_ratio: 0.5, alpha: 0.05, k: 20}
+      tuning: {grid: {coxnet__l1_ratio: [0.2, 0.5, 0.9]}, inner_splits: 3}
+    validation: {n_splits: 5, n_repeats: 10, random_state: 42, strata: systemic_therapy}
+
+Sections ``inputs`` (paths relative to the project root), ``clinical_reference`` (the
+clinical-only model always validated beside it), ``analysis`` and ``tracking`` have defaults;
+see ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sabrkit.errors import ConfigError, format_problem
+
+__all__ = [
+    "ExperimentSpec",
+    "InputsSpec",
+    "DataSpec",
+    "ModelSpec",
+    "TuningSpec",
+    "ValidationSpec",
+    "ReferenceSpec",
+    "AnalysisSpec",
+    "TrackingSpec",
+    "load_experiment",
+    "parse_experiment",
+]
+
+logger = logging.getLogger(__name__)
+
+StepSpecModel = str | dict[str, dict[str, Any] | None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputsSpec(_Strict):
+    """Where the tables come from, relative to the project root (defaults: the spine's outputs)."""
+
+    lesion_features: str | None = "data/features/lesion_features.parquet"
+    aggregation: Literal["largest", "volume_weighted_mean", "mean", "max", "min"] = "largest"
+    clinical: str = "data/registry/clinical.parquet"
+    endpoints: str = "data/registry/endpoints.parquet"
+    deep_features: str | None = None
+    biomarkers: str | None = None
+    lesion_outcomes: str | None = None
+    consent: str | None = None
+    images: str | None = Field(None, description="image manifest with a scanner column: ComBat batches")
+    perturbed_features: str | None = Field(None, description="perturbed feature table: ICC filter")
+
+
+class DataSpec(_Strict):
+    feature_set: str
+    endpoint: Literal["pfs", "os", "local_control"] = "pfs"
+    unit: Literal["patient", "lesion"] = "patient"
+
+    @field_validator("feature_set")
+    @classmethod
+    def _known_blocks(cls, value: str) -> str:
+        from sabrkit.models.dataset import parse_feature_set
+
+        return "+".join(parse_feature_set(value))
+
+    @model_validator(mode="after")
+    def _unit_matches_endpoint(self) -> DataSpec:
+        if (self.unit == "lesion") != (self.endpoint == "local_control"):
+            raise ValueError("local_control is a lesion-level endpoint: use unit 'lesion' with it and only with it")
+        return self
+
+
+class TuningSpec(_Strict):
+    """Nested CV: grid search inside every outer training fold."""
+
+    grid: dict[str, list[Any]]
+    inner_splits: int = Field(3, ge=2)
+
+
+_SIDE_DATA = {"combat": "batches", "icc": "perturbed_features"}
+
+
+def _with_side_data(preprocessing: list | None, side_data: dict[str, Any] | None) -> list | None:
+    if preprocessing is None:
+        return None
+    from sabrkit.models.steps import normalise_step_specs
+
+    out: list = []
+    for name, params in normalise_step_specs(preprocessing):
+        key = _SIDE_DATA.get(name)
+        if key is not None and key not in params:
+            if not side_data or side_data.get(key) is None:
+                raise ConfigError(
+                    format_problem(
+                        f"preprocessing step {name!r} without {key}",
+                        f"the {name!r} step needs the {key} table",
+                        "set inputs.images (ComBat scanner batches) or inputs.perturbed_features (ICC) "
+                        "in the experiment file",
+                    )
+                )
+            params = {**params, key: side_data[key]}
+        out.append({name: params})
+    return out
+
+
+def _check_estimator(name: str) -> str:
+    from sabrkit.models.estimators import available_estimators
+
+    if name not in available_estimators():
+        raise ValueError(f"unknown estimator {name!r}; registered: {list(available_estimators())}")
+    return name
+
+
+class ModelSpec(_Strict):
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: list[StepSpecModel] | None = None
+    tuning: TuningSpec | None = None
+
+    @field_validator("estimator")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return _check_estimator(value)
+
+    def build(self, random_state: int = 0, side_data: dict[str, Any] | None = None) -> Any:
+        """The unfitted pipeline (wrapped in a grid search when ``tuning`` is set).
+
+        ``side_data`` supplies the ``combat`` step's ``batches`` and the ``icc`` step's
+        ``perturbed_features`` when the spec does not set them (they are tables, not YAML).
+        """
+        from sabrkit.models.estimators import build_pipeline
+        from sabrkit.models.tuning import tuned_pipeline
+
+        pipeline = build_pipeline(self.estimator, preprocessing=_with_side_data(self.preprocessing, side_data), **self.params)
+        if self.tuning is None:
+            return pipeline
+        return tuned_pipeline(pipeline, self.tuning.grid, self.tuning.inner_splits, random_state=random_state)
+
+
+class ReferenceSpec(_Strict):
+    """The clinical-only model validated beside every experiment on the same folds."""
+
+    estimator: str = "coxph"
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: list[StepSpecModel] | None = None
+
+    @field_validator("estimator")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return _check_estimator(value)
+
+    def build(self) -> Any:
+        from sabrkit.models.estimators import build_pipeline
+
+        return build_pipeline(self.estimator, preprocessing=self.preprocessing, **self.params)
+
+
+class ValidationSpec(_Strict):
+    n_splits: int = Field(5, ge=2)
+    n_repeats: int = Field(10, ge=1)
+    random_state: int = 42
+    strata: str | None = None
+    tau_months: float = Field(24.0, gt=0)
+    auc_times: tuple[float, ...] = (12.0, 24.0)
+    bootstrap_optimism: int = Field(0, ge=0, description="bootstrap samples of Harrell's optimism correction; 0 = off")
+
+
+class AnalysisSpec(_Strict):
+    importance_repeats: int = Field(5, ge=0, description="shuffles per feature and fold; 0 = no importance")
+    logrank_permutations: int = Field(999, ge=0)
+    therapy_column: str = "systemic_therapy"
+    screening: bool = True
+    screening_fdr: float = Field(0.10, gt=0, lt=1)
+
+
+class TrackingSpec(_Strict):
+    experiment_name: str = "sabr-experiments"
+    registered_model_name: str | None = Field(None, description="default: sabr-<experiment name>")
+    register_model: bool = True
+
+
+class ExperimentSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    inputs: InputsSpec = InputsSpec()
+    data: DataSpec
+    model: ModelSpec
+    clinical_reference: ReferenceSpec = ReferenceSpec()
+    validation: ValidationSpec = ValidationSpec()
+    analysis: AnalysisSpec = AnalysisSpec()
+    tracking: TrackingSpec = TrackingSpec()
+
+    @property
+    def registered_model_name(self) -> str | None:
+        if not self.tracking.register_model:
+            return None
+        return self.tracking.registered_model_name or f"sabr-{self.name}"
+
+    @property
+    def compares_with_reference(self) -> bool:
+        """False only when the experiment *is* the clinical reference model."""
+        if self.data.feature_set != "clinical" or self.model.tuning is not None:
+            return True
+        if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:
+            return True
+        return repr(self.model.build()) != repr(self.clinical_reference.build())
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+    )
+
+
+def parse_experiment(document: dict[str, Any], source: str = "<experiment>") -> ExperimentSpec:
+    """Validate an experiment mapping; raise :class:`ConfigError` naming every bad key."""
+    try:
+        return ExperimentSpec.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_problem(
+                f"{source}: {_problems(exc)}",
+                "experiment files follow sabrkit.models.spec.ExperimentSpec (unknown keys are rejected)",
+                "correct the keys named above (see docs/models.md)",
+            )
+        ) from None
+
+
+def load_experiment(path: str | os.PathLike[str]) -> ExperimentSpec:
+    """Read and validate ``experiments/<name>.yaml``; ``name`` defaults to, and must equal, the file stem."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            format_problem(f"experiment file {path}", "the file must exist", "give the path of experiments/<name>.yaml")
+        )
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(format_problem(f"{path}: {exc}", "experiment files are YAML", "fix the syntax")) from None
+    if not isinstance(document, dict):
+        raise ConfigError(format_problem(f"{path} holds {type(document).__name__}", "a mapping at the top", "fix it"))
+    document.setdefault("name", path.stem)
+    if document["name"] != path.stem:
+        raise ConfigError(
+            format_problem(
+                f"{path}: name {document['name']!r}",
+                "an experiment's name equals its file name (DVC runs experiments by file name)",
+                f"rename the file or set name: {path.stem}",
+            )
+        )
+    return parse_experiment(document, str(path))

@@ -1,0 +1,79 @@
+"""``sabrkit models ...``: run an experiment file in a project, check files, compare experiments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sabrkit.cli.main import app
+
+EXPERIMENT = {
+    "description": "cli test",
+    "inputs": {"lesion_features": "data/features/lesions.csv"},
+    "data": {"feature_set": "clinical+radiomic"},
+    "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+    "validation": {"n_splits": 3, "n_repeats": 1},
+    "analysis": {"importance_repeats": 0, "logrank_permutations": 19, "screening": False},
+}
+
+
+@pytest.fixture(scope="module")
+def project(toy_cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "data" / "features").mkdir(parents=True)
+    (root / "data" / "registry").mkdir(parents=True)
+    (root / "experiments").mkdir()
+    lesions = toy_cohort["patient_features"].drop(columns=["n_lesions", "prov_params_hash"])
+    lesions = lesions.rename(columns={"total_volume_mm3": "original_shape_MeshVolume"})
+    lesions.insert(0, "lesion_id", lesions["study_id"] + "-L1")
+    lesions.to_csv(root / "data" / "features" / "lesions.csv", index=False)
+    toy_cohort["clinical"].to_parquet(root / "data" / "registry" / "clinical.parquet")
+    toy_cohort["endpoints"].to_parquet(root / "data" / "registry" / "endpoints.parquet")
+    (root / "experiments" / "toy.yaml").write_text(yaml.safe_dump(EXPERIMENT))
+    return root
+
+
+def test_run_experiment_writes_outputs_and_metrics(project: Path) -> None:
+    result = CliRunner().invoke(app, ["models", "run-experiment", str(project / "experiments" / "toy.yaml"),
+                                      "--project", str(project), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    assert "toy: coxnet on clinical+radiomic (60 patients" in result.output and "vs clinical" in result.output
+    metrics = json.loads((project / "metrics" / "experiments" / "toy.json").read_text())
+    assert metrics["experiment"] == "toy" and "mlflow" not in metrics
+    assert (project / "models" / "experiments" / "toy" / "report.html").is_file()
+
+
+def test_compare_reads_the_metrics_files(project: Path, tmp_path: Path) -> None:
+    if not (project / "metrics" / "experiments" / "toy.json").is_file():
+        pytest.skip("needs the experiment run by the previous test")
+    out = tmp_path / "table.csv"
+    result = CliRunner().invoke(app, ["models", "compare", "--metrics-dir", str(project / "metrics" / "experiments"),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "toy" in result.output and out.read_text().startswith("experiment,estimator,feature_set")
+
+
+def test_check_reports_bad_experiment_files(project: Path, tmp_path: Path) -> None:
+    ok = CliRunner().invoke(app, ["models", "check", str(project / "experiments" / "toy.yaml")])
+    assert ok.exit_code == 0 and "ok" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**EXPERIMENT, "model": {"estimator": "coxnet", "columns": ["x"]}}))
+    failed = CliRunner().invoke(app, ["models", "check", str(bad)])
+    assert failed.exit_code == 1 and "model.columns" in failed.output
+
+
+def test_missing_inputs_fail_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "toy.yaml").write_text(yaml.safe_dump(EXPERIMENT))
+    result = CliRunner().invoke(app, ["models", "run-experiment", str(tmp_path / "experiments" / "toy.yaml"),
+                                      "--project", str(tmp_path), "--no-mlflow"])
+    assert result.exit_code == 1 and "does not exist" in result.output and "dvc repro" in result.output
+
+
+def test_estimators_lists_models_and_steps() -> None:
+    result = CliRunner().invoke(app, ["models", "estimators"])
+    assert result.exit_code == 0 and "spca_cox" in result.output and "combat" in result.output

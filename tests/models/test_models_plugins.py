@@ -1,0 +1,81 @@
+"""The features room's ComBat and ICC filter plug into model pipelines by name and refit per fold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sabrkit.features
+from sabrkit.models.assembly import assemble_dataset
+from sabrkit.models.spec import parse_experiment
+from sabrkit.models.validation import repeated_stratified_cv
+
+if not all(hasattr(sabrkit.features, name) for name in ("ComBat", "ICCSelector")):  # pragma: no cover
+    pytest.skip("sabrkit.features provides no ComBat/ICCSelector in this installation", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def radiomic(toy_cohort):
+    return assemble_dataset(toy_cohort["patient_features"], toy_cohort["endpoints"], toy_cohort["clinical"],
+                            "clinical+radiomic").select("radiomic")
+
+
+def _spec(preprocessing: list) -> object:
+    return parse_experiment({"name": "p", "data": {"feature_set": "radiomic"},
+                             "model": {"estimator": "coxnet", "params": {"alpha": 0.05}, "preprocessing": preprocessing}})
+
+
+def _round_trip(fitted, X: pd.DataFrame, folder) -> np.ndarray:
+    import mlflow.sklearn
+
+    from sabrkit.models.tracking import save_final_model
+
+    save_final_model(fitted, folder / "model", X)
+    return mlflow.sklearn.load_model(str(folder / "model")).predict(X)
+
+
+def test_combat_step_harmonises_inside_each_training_fold(radiomic, tmp_path) -> None:
+    ids = radiomic.row_ids
+    scanner = pd.Series(np.where(np.arange(len(ids)) % 2 == 0, "vendor_a", "vendor_b"), index=ids)
+    shifted = radiomic.X.copy()
+    shifted[scanner.to_numpy() == "vendor_b"] += 3.0  # a scanner offset on every feature
+    dataset = radiomic.with_outcome(radiomic.y)
+    dataset = type(dataset)(shifted, dataset.y, "radiomic", dataset.feature_names, blocks=dataset.blocks)
+    spec = _spec(["impute", "variance", {"combat": {}}, "scale", {"select": {"k": 5}}])
+    pipeline = spec.model.build(side_data={"batches": scanner, "perturbed_features": None})
+    assert [name for name, _ in pipeline.steps] == ["impute", "variance", "combat", "scale", "select", "coxnet"]
+    fitted = pipeline.fit(dataset.X.iloc[:40], dataset.y[:40])
+    harmonised = fitted[:3].transform(dataset.X.iloc[40:])
+    assert isinstance(harmonised, pd.DataFrame) and list(harmonised.index) == list(ids[40:])  # index kept for lookup
+    radiomic_columns = [c for c in harmonised.columns if c.startswith("original_")]  # what ComBat harmonises
+    gap = harmonised[radiomic_columns].groupby(scanner.loc[ids[40:]].to_numpy()).mean().diff().iloc[-1].abs().mean()
+    raw_gap = dataset.X.iloc[40:][radiomic_columns].groupby(scanner.loc[ids[40:]].to_numpy()).mean().diff().iloc[-1]
+    assert raw_gap.abs().mean() > 2.5 and gap < 1.0  # the offset is largely removed on rows the step never saw
+    # the stored model keeps the scanner of every known patient (as a plain dict) and predicts the same
+    assert _round_trip(fitted, dataset.X.iloc[40:], tmp_path) == pytest.approx(fitted.predict(dataset.X.iloc[40:]))
+    result = repeated_stratified_cv(pipeline, dataset, n_splits=3, n_repeats=1, random_state=0)
+    assert result.summary["uno_c_mean"] > 0.6
+
+
+def test_icc_step_drops_unreliable_features_learnt_on_training_patients(radiomic, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    reliable = ["original_glcm_SumEntropy", "original_glcm_JointEntropy"]
+    rows = []
+    for perturbation in range(4):
+        frame = radiomic.X.copy()
+        for column in frame.columns:
+            noise = 0.05 if column in reliable else 5.0  # other features do not survive perturbation
+            frame[column] = frame[column] + noise * rng.standard_normal(len(frame)) * frame[column].std()
+        rows.append(frame.reset_index().assign(perturbation=perturbation))
+    perturbed = pd.concat(rows, ignore_index=True)
+    spec = _spec([{"icc": {"threshold": 0.75}}, "impute", "variance", "scale"])
+    pipeline = spec.model.build(side_data={"batches": None, "perturbed_features": perturbed})
+    fitted = pipeline.fit(radiomic.X.iloc[:40], radiomic.y[:40])
+    kept = set(fitted[:-1].get_feature_names_out())
+    assert set(reliable) <= kept and "original_firstorder_Noise00" not in kept
+    assert fitted.named_steps["icc"].icc_.index.isin(radiomic.X.columns).all()
+    assert _round_trip(fitted, radiomic.X, tmp_path) == pytest.approx(fitted.predict(radiomic.X))
+    assert fitted.named_steps["icc"].perturbed_features is perturbed  # the stored copy dropped it, not the model
+    result = repeated_stratified_cv(pipeline, radiomic, n_splits=3, n_repeats=1, random_state=0)
+    assert result.summary["uno_c_mean"] > 0.6

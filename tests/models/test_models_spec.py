@@ -1,0 +1,81 @@
+"""Experiment files: strict validation, no way to name columns, every shipped experiment is valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sabrkit.errors import ConfigError
+from sabrkit.models.spec import ExperimentSpec, load_experiment, parse_experiment
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+MINIMAL = {"name": "x", "data": {"feature_set": "clinical+radiomic"}, "model": {"estimator": "coxnet"}}
+
+
+def test_minimal_experiment_gets_documented_defaults() -> None:
+    spec = parse_experiment(MINIMAL)
+    assert spec.validation.n_splits == 5 and spec.validation.n_repeats == 10 and spec.validation.tau_months == 24
+    assert spec.clinical_reference.estimator == "coxph" and spec.compares_with_reference
+    assert spec.inputs.lesion_features == "data/features/lesion_features.parquet"
+    assert spec.registered_model_name == "sabr-x"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"model": {"estimator": "coxnet", "columns": ["original_glcm_Contrast"]}}, r"model\.columns: Extra inputs"),
+        ({"data": {"feature_set": "clinical", "features": ["age_years"]}}, r"data\.features: Extra inputs"),
+        ({"selected_features": ["a"]}, "selected_features: Extra inputs"),
+        ({"validation": {"n_splits": 1}}, r"validation\.n_splits"),
+        ({"validation": {"n_folds": 5}}, r"validation\.n_folds: Extra inputs"),
+        ({"model": {"estimator": "svm"}}, "unknown estimator 'svm'"),
+        ({"data": {"feature_set": "clinical+genomic"}}, "feature set joins distinct blocks"),
+        ({"data": {"feature_set": "radiomic", "endpoint": "local_control"}}, "lesion-level endpoint"),
+    ],
+)
+def test_bad_experiments_are_rejected_naming_the_key(patch: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_experiment({**MINIMAL, **patch})
+
+
+def test_no_field_can_carry_a_column_list() -> None:
+    """Selection before validation cannot be configured: no spec field names columns."""
+    schema = str(ExperimentSpec.model_json_schema()).lower()
+    for forbidden in ("'columns'", "'features'", "'selected'", "'feature_list'"):
+        assert forbidden not in schema
+
+
+def test_file_name_is_the_experiment_name(tmp_path: Path) -> None:
+    path = tmp_path / "my_exp.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in MINIMAL.items() if k != "name"}))
+    assert load_experiment(path).name == "my_exp"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    with pytest.raises(ConfigError, match="name equals its file name"):
+        load_experiment(path)
+    with pytest.raises(ConfigError, match="must exist"):
+        load_experiment(tmp_path / "missing.yaml")
+
+
+def test_clinical_reference_experiment_is_not_compared_with_itself() -> None:
+    spec = parse_experiment({"name": "c", "data": {"feature_set": "clinical"},
+                             "model": {"estimator": "coxph", "params": {"alpha": 0.01}}})
+    assert not spec.compares_with_reference
+    other = parse_experiment({"name": "c", "data": {"feature_set": "clinical"},
+                              "model": {"estimator": "coxph", "params": {"alpha": 1.0}}})
+    assert other.compares_with_reference
+
+
+def test_side_data_steps_need_their_tables() -> None:
+    spec = parse_experiment({**MINIMAL, "model": {"estimator": "coxnet", "params": {"alpha": 0.1},
+                                                  "preprocessing": ["impute", {"combat": {}}, "scale"]}})
+    with pytest.raises(ConfigError, match="set inputs.images"):
+        spec.model.build()
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_experiments_are_valid_and_build(path: Path) -> None:
+    spec = load_experiment(path)
+    pipeline = spec.model.build(random_state=0, side_data={"batches": {}, "perturbed_features": None})
+    assert hasattr(pipeline, "fit") and spec.description
