@@ -1,0 +1,276 @@
+"""Benchmark: the web app under load, 20 concurrent clients on loopback (issue 8).
+
+A demo site (synthetic cohort of 200 patients, ~3,700 accessioned samples; :func:`sabrkit.web.demo.build_demo`)
+plus 40 empty 10x10 boxes is served by uvicorn in its own process (one worker, SQLite in WAL
+mode, the app exactly as ``sabrkit serve`` runs it). Twenty clients (``httpx.AsyncClient``, each
+with its own API token) loop for 60 s without think time; each request is, at random,
+
+* a **lookup** (70 %): ``GET /api/samples/{accession_id}`` of a random sample (type, study ID,
+  timepoint, status, amount left, location): what a bench scanner needs after a scan;
+* a **full lookup** (10 %): ``GET /api/samples/{accession_id}/detail`` (also lineage, freeze-thaw
+  count and the custody chain: what the sample page shows), reported apart; or
+* a **placement** (20 %): ``POST /api/samples/{id}/place`` of one of the client's own unstored
+  samples into a random position of the shared boxes; clients collide on purpose, so some
+  placements get 409 "position occupied" (an expected answer, counted apart from errors).
+
+Reported: requests, errors (5xx, transport errors, any other unexpected status), conflicts,
+lookup and placement p50/p95/p99, throughput, and **double-booked positions** checked in the
+database afterwards (a position holding two samples, or a 200 placement whose sample is not
+where the response said). The plain alternative, measured in the same run: the same lookups as
+direct calls of the service functions (:func:`sabrkit.web.queries.sample_summary`,
+:func:`~sabrkit.web.queries.sample_detail`) in one process, sequentially, without HTTP. Target: no errors, no double booking, lookup p95 < 100 ms.
+
+Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20]`` ->
+``benchmarks/results/web.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "results" / "web.json"
+BOXES = [f"F2/S{1 + n // 10}/R1/B{n % 10 + 1:02d}" for n in range(40)]
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {"n": 0}
+    ms = np.array(seconds) * 1000
+    return {"n": len(seconds), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "mean_ms": round(float(ms.mean()), 2), "max_ms": round(float(ms.max()), 2)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], list[str]]:
+    """Demo site + bench boxes; returns the URL, one API token per client, all and unstored sample IDs."""
+    from sqlalchemy import select
+
+    from sabrkit.biobank import create_storage
+    from sabrkit.biobank.models import Sample
+    from sabrkit.db import Database
+    from sabrkit.web import create_api_token
+    from sabrkit.web.demo import build_demo
+
+    site = build_demo(folder, n_patients=200)
+    db = Database.from_url(site.database_url, actor="bench")
+    try:
+        for box in BOXES:
+            create_storage(db, box, geometry="10x10", temperature_c=-80, operator="bench")
+        tokens = [create_api_token(db, "lab", label=f"bench client {i}", days=1, actor="bench")
+                  for i in range(n_clients)]
+        with db.session() as session:
+            every = list(session.scalars(select(Sample.accession_id)))
+            unstored = list(session.scalars(select(Sample.accession_id).where(Sample.status == "received")))
+    finally:
+        db.dispose()
+    return site.database_url, tokens, every, unstored
+
+
+def plain_lookups(url: str, accession_ids: list[str], n: int, rng: random.Random) -> dict[str, list[float]]:
+    """The same lookups as direct, sequential service calls in this process (no HTTP, no server)."""
+    from sabrkit.db import Database
+    from sabrkit.web.queries import sample_detail, sample_summary
+
+    db = Database.from_url(url, actor="bench")
+    times: dict[str, list[float]] = {"lookup": [], "full_lookup": []}
+    try:
+        for name, call in (("lookup", sample_summary), ("full_lookup", sample_detail)):
+            call(db, accession_ids[0])
+            for _ in range(n):
+                start = time.perf_counter()
+                call(db, rng.choice(accession_ids))
+                times[name].append(time.perf_counter() - start)
+    finally:
+        db.dispose()
+    return times
+
+
+async def client_loop(base: str, token: str, every: list[str], mine: list[str], until: float, seed: int,
+                      log: dict[str, list], think_s: float) -> None:
+    import httpx
+
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0) as client:
+        while time.perf_counter() < until:
+            if think_s > 0:  # a person at the bench: exponential pauses between scans
+                await asyncio.sleep(rng.expovariate(1.0 / think_s))
+            draw = rng.random()
+            place, full = bool(mine) and draw < 0.2, 0.2 <= draw < 0.3
+            start = time.perf_counter()
+            try:
+                if place:
+                    accession_id = mine[-1]
+                    box, position = rng.choice(BOXES), f"{'ABCDEFGHIJ'[rng.randrange(10)]}{rng.randrange(1, 11)}"
+                    response = await client.post(f"/api/samples/{accession_id}/place",
+                                                 json={"box": box, "position": position})
+                else:
+                    response = await client.get(f"/api/samples/{rng.choice(every)}" + ("/detail" if full else ""))
+            except httpx.HTTPError as exc:
+                log["errors"].append(f"{type(exc).__name__}: {exc}")
+                continue
+            elapsed = time.perf_counter() - start
+            if place:
+                if response.status_code == 200:
+                    log["placement"].append(elapsed)
+                    log["placed"].append((accession_id, response.json()["location"]))
+                    mine.pop()
+                elif response.status_code == 409 and "position occupied" in response.text:
+                    log["conflict"].append(elapsed)
+                else:
+                    log["errors"].append(f"place {response.status_code}: {response.text[:200]}")
+            elif response.status_code == 200:
+                log["full_lookup" if full else "lookup"].append(elapsed)
+            else:
+                log["errors"].append(f"lookup {response.status_code}: {response.text[:200]}")
+
+
+def double_bookings(url: str, placed: list[tuple[str, str]]) -> dict[str, int]:
+    """Positions holding two samples, and 200 placements whose sample is not where the reply said."""
+    from sqlalchemy import func, select
+
+    from sabrkit.biobank import locate
+    from sabrkit.biobank.models import SamplePosition
+    from sabrkit.db import Database
+
+    db = Database.from_url(url, actor="bench")
+    try:
+        with db.session() as session:
+            shared = session.execute(select(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
+                                     .group_by(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
+                                     .having(func.count() > 1)).all()
+        wrong = sum(locate(db, accession_id) != location for accession_id, location in placed)
+        claimed = [location for _, location in placed]
+        return {"positions_with_two_samples": len(shared), "placements_not_where_reported": wrong,
+                "positions_reported_twice": len(claimed) - len(set(claimed))}
+    finally:
+        db.dispose()
+
+
+def _scenario(base: str, url: str, tokens: list[str], every: list[str], shares: list[list[str]], seconds: float,
+              seed: int, think_s: float) -> dict[str, object]:
+    log: dict[str, list] = {"lookup": [], "full_lookup": [], "placement": [], "conflict": [], "placed": [], "errors": []}
+
+    async def main() -> float:
+        start = time.perf_counter()
+        until = start + seconds
+        await asyncio.gather(*(client_loop(base, tokens[i], every, shares[i], until, seed + i, log, think_s)
+                               for i in range(len(tokens))))
+        return time.perf_counter() - start
+
+    load_before = os.getloadavg()[0]
+    wall = asyncio.run(main())
+    checks = double_bookings(url, log["placed"])
+    n_requests = sum(len(log[k]) for k in ("lookup", "full_lookup", "placement", "conflict", "errors"))
+    lookup = _percentiles(log["lookup"])
+    return {
+        "think_time_mean_s": think_s, "seconds": round(wall, 1), "requests": n_requests,
+        "throughput_rps": round(n_requests / wall, 1), "errors": len(log["errors"]),
+        "error_examples": log["errors"][:5], "placements_ok": len(log["placement"]),
+        "placement_conflicts_409": len(log["conflict"]), "double_booking": checks,
+        "double_booked_positions": checks["positions_with_two_samples"] + checks["positions_reported_twice"],
+        "lookup": lookup, "full_lookup": _percentiles(log["full_lookup"]),
+        "placement": _percentiles(log["placement"]), "conflict": _percentiles(log["conflict"]),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+        "targets": {"no_errors": not log["errors"], "no_double_booking": not any(checks.values()),
+                    "lookup_p95_under_100ms": bool(lookup.get("n")) and lookup["p95_ms"] < 100},
+    }
+
+
+def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, object]:
+    folder = Path(tempfile.mkdtemp(prefix="sabrkit-web-bench-"))
+    url, tokens, every, unstored = prepare(folder, n_clients)
+    rng = random.Random(seed)
+    plain = plain_lookups(url, every, 500, rng)
+    port = _free_port()
+    env = {**os.environ, "SABRKIT_DATABASE_URL": url}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "sabrkit.web.app:app_from_environment", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                              env=env, cwd=folder)
+    base = f"http://127.0.0.1:{port}"
+    scenarios: dict[str, object] = {}
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.2)
+        rng.shuffle(unstored)
+        shares = [unstored[i::n_clients] for i in range(n_clients)]
+        scenarios["saturation"] = _scenario(base, url, tokens, every, shares, seconds, seed, 0.0)
+        if think_s > 0:
+            scenarios["bench_pace"] = _scenario(base, url, tokens, every, shares, seconds, seed + 1000, think_s)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    plain_stats = _percentiles(plain["lookup"])
+    saturation = scenarios["saturation"]
+    return {
+        "benchmark": "web", "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
+        "gpu": "none (no GPU in this session; none needed)", "python": sys.version.split()[0],
+        "machine_note": "2 cores shared with other jobs: see load_average_1min in each scenario",
+        "setup": {"server": "uvicorn (h11, no uvloop/httptools installed), 1 worker, SQLite (WAL) file",
+                  "clients": n_clients, "seconds_per_scenario": seconds, "client": "httpx.AsyncClient, one "
+                  "API token each, on the same machine as the server",
+                  "mix": "70% lookups GET /api/samples/{id}, 10% full lookups GET /api/samples/{id}/detail, "
+                  "20% placements POST /api/samples/{id}/place (random position of the shared boxes)",
+                  "scenarios": "saturation: no think time (closed loop); bench_pace: exponential think time "
+                  f"of mean {think_s:g} s between requests (a person scanning)",
+                  "samples": len(every), "free_positions_at_start": len(BOXES) * 100},
+        "scenarios": scenarios,
+        "plain_alternative": {"what": "the service calls behind each lookup, called directly and sequentially "
+                              "in one process (no HTTP, no concurrency)", "lookup": plain_stats,
+                              "full_lookup": _percentiles(plain["full_lookup"])},
+        "ratio_http_saturation_to_plain_lookup_p50": round(saturation["lookup"]["p50_ms"] / plain_stats["p50_ms"], 2)
+        if saturation["lookup"].get("n") else None,
+        "targets": {name: scenario["targets"] for name, scenario in scenarios.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=20240502)
+    parser.add_argument("--think", type=float, default=0.5, help="mean think time (s) of the bench_pace scenario; "
+                        "0 runs only the saturation scenario")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    result = run(args.seconds, args.clients, args.seed, args.think)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for name, scenario in result["scenarios"].items():
+        print(name, json.dumps({k: scenario[k] for k in ("requests", "throughput_rps", "errors",
+                                                         "double_booked_positions", "lookup", "placement",
+                                                         "load_average_1min", "targets")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Rendering: the Jinja2 templates, flash messages, and how errors become HTTP statuses and text.
+
+Templates are server-rendered with autoescaping on (everything a user typed is escaped). A
+flash message survives one redirect in a short-lived cookie (no identifiers ever go in one:
+messages name accession IDs, study IDs, positions). Errors raised by the service functions are
+:class:`~sabrkit.errors.SabrkitError` subclasses; :func:`error_status` maps them to statuses and
+:func:`error_lines` to the lines a form shows (one per row error of an import-style error).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import quote, unquote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError
+from sabrkit.web.accounts import CurrentUser
+from sabrkit.web.errors import AccessDeniedError, LoginThrottledError
+from sabrkit.web.roles import can
+
+__all__ = ["make_templates", "render", "redirect", "flash", "error_status", "error_lines", "NAVIGATION"]
+
+logger = logging.getLogger(__name__)
+
+FLASH_COOKIE = "sabrkit_flash"
+
+#: Top navigation: (label, path, permission).
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("Find", "/find", "read"),
+    ("Lab", "/lab", "write_biobank"),
+    ("Boxes", "/lab/boxes", "read"),
+    ("Shipments", "/lab/shipments", "write_biobank"),
+    ("Patients", "/registry/patients", "read"),
+    ("Enrol", "/registry/enrol", "write_registry"),
+    ("Data queries", "/registry/quality", "read"),
+    ("Dashboard", "/dashboard", "read"),
+    ("Inventory", "/inventory", "read"),
+    ("Users", "/admin/users", "manage_users"),
+)
+
+
+def make_templates() -> Jinja2Templates:
+    """The packaged templates (``sabrkit/web/templates``), autoescaped, with the house filters."""
+    from importlib.resources import files
+
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    folder = str(files("sabrkit.web").joinpath("templates"))
+    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True,
+                                                                                    default_for_string=True))
+    env.filters["num"] = lambda value, digits=3: "" if value is None else (
+        f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+    env.filters["dt"] = lambda value: "" if value is None else (
+        value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "hour") else value.isoformat())
+    env.filters["cell"] = _cell
+    env.filters["pct"] = lambda value: "n/a" if value is None or value != value else f"{100 * value:.1f}%"
+    env.filters["urlpath"] = lambda value: quote(str(value), safe="/")
+    return Jinja2Templates(env=env)
+
+
+def _cell(value: Any) -> str:
+    """One table cell: blank for missing, yes/no, 4 significant digits, ISO dates."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if hasattr(value, "hour"):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def flash(response: Any, message: str, kind: str = "ok") -> Any:
+    """Attach a one-shot message to a response (shown on the next page)."""
+    payload = quote(json.dumps({"kind": kind, "text": message[:1500]}))
+    response.set_cookie(FLASH_COOKIE, payload, max_age=60, httponly=True, samesite="lax", path="/")
+    return response
+
+
+def _pop_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        message = json.loads(unquote(raw))
+        return {"kind": str(message.get("kind", "ok")), "text": str(message.get("text", ""))}
+    except (ValueError, AttributeError):
+        return None
+
+
+def redirect(path: str, message: str | None = None, kind: str = "ok") -> RedirectResponse:
+    """303 See Other to ``path`` (Post/Redirect/Get), with an optional flash message."""
+    response = RedirectResponse(path, status_code=303)
+    return flash(response, message, kind) if message else response
+
+
+def render(request: Request, template: str, user: CurrentUser | None, *, status_code: int = 200,
+           error: SabrkitError | str | None = None, **context: Any) -> HTMLResponse:
+    """Render a page with the layout's context (user, navigation, CSRF token, flash, error lines)."""
+    templates: Jinja2Templates = request.app.state.templates
+    nav = [(label, path) for label, path, permission in NAVIGATION if user is not None and can(user.role, permission)]
+    here = max((p for _, p in nav if request.url.path == p or request.url.path.startswith(p + "/")), key=len,
+               default=None)
+    flashed = _pop_flash(request)
+    errors = error_lines(error) if isinstance(error, SabrkitError) else ([error] if error else [])
+    response = templates.TemplateResponse(request, template, {
+        "user": user, "nav": nav, "csrf_token": user.csrf_token if user else context.pop("csrf_token", ""),
+        "flash": flashed, "errors": errors, "can": (lambda p: user is not None and can(user.role, p)),
+        "path": request.url.path, "here": here, **context,
+    }, status_code=status_code)
+    if flashed:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_status(error: BaseException) -> int:
+    """HTTP status for an error raised by a service function."""
+    from sabrkit.biobank.errors import PositionOccupiedError
+
+    if isinstance(error, LoginThrottledError):
+        return 429
+    if isinstance(error, (AccessDeniedError, ConsentError)):
+        return 403
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, PositionOccupiedError):
+        return 409
+    if isinstance(error, PermissionError):
+        return 403
+    return 422 if isinstance(error, SabrkitError) else 500
+
+
+def error_lines(error: SabrkitError) -> list[str]:
+    """Readable lines: one per row error of an import-style error, else the message."""
+    if isinstance(error, ImportValidationError):
+        return [f"{e.column.split(':', 1)[-1]} = {e.value!r}: {e.rule}" for e in error.errors]
+    return [str(error)]
+
+
+def error_payload(error: SabrkitError) -> dict[str, Any]:
+    """JSON body of an API error: type, message and, for import-style errors, every row error."""
+    body: dict[str, Any] = {"error": type(error).__name__, "detail": str(error)}
+    if isinstance(error, ImportValidationError):
+        body["errors"] = [{"row": e.row, "field": e.column.split(":", 1)[-1], "value": None if e.value is None else str(e.value), "rule": e.rule}
+                          for e in error.errors]
+    return body

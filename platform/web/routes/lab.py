@@ -1,0 +1,275 @@
+"""Lab pages: scan-to-find, accession, the sample page and its actions, box maps, labels, shipments.
+
+Every change calls a biobank service function (:mod:`sabrkit.biobank`) with ``operator`` = the
+logged-in user, so it lands in the chain of custody and the audit log exactly as from the CLI;
+a refused action (position occupied, not enough volume, consent withdrawn ...) re-renders the
+page with the service's message. The box map is a grid of buttons: with a sample chosen, a free
+position is one click to place (or move) it there.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from sabrkit.db.database import Database
+from sabrkit.errors import SabrkitError, ValidationError, format_problem
+from sabrkit.web import queries
+from sabrkit.web.accounts import CurrentUser
+from sabrkit.web.bridge import accession_one
+from sabrkit.web.rendering import error_status, redirect, render
+from sabrkit.web.security import FormFields, form_fields, get_db, require
+
+router = APIRouter(include_in_schema=False)
+READ, WRITE = require("read"), require("write_biobank")
+
+
+def _sample_url(accession_id: str) -> str:
+    return f"/lab/samples/{quote(accession_id)}"
+
+
+def _amounts(text: str | None) -> list[float]:
+    """``"0.5, 0.5 0.25"`` -> ``[0.5, 0.5, 0.25]`` (the aliquot form's volumes)."""
+    parts = (text or "").replace(";", ",").replace(",", " ").split()
+    try:
+        return [float(part) for part in parts]
+    except ValueError:
+        raise ValidationError(format_problem(f"aliquot amounts {text!r}", "numbers separated by commas or spaces",
+                                             "e.g. 0.5, 0.5, 0.5")) from None
+
+
+def _number(text: str | None, name: str) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(format_problem(f"{name} {text!r}", "a number", "type a number such as 0.5")) from None
+
+
+@router.get("/find")
+def find(request: Request, code: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> Any:
+    if not code.strip():
+        return render(request, "find.html", user, found=None, code="", title="Scan or type a code")
+    found = queries.find_code(db, code)
+    if found.target:
+        return redirect(found.target)
+    return render(request, "find.html", user, found=found, code=code, status_code=404, title="Not found")
+
+
+@router.get("/lab")
+def lab_home(request: Request, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+    return render(request, "lab_home.html", user, received=queries.received_samples(db), boxes=queries.boxes(db),
+                  title="Lab bench")
+
+
+def _accession_page(request: Request, user: CurrentUser, values: dict[str, Any], *, status_code: int = 200,
+                    error: Any = None) -> Any:
+    from sabrkit.biobank.sprec import PRIMARY_CONTAINERS, STORAGE_CONTAINERS
+    from sabrkit.biobank.vocabulary import PRIMARY_SPECIMEN_TYPES, TIMEPOINTS
+
+    return render(request, "accession.html", user, values=values, timepoints=TIMEPOINTS,
+                  specimen_types=PRIMARY_SPECIMEN_TYPES, containers=PRIMARY_CONTAINERS,
+                  storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession")
+
+
+@router.get("/lab/accession")
+def accession_form(request: Request, study_id: str = "", user: CurrentUser = Depends(WRITE)) -> Any:
+    return _accession_page(request, user, {"study_id": study_id})
+
+
+@router.post("/lab/accession")
+def accession(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
+              db: Database = Depends(get_db)) -> Any:
+    values = {key: value for key, value in form.items() if key != "csrf_token"}
+    for key in ("collected_at", "received_at", "processed_at", "frozen_at"):
+        if values.get(key):  # <input type=datetime-local> may send seconds
+            values[key] = values[key][:16]
+    try:
+        accession_id = accession_one(db, values, operator=user.username)
+    except SabrkitError as exc:
+        return _accession_page(request, user, values, status_code=error_status(exc), error=exc)
+    return redirect(_sample_url(accession_id), f"Accessioned {accession_id}. Print its label, then store it.")
+
+
+def _sample_page(request: Request, user: CurrentUser, db: Database, accession_id: str, *, status_code: int = 200,
+                 error: Any = None) -> Any:
+    detail = queries.sample_detail(db, accession_id)
+    return render(request, "sample.html", user, status_code=status_code, error=error, boxes=queries.boxes(db),
+                  title=f"Sample {detail['sample']['accession_id']}", **detail)
+
+
+@router.get("/lab/samples/{accession_id}")
+def sample_page(request: Request, accession_id: str, user: CurrentUser = Depends(READ),
+                db: Database = Depends(get_db)) -> Any:
+    return _sample_page(request, user, db, accession_id)
+
+
+def _sample_action(request: Request, user: CurrentUser, db: Database, accession_id: str,
+                   action: Callable[[], str], then: str | None = None) -> Any:
+    try:
+        message = action()
+    except SabrkitError as exc:
+        return _sample_page(request, user, db, accession_id, status_code=error_status(exc), error=exc)
+    return redirect(then or _sample_url(accession_id), message)
+
+
+@router.post("/lab/samples/{accession_id}/aliquot")
+def aliquot(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import aliquot_sample
+
+    def action() -> str:
+        children = aliquot_sample(db, accession_id, _amounts(form.get("quantities")), operator=user.username)
+        return f"{len(children)} aliquot(s): " + ", ".join(children)
+
+    return _sample_action(request, user, db, accession_id, action)
+
+
+def _store(db: Database, user: CurrentUser, accession_id: str, box: str, position: str, reason: str | None) -> str:
+    """Place a sample, or move it when it already has a position elsewhere (same services as the CLI)."""
+    from sabrkit.biobank import locate, move_sample, place_sample
+    from sabrkit.biobank.storage import parse_position, position_label
+
+    current = locate(db, accession_id)
+    target = f"{box.strip('/')}:{position_label(*parse_position(position))}"
+    if current is not None and current != target:
+        return "Moved to " + move_sample(db, accession_id, box, position, operator=user.username, reason=reason)
+    return "Stored at " + place_sample(db, accession_id, box, position, operator=user.username)
+
+
+@router.post("/lab/samples/{accession_id}/place")
+def place(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+          form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    return _sample_action(request, user, db, accession_id, lambda: _store(
+        db, user, accession_id, form.get("box") or "", form.get("position") or "", form.text("reason")))
+
+
+@router.post("/lab/samples/{accession_id}/thaw")
+def thaw(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import thaw_sample
+
+    return _sample_action(request, user, db, accession_id, lambda: (
+        f"Thawed: freeze-thaw cycle {thaw_sample(db, accession_id, operator=user.username)}"))
+
+
+@router.post("/lab/samples/{accession_id}/consume")
+def consume(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import consume_sample
+
+    def action() -> str:
+        reason = form.text("reason")
+        if not reason:
+            raise ValidationError(format_problem("no reason", "using a sample up needs a reason (assay, batch)",
+                                                 "type what it was used for"))
+        left = consume_sample(db, accession_id, amount=_number(form.get("amount"), "amount"),
+                              operator=user.username, reason=reason)
+        return f"Consumed; {left:g} left"
+
+    return _sample_action(request, user, db, accession_id, action)
+
+
+@router.post("/lab/samples/{accession_id}/dispose")
+def dispose(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import dispose_sample
+
+    def action() -> str:
+        reason = form.text("reason")
+        if not reason:
+            raise ValidationError(format_problem("no reason", "disposal needs a reason", "type why it is destroyed"))
+        dispose_sample(db, accession_id, operator=user.username, reason=reason)
+        return "Disposed"
+
+    return _sample_action(request, user, db, accession_id, action)
+
+
+@router.post("/lab/samples/{accession_id}/ship")
+def add_to_shipment(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+                    form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import add_to_shipment as add
+
+    code = form.get("shipment") or ""
+    return _sample_action(request, user, db, accession_id,
+                          lambda: f"Added to {code} ({add(db, code, [accession_id], operator=user.username)})")
+
+
+@router.get("/lab/boxes")
+def box_list(request: Request, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> Any:
+    return render(request, "boxes.html", user, boxes=queries.boxes(db), title="Boxes")
+
+
+@router.post("/lab/boxes")
+def box_create(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
+               db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import create_storage
+
+    path = (form.get("path") or "").strip().strip("/")
+    try:
+        created = create_storage(db, path, geometry=form.text("geometry"),
+                                 temperature_c=_number(form.get("temperature_c"), "temperature"), operator=user.username)
+    except SabrkitError as exc:
+        return render(request, "boxes.html", user, boxes=queries.boxes(db), status_code=error_status(exc), error=exc,
+                      title="Boxes")
+    return redirect(f"/lab/boxes/{quote(path)}", "Created " + ", ".join(created) if created else f"{path} exists")
+
+
+def _box_page(request: Request, user: CurrentUser, db: Database, box_path: str, sample: str, *,
+              status_code: int = 200, error: Any = None) -> Any:
+    from sabrkit.biobank import box_map, locate
+    from sabrkit.biobank.storage import position_label
+
+    grid = box_map(db, box_path)
+    chosen = sample.strip().upper()
+    location = locate(db, chosen) if chosen and queries.ACCESSION_PATTERN.match(chosen) else None
+    rows = [[{"position": position_label(r, c), "accession_id": grid.cells[(r, c)]} for c in range(1, grid.n_columns + 1)]
+            for r in range(1, grid.n_rows + 1)]
+    return render(request, "box.html", user, grid=grid, rows=rows, sample=chosen, sample_location=location,
+                  boxes=queries.boxes(db), status_code=status_code, error=error, title=f"Box {grid.box}")
+
+
+@router.get("/lab/boxes/{box_path:path}")
+def box_page(request: Request, box_path: str, sample: str = "", user: CurrentUser = Depends(READ),
+             db: Database = Depends(get_db)) -> Any:
+    return _box_page(request, user, db, box_path, sample)
+
+
+@router.post("/lab/boxes/{box_path:path}/place")
+def box_place(request: Request, box_path: str, user: CurrentUser = Depends(WRITE),
+              form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    sample = (form.get("sample") or "").strip().upper()
+    try:
+        if not sample:
+            raise ValidationError(format_problem("no sample chosen", "a position is filled with a sample",
+                                                 "scan the sample into the box page first"))
+        message = _store(db, user, sample, box_path, form.get("position") or "", form.text("reason"))
+    except SabrkitError as exc:
+        return _box_page(request, user, db, box_path, sample, status_code=error_status(exc), error=exc)
+    return redirect(f"/lab/boxes/{quote(box_path)}", f"{sample}: {message}")
+
+
+@router.get("/lab/labels")
+def labels(request: Request, ids: str = "", layout: str = "a4-38x21mm", skip: int = 0,
+           user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank import LAYOUTS, label_records, write_label_sheet
+
+    accession_ids = [part.strip().upper() for part in ids.replace(",", " ").split() if part.strip()]
+    if not accession_ids:
+        return render(request, "labels.html", user, layouts=list(LAYOUTS), ids="", title="Print labels")
+    try:
+        records = label_records(db, accession_ids)
+        with tempfile.TemporaryDirectory(prefix="sabrkit-labels-") as folder:
+            pdf = write_label_sheet(records, Path(folder) / "labels.pdf", layout, skip=max(0, skip)).read_bytes()
+    except (SabrkitError, KeyError) as exc:
+        error = exc if isinstance(exc, SabrkitError) else ValidationError(f"unknown label layout {layout!r}")
+        return render(request, "labels.html", user, layouts=list(LAYOUTS), ids=ids, status_code=error_status(error),
+                      error=error, title="Print labels")
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": 'inline; filename="labels.pdf"', "Cache-Control": "no-store"})
