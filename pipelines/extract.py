@@ -23,13 +23,11 @@ def main() -> None:
         n_jobs=execution.n_jobs,
         max_failure_fraction=p.max_failure_fraction,
         base_dir=SOURCE,
+        cache_dir=ROOT / execution.cache_dir if execution.cache_dir else None,
+        scheduler=execution.scheduler,
     )
     OUT.mkdir(parents=True, exist_ok=True)
-    failures = pd.DataFrame(
-        [{"lesion_id": f.case_id, "stage": f.stage, "reason": f.reason} for f in result.failures],
-        columns=["lesion_id", "stage", "reason"],
-    )
-    failures.to_csv(OUT / "extraction_failures.csv", index=False)
+    result.failure_table().to_csv(OUT / "extraction_failures.csv", index=False)
     write_feature_table(result.features, OUT / "lesion_features.parquet")
     print(
         f"extract: {len(result.features)} lesion(s) with features, {len(result.failures)} failed "

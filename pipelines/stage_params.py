@@ -32,6 +32,12 @@ class SynthesizeParams(_Section):
     spacing_mm: tuple[float, float, float]
 
 
+class ReportParams(_Section):
+    target_patients: int = Field(60, gt=0)
+    landmark_months: float = Field(24.0, gt=0)
+    cutoff_date: dt.date | None = None
+
+
 class PreprocessParams(_Section):
     spacing_mm: tuple[float, float, float]
     interpolator: Literal["linear", "bspline"] = "bspline"
@@ -68,17 +74,47 @@ class EvaluateParams(_Section):
     km_repeat: int = Field(ge=0)
 
 
+class DeepFeaturesParams(_Section):
+    seed: int
+    checkpoint: str | None = None
+    crop_size_voxels: int = Field(32, ge=8, multiple_of=8)
+    crop_spacing_mm: float = Field(1.5, gt=0)
+    hu_window: tuple[float, float] = (-200.0, 300.0)
+    channels: tuple[int, ...] = (4, 8, 16)
+    epochs: int = Field(15, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(0.002, gt=0)
+    noise_sd: float = Field(0.05, ge=0)
+
+
+class RobustnessParams(_Section):
+    seed: int
+    n_perturbations: int = Field(8, ge=2)
+    noise_sd_hu: float = Field(10.0, ge=0)
+    max_rotation_deg: float = Field(10.0, ge=0, le=45)
+    max_translation_voxels: float = Field(0.5, ge=0, le=1)
+    max_volume_change: float = Field(0.15, ge=0, le=0.5)
+    contour_flip_probability: float = Field(0.25, ge=0, le=1)
+    icc_threshold: float = Field(0.75, ge=0, le=1)
+    max_failure_fraction: float = Field(0.0, ge=0, le=1)
+
+
 class ExecutionParams(_Section):
     n_jobs: int = Field(1, ge=1)
+    cache_dir: str | None = None
+    scheduler: str | None = None
 
 
 SECTIONS: dict[str, type[_Section]] = {
     "synthesize": SynthesizeParams,
+    "report": ReportParams,
     "preprocess": PreprocessParams,
     "features": FeaturesParams,
     "assemble": AssembleParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "deep_features": DeepFeaturesParams,
+    "robustness": RobustnessParams,
     "execution": ExecutionParams,
 }
 

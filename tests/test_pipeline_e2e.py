@@ -24,6 +24,8 @@ TINY = {
     "synthesize": {"n_patients": 24, "image_shape": [48, 48, 24], "spacing_mm": [1.0, 1.0, 2.0]},
     "train": {"n_splits": 3, "n_repeats": 2},
     "evaluate": {"n_permutations": 2, "permutation_cv_repeats": 1},
+    "deep_features": {"epochs": 2, "crop_size_voxels": 16, "channels": [4, 8]},
+    "robustness": {"n_perturbations": 2},
     "execution": {"n_jobs": 1},
 }
 

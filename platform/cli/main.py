@@ -17,6 +17,7 @@ from sabrkit.cli import features as features_cli
 from sabrkit.cli import imaging as imaging_cli
 from sabrkit.cli import models as models_cli
 from sabrkit.cli import registry as registry_cli
+from sabrkit.cli import web as web_cli
 from sabrkit.cli.demo import run_demo
 from sabrkit.cli.info import collect_info
 from sabrkit.cli.output import configure_logging, console, handle_errors
@@ -34,6 +35,10 @@ app.add_typer(biobank_cli.app, name="biobank")
 app.add_typer(imaging_cli.app, name="imaging")
 app.add_typer(features_cli.app, name="features")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(web_cli.users_app, name="users")
+app.command("serve")(web_cli.serve)
+app.command("train")(models_cli.train_command)
+app.command("report")(registry_cli.report_command)
 
 
 @app.callback()
