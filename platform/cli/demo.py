@@ -72,7 +72,7 @@ def summary_lines(project: Path, settings: Settings) -> list[str]:
         f"2-year OS (KM)    {cohort['os_2y']:.1%} (95% CI {cohort['os_2y_ci_low']:.1%}-{cohort['os_2y_ci_high']:.1%})",
         f"PFS model         {validation['estimator']} on {validation['feature_set']} features, "
         f"{validation['n_repeats']}x{validation['n_splits']}-fold CV stratified on the event",
-        f"  Harrell C       {validation['harrell_c_mean']:.3f} ± {validation['harrell_c_sd']:.3f} (mean ± SD over folds)",
+        f"  Harrell C       {validation['harrell_c_mean']:.3f} ± {validation['harrell_c_sd']:.3f} (mean ± SD across CV repeats)",
         f"  Uno C (τ={validation['tau_months']:g} m)  {validation['uno_c_mean']:.3f} ± {validation['uno_c_sd']:.3f}",
         f"  permuted-outcome control: Uno C {validation['permuted_uno_c_mean']:.3f} (should be near 0.5)",
         f"MLflow            {ui}  (experiment '{validation['experiment_name']}', run {validation['mlflow_run_id']})",
