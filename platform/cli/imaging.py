@@ -1,4 +1,4 @@
-"""``sabrkit imaging ...``: geometry checks and preprocessing of image/mask pairs."""
+"""``sabrkit imaging ...``: ingest DICOM, de-identify, check PHI, preprocess, segment, QC masks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,40 @@ from pathlib import Path
 
 import typer
 
-from sabrkit.cli.output import console, handle_errors
+from sabrkit.cli.output import console, err_console, handle_errors
 from sabrkit.cli.tables import read_table
 
-app = typer.Typer(help="Imaging: check image/mask geometry, preprocess lesions.", no_args_is_help=True)
+app = typer.Typer(help="Imaging: DICOM ingest, de-identification, preprocessing, segmentation, mask QC.",
+                  no_args_is_help=True)
+
+_SECRET_ENV = "SABRKIT_DEID_SECRET"
+
+
+def _key_table(path: Path | None) -> dict[str, str] | None:
+    """hospital_number -> study_id from a registry identifiers table (the key table)."""
+    if path is None:
+        return None
+    table = read_table(path).astype(str)
+    return dict(zip(table["hospital_number"], table["study_id"]))
+
+
+def _triple(text: str, n: int, what: str) -> tuple[int, ...]:
+    from sabrkit.errors import ConfigError, format_problem
+
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n:
+        raise ConfigError(format_problem(f"{what} {text!r}", f"{n} comma-separated voxel indices", "e.g. 64,64,32"))
+    return values
+
+
+def _show_failures(failures: list) -> None:
+    for failure in failures[:20]:
+        err_console.print(f"  failed: {failure}", markup=False, highlight=False)
+    if len(failures) > 20:
+        err_console.print(f"  ... and {len(failures) - 20} more (see failures.csv)")
 
 
 @app.command()
@@ -27,6 +57,83 @@ def check(
     check_same_grid(img, msk, case_id)
     n_voxels = check_mask_not_empty(msk, case_id)
     console.print(f"{case_id}: same grid, {n_voxels} mask voxels")
+
+
+@app.command()
+@handle_errors
+def ingest(
+    src: Path = typer.Argument(..., help="Folder of DICOM files (CT/MR series, RTSTRUCT, SEG) and/or NIfTI/NRRD pairs."),
+    out: Path = typer.Option(..., "--out", help="Output folder: images/, masks/, images.csv, series.csv, failures.csv."),
+    roi_pattern: str = typer.Option(r"GTV.*", help="ROI / segment names taken as lesions (regex, full match)."),
+    lesion_pattern: str = typer.Option(r"GTV[_-]?L(?P<n>\d+)", help="Regex pulling lesion number n from an ROI name."),
+    key_table: Path = typer.Option(None, help="identifiers.csv (hospital_number -> study_id) for folders that were "
+                                   "not de-identified."),
+) -> None:
+    """Crawl, link and convert a DICOM export; re-running skips everything already converted."""
+    from sabrkit.imaging import IngestConfig, ingest_folder
+
+    config = IngestConfig(roi_pattern=roi_pattern, lesion_pattern=lesion_pattern, patient_key=_key_table(key_table))
+    result = ingest_folder(src, out, config)
+    console.print(f"{len(result.lesions)} lesion mask(s), {len(result.series)} image series -> {out} "
+                  f"({result.n_units_done} unit(s) converted, {result.n_units_reused} unchanged)")
+    if result.failures:
+        _show_failures(result.failures)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@handle_errors
+def deidentify(
+    src: Path = typer.Argument(..., help="Folder of original DICOM files (clinical side)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the de-identified files (<pseudonym>/<series>/<sop>.dcm)."),
+    key_table: Path = typer.Option(..., help="identifiers.csv: hospital_number -> study_id (the pseudonym)."),
+    secret: str = typer.Option(..., envvar=_SECRET_ENV, help=f"Key of the UID and date maps (env {_SECRET_ENV})."),
+    max_shift_days: int = typer.Option(365, help="Dates move back by 1..N days, one offset per patient."),
+) -> None:
+    """Apply the DICOM PS3.15 Basic Profile (pseudonym, shifted dates, consistent new UIDs)."""
+    from sabrkit.imaging import DeidConfig, deidentify_folder
+
+    config = DeidConfig(secret=secret, pseudonym_of=_key_table(key_table) or {}, max_shift_days=max_shift_days)
+    result = deidentify_folder(src, out, config)
+    console.print(f"{result.n_written} file(s) de-identified, {result.n_skipped} already done, "
+                  f"{len(result.patients)} patient(s) -> {out}")
+    if result.failures:
+        _show_failures(result.failures)
+        raise typer.Exit(code=1)
+
+
+@app.command("phi-check")
+@handle_errors
+def phi_check(
+    folder: Path = typer.Argument(..., help="De-identified DICOM folder."),
+    key_table: Path = typer.Option(None, help="identifiers.csv: also search for these names, numbers and birth dates."),
+) -> None:
+    """Fail (exit 1) when any PS3.15 Table E.1-1 attribute or key-table identifier remains."""
+    from sabrkit.imaging import assert_no_phi, check_deidentified_folder
+
+    needles: list[str] = []
+    if key_table is not None:
+        table = read_table(key_table).astype(str)
+        needles = [*table["hospital_number"], *(table["family_name"] + "^" + table["given_name"]),
+                   *table["date_of_birth"].str.replace("-", "")]
+    findings = check_deidentified_folder(folder, identifiers=needles)
+    assert_no_phi(findings)
+    console.print(f"{folder}: no PHI attribute found")
+
+
+@app.command("synth-dicom")
+@handle_errors
+def synth_dicom(
+    cohort: Path = typer.Argument(..., help="Synthetic cohort folder (sabrkit synth) with images."),
+    out: Path = typer.Option(..., "--out", help="New folder for the DICOM export."),
+    follow_up: bool = typer.Option(True, "--follow-up/--no-follow-up", help="Also write uncontoured follow-up CTs."),
+) -> None:
+    """Write the cohort's CT regions as CT series + one RTSTRUCT per patient (+ follow-up CTs)."""
+    from sabrkit.synthetic.dicom import write_cohort_dicom
+
+    summary = write_cohort_dicom(cohort, out, follow_up=follow_up)
+    console.print(f"{summary.n_patients} patient(s): {summary.n_image_series} CT series, {summary.n_rtstruct} RTSTRUCT, "
+                  f"{summary.n_files} files ({summary.n_bytes / 1e6:.0f} MB) -> {out}")
 
 
 @app.command()
@@ -49,3 +156,49 @@ def preprocess(
     table = preprocess_manifest(read_table(manifest), out, config, n_jobs=jobs,
                                 max_failure_fraction=max_failure_fraction, base_dir=manifest.parent)
     console.print(f"{len(table)} lesion(s) preprocessed -> {out}")
+
+
+@app.command("segment-seed")
+@handle_errors
+def segment_seed(
+    image: Path = typer.Argument(..., help="Image file (NIfTI, NRRD, MHA)."),
+    out: Path = typer.Option(..., "--out", help="Mask file to write (.nii.gz)."),
+    seed: str = typer.Option(None, help="Voxel index x,y,z of a click inside the lesion."),
+    box: str = typer.Option(None, help="Box x0,y0,z0,x1,y1,z1 (voxel indices, inclusive) around the lesion."),
+    method: str = typer.Option("threshold", help="threshold (adaptive) or confidence (SimpleITK ConfidenceConnected)."),
+) -> None:
+    """Semi-automatic segmentation of one lesion from a click or a box."""
+    from sabrkit.errors import ConfigError, format_problem
+    from sabrkit.imaging import SeedSegmentationConfig, read_image, segment_from_box, segment_from_seed, write_image
+    from sabrkit.imaging.mask_qc import mask_qc
+
+    config = SeedSegmentationConfig(method=method)
+    img = read_image(image, image.name)
+    if (seed is None) == (box is None):
+        raise ConfigError(format_problem("seed/box", "give exactly one of --seed and --box", "e.g. --seed 64,64,32"))
+    if seed is not None:
+        mask = segment_from_seed(img, _triple(seed, 3, "seed"), config)
+    else:
+        corners = _triple(box, 6, "box")
+        mask = segment_from_box(img, corners[:3], corners[3:], config)
+    write_image(mask, out)
+    qc = mask_qc(mask)
+    console.print(f"{out}: {qc['volume_mm3']:.0f} mm3, {qc['n_components']} component(s)")
+
+
+@app.command()
+@handle_errors
+def qc(
+    manifest: Path = typer.Argument(..., help="CSV/Parquet with lesion_id, image_path, mask_path (relative to its folder)."),
+    out: Path = typer.Option(..., "--out", help="Folder for qc.csv and one PNG per lesion."),
+    reference_column: str = typer.Option(None, help="Column with reference mask paths (adds Dice)."),
+) -> None:
+    """Volume, connected components, Dice (when a reference exists) and a PNG per lesion."""
+    from sabrkit.cli.tables import write_table
+    from sabrkit.imaging import qc_manifest
+
+    table = qc_manifest(read_table(manifest), out, base_dir=manifest.parent, reference_column=reference_column)
+    write_table(table, out / "qc.csv")
+    console.print(f"{len(table)} mask(s) checked -> {out / 'qc.csv'}; "
+                  f"{int((table['n_components'] > 1).sum())} with more than one component")
+    _show_failures(table.attrs.get("failures", []))

@@ -1,0 +1,224 @@
+"""Work units of :func:`sabrkit.imaging.ingest.ingest_folder`: structure sets, SEGs, NIfTI pairs.
+
+Each unit returns a :class:`~sabrkit.imaging.ingest_state.UnitResult`; a problem with one ROI
+or segment becomes one failure row and the unit's other ROIs still complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sabrkit.errors import CaseFailure, SabrkitError, ValidationError, format_problem
+from sabrkit.imaging.ingest_state import UnitResult
+
+if TYPE_CHECKING:
+    from sabrkit.imaging.dicom_index import ImageSeries
+    from sabrkit.imaging.ingest import IngestConfig
+
+__all__ = ["LESION_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
+           "nifti_pairs", "ingest_nifti_pair"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the ingest ``images.csv``: the cohort contract's six, then the DICOM links.
+LESION_COLUMNS: tuple[str, ...] = (
+    "lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner", "study_date", "series_uid", "roi_name",
+)
+#: Columns of ``series.csv`` (every image series, contoured or not).
+SERIES_COLUMNS: tuple[str, ...] = (
+    "study_id", "study_date", "modality", "series_uid", "image_path", "n_slices", "slice_spacing_mm", "scanner",
+    "frame_of_reference_uid",
+)
+_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha")
+_IMAGE_ROLES = ("_ct", "_image", "_img")
+_MASK_ROLES = ("_mask", "_label", "_seg")
+
+
+@dataclass
+class IngestContext:
+    """Shared by the units of one run: settings, output folder and the series seen so far."""
+
+    config: IngestConfig
+    out_dir: Path
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def write(self, image: Any, relative: str) -> None:
+        from sabrkit.imaging.io import write_image
+
+        write_image(image, self.out_dir / relative)
+
+    def add_series(self, uid: str, unit: UnitResult, item: ImageSeries) -> None:
+        self.series[uid] = {
+            "row": unit.series[0] if unit.series else None,
+            "failure": unit.failures[0].reason if unit.failures else None,
+            "sop_uids": [f.sop_instance_uid for f in item.files],
+        }
+
+    def series_of_sop(self) -> dict[str, str]:
+        return {sop: uid for uid, entry in self.series.items() for sop in entry["sop_uids"]}
+
+    def reference_grid(self, uid: str) -> Any:
+        """An empty uint8 image with the geometry of the ingested series ``uid`` (header read only)."""
+        import SimpleITK as sitk
+
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(self.out_dir / self.series[uid]["row"]["image_path"]))
+        reader.ReadImageInformation()
+        grid = sitk.Image(reader.GetSize(), sitk.sitkUInt8)
+        grid.SetSpacing(reader.GetSpacing())
+        grid.SetOrigin(reader.GetOrigin())
+        grid.SetDirection(reader.GetDirection())
+        return grid
+
+    def pick_series(self, candidates: tuple[str, ...], what: str) -> str:
+        """The one ingested series among ``candidates``; raise naming what is missing or failed."""
+        ok = [uid for uid in candidates if uid in self.series and self.series[uid]["row"] is not None]
+        if ok:
+            return ok[0]
+        failed = [uid for uid in candidates if uid in self.series]
+        if failed:
+            raise ValidationError(format_problem(
+                f"{what} references series {failed[0]}, which could not be ingested ({self.series[failed[0]]['failure']})",
+                "a contour is converted on the grid of its own series", "fix that series (see its failure row)"))
+        shown = ", ".join(candidates) if candidates else "(no series reference at all)"
+        raise ValidationError(format_problem(
+            f"{what} references series {shown}, which is not in the ingested folder",
+            "an RTSTRUCT/SEG is ingested together with the image series it was drawn on",
+            "export the referenced image series into the same folder (or drop the structure set)"))
+
+    def lesion_row(self, lesion_id: str, uid: str, roi_name: str, mask_rel: str) -> dict[str, Any]:
+        row = self.series[uid]["row"]
+        return {
+            "lesion_id": lesion_id, "study_id": row["study_id"], "image_path": row["image_path"], "mask_path": mask_rel,
+            "modality": row["modality"], "scanner": row["scanner"], "study_date": row["study_date"],
+            "series_uid": uid, "roi_name": roi_name,
+        }
+
+
+def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
+    """Convert every lesion ROI of one RTSTRUCT into a mask on its referenced series."""
+    from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct, roi_series_uids
+
+    result = UnitResult(fingerprint="")
+    try:
+        structure_set = read_rtstruct(path)
+    except SabrkitError as exc:
+        result.failures.append(CaseFailure(path, "read", f"{type(exc).__name__}: {exc}"))
+        return result
+    series_of_sop = context.series_of_sop()
+    for roi in structure_set.rois:
+        if not context.config.is_lesion_roi(roi.name):
+            continue
+        what = f"RTSTRUCT {path!r} ROI {roi.name!r}"
+        try:
+            uid = context.pick_series(roi_series_uids(roi, structure_set, series_of_sop), what)
+            study_id = context.series[uid]["row"]["study_id"]
+            lesion_id = str(context.config.lesion_id_of(study_id, roi.name))
+            mask = rasterize_contours(roi.contours, context.reference_grid(uid), roi=roi.name)
+            relative = f"masks/{lesion_id}_mask.nii.gz"
+            context.write(mask, relative)
+        except SabrkitError as exc:
+            result.failures.append(CaseFailure(f"{path} [ROI {roi.name}]", "rtstruct", f"{type(exc).__name__}: {exc}"))
+            continue
+        result.outputs.append(relative)
+        result.lesions.append(context.lesion_row(lesion_id, uid, roi.name, relative))
+    return result
+
+
+def ingest_seg(path: str, context: IngestContext) -> UnitResult:
+    """Convert every lesion segment of one DICOM SEG into a mask on its source series."""
+    from sabrkit.imaging.dicom_seg import read_seg, seg_masks
+
+    result = UnitResult(fingerprint="")
+    try:
+        seg = read_seg(path)
+        uid = context.pick_series(seg.referenced_series_uids, f"DICOM SEG {path!r}")
+        masks = seg_masks(seg, context.series[uid]["sop_uids"], context.reference_grid(uid))
+    except SabrkitError as exc:
+        result.failures.append(CaseFailure(path, "seg", f"{type(exc).__name__}: {exc}"))
+        return result
+    study_id = context.series[uid]["row"]["study_id"]
+    for info in seg.segments:
+        if not context.config.is_lesion_roi(info.label):
+            continue
+        try:
+            lesion_id = str(context.config.lesion_id_of(study_id, info.label))
+            relative = f"masks/{lesion_id}_mask.nii.gz"
+            context.write(masks[info.number], relative)
+        except SabrkitError as exc:
+            result.failures.append(CaseFailure(f"{path} [segment {info.label}]", "seg", f"{type(exc).__name__}: {exc}"))
+            continue
+        result.outputs.append(relative)
+        result.lesions.append(context.lesion_row(lesion_id, uid, info.label, relative))
+    return result
+
+
+def _split(path: Path) -> tuple[str, str] | None:
+    name = path.name
+    suffix = next((s for s in _IMAGE_SUFFIXES if name.lower().endswith(s)), None)
+    if suffix is None:
+        return None
+    stem = name[: -len(suffix)]
+    for role in _IMAGE_ROLES + _MASK_ROLES:
+        if stem.lower().endswith(role):
+            return stem[: -len(role)], ("image" if role in _IMAGE_ROLES else "mask")
+    return None
+
+
+def nifti_pairs(root: Path) -> Iterator[tuple[str, Path, Path]]:
+    """``(case, image, mask)`` for every ``<case>_ct|_image|_img`` + ``<case>_mask|_label|_seg`` pair."""
+    found: dict[tuple[Path, str], dict[str, Path]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        split = _split(path)
+        if split is not None:
+            found.setdefault((path.parent, split[0]), {})[split[1]] = path
+    for (_, case), roles in sorted(found.items()):
+        if "image" in roles and "mask" in roles:
+            yield case, roles["image"], roles["mask"]
+        else:
+            logger.warning("NIfTI/NRRD case %s has no %s file; skipped", case, "mask" if "image" in roles else "image")
+
+
+def ingest_nifti_pair(case: str, image_path: Path, mask_path: Path, context: IngestContext) -> UnitResult:
+    """Copy one image/mask pair named by its lesion ID into the output (mask binarised to 0/1)."""
+    import SimpleITK as sitk
+
+    from sabrkit.imaging.geometry import check_mask_not_empty, check_same_grid
+    from sabrkit.imaging.io import read_image
+
+    result = UnitResult(fingerprint="")
+    try:
+        match = re.fullmatch(rf"(?P<study_id>{context.config.patient_id_pattern})-L\d+", case)
+        if match is None:
+            raise ValidationError(format_problem(
+                f"NIfTI/NRRD case {case!r} ({image_path}) is not named by a lesion ID",
+                "image files are named <lesion_id>_ct.nii.gz (e.g. SABR-RCC-001-L1_ct.nii.gz)",
+                "rename the files to the registry lesion ID"))
+        study_id = context.config.study_id_of(match["study_id"])
+        image = read_image(image_path, case)
+        mask = read_image(mask_path, case, role="mask")
+        check_same_grid(image, mask, case, tolerance=1e-4)
+        mask = sitk.Cast(sitk.GetImageFromArray((sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8)), sitk.sitkUInt8)
+        mask.CopyInformation(image)
+        check_mask_not_empty(mask, case)
+        image_rel, mask_rel = f"images/{study_id}/{case}_image.nii.gz", f"masks/{case}_mask.nii.gz"
+        context.write(image, image_rel)
+        context.write(mask, mask_rel)
+    except SabrkitError as exc:
+        result.failures.append(CaseFailure(str(image_path), "nifti", f"{type(exc).__name__}: {exc}"))
+        return result
+    modality = context.config.nifti_modality
+    result.outputs += [image_rel, mask_rel]
+    result.series.append({"study_id": study_id, "study_date": "", "modality": modality, "series_uid": "",
+                          "image_path": image_rel, "n_slices": image.GetSize()[2],
+                          "slice_spacing_mm": round(image.GetSpacing()[2], 6), "scanner": "", "frame_of_reference_uid": ""})
+    result.lesions.append({"lesion_id": case, "study_id": study_id, "image_path": image_rel, "mask_path": mask_rel,
+                           "modality": modality, "scanner": "", "study_date": "", "series_uid": "", "roi_name": ""})
+    return result
