@@ -1,68 +1,11 @@
-"""Factories for small CT-like images and lesion masks written with SimpleITK."""
+"""Imaging fixtures: a tiny synthetic cohort and its DICOM export (CT-like cases come from
+tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-import SimpleITK as sitk
-
-
-def ct_like_case(
-    rng: np.random.Generator,
-    size_xyz: tuple[int, int, int] = (40, 40, 20),
-    spacing: tuple[float, float, float] = (0.8, 0.8, 2.0),
-    radius_mm: float = 7.0,
-    origin: tuple[float, float, float] = (-16.0, -16.0, -20.0),
-) -> tuple[sitk.Image, sitk.Image]:
-    """A lung-like background (-800 HU) with a soft-tissue sphere (40 HU) and its mask."""
-    nx, ny, nz = size_xyz
-    z, y, x = np.mgrid[0:nz, 0:ny, 0:nx]
-    centre = (np.array([nx, ny, nz]) - 1) / 2
-    r = np.sqrt(
-        ((x - centre[0]) * spacing[0]) ** 2 + ((y - centre[1]) * spacing[1]) ** 2 + ((z - centre[2]) * spacing[2]) ** 2
-    )
-    lesion = r <= radius_mm
-    hu = rng.normal(-800.0, 30.0, size=lesion.shape)
-    hu[lesion] = rng.normal(40.0, 25.0, size=int(lesion.sum()))
-    image = sitk.GetImageFromArray(np.clip(hu, -1024, 3071).astype(np.int16))
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    mask = sitk.GetImageFromArray(lesion.astype(np.uint8))
-    mask.CopyInformation(image)
-    return image, mask
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(20240501)
-
-
-@pytest.fixture
-def make_ct_case(rng: np.random.Generator) -> Callable[..., tuple[sitk.Image, sitk.Image]]:
-    """Factory fixture: ``make_ct_case(**kwargs)`` -> (image, mask) from :func:`ct_like_case`."""
-
-    def make(**kwargs: object) -> tuple[sitk.Image, sitk.Image]:
-        return ct_like_case(rng, **kwargs)  # type: ignore[arg-type]
-
-    return make
-
-
-@pytest.fixture
-def write_case(tmp_path: Path, rng: np.random.Generator) -> Callable[..., tuple[Path, Path]]:
-    """Write one case as NIfTI files into tmp_path; return (image_path, mask_path)."""
-
-    def write(lesion_id: str, suffix: str = ".nii.gz", **kwargs: object) -> tuple[Path, Path]:
-        image, mask = ct_like_case(rng, **kwargs)  # type: ignore[arg-type]
-        image_path = tmp_path / f"{lesion_id}_ct{suffix}"
-        mask_path = tmp_path / f"{lesion_id}_mask{suffix}"
-        sitk.WriteImage(image, str(image_path))
-        sitk.WriteImage(mask, str(mask_path))
-        return image_path, mask_path
-
-    return write
 
 
 @pytest.fixture(scope="session")
