@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
+from sabrkit.db import Database
+from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -81,3 +84,27 @@ def write_case(tmp_path: Path, rng: np.random.Generator) -> Callable[..., tuple[
         return image_path, mask_path
 
     return write
+
+
+# ---- databases: a SQLite file per test, and PostgreSQL when SABRKIT_TEST_POSTGRES_URL is set ----
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield sqlite_test_url(tmp_path)
+        return
+    server = postgres_test_url()
+    if server is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with temporary_postgres_schema(server) as url:
+        yield url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated, empty database."""
+    database = Database.from_url(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()

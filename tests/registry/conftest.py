@@ -12,26 +12,6 @@ from sabrkit.db import Database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield sqlite_test_url(tmp_path)
-        return
-    server = postgres_test_url()
-    if server is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    with temporary_postgres_schema(server) as url:
-        yield url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """A migrated, empty database."""
-    database = Database.from_url(db_url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 # ---- a small, hand-written, valid registry folder -------------------------------------------
