@@ -2,9 +2,10 @@
 
 The import name ``sabrkit`` is mapped onto ``platform/`` (see DESIGN.md). ``platform/`` has
 no ``__init__.py`` so that it never shadows the standard library's ``platform`` module; every
-sub-folder that holds an ``__init__.py`` becomes ``sabrkit.<folder>``. Data files (params YAML,
-templates, migrations' mako) in folders without an ``__init__.py`` ship with the nearest
-package above them. ``tests/test_packaging.py`` checks the built wheel holds every file.
+sub-folder becomes ``sabrkit.<folder>``: those with an ``__init__.py`` as code packages, data
+folders (templates, static files, the CTCAE term list) as data-only packages, which is how
+setuptools wants folders of package data declared. ``tests/test_packaging.py`` checks the
+built wheel holds every file.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ DATA_SUFFIXES = {".yaml", ".yml", ".json", ".csv", ".ini", ".mako", ".html", ".j
 
 def _package_dirs() -> dict[str, Path]:
     dirs = {"sabrkit": ROOT}
-    for init in sorted(ROOT.rglob("__init__.py")):
-        rel = init.parent.relative_to(ROOT)
-        if "__pycache__" not in rel.parts:
-            dirs[".".join(("sabrkit", *rel.parts))] = init.parent
+    for folder in sorted(p for p in ROOT.rglob("*") if p.is_dir()):
+        rel = folder.relative_to(ROOT)
+        if "__pycache__" not in rel.parts and any(f.is_file() for f in folder.iterdir()):
+            dirs[".".join(("sabrkit", *rel.parts))] = folder
     return dirs
 
 

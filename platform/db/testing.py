@@ -54,9 +54,21 @@ def temporary_postgres_schema(server_url: str) -> Iterator[str]:
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        # application_name tags every connection of this test, so teardown can find the ones a
+        # test left open (an unfinished transaction would otherwise make DROP SCHEMA wait forever)
+        url = make_url(server_url).update_query_dict(
+            {"options": f"-csearch_path={schema}", "application_name": schema}
+        )
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :schema AND pid <> pg_backend_pid()"
+                ),
+                {"schema": schema},
+            )
+            connection.execute(text("SET LOCAL lock_timeout = '60s'"))
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()

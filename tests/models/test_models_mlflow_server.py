@@ -41,7 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "--artifacts-destination", str(folder / "artifacts"),
     ]
     log = (folder / "server.log").open("w")
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # no job runner: MLflow 3's server otherwise starts a pool of huey consumers this test never uses
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
