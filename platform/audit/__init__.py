@@ -13,6 +13,7 @@ from sabrkit.audit.listeners import (
     AUDIT_REASON,
     append_entries,
     insert_audited,
+    insert_audited_rows,
     install_audit,
     set_audit_context,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "install_audit",
     "set_audit_context",
     "insert_audited",
+    "insert_audited_rows",
     "append_entries",
     "canonical_json",
     "entry_hash",

@@ -96,7 +96,25 @@ def _converter(column: Column[Any]) -> Callable[[Any], Any]:
         return lambda value: value if value is None or type(value) is str else plain_value(value, column)
     if isinstance(column_type, Date) and not isinstance(column_type, DateTime):
         return lambda value: value.isoformat() if type(value) is dt.date else plain_value(value, column)
+    if isinstance(column_type, DateTime):
+        return lambda value: (value.isoformat(timespec="microseconds")
+                              if type(value) is dt.datetime and value.tzinfo is None else plain_value(value, column))
     return lambda value: plain_value(value, column)
+
+
+def plain_type(column: Column[Any]) -> type | None:
+    """The Python type a value of ``column`` already has when :func:`plain_value` would return it
+    unchanged (``str`` for text, ``int``, ``float``, ``bool``), or None when it always converts."""
+    column_type = column.type
+    if isinstance(column_type, Boolean):
+        return bool
+    if isinstance(column_type, Float) and not getattr(column_type, "asdecimal", False):
+        return float
+    if isinstance(column_type, Integer):
+        return int
+    if isinstance(column_type, String) and not isinstance(column_type, Numeric):
+        return str
+    return None
 
 
 def redact(value: Any, salt: str | None = None) -> str | None:

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import Integer, event, inspect, select, text
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
-from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes
+from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes, plain_type
 from sabrkit.audit.errors import AuditError
 from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
 from sabrkit.errors import format_problem
@@ -45,6 +45,7 @@ __all__ = [
     "set_audit_context",
     "append_entries",
     "insert_audited",
+    "insert_audited_rows",
     "PendingEntry",
 ]
 
@@ -58,8 +59,10 @@ _INSTALLED = "_sabrkit_audit_installed"
 _BYPASS_OPTION = "sabrkit_audited"
 _AUDIT_COLUMNS = ("id", "recorded_at", "actor", "action", "table_name", "row_key", "old_values", "new_values",
                   "reason", "prev_hash", "entry_hash")
-#: Key of the PostgreSQL advisory lock that serialises writers of the audit log.
-POSTGRES_AUDIT_LOCK_KEY = 7_262_013_001
+#: First key of the PostgreSQL advisory lock that serialises writers of the audit log; the
+#: second is ``hashtext(current_schema())``, so each schema's chain has its own lock and a
+#: transaction left open in another schema of the same database never blocks this one.
+POSTGRES_AUDIT_LOCK_CLASS = 72_620_130
 
 #: One entry before it is chained: action, table, row key, old and new values (JSON text).
 PendingEntry = tuple[str, str, str, str | None, str | None]
@@ -221,7 +224,8 @@ def _chain_tail(session: Session) -> tuple[int, str]:
     """Lock the chain (PostgreSQL) and return the newest entry's id and hash."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_AUDIT_LOCK_KEY})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                           {"key": POSTGRES_AUDIT_LOCK_CLASS})
     log = AuditLogEntry.__table__
     tail = connection.execute(select(log.c.id, log.c.entry_hash).order_by(log.c.id.desc()).limit(1)).first()
     return (0, GENESIS_HASH) if tail is None else (int(tail[0]), str(tail[1]))
@@ -264,9 +268,31 @@ def append_entries(session: Session, pending: Sequence[PendingEntry]) -> int:
 def insert_audited(session: Session, model: type[Any], rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert many rows of an audited model at once, with their audit entries (fast path).
 
-    One multi-row INSERT ... RETURNING per batch instead of one ORM object per row; the audit
-    entries are built from the returned rows, so column defaults (BED, EQD2) are logged as
-    stored. Objects already in the session do not see these rows until they are queried.
+    See :func:`insert_audited_rows`, which also returns the new rows' primary keys.
+
+    Returns
+    -------
+    int
+        Rows inserted.
+    """
+    return len(insert_audited_rows(session, model, rows))
+
+
+def insert_audited_rows(session: Session, model: type[Any], rows: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """Insert many rows of an audited model at once, with their audit entries; returns their keys.
+
+    Two ways, same log:
+
+    * models with a single integer primary key whose column defaults are constants (the
+      biobank's samples and custody events, most registry tables): the keys are reserved first
+      (PostgreSQL: the column's sequence; SQLite: above the largest key, under the write lock
+      the transaction holds), defaults and the column types' bind processing are applied here,
+      and the rows go to the driver as one ``executemany``; the log is built from those values.
+    * any other model (computed defaults such as BED and EQD2): one multi-row
+      ``INSERT ... RETURNING`` per batch, the log built from the returned rows, so the values
+      the database computed are logged as stored.
+
+    Objects already in the session do not see these rows until they are queried.
 
     Parameters
     ----------
@@ -278,22 +304,167 @@ def insert_audited(session: Session, model: type[Any], rows: Iterable[Mapping[st
 
     Returns
     -------
-    int
-        Rows inserted.
+    list
+        The primary key of each row, in the order given (a tuple for composite keys).
     """
     if not issubclass(model, Audited):
         raise TypeError(f"{model.__name__} is not an Audited model")
     batch = [dict(row) for row in rows]
     if not batch:
-        return 0
+        return []
     table = audited_table(inspect(model))
+    connection = session.connection()
+    plan = _direct_insert_plan(model.__table__, connection.dialect)
+    if plan is not None and not any(plan.key in row for row in batch):
+        return _insert_direct(session, table, plan, batch)
     sql_table = model.__table__
     statement = sql_table.insert().returning(*sql_table.c)
     result = session.execute(statement, batch, execution_options={_BYPASS_OPTION: True})
     pending: list[PendingEntry] = []
+    keys: list[Any] = []
     plain = table.plain_mapping
     for returned in result.mappings():
         new = plain(returned)
+        keys.append(new[table.key_columns[0]] if len(table.key_columns) == 1
+                    else tuple(new[name] for name in table.key_columns))
         pending.append(("insert", table.table_name, table.row_key(new), None, canonical_json(table.logged_row(new))))
     append_entries(session, pending)
-    return len(pending)
+    return keys
+
+
+class _DirectPlan:
+    """How rows of one table are written by the driver directly (see :func:`insert_audited_rows`)."""
+
+    __slots__ = ("table", "table_name", "names", "key", "defaults", "binders", "sql")
+
+    def __init__(self, table: Any, names: tuple[str, ...], key: str, defaults: dict[str, Any],
+                 binders: tuple[Callable[[Any], Any] | None, ...], sql: str) -> None:
+        self.table, self.table_name, self.names, self.key, self.defaults = table, str(table.name), names, key, defaults
+        self.binders, self.sql = binders, sql
+
+
+_DIRECT_PLANS: dict[tuple[Any, str], _DirectPlan | None] = {}
+
+
+def _direct_insert_plan(sql_table: Any, dialect: Any) -> _DirectPlan | None:
+    """The direct-insert plan of a table, or None when it needs ``INSERT ... RETURNING``."""
+    cache_key = (sql_table, dialect.name)
+    if cache_key in _DIRECT_PLANS:
+        return _DIRECT_PLANS[cache_key]
+    plan = None
+    primary = list(sql_table.primary_key.columns)
+    simple_key = (len(primary) == 1 and primary[0].type._type_affinity is Integer  # noqa: SLF001
+                  and primary[0].autoincrement in (True, "auto") and primary[0].default is None
+                  and primary[0].server_default is None)
+    defaults: dict[str, Any] = {}
+    constant = simple_key and dialect.name in ("sqlite", "postgresql")
+    for column in sql_table.columns:
+        if column is primary[0]:
+            continue
+        if column.default is not None:
+            if not getattr(column.default, "is_scalar", False):
+                constant = False
+                break
+            defaults[column.name] = column.default.arg
+        elif column.server_default is not None:
+            constant = False
+            break
+    if constant:
+        names = tuple(column.name for column in sql_table.columns)
+        binders = tuple(_binder(column, dialect) for column in sql_table.columns)
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        quoted = [dialect.identifier_preparer.quote(name) for name in names]
+        sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(sql_table)} ({', '.join(quoted)}) "
+               f"VALUES ({', '.join([marker] * len(names))})")
+        plan = _DirectPlan(sql_table, names, primary[0].name, defaults, binders, sql)
+    _DIRECT_PLANS[cache_key] = plan
+    return plan
+
+
+def _binder(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column type's bind processing for this dialect (what SQLAlchemy applies to parameters).
+
+    SQLite's ``DATETIME`` in its default storage format (``YYYY-MM-DD HH:MM:SS.ffffff``) is the
+    ISO text of a naive date-time with a space for the "T" (:class:`_SqliteDateTimeBinder`), which
+    is several times faster than the general formatter; anything else goes through SQLAlchemy.
+    """
+    impl = column.type.dialect_impl(dialect)
+    processor = impl.bind_processor(dialect)
+    if processor is None or dialect.name != "sqlite":
+        return processor
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    if type(impl) is DATETIME and impl._storage_format == DATETIME._storage_format:  # noqa: SLF001
+        return _SqliteDateTimeBinder(processor)
+    return processor
+
+
+class _SqliteDateTimeBinder:
+    """SQLite ``DATETIME`` binding that reuses the ISO text the audit log already made."""
+
+    __slots__ = ("general",)
+
+    def __init__(self, general: Callable[[Any], Any]) -> None:
+        self.general = general
+
+    def __call__(self, value: Any, plain: Any = None) -> Any:
+        if type(value) is dt.datetime and value.tzinfo is None:
+            # the log's plain value is isoformat(timespec="microseconds"): "T" -> " " is the storage text
+            return plain.replace("T", " ", 1) if type(plain) is str else value.isoformat(" ", "microseconds")
+        return self.general(value)
+
+
+def _reserve_keys(session: Session, plan: _DirectPlan, count: int) -> list[int]:
+    """``count`` new primary keys: from the key's sequence (PostgreSQL) or above the largest (SQLite)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :n)"),
+            {"table": plan.table_name, "column": plan.key, "n": count},
+        )
+        return [int(value) for (value,) in rows]
+    # SQLite: Database.transaction holds the write lock (BEGIN IMMEDIATE) and flushes write
+    # first, so no other writer can take these keys; SQLite itself would pick max + 1 too
+    (largest,) = connection.exec_driver_sql(f'SELECT coalesce(max("{plan.key}"), 0) FROM "{plan.table_name}"').one()
+    return list(range(int(largest) + 1, int(largest) + 1 + count))
+
+
+def _insert_direct(session: Session, table: AuditedTable, plan: _DirectPlan, batch: list[dict[str, Any]]) -> list[int]:
+    keys = _reserve_keys(session, plan, len(batch))
+    converters = {name: convert for _, name, convert in table.converters}
+    # only values not already of their column's plain type go through a converter (most text and
+    # integer values are): the per-value calls are most of a bulk import's Python time
+    columns = {column.name: column for column in plan.table.columns}
+    conversions = tuple((name, plain_type(columns[name]), converters[name]) for name in plan.names)
+    names_defaults = tuple((name, plan.defaults.get(name)) for name in plan.names)
+    bound = tuple((index, name, bind) for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
+                  if bind is not None and not isinstance(bind, _SqliteDateTimeBinder))
+    datetimes = tuple((index, name, bind) for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
+                      if isinstance(bind, _SqliteDateTimeBinder))
+    redacts = bool(table.redacted_columns)
+    pending: list[PendingEntry] = []
+    parameters = []
+    names, key_name, table_name = plan.names, plan.key, table.table_name
+    for key, row in zip(keys, batch, strict=True):
+        row[key_name] = key
+        get = row.get
+        values = [get(name, default) for name, default in names_defaults]
+        new = dict(zip(names, values))
+        for name, exact, convert in conversions:
+            value = new[name]
+            if value is not None and type(value) is not exact:
+                new[name] = convert(value)
+        pending.append(("insert", table_name, str(key), None,
+                        canonical_json(table.logged_row(new) if redacts else new)))
+        for index, name, bind in bound:
+            value = values[index]
+            if value is not None:
+                values[index] = bind(value)
+        for index, name, bind in datetimes:
+            value = values[index]
+            if value is not None:
+                values[index] = bind(value, new[name])
+        parameters.append(tuple(values))
+    session.connection().exec_driver_sql(plan.sql, parameters)
+    append_entries(session, pending)
+    return keys

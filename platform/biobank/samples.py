@@ -20,7 +20,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sabrkit.audit import insert_audited
+from sabrkit.audit import insert_audited, insert_audited_rows
 from sabrkit.biobank.accession import MAX_SERIAL, make_accession_id, specimen_code
 from sabrkit.biobank.models import BiobankCounter, CustodyEvent, Sample
 from sabrkit.biobank.sprec import (
@@ -54,6 +54,9 @@ BENCH = "biobank reception"
 Temperature = Literal["room_temperature", "refrigerated", "body"]
 SpinTemperature = Literal["room_temperature", "refrigerated"]
 Positive = Annotated[float, Field(gt=0)]
+
+
+_NOT_DERIVED = object()
 
 
 class SampleIntake(ImportRow):
@@ -116,11 +119,25 @@ class SampleIntake(ImportRow):
             return self.volume_ml, "mL"
         return self.quantity, self.quantity_unit or DEFAULT_UNITS[self.specimen_type]
 
+    def sprec_code(self) -> str | None:
+        """The derived SPREC code (computed once: validation and accession both ask for it).
+
+        Raises
+        ------
+        ValidationError
+            As :func:`~sabrkit.biobank.sprec.derive_sprec`.
+        """
+        cached = self.__dict__.get("_sprec_code", _NOT_DERIVED)
+        if cached is _NOT_DERIVED:
+            cached = derive_sprec(self.preanalytics())
+            self.__dict__["_sprec_code"] = cached
+        return cached
+
     def sample_values(self) -> dict[str, Any]:
         """Column values of the new ``samples`` row, without accession ID (SPREC derived here)."""
         quantity, unit = self.amount()
         values = self.model_dump(exclude={"volume_ml", "quantity", "quantity_unit"})
-        sprec = derive_sprec(self.preanalytics())
+        sprec = self.sprec_code()
         values.update(quantity=quantity, remaining_quantity=quantity, quantity_unit=unit, kind="primary",
                       status="received", sprec_code=sprec, sprec_version=SPREC_VERSION if sprec else None)
         return values
@@ -179,7 +196,7 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
                          "storage container must be one of " + ", ".join(STORAGE_CONTAINERS)))
     if not problems:
         try:
-            derive_sprec(intake.preanalytics())
+            intake.sprec_code()
         except ValidationError as exc:
             problems.append(("frozen_at", intake.frozen_at, str(exc).split("; fix:")[0]))
     return problems
@@ -263,13 +280,9 @@ def accession_samples(
             values["accession_id"] = accession_ids[index]
             values["received_at"] = values.get("received_at") or now
             rows.append(values)
-        insert_audited(session, Sample, rows)
-        ids = dict(session.execute(
-            select(Sample.accession_id, Sample.id).where(Sample.accession_id.in_([r["accession_id"] for r in rows]))
-        ).all())
+        sample_ids = insert_audited_rows(session, Sample, rows)
         events = []
-        for values in rows:
-            sample_id = ids[values["accession_id"]]
+        for sample_id, values in zip(sample_ids, rows, strict=True):
             events.append(dict(sample_id=sample_id, event_type="collected", occurred_at=values["collected_at"],
                                operator=operator, location="collection site", details=values["timepoint"],
                                shipment_id=None))

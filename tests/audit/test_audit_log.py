@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select, update
 
-from sabrkit.audit import AuditError, AuditLogEntry, GENESIS_HASH, audit_history, entry_hash, insert_audited, verify_audit
+from sabrkit.audit import AuditError, AuditLogEntry, GENESIS_HASH, audit_history, entry_hash, insert_audited, insert_audited_rows, verify_audit
 from sabrkit.db import Database
 from sabrkit.registry import Patient, PatientIdentifier, Visit
 
@@ -130,6 +130,51 @@ def test_insert_audited_fast_path_logs_every_row(registry: Database):
         assert session.scalar(select(func.count()).select_from(Visit)) == 11
         assert session.scalar(select(func.count()).where(AuditLogEntry.actor == "importer")) == 10
     assert verify_audit(registry).ok
+
+
+def test_direct_and_returning_bulk_paths_log_the_same_row(registry: Database):
+    """Reserved keys + driver executemany (the fast path) log exactly what INSERT ... RETURNING logs."""
+    from sabrkit.audit.listeners import _direct_insert_plan
+
+    assert _direct_insert_plan(Visit.__table__, registry.engine.dialect) is not None
+    base = dict(study_id="SABR-RCC-001", visit_date=date(2024, 8, 1), vrs_pain=2, tess_score=41.0)
+    with registry.transaction(actor="importer") as session:
+        (direct_id,) = insert_audited_rows(session, Visit, [dict(base, visit_number=20)])
+        explicit = session.scalar(select(func.max(Visit.id))) + 100
+        (returned_id,) = insert_audited_rows(session, Visit, [dict(base, visit_number=21, id=explicit)])
+    assert returned_id == explicit and direct_id < explicit
+    with registry.session() as session:
+        logged = dict(session.execute(select(AuditLogEntry.row_key, AuditLogEntry.new_values)
+                                      .where(AuditLogEntry.table_name == "visits")).all())
+    direct, returning = json.loads(logged[str(direct_id)]), json.loads(logged[str(explicit)])
+    for row in (direct, returning):
+        row.pop("id"), row.pop("visit_number")
+    assert direct == returning
+    assert verify_audit(registry).ok  # the stored rows equal their logged state
+
+
+def test_computed_defaults_take_the_returning_path(registry: Database):
+    from sabrkit.audit.listeners import _direct_insert_plan
+    from sabrkit.registry.models import SabrCourse
+
+    assert _direct_insert_plan(SabrCourse.__table__, registry.engine.dialect) is None
+
+
+def test_fast_sqlite_datetime_binding_equals_sqlalchemys():
+    import datetime as dt
+
+    from sqlalchemy import Column, DateTime, MetaData, Table
+    from sqlalchemy.dialects import sqlite
+
+    from sabrkit.audit.chain import plain_value
+    from sabrkit.audit.listeners import _binder
+
+    column = Column("at", DateTime)
+    Table("t", MetaData(), column)
+    dialect = sqlite.dialect()
+    fast, general = _binder(column, dialect), DateTime().dialect_impl(dialect).bind_processor(dialect)
+    for value in (dt.datetime(2024, 5, 1, 10, 0), dt.datetime(999, 1, 2, 3, 4, 5, 6), dt.datetime(2026, 12, 31, 23, 59, 59, 999999)):
+        assert fast(value, plain_value(value, column)) == fast(value) == general(value)
 
 
 def test_fast_entry_hash_equals_the_canonical_json_definition():
