@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = ROOT / "params.yaml"
@@ -99,6 +99,22 @@ class RobustnessParams(_Section):
     max_failure_fraction: float = Field(0.0, ge=0, le=1)
 
 
+class ExperimentsParams(_Section):
+    """Which files of ``experiments/`` the ``experiment`` stage runs (``experiment@<name>``)."""
+
+    names: list[str] = Field(default_factory=list)
+
+    @field_validator("names")
+    @classmethod
+    def _files_exist(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError(f"names repeat: {sorted({n for n in names if names.count(n) > 1})}")
+        missing = [name for name in names if not (ROOT / "experiments" / f"{name}.yaml").is_file()]
+        if missing:
+            raise ValueError(f"no experiments/<name>.yaml for {missing}; add the file or drop the name")
+        return names
+
+
 class ExecutionParams(_Section):
     n_jobs: int = Field(1, ge=1)
     cache_dir: str | None = None
@@ -115,6 +131,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "evaluate": EvaluateParams,
     "deep_features": DeepFeaturesParams,
     "robustness": RobustnessParams,
+    "experiments": ExperimentsParams,
     "execution": ExecutionParams,
 }
 

@@ -27,7 +27,10 @@ TINY = {
     "deep_features": {"epochs": 2, "crop_size_voxels": 16, "channels": [4, 8]},
     "robustness": {"n_perturbations": 2},
     "execution": {"n_jobs": 1},
+    "experiments": {"names": ["clinical_coxph"]},
 }
+#: the one experiment the tiny pipeline runs, with a tiny validation
+TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
 
 
 def _dvc(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -36,7 +39,9 @@ def _dvc(project: Path, *args: str, env: dict[str, str]) -> subprocess.Completed
     )
 
 
-@pytest.fixture(scope="module")
+# session scope: xdist may interleave other modules' tests with these on the same worker, and a
+# module-scoped fixture would then be built twice (two full `dvc repro` runs)
+@pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     project = tmp_path_factory.mktemp("e2e") / "sabrkit"
     project.mkdir()
@@ -44,6 +49,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         shutil.copy(REPO_ROOT / name, project / name)
     for folder in ("pipelines", "platform"):
         shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    experiment = yaml.safe_load((REPO_ROOT / "experiments" / "clinical_coxph.yaml").read_text())
+    experiment["validation"].update(TINY_EXPERIMENT)
+    (project / "experiments").mkdir()
+    (project / "experiments" / "clinical_coxph.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section].update(values)
@@ -77,6 +86,10 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     features = __import__("pandas").read_parquet(root / "data" / "features" / "lesion_features.parquet")
     assert features["lesion_id"].str.match(r"^SABR-RCC-\d{3}-L\d+$").all()
     assert {"prov_params_hash", "prov_image_sha256", "prov_mask_sha256"} <= set(features.columns)
+    experiment = json.loads((root / "metrics" / "experiments" / "clinical_coxph.json").read_text())
+    assert experiment["experiment"] == "clinical_coxph" and experiment["n_patients"] == 24
+    table = (root / "reports" / "experiments.md").read_text()
+    assert "| clinical_coxph | coxph | clinical | 24 |" in table, table
 
 
 def test_mlflow_run_has_params_children_metrics_features_and_model(project):
@@ -133,5 +146,5 @@ def test_changing_features_params_reruns_extract_and_downstream_only(project):
     rerun = _dvc(root, "repro", env=env)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     ran = {line.split("'")[1] for line in rerun.stdout.splitlines() if line.startswith("Running stage")}
-    assert {"extract", "assemble", "train", "evaluate"} <= ran, rerun.stdout
+    assert {"extract", "assemble", "train", "evaluate", "experiment@clinical_coxph"} <= ran, rerun.stdout
     assert not ran & {"synthesize", "ingest", "preprocess"}, ran

@@ -1,0 +1,62 @@
+"""DVC stage `compare_experiments`: one table of every experiment the pipeline ran.
+
+Reads ``metrics/experiments/<name>.json`` for the names in ``params.yaml`` ``experiments.names``
+and writes ``reports/experiments.csv`` (every column) and ``reports/experiments.md`` (the
+columns a reader compares: cross-validated C and AUC as mean ± SD over repeats, and the paired
+difference from the clinical-only model on the same folds). Rows are sorted by Uno's C.
+"""
+
+from __future__ import annotations
+
+from stage_params import ROOT, load_all
+
+METRICS = ROOT / "metrics" / "experiments"
+REPORTS = ROOT / "reports"
+
+
+def _pm(row: dict, metric: str) -> str:
+    mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
+    if mean is None or mean != mean:
+        return "-"
+    return f"{mean:.3f}" + ("" if sd is None or sd != sd else f" ± {sd:.3f}")
+
+
+def markdown(table) -> str:
+    """The comparison as a Markdown table (what a reader compares, not every column)."""
+    lines = [
+        "# Experiments",
+        "",
+        "Cross-validated metrics, mean ± SD over repeats; Δ Uno C = model − clinical-only model on the same "
+        "folds. Written by `dvc repro` (stage compare_experiments).",
+        "",
+        "| experiment | model | features | patients | events | Harrell C | Uno C | AUC 12 m | AUC 24 m | IBS | Δ Uno C |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in table.to_dict("records"):
+        delta = row.get("delta_uno_c_vs_clinical")
+        delta_text = "-" if delta is None or delta != delta else f"{delta:+.3f}"
+        lines.append(
+            f"| {row['experiment']} | {row['estimator']} | {row['feature_set']} | {row['n_patients']} | "
+            f"{row['n_events']} | {_pm(row, 'harrell_c')} | {_pm(row, 'uno_c')} | {_pm(row, 'auc_12')} | "
+            f"{_pm(row, 'auc_24')} | {_pm(row, 'ibs')} | {delta_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    from sabrkit.models.experiment_table import experiment_table
+
+    names = load_all()["experiments"].names
+    table = experiment_table([METRICS / f"{name}.json" for name in names])
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    table.to_csv(REPORTS / "experiments.csv", index=False)
+    (REPORTS / "experiments.md").write_text(markdown(table), encoding="utf-8")
+    best = table.iloc[0]
+    print(f"compare_experiments: {len(table)} experiment(s); best Uno C {best['uno_c_mean']:.3f} ({best['experiment']}); "
+          f"table in {REPORTS / 'experiments.md'}")
+
+
+if __name__ == "__main__":
+    from stage_runner import run_stage
+
+    run_stage(main)
