@@ -30,7 +30,7 @@ from sabrkit.biobank.custody import CustodyRecord, custody_history, freeze_thaw_
 from sabrkit.biobank.errors import PositionOccupiedError, QuantityError, SampleStateError
 from sabrkit.biobank.exports import donor_table, export_biobank, sample_table
 from sabrkit.biobank.labels import LAYOUTS, LabelLayout, LabelRecord, label_records, write_label_sheet, zpl_labels
-from sabrkit.biobank.load import SampleLoadSummary, load_samples, validate_sample_file
+from sabrkit.biobank.load import SampleLoadSummary, accession_sample, load_samples, validate_sample_file
 from sabrkit.biobank.models import (
     AssayResult,
     Consent,
@@ -79,7 +79,8 @@ __all__ = [
     "DisposalTask", "Shipment", "ShipmentItem", "AssayResult",
     "AccessionId", "accession_check_char", "make_accession_id", "parse_accession_id", "validate_accession_id",
     "specimen_code",
-    "SampleIntake", "accession_samples", "get_sample", "load_samples", "validate_sample_file", "SampleLoadSummary",
+    "SampleIntake", "accession_samples", "accession_sample", "get_sample", "load_samples", "validate_sample_file",
+    "SampleLoadSummary",
     "SPREC_VERSION", "Centrifugation", "Preanalytics", "derive_sprec",
     "aliquot_sample", "derive_sample", "pool_samples", "consume_sample", "dispose_sample", "lineage",
     "create_storage", "place_sample", "move_sample", "thaw_sample", "locate", "find_samples", "box_map", "BoxMap",

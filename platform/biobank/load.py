@@ -15,17 +15,17 @@ specimen type, row number, so the same file loaded into the same database gets t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
 from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
-from sabrkit.db.csv_import import ParsedRow, read_csv_rows, row_error
+from sabrkit.db.csv_import import ParsedRow, RawRow, parse_rows, read_csv_rows, row_error
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError
 
-__all__ = ["SampleLoadSummary", "load_samples", "validate_sample_file"]
+__all__ = ["SampleLoadSummary", "load_samples", "validate_sample_file", "accession_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +129,61 @@ def load_samples(
     summary = SampleLoadSummary(csv_path, tuple(accession_ids), len(accession_ids))
     logger.info("%s", summary)
     return summary
+
+
+def accession_sample(
+    db: Database,
+    fields: Mapping[str, object],
+    *,
+    operator: str | None = None,
+    location: str = BENCH,
+    label: str = "form",
+) -> str:
+    """Accession one specimen given as field values (a bench form, an instrument's JSON).
+
+    The same checks as a CSV row of :func:`load_samples` (types and vocabularies, then the
+    registry and the preanalytical record) and the same writes (accession ID, ``collected`` and
+    ``received`` custody events, audit entries), in one transaction.
+
+    Parameters
+    ----------
+    db : Database
+    fields : mapping
+        The columns of :class:`~sabrkit.biobank.samples.SampleIntake` by name; empty strings
+        and None mean "not given". Unknown names are refused.
+    operator : str, optional
+        Who accessions (default: the Database's actor).
+    location : str
+        Where the sample is received.
+    label : str
+        How errors name the source (``"<label>:<field>"``).
+
+    Returns
+    -------
+    str
+        The new accession ID.
+
+    Raises
+    ------
+    ImportValidationError
+        Every broken rule (field, value, rule, fix); nothing was written.
+    """
+    values = {str(name): str(value).strip() for name, value in fields.items()
+              if value is not None and str(value).strip() != ""}
+    unknown = sorted(set(values) - set(SampleIntake.model_fields))
+    parsed, errors = parse_rows([RawRow(1, {k: v for k, v in values.items() if k not in unknown})], SampleIntake,
+                                label=label)
+    errors += [row_error(label, 1, name, values[name], "unknown field; expected " + ", ".join(SampleIntake.model_fields))
+               for name in unknown]
+    if not errors:
+        with db.session() as session:
+            enrolled = enrolment_dates(session)
+        errors += [row_error(label, 1, column, value, rule)
+                   for column, value, rule in intake_problems(parsed[0].record, enrolled)]
+    if errors:
+        raise ImportValidationError(label, errors)
+    operator = operator or db.actor
+    with db.transaction(actor=operator) as session:
+        (accession_id,) = accession_samples(session, [parsed[0].record], operator=operator, location=location)
+    logger.info("accessioned %s (%s) by %s", accession_id, label, operator)
+    return accession_id

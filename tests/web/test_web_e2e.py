@@ -95,7 +95,11 @@ def test_bench_to_dashboard_in_a_browser(app, server, artifacts):
     shots: list[str] = []
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
+        # no background networking: on a closed network Chromium would otherwise keep trying
+        # (and failing) to reach Google's update, sync and component services
+        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
 

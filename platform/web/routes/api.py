@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sabrkit.db.database import Database
 from sabrkit.web import queries
 from sabrkit.web.accounts import CurrentUser
-from sabrkit.web.bridge import INTAKE_FIELDS, accession_one
+from sabrkit.biobank.load import accession_sample
 from sabrkit.web.roles import can
 from sabrkit.web.security import get_db, require
 
@@ -124,9 +124,8 @@ def samples(q: str = "", location: str = "", user: CurrentUser = Depends(READ),
 @router.post("/samples", status_code=201)
 def accession(body: Accession, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)) -> dict[str, str]:
     """Accession one specimen; returns its accession ID."""
-    values = body.model_dump(exclude_none=True)
-    return {"accession_id": accession_one(db, {k: values[k] for k in INTAKE_FIELDS if k in values},
-                                          operator=user.username)}
+    return {"accession_id": accession_sample(db, body.model_dump(exclude_none=True), operator=user.username,
+                                             label="request")}
 
 
 @router.post("/samples/{accession_id}/aliquots", status_code=201)

@@ -22,7 +22,8 @@ from sabrkit.db.database import Database
 from sabrkit.errors import SabrkitError, ValidationError, format_problem
 from sabrkit.web import queries
 from sabrkit.web.accounts import CurrentUser
-from sabrkit.web.bridge import accession_one
+from sabrkit.biobank.load import accession_sample
+from sabrkit.biobank.samples import SampleIntake
 from sabrkit.web.rendering import error_status, redirect, render
 from sabrkit.web.security import FormFields, form_fields, get_db, require
 
@@ -87,12 +88,12 @@ def accession_form(request: Request, study_id: str = "", user: CurrentUser = Dep
 @router.post("/lab/accession")
 def accession(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
               db: Database = Depends(get_db)) -> Any:
-    values = {key: value for key, value in form.items() if key != "csrf_token"}
+    values = {key: value for key, value in form.items() if key in SampleIntake.model_fields}
     for key in ("collected_at", "received_at", "processed_at", "frozen_at"):
         if values.get(key):  # <input type=datetime-local> may send seconds
             values[key] = values[key][:16]
     try:
-        accession_id = accession_one(db, values, operator=user.username)
+        accession_id = accession_sample(db, values, operator=user.username)
     except SabrkitError as exc:
         return _accession_page(request, user, values, status_code=error_status(exc), error=exc)
     return redirect(_sample_url(accession_id), f"Accessioned {accession_id}. Print its label, then store it.")
