@@ -41,7 +41,8 @@ from sklearn.pipeline import Pipeline
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.steps import StepSpec, build_steps
 
-__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator"]
+__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator",
+           "warm_start_alphas"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,16 @@ def final_estimator(model: Any) -> Any:
     return model[-1] if isinstance(model, Pipeline) else model
 
 
+def warm_start_alphas(alpha: float, steps: int = 8, span: float = 32.0) -> list[float]:
+    """``steps`` penalties from ``span x alpha`` down to ``alpha`` (geometric), for warm starts.
+
+    The elastic-net problem is convex, so the solution at ``alpha`` is the same as a cold start's;
+    coordinate descent just gets there from the neighbouring solution, as glmnet does.
+    """
+    alpha = float(alpha)
+    return [alpha * span ** (1 - i / (steps - 1)) for i in range(steps - 1)] + [alpha]
+
+
 @register_estimator(
     "coxnet", step_params=("k", "correlation_threshold", "variance_threshold", "selection_method")
 )
@@ -175,7 +186,10 @@ def build_coxnet(
     Parameters
     ----------
     alpha : float or None, default 0.1
-        Fixed penalty (``alphas=[alpha]``). None fits the whole path (``alpha_min_ratio``) and
+        Fixed penalty. It is reached along a short path of larger penalties
+        (:func:`warm_start_alphas`), each solution the start of the next, and the model predicts
+        with ``alpha`` (the path's last); a cold start at a small penalty on 60 patients can
+        overflow ("weights are too large"). None fits the whole path (``alpha_min_ratio``) and
         predicts with its smallest alpha - weakly penalised, rarely what 60 patients support.
     l1_ratio : float in (0, 1], default 0.5
     k : int or "all", default 10
@@ -191,7 +205,7 @@ def build_coxnet(
 
     coxnet = CoxnetSurvivalAnalysis(
         l1_ratio=l1_ratio,
-        alphas=None if alpha is None else [float(alpha)],
+        alphas=None if alpha is None else warm_start_alphas(alpha),
         alpha_min_ratio=alpha_min_ratio,
         fit_baseline_model=True,
         max_iter=max_iter,
