@@ -41,8 +41,7 @@ from sklearn.pipeline import Pipeline
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.steps import StepSpec, build_steps
 
-__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator",
-           "warm_start_alphas"]
+__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,15 +145,6 @@ def final_estimator(model: Any) -> Any:
     return model[-1] if isinstance(model, Pipeline) else model
 
 
-def warm_start_alphas(alpha: float, steps: int = 8, span: float = 32.0) -> list[float]:
-    """``steps`` penalties from ``span x alpha`` down to ``alpha`` (geometric), for warm starts.
-
-    The elastic-net problem is convex, so the solution at ``alpha`` is the same as a cold start's;
-    coordinate descent just gets there from the neighbouring solution, as glmnet does.
-    """
-    alpha = float(alpha)
-    return [alpha * span ** (1 - i / (steps - 1)) for i in range(steps - 1)] + [alpha]
-
 
 @register_estimator(
     "coxnet", step_params=("k", "correlation_threshold", "variance_threshold", "selection_method")
@@ -187,7 +177,7 @@ def build_coxnet(
     ----------
     alpha : float or None, default 0.1
         Fixed penalty. It is reached along a short path of larger penalties
-        (:func:`warm_start_alphas`), each solution the start of the next, and the model predicts
+        (:class:`~sabrkit.models.coxnet.WarmStartCoxnet`), each solution the start of the next, and the model predicts
         with ``alpha`` (the path's last); a cold start at a small penalty on 60 patients can
         overflow ("weights are too large"). None fits the whole path (``alpha_min_ratio``) and
         predicts with its smallest alpha - weakly penalised, rarely what 60 patients support.
@@ -203,13 +193,13 @@ def build_coxnet(
     """
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-    coxnet = CoxnetSurvivalAnalysis(
-        l1_ratio=l1_ratio,
-        alphas=None if alpha is None else warm_start_alphas(alpha),
-        alpha_min_ratio=alpha_min_ratio,
-        fit_baseline_model=True,
-        max_iter=max_iter,
-    )
+    if alpha is None:
+        coxnet = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alpha_min_ratio=alpha_min_ratio, fit_baseline_model=True,
+                                        max_iter=max_iter)
+    else:
+        from sabrkit.models.coxnet import WarmStartCoxnet
+
+        coxnet = WarmStartCoxnet(alpha=float(alpha), l1_ratio=l1_ratio, max_iter=max_iter)
     steps = build_steps(
         [
             "impute",

@@ -88,3 +88,24 @@ def test_veterans_apparent_concordance_matches_scikit_survival_user_guide() -> N
     harrell = concordance_index_censored(y["Status"], y["Survival_in_days"], risk)[0]
     assert harrell == pytest.approx(0.7363, abs=5e-5)
     assert fitted.score(X_numeric, y) == pytest.approx(0.7363, abs=5e-5)
+
+
+def test_warm_start_coxnet_ends_at_the_cold_start_solution():
+    """The path ends where a cold start at ``alpha`` converges (the problem is convex); ``alpha`` is
+    the tunable parameter. (Where a cold start overflows - a fold of the demo cohort at alpha 0.05
+    - the path does not; that case needs the demo's data and is checked by `make demo`.)"""
+    import numpy as np
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from sabrkit.models.coxnet import WarmStartCoxnet, warm_start_alphas
+    from sabrkit.models.simulation import simulate_feature_cohort
+
+    assert warm_start_alphas(0.1)[-1] == 0.1 and warm_start_alphas(0.1)[0] == pytest.approx(3.2)
+    data = simulate_feature_cohort(np.random.default_rng(5), 60, 20, n_informative=3, log_hazard_ratio=1.0)
+    X = data.X.to_numpy()
+    cold = CoxnetSurvivalAnalysis(alphas=[0.2], l1_ratio=0.5).fit(X, data.y)
+    warm = WarmStartCoxnet(alpha=0.2, l1_ratio=0.5).fit(X, data.y)
+    np.testing.assert_allclose(warm.coef_[:, -1], cold.coef_[:, -1], atol=1e-4)
+    np.testing.assert_allclose(warm.predict(X), cold.predict(X), atol=1e-3)
+    assert warm.get_params()["alpha"] == 0.2 and "alphas" not in warm.get_params()
+    assert clone(warm).get_params() == warm.get_params()

@@ -103,7 +103,7 @@ def test_global_tracking_uri_is_restored(logged_run) -> None:
 
 
 def test_param_values_respect_the_length_limit() -> None:
-    pipeline = build_pipeline("coxnet")
+    pipeline = build_pipeline("coxnet", alpha=None)  # the whole path: a long list parameter
     pipeline.set_params(coxnet__alphas=list(np.linspace(0.01, 1.0, 400)))
     params = mlflow_params(pipeline)
     assert len(params["coxnet__alphas"]) == MAX_PARAM_VALUE_LENGTH
