@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml requirements.lock setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m sabrkit.cli.main demo
+	$(BIN)/sabrkit demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

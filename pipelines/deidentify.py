@@ -15,8 +15,7 @@ import shutil
 
 import pandas as pd
 
-from imaging_params import load_imaging_section
-from stage_params import ROOT
+from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "dicom" / "export"
 KEY_TABLE = ROOT / "data" / "synthetic" / "registry" / "identifiers.csv"
@@ -29,7 +28,7 @@ def main() -> None:
     from sabrkit.errors import ExtractionError
     from sabrkit.imaging import DeidConfig, assert_no_phi, check_deidentified_folder, deidentify_folder
 
-    p = load_imaging_section("deidentify")
+    p = load_section("deidentify")
     secret = os.environ.get("SABRKIT_DEID_SECRET")
     if not secret:
         logging.getLogger("sabrkit.pipelines").warning(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from imaging_params import load_imaging_section
-from stage_params import ROOT
+from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "synthetic"
 OUT = ROOT / "data" / "dicom"
@@ -21,7 +20,7 @@ OUT = ROOT / "data" / "dicom"
 def main() -> None:
     from sabrkit.synthetic.dicom import write_cohort_dicom
 
-    p = load_imaging_section("dicom")
+    p = load_section("dicom")
     if OUT.exists():
         shutil.rmtree(OUT)
     summary = write_cohort_dicom(SOURCE, OUT / "export", follow_up=p.follow_up,

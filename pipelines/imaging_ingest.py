@@ -8,8 +8,7 @@ state file that makes a re-run skip unchanged series.
 
 from __future__ import annotations
 
-from imaging_params import load_imaging_section
-from stage_params import ROOT
+from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "dicom_deid"
 OUT = ROOT / "data" / "imaging"
@@ -19,7 +18,7 @@ def main() -> None:
     from sabrkit.errors import ExtractionError
     from sabrkit.imaging import IngestConfig, ingest_folder
 
-    p = load_imaging_section("imaging_ingest")
+    p = load_section("imaging_ingest")
     config = IngestConfig(roi_pattern=p.roi_pattern, lesion_pattern=p.lesion_pattern,
                           lesion_id_template=p.lesion_id_template, modalities=p.modalities,
                           slice_tolerance=p.slice_tolerance)

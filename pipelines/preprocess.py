@@ -1,4 +1,8 @@
-"""DVC stage `preprocess`: geometry checks, resampling, HU clipping and lesion crops."""
+"""DVC stage `preprocess`: geometry checks, resampling, HU clipping and lesion crops.
+
+Reads ``<preprocess.source>/images.csv``: ``data/synthetic`` (the synthetic cohort's NIfTI, the
+default) or ``data/imaging`` (what `imaging_ingest` made of the de-identified DICOM export).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import pandas as pd
 
 from stage_params import ROOT, load_all
 
-SOURCE = ROOT / "data" / "synthetic"
 OUT = ROOT / "data" / "preprocessed"
 
 
@@ -15,20 +18,21 @@ def main() -> None:
 
     params = load_all()
     p, execution = params["preprocess"], params["execution"]
+    source = ROOT / p.source
     config = PreprocessConfig(
         spacing_mm=p.spacing_mm,
         interpolator=p.interpolator,
         hu_window=p.hu_window,
         crop_margin_mm=p.crop_margin_mm,
     )
-    manifest = pd.read_csv(SOURCE / "images.csv")
+    manifest = pd.read_csv(source / "images.csv")
     preprocess_manifest(
         manifest,
         OUT,
         config,
         n_jobs=execution.n_jobs,
         max_failure_fraction=p.max_failure_fraction,
-        base_dir=SOURCE,
+        base_dir=source,
     )
 
 

@@ -15,8 +15,7 @@ import shutil
 
 import pandas as pd
 
-from imaging_params import load_imaging_section
-from stage_params import ROOT
+from stage_params import ROOT, load_section
 
 IMAGING = ROOT / "data" / "imaging"
 MODEL = ROOT / "models" / "unet"
@@ -43,7 +42,7 @@ def _truth_by_series() -> dict[str, str]:
 def main() -> None:
     from sabrkit.imaging import load_unet, mask_qc, qc_png, read_image, segment_image, write_image
 
-    p = load_imaging_section("segment")
+    p = load_section("segment")
     model, config = load_unet(MODEL)
     series = pd.read_csv(IMAGING / "series.csv", dtype=str)
     contoured = set(pd.read_csv(IMAGING / "images.csv", dtype=str)["series_uid"])

@@ -39,6 +39,9 @@ class ReportParams(_Section):
 
 
 class PreprocessParams(_Section):
+    # folder whose images.csv lists the lesion images and masks: data/synthetic (the synthetic
+    # cohort's NIfTI) or data/imaging (the DICOM path: dicom -> deidentify -> imaging_ingest)
+    source: Literal["data/synthetic", "data/imaging"] = "data/synthetic"
     spacing_mm: tuple[float, float, float]
     interpolator: Literal["linear", "bspline"] = "bspline"
     hu_window: tuple[float, float]
@@ -99,6 +102,46 @@ class RobustnessParams(_Section):
     max_failure_fraction: float = Field(0.0, ge=0, le=1)
 
 
+class DicomParams(_Section):
+    follow_up: bool = True                       # also write uncontoured follow-up CTs
+
+
+class DeidentifyParams(_Section):
+    max_shift_days: int = Field(365, ge=1)       # dates move back 1..N days, one offset per patient
+    keep_label_pattern: str = r"(GTV|CTV|ITV|PTV|IGTV)[A-Za-z0-9_\-]{0,12}"
+
+
+class ImagingIngestParams(_Section):
+    roi_pattern: str = r"GTV.*"
+    lesion_pattern: str = r"GTV[_-]?L(?P<n>\d+)"
+    lesion_id_template: str = "{study_id}-L{n}"
+    modalities: tuple[str, ...] = ("CT", "MR")
+    slice_tolerance: float = Field(0.01, gt=0, lt=0.5)
+    max_failure_fraction: float = Field(0.0, ge=0, le=1)
+
+
+class UnetParams(_Section):
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    strides: tuple[int, ...] = (2, 2, 2)
+    num_res_units: int = Field(0, ge=0)
+    patch_size: tuple[int, int, int] = (32, 32, 32)
+    hu_window: tuple[float, float] = (-250.0, 350.0)
+    samples_per_lesion: int = Field(4, ge=1)
+    batch_lesions: int = Field(4, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    max_epochs: int = Field(200, ge=1)
+    max_minutes: float = Field(8.0, gt=0)
+    validate_every: int = Field(10, ge=1)
+    held_out_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 20240501
+    experiment_name: str = "sabr-lesion-unet"
+
+
+class SegmentParams(_Section):
+    spacing_mm: float = Field(1.0, gt=0)
+    min_dice_warning: float = Field(0.5, ge=0, le=1)
+
+
 class ExperimentsParams(_Section):
     """Which files of ``experiments/`` the ``experiment`` stage runs (``experiment@<name>``)."""
 
@@ -133,6 +176,11 @@ SECTIONS: dict[str, type[_Section]] = {
     "robustness": RobustnessParams,
     "experiments": ExperimentsParams,
     "execution": ExecutionParams,
+    "dicom": DicomParams,
+    "deidentify": DeidentifyParams,
+    "imaging_ingest": ImagingIngestParams,
+    "unet": UnetParams,
+    "segment": SegmentParams,
 }
 
 

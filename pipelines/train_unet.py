@@ -15,8 +15,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from imaging_params import load_imaging_section
-from stage_params import ROOT
+from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "preprocessed"
 OUT = ROOT / "models" / "unet"
@@ -37,7 +36,7 @@ def main() -> None:
     from sabrkit.imaging import UNetConfig, lesion_arrays, save_unet, train_unet
     from sabrkit.settings import Settings
 
-    p = load_imaging_section("unet")
+    p = load_section("unet")
     config = UNetConfig(channels=p.channels, strides=p.strides, num_res_units=p.num_res_units, patch_size=p.patch_size,
                         hu_window=p.hu_window, samples_per_lesion=p.samples_per_lesion, batch_lesions=p.batch_lesions,
                         learning_rate=p.learning_rate, max_epochs=p.max_epochs, max_minutes=p.max_minutes,

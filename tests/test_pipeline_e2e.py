@@ -28,6 +28,9 @@ TINY = {
     "robustness": {"n_perturbations": 2},
     "execution": {"n_jobs": 1},
     "experiments": {"names": ["clinical_coxph"]},
+    # the DICOM path: a U-Net small enough to train for a few seconds
+    "unet": {"channels": [4, 8, 16, 32], "patch_size": [16, 16, 16], "max_epochs": 2, "max_minutes": 0.5,
+             "validate_every": 1, "samples_per_lesion": 2},
 }
 #: the one experiment the tiny pipeline runs, with a tiny validation
 TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
@@ -90,6 +93,14 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert experiment["experiment"] == "clinical_coxph" and experiment["n_patients"] == 24
     table = (root / "reports" / "experiments.md").read_text()
     assert "| clinical_coxph | coxph | clinical | 24 |" in table, table
+    # the DICOM path: export -> de-identified (no PHI left) -> ingested -> U-Net -> follow-up masks
+    deid = json.loads((root / "metrics" / "deid.json").read_text())
+    assert deid["n_files"] > 0 and deid["phi_findings"] == 0, deid
+    ingested = __import__("pandas").read_csv(root / "data" / "imaging" / "images.csv")
+    assert ingested["lesion_id"].nunique() == features["lesion_id"].nunique()
+    assert json.loads((root / "metrics" / "unet.json").read_text())["epochs"] >= 1
+    segments = json.loads((root / "metrics" / "segment.json").read_text())
+    assert segments["n_series"] > 0, segments
 
 
 def test_mlflow_run_has_params_children_metrics_features_and_model(project):

@@ -86,9 +86,11 @@ def synth(
 def demo(
     project: Path = typer.Option(Path("."), "--project", help="Project folder holding dvc.yaml."),
     force: bool = typer.Option(False, "--force", help="Re-run every stage (dvc repro --force)."),
+    with_dicom: bool = typer.Option(False, "--with-dicom", help="Also run the DICOM path (export, "
+                                    "de-identification, ingest, U-Net training, segmentation; ~15 more minutes)."),
 ) -> None:
-    """Run `dvc repro` on the built-in synthetic cohort, then print a short summary."""
-    run_demo(project.resolve(), force=force, settings=Settings())
+    """Run `dvc repro` on the built-in synthetic cohort (all but the DICOM path), then print a short summary."""
+    run_demo(project.resolve(), force=force, settings=Settings(), with_dicom=with_dicom)
 
 
 def run() -> None:  # pragma: no cover - console script shim
