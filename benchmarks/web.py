@@ -61,6 +61,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _server_stack() -> str:
+    """What uvicorn runs on here: its 'auto' choice is httptools and uvloop when they are installed."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"({http} HTTP parser, {loop} event loop)"
+
+
 def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], list[str]]:
     """Demo site + bench boxes; returns the URL, one API token per client, all and unstored sample IDs."""
     from sqlalchemy import select
@@ -236,7 +245,7 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
         "benchmark": "web", "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
         "gpu": "none (no GPU in this session; none needed)", "python": sys.version.split()[0],
         "machine_note": "2 cores shared with other jobs: see load_average_1min in each scenario",
-        "setup": {"server": "uvicorn (h11, no uvloop/httptools installed), 1 worker, SQLite (WAL) file",
+        "setup": {"server": f"uvicorn {_server_stack()}, 1 worker, SQLite (WAL) file",
                   "clients": n_clients, "seconds_per_scenario": seconds, "client": "httpx.AsyncClient, one "
                   "API token each, on the same machine as the server",
                   "mix": "70% lookups GET /api/samples/{id}, 10% full lookups GET /api/samples/{id}/detail, "

@@ -12,8 +12,9 @@ Every session it hands out writes the audit log (:mod:`sabrkit.audit`) for the m
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import URL, Engine
@@ -53,6 +54,10 @@ class Database:
 
         self.engine = engine
         self.actor = actor or DEFAULT_ACTOR
+        # SQLite takes one writer at a time and makes the others poll (sleeping between tries);
+        # threads of one process (the web app's worker threads) queue here instead, first come
+        # first served. Other processes still meet SQLite's own lock and busy timeout.
+        self._sqlite_writer = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
         # writes on SQLite begin with BEGIN IMMEDIATE: the write lock is taken up front, so a
         # transaction that reads before it writes cannot fail half-way on a concurrent writer
@@ -107,11 +112,26 @@ class Database:
         Exception
             Whatever the block raised, after the rollback.
         """
-        with self._write_sessionmaker.begin() as session:
+        with self._writer_turn(), self._write_sessionmaker.begin() as session:
             session.info["audit_actor"] = actor or self.actor
             if reason is not None:
                 session.info["audit_reason"] = reason
             yield session
+
+    #: Seconds a write transaction waits for another thread's (SQLite) before it gives up.
+    WRITER_WAIT_SECONDS = 60.0
+
+    def _writer_turn(self) -> Any:
+        lock = self._sqlite_writer
+        if lock is None:
+            return nullcontext()
+        if not lock.acquire(timeout=self.WRITER_WAIT_SECONDS):
+            from sabrkit.errors import SabrkitError, format_problem
+
+            raise SabrkitError(format_problem(
+                f"a write to {self!r} waited {self.WRITER_WAIT_SECONDS:g} s for another thread's transaction",
+                "SQLite takes one writer at a time", "retry; if it persists, a transaction is left open"))
+        return _Release(lock)
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate this database's schema to ``revision`` (see :func:`sabrkit.db.migrate.upgrade`)."""
@@ -137,3 +157,18 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+class _Release:
+    """Context manager that releases an already acquired lock on exit."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
