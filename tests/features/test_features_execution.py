@@ -74,11 +74,15 @@ def test_cache_reuses_rows_and_recomputes_only_what_changed(
 def test_broken_cache_entry_is_recomputed(tmp_path: Path, three_lesions: pd.DataFrame) -> None:
     params, cache = load_params("ct_v1"), tmp_path / "cache"
     first = extract_lesion_features(three_lesions.iloc[:1], params, progress=False, cache_dir=cache)
-    (entry,) = (tmp_path / "cache").glob("*/*.parquet")
+    (entry,) = (tmp_path / "cache").glob("*/*.json")
     entry.write_bytes(b"truncated")
     second = extract_lesion_features(three_lesions.iloc[:1], params, progress=False, cache_dir=cache)
     assert second.n_extracted == 1
     pd.testing.assert_frame_equal(first.features, second.features, check_exact=True)
+    # read back from the (rewritten) entry: the same values bit for bit, the same column types
+    third = extract_lesion_features(three_lesions.iloc[:1], params, progress=False, cache_dir=cache)
+    assert third.n_extracted == 0
+    pd.testing.assert_frame_equal(first.features, third.features, check_exact=True)
 
 
 def test_workers_follow_pending_lesions() -> None:
