@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/sabrkit demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n 2

@@ -89,7 +89,7 @@ def demo(
     with_dicom: bool = typer.Option(False, "--with-dicom", help="Also run the DICOM path (export, "
                                     "de-identification, ingest, U-Net training, segmentation; ~15 more minutes)."),
 ) -> None:
-    """Run `dvc repro` on the built-in synthetic cohort (all but the DICOM path), then print a short summary."""
+    """Run `dvc repro` on the built-in synthetic cohort, then print a short summary."""
     run_demo(project.resolve(), force=force, settings=Settings(), with_dicom=with_dicom)
 
 
