@@ -358,7 +358,7 @@ def _direct_insert_plan(sql_table: Any, dialect: Any) -> _DirectPlan | None:
                   and primary[0].server_default is None)
     defaults: dict[str, Any] = {}
     constant = simple_key and dialect.name in ("sqlite", "postgresql")
-    for column in sql_table.columns:
+    for column in sql_table.columns if constant else ():
         if column is primary[0]:
             continue
         if column.default is not None:
