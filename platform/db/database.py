@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import URL, Engine
@@ -121,17 +121,22 @@ class Database:
     #: Seconds a write transaction waits for another thread's (SQLite) before it gives up.
     WRITER_WAIT_SECONDS = 60.0
 
-    def _writer_turn(self) -> Any:
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
         lock = self._sqlite_writer
         if lock is None:
-            return nullcontext()
+            yield
+            return
         if not lock.acquire(timeout=self.WRITER_WAIT_SECONDS):
             from sabrkit.errors import SabrkitError, format_problem
 
             raise SabrkitError(format_problem(
                 f"a write to {self!r} waited {self.WRITER_WAIT_SECONDS:g} s for another thread's transaction",
                 "SQLite takes one writer at a time", "retry; if it persists, a transaction is left open"))
-        return _Release(lock)
+        try:
+            yield
+        finally:
+            lock.release()
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate this database's schema to ``revision`` (see :func:`sabrkit.db.migrate.upgrade`)."""
@@ -157,18 +162,3 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
-
-
-class _Release:
-    """Context manager that releases an already acquired lock on exit."""
-
-    __slots__ = ("lock",)
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.lock.release()
