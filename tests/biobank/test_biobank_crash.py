@@ -30,7 +30,11 @@ url, csv_path, marker = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
 def on_progress(written):
     if written >= 5000 and not marker.exists():
-        marker.write_text(str(written))   # half the rows are written, uncommitted: kill me now
+        # half the rows are written, uncommitted: kill me now. Written to a side file and renamed,
+        # so the test never reads a marker that exists but is still empty.
+        partial = marker.with_suffix(".partial")
+        partial.write_text(str(written))
+        partial.rename(marker)
         time.sleep(120)
 
 load_samples(Database.from_url(url), csv_path, operator="importer", on_progress=on_progress)
