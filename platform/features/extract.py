@@ -70,6 +70,8 @@ PROVENANCE_COLUMNS: tuple[str, ...] = (
 EXTRACTION_CODE_VERSION = "1"
 
 _ID_COLUMNS = ("lesion_id", "study_id")
+#: Modules :func:`_extract_lesion` imports (inherited by forked workers, see :func:`~sabrkit.features.execution.start_method`).
+_WORKER_MODULES = ("radiomics.featureextractor", "sabrkit.imaging.geometry", "sabrkit.imaging.io")
 _STAGE_OF_ERROR = {"ImageReadError": "read", "ImageGeometryError": "geometry", "EmptyMaskError": "mask"}
 
 
@@ -333,8 +335,9 @@ def extract_lesion_features(
         From :func:`sabrkit.features.load_params` (e.g. ``load_params("ct_v1")``).
     n_jobs : int, default 1
         Local worker processes; -1 uses every core. ``1`` runs in this process. Workers are
-        spawned, so a script calling this with ``n_jobs > 1`` needs the
-        ``if __name__ == "__main__":`` guard. At most one worker per 4 pending lesions starts.
+        forked or spawned (:func:`~sabrkit.features.execution.start_method`); a script calling
+        this with ``n_jobs > 1`` needs the ``if __name__ == "__main__":`` guard for the spawned
+        case. At most one worker per 4 pending lesions starts.
     max_failure_fraction : float, default 0.0
         Largest tolerated ``n_failed / n_lesions``; above it :class:`ExtractionError` is raised.
     progress : bool, default True
@@ -399,6 +402,7 @@ def extract_lesion_features(
         scheduler=scheduler,
         progress=progress,
         min_tasks_per_worker=min_lesions_per_worker,
+        preload=_WORKER_MODULES,
     )
     for outcome in results:
         if cache is not None and outcome.row is not None and outcome.lesion_id in keys:

@@ -1,7 +1,8 @@
-"""Per-lesion cache and the Dask route of feature extraction."""
+"""Per-lesion cache, the local pool's start method and the Dask route of feature extraction."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import SimpleITK as sitk
 
 from sabrkit.errors import ConfigError
 from sabrkit.features import LesionCache, extract_lesion_features, load_params
-from sabrkit.features.execution import resolve_workers
+from sabrkit.features.execution import START_METHOD_ENV, resolve_workers, start_method
 
 
 def _manifest(rows: list[tuple[str, Path, Path]]) -> pd.DataFrame:
@@ -105,3 +106,25 @@ def test_dask_local_cluster_gives_the_local_table(three_lesions: pd.DataFrame) -
 def test_bad_scheduler_is_rejected(three_lesions: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="scheduler"):
         extract_lesion_features(three_lesions, load_params("ct_v1"), progress=False, scheduler="localhost:8786")
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(START_METHOD_ENV, raising=False)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert start_method() == "spawn"  # a lock held by another thread at a fork stays held in the child
+    finally:
+        stop.set()
+        other.join()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # pytest-timeout's timer thread aside
+    assert start_method() == "fork"
+
+
+def test_start_method_override_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(START_METHOD_ENV, "spawn")
+    assert start_method() == "spawn"
+    monkeypatch.setenv(START_METHOD_ENV, "threads")
+    with pytest.raises(ConfigError, match="SABRKIT_START_METHOD='threads'.*unset SABRKIT_START_METHOD"):
+        start_method()

@@ -60,9 +60,13 @@ def test_one_row_per_lesion_with_features_and_provenance(tmp_path: Path, good_ma
     assert row["prov_image_spacing_mm"] == "0.7,0.7,1.5"
 
 
-def test_serial_and_two_workers_give_identical_tables(tmp_path: Path, good_manifest: pd.DataFrame) -> None:
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_serial_and_two_workers_give_identical_tables(
+    tmp_path: Path, good_manifest: pd.DataFrame, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     params = load_params("ct_v1")
     serial = extract_lesion_features(good_manifest, params, n_jobs=1, progress=False, base_dir=tmp_path)
+    monkeypatch.setenv("SABRKIT_START_METHOD", method)  # forked and spawned workers alike
     parallel = extract_lesion_features(
         good_manifest, params, n_jobs=2, progress=True, base_dir=tmp_path, min_lesions_per_worker=1
     )
