@@ -135,8 +135,9 @@ def start_method() -> str:
     caller's main module again (about 0.6 s of CPU each, a few lesions' worth); a forked one
     starts in milliseconds with all of that inherited. Forking is safe when no other Python
     thread runs here (a thread holding a lock at the fork would leave that lock held forever in
-    the child); native thread pools are handled by their own fork handlers (ITK's thread pool
-    and OpenBLAS register ``pthread_atfork`` hooks). So: ``fork`` when this process runs only
+    the child). The native libraries a worker uses cope with being forked: OpenBLAS registers
+    ``pthread_atfork`` hooks, and SimpleITK filters run multi-threaded in a child forked after
+    the parent ran multi-threaded filters (tested). So: ``fork`` when this process runs only
     its main thread and the platform offers fork, ``spawn`` otherwise. ``SABRKIT_START_METHOD``
     (``fork``, ``spawn`` or ``forkserver``) overrides the choice.
 

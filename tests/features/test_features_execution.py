@@ -128,3 +128,24 @@ def test_start_method_override_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv(START_METHOD_ENV, "threads")
     with pytest.raises(ConfigError, match="SABRKIT_START_METHOD='threads'.*unset SABRKIT_START_METHOD"):
         start_method()
+
+
+def _smooth_with_four_threads(_: int) -> float:
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(4)
+    image = sitk.GaussianSource(sitk.sitkFloat32, size=[96, 96, 48], sigma=[20, 20, 10], mean=[48, 48, 24])
+    resampled = sitk.Resample(sitk.SmoothingRecursiveGaussian(image, 2.0), image, sitk.Transform(), sitk.sitkBSpline)
+    return float(sitk.GetArrayViewFromImage(resampled).sum())
+
+
+def test_forked_workers_run_multithreaded_itk_after_the_parent_did() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    try:
+        expected = _smooth_with_four_threads(0)  # ITK's threads have run in this process
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_smooth_with_four_threads, range(4), timeout=120))
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+    assert results == pytest.approx([expected] * 4, rel=1e-9)
