@@ -1,12 +1,12 @@
 """Semi-automatic lesion segmentation from a reader's click (seed) or box.
 
-Two complementary estimates are combined: threshold region growing with thresholds estimated
-around the click (good where the lesion differs from its surroundings in mean intensity, e.g. a
-nodule in lung or a lytic lesion in bone), and a texture-aware, star-shaped region found along
-rays cast from the click (good for heterogeneous, enhancing lesions in soft tissue whose mean is
-close to the organ's but whose texture is not). The growing itself is SimpleITK's
-:func:`~SimpleITK.ConnectedThreshold` (``"threshold"``) or :func:`~SimpleITK.ConfidenceConnected`
-(``"confidence"``, the region's own mean +- k SD).
+Two complementary estimates are made and one of them is kept per lesion (step 9): threshold
+region growing with thresholds estimated around the click (good where the lesion differs from its
+surroundings in mean intensity, e.g. a nodule in lung or a lytic lesion in bone), and a
+texture-aware, star-shaped region found along rays cast from the click (good for heterogeneous,
+enhancing lesions in soft tissue whose mean is close to the organ's but whose texture is not).
+The growing itself is SimpleITK's :func:`~SimpleITK.ConnectedThreshold` (``"threshold"``) or
+:func:`~SimpleITK.ConfidenceConnected` (``"confidence"``, the region's own mean +- k SD).
 
 Threshold region growing, on the image smoothed with a Gaussian of ``smoothing_mm``:
 
@@ -36,11 +36,21 @@ Texture refinement (seed mode with ``method="threshold"`` and ``texture_refineme
 7. the ray radii are regularised on the sphere (median of 10 neighbouring rays, then mean of 5)
    and the star-shaped region they bound replaces the lesion sample; the mixtures are refitted
    on it and a shell around it, ``refine_iterations`` times in all;
-8. if the threshold region is more than ``leak_ratio`` times larger than the star-shaped one (it
-   leaked into similar tissue), the star-shaped region is kept alone; otherwise, if the threshold
-   region is well contrasted (median intensity inside vs a 1-3 voxel ring outside differs by more
-   than ``contrast_to_texture`` x the intensity SD inside: a clear edge, as for lung nodules), it
-   is kept alone; else the union of both regions is kept.
+8. edge refinement (``edge_search_mm`` > 0): the texture features are blurred over a millimetre
+   or two, so the star-shaped boundary sits about that far outside a soft-tissue lesion and
+   inside a lung nodule. On each ray the radius moves to the steepest fall of the intensity
+   smoothed with ``smoothing_mm`` (sampled every 0.25 mm; falling from the lesion's level towards
+   the surroundings', the direction given by the median inside the region vs a 2-4 voxel ring
+   outside it) within +- ``edge_search_mm`` of where it was, and the radii are regularised again
+   as in step 7;
+9. one of the two regions is kept, judged from the image alone: the threshold region's *edge
+   strength* is the mean gradient magnitude (Gaussian, 1 mm) on its boundary divided by the median
+   gradient magnitude inside the lesion (the core where both regions agree, eroded twice: the
+   texture and noise level). Above ``edge_ratio`` the threshold region follows a clear edge (a
+   nodule in lung, a lesion in bone) and is kept; otherwise its boundary follows texture inside
+   the lesion, or it leaked into neighbouring tissue, or nothing grew, and the star-shaped region
+   is kept. (``edge_ratio`` and ``edge_search_mm`` were chosen on synthetic development cohorts,
+   not on the benchmark cohort; Dice varies little for ``edge_ratio`` between 3 and 6.)
 
 Finally the region is eroded by ``inner_margin_voxels`` (contours drawn just inside the edge, as
 for radiomics contours that avoid partial volume; set 0 to keep the edge). Box mode uses the
@@ -86,8 +96,8 @@ class SeedSegmentationConfig:
     lesion_probability: float = 0.6
     refine_iterations: int = 3
     background_clusters: int = 4
-    leak_ratio: float = 3.0
-    contrast_to_texture: float = 3.0
+    edge_search_mm: float = 1.5
+    edge_ratio: float = 5.0
 
     def __post_init__(self) -> None:
         if self.method not in SEMIAUTO_METHODS:
@@ -103,11 +113,12 @@ class SeedSegmentationConfig:
         if not (isinstance(self.lesion_probability, (int, float)) and 0 < self.lesion_probability < 1):
             raise ConfigError(format_problem(f"lesion_probability={self.lesion_probability!r}", "a number in (0, 1)",
                                              "use 0.6"))
-        if not (isinstance(self.contrast_to_texture, (int, float)) and self.contrast_to_texture > 0):
-            raise ConfigError(format_problem(f"contrast_to_texture={self.contrast_to_texture!r}", "a positive number",
-                                             "use 3"))
-        if not (isinstance(self.leak_ratio, (int, float)) and self.leak_ratio > 0):
-            raise ConfigError(format_problem(f"leak_ratio={self.leak_ratio!r}", "a positive number", "use 3"))
+        if not (isinstance(self.edge_ratio, (int, float)) and math.isfinite(self.edge_ratio) and self.edge_ratio > 0):
+            raise ConfigError(format_problem(f"edge_ratio={self.edge_ratio!r}", "a positive number", "use 5"))
+        if not (isinstance(self.edge_search_mm, (int, float)) and math.isfinite(self.edge_search_mm)
+                and self.edge_search_mm >= 0):
+            raise ConfigError(format_problem(f"edge_search_mm={self.edge_search_mm!r}", "a number >= 0 (0: no edge "
+                                             "search)", "use 1.5"))
         if not (isinstance(self.inner_margin_voxels, int) and self.inner_margin_voxels >= 0):
             raise ConfigError(format_problem(f"inner_margin_voxels={self.inner_margin_voxels!r}", "an integer >= 0", "use 1"))
 
@@ -185,8 +196,43 @@ def _log_likelihood(x: np.ndarray, components: list, inflate: float = 1.0) -> np
                    for mu, var, logw in components], axis=0)
 
 
-def _texture_refine(raw: np.ndarray, local: tuple[int, int, int], spacing: np.ndarray, r: np.ndarray,
-                    max_r: float, config: SeedSegmentationConfig) -> np.ndarray:
+def _regularise(radius: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Ray radii smoothed on the sphere: median of 10 neighbouring rays, then mean of 5."""
+    radius = np.median(radius[neighbours], 1)
+    return np.mean(radius[neighbours[:, :5]], 1)
+
+
+def _star_region(radius: np.ndarray, r: np.ndarray, unit: np.ndarray, tree: cKDTree) -> np.ndarray:
+    """Voxels inside the star-shaped surface with ``radius`` along each ray (inverse-distance interpolated)."""
+    near = r.ravel() <= radius.max() + 1
+    dist, index = tree.query(unit[near], k=3)
+    weight = 1.0 / (dist + 1e-3)
+    bound = (radius[index] * weight).sum(1) / weight.sum(1)
+    inside = np.zeros(r.size, dtype=bool)
+    inside[np.flatnonzero(near)] = r.ravel()[near] <= bound
+    return inside.reshape(r.shape) | (r <= 1.0)
+
+
+def _snap_to_edges(sub: np.ndarray, local: tuple[int, int, int], spacing: np.ndarray, directions: np.ndarray,
+                   radius: np.ndarray, lesion: np.ndarray, search_mm: float) -> np.ndarray:
+    """Move each ray's radius to the steepest lesion-to-background intensity step within +- ``search_mm``."""
+    ring = ndi.binary_dilation(lesion, iterations=4) & ~ndi.binary_dilation(lesion, iterations=1)
+    if not ring.any():
+        return radius
+    polarity = np.sign(float(np.median(sub[lesion])) - float(np.median(sub[ring]))) or 1.0
+    step = 0.25
+    steps = np.arange(0.0, float(radius.max()) + search_mm + 2 * step, step)
+    points = np.array(local, dtype=float) + directions[:, None, :] * steps[None, :, None] / spacing
+    profile = ndi.map_coordinates(sub, points.reshape(-1, 3).T, order=1, mode="nearest").reshape(points.shape[:2])
+    descent = -polarity * np.gradient(profile, step, axis=1)  # intensity falling from lesion to background level
+    window = (steps[None, :] >= np.maximum(radius - search_mm, 0.5)[:, None]) & (
+        steps[None, :] <= (radius + search_mm)[:, None])
+    snapped = steps[np.argmax(np.where(window, descent, -np.inf), 1)]
+    return np.where(window.any(1), snapped, radius)
+
+
+def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, int, int], spacing: np.ndarray,
+                    r: np.ndarray, max_r: float, config: SeedSegmentationConfig) -> np.ndarray:
     """Star-shaped lesion region from intensity + local-texture classification along rays (see module docstring)."""
     smooth = ndi.gaussian_filter(raw, 1.5 / spacing)
     pre = ndi.gaussian_filter(raw, 0.6 / spacing)
@@ -234,28 +280,31 @@ def _texture_refine(raw: np.ndarray, local: tuple[int, int, int], spacing: np.nd
         gain = np.where(in_crop, along.reshape(points.shape[:2]) - config.lesion_probability, -1.0)
         cumulative = np.concatenate([np.zeros((len(directions), 1)), np.cumsum(gain, 1)], 1)
         radius = np.argmax(cumulative, 1) * 0.5  # the lesion extent that maximises (p - threshold) along each ray
-        radius = np.median(radius[neighbours], 1)
-        radius = np.mean(radius[neighbours[:, :5]], 1)
-        near = r.ravel() <= radius.max() + 1
-        dist, index = tree.query(unit[near], k=3)
-        weight = 1.0 / (dist + 1e-3)
-        bound = (radius[index] * weight).sum(1) / weight.sum(1)
-        inside = np.zeros(r.size, dtype=bool)
-        inside[np.flatnonzero(near)] = r.ravel()[near] <= bound
-        lesion = inside.reshape(raw.shape) | (r <= 1.0)
+        radius = _regularise(radius, neighbours)
+        lesion = _star_region(radius, r, unit, tree)
         background = (~ndi.binary_dilation(lesion, iterations=2)) & (r <= max(radius.max() * 1.5 + 10, 15))
+    if config.edge_search_mm > 0:
+        radius = _regularise(_snap_to_edges(sub, local, spacing, directions, radius, lesion, config.edge_search_mm),
+                             neighbours)
+        lesion = _star_region(radius, r, unit, tree)
     return lesion
 
 
-def _well_contrasted(region: np.ndarray | None, raw: np.ndarray, sub: np.ndarray, ratio: float) -> bool:
-    """Whether the threshold region's edge contrast exceeds ``ratio`` x the intensity SD inside it."""
+def _edge_strength(region: np.ndarray | None, star: np.ndarray, grad: np.ndarray) -> float:
+    """Mean gradient on the threshold region's boundary / median gradient inside the lesion (its texture).
+
+    The inside is the core of the voxels both regions agree on (eroded twice), else the star-shaped
+    region eroded once, else all of it; 0 when there is no threshold region to judge.
+    """
     if region is None or region.sum() < 8:
-        return False
-    ring = ndi.binary_dilation(region, iterations=3) & ~ndi.binary_dilation(region, iterations=1)
-    if not ring.any():
-        return False
-    contrast = abs(float(np.median(sub[region])) - float(np.median(sub[ring])))
-    return contrast > ratio * float(np.std(raw[region]))
+        return 0.0
+    core = ndi.binary_erosion(region & star, structure=_CROSS, iterations=2)
+    if core.sum() < 20:
+        core = ndi.binary_erosion(star, structure=_CROSS)
+    if core.sum() < 20:
+        core = star
+    edge = region & ~ndi.binary_erosion(region, structure=_CROSS)
+    return float(grad[edge].mean()) / max(float(np.median(grad[core])), 1e-6)
 
 
 def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmentationConfig,
@@ -311,11 +360,9 @@ def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmenta
             best = (score, region)
     region = best[1]
     if box is None and config.method == "threshold" and config.texture_refinement:
-        star = _texture_refine(raw, local, spacing, r, max_r, config)
-        if region is None or region.sum() > config.leak_ratio * star.sum():
-            region = star  # the threshold region leaked (or none grew): keep the texture region alone
-        elif not _well_contrasted(region, raw, sub, config.contrast_to_texture):
-            region = region | star
+        star = _texture_refine(raw, sub, local, spacing, r, max_r, config)
+        if _edge_strength(region, star, grad) <= config.edge_ratio:
+            region = star  # no clear edge around the threshold region (texture, leak, or none grew)
     if region is None or not region.any():
         raise EmptyMaskError(format_problem(f"no region grew from seed {seed}", "the click must be inside a lesion that "
                                             "differs from its surroundings", "click the lesion centre or draw a box"))

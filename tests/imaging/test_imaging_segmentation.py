@@ -58,6 +58,10 @@ def test_seed_and_box_are_validated(make_ct_case) -> None:
         segment_from_box(image, (10, 10, 10), (5, 12, 12))
     with pytest.raises(ConfigError):
         SeedSegmentationConfig(method="watershed")
+    with pytest.raises(ConfigError, match="edge_ratio"):
+        SeedSegmentationConfig(edge_ratio=0)
+    with pytest.raises(ConfigError, match="edge_search_mm"):
+        SeedSegmentationConfig(edge_search_mm=-1.0)
 
 
 def test_confidence_connected_method_runs(make_ct_case) -> None:
