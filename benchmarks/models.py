@@ -137,7 +137,7 @@ def main() -> None:
         "cv": f"{N_REPEATS} x {N_SPLITS}-fold repeated stratified (event)",
         "note": "The platform measures more than the plain loop (in-fold filters and selection, survival "
                 "functions, AUC, IBS with the KM reference, cut-offs); the ratio is the price of that. "
-                "The machine was shared with other jobs: see the load averages.",
+                "Timings depend on what else runs on the machine: see the load averages.",
         "cases": cases,
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)

@@ -244,7 +244,7 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
     return {
         "benchmark": "web", "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
         "gpu": "none (no GPU in this session; none needed)", "python": sys.version.split()[0],
-        "machine_note": "2 cores shared with other jobs: see load_average_1min in each scenario",
+        "machine_note": "server and clients share the same 2 cores; other load: see load_average_1min in each scenario",
         "setup": {"server": f"uvicorn {_server_stack()}, 1 worker, SQLite (WAL) file",
                   "clients": n_clients, "seconds_per_scenario": seconds, "client": "httpx.AsyncClient, one "
                   "API token each, on the same machine as the server",
