@@ -156,6 +156,7 @@ def _read_inflated(file: Path) -> sitk.Image | None:
         with tempfile.NamedTemporaryFile(suffix=".nii", prefix="sabrkit-", dir=_ram_folder()) as tmp:
             tmp.write(raw)
             tmp.flush()
+            del raw  # a CT can be hundreds of MB: hold one copy besides ITK's image, not two
             return sitk.ReadImage(tmp.name)
     except OSError as exc:  # e.g. a small /dev/shm in a container
         logger.debug("no room to inflate %s (%s); reading with ITK", file, exc)
