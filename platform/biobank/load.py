@@ -128,6 +128,9 @@ def load_samples(
                                           location=location, on_chunk=on_progress)
     summary = SampleLoadSummary(csv_path, tuple(accession_ids), len(accession_ids))
     logger.info("%s", summary)
+    from sabrkit.audit.checkpoint import checkpoint_if_keyed
+
+    checkpoint_if_keyed(db)
     return summary
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from sabrkit.cli.output import console, err_console, handle_errors
+from sabrkit.cli.output import console, handle_errors
 from sabrkit.cli.tables import write_table
 from sabrkit.settings import Settings
 
@@ -86,6 +86,11 @@ def import_records(
             console.print(f"dry run: every row is valid ({counts}); nothing written")
             return
         console.print(str(write_registry(db, parsed, registry_source.name)))
+        from sabrkit.audit.checkpoint import checkpoint_if_keyed
+
+        written = checkpoint_if_keyed(db)
+        if written is not None:
+            console.print(f"audit {written} signed and written outside the database", highlight=False)
 
 
 @app.command()
@@ -331,19 +336,18 @@ def delete(
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(database_url: str = DB_OPTION) -> None:
-    """Recompute the hash chain and compare every audited row with its last logged state; exit 1 on any problem."""
-    from sabrkit.audit import verify_audit
+def audit_verify(
+    database_url: str = DB_OPTION,
+    checkpoint_file: Path = typer.Option(None, "--checkpoint", help="Verify against this checkpoint file "
+                                         "(default: the latest written for the database)."),
+) -> None:
+    """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row; exit 1 on any problem.
 
-    with _database(database_url) as db:
-        report = verify_audit(db)
-    for warning in report.warnings:
-        err_console.print(f"warning: {warning}", highlight=False)
-    if report.ok:
-        console.print(str(report), highlight=False)
-        return
-    err_console.print(str(report), highlight=False, markup=False)
-    raise typer.Exit(code=1)
+    The same as ``sabrkit audit verify``.
+    """
+    from sabrkit.cli.audit import run_verify
+
+    run_verify(database_url, checkpoint_file)
 
 
 @audit_app.command("history")

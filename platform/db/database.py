@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sabrkit.db.engine import SQLITE_BEGIN_OPTION, make_engine
 
 __all__ = ["Database"]
+
+_UNREAD = object()
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +52,15 @@ class Database:
     ...     some_record.visit_date = corrected   # updates and deletes need a reason
     """
 
-    def __init__(self, engine: Engine, *, actor: str | None = None):
+    def __init__(self, engine: Engine, *, actor: str | None = None, audit_key_file: str | Path | None = None):
         from sabrkit.audit.listeners import DEFAULT_ACTOR, install_audit
 
         self.engine = engine
         self.actor = actor or DEFAULT_ACTOR
+        # the audit key file (sabrkit.audit.keys): this path, else SABRKIT_AUDIT_KEY_FILE, else the
+        # default; read at the first write, never at construction
+        self.audit_key_file = audit_key_file
+        self._keyring: Any = _UNREAD
         # SQLite takes one writer at a time and makes the others poll (sleeping between tries);
         # threads of one process (the web app's worker threads) queue here instead, first come
         # first served. Other processes still meet SQLite's own lock and busy timeout.
@@ -68,9 +75,10 @@ class Database:
         install_audit(self._write_sessionmaker)
 
     @classmethod
-    def from_url(cls, url: str | URL, *, actor: str | None = None, **engine_kwargs: Any) -> Database:
+    def from_url(cls, url: str | URL, *, actor: str | None = None, audit_key_file: str | Path | None = None,
+                 **engine_kwargs: Any) -> Database:
         """Open the database at ``url`` (see :func:`sabrkit.db.make_engine` for the options)."""
-        return cls(make_engine(url, **engine_kwargs), actor=actor)
+        return cls(make_engine(url, **engine_kwargs), actor=actor, audit_key_file=audit_key_file)
 
     @property
     def url(self) -> URL:
@@ -112,11 +120,31 @@ class Database:
         Exception
             Whatever the block raised, after the rollback.
         """
+        from sabrkit.audit.listeners import AUDIT_KEYRING
+
+        keyring = self.audit_keyring()
         with self._writer_turn(), self._write_sessionmaker.begin() as session:
             session.info["audit_actor"] = actor or self.actor
+            session.info[AUDIT_KEYRING] = keyring
             if reason is not None:
                 session.info["audit_reason"] = reason
             yield session
+
+    def audit_keyring(self) -> Any:
+        """The :class:`~sabrkit.audit.keys.AuditKeyring` that keys this database's audit entries, or None.
+
+        Read from the key file once (see :func:`sabrkit.audit.keys.key_file_path`); None when no key
+        file exists (entries are then written unkeyed while the chain has no keyed entry).
+        """
+        if self._keyring is _UNREAD:
+            from sabrkit.audit.keys import load_keyring
+
+            self._keyring = load_keyring(self.audit_key_file)
+        return self._keyring
+
+    def forget_audit_keyring(self) -> None:
+        """Read the key file again at the next write (after ``sabrkit audit init-key`` or ``rotate-key``)."""
+        self._keyring = _UNREAD
 
     #: Seconds a write transaction waits for another thread's (SQLite) before it gives up.
     WRITER_WAIT_SECONDS = 60.0

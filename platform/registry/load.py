@@ -247,5 +247,9 @@ def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None
     ValidationError
         If a required file is missing.
     """
+    from sabrkit.audit.checkpoint import checkpoint_if_keyed
+
     source = read_registry_folder(folder)
-    return write_registry(db, validate_source(db, source), source.name, actor=actor)
+    summary = write_registry(db, validate_source(db, source), source.name, actor=actor)
+    checkpoint_if_keyed(db)
+    return summary
