@@ -47,7 +47,15 @@ class ConfigError(SabrkitError, ValueError):
 
 
 class ValidationError(SabrkitError, ValueError):
-    """A value entered or imported breaks a domain rule."""
+    """A value entered or imported breaks a domain rule.
+
+    ``field`` (optional) names the input the value came from (``"visit_date"``), so a form can
+    show the message next to that field; ``None`` when the rule spans several fields.
+    """
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class NotFoundError(SabrkitError, LookupError):
