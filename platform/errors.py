@@ -49,11 +49,11 @@ class ConfigError(SabrkitError, ValueError):
 class ValidationError(SabrkitError, ValueError):
     """A value entered or imported breaks a domain rule.
 
-    ``field`` (optional) names the input the value came from (``"visit_date"``), so a form can
-    show the message next to that field; ``None`` when the rule spans several fields.
+    ``field`` (optional, keyword only) names the offending field of a form or row, so a caller
+    (the web's forms) can show the message beside it; None when the error is not about one field.
     """
 
-    def __init__(self, *args: object, field: str | None = None) -> None:
+    def __init__(self, *args: object, field: str | None = None):
         super().__init__(*args)
         self.field = field
 
@@ -80,16 +80,25 @@ class RowError:
 
 
 class ImportValidationError(ValidationError):
-    """An import file has bad rows. Holds every row error found; nothing was committed."""
+    """An import file has bad rows. Holds every row error found; nothing was committed.
 
-    def __init__(self, source: str, errors: Sequence[RowError]):
+    ``changed`` (keyword, default False) words the message for a change of stored records (a
+    correction) instead of an import: "nothing was changed".
+    """
+
+    def __init__(self, source: str, errors: Sequence[RowError], *, changed: bool = False):
         self.source = source
         self.errors = list(errors)
         lines = "\n".join(f"  - {e}" for e in self.errors)
-        super().__init__(
-            f"{source}: {len(self.errors)} bad row value(s); nothing was imported. "
-            f"Fix every row listed and import again:\n{lines}"
-        )
+        first = self.errors[0].column.rsplit(":", 1)[-1] if self.errors else None
+        outcome = "nothing was changed. Fix every value listed and try again" if changed else \
+            "nothing was imported. Fix every row listed and import again"
+        super().__init__(f"{source}: {len(self.errors)} bad row value(s); {outcome}:\n{lines}", field=first)
+
+    @property
+    def fields(self) -> list[str]:
+        """The offending fields (column names without the file), in error order, each once."""
+        return list(dict.fromkeys(e.column.rsplit(":", 1)[-1] for e in self.errors))
 
 
 class ImageReadError(SabrkitError, FileNotFoundError):

@@ -30,6 +30,7 @@ from sabrkit.errors import NotFoundError, RowError, ValidationError, format_prob
 from sabrkit.registry import models as m
 from sabrkit.registry.checks import RegistryState
 from sabrkit.registry.load import REGISTRY_FILES, LoadSummary, RegistrySource, validate_source, write_registry
+from sabrkit.registry.rules import check_patient
 
 __all__ = ["record", "enrol", "correct", "delete", "CAPTURE_KINDS", "MOVES_LAST_CONTACT"]
 
@@ -149,7 +150,14 @@ def _model(table: str) -> type[Any]:
 def _row(session: Session, table: str, row_key: str) -> Any:
     model = _model(table)
     key_column = inspect(model).primary_key[0]
-    key: Any = int(row_key) if key_column.type.python_type is int else row_key
+    key: Any = row_key
+    if key_column.type.python_type is int:
+        try:
+            key = int(row_key)
+        except ValueError:
+            raise ValidationError(format_problem(f"{table} row key {row_key!r}", f"{table} rows are numbered "
+                                                 "(an integer key)", "give the row number shown by an export "
+                                                 "or `sabrkit registry audit history`"), field="row_key") from None
     found = session.get(model, key)
     if found is None:
         raise NotFoundError(format_problem(f"{table} row {row_key}", "the row must exist",
@@ -159,9 +167,21 @@ def _row(session: Session, table: str, row_key: str) -> Any:
 
 def correct(db: Database, table: str, row_key: str, changes: Mapping[str, str], *, reason: str,
             actor: str | None = None) -> None:
-    """Change columns of one row (validated by the table's row model), with a reason.
+    """Change columns of one row, with a reason; the patient's whole record is re-checked.
 
-    Cross-record rules are not re-run; the database's CHECK constraints still apply.
+    The changed row is validated by its table's row model, then every row and cross-record rule
+    (:func:`sabrkit.registry.rules.patient_rule_errors`: date order, visit windows, nothing after
+    death, no future date ...) is re-run over the patient's record inside the transaction; a
+    broken rule rolls the change back.
+
+    Raises
+    ------
+    ValidationError
+        A value the field does not accept (``field`` names it).
+    ImportValidationError
+        The change breaks a cross-record rule (every broken rule listed); nothing was changed.
+    NotFoundError
+        No such table or row.
     """
     if not reason or not reason.strip():
         raise AuditError(format_problem(f"a correction of {table} row {row_key}", "every change needs a reason",
@@ -183,15 +203,64 @@ def correct(db: Database, table: str, row_key: str, changes: Mapping[str, str], 
         except PydanticValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
                                  for e in exc.errors())
+            first = exc.errors()[0].get("loc") or ("",)
             raise ValidationError(format_problem(f"correction of {table} row {row_key}", problems,
-                                                 "give values the field accepts")) from None
+                                                 "give values the field accepts"), field=str(first[0])) from None
         for column in changes:
             setattr(found, column, getattr(checked, column))
+        check_patient(session, _owner(found), what=f"correction of {table} row {row_key}")
     logger.info("corrected %s row %s: %s", table, row_key, ", ".join(changes))
 
 
+def _owner(found: Any) -> str:
+    """The study ID of the patient a registry row belongs to."""
+    if isinstance(found, m.Patient):
+        return str(found.study_id)
+    study_id = getattr(found, "study_id", None)
+    if study_id is None:
+        study_id = str(getattr(found, "lesion_id", "")).rsplit("-L", 1)[0]
+    return str(study_id)
+
+
 def delete(db: Database, table: str, row_key: str, *, reason: str, actor: str | None = None) -> None:
-    """Delete one row with a reason (the audit log keeps its last values)."""
+    """Delete one row with a reason (the audit log keeps its last values).
+
+    A patient or lesion that other records still refer to is not deleted (delete those first);
+    the rest of the patient's record is re-checked (an off-study record for death needs the
+    death record ...).
+
+    Raises
+    ------
+    ValidationError
+        The row is still referred to, or its removal breaks a rule of the patient's record.
+    """
     with db.transaction(actor=actor, reason=reason) as session:
-        session.delete(_row(session, table, row_key))
+        found = _row(session, table, row_key)
+        dependants = _dependants(session, found)
+        if dependants:
+            raise ValidationError(format_problem(
+                f"{table} row {row_key} is referred to by {', '.join(dependants)}",
+                "a record is deleted only once nothing refers to it",
+                "delete (or correct) the referring records first, each with a reason"), field="row_key")
+        owner = _owner(found)
+        session.delete(found)
+        if not isinstance(found, m.Patient):
+            check_patient(session, owner, what=f"deletion of {table} row {row_key}")
     logger.info("deleted %s row %s", table, row_key)
+
+
+def _dependants(session: Session, found: Any) -> list[str]:
+    """Tables (with row counts) whose rows refer to ``found`` by a foreign key (registry or biobank)."""
+    from sqlalchemy import func
+
+    own = found.__table__
+    names = []
+    for table in own.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table is not own or table is own:
+                continue
+            value = getattr(found, fk.column.key)
+            n = session.scalar(select(func.count()).select_from(table).where(fk.parent == value)) or 0
+            if n:
+                names.append(f"{n} {table.name} row(s)")
+    return names

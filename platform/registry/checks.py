@@ -19,6 +19,9 @@ Rules (besides the per-row types, vocabularies and ranges of :mod:`sabrkit.regis
 * Adverse events: the grade is one CTCAE defines for the term (:func:`sabrkit.registry.ctcae.check_ctcae`);
   an attributed lesion belongs to the patient.
 * Off study for reason ``death`` needs the patient's death record.
+* Calendar and death (:mod:`sabrkit.registry.rules`): no date after today or the data cut-off;
+  no course, therapy line, visit, adverse event, assessment or progression after the patient's
+  death; the last contact never after the death.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sabrkit.db.database import Database
 from sabrkit.errors import RowError
 from sabrkit.registry import models as m
 from sabrkit.registry.ctcae import check_ctcae
+from sabrkit.registry.rules import AFTER_DEATH_REFUSED, future_date_errors, latest_allowed_date
 from sabrkit.registry.schedule import visit_rule_problem
 
 __all__ = ["RegistryState", "RegistryChecker", "database_state", "ASSESSMENT_BEFORE_MDT_DAYS"]
@@ -97,10 +101,12 @@ def database_state(db: Database) -> RegistryState:
 class RegistryChecker:
     """Cross-row and cross-file rules over parsed rows (missing files are empty lists)."""
 
-    def __init__(self, state: RegistryState, parsed: dict[str, list[ParsedRow[Any]]]):
+    def __init__(self, state: RegistryState, parsed: dict[str, list[ParsedRow[Any]]], *,
+                 latest: date | None = None):
         self.state = state
         self.parsed = parsed
         self.errors: list[RowError] = []
+        self.latest = latest
 
     # ---- helpers -------------------------------------------------------------------------
     def add(self, label: str, row: int, column: str, value: object, rule: str) -> None:
@@ -135,11 +141,47 @@ class RegistryChecker:
         return True
 
     def run(self) -> list[RowError]:
+        latest = self.latest or latest_allowed_date()
+        for label, rows in self.parsed.items():
+            hidden = ("date_of_birth",) if label == "identifiers.csv" else ()
+            self.errors.extend(future_date_errors(label, rows, latest, hidden))
+        # deaths known before any other file is checked: the database's, then the file's (first one)
+        self.deaths_known: dict[str, date] = dict(self.state.death_dates)
+        for row in self.rows("deaths.csv"):
+            self.deaths_known.setdefault(row.record.study_id, row.record.death_date)
         for check in (self.patients, self.identifiers, self.eligibility, self.lesions, self.sabr_courses,
                       self.therapy_lines, self.visits, self.adverse_events, self.tumour_assessments,
                       self.lesion_assessments, self.progression_events, self.deaths, self.off_study):
             check()
+        self.after_death()
+        self.stored_last_contact()
         return self.errors
+
+    # ---- calendar and death (sabrkit.registry.rules) -------------------------------------------
+    def after_death(self) -> None:
+        """Nothing clinical after the patient's death (the death record itself excepted)."""
+        for label, column in AFTER_DEATH_REFUSED.items():
+            for row in self.rows(label):
+                record = row.record
+                study_id = getattr(record, "study_id", None) or self.state.lesions.get(record.lesion_id)
+                self.not_after(label, row.row, column, getattr(record, column),
+                               self.deaths_known.get(study_id), "the patient's death")
+
+    def stored_last_contact(self) -> None:
+        """A stored patient's last contact (possibly moved by a new record) never after the death.
+
+        Only patients this run touches are checked (their death stored, no new death in the file:
+        a file's death is checked against the last contact by :meth:`deaths`).
+        """
+        touched = {getattr(row.record, "study_id", None) for rows in self.parsed.values() for row in rows}
+        file_deaths = {row.record.study_id for row in self.rows("deaths.csv")}
+        file_patients = {row.record.study_id for row in self.rows("patients.csv")}
+        for study_id in sorted(s for s in touched if s and s not in file_deaths and s not in file_patients):
+            patient = self.state.patients.get(study_id)
+            death = self.state.death_dates.get(study_id)
+            if patient is not None and death is not None and patient.last_contact_date > death:
+                self.add("patients.csv", 0, "last_contact_date", patient.last_contact_date.isoformat(),
+                         f"must be on or before the patient's death ({death.isoformat()})")
 
     # ---- enrolment ---------------------------------------------------------------------------
     def patients(self) -> None:
