@@ -134,7 +134,7 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
         Upgrade the schema to the newest revision at start-up.
     """
     from sabrkit.version import __version__
-    from sabrkit.web.routes import admin, api, auth, lab, registry, research, shipments
+    from sabrkit.web.routes import admin, api, auth, corrections, lab, registry, research, shipments
 
     web_settings = web_settings or WebSettings()
     owned = database is None
@@ -162,7 +162,7 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
     app.add_middleware(SecurityHeaders)
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="api-docs")
     app.mount("/static", StaticFiles(directory=str(files("sabrkit.web").joinpath("static"))), name="static")
-    for module in (auth, lab, shipments, registry, research, admin, api):
+    for module in (auth, lab, shipments, corrections, registry, research, admin, api):
         app.include_router(module.router)
     _install_error_handlers(app)
 

@@ -80,7 +80,8 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(base, base.replace("_", " ").capitalize())
 
 
-def field_errors(error: SabrkitError | None, *, ae_rows: bool = False) -> dict[str, list[str]]:
+def field_errors(error: SabrkitError | None, *, ae_rows: bool = False, default_field: str | None = None
+                 ) -> dict[str, list[str]]:
     """Form field -> messages, for every part of ``error`` that names a field.
 
     Parameters
@@ -89,6 +90,8 @@ def field_errors(error: SabrkitError | None, *, ae_rows: bool = False) -> dict[s
         What a service raised.
     ae_rows : bool
         The form has adverse-event rows: their fields are keyed ``ae_<field>-<row>``.
+    default_field : str, optional
+        The field an error that names none concerns on this form (the box map: the position).
     """
     found: dict[str, list[str]] = {}
     if isinstance(error, ImportValidationError):
@@ -99,8 +102,9 @@ def field_errors(error: SabrkitError | None, *, ae_rows: bool = False) -> dict[s
                 name = f"ae_{name}-{problem.row}"
             value = "" if problem.value is None or problem.value == "" else f"{problem.value}: "
             found.setdefault(name, []).append(f"{value}{problem.rule}")
-    elif isinstance(error, ValidationError) and getattr(error, "field", None):
-        found.setdefault(FIELD_ALIASES.get(error.field, error.field), []).append(str(error))
+    elif isinstance(error, SabrkitError) and (getattr(error, "field", None) or default_field):
+        name = getattr(error, "field", None) or default_field or ""
+        found.setdefault(FIELD_ALIASES.get(name, name), []).append(str(error))
     return found
 
 
@@ -132,11 +136,22 @@ def make_templates() -> Jinja2Templates:
     env.filters["dt"] = lambda value: "" if value is None else (
         value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "hour") else value.isoformat())
     env.filters["cell"] = _cell
+    env.filters["qty"] = _quantity
     env.filters["pct"] = lambda value: "n/a" if value is None or value != value else f"{100 * value:.1f}%"
     env.filters["urlpath"] = lambda value: quote(str(value), safe="/")
     env.globals["field_error"] = pass_context(_field_error)
     env.globals["invalid"] = pass_context(_invalid)
     return Jinja2Templates(env=env)
+
+
+def _quantity(value: Any) -> str:
+    """An amount without exponent notation: ``1000000000`` -> ``1,000,000,000``, ``0.25`` -> ``0.25``."""
+    if value is None:
+        return ""
+    number = float(value)
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.4f}".rstrip("0").rstrip(".")
 
 
 def _cell(value: Any) -> str:
@@ -187,7 +202,8 @@ def render(request: Request, template: str, user: CurrentUser | None, *, status_
                default=None)
     flashed = _pop_flash(request)
     errors = error_lines(error) if isinstance(error, SabrkitError) else ([error] if error else [])
-    at_fields = field_errors(error, ae_rows=bool(context.pop("ae_rows", False))) if isinstance(error, SabrkitError) else {}
+    at_fields = field_errors(error, ae_rows=bool(context.pop("ae_rows", False)),
+                             default_field=context.pop("error_field", None)) if isinstance(error, SabrkitError) else {}
     response = templates.TemplateResponse(request, template, {
         "user": user, "nav": nav, "csrf_token": user.csrf_token if user else context.pop("csrf_token", ""),
         "flash": flashed, "errors": errors, "field_errors": at_fields, "can": (lambda p: user is not None and can(user.role, p)),

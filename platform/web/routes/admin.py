@@ -6,7 +6,9 @@ the reason typed; the audit page lists the newest entries of the shared audit lo
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 
@@ -82,5 +84,11 @@ def change(request: Request, username: str, action: str, user: CurrentUser = Dep
 
 
 @router.get("/admin/audit")
-def audit(request: Request, user: CurrentUser = Depends(ADMIN), db: Database = Depends(get_db)) -> Any:
-    return render(request, "audit.html", user, entries=queries.recent_audit(db, 200), title="Audit trail")
+def audit(request: Request, actor: str = "", table: str = "", row_key: str = "", since: date | None = None,
+          until: date | None = None, page: int = 1, user: CurrentUser = Depends(ADMIN),
+          db: Database = Depends(get_db)) -> Any:
+    found = queries.audit_entries(db, actor=actor, table=table, row_key=row_key, since=since, until=until, page=page)
+    filters = {"actor": actor, "table": table, "row_key": row_key, "since": since.isoformat() if since else "",
+               "until": until.isoformat() if until else ""}
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "audit.html", user, filters=filters, query=query, title="Audit trail", **found)

@@ -31,10 +31,9 @@ _ELIGIBILITY = ("rcc_confirmed", "one_to_five_metastases", "all_lesions_treatabl
 
 def vocabularies() -> dict[str, Any]:
     """Choices of the registry forms (from the registry's vocabularies and CTCAE term list)."""
-    import datetime as dt
-
     from sabrkit.registry import vocabulary as v
     from sabrkit.registry.ctcae import terms_for_entry
+    from sabrkit.registry.rules import latest_allowed_date
 
     terms = terms_for_entry()  # the study's frequent terms first, then the rest of CTCAE v5.0
     return {"sites": v.LESION_SITES, "sexes": v.SEXES, "histologies": v.HISTOLOGIES, "imdc_risks": v.IMDC_RISKS,
@@ -44,7 +43,7 @@ def vocabularies() -> dict[str, Any]:
             "off_study_reasons": v.OFF_STUDY_REASONS, "mdt_decisions": v.MDT_DECISIONS,
             "ctcae_terms": [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades), "meddra": t.meddra_code,
                              "frequent": t.frequent} for t in terms],
-            "today": dt.date.today().isoformat()}
+            "today": latest_allowed_date().isoformat()}  # the service's rule, mirrored by the date inputs' max
 
 
 def _clean(form: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
