@@ -27,6 +27,7 @@ from sabrkit.biobank.assays import assay_results_table
 from sabrkit.biobank.consent import consented_study_ids
 from sabrkit.biobank.custody import freeze_thaw_counts
 from sabrkit.biobank.models import Sample, SampleDerivation
+from sabrkit.db.csv_export import neutralise_formulas
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem
 
@@ -151,7 +152,7 @@ def export_biobank(db: Database, folder: Path, *, file_format: str = "parquet",
         if file_format == "parquet":
             table.to_parquet(path, index=False)
         else:
-            table.to_csv(path, index=False)
+            neutralise_formulas(table).to_csv(path, index=False)
         written[name] = path
     logger.info("biobank export: %s", ", ".join(f"{n} ({len(t)} rows)" for n, t in tables.items()))
     return written

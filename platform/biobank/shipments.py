@@ -153,9 +153,11 @@ def shipment_manifest(db: Database, code: str) -> pd.DataFrame:
 
 
 def write_manifest_csv(db: Database, code: str, path: Path) -> Path:
-    """Write the manifest as CSV (UTF-8, header row)."""
+    """Write the manifest as CSV (UTF-8, header row; formula-like text neutralised, see :mod:`sabrkit.db.csv_export`)."""
+    from sabrkit.db.csv_export import neutralise_formulas
+
     path = Path(path)
-    shipment_manifest(db, code).to_csv(path, index=False)
+    neutralise_formulas(shipment_manifest(db, code)).to_csv(path, index=False)
     return path
 
 

@@ -1,19 +1,23 @@
-"""CTCAE terms and the grades each term allows (a curated subset of CTCAE v5.0).
+"""CTCAE v5.0 terms: every term with its system organ class, MedDRA code and the grades it allows.
 
 Source: National Cancer Institute, *Common Terminology Criteria for Adverse Events (CTCAE)
-Version 5.0*, published November 27, 2017 (U.S. Department of Health and Human Services),
+Version 5.0*, published November 27, 2017 (U.S. Department of Health and Human Services; a
+U.S. government work in the public domain),
 https://ctep.cancer.gov/protocolDevelopment/electronic_applications/ctc.htm#ctc_50 .
 
-CTCAE grades 1-5 are not all defined for every term (a "-" in the document: e.g. *Fatigue*
-stops at grade 3, *Edema cerebral* starts at grade 4). ``data/ctcae_v5_terms.csv`` ships **a
-curated subset of 59 terms**, those expected after SABR to lung, bone/spine, brain, adrenal,
-liver, pancreas and lymph nodes, and the common toxicities of TKIs and ICIs, with each term's
-allowed grades transcribed from the v5.0 document. Terms are matched case-insensitively. CTCAE's
-"<SOC> - Other, specify" terms (grades 1-5) are accepted with any text after "specify".
+``data/ctcae_v5_terms.csv`` ships **all 837 terms** of the v5.0 release (26 system organ
+classes, including each SOC's "<SOC> - Other, specify"): ``term``, ``soc``, ``meddra_code``
+(MedDRA v20.1 lowest-level term code), ``allowed_grades`` (space-separated) and
+``study_relevance`` (why a term is frequent in this study: SABR sites, TKI and ICI toxicities;
+blank for the rest). It was converted from a machine-readable transcription of the NCI document
+(the ``ctcaev5.js`` table of github.com/oncohub/CTCAE5, one record per term with the text of
+grades 1-5; a grade is allowed when its cell is not "-"); see ``data/README.md``.
 
-A valid v5.0 term missing from the subset is refused with a message saying so: add the row
-(term, SOC, allowed grades as ``a-b``, why it is relevant) to the CSV. Other CTCAE versions
-(4.03, 6.0) are stored with grades 1-5 but without a term list (none is shipped).
+CTCAE grades 1-5 are not all defined for every term (a "-" in the document: *Fatigue* stops at
+grade 3, *Edema cerebral* starts at grade 3, *Asystole* allows 1, 4 and 5). Terms are matched
+case-insensitively. "<SOC> - Other, specify" terms (grades 1-5) are accepted with the text after
+"specify". Other CTCAE versions (4.03, 6.0) are stored with grades 1-5 but without a term list.
+:func:`terms_for_entry` lists the study's frequent terms first (forms and the term search).
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 
-__all__ = ["CtcaeTerm", "ctcae_terms", "check_ctcae", "CTCAE_SOURCE", "TERM_LIST_VERSION"]
+__all__ = ["CtcaeTerm", "ctcae_terms", "terms_for_entry", "check_ctcae", "CTCAE_SOURCE", "TERM_LIST_VERSION"]
 
 CTCAE_SOURCE = ("NCI CTCAE v5.0 (November 27, 2017), "
                 "https://ctep.cancer.gov/protocolDevelopment/electronic_applications/ctc.htm#ctc_50; "
-                "curated subset shipped as sabrkit/registry/data/ctcae_v5_terms.csv")
+                "all 837 terms shipped as sabrkit/registry/data/ctcae_v5_terms.csv")
 #: The CTCAE version the shipped term list belongs to.
 TERM_LIST_VERSION = "5.0"
 _OTHER_SPECIFY = " - other, specify"
@@ -35,17 +39,18 @@ _OTHER_SPECIFY = " - other, specify"
 
 @dataclass(frozen=True)
 class CtcaeTerm:
-    """One CTCAE term: its name, system organ class, allowed grades and why it is listed."""
+    """One CTCAE term: name, system organ class, allowed grades, MedDRA code, why it is frequent here."""
 
     term: str
     soc: str
     allowed_grades: tuple[int, ...]
     relevance: str
+    meddra_code: str = ""
 
-
-def _grades(text: str) -> tuple[int, ...]:
-    low, _, high = text.partition("-")
-    return tuple(range(int(low), int(high or low) + 1))
+    @property
+    def frequent(self) -> bool:
+        """True for the terms this study expects (listed first in forms)."""
+        return bool(self.relevance)
 
 
 @lru_cache(maxsize=1)
@@ -56,9 +61,23 @@ def ctcae_terms() -> dict[str, CtcaeTerm]:
         rows = list(csv.DictReader(handle))
     return {
         row["term"].strip().lower(): CtcaeTerm(row["term"].strip(), row["soc"].strip(),
-                                               _grades(row["allowed_grades"]), row["relevance"].strip())
+                                               tuple(int(g) for g in row["allowed_grades"].split()),
+                                               row["study_relevance"].strip(), row["meddra_code"].strip())
         for row in rows
     }
+
+
+def terms_for_entry(query: str = "", limit: int | None = None) -> list[CtcaeTerm]:
+    """Terms matching ``query`` (case-insensitive, in the term or its SOC): the study's frequent ones first.
+
+    Within each group, terms whose name starts with the query come before those that only contain it,
+    then alphabetical order.
+    """
+    needle = query.strip().lower()
+    found = [t for key, t in ctcae_terms().items() if not needle or needle in key or needle in t.soc.lower()]
+    found.sort(key=lambda t: (not t.frequent, not t.term.lower().startswith(needle), needle not in t.term.lower(),
+                              t.term.lower()))
+    return found[:limit] if limit else found
 
 
 def check_ctcae(term: str, grade: int | None, version: str) -> str | None:
@@ -74,9 +93,8 @@ def check_ctcae(term: str, grade: int | None, version: str) -> str | None:
         return None if ok else "an 'Other, specify' term needs the specification after 'specify:'"
     known = ctcae_terms().get(key)
     if known is None:
-        return (f"{term!r} is not a CTCAE v5.0 term of sabrkit's list (a curated subset); check the spelling "
-                "(e.g. 'Dermatitis radiation'), use '<SOC> - Other, specify: <text>', or add the term to "
-                "sabrkit/registry/data/ctcae_v5_terms.csv")
+        return (f"{term!r} is not a CTCAE v5.0 term; check the spelling (e.g. 'Dermatitis radiation', "
+                "'Hypokalemia') or use '<SOC> - Other, specify: <text>'")
     if grade is not None and grade not in known.allowed_grades:
         allowed = ", ".join(map(str, known.allowed_grades))
         return f"CTCAE v5.0 defines grades {allowed} for {known.term!r}, not {grade}"

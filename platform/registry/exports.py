@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sabrkit.db.csv_export import neutralise_formulas
 from sabrkit.registry.ctcae import TERM_LIST_VERSION, ctcae_terms
 from sabrkit.registry.dose import bed10
 from sabrkit.registry.endpoints import DAYS_PER_MONTH, compute_endpoints
@@ -273,7 +274,7 @@ def write_analysis_tables(tables: AnalysisTables, out_dir: Path, *, formats: tup
             if suffix == "parquet":
                 table.to_parquet(tmp, index=False)
             else:
-                table.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+                neutralise_formulas(table).to_csv(tmp, index=False, date_format="%Y-%m-%d")
             os.replace(tmp, path)
             written.append(path)
     return written

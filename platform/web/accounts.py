@@ -12,6 +12,11 @@ of those failures is ``lockout_minutes`` old; an address that failed
 ``max_failed_logins_per_address`` times (any user names) is locked the same way. While locked,
 the password is not even checked. A successful login forgets the user's failures from that address.
 
+Passwords must have :data:`MIN_PASSWORD_LENGTH` characters, not be blank, and reach zxcvbn score
+:data:`MIN_PASSWORD_SCORE` (Wheeler, *zxcvbn: Low-Budget Password Strength Estimation*, USENIX
+Security 2016; score 3 = "safely unguessable", about 10^8 guesses), judged against the user name too.
+An admin's :func:`unlock` (and every password reset) forgets the account's failed logins.
+
 Account changes are audited (``web_users`` is an audited table): who made them (``actor``) and why.
 """
 
@@ -37,12 +42,15 @@ from sabrkit.web.settings import WebSettings
 __all__ = [
     "CurrentUser", "UserSummary", "MIN_PASSWORD_LENGTH", "PASSWORD_PROFILES", "count_users", "utcnow", "hash_password", "create_user",
     "set_password", "set_role", "set_active", "list_users", "authenticate", "open_session",
-    "user_for_token", "close_session", "create_api_token", "lock_until",
+    "user_for_token", "close_session", "create_api_token", "lock_until", "check_password_strength", "unlock",
+    "MIN_PASSWORD_SCORE",
 ]
 
 logger = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
+#: Lowest zxcvbn score (0-4) accepted for a password.
+MIN_PASSWORD_SCORE = 3
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 _DUMMY_HASH: list[str] = []
 
@@ -67,12 +75,36 @@ def _hasher(profile: str = "default"):
     return PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY if profile == "default" else profiles.CHEAPEST)
 
 
-def hash_password(password: str, *, profile: str = "default") -> str:
-    """The argon2id hash of ``password`` (checks the minimum length first)."""
+def check_password_strength(password: str, user_inputs: tuple[str, ...] = ()) -> None:
+    """Refuse short, blank and guessable passwords (length rule, then zxcvbn).
+
+    Raises
+    ------
+    ValidationError
+        With ``field="password"``: the rule broken and zxcvbn's suggestion.
+    """
+    from zxcvbn import zxcvbn
+
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(format_problem(f"a password of {len(password)} characters",
                                              f"passwords have at least {MIN_PASSWORD_LENGTH} characters",
-                                             "choose a longer one (a pass phrase of several words works well)"))
+                                             "choose a longer one (a pass phrase of several words works well)"),
+                              field="password")
+    if not password.strip():
+        raise ValidationError(format_problem("a password of spaces only", "a password has visible characters",
+                                             "choose a pass phrase of several words"), field="password")
+    verdict = zxcvbn(password[:100], user_inputs=[u for u in user_inputs if u])
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        hint = " ".join([verdict["feedback"].get("warning") or "", *verdict["feedback"].get("suggestions", [])]).strip()
+        raise ValidationError(format_problem(
+            f"a password guessable in about 10^{verdict['guesses_log10']:.0f} tries (strength {verdict['score']} of 4)",
+            f"passwords need strength {MIN_PASSWORD_SCORE} or more (zxcvbn)",
+            (hint + " " if hint else "") + "a pass phrase of four or more unrelated words works well"), field="password")
+
+
+def hash_password(password: str, *, profile: str = "default", user_inputs: tuple[str, ...] = ()) -> str:
+    """The argon2id hash of ``password`` (after :func:`check_password_strength`)."""
+    check_password_strength(password, user_inputs)
     return _hasher(profile).hash(password)
 
 
@@ -139,7 +171,7 @@ def create_user(db: Database, username: str, password: str, role: str, *, displa
     """
     name = _check_username(username)
     _check_role(role)
-    hashed = hash_password(password, profile=password_profile)
+    hashed = hash_password(password, profile=password_profile, user_inputs=(name, display_name or ""))
     now = utcnow()
     with db.transaction(actor=actor, reason=reason or f"create account {name} ({role})") as session:
         if session.execute(select(WebUser.id).where(WebUser.username == name)).first() is not None:
@@ -151,12 +183,32 @@ def create_user(db: Database, username: str, password: str, role: str, *, displa
 
 
 def set_password(db: Database, username: str, password: str, *, actor: str, reason: str) -> None:
-    """Replace an account's password and end its sessions (audited; the hash is redacted in the log)."""
-    hashed = hash_password(password)
+    """Replace an account's password, end its sessions and forget its failed logins (audited; hash redacted)."""
+    hashed = hash_password(password, user_inputs=(username,))
     with db.transaction(actor=actor, reason=reason) as session:
         user = _user(session, username)
         user.password_hash, user.password_changed_at = hashed, utcnow()
         session.execute(delete(WebSession).where(WebSession.user_id == user.id, WebSession.kind == "browser"))
+        _forget_failures(session, user.username)
+
+
+def _forget_failures(session, username: str) -> int:
+    """Delete the failed logins of ``username`` and, for the addresses it failed from, theirs too."""
+    addresses = select(LoginFailure.client_address).where(LoginFailure.username == username).distinct()
+    found = session.execute(delete(LoginFailure).where(
+        (LoginFailure.username == username) | LoginFailure.client_address.in_(addresses.scalar_subquery())))
+    return int(found.rowcount or 0)
+
+
+def unlock(db: Database, username: str, *, actor: str, reason: str) -> int:
+    """Lift a login lock: forget the account's failed logins (and those of the addresses it failed from).
+
+    Returns the number of failed-login records removed (audited with ``actor`` and ``reason``).
+    """
+    with db.transaction(actor=actor, reason=reason) as session:
+        removed = _forget_failures(session, _user(session, username).username)
+    logger.info("login lock of %s lifted by %s (%d failures forgotten)", username, actor, removed)
+    return removed
 
 
 def set_role(db: Database, username: str, role: str, *, actor: str, reason: str) -> None:

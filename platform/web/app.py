@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -38,13 +38,22 @@ logger = logging.getLogger(__name__)
 
 _CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
-# the study report is a self-contained page with inline styles; Swagger UI loads its assets from a CDN
+# the study report is a self-contained page with inline styles; Swagger UI and ReDoc run one inline
+# script each, their assets come from this server (fastapi-offline's bundle), never from a CDN
+_DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+             "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'")
 _RELAXED_CSP = {"/reports/study": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
-                "/docs": None}
+                "/docs": _DOCS_CSP, "/redoc": _DOCS_CSP}
+#: Where the Swagger UI / ReDoc files are served from (fastapi-offline's package folder).
+DOCS_ASSETS = "/static/api-docs"
 
 
 class SecurityHeaders:
-    """ASGI middleware adding the security headers to every response (no per-request Python objects)."""
+    """ASGI middleware adding the security headers to every response (no per-request Python objects).
+
+    API responses (``/api/...``, ``/openapi.json``) may carry identifiers: they get
+    ``Cache-Control: no-store`` (pages get it from :func:`~sabrkit.web.rendering.render`).
+    """
 
     def __init__(self, app: Any):
         self.app = app
@@ -53,7 +62,9 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = _RELAXED_CSP.get(scope.get("path", ""), _CSP)
+        path = scope.get("path", "")
+        csp = _RELAXED_CSP.get(path, _CSP)
+        api = path.startswith("/api/") or path == "/openapi.json"
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -62,6 +73,9 @@ class SecurityHeaders:
                             (b"referrer-policy", b"same-origin")]
                 if csp:
                     headers.append((b"content-security-policy", csp.encode("ascii")))
+                if api:
+                    headers = [(k, v) for k, v in headers if k.lower() not in (b"cache-control", b"pragma")]
+                    headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
                 message["headers"] = headers
             await send(message)
 
@@ -120,7 +134,7 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
         Upgrade the schema to the newest revision at start-up.
     """
     from sabrkit.version import __version__
-    from sabrkit.web.routes import admin, api, auth, lab, registry, research, shipments
+    from sabrkit.web.routes import admin, api, auth, corrections, lab, registry, research, shipments
 
     web_settings = web_settings or WebSettings()
     owned = database is None
@@ -146,8 +160,9 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
     app.state.dashboard = DashboardCache(target=web_settings.enrolment_target)
     app.state.session_cache = SessionCache(web_settings.session_cache_seconds)
     app.add_middleware(SecurityHeaders)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="api-docs")
     app.mount("/static", StaticFiles(directory=str(files("sabrkit.web").joinpath("static"))), name="static")
-    for module in (auth, lab, shipments, registry, research, admin, api):
+    for module in (auth, lab, shipments, corrections, registry, research, admin, api):
         app.include_router(module.router)
     _install_error_handlers(app)
 
@@ -157,7 +172,15 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
 
     @app.get("/docs", include_in_schema=False)
     def docs(user: Any = Depends(current_user)) -> Any:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="sabrkit API")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="sabrkit API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(user: Any = Depends(current_user)) -> Any:
+        return get_redoc_html(openapi_url="/openapi.json", title="sabrkit API", redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -20,7 +20,7 @@ from sqlalchemy import case, func, or_, select
 from sabrkit.db.database import Database
 
 __all__ = [
-    "Found", "find_code", "sample_detail", "sample_summary", "search_samples", "received_samples", "boxes", "first_box",
+    "Found", "find_code", "sample_detail", "sample_list", "same_accession", "registry_record", "audit_entries", "CORRECTABLE", "sample_summary", "search_samples", "received_samples", "boxes", "first_box",
     "patients", "patient_detail", "patient_identifiers", "shipments", "inventory", "data_version",
     "recent_audit", "ACCESSION_PATTERN", "STUDY_ID_PATTERN",
 ]
@@ -277,3 +277,151 @@ def recent_audit(db: Database, limit: int = 100) -> list[dict[str, Any]]:
                                       AuditLogEntry.action, AuditLogEntry.table_name, AuditLogEntry.row_key,
                                       AuditLogEntry.reason).order_by(AuditLogEntry.id.desc()).limit(limit)).all()
     return [row._asdict() for row in rows]
+
+
+#: Registry tables whose rows the patient page offers to correct, with the words for one row.
+CORRECTABLE = {"patients": "baseline", "patient_identifiers": "key-table entry", "eligibility": "eligibility",
+               "lesions": "lesion", "sabr_courses": "SABR course", "systemic_therapy_lines": "therapy line",
+               "visits": "visit", "adverse_events": "adverse event", "tumour_assessments": "tumour assessment",
+               "lesion_assessments": "lesion assessment", "progression_events": "progression",
+               "deaths": "death", "off_study": "off-study record"}
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def registry_record(db: Database, table: str, row_key: str) -> dict[str, Any]:
+    """One registry row for the correction form: its entered fields (name -> input kind) and values as text."""
+    import datetime as dt
+
+    from sqlalchemy import inspect
+
+    from sabrkit.errors import NotFoundError, format_problem
+    from sabrkit.registry.load import REGISTRY_FILES
+
+    found = [(row_model, model) for row_model, model in REGISTRY_FILES.values() if model.__tablename__ == table]
+    if not found or table not in CORRECTABLE:
+        raise NotFoundError(format_problem(f"table {table!r}", "a registry table", "use the patient page's links"))
+    row_model, model = found[0]
+    key_column = inspect(model).primary_key[0]
+    with db.session() as session:
+        try:
+            key: Any = int(row_key) if key_column.type.python_type is int else row_key
+        except ValueError:
+            key = None
+        row = session.get(model, key) if key is not None else None
+        if row is None:
+            raise NotFoundError(format_problem(f"{CORRECTABLE[table]} {row_key}", "the record must exist",
+                                               "open it from the patient page"))
+        columns = {c.key: c for c in inspect(model).columns}
+        fields: dict[str, str] = {}
+        for name in row_model.model_fields:
+            column = columns.get(name)
+            if column is None:
+                continue
+            python_type = column.type.python_type
+            fields[name] = ("date" if python_type is dt.date else "datetime" if python_type is dt.datetime
+                            else "bool" if python_type is bool else "number" if python_type in (int, float) else "text")
+        values = {name: _as_text(getattr(row, name)) for name in fields}
+        study_id = getattr(row, "study_id", None) or row.lesion.study_id
+        label = f"{CORRECTABLE[table]} {row_key}"
+        if table == "visits":
+            label = f"visit {row.visit_number} ({values['visit_date']})"
+        elif table == "adverse_events":
+            label = f"adverse event {row.term} ({values['onset_date']})"
+    return {"table": table, "row_key": row_key, "label": label, "study_id": study_id, "fields": fields, "values": values}
+
+
+def audit_entries(db: Database, *, actor: str = "", table: str = "", row_key: str = "", since: Any = None,
+                  until: Any = None, page: int = 1, per_page: int = 50) -> dict[str, Any]:
+    """Audit-log entries, newest first, filtered (who, table, record, date range) and paged, with old -> new.
+
+    Returns ``{"entries": [...], "total": n, "page": p, "pages": k}``; each entry carries ``changes``:
+    ``[(field, old, new)]`` (only the fields that changed for an update; all fields of an insert or delete).
+    Redacted values (direct identifiers, password hashes) stay redacted.
+    """
+    import datetime as dt
+    import json
+
+    from sabrkit.audit.models import AuditLogEntry
+
+    where = []
+    if actor.strip():
+        where.append(AuditLogEntry.actor == actor.strip())
+    if table.strip():
+        where.append(AuditLogEntry.table_name == table.strip())
+    if row_key.strip():
+        where.append(AuditLogEntry.row_key == row_key.strip())
+    if since:
+        where.append(AuditLogEntry.recorded_at >= dt.datetime.combine(since, dt.time.min))
+    if until:
+        where.append(AuditLogEntry.recorded_at < dt.datetime.combine(until, dt.time.min) + dt.timedelta(days=1))
+    page, per_page = max(1, page), max(1, min(per_page, 500))
+    with db.session() as session:
+        total = int(session.scalar(select(func.count()).select_from(AuditLogEntry).where(*where)) or 0)
+        rows = session.execute(select(AuditLogEntry.id, AuditLogEntry.recorded_at, AuditLogEntry.actor,
+                                      AuditLogEntry.action, AuditLogEntry.table_name, AuditLogEntry.row_key,
+                                      AuditLogEntry.reason, AuditLogEntry.old_values, AuditLogEntry.new_values)
+                               .where(*where).order_by(AuditLogEntry.id.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        tables = list(session.scalars(select(AuditLogEntry.table_name).distinct().order_by(AuditLogEntry.table_name)))
+    entries = []
+    for row in rows:
+        old = json.loads(row.old_values) if row.old_values else {}
+        new = json.loads(row.new_values) if row.new_values else {}
+        names = sorted(set(old) | set(new))
+        changes = [(name, old.get(name), new.get(name)) for name in names
+                   if row.action != "update" or old.get(name) != new.get(name)]
+        entry = {key: getattr(row, key) for key in ("id", "recorded_at", "actor", "action", "table_name", "row_key",
+                                                     "reason")}
+        entries.append(entry | {"changes": changes})
+    return {"entries": entries, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
+            "tables": tables}
+
+
+def sample_list(db: Database, text: str = "", *, status: str = "", page: int = 1, per_page: int = 50) -> dict[str, Any]:
+    """Samples filtered by an accession or study ID prefix and a status, newest first, one page at a time."""
+    from sabrkit.biobank.models import Sample
+
+    where = []
+    if text.strip():
+        prefix = _like_prefix("".join(text.split()).upper())
+        where.append(or_(Sample.accession_id.like(prefix, escape="\\"), Sample.study_id.like(prefix, escape="\\")))
+    if status.strip():
+        where.append(Sample.status == status.strip())
+    page, per_page = max(1, page), max(1, min(per_page, 500))
+    with db.session() as session:
+        total = int(session.scalar(select(func.count()).select_from(Sample).where(*where)) or 0)
+        rows = session.execute(select(Sample.accession_id, Sample.study_id, Sample.timepoint, Sample.specimen_type,
+                                      Sample.status, Sample.remaining_quantity, Sample.quantity_unit, Sample.received_at)
+                               .where(*where).order_by(Sample.id.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+    return {"rows": [row._asdict() for row in rows], "total": total, "page": page,
+            "pages": max(1, -(-total // per_page))}
+
+
+def same_accession(db: Database, values: dict[str, Any]) -> list[str]:
+    """Accession IDs already made for the same patient, timepoint, specimen type and collection minute."""
+    import datetime as dt
+
+    from sabrkit.biobank.models import Sample
+
+    try:
+        collected = dt.datetime.fromisoformat(str(values.get("collected_at", "")).strip()).replace(second=0,
+                                                                                                   microsecond=0)
+    except ValueError:
+        return []  # the service reports the bad time
+    with db.session() as session:
+        return list(session.scalars(select(Sample.accession_id).where(
+            Sample.study_id == str(values.get("study_id", "")).strip().upper(),
+            Sample.timepoint == str(values.get("timepoint", "")).strip(),
+            Sample.specimen_type == str(values.get("specimen_type", "")).strip(),
+            Sample.kind == "primary",
+            Sample.collected_at >= collected, Sample.collected_at < collected + dt.timedelta(minutes=1))))

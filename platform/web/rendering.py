@@ -5,6 +5,13 @@ flash message survives one redirect in a short-lived cookie (no identifiers ever
 messages name accession IDs, study IDs, positions). Errors raised by the service functions are
 :class:`~sabrkit.errors.SabrkitError` subclasses; :func:`error_status` maps them to statuses and
 :func:`error_lines` to the lines a form shows (one per row error of an import-style error).
+
+Errors at the field: :func:`field_errors` maps an error to the form fields it concerns, from the
+error itself (an :class:`~sabrkit.errors.ImportValidationError`'s row errors name their column; a
+:class:`~sabrkit.errors.ValidationError` may carry ``field``), never from rules kept in the views.
+Templates call ``field_error("visit_date")`` after an input (the message, in words, with the
+value typed and the rule) and ``invalid("visit_date")`` inside it (``aria-invalid`` and
+``aria-describedby``); repeated rows (adverse events) use ``"ae_grade-2"`` (field, row).
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError
+from markupsafe import Markup, escape
+
+from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError, ValidationError
 from sabrkit.web.accounts import CurrentUser
 from sabrkit.web.errors import AccessDeniedError, LoginThrottledError
 from sabrkit.web.roles import can
 
-__all__ = ["make_templates", "render", "redirect", "flash", "error_status", "error_lines", "NAVIGATION"]
+__all__ = ["make_templates", "render", "redirect", "flash", "error_status", "error_lines", "field_errors", "field_label",
+           "NAVIGATION", "FIELD_LABELS"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +54,79 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Field names of the services -> the words a form shows (unlisted names: underscores become spaces).
+FIELD_LABELS: dict[str, str] = {
+    "study_id": "Study ID", "mdt_date": "MDT date", "assessed_on": "MDT date", "enrolment_date": "Enrolment date",
+    "age_years": "Age", "ecog": "ECOG", "kps": "KPS", "imdc_risk": "IMDC risk", "n_metastases": "Number of metastases",
+    "visit_number": "Visit number", "visit_date": "Visit date", "vrs_pain": "Pain (VRS)", "tess_score": "TESS",
+    "term": "CTCAE term", "grade": "Grade", "onset_date": "Onset", "resolution_date": "Resolved",
+    "attribution_sabr": "Attribution to SABR", "event_date": "Progression date", "death_date": "Date of death",
+    "off_study_date": "Off-study date", "assessment_date": "Assessment date", "last_contact_date": "Last contact",
+    "hospital_number": "Hospital number", "family_name": "Family name", "given_name": "Given name",
+    "date_of_birth": "Date of birth", "collected_at": "Collected at", "received_at": "Received at",
+    "processed_at": "Processed at", "frozen_at": "Frozen at", "volume_ml": "Volume", "position": "Position",
+    "password": "Password", "username": "User name", "reason": "Reason", "total_dose_gy": "Total dose",
+    "start_date": "First fraction", "end_date": "Last fraction", "longest_diameter_mm": "Longest diameter",
+}
+#: Fields of the adverse-event rows of the visit form (named ``ae_<field>-<row>`` there).
+AE_FIELDS = ("term", "grade", "onset_date", "attribution_sabr", "resolution_date", "lesion_id")
+#: A service field a form shows under another name (enrolment: eligibility is assessed at the MDT).
+FIELD_ALIASES = {"assessed_on": "mdt_date"}
+
+
+def field_label(name: str) -> str:
+    """The words a form uses for a service field name."""
+    base = name.split(":", 1)[-1]
+    return FIELD_LABELS.get(base, base.replace("_", " ").capitalize())
+
+
+def field_errors(error: SabrkitError | None, *, ae_rows: bool = False, default_field: str | None = None
+                 ) -> dict[str, list[str]]:
+    """Form field -> messages, for every part of ``error`` that names a field.
+
+    Parameters
+    ----------
+    error : SabrkitError, optional
+        What a service raised.
+    ae_rows : bool
+        The form has adverse-event rows: their fields are keyed ``ae_<field>-<row>``.
+    default_field : str, optional
+        The field an error that names none concerns on this form (the box map: the position).
+    """
+    found: dict[str, list[str]] = {}
+    if isinstance(error, ImportValidationError):
+        for problem in error.errors:
+            name = problem.column.split(":", 1)[-1]
+            name = FIELD_ALIASES.get(name, name)
+            if ae_rows and name in AE_FIELDS:
+                name = f"ae_{name}-{problem.row}"
+            value = "" if problem.value is None or problem.value == "" else f"{problem.value}: "
+            found.setdefault(name, []).append(f"{value}{problem.rule}")
+    elif isinstance(error, SabrkitError) and (getattr(error, "field", None) or default_field):
+        name = getattr(error, "field", None) or default_field or ""
+        found.setdefault(FIELD_ALIASES.get(name, name), []).append(str(error))
+    return found
+
+
+def _field_error(context: Any, name: str) -> Markup:
+    messages = (context.get("field_errors") or {}).get(name)
+    if not messages:
+        return Markup("")
+    text = Markup("<br>").join(escape(m) for m in messages)
+    return Markup('<span class="field-error" id="error-{}" role="alert">{}</span>').format(name, text)
+
+
+def _invalid(context: Any, name: str) -> Markup:
+    if not (context.get("field_errors") or {}).get(name):
+        return Markup("")
+    return Markup(' aria-invalid="true" aria-describedby="error-{}"').format(name)
+
+
 def make_templates() -> Jinja2Templates:
     """The packaged templates (``sabrkit/web/templates``), autoescaped, with the house filters."""
     from importlib.resources import files
 
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
     folder = str(files("sabrkit.web").joinpath("templates"))
     env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True,
@@ -58,9 +136,22 @@ def make_templates() -> Jinja2Templates:
     env.filters["dt"] = lambda value: "" if value is None else (
         value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "hour") else value.isoformat())
     env.filters["cell"] = _cell
+    env.filters["qty"] = _quantity
     env.filters["pct"] = lambda value: "n/a" if value is None or value != value else f"{100 * value:.1f}%"
     env.filters["urlpath"] = lambda value: quote(str(value), safe="/")
+    env.globals["field_error"] = pass_context(_field_error)
+    env.globals["invalid"] = pass_context(_invalid)
     return Jinja2Templates(env=env)
+
+
+def _quantity(value: Any) -> str:
+    """An amount without exponent notation: ``1000000000`` -> ``1,000,000,000``, ``0.25`` -> ``0.25``."""
+    if value is None:
+        return ""
+    number = float(value)
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.4f}".rstrip("0").rstrip(".")
 
 
 def _cell(value: Any) -> str:
@@ -111,9 +202,11 @@ def render(request: Request, template: str, user: CurrentUser | None, *, status_
                default=None)
     flashed = _pop_flash(request)
     errors = error_lines(error) if isinstance(error, SabrkitError) else ([error] if error else [])
+    at_fields = field_errors(error, ae_rows=bool(context.pop("ae_rows", False)),
+                             default_field=context.pop("error_field", None)) if isinstance(error, SabrkitError) else {}
     response = templates.TemplateResponse(request, template, {
         "user": user, "nav": nav, "csrf_token": user.csrf_token if user else context.pop("csrf_token", ""),
-        "flash": flashed, "errors": errors, "can": (lambda p: user is not None and can(user.role, p)),
+        "flash": flashed, "errors": errors, "field_errors": at_fields, "can": (lambda p: user is not None and can(user.role, p)),
         "path": request.url.path, "here": here, **context,
     }, status_code=status_code)
     if flashed:
@@ -142,7 +235,8 @@ def error_status(error: BaseException) -> int:
 def error_lines(error: SabrkitError) -> list[str]:
     """Readable lines: one per row error of an import-style error, else the message."""
     if isinstance(error, ImportValidationError):
-        return [f"{e.column.split(':', 1)[-1]} = {e.value!r}: {e.rule}" for e in error.errors]
+        return [f"{field_label(e.column)}" + (f" ({e.value})" if e.value not in (None, "") else "") + f": {e.rule}"
+                for e in error.errors]
     return [str(error)]
 
 

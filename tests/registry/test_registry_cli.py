@@ -59,7 +59,7 @@ def test_entry_commands_and_export(db_url, registry_tables, write_registry, tmp_
     assert ok.exit_code == 0, ok.output
     bad = _invoke("ae", "--study-id", "SABR-RCC-003", "--term", "Edema cerebral", "--grade", "2",
                   "--onset-date", "2024-10-01", "--attribution", "possible", "--database-url", db_url)
-    assert bad.exit_code == 1 and "grades 4, 5" in bad.output
+    assert bad.exit_code == 1 and "grades 3, 4, 5" in bad.output
     assert _invoke("correct", "visits", "1", "--set", "vrs_pain=2", "--reason", "query 3",
                    "--database-url", db_url).exit_code == 0
     out = tmp_path / "exports"

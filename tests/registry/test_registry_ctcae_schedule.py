@@ -16,11 +16,15 @@ from sabrkit.registry.schedule import (
 
 def test_term_list_ships_with_its_source_and_grades():
     terms = ctcae_terms()
-    assert len(terms) >= 50 and "ctcae" in CTCAE_SOURCE.lower()
-    # CTCAE v5.0 (NCI, 2017): Fatigue grades 1-3 only; Pneumonitis 1-5; Edema cerebral 4-5; Alopecia 1-2
+    assert len(terms) >= 800 and "ctcae" in CTCAE_SOURCE.lower()
+    # CTCAE v5.0 (NCI, 2017): Fatigue grades 1-3 only; Pneumonitis 1-5; Edema cerebral 3-5; Asystole 1, 4, 5; Alopecia 1-2
     assert terms["fatigue"].allowed_grades == (1, 2, 3)
     assert terms["pneumonitis"].allowed_grades == (1, 2, 3, 4, 5)
-    assert terms["edema cerebral"].allowed_grades == (4, 5)
+    assert terms["edema cerebral"].allowed_grades == (3, 4, 5)
+    assert terms["asystole"].allowed_grades == (1, 4, 5)
+    # the full v5.0 release: 837 terms; Hypokalemia (MedDRA 10021018) 1-5, Hiccups 1-3
+    assert len(terms) == 837 and terms["hypokalemia"].meddra_code == "10021018"
+    assert terms["hiccups"].allowed_grades == (1, 2, 3)
     assert terms["alopecia"].allowed_grades == (1, 2)
 
 

@@ -68,7 +68,7 @@ def test_adverse_events_are_acute_or_late_from_the_last_fraction(tables):
     assert (ae.loc["Fatigue", "AEPHASE"], ae.loc["Fatigue", "DAYSLFX"]) == ("ACUTE", 4)
     assert ae.loc["Pneumonitis", "AEPHASE"] == "ACUTE"  # 53 days after 2024-08-09
     assert (ae.loc["Pulmonary fibrosis", "AEPHASE"], ae.loc["Pulmonary fibrosis", "DAYSLFX"]) == ("LATE", 204)
-    assert ae.loc["Pneumonitis", "AEBODSYS"] == "Respiratory; thoracic and mediastinal disorders"
+    assert ae.loc["Pneumonitis", "AEBODSYS"] == "Respiratory, thoracic and mediastinal disorders"  # the MedDRA SOC name
     assert ae["AETOXGR"].tolist() == [1, 2, 1]
 
 

@@ -70,12 +70,18 @@ def test_accession_aliquot_place_and_audit(app):
     moved = lab.post("/lab/boxes/F1/S1/R1/B02/place", {"sample": children[0], "position": "B2"})
     assert "Moved to F1/S1/R1/B02:B2" in moved.text
     # thaw, consume part, dispose another
-    assert "freeze-thaw cycle 1" in lab.post(f"/lab/samples/{children[0]}/thaw").text
+    confirm = lab.post(f"/lab/samples/{children[0]}/thaw")  # issue 16: thaw asks first
+    assert confirm.status_code == 200 and f"Thaw {children[0]}?" in confirm.text
+    assert freeze_thaw_count(app.state.db, children[0]) == 0
+    assert "freeze-thaw cycle 1" in lab.post(f"/lab/samples/{children[0]}/thaw", {"confirmed": "yes"}).text
     assert freeze_thaw_count(app.state.db, children[0]) == 1
     consumed = lab.post(f"/lab/samples/{children[0]}/consume", {"amount": "0.25", "reason": "ctDNA assay batch 7"})
     assert "0.75 left" in consumed.text
-    assert lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": ""}).status_code == 422
-    assert "Disposed" in lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "tube cracked"}).text
+    assert lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "", "confirmed": "yes"}).status_code == 422
+    asked = lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "tube cracked"})
+    assert f"Dispose of {children[2]}?" in asked.text and "cannot be undone" in asked.text
+    disposed = lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "tube cracked", "confirmed": "yes"})
+    assert "Disposed" in disposed.text and "Read-only" in disposed.text and "Dispose…" not in disposed.text
     events = [e.event_type for e in custody_history(app.state.db, children[0])]
     assert events[-4:] == ["frozen", "moved", "thawed", "consumed"]
     assert all(e.operator == "lab" for e in custody_history(app.state.db, children[0])[-4:])
@@ -102,7 +108,8 @@ def test_labels_pdf_and_shipment_manifest(app):
                        follow_redirects=False)
     code = created.headers["location"].rsplit("/", 1)[-1]
     assert lab.post(f"/lab/shipments/{code}/add", {"accession_ids": f"{accession_id}\n"}).status_code == 200
-    shipped = lab.post(f"/lab/shipments/{code}/ship")
+    assert "Ship now" in lab.post(f"/lab/shipments/{code}/ship").text  # asks first
+    shipped = lab.post(f"/lab/shipments/{code}/ship", {"confirmed": "yes"})
     assert "1 sample(s) shipped" in shipped.text
     manifest = lab.client.get(f"/lab/shipments/{code}/manifest.csv")
     assert manifest.status_code == 200 and accession_id in manifest.text and "SABR-RCC-005" in manifest.text

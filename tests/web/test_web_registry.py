@@ -94,7 +94,9 @@ def test_unknown_term_and_empty_forms_are_refused(app):
     assert empty.status_code == 422 and "enter at least one record" in empty.text
     bad_enrol = coordinator.post("/registry/enrol", {**ENROL, "study_id": "SABR-RCC-001", "age_years": "12"})
     assert bad_enrol.status_code == 422
-    assert "age_years" in bad_enrol.text and "H5550101" not in bad_enrol.text  # identifiers are not echoed back
+    # issue 16: the error sits at its field and every value typed comes back, identifiers too (no-store page)
+    assert 'id="error-age_years"' in bad_enrol.text and 'value="H5550101"' in bad_enrol.text
+    assert bad_enrol.headers["cache-control"] == "no-store"
 
 
 def test_assessment_and_events(app):

@@ -6,7 +6,9 @@ the reason typed; the audit page lists the newest entries of the shared audit lo
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 
@@ -23,9 +25,9 @@ ADMIN = require("manage_users")
 
 
 def _page(request: Request, user: CurrentUser, db: Database, *, status_code: int = 200, error: Any = None,
-          token: str | None = None) -> Any:
+          token: str | None = None, values: dict[str, str] | None = None) -> Any:
     return render(request, "users.html", user, users=accounts.list_users(db), roles=ROLES, role_help=ROLE_HELP,
-                  status_code=status_code, error=error, token=token, title="Users")
+                  status_code=status_code, error=error, token=token, title="Users", values=values or {})
 
 
 @router.get("/admin/users")
@@ -40,7 +42,8 @@ def create(request: Request, user: CurrentUser = Depends(ADMIN), form: FormField
         accounts.create_user(db, form.get("username") or "", form.get("password") or "", form.get("role") or "",
                              display_name=form.text("display_name"), actor=user.username, reason=form.text("reason"))
     except SabrkitError as exc:
-        return _page(request, user, db, status_code=error_status(exc), error=exc)
+        kept = {k: v for k, v in form.items() if k in ("username", "display_name", "role", "reason")}
+        return _page(request, user, db, status_code=error_status(exc), error=exc, values=kept)
     return redirect("/admin/users", f"Account {form.get('username', '').strip().lower()} created")
 
 
@@ -62,11 +65,15 @@ def change(request: Request, username: str, action: str, user: CurrentUser = Dep
                 raise ValidationError(format_problem("deactivating your own account", "an admin stays able to log in",
                                                      "ask another admin"))
             accounts.set_active(db, username, action == "activate", actor=user.username, reason=reason)
+        elif action == "unlock":
+            removed = accounts.unlock(db, username, actor=user.username, reason=reason)
+            request.app.state.session_cache.clear()
+            return redirect("/admin/users", f"{username}: login unlocked ({removed} failed login(s) forgotten)")
         elif action == "token":
             token = accounts.create_api_token(db, username, label=reason[:100],
                                               days=request.app.state.web_settings.api_token_days, actor=user.username)
         else:
-            raise ValidationError(format_problem(f"action {action!r}", "role, password, activate, deactivate or token",
+            raise ValidationError(format_problem(f"action {action!r}", "role, password, unlock, activate, deactivate or token",
                                                  "use the buttons of the users page"))
     except SabrkitError as exc:
         return _page(request, user, db, status_code=error_status(exc), error=exc)
@@ -77,5 +84,11 @@ def change(request: Request, username: str, action: str, user: CurrentUser = Dep
 
 
 @router.get("/admin/audit")
-def audit(request: Request, user: CurrentUser = Depends(ADMIN), db: Database = Depends(get_db)) -> Any:
-    return render(request, "audit.html", user, entries=queries.recent_audit(db, 200), title="Audit trail")
+def audit(request: Request, actor: str = "", table: str = "", row_key: str = "", since: date | None = None,
+          until: date | None = None, page: int = 1, user: CurrentUser = Depends(ADMIN),
+          db: Database = Depends(get_db)) -> Any:
+    found = queries.audit_entries(db, actor=actor, table=table, row_key=row_key, since=since, until=until, page=page)
+    filters = {"actor": actor, "table": table, "row_key": row_key, "since": since.isoformat() if since else "",
+               "until": until.isoformat() if until else ""}
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "audit.html", user, filters=filters, query=query, title="Audit trail", **found)

@@ -4,7 +4,15 @@ Every change calls a biobank service function (:mod:`sabrkit.biobank`) with ``op
 logged-in user, so it lands in the chain of custody and the audit log exactly as from the CLI;
 a refused action (position occupied, not enough volume, consent withdrawn ...) re-renders the
 page with the service's message. The box map is a grid of buttons: with a sample chosen, a free
-position is one click to place (or move) it there.
+position is one click to place (or move) it there; or type the position (``C4``) and Enter, or
+move through the grid with the arrow keys (keyboard first, scanner flow: scan tube, type or
+arrow to a position, Enter).
+
+Actions that cannot be undone at the bench (thaw, dispose, add to a shipment) first show a
+confirmation page naming the sample, where it is and what will happen; a thawed sample goes back
+into its reserved position with "Return to freezer"; a disposed, consumed or shipped sample is
+read-only. An accession that repeats one already made (same patient, timepoint, specimen type and
+collection minute) asks to confirm that it is a second specimen.
 """
 
 from __future__ import annotations
@@ -65,19 +73,24 @@ def find(request: Request, code: str = "", user: CurrentUser = Depends(READ), db
 
 
 @router.get("/lab")
-def lab_home(request: Request, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
-    return render(request, "lab_home.html", user, received=queries.received_samples(db), boxes=queries.boxes(db),
-                  title="Lab bench")
+def lab_home(request: Request, q: str = "", status: str = "received", page: int = 1, user: CurrentUser = Depends(WRITE),
+             db: Database = Depends(get_db)) -> Any:
+    from sabrkit.biobank.vocabulary import SAMPLE_STATUSES
+
+    listed = queries.sample_list(db, q, status=status, page=page)
+    return render(request, "lab_home.html", user, listed=listed, q=q, status=status, statuses=SAMPLE_STATUSES,
+                  boxes=queries.boxes(db), title="Lab bench")
 
 
 def _accession_page(request: Request, user: CurrentUser, values: dict[str, Any], *, status_code: int = 200,
-                    error: Any = None) -> Any:
+                    error: Any = None, duplicates: list[str] | None = None) -> Any:
     from sabrkit.biobank.sprec import PRIMARY_CONTAINERS, STORAGE_CONTAINERS
     from sabrkit.biobank.vocabulary import PRIMARY_SPECIMEN_TYPES, TIMEPOINTS
 
     return render(request, "accession.html", user, values=values, timepoints=TIMEPOINTS,
                   specimen_types=PRIMARY_SPECIMEN_TYPES, containers=PRIMARY_CONTAINERS,
-                  storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession")
+                  storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession",
+                  duplicates=duplicates or [])
 
 
 @router.get("/lab/accession")
@@ -89,20 +102,31 @@ def accession_form(request: Request, study_id: str = "", user: CurrentUser = Dep
 def accession(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
               db: Database = Depends(get_db)) -> Any:
     values = {key: value for key, value in form.items() if key in SampleIntake.model_fields}
+    duplicates: list[str] = []
     for key in ("collected_at", "received_at", "processed_at", "frozen_at"):
         if values.get(key):  # <input type=datetime-local> may send seconds
             values[key] = values[key][:16]
     try:
+        duplicates = [] if form.get("confirm_duplicate") == "yes" else queries.same_accession(db, values)
+        if duplicates:
+            raise ValidationError(format_problem(
+                f"{', '.join(duplicates)} was already accessioned for this patient, timepoint, specimen type and "
+                "collection minute", "one tube is accessioned once",
+                "open that sample instead, or tick 'second specimen' if this is another tube"), field="collected_at")
         accession_id = accession_sample(db, values, operator=user.username)
     except SabrkitError as exc:
-        return _accession_page(request, user, values, status_code=error_status(exc), error=exc)
+        return _accession_page(request, user, values, status_code=error_status(exc), error=exc,
+                               duplicates=duplicates if isinstance(exc, ValidationError) else [])
     return redirect(_sample_url(accession_id), f"Accessioned {accession_id}. Print its label, then store it.")
 
 
 def _sample_page(request: Request, user: CurrentUser, db: Database, accession_id: str, *, status_code: int = 200,
                  error: Any = None) -> Any:
+    from sabrkit.biobank.vocabulary import USABLE_STATUSES
+
     detail = queries.sample_detail(db, accession_id)
     return render(request, "sample.html", user, status_code=status_code, error=error, boxes=queries.boxes(db),
+                  usable_statuses=USABLE_STATUSES,
                   title=f"Sample {detail['sample']['accession_id']}", **detail)
 
 
@@ -152,12 +176,49 @@ def place(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE
         db, user, accession_id, form.get("box") or "", form.get("position") or "", form.text("reason")))
 
 
+def _confirm(request: Request, user: CurrentUser, db: Database, accession_id: str, action: str, *, question: str,
+             consequence: str, button: str, danger: bool = False, needs_reason: bool = False,
+             carry: dict[str, str] | None = None, reason: str = "", error: Any = None) -> Any:
+    """The confirmation page of a sample action (re-posts the form with ``confirmed=yes``)."""
+    detail = queries.sample_detail(db, accession_id)
+    s = detail["sample"]
+    details = [f"{s['specimen_type']} of {s['study_id']}, {s['timepoint']}", f"status: {s['status']}",
+               f"location: {detail['location'] or 'not in storage'}", f"freeze-thaw cycles so far: {detail['freeze_thaw']}"]
+    return render(request, "confirm.html", user, title=question, question=question, details=details,
+                  consequence=consequence, action=f"{_sample_url(accession_id)}/{action}", button=button, danger=danger,
+                  needs_reason=needs_reason, carry=carry or {}, reason=reason, back=_sample_url(accession_id),
+                  error=error, status_code=422 if error else 200)
+
+
 @router.post("/lab/samples/{accession_id}/thaw")
-def thaw(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+def thaw(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+         form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
     from sabrkit.biobank import thaw_sample
 
+    if form.get("confirmed") != "yes":
+        return _confirm(request, user, db, accession_id, "thaw", question=f"Thaw {accession_id}?",
+                        consequence="It is taken out and thawed: one more freeze-thaw cycle. Its position stays "
+                                    "reserved; use 'Return to freezer' to put it back.", button="Thaw")
     return _sample_action(request, user, db, accession_id, lambda: (
         f"Thawed: freeze-thaw cycle {thaw_sample(db, accession_id, operator=user.username)}"))
+
+
+@router.post("/lab/samples/{accession_id}/return")
+def return_to_freezer(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+                      db: Database = Depends(get_db)) -> Any:
+    """Put a thawed sample back into the position it kept (the CLI's ``biobank place`` to its own position)."""
+    from sabrkit.biobank import locate, place_sample
+
+    def action() -> str:
+        location = locate(db, accession_id)
+        if not location:
+            raise ValidationError(format_problem(f"{accession_id} has no reserved position",
+                                                 "'return to freezer' puts a thawed sample back where it was",
+                                                 "store it on a box map instead"))
+        box, _, position = location.rpartition(":")
+        return "Returned to the freezer at " + place_sample(db, accession_id, box, position, operator=user.username)
+
+    return _sample_action(request, user, db, accession_id, action)
 
 
 @router.post("/lab/samples/{accession_id}/consume")
@@ -182,10 +243,16 @@ def dispose(request: Request, accession_id: str, user: CurrentUser = Depends(WRI
             form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
     from sabrkit.biobank import dispose_sample
 
+    reason = form.text("reason") or ""
+    if form.get("confirmed") != "yes" or not reason:
+        error = ValidationError(format_problem("no reason", "disposal needs a reason", "type why it is destroyed"),
+                                field="reason") if form.get("confirmed") == "yes" else None
+        return _confirm(request, user, db, accession_id, "dispose", question=f"Dispose of {accession_id}?",
+                        consequence="The sample is destroyed: its position is freed and it becomes read-only. "
+                                    "This cannot be undone.", button="Dispose", danger=True, needs_reason=True,
+                        reason=reason, error=error)
+
     def action() -> str:
-        reason = form.text("reason")
-        if not reason:
-            raise ValidationError(format_problem("no reason", "disposal needs a reason", "type why it is destroyed"))
         dispose_sample(db, accession_id, operator=user.username, reason=reason)
         return "Disposed"
 
@@ -198,6 +265,11 @@ def add_to_shipment(request: Request, accession_id: str, user: CurrentUser = Dep
     from sabrkit.biobank import add_to_shipment as add
 
     code = form.get("shipment") or ""
+    if form.get("confirmed") != "yes":
+        return _confirm(request, user, db, accession_id, "ship", question=f"Add {accession_id} to shipment {code}?",
+                        consequence="It is listed on the manifest; when the shipment is sent, the sample leaves "
+                                    "its position (consent is checked then).", button="Add to shipment",
+                        carry={"shipment": code})
     return _sample_action(request, user, db, accession_id,
                           lambda: f"Added to {code} ({add(db, code, [accession_id], operator=user.username)})")
 
@@ -223,7 +295,7 @@ def box_create(request: Request, user: CurrentUser = Depends(WRITE), form: FormF
 
 
 def _box_page(request: Request, user: CurrentUser, db: Database, box_path: str, sample: str, *,
-              status_code: int = 200, error: Any = None) -> Any:
+              status_code: int = 200, error: Any = None, typed_position: str = "") -> Any:
     from sabrkit.biobank import box_map, locate
     from sabrkit.biobank.storage import position_label
 
@@ -232,7 +304,9 @@ def _box_page(request: Request, user: CurrentUser, db: Database, box_path: str, 
     location = locate(db, chosen) if chosen and queries.ACCESSION_PATTERN.match(chosen) else None
     rows = [[{"position": position_label(r, c), "accession_id": grid.cells[(r, c)]} for c in range(1, grid.n_columns + 1)]
             for r in range(1, grid.n_rows + 1)]
+    free = [cell["position"] for row in rows for cell in row if not cell["accession_id"]]
     return render(request, "box.html", user, grid=grid, rows=rows, sample=chosen, sample_location=location,
+                  first_free=free[0] if free else "", typed_position=typed_position, error_field="position",
                   boxes=queries.boxes(db), status_code=status_code, error=error, title=f"Box {grid.box}")
 
 
@@ -252,7 +326,8 @@ def box_place(request: Request, box_path: str, user: CurrentUser = Depends(WRITE
                                                  "scan the sample into the box page first"))
         message = _store(db, user, sample, box_path, form.get("position") or "", form.text("reason"))
     except SabrkitError as exc:
-        return _box_page(request, user, db, box_path, sample, status_code=error_status(exc), error=exc)
+        return _box_page(request, user, db, box_path, sample, status_code=error_status(exc), error=exc,
+                         typed_position=(form.get("position") or "").strip().upper())
     return redirect(f"/lab/boxes/{quote(box_path)}", f"{sample}: {message}")
 
 

@@ -32,15 +32,18 @@ _ELIGIBILITY = ("rcc_confirmed", "one_to_five_metastases", "all_lesions_treatabl
 def vocabularies() -> dict[str, Any]:
     """Choices of the registry forms (from the registry's vocabularies and CTCAE term list)."""
     from sabrkit.registry import vocabulary as v
-    from sabrkit.registry.ctcae import ctcae_terms
+    from sabrkit.registry.ctcae import terms_for_entry
+    from sabrkit.registry.rules import latest_allowed_date
 
-    terms = sorted(ctcae_terms().values(), key=lambda t: t.term.lower())
+    terms = terms_for_entry()  # the study's frequent terms first, then the rest of CTCAE v5.0
     return {"sites": v.LESION_SITES, "sexes": v.SEXES, "histologies": v.HISTOLOGIES, "imdc_risks": v.IMDC_RISKS,
             "disease_states": v.DISEASE_STATES, "therapies": v.SYSTEMIC_THERAPIES, "attributions": v.ATTRIBUTIONS,
             "progression_types": v.PROGRESSION_TYPES, "death_causes": v.DEATH_CAUSES,
             "responses": v.RECIST_RESPONSES, "local_statuses": v.LOCAL_STATUSES, "modalities": v.ASSESSMENT_MODALITIES,
             "off_study_reasons": v.OFF_STUDY_REASONS, "mdt_decisions": v.MDT_DECISIONS,
-            "ctcae_terms": [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades)} for t in terms]}
+            "ctcae_terms": [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades), "meddra": t.meddra_code,
+                             "frequent": t.frequent} for t in terms],
+            "today": latest_allowed_date().isoformat()}  # the service's rule, mirrored by the date inputs' max
 
 
 def _clean(form: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
@@ -96,8 +99,8 @@ def enrol(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields
     try:
         record(db, entries, actor=user.username, reason=_reason(form, "enrolment", user))
     except SabrkitError as exc:
-        values = {k: v for k, v in form.items() if k not in ("csrf_token", "hospital_number", "family_name",
-                                                             "given_name", "date_of_birth")}
+        # every value typed comes back (identifiers too: the page is the coordinator's own, sent no-store)
+        values = {k: v for k, v in form.items() if k != "csrf_token"}
         return _form_page(request, user, "enrol.html", values, title="Enrol a patient", status_code=error_status(exc),
                           error=exc)
     return redirect(f"/registry/patients/{quote(patient['study_id'])}", f"Enrolled {patient['study_id']}")
@@ -134,7 +137,7 @@ def _entry_page(request: Request, user: CurrentUser, study_id: str, entry: str, 
     next_lesion = 1 + max((lesion["lesion_number"] for lesion in detail["lesions"]), default=0)
     return _form_page(request, user, template, values, title=f"{title}: {study_id}", status_code=status_code,
                       error=error, study_id=study_id, entry=entry, detail=detail, next_visit=next_visit,
-                      next_lesion=next_lesion)
+                      next_lesion=next_lesion, ae_rows=entry in ("visit", "ae"))
 
 
 @router.post("/registry/patients/{study_id}/{entry}")

@@ -71,13 +71,22 @@ def shipment_page(request: Request, code: str, user: CurrentUser = Depends(WRITE
 @router.post("/lab/shipments/{code}/{action}")
 def shipment_action(request: Request, code: str, action: str, user: CurrentUser = Depends(WRITE),
                     form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
-    from sabrkit.biobank import add_to_shipment, receive_shipment, ship
+    from sabrkit.biobank import add_to_shipment, receive_shipment, ship, shipment_manifest
 
     try:
         if action == "add":
             ids = [part.strip().upper() for part in (form.get("accession_ids") or "").replace(",", " ").split()]
             message = f"{add_to_shipment(db, code, ids, operator=user.username)} sample(s) added"
         elif action == "ship":
+            if form.get("confirmed") != "yes":
+                manifest = shipment_manifest(db, code)
+                return render(request, "confirm.html", user, title=f"Ship {code}?",
+                              question=f"Ship {code} with {len(manifest)} sample(s)?",
+                              details=list(manifest["accession_id"])[:50],
+                              consequence="Consent is checked for each sample; the samples leave their positions "
+                                          "and are marked in transit. This cannot be undone.", button="Ship now",
+                              danger=True, action=f"/lab/shipments/{quote(code)}/ship",
+                              back=f"/lab/shipments/{quote(code)}")
             message = f"{ship(db, code, operator=user.username)} sample(s) shipped"
         elif action == "receive":
             message = f"{receive_shipment(db, code, operator=user.username)} sample(s) received"

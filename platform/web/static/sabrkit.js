@@ -54,3 +54,73 @@
     });
   });
 })();
+
+// 4. Box map, keyboard first: the arrow keys move between positions (one tab stop for the whole
+//    grid), Enter on a free position stores the chosen sample there; the typed-position field
+//    selects its text on focus so a scan or "C4" + Enter replaces it.
+// 5. Date rules shown while typing: a date input with a max (the registry's "no date after
+//    today / the data cut-off") shows the rule next to the field as soon as a later date is typed.
+(function () {
+  "use strict";
+
+  function cells(grid) {
+    return Array.prototype.slice.call(grid.querySelectorAll("[data-position]"));
+  }
+
+  function moveFocus(grid, from, key) {
+    var all = cells(grid);
+    var position = from.getAttribute("data-position");
+    var row = position.charCodeAt(0), col = parseInt(position.slice(1), 10);
+    if (key === "ArrowUp") row -= 1;
+    if (key === "ArrowDown") row += 1;
+    if (key === "ArrowLeft") col -= 1;
+    if (key === "ArrowRight") col += 1;
+    var wanted = String.fromCharCode(row) + col;
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].getAttribute("data-position") === wanted) {
+        all.forEach(function (cell) { cell.setAttribute("tabindex", "-1"); });
+        all[i].setAttribute("tabindex", "0");
+        all[i].focus();
+        return;
+      }
+    }
+  }
+
+  function showDateRule(input) {
+    var max = input.getAttribute("max");
+    var label = input.closest("label") || input.parentNode;
+    var note = label.querySelector(".field-error.live");
+    var bad = max && input.value && input.value > max;
+    if (bad && !note) {
+      note = document.createElement("span");
+      note.className = "field-error live";
+      note.setAttribute("role", "alert");
+      note.id = "live-error-" + input.name;
+      label.appendChild(note);
+    }
+    if (note) note.textContent = bad ? input.value + ": must not lie after today/the data cut-off (" + max +
+      "); fix: enter the date it happened" : "";
+    input.setCustomValidity(bad ? "A date after " + max + " is not accepted" : "");
+    if (bad) input.setAttribute("aria-invalid", "true");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-grid]").forEach(function (grid) {
+      grid.addEventListener("keydown", function (event) {
+        if (["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"].indexOf(event.key) < 0) return;
+        var from = event.target.closest("[data-position]");
+        if (!from) return;
+        event.preventDefault();
+        moveFocus(grid, from, event.key);
+      });
+    });
+    document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
+      input.addEventListener("focus", function () { input.select(); });
+      if (document.activeElement === input) input.select();
+    });
+    document.querySelectorAll('input[type="date"][max]').forEach(function (input) {
+      input.addEventListener("input", function () { showDateRule(input); });
+      input.addEventListener("change", function () { showDateRule(input); });
+    });
+  });
+})();
