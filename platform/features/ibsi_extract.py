@@ -242,3 +242,46 @@ def _per_slice(
         )
     keys = per_slice[0].keys()
     return {key: float(np.mean([values[key] for values in per_slice])) for key in keys}
+
+
+def profile_features(image: Any, mask: Any, params: Any, case_id: str = "image") -> dict[str, float]:
+    """Features of one image/mask pair under a profile with a ``preprocessing`` section.
+
+    Runs :func:`~sabrkit.features.ibsi_processing.process_roi` (discretising with the profile's
+    ``binWidth`` or ``binCount``; pyradiomics' default ``binWidth: 25`` when neither is set) and
+    :func:`ibsi_features`.
+
+    Parameters
+    ----------
+    image, mask : SimpleITK.Image
+    params : RadiomicsParams
+        With ``preprocessing`` set.
+    case_id : str
+        Named in error messages.
+
+    Returns
+    -------
+    dict
+        Column name -> value.
+    """
+    from sabrkit.features.ibsi_processing import process_roi
+
+    processing = params.preprocessing
+    if processing is None:
+        raise ConfigError(
+            format_problem(
+                f"profile {params.version!r} has no preprocessing section",
+                "profile_features runs the IBSI chain a profile's sabrkit.preprocessing section describes",
+                "use sabrkit.features.extract.run_pyradiomics for plain pyradiomics profiles",
+            )
+        )
+    setting = params.setting
+    bin_count = setting.get("binCount")
+    bin_width = None if bin_count is not None else float(setting.get("binWidth", 25))
+    roi = process_roi(
+        image, mask, processing, label=params.label, bin_width=bin_width,
+        bin_count=None if bin_count is None else int(bin_count), case_id=case_id,
+    )  # fmt: skip
+    return ibsi_features(
+        roi, setting, params.feature_classes, processing.texture_aggregation, processing.merge_directions
+    )
