@@ -53,7 +53,9 @@ __all__ = [
     "IBSI_TAGS",
     "KNOWN_DEVIATIONS",
     "MAPPING_NOTES",
+    "check_configurations",
     "compare_checkpoints",
+    "comparison_table",
     "compare_with_reference",
     "configuration_files",
     "extract_phantom_features",
@@ -577,3 +579,60 @@ def render_ibsi_markdown(
                          f"{'yes' if row.match else '**no**'} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
+
+
+def check_configurations(
+    configs: list[str],
+    data_dir: str | os.PathLike[str],
+    reference_dir: str | os.PathLike[str],
+    *,
+    skip_missing: bool = False,
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[pd.DataFrame, pd.DataFrame]]]:
+    """Run several configurations; the sections of ``metrics/ibsi.json`` and the comparison tables.
+
+    Parameters
+    ----------
+    configs : list of str
+        Names from :data:`CONFIGURATIONS` (``"digital"``, ``"A"`` ... ``"E"``).
+    data_dir : path
+        Folder holding ``ibsi_digital_phantom/`` and/or ``ibsi_ct_phantom/``.
+    reference_dir : path
+        Folder holding the ``ibsi_1_*.csv`` reference files.
+    skip_missing : bool
+        Record a configuration whose files are missing as ``{"skipped": reason}`` instead of raising.
+
+    Returns
+    -------
+    summaries : dict
+        Config -> :func:`ibsi_summary` (with checkpoints) or ``{"skipped": reason}``.
+    results : dict
+        Config -> (feature comparison, checkpoint comparison) for the configurations that ran.
+
+    Raises
+    ------
+    NotFoundError
+        A configuration's files are missing and ``skip_missing`` is False.
+    """
+    summaries: dict[str, dict[str, Any]] = {}
+    results: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for config in configs:
+        try:
+            files = configuration_files(config, data_dir, reference_dir)
+        except NotFoundError as exc:
+            if not skip_missing:
+                raise
+            summaries[config] = {"skipped": str(exc)}
+            logger.warning("IBSI %s skipped: %s", config, exc)
+            continue
+        results[config] = run_configuration(config, *files)
+        summaries[config] = ibsi_summary(*results[config])
+    return summaries, results
+
+
+def comparison_table(results: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """All configurations' feature comparisons in one table with a leading ``config`` column."""
+    frames = [comparison.assign(config=config) for config, (comparison, _) in results.items()]
+    if not frames:
+        return pd.DataFrame(columns=["config", "feature", "ibsi_tag", "ours", "reference", "match"])
+    table = pd.concat(frames, ignore_index=True)
+    return table[["config", *[c for c in table.columns if c != "config"]]]

@@ -358,7 +358,9 @@ class ProcessedROI:
     n_bins : int
     spacing : tuple of float
     checkpoint_values : dict
-        IBSI diagnostic tags (``*_init_img``, ``*_interp_img``, ``*_init_roi``, ``*_interp_roi``, ``*_reseg_roi``).
+        IBSI diagnostic tags (``*_init_img``, ``*_interp_img``, ``*_init_roi``, ``*_interp_roi``,
+        ``*_reseg_roi``) and, when discretised, the bin-number statistics ``ih_min``, ``ih_max``,
+        ``ih_mean``, ``ih_median`` (IBSI intensity-histogram features: they check the bin edges).
     """
 
     intensities: np.ndarray
@@ -503,6 +505,13 @@ def process_roi(
         bins, n_bins = discretise(
             values, intensity_mask, bin_width=bin_width, bin_count=bin_count, lower_bound=processing.lower_bound
         )
+    if n_bins:
+        # discretisation checkpoints: IBSI's intensity-histogram statistics of the bin numbers
+        levels = bins[intensity_mask].astype(np.float64)
+        checkpoints.update(
+            {"ih_min": float(levels.min()), "ih_max": float(levels.max()), "ih_mean": float(levels.mean()),
+             "ih_median": float(np.median(levels))}
+        )  # fmt: skip
     logger.debug(
         "%s: IBSI processing -> %s voxels of %s mm, %d ROI / %d re-segmented voxels, %d bins",
         case_id, values.shape[::-1], spacing, int(roi.sum()), int(intensity_mask.sum()), n_bins,
