@@ -22,9 +22,9 @@ aggregation   how                                                 IBSI tag suffi
 ============  ==================================================  ===================  ==========
 3D            whole volume, 13 directions, features averaged      ``_3D_avg`` / ``_3D``  original
 3D merged     ``weightingNorm: no_weighting`` (matrices summed)   ``_3D_comb``         original-3d-comb
-2.5D          ``force2D`` on the volume: per in-plane direction,  ``_2_5D_avg`` /      original-2_5d
+2.5D          ``force2D`` on the volume: per in-plane direction,  ``_2_5D_avg`` /      original-25d
               matrices summed over slices, features averaged      ``_2_5D``
-2.5D merged   ``force2D`` + ``no_weighting``                      ``_2_5D_comb``       original-2_5d-comb
+2.5D merged   ``force2D`` + ``no_weighting``                      ``_2_5D_comb``       original-25d-comb
 2D            each slice alone (``force2D``), features averaged   ``_2D_avg`` / ``_2D``  original-2d
               over its directions, then over slices
 2D merged     each slice, directions merged, averaged over slices ``_2D_comb``         original-2d-comb
@@ -55,8 +55,8 @@ DIRECTIONAL_CLASSES: tuple[str, ...] = ("glcm", "glrlm")
 _PREFIX = {
     ("3D", False): "original",
     ("3D", True): "original-3d-comb",
-    ("2.5D", False): "original-2_5d",
-    ("2.5D", True): "original-2_5d-comb",
+    ("2.5D", False): "original-25d",
+    ("2.5D", True): "original-25d-comb",
     ("2D", False): "original-2d",
     ("2D", True): "original-2d-comb",
 }
