@@ -24,7 +24,8 @@ _MANIFEST_HELP = "CSV/Parquet with lesion_id, study_id, image_path, mask_path (p
 def extract(
     manifest: Path = typer.Argument(..., help=_MANIFEST_HELP),
     out: Path = typer.Option(..., "--out", help="Feature table (.parquet), written only if extraction succeeds."),
-    params: str = typer.Option("ct_v1", "--params", help="Packaged params name (ct_v1, mr_v1) or a YAML file."),
+    params: str = typer.Option("ct_v1", "--params", help="Packaged params name (ct_v1, ct_v2, mr_v1, ibsi_ct_a ...; "
+                          "`sabrkit features params --list`) or a YAML file."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Local worker processes (-1 = every core)."),
     max_failure_fraction: float = typer.Option(0.0, help="Failed lesions tolerated (fraction) before stopping."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Per-lesion cache folder: unchanged lesions are not "
@@ -61,48 +62,91 @@ def extract(
 
 @app.command("params")
 @handle_errors
-def show_params(name: str = typer.Argument("ct_v1", help="Packaged params name or a YAML file.")) -> None:
-    """Show a radiomics params file, its version and its hash."""
-    from sabrkit.features import load_params
+def show_params(
+    name: str = typer.Argument("ct_v1", help="Packaged params name or a YAML file."),
+    list_names: bool = typer.Option(False, "--list", help="List the packaged profiles with their descriptions."),
+    pyradiomics_only: bool = typer.Option(False, "--pyradiomics", help="Print only the pyradiomics section as YAML "
+                                          "(a file plain pyradiomics loads: pyradiomics img mask --param FILE)."),
+) -> None:
+    """Show a parameter profile (sabrkit section, pyradiomics section), its version and its hash."""
+    import yaml
 
+    from sabrkit.features import load_params, packaged_params
+
+    if list_names:
+        for packaged in packaged_params():
+            profile = load_params(packaged)
+            chain = "IBSI chain" if profile.preprocessing is not None else "pyradiomics pipeline"
+            console.print(f"{packaged:<14} {profile.version:<14} {chain:<20} {profile.description}", highlight=False)
+        return
     p = load_params(name)
+    if pyradiomics_only:
+        typer.echo(yaml.safe_dump(p.to_pyradiomics_dict(), sort_keys=False), nl=False)
+        return
     console.print(f"version {p.version}  modality {p.modality}  hash {p.params_hash}")
-    console.print_json(json.dumps(p.to_pyradiomics_dict(), default=str))
+    console.print_json(json.dumps(p.to_profile(), default=str))
 
 
 @app.command()
 @handle_errors
 def ibsi(
-    data: Path = typer.Option(Path("../shared/data"), "--data", help="Folder holding ibsi_digital_phantom/ and "
-                              "ibsi_reference/."),
-    metrics: Path = typer.Option(None, "--metrics", help="Write the counts (n_compared, n_within_tolerance) as JSON."),
-    docs: Path = typer.Option(None, "--docs", help="Write the markdown comparison table (docs/ibsi.md)."),
+    config: str = typer.Option("all", "--config", help="digital, A, B, C, D, E or all (every configuration)."),
+    data: Path = typer.Option(None, "--data", help="Folder holding ibsi_digital_phantom/ and ibsi_ct_phantom/ "
+                              "(default: $SABRKIT_IBSI_DATA, else ../shared/data)."),
+    reference: Path = typer.Option(None, "--reference", help="Folder holding the IBSI reference CSVs "
+                                   "(default: DATA/ibsi_reference)."),
+    out: Path = typer.Option(None, "--out", "--metrics", help="Write one JSON section per configuration "
+                             "(n_compared, n_within_tolerance, n_unexplained, mismatched tags, checkpoints)."),
+    docs: Path = typer.Option(None, "--docs", help="Write the markdown comparison page (docs/ibsi.md; all six)."),
+    table: Path = typer.Option(None, "--table", help="Write every compared feature (config, tag, ours, reference, "
+                               "match ...) as CSV."),
 ) -> None:
-    """Compare our features on the IBSI digital phantom with the IBSI reference values."""
+    """Check IBSI-1 compliance: features on the IBSI phantoms vs the IBSI reference values.
+
+    Exits with status 1 when a feature differs without a documented reason or a preprocessing
+    checkpoint is off its reference.
+    """
+    import os
     from importlib.metadata import version
 
-    from sabrkit.features.ibsi import (
-        compare_with_reference,
-        extract_phantom_features,
-        ibsi_summary,
-        read_ibsi_reference,
-        render_ibsi_markdown,
-    )
+    from sabrkit.errors import ValidationError, format_problem
+    from sabrkit.features.ibsi import CONFIGURATIONS, check_configurations, comparison_table, render_ibsi_markdown
 
-    phantom = data / "ibsi_digital_phantom" / "nifti"
-    ours = extract_phantom_features(phantom / "image" / "phantom.nii.gz", phantom / "mask" / "mask.nii.gz")
-    comparison = compare_with_reference(ours, read_ibsi_reference(data / "ibsi_reference" / "ibsi_1_dig_phantom.csv"))
-    summary = ibsi_summary(comparison)
-    if metrics is not None:
-        metrics.parent.mkdir(parents=True, exist_ok=True)
-        metrics.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    names = {c.lower(): c for c in CONFIGURATIONS}
+    if config.lower() != "all" and config.lower() not in names:
+        raise ValidationError(
+            format_problem(f"--config {config!r}", f"one of {[*CONFIGURATIONS, 'all']}", "pass e.g. --config C")
+        )
+    configs = list(CONFIGURATIONS) if config.lower() == "all" else [names[config.lower()]]
+    data_dir = data or Path(os.environ.get("SABRKIT_IBSI_DATA") or "../shared/data")
+    summaries, results = check_configurations(configs, data_dir, reference or data_dir / "ibsi_reference")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summaries, indent=2, sort_keys=True) + "\n")
     if docs is not None:
-        docs.write_text(render_ibsi_markdown(comparison, pyradiomics_version=version("pyradiomics")))
-    for row in comparison.loc[~comparison["match"]].itertuples(index=False):
-        console.print(f"[yellow]differs[/] {row.ibsi_tag}: ours {row.ours:.4g}, IBSI {row.reference:.4g}; "
-                      f"{row.known_deviation or 'UNEXPLAINED'}", highlight=False)  # fmt: skip
-    console.print(f"{summary['n_within_tolerance']} of {summary['n_compared']} features within tolerance "
-                  f"({summary['n_unexplained']} unexplained)")  # fmt: skip
+        docs.write_text(render_ibsi_markdown(results, pyradiomics_version=version("pyradiomics")))
+    if table is not None:
+        write_table(comparison_table(results), table)
+    failed = False
+    for name, (comparison, checkpoints) in results.items():
+        for row in comparison.loc[~comparison["match"]].itertuples(index=False):
+            failed |= not row.known_deviation
+            console.print(f"[yellow]differs[/] {name} {row.ibsi_tag}: ours {row.ours:.4g}, IBSI {row.reference:.4g}; "
+                          f"{row.known_deviation or 'UNEXPLAINED'}", highlight=False)  # fmt: skip
+        for row in checkpoints.loc[~checkpoints["match"]].itertuples(index=False):
+            failed = True
+            console.print(f"[yellow]checkpoint[/] {name} {row.ibsi_tag}: ours {row.ours:.4g}, IBSI "
+                          f"{row.reference:.4g} +/- {row.tolerance:.3g}", highlight=False)  # fmt: skip
+        section = summaries[name]
+        console.print(
+            f"{name}: {section['n_within_tolerance']} of {section['n_compared']} features within tolerance "
+            f"({section['n_converted']} converted exactly, {section['n_known_deviations']} known deviations, "
+            f"{section['n_unexplained']} unexplained); checkpoints {section['checkpoints']['n_within_tolerance']} "
+            f"of {section['checkpoints']['n_compared']}",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("train-encoder")

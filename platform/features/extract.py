@@ -71,7 +71,9 @@ EXTRACTION_CODE_VERSION = "1"
 
 _ID_COLUMNS = ("lesion_id", "study_id")
 #: Modules :func:`_extract_lesion` imports (inherited by forked workers, see :func:`~sabrkit.features.execution.start_method`).
-_WORKER_MODULES = ("radiomics.featureextractor", "sabrkit.imaging.geometry", "sabrkit.imaging.io")
+_WORKER_MODULES = (
+    "radiomics.featureextractor", "sabrkit.imaging.geometry", "sabrkit.imaging.io", "sabrkit.features.ibsi_extract",
+)  # fmt: skip
 _STAGE_OF_ERROR = {"ImageReadError": "read", "ImageGeometryError": "geometry", "EmptyMaskError": "mask"}
 
 
@@ -168,6 +170,9 @@ def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
 def run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str, float]:
     """Run pyradiomics' extractor on in-memory images; return the non-diagnostic features as floats.
 
+    A profile with a ``preprocessing`` section runs sabrkit's IBSI chain and pyradiomics' feature
+    classes instead (:func:`sabrkit.features.ibsi_extract.profile_features`).
+
     Parameters
     ----------
     image, mask : SimpleITK.Image
@@ -179,6 +184,11 @@ def run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str,
         ``{"original_firstorder_Mean": ..., ...}``; may hold NaN where pyradiomics swallowed
         an error (callers turn that into a failure).
     """
+    if params.preprocessing is not None:
+        # IBSI chain in front of pyradiomics' feature classes (sabrkit.features.ibsi_extract)
+        from sabrkit.features.ibsi_extract import profile_features
+
+        return profile_features(image, mask, params)
     from radiomics import featureextractor
 
     config = params.to_pyradiomics_dict()

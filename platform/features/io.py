@@ -25,8 +25,8 @@ __all__ = ["write_feature_table", "read_feature_table", "feature_columns", "is_f
 logger = logging.getLogger(__name__)
 
 _IMAGE_TYPE = (
-    r"(?:original|deep|log-sigma-[A-Za-z0-9-]+|wavelet-[A-Za-z0-9]+|square|squareroot|logarithm|exponential"
-    r"|gradient|lbp-2D|lbp-3D-[A-Za-z0-9-]+)"
+    r"(?:original|original-(?:2d|25d|3d)(?:-comb)?|deep|log-sigma-[A-Za-z0-9-]+|wavelet-[A-Za-z0-9]+|square"
+    r"|squareroot|logarithm|exponential|gradient|lbp-2D|lbp-3D-[A-Za-z0-9-]+)"
 )
 _FEATURE_NAME = re.compile(rf"^{_IMAGE_TYPE}_[A-Za-z0-9]+_[A-Za-z0-9]+$")
 

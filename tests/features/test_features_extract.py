@@ -145,3 +145,25 @@ def test_pyradiomics_logger_untouched_after_run(tmp_path: Path, good_manifest: p
     extract_lesion_features(good_manifest.iloc[:1], load_params("ct_v1"), progress=False, base_dir=tmp_path)
     assert radiomics_logger.handlers == handlers and radiomics_logger.level == level
     assert logging.getLogger("sabrkit.features.extract").handlers == []
+
+
+def test_ct_v2_stays_in_the_ct_range_where_ct_v1_overshoots(tmp_path: Path) -> None:
+    """ct-v1's B-spline resampling overshoots below -1024 HU at an air/bone edge; ct-v2 re-segments."""
+    hu = np.full((12, 24, 24), -1000, np.int16)
+    hu[:, :, 12:] = 3000
+    lesion = np.zeros(hu.shape, np.uint8)
+    lesion[3:9, 6:18, 6:18] = 1  # straddles the edge
+    for array, name in ((hu, "ct"), (lesion, "mask")):
+        image = sitk.GetImageFromArray(array)
+        image.SetSpacing((0.8, 0.8, 2.0))
+        sitk.WriteImage(image, str(tmp_path / f"{name}.nii.gz"))
+    manifest = pd.DataFrame({"lesion_id": ["SABR-RCC-001-L1"], "study_id": ["SABR-RCC-001"],
+                             "image_path": ["ct.nii.gz"], "mask_path": ["mask.nii.gz"]})  # fmt: skip
+    old = extract_lesion_features(manifest, load_params("ct_v1"), progress=False, base_dir=tmp_path).features.iloc[0]
+    new = extract_lesion_features(manifest, load_params("ct_v2"), progress=False, base_dir=tmp_path).features.iloc[0]
+    assert old["original_firstorder_Minimum"] < -1024  # the problem ct-v2 fixes
+    assert new["original_firstorder_Minimum"] >= -1000 and new["original_firstorder_Maximum"] <= 3000
+    assert float(new["original_firstorder_Minimum"]).is_integer()  # whole HU
+    # same column names as ct-v1 (3-D direction-averaged textures keep pyradiomics' names)
+    assert set(feature_columns(old.to_frame().T)) == set(feature_columns(new.to_frame().T))
+    assert new["prov_params_version"] == "ct-v2"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -150,3 +151,70 @@ def test_log_and_wavelet_columns_are_feature_columns(tmp_path: Path, write_case)
     names = set(feature_columns(table))
     assert {"original_firstorder_Mean", "log-sigma-2-0-mm-3D_firstorder_Mean", "wavelet-HHH_firstorder_Mean"} <= names
     assert len(names) == 1 + 1 + 8
+
+
+# ---- two-section profiles: sabrkit keys apart from pyradiomics' -------------------------------
+
+DIGITAL = Path(__file__).parents[1] / "data" / "ibsi_digital_phantom" / "nifti"
+
+
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # pykwalify, inside pyradiomics
+@pytest.mark.parametrize("name", ["ct_v1", "ct_v2", "mr_v1", "ibsi_ct_a", "ibsi_ct_b", "ibsi_ct_c", "ibsi_ct_d",
+                                  "ibsi_ct_e", "ibsi_digital"])  # fmt: skip
+def test_pyradiomics_part_of_every_profile_loads_in_plain_pyradiomics(tmp_path: Path, name: str) -> None:
+    from importlib import resources
+
+    from radiomics import featureextractor
+
+    assert name in packaged_params()
+    raw = yaml.safe_load(resources.files("sabrkit.features.params").joinpath(f"{name}.yaml").read_text())
+    part = raw["pyradiomics"] if "pyradiomics" in raw else {k: raw[k] for k in ("setting", "imageType", "featureClass")}
+    assert part == load_params(name).to_pyradiomics_dict()
+    file = tmp_path / f"{name}_pyradiomics.yaml"
+    file.write_text(yaml.safe_dump(part))
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(file))  # pyradiomics validates the file itself
+    extractor.enabledFeatures = {"firstorder": ["Mean"]}
+    result = extractor.execute(str(DIGITAL / "image" / "phantom.nii.gz"), str(DIGITAL / "mask" / "mask.nii.gz"))
+    mean = float(result["original_firstorder_Mean"])
+    if not {"resampledPixelSpacing", "normalize"} & set(part["setting"]):
+        assert abs(mean - 2.15) < 0.005  # IBSI stat_mean of the digital phantom (no resampling in pyradiomics)
+    else:
+        assert math.isfinite(mean)  # resampled / z-score normalised by pyradiomics itself
+
+
+def test_two_section_layout_names_unknown_keys_and_keeps_preprocessing_in_the_hash() -> None:
+    profile = load_params("ibsi_ct_c").to_profile()
+    assert set(profile) == {"sabrkit", "pyradiomics"} and "preprocessing" in profile["sabrkit"]
+    assert RadiomicsParams.from_mapping(profile) == load_params("ibsi_ct_c")
+    with pytest.raises(ConfigError, match=r"\['spacing'\] in section 'sabrkit'"):
+        RadiomicsParams.from_mapping({**profile, "sabrkit": {**profile["sabrkit"], "spacing": [1, 1, 1]}})
+    with pytest.raises(ConfigError, match=r"top-level key\(s\) \['setting'\]"):
+        RadiomicsParams.from_mapping({**profile, "setting": {}})
+    with pytest.raises(ConfigError, match="resegment_sigma"):
+        bad = {**profile["sabrkit"], "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_sigma": -1}}
+        RadiomicsParams.from_mapping({**profile, "sabrkit": bad})
+    # same pyradiomics settings, other preprocessing -> other hash; the derived copy keeps preprocessing
+    other = {**profile["sabrkit"], "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_range": [-500, 400]}}
+    assert RadiomicsParams.from_mapping({**profile, "sabrkit": other}).params_hash != load_params("ibsi_ct_c").params_hash
+    derived = load_params("ibsi_ct_c").derive("ibsi-ct-c-bw10", setting={"binWidth": 10})
+    assert derived.preprocessing == load_params("ibsi_ct_c").preprocessing
+
+
+def test_preprocessing_owns_resampling_resegmentation_and_filters() -> None:
+    profile = load_params("ct_v2").to_profile()
+    with_pyradiomics_resampling = {**profile["pyradiomics"]["setting"], "resampledPixelSpacing": [1, 1, 1]}
+    with pytest.raises(ConfigError, match="resampledPixelSpacing"):
+        RadiomicsParams.from_mapping({**profile, "pyradiomics": {**profile["pyradiomics"],
+                                                                 "setting": with_pyradiomics_resampling}})  # fmt: skip
+    with pytest.raises(ConfigError, match="LoG"):
+        load_params("ct_v2").with_image_types(log_sigma_mm=[1.0])
+
+
+def test_production_ct_v2_is_ibsi_consistent() -> None:
+    params = load_params("ct_v2")
+    processing = params.preprocessing
+    assert processing is not None and params.version == "ct-v2"
+    assert processing.spacing_mm == (1.0, 1.0, 1.0) and processing.round_intensities
+    assert processing.mask_interpolation == "linear" and processing.mask_threshold == 0.5
+    assert processing.resegment_range == (-1000.0, 3000.0) and processing.lower_bound == -1000.0
+    assert params.setting["binWidth"] == 25 and params.setting["voxelArrayShift"] == 0

@@ -1,11 +1,24 @@
-"""Versioned pyradiomics parameter files, validated at load.
+"""Versioned parameter profiles (sabrkit keys + pyradiomics settings), validated at load.
 
-A parameter file is pyradiomics' own YAML (``setting``, ``imageType``, ``featureClass``)
-plus three sabrkit keys: ``version`` (recorded in every feature row), ``modality`` and an
-optional ``description``. Loading checks the top-level keys (unknown ones are rejected by
-name), the types (pydantic), and then runs pyradiomics' own schema validation
-(``radiomics/schemas/paramSchema.yaml`` with its extension functions), so a typo such as
-``binWidht`` fails at load instead of silently using a default.
+A profile keeps sabrkit's own keys apart from pyradiomics' so that the ``pyradiomics`` part is a
+file plain pyradiomics loads (``RadiomicsFeatureExtractor(params)``)::
+
+    sabrkit:
+      version: ibsi-ct-c          # recorded in every feature row (prov_params_version)
+      modality: CT
+      description: ...
+      preprocessing: {...}        # optional IBSI chain (sabrkit.features.ibsi_processing)
+    pyradiomics:
+      setting: {...}
+      imageType: {...}
+      featureClass: {...}
+
+The older flat layout (``version``, ``modality``, ``description``, ``setting``, ``imageType``,
+``featureClass`` at the top level, as in ``ct_v1.yaml``) is still read. Loading checks the keys
+(unknown ones are rejected by name), the types (pydantic), the preprocessing section, and then
+runs pyradiomics' own schema validation (``radiomics/schemas/paramSchema.yaml`` with its
+extension functions), so a typo such as ``binWidht`` fails at load instead of silently using a
+default.
 """
 
 from __future__ import annotations
@@ -27,13 +40,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.features.ibsi_processing import IBSIProcessing
 
-__all__ = ["RadiomicsParams", "load_params", "packaged_params", "TOP_LEVEL_KEYS"]
+__all__ = ["RadiomicsParams", "load_params", "packaged_params", "TOP_LEVEL_KEYS", "SECTION_KEYS"]
 
 logger = logging.getLogger(__name__)
 
 #: Keys a parameter file may hold at the top level.
 TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "modality", "description", "setting", "imageType", "featureClass")
+
+#: Keys of the two-section layout: top level, the ``sabrkit`` section, the ``pyradiomics`` section.
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "top": ("sabrkit", "pyradiomics"),
+    "sabrkit": ("version", "modality", "description", "preprocessing"),
+    "pyradiomics": ("setting", "imageType", "featureClass"),
+}
 
 _VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -57,6 +78,9 @@ class RadiomicsParams(BaseModel):
     feature_classes : dict
         pyradiomics ``featureClass`` section (YAML key ``featureClass``); an empty value
         enables every feature of the class.
+    preprocessing : IBSIProcessing, optional
+        sabrkit's IBSI image processing in front of pyradiomics' feature classes
+        (:mod:`sabrkit.features.ibsi_processing`); ``None``: pyradiomics' own pipeline.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -67,6 +91,7 @@ class RadiomicsParams(BaseModel):
     setting: dict[str, Any] = Field(default_factory=dict)
     image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": {}}, alias="imageType")
     feature_classes: dict[str, list[str] | None] = Field(alias="featureClass", min_length=1)
+    preprocessing: IBSIProcessing | None = None
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any], source: str = "parameters") -> RadiomicsParams:
@@ -93,7 +118,9 @@ class RadiomicsParams(BaseModel):
                     f"start the file with the keys {list(TOP_LEVEL_KEYS)}",
                 )
             )
-        unknown = [key for key in mapping if key not in TOP_LEVEL_KEYS]
+        if any(key in mapping for key in SECTION_KEYS["top"]):
+            mapping = _flatten_sections(mapping, source)
+        unknown = [key for key in mapping if key not in (*TOP_LEVEL_KEYS, "preprocessing")]
         if unknown:
             raise ConfigError(
                 format_problem(
@@ -117,7 +144,34 @@ class RadiomicsParams(BaseModel):
                 )
             ) from exc
         params.validate_with_pyradiomics(source)
+        if params.preprocessing is not None:
+            params.validate_preprocessing(source)
         return params
+
+    def validate_preprocessing(self, source: str = "parameters") -> None:
+        """Check that a profile with IBSI preprocessing leaves resampling etc. to it (:class:`ConfigError`)."""
+        from sabrkit.features.ibsi_extract import OWNED_SETTINGS
+
+        owned = sorted(key for key in self.setting if key in OWNED_SETTINGS)
+        other_images = sorted(name for name in self.image_types if name != "Original")
+        no_bins = "binWidth" in self.setting and "binCount" in self.setting
+        if owned or other_images or no_bins:
+            raise ConfigError(
+                format_problem(
+                    f"{source}: a profile with a preprocessing section also sets pyradiomics {owned}, "
+                    f"image types {other_images}" + (", binWidth and binCount" if no_bins else ""),
+                    "the IBSI chain owns resampling, re-segmentation, normalisation and aggregation, works on the "
+                    "Original image, and discretises with binWidth or binCount (one of them)",
+                    "move the setting into preprocessing (docs/ibsi.md) or drop the preprocessing section",
+                )
+            )
+
+    def to_profile(self) -> dict[str, Any]:
+        """The profile in the two-section layout (``sabrkit`` / ``pyradiomics``), as a YAML-ready dict."""
+        sabrkit: dict[str, Any] = {"version": self.version, "modality": self.modality, "description": self.description}
+        if self.preprocessing is not None:
+            sabrkit["preprocessing"] = json.loads(self.preprocessing.model_dump_json())
+        return {"sabrkit": sabrkit, "pyradiomics": self.to_pyradiomics_dict()}
 
     def to_pyradiomics_dict(self) -> dict[str, Any]:
         """Return a deep copy of the three pyradiomics sections (``setting``, ``imageType``, ``featureClass``)."""
@@ -132,10 +186,12 @@ class RadiomicsParams(BaseModel):
         Keys sorted, no whitespace, integral floats written as integers (``25.0`` and ``25``
         hash alike). ``version``, ``modality`` and ``description`` do not enter the hash: two
         files with the same pyradiomics settings give the same features and the same hash.
+        The ``preprocessing`` section enters it when present (it changes the features).
         """
-        canonical = json.dumps(
-            _canonical(self.to_pyradiomics_dict()), sort_keys=True, separators=(",", ":"), ensure_ascii=True
-        )
+        content: dict[str, Any] = self.to_pyradiomics_dict()
+        if self.preprocessing is not None:
+            content = {**content, "sabrkit_preprocessing": json.loads(self.preprocessing.model_dump_json())}
+        canonical = json.dumps(_canonical(content), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
     @property
@@ -184,15 +240,18 @@ class RadiomicsParams(BaseModel):
                 merged.pop(key, None)
             else:
                 merged[key] = value
+        mapping: dict[str, Any] = {
+            "version": version,
+            "modality": self.modality,
+            "description": self.description if description is None else description,
+            "setting": merged,
+            "imageType": self.image_types if image_types is None else image_types,
+            "featureClass": self.feature_classes if feature_classes is None else feature_classes,
+        }
+        if self.preprocessing is not None:
+            mapping["preprocessing"] = json.loads(self.preprocessing.model_dump_json())
         return RadiomicsParams.from_mapping(
-            {
-                "version": version,
-                "modality": self.modality,
-                "description": self.description if description is None else description,
-                "setting": merged,
-                "imageType": self.image_types if image_types is None else image_types,
-                "featureClass": self.feature_classes if feature_classes is None else feature_classes,
-            },
+            mapping,
             source=f"parameters {version!r} derived from {self.version!r}",
         )
 
@@ -274,6 +333,35 @@ class RadiomicsParams(BaseModel):
                     "use a name from the list above",
                 )
             ) from exc
+
+
+def _flatten_sections(mapping: dict[str, Any], source: str) -> dict[str, Any]:
+    """Two-section layout -> the flat keys :class:`RadiomicsParams` validates (unknown keys named)."""
+    problems = []
+    for level, allowed in (("top", SECTION_KEYS["top"]),):
+        extra = [key for key in mapping if key not in allowed]
+        if extra:
+            problems.append(f"{level}-level key(s) {extra}")
+    flat: dict[str, Any] = {}
+    for section in SECTION_KEYS["top"]:
+        part = mapping.get(section) or {}
+        if not isinstance(part, dict):
+            problems.append(f"section {section!r} is {type(part).__name__}, not a mapping")
+            continue
+        extra = [key for key in part if key not in SECTION_KEYS[section]]
+        if extra:
+            problems.append(f"key(s) {extra} in section {section!r}")
+        flat.update({k: v for k, v in part.items() if k in SECTION_KEYS[section]})
+    if problems:
+        raise ConfigError(
+            format_problem(
+                f"{source}: unknown {'; '.join(problems)}",
+                "a profile has a 'sabrkit' section (" + ", ".join(SECTION_KEYS["sabrkit"]) + ") and a 'pyradiomics' "
+                "section (" + ", ".join(SECTION_KEYS["pyradiomics"]) + ")",
+                "move or rename the key (pyradiomics settings belong under pyradiomics.setting)",
+            )
+        )
+    return flat
 
 
 @contextmanager
