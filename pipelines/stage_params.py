@@ -30,6 +30,9 @@ class SynthesizeParams(_Section):
     cutoff_date: dt.date
     image_shape: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
+    # log hazard ratios by hazard term (sabrkit.synthetic.hazard); validated by SynthConfig
+    progression_coefficients: dict[str, float] = Field(default_factory=dict)
+    death_coefficients: dict[str, float] = Field(default_factory=dict)
 
 
 class ReportParams(_Section):
