@@ -184,7 +184,19 @@ class ValidationSpec(_Strict):
 
 class AnalysisSpec(_Strict):
     importance_repeats: int = Field(5, ge=0, description="shuffles per feature and fold; 0 = no importance")
-    logrank_permutations: int = Field(999, ge=0)
+    permutations: int = Field(
+        99, ge=0, description="whole-procedure permutation test: CV re-runs on permuted outcomes; 0 = off")
+    permutation_cv_repeats: int = Field(1, ge=1, description="CV repeats inside the permutation test (observed and null)")
+    interval_bootstrap: int = Field(
+        100, ge=0, description="bootstrap cohorts of the interval for C and delta-C (whole CV re-run); 0 = off")
+    interval_cv_repeats: int = Field(1, ge=1, description="CV repeats inside every bootstrap cohort")
+
+    @field_validator("interval_bootstrap")
+    @classmethod
+    def _enough_bootstrap(cls, value: int) -> int:
+        if 0 < value < 20:
+            raise ValueError("interval_bootstrap needs 0 (off) or at least 20 bootstrap cohorts for a 95 % interval")
+        return value
     therapy_column: str = "systemic_therapy"
     screening: bool = True
     screening_fdr: float = Field(0.10, gt=0, lt=1)

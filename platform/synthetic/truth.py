@@ -142,7 +142,7 @@ def build_truth(
             "definition": "C of the true progression linear predictor eta_P (lp_progression of "
             "ground_truth_patients.csv) on this cohort's observed PFS; population: Harrell C of eta_P "
             "for PFS truncated at 24 months in a 5,000-patient sample of the generator",
-            **{k: _r(v) for k, v in oracle.items()},
+            **{k: _r(v) if np.isfinite(v) else None for k, v in oracle.items()},
             "oracle_harrell_c_population": _r(population["oracle_c_population"]),
         },
         "true_pfs_2y": _r(s_pfs.mean()),
