@@ -207,7 +207,8 @@ def run_experiment(
     final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
     risk_cutoff = float(np.median(np.asarray(final_model.predict(data.X), dtype=float)))
 
-    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent}
+    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent,
+                               **_consent_lineage(inputs)}
     if inputs.feature_table_path is not None:
         table_hash = feature_table_md5(inputs.feature_table_path)
         lineage.update(feature_table=str(inputs.feature_table_path), feature_table_md5=table_hash.md5,
@@ -258,6 +259,21 @@ def run_experiment(
     return result
 
 
+def _consent_lineage(inputs: ExperimentInputs) -> dict[str, Any]:
+    """SHA-256 of the consent snapshot and the patients of the endpoints table it excludes."""
+    from sabrkit.models.assembly import consented_ids
+    from sabrkit.models.consent_snapshot import snapshot_sha256
+
+    if inputs.consented is None:
+        return {"consent_snapshot_sha256": None, "n_excluded_no_consent": None}
+    snapshot = inputs.consented
+    if not isinstance(snapshot, pd.DataFrame):
+        snapshot = pd.DataFrame({"study_id": sorted(map(str, snapshot)), "consented": True})
+    allowed = consented_ids(inputs.consented)
+    excluded = sum(1 for s in set(inputs.endpoints["study_id"].astype(str)) if s not in allowed)
+    return {"consent_snapshot_sha256": snapshot_sha256(snapshot), "n_excluded_no_consent": excluded}
+
+
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     flat: dict[str, float] = {}
     for section, prefix in (("comparison", ""), ("optimism", "optimism_"), ("calibration_pooled", "pooled_")):
@@ -270,6 +286,8 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         flat[f"clinical_{key}"] = float(value) if value is not None else float("nan")
     groups = metrics["risk_groups"]
     flat.update(km_logrank_p=groups["logrank_p"], risk_cutoff=groups["final_model_risk_cutoff"])
+    if metrics["lineage"].get("n_excluded_no_consent") is not None:
+        flat["n_excluded_no_consent"] = float(metrics["lineage"]["n_excluded_no_consent"])
     if "permutation_p" in groups:
         flat.update(permutation_p=groups["permutation_p"], permutation_p_uno_c=groups["permutation_p_uno_c"])
     return flat
@@ -294,6 +312,7 @@ def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDatase
     tags = {
         "sabrkit.kind": "experiment", "experiment": spec.name, "estimator": spec.model.estimator,
         "unit": data.unit, "consent": str(data.consent), "shap": metrics["importance"]["shap"],
+        "consent_snapshot_sha256": str(lineage.get("consent_snapshot_sha256")),
         "tuned": str(spec.model.tuning is not None).lower(),
         "clinical_reference": spec.clinical_reference.estimator if spec.compares_with_reference else "itself",
     }

@@ -63,9 +63,23 @@ class InputsSpec(_Strict):
     deep_features: str | None = None
     biomarkers: str | None = None
     lesion_outcomes: str | None = None
-    consent: str | None = None
+    consent: str | None = Field(
+        "data/registry/consent.parquet",
+        description="consent snapshot (study_id, consented) written by `ingest`; 'not_required' with consent_reason",
+    )
+    consent_reason: str | None = Field(None, description="why consent does not apply (only with consent: not_required)")
     images: str | None = Field(None, description="image manifest with a scanner column: ComBat batches")
     perturbed_features: str | None = Field(None, description="perturbed feature table: ICC filter")
+
+
+    @model_validator(mode="after")
+    def _consent_checked(self) -> InputsSpec:
+        if not self.consent:
+            raise ValueError("inputs.consent is required: the consent snapshot (data/registry/consent.parquet) or "
+                             "'not_required' with inputs.consent_reason")
+        if self.consent == "not_required" and not (self.consent_reason or "").strip():
+            raise ValueError("inputs.consent: not_required needs inputs.consent_reason (why consent does not apply)")
+        return self
 
 
 class DataSpec(_Strict):

@@ -42,8 +42,21 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "registry/progression_events.csv": ("study_id", "event_date", "progression_type"),
     "registry/deaths.csv": ("study_id", "death_date", "cause"),
     "biobank/samples.csv": ("study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"),
+    "biobank/consents.csv": ("study_id", "form_version", "signed_on", "scopes", "withdrawn_on"),
     "images.csv": ("lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner"),
 }
+
+
+#: the consent form every synthetic patient signs at enrolment, and its scopes.
+CONSENT_FORM = ("1.0", "SABR-RCC registry and biobank consent", "2024-01-01")
+CONSENT_SCOPES = "storage;future_research;image_linkage"
+
+
+def consent_table(patients: pd.DataFrame) -> pd.DataFrame:
+    """One signed consent per patient (form 1.0 at enrolment, every scope but genetic research);
+    ``withdrawn_on`` empty. Edit the written ``biobank/consents.csv`` to record a withdrawal."""
+    return pd.DataFrame({"study_id": patients["study_id"], "form_version": CONSENT_FORM[0],
+                         "signed_on": patients["enrolment_date"], "scopes": CONSENT_SCOPES, "withdrawn_on": None})
 
 
 def contract_tables(
@@ -63,6 +76,7 @@ def contract_tables(
         "registry/progression_events.csv": progressed.rename(columns={"progression_date": "event_date"}),
         "registry/deaths.csv": died.rename(columns={"death_cause": "cause"}),
         "biobank/samples.csv": samples,
+        "biobank/consents.csv": consent_table(patients),
         "images.csv": images,
     }
     return {path: frames[path].loc[:, list(cols)].reset_index(drop=True) for path, cols in CONTRACT_COLUMNS.items()}
