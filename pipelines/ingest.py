@@ -2,7 +2,8 @@
 
 Creates ``data/registry/sabrkit.db`` with Alembic, loads the registry CSVs and the biobank
 samples (each all-or-nothing), then exports the endpoint and clinical-covariate tables the
-models use, and the cohort's Kaplan-Meier summary (``metrics/cohort.json``).
+models use, the consent snapshot (``consent.parquet``: whose consent covers future research and
+image linkage; ``biobank/consents.csv`` rows, withdrawals applied), and the cohort's Kaplan-Meier summary (``metrics/cohort.json``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ OUT = ROOT / "data" / "registry"
 def main() -> None:
     from sabrkit.biobank import load_samples
     from sabrkit.db import Database
+    from sabrkit.models.consent_snapshot import consent_snapshot, load_consent_table
     from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
     from sabrkit.registry.survival import cohort_summary
 
@@ -29,15 +31,19 @@ def main() -> None:
         db.upgrade()
         registry = load_registry_folder(db, SOURCE / "registry")
         samples = load_samples(db, SOURCE / "biobank" / "samples.csv")
+        consents = load_consent_table(db, SOURCE / "biobank" / "consents.csv")
         endpoints = endpoints_from_db(db)
         clinical = clinical_covariates_from_db(db)
+        snapshot = consent_snapshot(db, endpoints["study_id"])
     endpoints.to_parquet(OUT / "endpoints.parquet", index=False)
+    snapshot.to_parquet(OUT / "consent.parquet", index=False)
     clinical.to_parquet(OUT / "clinical.parquet", index=False)
     summary = cohort_summary(endpoints, n_lesions=int(clinical["n_lesions"].sum()))
     metrics = ROOT / "metrics"
     metrics.mkdir(exist_ok=True)
     (metrics / "cohort.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"ingest: {registry}; {samples}")
+    print(f"ingest: {registry}; {samples}; consents {consents['consents']} ({consents['withdrawn']} withdrawn), "
+          f"{int(snapshot['consented'].sum())} of {len(snapshot)} patients consented to future research and image linkage")
 
 
 if __name__ == "__main__":

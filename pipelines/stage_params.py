@@ -30,6 +30,9 @@ class SynthesizeParams(_Section):
     cutoff_date: dt.date
     image_shape: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
+    # log hazard ratios by hazard term (sabrkit.synthetic.hazard); validated by SynthConfig
+    progression_coefficients: dict[str, float] = Field(default_factory=dict)
+    death_coefficients: dict[str, float] = Field(default_factory=dict)
 
 
 class ReportParams(_Section):
@@ -58,11 +61,15 @@ class AssembleParams(_Section):
     aggregation: Literal["largest", "volume_weighted_mean", "mean", "max", "min"]
     feature_set: Literal["clinical", "radiomic", "clinical+radiomic"]
     endpoint: Literal["pfs", "os"]
+    # consent snapshot written by `ingest` (repo-relative), or "not_required" with consent_reason
+    consent: str = "data/registry/consent.parquet"
+    consent_reason: str | None = None
 
 
 class TrainParams(_Section):
     estimator: str
     estimator_params: dict[str, Any] = Field(default_factory=dict)
+    tuning: dict[str, Any] | None = None     # {grid: {step__param: [...]}, inner_splits: 3}: nested CV
     n_splits: int = Field(ge=2)
     n_repeats: int = Field(ge=1)
     random_state: int
@@ -71,10 +78,11 @@ class TrainParams(_Section):
 
 
 class EvaluateParams(_Section):
-    permutation_seed: int
-    n_permutations: int = Field(ge=1)
-    permutation_cv_repeats: int = Field(ge=1)
-    km_repeat: int = Field(ge=0)
+    permutations: int = Field(99, ge=0)            # whole-procedure permutation test (CV re-runs)
+    permutation_cv_repeats: int = Field(1, ge=1)
+    interval_bootstrap: int = Field(100, ge=0)     # bootstrap cohorts of the C / delta-C interval
+    interval_cv_repeats: int = Field(1, ge=1)
+    importance_repeats: int = Field(0, ge=0)
 
 
 class DeepFeaturesParams(_Section):

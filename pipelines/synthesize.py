@@ -17,6 +17,8 @@ def main() -> None:
         cutoff_date=p.cutoff_date,
         image_shape=p.image_shape,
         spacing_mm=p.spacing_mm,
+        progression_coefficients=p.progression_coefficients,
+        death_coefficients=p.death_coefficients,
     )
     synthesize(ROOT / "data" / "synthetic", config)
 

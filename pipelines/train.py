@@ -1,85 +1,69 @@
-"""DVC stage `train`: repeated stratified CV of the PFS pipeline, final model, MLflow run.
+"""DVC stage `train`: the default PFS model, validated by the one experiment runner.
 
-Writes ``models/pfs/``: ``cv_folds.csv`` (one row per fold), ``oof.parquet`` (out-of-fold
-risk and risk group per patient and repeat), ``cv.json`` (summary and settings),
-``model/`` (the final pipeline fitted on every patient, MLflow model format) and
-``mlflow_run.json`` (where the run was logged).
+A thin call of :func:`sabrkit.models.experiment.run_experiment`: the spec is built from
+``params.yaml`` (``assemble`` for the data and consent, ``train`` for the model, its nested
+tuning and the CV, ``evaluate`` for the permutation test and the intervals), so the default model
+gets exactly what every experiment gets - the clinical comparator on the same folds, the
+whole-procedure permutation test, bootstrap intervals of C and delta-C, ICI/E50/E90 calibration,
+the MLflow run - and its final model carries its training risk-group cut-off.
+
+Writes ``models/pfs/`` (the experiment's output folder: ``metrics.json``, ``folds.csv``,
+``oof.csv``, ``permutation_null.csv``, ``bootstrap.csv``, ``plots/``, ``report.html``,
+``model/`` with ``risk_cutoff.json``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
+from typing import Any
 
 from stage_params import ROOT, load_all
 
-DATASET = ROOT / "data" / "features" / "patient_dataset.parquet"
 OUT = ROOT / "models" / "pfs"
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+def default_spec_document(params: dict[str, Any]) -> dict[str, Any]:
+    """The experiment document of the default model, from the validated params sections."""
+    assemble, train, evaluate = params["assemble"], params["train"], params["evaluate"]
+    model: dict[str, Any] = {"estimator": train.estimator, "params": dict(train.estimator_params)}
+    if train.tuning is not None:
+        model["tuning"] = {"grid": dict(train.tuning["grid"]), "inner_splits": int(train.tuning.get("inner_splits", 3))}
+    inputs: dict[str, Any] = {"aggregation": assemble.aggregation, "consent": assemble.consent}
+    if assemble.consent_reason:
+        inputs["consent_reason"] = assemble.consent_reason
+    return {
+        "name": "pfs",
+        "description": f"Default PFS model ({train.estimator} on {assemble.feature_set}), params.yaml train section.",
+        "inputs": inputs,
+        "data": {"feature_set": assemble.feature_set, "endpoint": assemble.endpoint},
+        "model": model,
+        "validation": {"n_splits": train.n_splits, "n_repeats": train.n_repeats, "random_state": train.random_state,
+                       "tau_months": train.tau_months},
+        "analysis": {"permutations": evaluate.permutations, "permutation_cv_repeats": evaluate.permutation_cv_repeats,
+                     "interval_bootstrap": evaluate.interval_bootstrap,
+                     "interval_cv_repeats": evaluate.interval_cv_repeats,
+                     "importance_repeats": evaluate.importance_repeats},
+        "tracking": {"experiment_name": train.experiment_name},
+    }
 
 
 def main() -> None:
-    import shutil
-
-    from sklearn.base import clone
-
-    from sabrkit.models import build_pipeline, log_cv_to_mlflow, repeated_stratified_cv
-    from sabrkit.models.io import read_dataset
-    from sabrkit.models.tracking import save_final_model
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import read_experiment_inputs, write_json
+    from sabrkit.models.spec import parse_experiment
     from sabrkit.settings import Settings
 
     params = load_all()
-    p, execution = params["train"], params["execution"]
-    dataset = read_dataset(DATASET)
-    pipeline = build_pipeline(p.estimator, **p.estimator_params)
-    result = repeated_stratified_cv(
-        pipeline,
-        dataset,
-        n_splits=p.n_splits,
-        n_repeats=p.n_repeats,
-        random_state=p.random_state,
-        tau_months=p.tau_months,
-        n_jobs=execution.n_jobs,
-    )
-    final_model = clone(pipeline).fit(dataset.X, dataset.y)
-
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    result.folds.to_csv(OUT / "cv_folds.csv", index=False)
-    result.oof.to_parquet(OUT / "oof.parquet", index=False)
-    (OUT / "cv.json").write_text(
-        json.dumps({"summary": result.summary, "settings": result.settings}, indent=2, default=str) + "\n"
-    )
-    save_final_model(final_model, OUT / "model", dataset.X)
-
-    settings = Settings()
-    tracking_uri = settings.resolved_mlflow_uri()
+    spec = parse_experiment(default_spec_document(params), "params.yaml (train/evaluate/assemble)")
+    tracking_uri = Settings().resolved_mlflow_uri()
     artifact_location = (ROOT / "mlartifacts").as_uri() if tracking_uri.startswith("sqlite") else None
-    run_id = log_cv_to_mlflow(
-        result,
-        pipeline,
-        dataset,
-        experiment_name=p.experiment_name,
-        tracking_uri=tracking_uri,
-        run_name=f"{p.estimator}-{dataset.feature_set}",
-        tags={"estimator": p.estimator, "dvc_stage": "train", "dataset_md5": _md5(DATASET)},
-        final_model=final_model,
-        artifact_location=artifact_location,
-    )
-    (OUT / "mlflow_run.json").write_text(
-        json.dumps({"run_id": run_id, "experiment_name": p.experiment_name, "tracking_uri": tracking_uri}, indent=2)
-        + "\n"
-    )
-    s = result.summary
+    result = run_experiment(spec, read_experiment_inputs(spec, ROOT), tracking_uri=tracking_uri, out_dir=OUT,
+                            artifact_location=artifact_location, n_jobs=params["execution"].n_jobs)
+    write_json(result.metrics, OUT / "metrics.json")
+    s = result.metrics["summary"]
     print(
-        f"train: {dataset.n_patients} patients, {dataset.n_events} events; "
-        f"Harrell C {s['harrell_c_mean']:.3f} ± {s['harrell_c_sd']:.3f}, "
-        f"Uno C {s['uno_c_mean']:.3f} ± {s['uno_c_sd']:.3f}; MLflow run {run_id}"
+        f"train: {result.metrics['n_patients']} patients, {result.metrics['n_events']} events; "
+        f"Uno C {s['uno_c_mean']:.3f} (95 % CI {s.get('uno_c_ci_low', float('nan')):.3f}-"
+        f"{s.get('uno_c_ci_high', float('nan')):.3f}; SD over re-splits {s['uno_c_sd']:.3f}); MLflow run {result.run_id}"
     )
 
 

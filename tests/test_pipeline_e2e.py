@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow]
 TINY = {
     "synthesize": {"n_patients": 24, "image_shape": [48, 48, 24], "spacing_mm": [1.0, 1.0, 2.0]},
     "train": {"n_splits": 3, "n_repeats": 2},
-    "evaluate": {"n_permutations": 2, "permutation_cv_repeats": 1},
+    "evaluate": {"permutations": 9, "permutation_cv_repeats": 1, "interval_bootstrap": 20},
     "deep_features": {"epochs": 2, "crop_size_voxels": 16, "channels": [4, 8]},
     "robustness": {"n_perturbations": 2},
     "execution": {"n_jobs": 1},
@@ -84,9 +84,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
 def test_every_stage_ran_and_wrote_its_outputs(project):
     root, _ = project
     validation = json.loads((root / "metrics" / "validation.json").read_text())
-    for key in ("n_patients", "n_events", "harrell_c_mean", "uno_c_mean", "uno_c_sd", "permuted_uno_c_mean"):
+    for key in ("n_patients", "n_events", "harrell_c_mean", "uno_c_mean", "uno_c_sd", "permuted_uno_c_mean",
+                "uno_c_ci_low", "uno_c_ci_high", "oracle_uno_c", "permutation_p", "n_excluded_no_consent"):
         assert key in validation, key
-    assert validation["n_patients"] == 24
+    assert validation["n_patients"] == 24 and validation["n_excluded_no_consent"] == 0
+    assert len(validation["consent_snapshot_sha256"]) == 64
     assert 0.0 <= validation["uno_c_mean"] <= 1.0
     cohort = json.loads((root / "metrics" / "cohort.json").read_text())
     assert cohort["n_patients"] == 24
@@ -116,12 +118,12 @@ def test_mlflow_run_has_params_children_metrics_features_and_model(project):
     from mlflow import MlflowClient
 
     root, env = project
-    run_info = json.loads((root / "models" / "pfs" / "mlflow_run.json").read_text())
+    validation = json.loads((root / "metrics" / "validation.json").read_text())
     client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    run = client.get_run(run_info["run_id"])
+    run = client.get_run(validation["mlflow_run_id"])
     assert run.data.params, "no params logged"
     assert any(k.startswith("coxnet") or "l1_ratio" in k for k in run.data.params)
-    for metric in ("uno_c_mean", "harrell_c_mean", "permuted_uno_c_mean"):
+    for metric in ("uno_c_mean", "harrell_c_mean", "permutation_p", "uno_c_ci_low", "n_excluded_no_consent"):
         assert metric in run.data.metrics
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"

@@ -160,3 +160,25 @@ def validate(
         run_id = log_cv_to_mlflow(result, pipeline, data, experiment_name=experiment, tracking_uri=uri,
                                   run_name=f"{estimator}-{data.feature_set}")
         console.print(f"MLflow run {run_id} at {uri}")
+
+
+@app.command()
+@handle_errors
+def predict(
+    model_dir: Path = typer.Argument(..., help="A final model folder, e.g. models/pfs/model or "
+                                     "models/experiments/<name>/model (holds risk_cutoff.json)."),
+    features: Path = typer.Argument(..., help="New patients: .parquet or .csv with study_id and the model's features."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="Where to write the predictions (CSV)."),
+) -> None:
+    """Score new patients: risk, risk group with the model's own training cut-off, S(12)/S(24)."""
+    import pandas as pd
+
+    from sabrkit.models.io import score_patients
+
+    table = pd.read_parquet(features) if features.suffix == ".parquet" else pd.read_csv(features)
+    scored = score_patients(model_dir, table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(out, index=False)
+    counts = scored["risk_group"].value_counts().to_dict()
+    console.print(f"{len(scored)} patient(s) scored with cut-off {scored['risk_cutoff'].iloc[0]:.4g}: "
+                  f"{counts.get('high', 0)} high, {counts.get('low', 0)} low risk -> {out}", highlight=False)

@@ -152,6 +152,12 @@ def _as_frame(X: Any) -> pd.DataFrame:
     return X
 
 
+#: a training batch needs this many rows to get its own ComBat estimates; rarer ones are pooled.
+MIN_BATCH_ROWS = 2
+#: the label of the pooled rare batches.
+POOLED_BATCH = "<pooled rare batches>"
+
+
 class ComBat(TransformerMixin, BaseEstimator):
     """Empirical-Bayes ComBat by scanner batch, fitted on training rows only.
 
@@ -184,28 +190,51 @@ class ComBat(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any = None) -> ComBat:
         """Learn the ComBat estimates from the rows of ``X`` (training rows) and their batches.
 
+        Rare batches (fewer than :data:`MIN_BATCH_ROWS` training rows, e.g. the one patient of a
+        scanner that a CV split left in this training fold) are pooled into one batch
+        (:data:`POOLED_BATCH`), with a warning; if that still leaves fewer than 2 batches of
+        at least 2 rows, ComBat leaves the features unharmonised (``passthrough_`` True, warning)
+        instead of failing. ``pooled_batches_`` lists what was pooled.
+
         Raises
         ------
         ModelInputError
-            ``X`` is not a DataFrame, a row has no batch, a training batch has fewer than 2
-            rows, or a harmonised column holds a non-finite value.
+            ``X`` is not a DataFrame, a row has no batch, or a harmonised column holds a
+            non-finite value.
         """
         X = _as_frame(X)
-        batch = _batches_of(X.index, self.batches if self.batches is not None else {})
-        labels, counts = np.unique(batch.astype(str), return_counts=True)
-        if len(labels) < 2 or counts.min() < 2:
-            raise ModelInputError(
-                format_problem(
-                    f"training batches {dict(zip(labels.tolist(), counts.tolist()))}",
-                    "ComBat needs at least 2 batches with at least 2 training rows each",
-                    "merge rare scanners into one batch (e.g. by manufacturer) or drop ComBat",
-                )
-            )
+        batch = _batches_of(X.index, self.batches if self.batches is not None else {}).astype(str)
+        labels, counts = np.unique(batch, return_counts=True)
+        rare = sorted(labels[counts < MIN_BATCH_ROWS].tolist())
+        self.pooled_batches_, self.unharmonised_batches_ = [], []
+        if rare and int(counts[counts < MIN_BATCH_ROWS].sum()) >= MIN_BATCH_ROWS:
+            self.pooled_batches_ = rare
+            batch = np.where(np.isin(batch, rare), POOLED_BATCH, batch)
+            logger.warning("ComBat: batch(es) %s have fewer than %d training rows; pooled into one batch",
+                           rare, MIN_BATCH_ROWS)
+        elif rare:
+            self.unharmonised_batches_ = rare
+            logger.warning("ComBat: batch %s has fewer than %d training rows and nothing to pool with; its rows "
+                           "are left unharmonised", rare, MIN_BATCH_ROWS)
+        used = ~np.isin(batch, self.unharmonised_batches_)
+        labels, counts = np.unique(batch[used], return_counts=True)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        if len(labels) < 2:
+            logger.warning("ComBat: training batches %s cannot be harmonised (need 2 batches of >= %d rows); "
+                           "features left unharmonised in this fit", dict(zip(labels.tolist(), counts.tolist())),
+                           MIN_BATCH_ROWS)
+            self.passthrough_ = True
+            self.harmonized_columns_ = []
+            self.estimates_ = {"batches": labels.tolist()}
+            return self
+        self.passthrough_ = False
         candidates = list(self.columns) if self.columns is not None else [c for c in X.columns if is_feature_column(c)]
         unknown = [c for c in candidates if c not in X.columns]
         if unknown:
             raise ValidationError(format_problem(f"columns {unknown[:10]} not in X", "columns name X's columns", "fix columns"))
-        values = X[candidates].to_numpy(dtype=float)
+        values = X[candidates].to_numpy(dtype=float)[used]
+        batch = batch[used]
         if not np.isfinite(values).all():
             raise ModelInputError(
                 format_problem("X holds NaN/inf in harmonised columns", "ComBat needs finite values", "impute first")
@@ -214,42 +243,52 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.harmonized_columns_ = [c for c, ok in zip(candidates, varies) if ok]
         if len(self.harmonized_columns_) < len(candidates):
             logger.info("ComBat: %d column(s) constant within a batch pass through", len(candidates) - int(varies.sum()))
+        if not self.harmonized_columns_:
+            logger.warning("ComBat: no feature column varies within every training batch; nothing harmonised")
+            self.passthrough_ = True
+            self.estimates_ = {"batches": labels.tolist()}
+            return self
         self.estimates_ = combat_estimates(values[:, varies], batch, self.empirical_bayes)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Adjust the harmonised columns of ``X`` with the training estimates.
 
+        Rows of a batch not seen in training are adjusted as the pooled rare batch when the fit
+        pooled one, else left unharmonised (warning); so are rows of a batch the fit left
+        unharmonised.
+
         Raises
         ------
         ModelInputError
-            A row has no batch, or its batch was not seen in training.
+            A row has no batch.
         """
         check_is_fitted(self, "estimates_")
         X = _as_frame(X)
         if list(X.columns) != list(self.feature_names_in_):
             raise ModelInputError(format_problem("X has other columns than at fit", "same columns", "pass the same table"))
-        batch = _batches_of(X.index, self.batches if self.batches is not None else {})
+        if getattr(self, "passthrough_", False):
+            return X.copy()
+        batch = _batches_of(X.index, self.batches if self.batches is not None else {}).astype(str)
         known = list(self.estimates_["batches"])
-        unseen = sorted(set(batch.tolist()) - set(known))
+        batch = np.where(np.isin(batch, self.pooled_batches_), POOLED_BATCH, batch)
+        unseen = sorted(set(batch.tolist()) - set(known) - set(self.unharmonised_batches_))
+        out = X.copy()
+        keep = ~np.isin(batch, unseen) & ~np.isin(batch, self.unharmonised_batches_)
         if unseen:
-            raise ModelInputError(
-                format_problem(
-                    f"batch(es) {unseen} not seen in training",
-                    "ComBat can only adjust rows of batches it estimated",
-                    "stratify the CV split by scanner or merge rare scanners into one batch",
-                )
-            )
-        rows = np.array([known.index(b) for b in batch], dtype=int)
+            if POOLED_BATCH in known:
+                batch = np.where(np.isin(batch, unseen), POOLED_BATCH, batch)
+                keep = ~np.isin(batch, self.unharmonised_batches_)
+                logger.warning("ComBat: batch(es) %s not seen in training; adjusted as the pooled rare batch", unseen)
+            else:
+                logger.warning("ComBat: batch(es) %s not seen in training; their rows are left unharmonised", unseen)
+        rows = np.array([known.index(b) for b in batch[keep]], dtype=int)
         est = self.estimates_
-        values = X[self.harmonized_columns_].to_numpy(dtype=float)
+        values = X.loc[keep, self.harmonized_columns_].to_numpy(dtype=float)
         sd = np.sqrt(est["var_pooled"])
         z = (values - est["grand_mean"]) / sd
         adjusted = (z - est["gamma_star"][rows]) / np.sqrt(est["delta_star"][rows]) * sd + est["grand_mean"]
-        out = X.copy()
-        out[self.harmonized_columns_] = adjusted
+        out.loc[keep, self.harmonized_columns_] = adjusted
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

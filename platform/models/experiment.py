@@ -10,10 +10,14 @@ input tables, then:
    search inside each outer training fold when ``tuning`` is set - and of the clinical
    reference model on the same folds, and pairs them fold by fold;
 3. optionally corrects the apparent C for optimism (Harrell's bootstrap);
-4. characterises the patients who do best: KM of the pooled out-of-fold risk groups with a
-   permutation log-rank test, permutation importance per repeat, the low-risk profile, the
+4. inference (:mod:`sabrkit.models.experiment_inference`): a permutation test of the whole
+   CV procedure on permuted outcomes, bootstrap intervals of the CV C and delta-C (whole CV re-run
+   per bootstrap cohort), ICI/E50/E90 calibration at 12 and 24 months;
+5. characterises the patients who do best: KM of the pooled out-of-fold risk groups,
+   permutation importance per repeat, the low-risk profile, the
    hazard ratio of the risk groups by therapy class, univariate screening with FDR;
-5. fits the final model on all patients and logs everything to MLflow (parent run, a child run
+6. fits the final model on all patients, with its risk-group cut-off (median risk of the
+   training patients), and logs everything to MLflow (parent run, a child run
    per fold, metrics, lineage tags, artifacts, the model with its signature, registered).
 
 Outputs written to ``out_dir`` (when given): ``metrics.json``, ``folds.csv``,
@@ -145,12 +149,8 @@ def run_experiment(
     from sabrkit.models.metrics import calibration_at, calibration_summary
     from sabrkit.models.optimism import bootstrap_optimism
     from sabrkit.models.profile import PROGNOSTIC_NOTE, low_risk_profile, risk_by_therapy
-    from sabrkit.models.risk_groups import (
-        km_by_risk_group,
-        logrank_permutation_test,
-        plot_km_risk_groups,
-        pooled_risk_groups,
-    )
+    from sabrkit.models.experiment_inference import INTERVAL_NOTE, experiment_inference, pooled_calibration_indices
+    from sabrkit.models.risk_groups import km_by_risk_group, plot_km_risk_groups, pooled_risk_groups
     from sabrkit.models.screening import univariate_cox_screen
 
     v, a = spec.validation, spec.analysis
@@ -160,22 +160,24 @@ def run_experiment(
                 len(data.y), data.n_events)
     cv = _cv(pipeline, data, spec, a.importance_repeats, n_jobs)
     reference_cv = comparison = None
+    reference_pipeline = spec.clinical_reference.build()
     if reference_data is not None:
-        reference_cv = _cv(spec.clinical_reference.build(), reference_data, spec, 0, n_jobs)
+        reference_cv = _cv(reference_pipeline, reference_data, spec, 0, n_jobs)
         comparison = compare_with_reference(cv, reference_cv, f"clinical {spec.clinical_reference.estimator}")
     optimism = None
     if v.bootstrap_optimism:
         optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,
                                       v.tau_months)
 
-    rng = np.random.default_rng(v.random_state)
-    km = km_by_risk_group(cv.oof, data.outcome_table(), repeat="pooled", endpoint=data.endpoint, tau_months=v.tau_months)
-    logrank_z, permutation_p = (
-        logrank_permutation_test(km, rng, a.logrank_permutations) if a.logrank_permutations else (np.nan, np.nan)
+    inference = experiment_inference(
+        spec, pipeline, data, cv,
+        None if reference_data is None or reference_cv is None else (reference_pipeline, reference_data, reference_cv),
+        n_jobs,
     )
+    km = km_by_risk_group(cv.oof, data.outcome_table(), repeat="pooled", endpoint=data.endpoint, tau_months=v.tau_months)
     groups = pooled_risk_groups(cv.oof)
     tables: dict[str, pd.DataFrame] = {"folds": cv.folds, "repeats": cv.repeats, "oof": cv.oof,
-                                       "risk_groups": km.groups.reset_index()}
+                                       "risk_groups": km.groups.reset_index(), **inference.tables}
     figures: dict[str, Any] = {}
     tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
     try:
@@ -203,13 +205,15 @@ def run_experiment(
     final_model = clone(pipeline).fit(data.X, data.y)
     best_params = getattr(final_model, "best_params_", None)
     final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
+    risk_cutoff = float(np.median(np.asarray(final_model.predict(data.X), dtype=float)))
 
-    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent}
+    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent,
+                               **_consent_lineage(inputs)}
     if inputs.feature_table_path is not None:
         table_hash = feature_table_md5(inputs.feature_table_path)
         lineage.update(feature_table=str(inputs.feature_table_path), feature_table_md5=table_hash.md5,
                        feature_table_md5_source=table_hash.source)
-    summary = dict(cv.summary)
+    summary = {**cv.summary, **inference.summary_ci}
     metrics: dict[str, Any] = {
         "experiment": spec.name, "description": spec.description, "estimator": spec.model.estimator,
         "feature_set": data.feature_set, "endpoint": data.endpoint, "unit": data.unit,
@@ -221,12 +225,16 @@ def run_experiment(
             "estimator": spec.clinical_reference.estimator,
             "summary": {f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}") for m in _REFERENCE_KEYS for s in ("mean", "sd")},
         },
-        "comparison": None if comparison is None else comparison.summary,
+        "comparison": None if comparison is None else {**comparison.summary, **inference.comparison_ci},
+        "interval_note": INTERVAL_NOTE,
         "optimism": optimism,
-        "calibration_pooled": None if calibration is None else calibration_summary(calibration),
+        "calibration_pooled": None if calibration is None else {
+            **calibration_summary(calibration), **pooled_calibration_indices(cv.oof, data)},
         "risk_groups": {"logrank_statistic": km.logrank_statistic, "logrank_p": km.logrank_p_value,
-                        "logrank_z_high": logrank_z, "logrank_permutation_p": permutation_p,
-                        "n_permutations": a.logrank_permutations,
+                        "logrank_p_note": "two-sided log-rank of the pooled out-of-fold groups: descriptive only "
+                                          "(CV makes the groups dependent); use permutation_p",
+                        **inference.permutation,
+                        "final_model_risk_cutoff": risk_cutoff,
                         "groups": km.groups.reset_index().to_dict("records")},
         "importance": {"method": "permutation (held-out folds)" if cv.importance is not None else "none",
                        "shap": shap_status(),
@@ -245,10 +253,25 @@ def run_experiment(
             metrics["mlflow"] = {"run_id": run_id, "experiment_name": spec.tracking.experiment_name,
                                  "tracking_uri": tracking_uri, "registered_model": spec.registered_model_name}
         result = ExperimentResult(spec, metrics, data, cv, reference_cv, comparison, tables, figures, final_model,
-                                  run_id)
+                                  run_id, extra={"risk_cutoff": risk_cutoff})
         if out_dir is not None:
             _write_outputs(result, Path(out_dir), figure_files)
     return result
+
+
+def _consent_lineage(inputs: ExperimentInputs) -> dict[str, Any]:
+    """SHA-256 of the consent snapshot and the patients of the endpoints table it excludes."""
+    from sabrkit.models.assembly import consented_ids
+    from sabrkit.models.consent_snapshot import snapshot_sha256
+
+    if inputs.consented is None:
+        return {"consent_snapshot_sha256": None, "n_excluded_no_consent": None}
+    snapshot = inputs.consented
+    if not isinstance(snapshot, pd.DataFrame):
+        snapshot = pd.DataFrame({"study_id": sorted(map(str, snapshot)), "consented": True})
+    allowed = consented_ids(inputs.consented)
+    excluded = sum(1 for s in set(inputs.endpoints["study_id"].astype(str)) if s not in allowed)
+    return {"consent_snapshot_sha256": snapshot_sha256(snapshot), "n_excluded_no_consent": excluded}
 
 
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -256,10 +279,17 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     for section, prefix in (("comparison", ""), ("optimism", "optimism_"), ("calibration_pooled", "pooled_")):
         for key, value in (metrics.get(section) or {}).items():
             flat[f"{prefix}{key}"] = float(value) if value is not None else float("nan")
+    for key, value in metrics["summary"].items():
+        if "_ci_" in key:
+            flat[key] = float(value)
     for key, value in ((metrics.get("clinical_reference") or {}).get("summary") or {}).items():
         flat[f"clinical_{key}"] = float(value) if value is not None else float("nan")
     groups = metrics["risk_groups"]
-    flat.update(km_logrank_p=groups["logrank_p"], km_logrank_permutation_p=groups["logrank_permutation_p"])
+    flat.update(km_logrank_p=groups["logrank_p"], risk_cutoff=groups["final_model_risk_cutoff"])
+    if metrics["lineage"].get("n_excluded_no_consent") is not None:
+        flat["n_excluded_no_consent"] = float(metrics["lineage"]["n_excluded_no_consent"])
+    if "permutation_p" in groups:
+        flat.update(permutation_p=groups["permutation_p"], permutation_p_uno_c=groups["permutation_p_uno_c"])
     return flat
 
 
@@ -282,6 +312,7 @@ def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDatase
     tags = {
         "sabrkit.kind": "experiment", "experiment": spec.name, "estimator": spec.model.estimator,
         "unit": data.unit, "consent": str(data.consent), "shap": metrics["importance"]["shap"],
+        "consent_snapshot_sha256": str(lineage.get("consent_snapshot_sha256")),
         "tuned": str(spec.model.tuning is not None).lower(),
         "clinical_reference": spec.clinical_reference.estimator if spec.compares_with_reference else "itself",
     }
@@ -299,6 +330,7 @@ def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDatase
 
 def _write_outputs(result: ExperimentResult, out_dir: Path, figure_files: dict[str, Path]) -> None:
     from sabrkit.models.report import render_experiment_report
+    from sabrkit.models.io import save_risk_cutoff
     from sabrkit.models.tracking import save_final_model
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -310,6 +342,7 @@ def _write_outputs(result: ExperimentResult, out_dir: Path, figure_files: dict[s
 
         shutil.rmtree(model_dir)
     save_final_model(result.final_model, model_dir, result.dataset.X)
+    save_risk_cutoff(model_dir, result.extra["risk_cutoff"], result.dataset)
     (out_dir / "report.html").write_text(render_experiment_report(result, figure_files), encoding="utf-8")
     write_json(result.metrics, out_dir / "metrics.json")
 

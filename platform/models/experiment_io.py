@@ -131,7 +131,7 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
                 )
             )
         lesion_outcomes = read_table(root / inputs.lesion_outcomes)
-    consent_path = resolve(inputs.consent)
+    consent_path = None if inputs.consent == "not_required" else resolve(inputs.consent)
     batches = None
     if inputs.images is not None:
         from sabrkit.features import scanner_batches

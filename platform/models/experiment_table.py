@@ -42,9 +42,12 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
     for metric in TABLE_METRICS:
         row[f"{metric}_mean"] = summary.get(f"{metric}_mean")
         row[f"{metric}_sd"] = summary.get(f"{metric}_sd")
+    row["uno_c_ci_low"], row["uno_c_ci_high"] = summary.get("uno_c_ci_low"), summary.get("uno_c_ci_high")
     for metric in _DELTAS:
         row[f"delta_{metric}_vs_clinical"] = comparison.get(f"delta_{metric}_mean")
-    row["km_logrank_permutation_p"] = (metrics.get("risk_groups") or {}).get("logrank_permutation_p")
+    row["delta_uno_c_ci_low"] = comparison.get("delta_uno_c_ci_low")
+    row["delta_uno_c_ci_high"] = comparison.get("delta_uno_c_ci_high")
+    row["permutation_p"] = (metrics.get("risk_groups") or {}).get("permutation_p")
     row["mlflow_run_id"] = (metrics.get("mlflow") or {}).get("run_id")
     return row
 
@@ -110,7 +113,7 @@ def experiment_table_from_mlflow(tracking_uri: str, experiment_name: str) -> pd.
             "validation": {"n_repeats": run.data.params.get("cv_n_repeats"), "n_splits": run.data.params.get("cv_n_splits")},
             "summary": metrics,
             "comparison": {k: v for k, v in metrics.items() if k.startswith("delta_")},
-            "risk_groups": {"logrank_permutation_p": metrics.get("km_logrank_permutation_p")},
+            "risk_groups": {"permutation_p": metrics.get("permutation_p")},
             "mlflow": {"run_id": run.info.run_id},
         }
         rows.append(_row(document))

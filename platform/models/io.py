@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.dataset import SurvivalDataset, make_dataset
 
-__all__ = ["write_dataset", "read_dataset"]
+__all__ = ["write_dataset", "read_dataset", "save_risk_cutoff", "load_risk_cutoff", "score_patients", "RISK_CUTOFF_FILE"]
+
+RISK_CUTOFF_FILE = "risk_cutoff.json"
 
 _META_KEY = b"sabrkit.dataset"
 _TIME, _EVENT = "outcome_time", "outcome_event"
@@ -77,3 +82,61 @@ def read_dataset(path: str | os.PathLike[str]) -> SurvivalDataset:
         blocks={k: tuple(v) for k, v in meta.get("blocks", {}).items()}, characteristics=characteristics,
         consent=meta.get("consent", "not checked"),
     )
+
+
+def save_risk_cutoff(model_dir: str | os.PathLike[str], cutoff: float, dataset: SurvivalDataset) -> Path:
+    """Write the final model's risk-group cut-off beside it (``<model_dir>/risk_cutoff.json``).
+
+    The cut-off is the median predicted risk of the patients the final model was fitted on (the
+    same rule as in every CV fold); scoring new patients uses it, never a cut-off picked later.
+    """
+    path = Path(model_dir) / RISK_CUTOFF_FILE
+    document = {
+        "risk_cutoff": float(cutoff), "rule": "median predicted risk of the training patients; risk > cut-off = high",
+        "n_training_rows": int(len(dataset.y)), "feature_set": dataset.feature_set, "endpoint": dataset.endpoint,
+        "feature_names": list(dataset.feature_names),
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_risk_cutoff(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The document :func:`save_risk_cutoff` wrote; :class:`ModelInputError` if the model has none."""
+    path = Path(model_dir) / RISK_CUTOFF_FILE
+    if not path.is_file():
+        raise ModelInputError(
+            format_problem(f"{path} is missing", "a final model carries the risk-group cut-off of its training data",
+                           "re-run the experiment (`dvc repro` or `sabrkit train`) to write it")
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def score_patients(model_dir: str | os.PathLike[str], table: pd.DataFrame) -> pd.DataFrame:
+    """Risk, risk group (with the model's own cut-off) and, where the model has one, S(12), S(24).
+
+    ``table`` holds one row per patient: ``study_id`` (column or index) and every feature column
+    the model was trained on (extra columns are ignored; missing ones are an error).
+    """
+    import mlflow.sklearn
+
+    from sabrkit.models.metrics import predict_survival_at
+
+    cutoff = load_risk_cutoff(model_dir)
+    frame = table.set_index("study_id") if "study_id" in table.columns else table
+    missing = [c for c in cutoff["feature_names"] if c not in frame.columns]
+    if missing:
+        raise ModelInputError(
+            format_problem(f"{len(missing)} model feature column(s) missing, e.g. {missing[:5]}",
+                           "new patients need every feature the model was trained on",
+                           "build the table with the same feature set (sabrkit features / assemble)")
+        )
+    X = frame[cutoff["feature_names"]]
+    model = mlflow.sklearn.load_model(str(model_dir))
+    risk = np.asarray(model.predict(X), dtype=float)
+    out = pd.DataFrame({"study_id": X.index.to_numpy(), "risk": risk,
+                        "risk_group": np.where(risk > cutoff["risk_cutoff"], "high", "low")})
+    survival = predict_survival_at(model, X, (12.0, 24.0))
+    if survival is not None:
+        out["surv_12"], out["surv_24"] = survival[:, 0], survival[:, 1]
+    out["risk_cutoff"] = cutoff["risk_cutoff"]
+    return out

@@ -63,9 +63,23 @@ class InputsSpec(_Strict):
     deep_features: str | None = None
     biomarkers: str | None = None
     lesion_outcomes: str | None = None
-    consent: str | None = None
+    consent: str | None = Field(
+        "data/registry/consent.parquet",
+        description="consent snapshot (study_id, consented) written by `ingest`; 'not_required' with consent_reason",
+    )
+    consent_reason: str | None = Field(None, description="why consent does not apply (only with consent: not_required)")
     images: str | None = Field(None, description="image manifest with a scanner column: ComBat batches")
     perturbed_features: str | None = Field(None, description="perturbed feature table: ICC filter")
+
+
+    @model_validator(mode="after")
+    def _consent_checked(self) -> InputsSpec:
+        if not self.consent:
+            raise ValueError("inputs.consent is required: the consent snapshot (data/registry/consent.parquet) or "
+                             "'not_required' with inputs.consent_reason")
+        if self.consent == "not_required" and not (self.consent_reason or "").strip():
+            raise ValueError("inputs.consent: not_required needs inputs.consent_reason (why consent does not apply)")
+        return self
 
 
 class DataSpec(_Strict):
@@ -184,7 +198,19 @@ class ValidationSpec(_Strict):
 
 class AnalysisSpec(_Strict):
     importance_repeats: int = Field(5, ge=0, description="shuffles per feature and fold; 0 = no importance")
-    logrank_permutations: int = Field(999, ge=0)
+    permutations: int = Field(
+        99, ge=0, description="whole-procedure permutation test: CV re-runs on permuted outcomes; 0 = off")
+    permutation_cv_repeats: int = Field(1, ge=1, description="CV repeats inside the permutation test (observed and null)")
+    interval_bootstrap: int = Field(
+        100, ge=0, description="bootstrap cohorts of the interval for C and delta-C (whole CV re-run); 0 = off")
+    interval_cv_repeats: int = Field(1, ge=1, description="CV repeats inside every bootstrap cohort")
+
+    @field_validator("interval_bootstrap")
+    @classmethod
+    def _enough_bootstrap(cls, value: int) -> int:
+        if 0 < value < 20:
+            raise ValueError("interval_bootstrap needs 0 (off) or at least 20 bootstrap cohorts for a 95 % interval")
+        return value
     therapy_column: str = "systemic_therapy"
     screening: bool = True
     screening_fdr: float = Field(0.10, gt=0, lt=1)

@@ -147,14 +147,16 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
     patients = clinical.draw_enrolment(patients, config.enrolment_start, config.enrolment_end, rng)
     courses = clinical.plan_sabr_courses(lesions, patients, rng)
 
-    baseline = hazard.calibrate_baseline(config.target_pfs_2y, config.target_os_2y)
+    progression = hazard.as_coefficients(dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS)
+    death = hazard.as_coefficients(dict(config.death_coefficients), hazard.DEATH_COEFFICIENTS)
+    baseline = hazard.calibrate_baseline(config.target_pfs_2y, config.target_os_2y, progression, death)
     patients["heterogeneity"] = hazard.draw_heterogeneity(n, rng)
     owner = patients.set_index("study_id").loc[lesions["study_id"]]
     jitter = hazard.LESION_JITTER_SD * rng.standard_normal(len(lesions))
     lesions["heterogeneity"] = owner["heterogeneity"].to_numpy() + jitter
     patients["total_volume_mm3"] = hazard.patient_burden(lesions, patients["study_id"])
     x = hazard.design_matrix(patients, baseline.log_volume_mean, baseline.log_volume_sd)
-    eta_p, eta_d = hazard.linear_predictors(x)
+    eta_p, eta_d = hazard.linear_predictors(x, progression, death)
     s_pfs, s_os = hazard.survival_at(hazard.HORIZON_MONTHS, eta_p, eta_d, baseline)
     t_prog, t_death = hazard.draw_event_times(eta_p, eta_d, baseline, rng)
     sabr_end = courses.groupby("study_id")["end_date"].max()
@@ -207,6 +209,7 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
         }
     )
     tables = contract_tables(patients, identifiers, lesions, courses, visits, adverse_events, samples, images)
+    patients["lp_progression"] = eta_p
     truth = build_truth(config, baseline, patients, lesions, phantoms, s_pfs, s_os, best)
     logger.info(
         "synthetic cohort: %d patients, %d lesions, %d progressions, %d deaths",

@@ -56,6 +56,35 @@ def _as_triple(name: str, value: object, kind: type) -> tuple:
     return items
 
 
+def _as_coefficients(name: str, value: object, defaults: Mapping[str, float]) -> dict[str, float]:
+    """The full coefficient mapping: ``defaults`` updated by ``value`` (validated)."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            format_problem(f"{name}={value!r}", f"{name} must map hazard terms to log hazard ratios",
+                           f"pass e.g. {name}={{'heterogeneity': 0.0}}")
+        )
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            format_problem(f"{name} terms {unknown}", f"the hazard terms are {list(defaults)}",
+                           "remove or rename the terms listed")
+        )
+    out = dict(defaults)
+    for term, coefficient in value.items():
+        if isinstance(coefficient, bool) or not isinstance(coefficient, (int, float)) or not (
+            -5.0 <= float(coefficient) <= 5.0
+        ):
+            raise ConfigError(
+                format_problem(f"{name}.{term}={coefficient!r}",
+                               "a log hazard ratio must be a number from -5 to 5 (HR 0.007 to 148)",
+                               "pass e.g. 0.69 for a hazard ratio of 2, or 0 to switch the effect off")
+            )
+        out[term] = float(coefficient)
+    return out
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of one synthetic cohort.
@@ -82,10 +111,15 @@ class SynthConfig:
         Whether :func:`~sabrkit.synthetic.write_cohort` renders and writes the CT images and masks.
     loss_to_follow_up : float
         Probability that a patient is lost to follow-up at a uniform time before the cut-off.
+    progression_coefficients, death_coefficients : dict of str to float
+        Log hazard ratios of the hazard model by term (see
+        :data:`sabrkit.synthetic.hazard.PROGRESSION_COEFFICIENTS`); terms not given keep their
+        documented default, unknown terms are refused, 0 switches an effect off (e.g.
+        ``{"heterogeneity": 0, "tumour_burden_z": 0}``: the images carry no outcome signal).
     """
 
     n_patients: int = 60
-    seed: int = 20240502
+    seed: int = 20240501
     enrolment_start: dt.date = dt.date(2024, 5, 1)
     enrolment_end: dt.date = dt.date(2026, 5, 31)
     cutoff_date: dt.date = dt.date(2026, 11, 1)
@@ -95,9 +129,17 @@ class SynthConfig:
     target_os_2y: float = 0.85
     write_images: bool = True
     loss_to_follow_up: float = 0.03
+    progression_coefficients: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    death_coefficients: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        from sabrkit.synthetic import hazard
+
+        set_(self, "progression_coefficients", _as_coefficients(
+            "progression_coefficients", self.progression_coefficients, hazard.PROGRESSION_COEFFICIENTS))
+        set_(self, "death_coefficients", _as_coefficients(
+            "death_coefficients", self.death_coefficients, hazard.DEATH_COEFFICIENTS))
         set_(self, "enrolment_start", _as_date("enrolment_start", self.enrolment_start))
         set_(self, "enrolment_end", _as_date("enrolment_end", self.enrolment_end))
         set_(self, "cutoff_date", _as_date("cutoff_date", self.cutoff_date))
@@ -234,5 +276,7 @@ class SynthConfig:
                 value = value.isoformat()
             elif isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
             out[f.name] = value
         return out

@@ -59,6 +59,9 @@ __all__ = [
     "draw_heterogeneity",
     "patient_burden",
     "BEST_SUBGROUP",
+    "IMAGE_TERMS",
+    "as_coefficients",
+    "oracle_concordance",
     "in_best_subgroup",
     "population_summary",
 ]
@@ -75,36 +78,63 @@ LESION_JITTER_SD = 0.25  # lesion heterogeneity = patient heterogeneity + N(0, 0
 _DEATH_CUMHAZ_24M = 0.03  # lambda_D * 24^k_D
 _CALIBRATION_GRID = 64  # midpoint-rule steps for S_OS(24) during calibration
 
-#: log hazard ratios of progression (per SD for continuous terms).
+#: log hazard ratios of progression (per SD for continuous terms). The clinical effects sit
+#: within published ranges for metastatic RCC (hazard ratios, rounded):
+#:
+#: - IMDC intermediate 1.8, poor 3.0 vs favourable: Heng et al., J Clin Oncol 2009;27:5794 and
+#:   Lancet Oncol 2013;14:141 (OS medians 43 / 23 / 8 months; PFS ratios somewhat smaller);
+#: - ECOG 1: 1.5, ECOG >= 2: 2.5 (Karnofsky < 80 % is an IMDC factor, HR about 1.6-2 in Heng 2009);
+#: - oligoprogressive vs oligometastatic disease before SABR: 2.0 (shorter PFS after SABR in
+#:   oligoprogression, e.g. Cheung et al., Eur Urol 2021;80:693; Tang et al., Lancet Oncol 2021;22:1732);
+#: - non-clear-cell histology 1.3; systemic therapy classes 0.85-0.70 (reference: none).
+#:
+#: The image phenotype keeps its own signal: HR 2.7 per SD of the heterogeneity latent, 1.35
+#: per SD of tumour burden. Every value is a ``synthesize`` parameter
+#: (:class:`~sabrkit.synthetic.config.SynthConfig`); 0 switches an effect off.
 PROGRESSION_COEFFICIENTS: dict[str, float] = {
-    "heterogeneity": 1.25,
-    "tumour_burden_z": 0.4,
-    "imdc_intermediate": 0.4,
-    "imdc_poor": 0.85,
-    "oligoprogressive": 0.6,
-    "ecog_1": 0.3,
-    "ecog_2": 0.6,
-    "non_clear_cell": 0.25,
+    "heterogeneity": 1.0,
+    "tumour_burden_z": 0.3,
+    "imdc_intermediate": 0.59,
+    "imdc_poor": 1.10,
+    "oligoprogressive": 0.69,
+    "ecog_1": 0.41,
+    "ecog_2": 0.92,
+    "non_clear_cell": 0.26,
     "age_per_10y": 0.0,
-    "therapy_tki": -0.15,
+    "therapy_tki": -0.16,
     "therapy_ici": -0.25,
-    "therapy_tki_ici": -0.35,
+    "therapy_tki_ici": -0.36,
 }
-#: log hazard ratios of death (before and after progression).
+#: log hazard ratios of death (before and after progression): IMDC 2.0 / 5.0 (Heng 2013 OS),
+#: ECOG 1.5 / 2.5, age 1.35 per 10 years.
 DEATH_COEFFICIENTS: dict[str, float] = {
     "heterogeneity": 0.45,
     "tumour_burden_z": 0.20,
-    "imdc_intermediate": 0.40,
-    "imdc_poor": 0.90,
+    "imdc_intermediate": 0.69,
+    "imdc_poor": 1.61,
     "oligoprogressive": 0.30,
-    "ecog_1": 0.40,
-    "ecog_2": 0.90,
+    "ecog_1": 0.41,
+    "ecog_2": 0.92,
     "non_clear_cell": 0.20,
     "age_per_10y": 0.30,
     "therapy_tki": 0.0,
     "therapy_ici": 0.0,
     "therapy_tki_ici": 0.0,
 }
+#: covariates of the image phenotype (switch both off to make the images carry no outcome signal).
+IMAGE_TERMS: tuple[str, ...] = ("heterogeneity", "tumour_burden_z")
+Coefficients = tuple[tuple[str, float], ...]
+
+
+def as_coefficients(values: dict[str, float] | None, defaults: dict[str, float]) -> Coefficients:
+    """``defaults`` updated by ``values`` as a hashable, ordered tuple of ``(term, log HR)``."""
+    merged = dict(defaults)
+    merged.update(values or {})
+    return tuple((k, float(merged[k])) for k in defaults)
+
+
+DEFAULT_PROGRESSION: Coefficients = as_coefficients(None, PROGRESSION_COEFFICIENTS)
+DEFAULT_DEATH: Coefficients = as_coefficients(None, DEATH_COEFFICIENTS)
 HAZARD_FORMULA = (
     "h_P(t|x) = lam_P * k_P * t^(k_P-1) * exp(b_P.x); "
     "h_D(t|x) = lam_D * k_D * t^(k_D-1) * exp(b_D.x) before progression; "
@@ -169,10 +199,12 @@ def design_matrix(patients: pd.DataFrame, log_volume_mean: float, log_volume_sd:
     )
 
 
-def linear_predictors(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``(eta_P, eta_D)``: linear predictors of progression and death."""
-    eta_p = x[list(PROGRESSION_COEFFICIENTS)].to_numpy() @ np.array(list(PROGRESSION_COEFFICIENTS.values()))
-    eta_d = x[list(DEATH_COEFFICIENTS)].to_numpy() @ np.array(list(DEATH_COEFFICIENTS.values()))
+def linear_predictors(
+    x: pd.DataFrame, progression: Coefficients = DEFAULT_PROGRESSION, death: Coefficients = DEFAULT_DEATH
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(eta_P, eta_D)``: linear predictors of progression and death (``(term, log HR)`` pairs)."""
+    eta_p = x[[k for k, _ in progression]].to_numpy() @ np.array([v for _, v in progression])
+    eta_d = x[[k for k, _ in death]].to_numpy() @ np.array([v for _, v in death])
     return eta_p, eta_d
 
 
@@ -222,7 +254,10 @@ def _calibration_sample() -> tuple[pd.DataFrame, float, float]:
 
 
 @functools.lru_cache(maxsize=8)
-def calibrate_baseline(target_pfs_2y: float, target_os_2y: float) -> BaselineHazards:
+def calibrate_baseline(
+    target_pfs_2y: float, target_os_2y: float,
+    progression: Coefficients = DEFAULT_PROGRESSION, death: Coefficients = DEFAULT_DEATH,
+) -> BaselineHazards:
     """Baseline scales that give the target population 2-year PFS and OS (deterministic).
 
     Raises
@@ -234,7 +269,7 @@ def calibrate_baseline(target_pfs_2y: float, target_os_2y: float) -> BaselineHaz
     from sabrkit.errors import ConfigError, format_problem
 
     patients, mu, sd = _calibration_sample()
-    eta_p, eta_d = linear_predictors(design_matrix(patients, mu, sd))
+    eta_p, eta_d = linear_predictors(design_matrix(patients, mu, sd), progression, death)
     horizon = HORIZON_MONTHS
     lam_d = _DEATH_CUMHAZ_24M / horizon**SHAPE_DEATH
 
@@ -312,11 +347,16 @@ def in_best_subgroup(patients: pd.DataFrame) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def population_summary(target_pfs_2y: float, target_os_2y: float) -> dict[str, float]:
-    """Population 2-year PFS/OS overall, in :data:`BEST_SUBGROUP` and outside it (calibration sample)."""
-    baseline = calibrate_baseline(target_pfs_2y, target_os_2y)
+def population_summary(
+    target_pfs_2y: float, target_os_2y: float,
+    progression: Coefficients = DEFAULT_PROGRESSION, death: Coefficients = DEFAULT_DEATH,
+) -> dict[str, float]:
+    """Population 2-year PFS/OS overall, in :data:`BEST_SUBGROUP` and outside it (calibration sample),
+    and the population (oracle) Harrell C of the true progression linear predictor for PFS
+    without censoring before 24 months (``oracle_c_population``)."""
+    baseline = calibrate_baseline(target_pfs_2y, target_os_2y, progression, death)
     patients, mu, sd = _calibration_sample()
-    eta_p, eta_d = linear_predictors(design_matrix(patients, mu, sd))
+    eta_p, eta_d = linear_predictors(design_matrix(patients, mu, sd), progression, death)
     pfs, os_ = survival_at(HORIZON_MONTHS, eta_p, eta_d, baseline, n_grid=_CALIBRATION_GRID)
     best = in_best_subgroup(patients)
     return {
@@ -327,4 +367,43 @@ def population_summary(target_pfs_2y: float, target_os_2y: float) -> dict[str, f
         "best_subgroup_os_2y": float(os_[best].mean()),
         "other_pfs_2y": float(pfs[~best].mean()),
         "other_os_2y": float(os_[~best].mean()),
+        "oracle_c_population": _population_oracle_c(eta_p, eta_d, baseline),
     }
+
+
+def _population_oracle_c(eta_p: np.ndarray, eta_d: np.ndarray, baseline: BaselineHazards) -> float:
+    """Harrell C of the true ``eta_P`` for PFS truncated at 24 months on a fixed 5,000-patient
+    subsample of the calibration sample (latent times drawn with a fixed seed)."""
+    from sksurv.metrics import concordance_index_censored
+
+    rng = np.random.default_rng(CALIBRATION_SEED + 1)
+    pick = rng.choice(len(eta_p), size=5000, replace=False)
+    t_p, t_d = draw_event_times(eta_p[pick], eta_d[pick], baseline, rng)
+    pfs = np.minimum(t_p, t_d)
+    event = pfs <= HORIZON_MONTHS
+    return float(concordance_index_censored(event, np.minimum(pfs, HORIZON_MONTHS), eta_p[pick])[0])
+
+
+def oracle_concordance(
+    eta_p: np.ndarray, time_months: np.ndarray, event: np.ndarray, tau_months: float = HORIZON_MONTHS
+) -> dict[str, float]:
+    """Harrell's and Uno's C of the true progression linear predictor on observed PFS.
+
+    The oracle: what a model that knew the generator's ``eta_P`` would reach on this cohort's
+    own observed (censored) outcomes (:func:`sksurv.metrics.concordance_index_censored`,
+    :func:`sksurv.metrics.concordance_index_ipcw` with the cohort as its own censoring
+    reference, truncated at ``tau_months`` or the last observed time if earlier).
+    """
+    from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
+    from sksurv.util import Surv
+
+    event = np.asarray(event, dtype=bool)
+    time_months = np.asarray(time_months, dtype=float)
+    y = Surv.from_arrays(event, time_months)
+    harrell = concordance_index_censored(event, time_months, eta_p)[0]
+    tau = min(tau_months, float(time_months[event].max())) if event.any() else tau_months
+    try:
+        uno = concordance_index_ipcw(y, y, eta_p, tau=tau)[0]
+    except ValueError:
+        uno = float("nan")
+    return {"oracle_harrell_c": float(harrell), "oracle_uno_c": float(uno), "oracle_tau_months": float(tau)}

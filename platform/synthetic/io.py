@@ -5,6 +5,7 @@ Layout (the data contract's)::
     registry/{patients,identifiers,lesions,sabr_courses,visits,adverse_events,
               progression_events,deaths}.csv
     biobank/samples.csv
+    biobank/consents.csv      (one signed consent per patient; add withdrawn_on to withdraw)
     images.csv
     images/<lesion_id>_ct.nii.gz, images/<lesion_id>_mask.nii.gz
     ground_truth.json

@@ -42,8 +42,21 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "registry/progression_events.csv": ("study_id", "event_date", "progression_type"),
     "registry/deaths.csv": ("study_id", "death_date", "cause"),
     "biobank/samples.csv": ("study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"),
+    "biobank/consents.csv": ("study_id", "form_version", "signed_on", "scopes", "withdrawn_on"),
     "images.csv": ("lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner"),
 }
+
+
+#: the consent form every synthetic patient signs at enrolment, and its scopes.
+CONSENT_FORM = ("1.0", "SABR-RCC registry and biobank consent", "2024-01-01")
+CONSENT_SCOPES = "storage;future_research;image_linkage"
+
+
+def consent_table(patients: pd.DataFrame) -> pd.DataFrame:
+    """One signed consent per patient (form 1.0 at enrolment, every scope but genetic research);
+    ``withdrawn_on`` empty. Edit the written ``biobank/consents.csv`` to record a withdrawal."""
+    return pd.DataFrame({"study_id": patients["study_id"], "form_version": CONSENT_FORM[0],
+                         "signed_on": patients["enrolment_date"], "scopes": CONSENT_SCOPES, "withdrawn_on": None})
 
 
 def contract_tables(
@@ -63,6 +76,7 @@ def contract_tables(
         "registry/progression_events.csv": progressed.rename(columns={"progression_date": "event_date"}),
         "registry/deaths.csv": died.rename(columns={"death_cause": "cause"}),
         "biobank/samples.csv": samples,
+        "biobank/consents.csv": consent_table(patients),
         "images.csv": images,
     }
     return {path: frames[path].loc[:, list(cols)].reset_index(drop=True) for path, cols in CONTRACT_COLUMNS.items()}
@@ -72,21 +86,34 @@ def _r(value: float, digits: int = 6) -> float:
     return round(float(value), digits)
 
 
+def _oracle(patients: pd.DataFrame, progression: hazard.Coefficients) -> dict[str, float]:
+    """Oracle C on the observed PFS (months from the first fraction, event = progression or death)."""
+    end = patients["progression_date"].where(patients["progression_date"].notna(), patients["death_date"])
+    event = end.notna().to_numpy()
+    end = end.where(end.notna(), patients["last_contact_date"])
+    months = np.array([(e - i).days for e, i in zip(end, patients["index_date"])], dtype=float) / hazard.DAYS_PER_MONTH
+    return hazard.oracle_concordance(patients["lp_progression"].to_numpy(dtype=float), months, event)
+
+
 def build_truth(
     config: SynthConfig, baseline: hazard.BaselineHazards, patients: pd.DataFrame, lesions: pd.DataFrame,
     phantoms: Sequence[phantom.LesionPhantom], s_pfs: np.ndarray, s_os: np.ndarray, best: np.ndarray,
 ) -> dict[str, Any]:
     """The ``ground_truth.json`` document (JSON-ready, floats rounded to 6 decimals)."""
-    population = hazard.population_summary(config.target_pfs_2y, config.target_os_2y)
+    progression = hazard.as_coefficients(dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS)
+    death = hazard.as_coefficients(dict(config.death_coefficients), hazard.DEATH_COEFFICIENTS)
+    population = hazard.population_summary(config.target_pfs_2y, config.target_os_2y, progression, death)
     pfs_event = patients["progression_date"].notna() | patients["death_date"].notna()
+    oracle = _oracle(patients, progression)
     return {
         "generator": "sabrkit.synthetic",
         "config": config.to_dict(),
         "hazard_model": {
             "formula": hazard.HAZARD_FORMULA,
             "time_unit": "months = days / 30.4375 from the first SABR fraction (index date)",
-            "progression_coefficients": dict(hazard.PROGRESSION_COEFFICIENTS),
-            "death_coefficients": dict(hazard.DEATH_COEFFICIENTS),
+            "progression_coefficients": dict(progression),
+            "death_coefficients": dict(death),
+            "hazard_ratio_sources": "docs of sabrkit.synthetic.hazard.PROGRESSION_COEFFICIENTS (IMDC: Heng 2009/2013)",
             "baseline": {
                 "scale_progression": _r(baseline.scale_progression, 10),
                 "shape_progression": baseline.shape_progression,
@@ -124,6 +151,13 @@ def build_truth(
             "population_pfs_2y_others": _r(population["other_pfs_2y"]),
             "n_in_cohort": int(best.sum()),
             "true_pfs_2y_in_cohort": _r(s_pfs[best].mean()) if best.any() else None,
+        },
+        "oracle": {
+            "definition": "C of the true progression linear predictor eta_P (lp_progression of "
+            "ground_truth_patients.csv) on this cohort's observed PFS; population: Harrell C of eta_P "
+            "for PFS truncated at 24 months in a 5,000-patient sample of the generator",
+            **{k: _r(v) if np.isfinite(v) else None for k, v in oracle.items()},
+            "oracle_harrell_c_population": _r(population["oracle_c_population"]),
         },
         "true_pfs_2y": _r(s_pfs.mean()),
         "true_os_2y": _r(s_os.mean()),

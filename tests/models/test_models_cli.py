@@ -17,7 +17,7 @@ EXPERIMENT = {
     "data": {"feature_set": "clinical+radiomic"},
     "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
     "validation": {"n_splits": 3, "n_repeats": 1},
-    "analysis": {"importance_repeats": 0, "logrank_permutations": 19, "screening": False},
+    "analysis": {"importance_repeats": 0, "permutations": 19, "interval_bootstrap": 20, "screening": False},
 }
 
 

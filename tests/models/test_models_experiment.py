@@ -21,7 +21,7 @@ SPEC = {
     "data": {"feature_set": "clinical+radiomic+biomarker"},
     "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
     "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1, "strata": "disease_state"},
-    "analysis": {"importance_repeats": 2, "logrank_permutations": 49},
+    "analysis": {"importance_repeats": 2, "permutations": 19, "interval_bootstrap": 20},
     "tracking": {"experiment_name": "toy"},
 }
 
@@ -69,7 +69,15 @@ def test_metrics_document(experiment) -> None:
     assert metrics["summary"]["uno_c_mean"] > 0.65  # planted signal: SumEntropy, ctDNA, disease state
     assert metrics["clinical_reference"]["estimator"] == "coxph"
     assert metrics["comparison"]["delta_uno_c_mean"] > 0  # radiomics + biomarker add to the clinical model
-    assert metrics["risk_groups"]["logrank_permutation_p"] < 0.05
+    assert metrics["risk_groups"]["permutation_p"] <= 0.05  # 19 permutations: the smallest possible p
+    assert metrics["risk_groups"]["n_permutations"] == 19
+    summary, comparison = metrics["summary"], metrics["comparison"]
+    assert summary["uno_c_ci_low"] < summary["uno_c_mean"] < summary["uno_c_ci_high"]
+    assert comparison["delta_uno_c_ci_low"] < comparison["delta_uno_c_mean"] < comparison["delta_uno_c_ci_high"]
+    for horizon in ("12", "24"):
+        assert 0 <= metrics["calibration_pooled"][f"e50_{horizon}"] <= metrics["calibration_pooled"][f"e90_{horizon}"]
+    cutoff = json.loads((experiment["tmp"] / "out" / "model" / "risk_cutoff.json").read_text())
+    assert cutoff["risk_cutoff"] == metrics["risk_groups"]["final_model_risk_cutoff"]
     assert metrics["importance"]["shap"].startswith("skipped")
     assert metrics["importance"]["top"][0] in {"original_glcm_SumEntropy", "original_glcm_JointEntropy", "ctdna_baseline"}
     assert metrics["lineage"]["feature_table_md5_source"] == "dvc.lock"
@@ -94,7 +102,8 @@ def test_mlflow_parent_run_children_lineage_artifacts_and_registered_model(exper
     assert tags["dvc_md5_source"] == "dvc.lock" and tags["consent"].startswith("applied")
     assert len(tags.get("git_commit", "x" * 40)) == 40
     assert params["coxnet__l1_ratio"] == "0.5" and params["select__k"] == "5" and params["cv_n_repeats"] == "2"
-    for key in ("uno_c_mean", "delta_uno_c_mean", "clinical_uno_c_mean", "km_logrank_permutation_p", "ibs_mean"):
+    for key in ("uno_c_mean", "delta_uno_c_mean", "clinical_uno_c_mean", "permutation_p", "uno_c_ci_low",
+                "delta_uno_c_ci_high", "pooled_ici_24", "ibs_mean"):
         assert key in metrics, key
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert len(children) == 6 and all("auc_12" in c.data.metrics for c in children)

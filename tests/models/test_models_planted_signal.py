@@ -42,7 +42,7 @@ def test_out_of_fold_uno_c_reaches_0_65(planted) -> None:
     summary = result.metrics["summary"]
     assert result.metrics["n_patients"] == 60 and result.metrics["validation"]["n_repeats"] == 10
     assert summary["uno_c_mean"] >= 0.65, summary["uno_c_mean"]
-    assert result.metrics["risk_groups"]["logrank_permutation_p"] < 0.05
+    assert result.metrics["risk_groups"]["permutation_p"] < 0.05
 
 
 def test_signal_features_rank_in_the_top_ten_in_most_repeats(planted) -> None:
