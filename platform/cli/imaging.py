@@ -15,12 +15,20 @@ app = typer.Typer(help="Imaging: DICOM ingest, de-identification, preprocessing,
 _SECRET_ENV = "SABRKIT_DEID_SECRET"
 
 
+#: sabrkit.imaging.ingest.DEFAULT_LESION_PATTERN (spelled out: importing sabrkit.imaging here would slow every command)
+DEFAULT_LESION_PATTERN = r"GTV(?:[ _-]?L?[ _-]?(?P<n>\d+)|[ _-]?(?:P|PRIMARY))?"
+
+_KEY_TABLE_HELP = ("Key table CSV: columns hospital_number (the DICOM PatientID), study_id (the pseudonym, "
+                   "SABR-RCC-nnn); optional family_name, given_name, date_of_birth. See docs/imaging.md.")
+
+
 def _key_table(path: Path | None) -> dict[str, str] | None:
-    """hospital_number -> study_id from a registry identifiers table (the key table)."""
+    """hospital_number -> study_id from a validated key table (see sabrkit.imaging.key_table)."""
+    from sabrkit.imaging.key_table import read_key_table
+
     if path is None:
         return None
-    table = read_table(path).astype(str)
-    return dict(zip(table["hospital_number"], table["study_id"]))
+    return dict(read_key_table(path).study_id_of)
 
 
 def _triple(text: str, n: int, what: str) -> tuple[int, ...]:
@@ -64,18 +72,25 @@ def check(
 def ingest(
     src: Path = typer.Argument(..., help="Folder of DICOM files (CT/MR series, RTSTRUCT, SEG) and/or NIfTI/NRRD pairs."),
     out: Path = typer.Option(..., "--out", help="Output folder: images/, masks/, images.csv, series.csv, failures.csv."),
-    roi_pattern: str = typer.Option(r"GTV.*", help="ROI / segment names taken as lesions (regex, full match)."),
-    lesion_pattern: str = typer.Option(r"GTV[_-]?L(?P<n>\d+)", help="Regex pulling lesion number n from an ROI name."),
-    key_table: Path = typer.Option(None, help="identifiers.csv (hospital_number -> study_id) for folders that were "
-                                   "not de-identified."),
+    roi_pattern: str = typer.Option(r"GTV.*", help="ROI / segment names taken as lesions (regex, full match, any case)."),
+    lesion_pattern: str = typer.Option(DEFAULT_LESION_PATTERN, help="Regex pulling lesion number n from an ROI name "
+                                       "(default: GTV_L1, GTV-L1, GTV L1, GTV-1, GTV_1, GTV1; GTV/GTVp = lesion 1)."),
+    roi_map: Path = typer.Option(None, help="CSV roi_name,maps_to[,study_id]: maps_to = L<n> (lesion n), a TG-263 OAR "
+                                 "name (SpinalCord, Lung_L ...) or 'ignore'. Wins over the patterns."),
+    oars: bool = typer.Option(True, "--oars/--no-oars", help="Also write masks of organs at risk named in the TG-263 "
+                              "synonym table (masks.csv rows with kind=oar)."),
+    key_table: Path = typer.Option(None, help=_KEY_TABLE_HELP + " Needed for folders that were not de-identified."),
 ) -> None:
     """Crawl, link and convert a DICOM export; re-running skips everything already converted."""
     from sabrkit.imaging import IngestConfig, ingest_folder
+    from sabrkit.imaging.roi_map import read_roi_map
 
-    config = IngestConfig(roi_pattern=roi_pattern, lesion_pattern=lesion_pattern, patient_key=_key_table(key_table))
+    config = IngestConfig(roi_pattern=roi_pattern, lesion_pattern=lesion_pattern, patient_key=_key_table(key_table),
+                          roi_map=read_roi_map(roi_map) if roi_map is not None else None, oars=oars)
     result = ingest_folder(src, out, config)
-    console.print(f"{len(result.lesions)} lesion mask(s), {len(result.series)} image series -> {out} "
-                  f"({result.n_units_done} unit(s) converted, {result.n_units_reused} unchanged)")
+    n_oars = int((result.masks["kind"] == "oar").sum())
+    console.print(f"{len(result.lesions)} lesion mask(s), {n_oars} OAR mask(s), {len(result.series)} image series -> "
+                  f"{out} ({result.n_units_done} unit(s) converted, {result.n_units_reused} unchanged)")
     if result.failures:
         _show_failures(result.failures)
         raise typer.Exit(code=1)
@@ -86,7 +101,7 @@ def ingest(
 def deidentify(
     src: Path = typer.Argument(..., help="Folder of original DICOM files (clinical side)."),
     out: Path = typer.Option(..., "--out", help="Folder for the de-identified files (<pseudonym>/<series>/<sop>.dcm)."),
-    key_table: Path = typer.Option(..., help="identifiers.csv: hospital_number -> study_id (the pseudonym)."),
+    key_table: Path = typer.Option(..., help=_KEY_TABLE_HELP),
     secret: str = typer.Option(..., envvar=_SECRET_ENV, help=f"Key of the UID and date maps (env {_SECRET_ENV})."),
     max_shift_days: int = typer.Option(365, help="Dates move back by 1..N days, one offset per patient."),
 ) -> None:
@@ -106,16 +121,13 @@ def deidentify(
 @handle_errors
 def phi_check(
     folder: Path = typer.Argument(..., help="De-identified DICOM folder."),
-    key_table: Path = typer.Option(None, help="identifiers.csv: also search for these names, numbers and birth dates."),
+    key_table: Path = typer.Option(None, help=_KEY_TABLE_HELP + " Its numbers, names and birth dates are searched for."),
 ) -> None:
     """Fail (exit 1) when any PS3.15 Table E.1-1 attribute or key-table identifier remains."""
     from sabrkit.imaging import assert_no_phi, check_deidentified_folder
+    from sabrkit.imaging.key_table import read_key_table
 
-    needles: list[str] = []
-    if key_table is not None:
-        table = read_table(key_table).astype(str)
-        needles = [*table["hospital_number"], *(table["family_name"] + "^" + table["given_name"]),
-                   *table["date_of_birth"].str.replace("-", "")]
+    needles = list(read_key_table(key_table).identifiers) if key_table is not None else []
     findings = check_deidentified_folder(folder, identifiers=needles)
     assert_no_phi(findings)
     console.print(f"{folder}: no PHI attribute found")

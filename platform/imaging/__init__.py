@@ -12,13 +12,22 @@ from typing import TYPE_CHECKING, Any
 from sabrkit.imaging.deid import DeidConfig, Deidentifier, DeidResult, deidentify_folder
 from sabrkit.imaging.deid_check import PhiFinding, assert_no_phi, check_deidentified_folder, phi_findings
 from sabrkit.imaging.deid_profile import profile_entries
-from sabrkit.imaging.dicom_index import check_series_geometry, crawl_dicom, group_series, read_series
+from sabrkit.imaging.dicom_index import (
+    check_series_geometry,
+    crawl_dicom,
+    group_series,
+    read_series,
+    write_series_nifti,
+)
 from sabrkit.imaging.dicom_seg import read_seg, seg_masks
 from sabrkit.imaging.geometry import check_mask_not_empty, check_same_grid, grid_differences
 from sabrkit.imaging.ingest import IngestConfig, IngestResult, ingest_folder
 from sabrkit.imaging.io import read_image, sha256_file, write_image
+from sabrkit.imaging.key_table import KeyTable, KeyTableError, Redactor, read_key_table
 from sabrkit.imaging.mask_qc import mask_qc, qc_manifest, qc_png
+from sabrkit.imaging.oars import OAR_SYNONYMS, oar_name
 from sabrkit.imaging.preprocess import MANIFEST_COLUMNS, PreprocessConfig, check_manifest, preprocess_manifest
+from sabrkit.imaging.roi_map import RoiMap, RoiMapError, read_roi_map
 from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
 from sabrkit.imaging.semiauto import SeedSegmentationConfig, segment_from_box, segment_from_seed
 from sabrkit.imaging.unet import UNetConfig, lesion_arrays, load_unet, save_unet, train_unet
@@ -69,6 +78,7 @@ __all__ = [
     "group_series",
     "check_series_geometry",
     "read_series",
+    "write_series_nifti",
     "read_rtstruct",
     "rasterize_contours",
     "read_seg",
@@ -76,6 +86,15 @@ __all__ = [
     "IngestConfig",
     "IngestResult",
     "ingest_folder",
+    "KeyTable",
+    "KeyTableError",
+    "Redactor",
+    "read_key_table",
+    "OAR_SYNONYMS",
+    "oar_name",
+    "RoiMap",
+    "RoiMapError",
+    "read_roi_map",
     "DeidConfig",
     "Deidentifier",
     "DeidResult",

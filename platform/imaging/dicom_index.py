@@ -14,10 +14,11 @@ checked series with SimpleITK's :class:`~SimpleITK.ImageSeriesReader` in slice o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ __all__ = [
     "group_series",
     "check_series_geometry",
     "read_series",
+    "series_grid",
+    "write_series_nifti",
+    "writable_array",
 ]
 
 logger = logging.getLogger(__name__)
@@ -200,7 +204,8 @@ def looks_like_dicom(path: Path) -> bool:
 
 
 def crawl_dicom(
-    root: str | os.PathLike[str], known: dict[str, tuple[int, int, DicomFile]] | None = None
+    root: str | os.PathLike[str], known: dict[str, tuple[int, int, DicomFile]] | None = None, *,
+    known_key: Callable[[str], str] = str,
 ) -> tuple[list[DicomFile], list[CaseFailure], dict[str, tuple[int, int, DicomFile]]]:
     """Index every DICOM file under ``root`` (recursively, sorted by path).
 
@@ -208,8 +213,11 @@ def crawl_dicom(
     ----------
     root : path-like
     known : dict, optional
-        A previous index ``{path: (size, mtime_ns, DicomFile)}``; files whose size and
-        modification time are unchanged are not read again.
+        A previous index ``{key: (size, mtime_ns, DicomFile)}``; files whose size and
+        modification time are unchanged are not read again (their record is taken with the
+        file's current path).
+    known_key : callable, default str
+        Maps a path to its key in ``known`` (ingest stores paths with hospital numbers redacted).
 
     Returns
     -------
@@ -227,9 +235,9 @@ def crawl_dicom(
         if not looks_like_dicom(path):
             continue
         stat = path.stat()
-        cached = known.get(str(path))
+        cached = known.get(known_key(str(path)))
         if cached is not None and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
-            record = cached[2]
+            record = dataclasses.replace(cached[2], path=str(path))
         else:
             try:
                 record = read_dicom_header(path)
@@ -238,7 +246,7 @@ def crawl_dicom(
                 continue
         index[str(path)] = (stat.st_size, stat.st_mtime_ns, record)
         files.append(record)
-    logger.info("crawled %s: %d DICOM file(s), %d unreadable", root, len(files), len(failures))
+    logger.info("crawled %d DICOM file(s), %d unreadable", len(files), len(failures))
     return files, failures, index
 
 
@@ -364,3 +372,126 @@ def read_series(series: ImageSeries) -> object:
         if np.all(np.mod(values, 1) == 0) and values.min() >= -32768 and values.max() <= 32767:
             image = sitk.Cast(image, sitk.sitkInt16)
     return image
+
+
+def writable_array(image: object) -> np.ndarray:
+    """A writable NumPy view of a SimpleITK image's own pixel buffer (z, y, x).
+
+    SimpleITK offers a read-only view (:func:`SimpleITK.GetArrayViewFromImage`) and copying
+    constructors only; filling a freshly allocated image slice by slice through this view is what
+    keeps a series conversion at one copy of the voxels. The image must outlive the view.
+    """
+    import ctypes
+
+    import SimpleITK as sitk
+
+    view = sitk.GetArrayViewFromImage(image)  # also makes the buffer unique to this image
+    address = view.__array_interface__["data"][0]
+    raw = (ctypes.c_char * view.nbytes).from_address(address)
+    return np.frombuffer(raw, dtype=view.dtype).reshape(view.shape)
+
+
+def _read_slice(record: DicomFile) -> np.ndarray:
+    """One slice's rescaled pixels (rows, columns), decoded by SimpleITK/GDCM."""
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(record.path)
+    except RuntimeError as exc:
+        first_line = next((ln for ln in str(exc).splitlines() if "ERROR" in ln), str(exc).splitlines()[0])
+        raise ImageReadError(
+            format_problem(
+                f"DICOM slice {record.path!r} could not be decoded ({first_line.strip()})",
+                "SimpleITK (GDCM) must be able to decode every slice",
+                "check the transfer syntax is supported by GDCM, or re-export uncompressed",
+            )
+        ) from exc
+    pixels = sitk.GetArrayFromImage(image)
+    if pixels.ndim != 3 or pixels.shape[0] != 1 or pixels.shape[1:] != (record.rows, record.columns):
+        raise ImageReadError(format_problem(
+            f"DICOM slice {record.path!r} decodes to shape {pixels.shape}, not one {record.rows}x{record.columns} frame",
+            "image series are single-frame slices", "export the series as single-frame CT/MR Image Storage"))
+    return pixels[0]
+
+
+def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
+    if np.issubdtype(dtype, np.floating):
+        return True
+    if np.issubdtype(values.dtype, np.floating) and not np.all(np.mod(values, 1) == 0):
+        return False
+    info = np.iinfo(dtype)
+    return values.size == 0 or (values.min() >= info.min and values.max() <= info.max)
+
+
+def series_grid(series: ImageSeries) -> tuple[tuple[int, int, int], tuple[float, float, float], tuple[float, ...],
+                                             tuple[float, ...]]:
+    """Size (x, y, z), spacing, origin and direction of a checked series, as ITK's series reader sets them.
+
+    Spacing along the normal is (last - first) / (n - 1) slice positions; the direction's columns
+    are the row cosine, the column cosine and their cross product.
+    """
+    first = series.first
+    positions = series.slice_positions()
+    n = len(series.files)
+    dz = float((positions[-1] - positions[0]) / (n - 1)) if n > 1 else 1.0
+    row = np.asarray(first.orientation[:3], dtype=float)  # type: ignore[index]
+    col = np.asarray(first.orientation[3:], dtype=float)  # type: ignore[index]
+    normal = np.cross(row, col)
+    direction = tuple(float(v) for v in np.column_stack([row, col, normal]).reshape(-1))
+    spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), dz)  # type: ignore[index]
+    return (first.columns, first.rows, n), spacing, tuple(float(v) for v in first.position), direction  # type: ignore[arg-type]
+
+
+def write_series_nifti(series: ImageSeries, path: str | os.PathLike[str]) -> Path:
+    """Convert a checked series to one NIfTI file, one slice at a time (about one copy of the voxels in memory).
+
+    Each slice is decoded by SimpleITK (GDCM: rescale slope and intercept applied) straight into
+    the output image's buffer; the geometry is :func:`series_grid`'s. CT is stored as int16 HU
+    when every value is a whole number in the int16 range (else float32); other modalities keep
+    the first slice's pixel type (float64 becomes float32). Should a later slice not fit that
+    type, the volume is converted to float32 once (a second copy, only then).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file (atomic write, see :func:`sabrkit.imaging.write_image`).
+
+    Raises
+    ------
+    ImageReadError
+        A slice cannot be decoded or is not a single frame of the series' size.
+    """
+    import SimpleITK as sitk
+
+    from sabrkit.imaging.io import write_image
+
+    size, spacing, origin, direction = series_grid(series)
+    first = _read_slice(series.files[0])
+    if series.first.modality == "CT" and _fits(first, np.dtype(np.int16)):
+        dtype = np.dtype(np.int16)
+    elif np.issubdtype(first.dtype, np.floating) or series.first.modality == "CT":
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = first.dtype
+
+    def allocate(kind: np.dtype) -> tuple[object, np.ndarray]:
+        pixel_id = sitk.GetImageFromArray(np.zeros((1, 1), dtype=kind)).GetPixelID()
+        image = sitk.Image(list(size), pixel_id)
+        image.SetSpacing(spacing)
+        image.SetOrigin(origin)
+        image.SetDirection(direction)
+        return image, writable_array(image)
+
+    image, volume = allocate(dtype)
+    for k, record in enumerate(series.files):
+        values = first if k == 0 else _read_slice(record)
+        if not _fits(values, volume.dtype):
+            logger.info("series %s: slice %d does not fit %s; the volume is stored as float32", series.series_uid, k,
+                        volume.dtype)
+            wider, wider_volume = allocate(np.dtype(np.float32))
+            wider_volume[:k] = volume[:k]
+            del volume
+            image, volume = wider, wider_volume
+        volume[k] = values
+    del volume
+    return write_image(image, path)

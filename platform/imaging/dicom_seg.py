@@ -17,7 +17,7 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageReadError, format_problem
 
-__all__ = ["SegmentInfo", "SegObject", "read_seg", "seg_masks"]
+__all__ = ["OCCUPANCY_THRESHOLD", "SegmentInfo", "SegObject", "read_seg", "seg_masks", "segmentation_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +83,38 @@ def _source_uids(seg: object) -> list[tuple[str, str, str]]:
         return []
 
 
-def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object) -> dict[int, object]:
-    """Masks of every segment of ``seg`` on the grid of its source series.
+#: A voxel of an OCCUPANCY fractional segment is inside when at least this fraction of it is covered.
+OCCUPANCY_THRESHOLD = 0.5
+
+
+def segmentation_kind(seg: SegObject) -> tuple[str, str]:
+    """``(SegmentationType, SegmentationFractionalType)`` of a SEG (the second empty for BINARY)."""
+    data = seg.segmentation
+    kind = str(data.get("SegmentationType", "BINARY")).upper()  # type: ignore[attr-defined]
+    fractional = str(data.get("SegmentationFractionalType", "")).upper() if kind == "FRACTIONAL" else ""  # type: ignore[attr-defined]
+    return kind, fractional
+
+
+def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object, *,
+              segment_numbers: Sequence[int] | None = None) -> dict[int, object]:
+    """Masks of the segments of ``seg`` on the grid of its source series.
+
+    BINARY segments are taken as they are. FRACTIONAL segments of type OCCUPANCY (the
+    fraction of each voxel the structure covers) become masks of the voxels covered at least
+    half (:data:`OCCUPANCY_THRESHOLD`: the voxel centre is then inside for a boundary straight at
+    voxel scale, the rule RTSTRUCT contours are filled by). FRACTIONAL segments of type
+    PROBABILITY (a model's output) are refused: a threshold would be a modelling choice sabrkit
+    cannot make for the user.
 
     Parameters
     ----------
     seg : SegObject
     source_sop_uids : sequence of str
-        SOP instance UIDs of the source series, in the slice order of ``reference``.
-    reference : SimpleITK.Image
-        The source series read by :func:`~sabrkit.imaging.dicom_index.read_series`.
+        SOP instance UIDs of the source series, in slice order (z of ``reference``).
+    reference : SimpleITK.Image or ImageGrid
+        The source series' grid.
+    segment_numbers : sequence of int, optional
+        Segments to convert (default all).
 
     Returns
     -------
@@ -104,14 +126,32 @@ def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object)
     EmptyMaskError
         A segment has no foreground voxel on this series.
     ImageReadError
-        highdicom cannot map the SEG frames onto the series' instances.
+        A PROBABILITY segmentation, an unknown segmentation type, or highdicom cannot map the
+        SEG frames onto the series' instances.
     """
-    import SimpleITK as sitk
+    from sabrkit.imaging.rtstruct import ImageGrid
 
-    numbers = [s.number for s in seg.segments]
+    grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
+    numbers = [s.number for s in seg.segments] if segment_numbers is None else list(segment_numbers)
+    if not numbers:
+        return {}
+    kind, fractional = segmentation_kind(seg)
+    if kind == "FRACTIONAL" and fractional != "OCCUPANCY":
+        raise ImageReadError(format_problem(
+            f"DICOM SEG {seg.path!r} is FRACTIONAL with SegmentationFractionalType {fractional or '(missing)'}",
+            "sabrkit converts BINARY segments and FRACTIONAL OCCUPANCY segments (voxels covered >= 50 %); a "
+            "PROBABILITY map is a model output, and where to cut it is the user's choice",
+            "threshold the map yourself and save a BINARY SEG (e.g. highdicom Segmentation with "
+            "segmentation_type=BINARY), or supply the RTSTRUCT"))
+    if kind not in ("BINARY", "FRACTIONAL"):
+        raise ImageReadError(format_problem(
+            f"DICOM SEG {seg.path!r} has SegmentationType {kind}",
+            "sabrkit converts BINARY and FRACTIONAL (OCCUPANCY) segmentations",
+            "export a BINARY segmentation (a LABELMAP SEG can be converted with highdicom)"))
     try:
         pixels = seg.segmentation.get_pixels_by_source_instance(  # type: ignore[attr-defined]
-            source_sop_instance_uids=list(source_sop_uids), segment_numbers=numbers, dtype=np.uint8
+            source_sop_instance_uids=list(source_sop_uids), segment_numbers=numbers,
+            dtype=np.float32 if kind == "FRACTIONAL" else np.uint8,
         )
     except Exception as exc:  # KeyError / ValueError / RuntimeError from highdicom
         raise ImageReadError(
@@ -119,16 +159,19 @@ def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object)
                            "a SEG must reference the instances of the series it segments",
                            "export the SEG from the series that was ingested")
         ) from exc
+    labels = {s.number: s.label for s in seg.segments}
     masks: dict[int, object] = {}
-    for position, info in enumerate(seg.segments):
-        volume = (pixels[..., position] > 0).astype(np.uint8)
-        if not volume.any():
+    for position, number in enumerate(numbers):
+        layer = pixels[..., position]
+        inside = layer >= OCCUPANCY_THRESHOLD if kind == "FRACTIONAL" else layer > 0
+        if not inside.any():
             raise EmptyMaskError(
-                format_problem(f"DICOM SEG {seg.path!r}: segment {info.number} ({info.label!r}) is empty",
-                               "a segment used as a lesion mask needs at least one voxel",
-                               "remove the empty segment or segment the lesion again")
+                format_problem(f"DICOM SEG {seg.path!r}: segment {number} ({labels.get(number, '')!r}) is empty",
+                               "a segment used as a mask needs at least one voxel",
+                               "remove the empty segment or segment the structure again")
             )
-        mask = sitk.GetImageFromArray(volume)
-        mask.CopyInformation(reference)
-        masks[info.number] = mask
+        mask, voxels = grid.empty_mask()
+        voxels[...] = inside
+        del voxels
+        masks[number] = mask
     return masks

@@ -41,11 +41,12 @@ from sabrkit.imaging.dicom_index import (
     check_series_geometry,
     crawl_dicom,
     group_series,
-    read_series,
+    write_series_nifti,
 )
 from sabrkit.imaging.ingest_state import IngestState, UnitResult, fingerprint
 from sabrkit.imaging.ingest_units import (
     LESION_COLUMNS,
+    MASK_COLUMNS,
     SERIES_COLUMNS,
     IngestContext,
     ingest_nifti_pair,
@@ -53,36 +54,54 @@ from sabrkit.imaging.ingest_units import (
     ingest_seg,
     nifti_pairs,
 )
+from sabrkit.imaging.key_table import KEY_TABLE_COLUMNS, Redactor
+from sabrkit.imaging.roi_map import RoiMap
 
-__all__ = ["IngestConfig", "IngestResult", "ingest_folder", "LESION_COLUMNS", "SERIES_COLUMNS"]
+__all__ = ["DEFAULT_LESION_PATTERN", "IngestConfig", "IngestResult", "ingest_folder", "LESION_COLUMNS", "MASK_COLUMNS",
+           "SERIES_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
 FAILURE_COLUMNS = ("case_id", "stage", "reason")
 
 
+#: Default ``lesion_pattern``: the clinical and archive (TCIA) spellings of a lesion GTV:
+#: ``GTV_L1``, ``GTV-L1``, ``GTV L1``, ``GTVL1``, ``GTV-1``, ``GTV_1``, ``GTV 1``, ``GTV1`` (lesion n),
+#: and an unnumbered ``GTV``, ``GTVp``, ``GTV_p``, ``GTV-primary`` (lesion 1); any case.
+DEFAULT_LESION_PATTERN = r"GTV(?:[ _-]?L?[ _-]?(?P<n>\d+)|[ _-]?(?:P|PRIMARY))?"
+
+
 @dataclass(frozen=True)
 class IngestConfig:
-    """How ingest links DICOM objects to registry patients and lesions.
+    """How ingest links DICOM objects to registry patients, lesions and organs at risk.
 
     Parameters
     ----------
     roi_pattern : str, default ``"GTV.*"``
         ROI / segment names taken as lesions (:func:`re.fullmatch`, case-insensitive).
-    lesion_pattern : str, default ``"GTV[_-]?L(?P<n>\\d+)"``
-        Pulls the lesion number ``n`` out of an ROI name (``fullmatch``, case-insensitive).
+    lesion_pattern : str, default :data:`DEFAULT_LESION_PATTERN`
+        Pulls the lesion number ``n`` out of an ROI name (``fullmatch``, case-insensitive); a
+        match without ``n`` (``GTVp``) is lesion 1.
     lesion_id_template : str, default ``"{study_id}-L{n}"``
         Lesion ID built from the patient's study ID and the groups of ``lesion_pattern``.
     roi_lesion_map : mapping, optional
         Explicit ``(study_id, roi_name) -> lesion_id`` (e.g. from registry ``lesions.csv``);
-        checked before ``lesion_pattern``.
+        checked first.
+    roi_map : RoiMap, optional
+        ``--roi-map`` file: ROI name -> lesion number, OAR or ``ignore`` (see
+        :mod:`sabrkit.imaging.roi_map`); checked before the patterns and the OAR table.
+    oars : bool, default True
+        Also convert organs at risk whose ROI name is in the TG-263 synonym table
+        (:mod:`sabrkit.imaging.oars`) into masks (``masks.csv`` rows with ``kind = oar``).
     modalities : tuple of str, default ("CT", "MR")
         Image series kept.
-    patient_id_pattern : str, default ``"SABR-RCC-\\d{3,}"``
-        A DICOM PatientID matching it is already the pseudonymous study ID.
+    patient_id_pattern : str, default ``"SABR-RCC-\\d{3,6}"``
+        The study's pseudonym rule: a DICOM PatientID matching it is already the study ID, and
+        every study ID of the key table must match it.
     patient_key : mapping, optional
-        Source PatientID -> study ID, for folders that were not de-identified (the key table).
-        A series whose PatientID is neither a pseudonym nor in the key is refused.
+        Source PatientID -> study ID, for folders that were not de-identified (the key table,
+        read with :func:`sabrkit.imaging.read_key_table`). A series whose PatientID is neither
+        a pseudonym nor in the key is refused.
     slice_tolerance : float, default 0.01
         Allowed relative deviation of slice gaps (see :func:`check_series_geometry`).
     nifti_modality : str, default "CT"
@@ -90,11 +109,13 @@ class IngestConfig:
     """
 
     roi_pattern: str = r"GTV.*"
-    lesion_pattern: str = r"GTV[_-]?L(?P<n>\d+)"
+    lesion_pattern: str = DEFAULT_LESION_PATTERN
     lesion_id_template: str = "{study_id}-L{n}"
     roi_lesion_map: Mapping[tuple[str, str], str] | None = field(default=None, compare=False)
+    roi_map: RoiMap | None = field(default=None, compare=False)
+    oars: bool = True
     modalities: tuple[str, ...] = ("CT", "MR")
-    patient_id_pattern: str = r"SABR-RCC-\d{3,}"
+    patient_id_pattern: str = r"SABR-RCC-\d{3,6}"
     patient_key: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
     slice_tolerance: float = 0.01
     nifti_modality: str = "CT"
@@ -117,15 +138,40 @@ class IngestConfig:
         if not (0 < self.slice_tolerance < 0.5):
             raise ConfigError(format_problem(f"slice_tolerance={self.slice_tolerance!r}",
                                              "must lie in (0, 0.5)", "use 0.01"))
+        if self.patient_key:
+            from sabrkit.imaging.key_table import validate_key_table
+
+            validate_key_table(KEY_TABLE_COLUMNS, [{"hospital_number": k, "study_id": v}
+                                                   for k, v in self.patient_key.items()],
+                               source="patient_key", pseudonym_pattern=self.patient_id_pattern)
         object.__setattr__(self, "modalities", tuple(self.modalities))
+
+    def series_key(self) -> str:
+        """Fingerprint of the settings an image series' conversion depends on."""
+        return fingerprint(["series", self.modalities, self.patient_id_pattern, self.slice_tolerance])
+
+    def structure_key(self) -> str:
+        """Fingerprint of the settings that turn ROIs / segments into named masks."""
+        roi_map = sorted((k, (v.lesion_number, v.oar)) for k, v in (self.roi_map.entries if self.roi_map else {}).items())
+        return fingerprint(["structures", self.roi_pattern, self.lesion_pattern, self.lesion_id_template, self.oars,
+                            self.patient_id_pattern, sorted((self.roi_lesion_map or {}).items()), roi_map])
+
+    def nifti_key(self) -> str:
+        """Fingerprint of the settings a NIfTI/NRRD pair depends on."""
+        return fingerprint(["nifti", self.nifti_modality, self.patient_id_pattern])
 
     def settings_key(self) -> str:
         """Fingerprint of every setting that changes outputs (the maps included)."""
-        return fingerprint([
-            self.roi_pattern, self.lesion_pattern, self.lesion_id_template, self.modalities,
-            self.patient_id_pattern, self.slice_tolerance, self.nifti_modality,
-            sorted((self.roi_lesion_map or {}).items()), sorted((self.patient_key or {}).items()),
-        ])
+        return fingerprint([self.series_key(), self.structure_key(), self.nifti_key(),
+                            sorted((self.patient_key or {}).items())])
+
+    def resolve_study_id(self, patient_id: str) -> str | None:
+        """The study ID of a DICOM PatientID, or None when it is neither a pseudonym nor in the key."""
+        if re.fullmatch(self.patient_id_pattern, patient_id):
+            return patient_id
+        if self.patient_key and patient_id in self.patient_key:
+            return str(self.patient_key[patient_id])
+        return None
 
     def study_id_of(self, patient_id: str) -> str:
         """The pseudonymous study ID of a DICOM PatientID.
@@ -136,15 +182,14 @@ class IngestConfig:
             The PatientID is neither a pseudonym nor in ``patient_key``. The message never
             repeats the PatientID (it may be a hospital number).
         """
-        if re.fullmatch(self.patient_id_pattern, patient_id):
-            return patient_id
-        if self.patient_key and patient_id in self.patient_key:
-            return str(self.patient_key[patient_id])
+        study_id = self.resolve_study_id(patient_id)
+        if study_id is not None:
+            return study_id
         raise ValidationError(
             format_problem(
                 "PatientID (not shown: it may be a hospital number) is not a pseudonymous study ID",
                 f"ingested images carry study IDs matching {self.patient_id_pattern!r}",
-                "de-identify the folder first (sabrkit imaging deidentify) or pass the key table",
+                "de-identify the folder first (sabrkit imaging deidentify) or pass the key table (--key-table)",
             )
         )
 
@@ -152,34 +197,66 @@ class IngestConfig:
         """True when ``roi_name`` matches :attr:`roi_pattern` (the ROI is a lesion)."""
         return re.fullmatch(self.roi_pattern, roi_name, flags=re.IGNORECASE) is not None
 
-    def lesion_id_of(self, study_id: str, roi_name: str) -> str | None:
-        """Registry lesion ID of an ROI, or None when the ROI is not a lesion (pattern)."""
-        if not self.is_lesion_roi(roi_name):
-            return None
+    def roi_role(self, study_id: str, roi_name: str) -> tuple[str, str] | None:
+        """What an ROI becomes: ``("lesion", lesion_id)``, ``("oar", TG-263 name)`` or None.
+
+        Order: ``roi_lesion_map``, ``roi_map``, ``roi_pattern`` + ``lesion_pattern``, the OAR table.
+
+        Raises
+        ------
+        ValidationError
+            The ROI matches ``roi_pattern`` but not ``lesion_pattern`` (and no map names it).
+        """
         if self.roi_lesion_map and (study_id, roi_name) in self.roi_lesion_map:
-            return str(self.roi_lesion_map[(study_id, roi_name)])
-        match = re.fullmatch(self.lesion_pattern, roi_name, flags=re.IGNORECASE)
-        if match is None:
-            raise ValidationError(
-                format_problem(
-                    f"ROI {roi_name!r} of {study_id} matches roi_pattern but not lesion_pattern "
-                    f"{self.lesion_pattern!r}",
-                    "every lesion ROI must map to a registry lesion ID",
-                    "rename the ROI (e.g. GTV_L1), widen lesion_pattern, or add it to roi_lesion_map",
+            return "lesion", str(self.roi_lesion_map[(study_id, roi_name)])
+        target = self.roi_map.target(study_id, roi_name) if self.roi_map else None
+        if target is not None:
+            if target.lesion_number is not None:
+                return "lesion", self.lesion_id_template.format(study_id=study_id, n=target.lesion_number)
+            return ("oar", target.oar) if target.oar else None
+        if self.is_lesion_roi(roi_name):
+            match = re.fullmatch(self.lesion_pattern, roi_name, flags=re.IGNORECASE)
+            if match is None:
+                raise ValidationError(
+                    format_problem(
+                        f"ROI {roi_name!r} of {study_id} matches roi_pattern but not lesion_pattern "
+                        f"{self.lesion_pattern!r}",
+                        "every lesion ROI must map to a registry lesion ID",
+                        "add the ROI to an --roi-map file (roi_name,maps_to: e.g. GTV_primary,L1 or "
+                        "GTV_old,ignore), rename it, or widen --lesion-pattern",
+                    )
                 )
-            )
-        return self.lesion_id_template.format(study_id=study_id, **match.groupdict())
+            groups = {k: (v if v is not None else "1") for k, v in match.groupdict().items()}
+            return "lesion", self.lesion_id_template.format(study_id=study_id, **groups)
+        if self.oars:
+            from sabrkit.imaging.oars import oar_name
+
+            name = oar_name(roi_name)
+            if name is not None:
+                return "oar", name
+        return None
+
+    def lesion_id_of(self, study_id: str, roi_name: str) -> str | None:
+        """Registry lesion ID of an ROI, or None when the ROI is not a lesion."""
+        role = self.roi_role(study_id, roi_name)
+        return role[1] if role is not None and role[0] == "lesion" else None
 
 
 @dataclass
 class IngestResult:
-    """Outcome of :func:`ingest_folder`."""
+    """Outcome of :func:`ingest_folder`.
+
+    ``units_done`` counts the work units converted now by kind (``series``, ``rtstruct``,
+    ``seg``, ``nifti``); the others were reused from the state file.
+    """
 
     lesions: pd.DataFrame
     series: pd.DataFrame
     failures: list[CaseFailure]
     n_units_done: int
     n_units_reused: int
+    masks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MASK_COLUMNS)))
+    units_done: dict[str, int] = field(default_factory=dict)
 
 
 def _iso_date(value: str) -> str:
@@ -192,9 +269,9 @@ def _ingest_series(item: ImageSeries, context: IngestContext) -> UnitResult:
     try:
         study_id = context.config.study_id_of(first.patient_id)
         spacing = check_series_geometry(item, context.config.slice_tolerance)
-        image = read_series(item)
         relative = f"images/{study_id}/{first.modality}_{item.series_uid}.nii.gz"
-        context.write(image, relative)
+        context.check_no_identifier(relative, "image path")
+        write_series_nifti(item, context.out_dir / relative)
     except SabrkitError as exc:
         result.failures.append(CaseFailure(f"series {item.series_uid} ({first.path})", "series", f"{type(exc).__name__}: {exc}"))
         return result
@@ -213,6 +290,15 @@ def _file_print(record: DicomFile) -> tuple[str, str]:
     return (record.sop_instance_uid, record.sha256)
 
 
+def _redactor(config: IngestConfig, files: list[DicomFile]) -> Redactor:
+    """Hospital numbers of the key table -> their study ID; other non-pseudonym PatientIDs -> a neutral text."""
+    redactor = Redactor({k: str(v) for k, v in (config.patient_key or {}).items()})
+    for record in files:
+        if record.patient_id and config.resolve_study_id(record.patient_id) is None:
+            redactor.add(record.patient_id, "[unlinked patient]")
+    return redactor
+
+
 def ingest_folder(
     src: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: IngestConfig | None = None
 ) -> IngestResult:
@@ -223,20 +309,27 @@ def ingest_folder(
     src : path-like
         Folder crawled recursively (a hospital export or a de-identified copy).
     out_dir : path-like
-        Output folder; ``images/``, ``masks/``, ``images.csv``, ``series.csv``,
+        Output folder; ``images/``, ``masks/``, ``images.csv``, ``masks.csv``, ``series.csv``,
         ``failures.csv`` and the state file ``.ingest_state.json``.
     config : IngestConfig, optional
 
     Returns
     -------
     IngestResult
-        Lesion manifest (paths relative to ``out_dir``), series table, failures, and how
-        many work units were done now or reused from the state file.
+        Lesion manifest (paths relative to ``out_dir``), every mask (lesions and OARs), series
+        table, failures, and how many work units were done now or reused from the state file.
 
     Raises
     ------
     ConfigError
         ``src`` is not a folder.
+
+    Notes
+    -----
+    No hospital number of the key table (and no other PatientID that is not a pseudonym)
+    is written to any output path, table, the state file or a log line: paths and messages
+    are redacted (a hospital number becomes its study ID), and an ROI whose name holds one
+    is refused without its name.
     """
     config = config or IngestConfig()
     source, out = Path(src), Path(out_dir)
@@ -244,62 +337,76 @@ def ingest_folder(
         raise ConfigError(format_problem(f"ingest source {str(source)!r} is not a folder",
                                          "ingest crawls a folder of DICOM/NIfTI files", "pass the export folder"))
     out.mkdir(parents=True, exist_ok=True)
-    state = IngestState.load(out)
-    files, failures, state.files = crawl_dicom(source, state.files)
-    context = IngestContext(config=config, out_dir=out)
-    settings = config.settings_key()
+    key_print = fingerprint(["key", sorted((config.patient_key or {}).items()), config.patient_id_pattern])
+    key_redactor = Redactor({k: str(v) for k, v in (config.patient_key or {}).items()})
+    state = IngestState.load(out, key_print)
+    files, failures, state.files = crawl_dicom(source, state.files, known_key=key_redactor)
+    redact = _redactor(config, files)
+    context = IngestContext(config=config, out_dir=out, redact=redact)
     units: dict[str, UnitResult] = {}
-    done = reused = 0
+    done: dict[str, int] = {}
+    reused = 0
 
     def run(key: str, parts: list[Any], work: Any, source: str) -> UnitResult:
-        nonlocal done, reused
-        print_ = fingerprint([settings, *parts])
+        nonlocal reused
+        print_ = fingerprint(parts)
         unit = state.reusable(key, print_, out)
         if unit is None:
             unit = work()
-            unit.fingerprint, unit.source = print_, source
-            done += 1
+            unit.fingerprint, unit.source = print_, redact(source)
+            unit.failures = [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in unit.failures]
+            kind = key.split(":", 1)[0]
+            done[kind] = done.get(kind, 0) + 1
         else:
             reused += 1
         units[key] = unit
         return unit
 
     all_series = group_series(files, config.modalities)
+    series_key, structure_key = config.series_key(), config.structure_key()
     for uid in sorted(all_series):
         item = all_series[uid]
-        unit = run(f"series:{uid}", [_file_print(f) for f in item.files], lambda item=item: _ingest_series(item, context),
-                   item.first.path)
+        study_id = config.resolve_study_id(item.first.patient_id) or ""
+        unit = run(f"series:{uid}", [series_key, study_id, [_file_print(f) for f in item.files]],
+                   lambda item=item: _ingest_series(item, context), item.first.path)
         context.add_series(uid, unit, item)
     by_patient: dict[str, list[str]] = {}
     for uid, item in all_series.items():
-        by_patient.setdefault(item.first.patient_id, []).append(units[f"series:{uid}"].fingerprint)
+        patient = config.resolve_study_id(item.first.patient_id) or redact(item.first.patient_id)
+        by_patient.setdefault(patient, []).append(units[f"series:{uid}"].fingerprint)
     for record in sorted(files, key=lambda r: r.path):
-        related = sorted(by_patient.get(record.patient_id, []))
+        patient = config.resolve_study_id(record.patient_id) or redact(record.patient_id)
+        related = sorted(by_patient.get(patient, []))
         if record.sop_class_uid == RTSTRUCT_SOP_CLASS:
-            run(f"rtstruct:{record.sop_instance_uid}", [_file_print(record), related],
+            run(f"rtstruct:{record.sop_instance_uid}", [structure_key, _file_print(record), related],
                 lambda record=record: ingest_rtstruct(record.path, context), record.path)
         elif record.sop_class_uid == SEG_SOP_CLASS:
-            run(f"seg:{record.sop_instance_uid}", [_file_print(record), related],
+            run(f"seg:{record.sop_instance_uid}", [structure_key, _file_print(record), related],
                 lambda record=record: ingest_seg(record.path, context), record.path)
+    nifti_key = config.nifti_key()
     for case, image_path, mask_path in nifti_pairs(source):
         stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (image_path, mask_path)]
-        run(f"nifti:{case}", stats, lambda c=case, i=image_path, m=mask_path: ingest_nifti_pair(c, i, m, context),
+        run(f"nifti:{case}", [nifti_key, stats], lambda c=case, i=image_path, m=mask_path: ingest_nifti_pair(c, i, m, context),
             str(image_path))
     _remove_stale(state, units, out)
     state.units = units
-    lesions, series, unit_failures = _collect(units)
-    failures.extend(unit_failures)
-    _write_tables(out, lesions, series, failures)
-    state.save(out)
-    logger.info("ingest %s -> %s: %d lesion mask(s), %d series, %d failure(s); %d unit(s) done, %d reused",
-                source, out, len(lesions), len(series), len(failures), done, reused)
-    return IngestResult(lesions, series, failures, done, reused)
+    lesions, masks, series, unit_failures = _collect(units)
+    failures = [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in failures] + unit_failures
+    _write_tables(out, lesions, masks, series, failures)
+    state.save(out, key_print, redact=key_redactor, study_id_of=config.resolve_study_id)
+    n_done = sum(done.values())
+    logger.info("ingest -> %s: %d lesion mask(s), %d OAR mask(s), %d series, %d failure(s); %d unit(s) done %s, "
+                "%d reused", redact(str(out)), len(lesions), int((masks["kind"] == "oar").sum()), len(series),
+                len(failures), n_done, dict(sorted(done.items())), reused)
+    return IngestResult(lesions, series, failures, n_done, reused, masks, dict(sorted(done.items())))
 
 
-def _collect(units: Mapping[str, UnitResult]) -> tuple[pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
+def _collect(units: Mapping[str, UnitResult]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
     lesions: list[dict[str, Any]] = []
+    oars: list[dict[str, Any]] = []
     failures: list[CaseFailure] = []
     seen: dict[str, str] = {}
+    seen_oar: dict[tuple[str, str], str] = {}
     for key in sorted(units, key=lambda k: (not k.startswith("series:"), k)):
         unit = units[key]
         failures.extend(unit.failures)
@@ -308,14 +415,30 @@ def _collect(units: Mapping[str, UnitResult]) -> tuple[pd.DataFrame, pd.DataFram
                 failures.append(CaseFailure(unit.source or key, "link", format_problem(
                     f"lesion {row['lesion_id']} (ROI {row['roi_name']!r}) already has a mask from {seen[row['lesion_id']]}",
                     "each lesion is contoured once in the ingested folder",
-                    "remove the duplicate structure set or rename the ROI")))
+                    "remove the duplicate structure set, rename the ROI, or map it in --roi-map")))
                 continue
             seen[row["lesion_id"]] = unit.source or key
             lesions.append(row)
+        for row in unit.oars:
+            where = (row["series_uid"], row["oar"])
+            if where in seen_oar:
+                failures.append(CaseFailure(unit.source or key, "link", format_problem(
+                    f"OAR {row['oar']} of series {row['series_uid']} (ROI {row['roi_name']!r}) already has a mask "
+                    f"from {seen_oar[where]}",
+                    "each organ at risk is contoured once per image series",
+                    "map one of the two ROIs to 'ignore' in --roi-map")))
+                continue
+            seen_oar[where] = unit.source or key
+            oars.append(row)
     series = [row for unit in units.values() for row in unit.series]
     lesion_table = pd.DataFrame(lesions, columns=list(LESION_COLUMNS)).sort_values("lesion_id", kind="stable")
+    mask_rows = [{**{c: row.get(c, "") for c in MASK_COLUMNS}, "kind": "lesion", "structure_id": row["lesion_id"]}
+                 for row in lesion_table.to_dict("records")] + oars
+    mask_table = pd.DataFrame(mask_rows, columns=list(MASK_COLUMNS)).sort_values(["kind", "structure_id", "series_uid"],
+                                                                                   kind="stable")
     series_table = pd.DataFrame(series, columns=list(SERIES_COLUMNS)).sort_values(["study_id", "study_date", "series_uid"])
-    return lesion_table.reset_index(drop=True), series_table.reset_index(drop=True), failures
+    return (lesion_table.reset_index(drop=True), mask_table.reset_index(drop=True), series_table.reset_index(drop=True),
+            failures)
 
 
 def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path) -> None:
@@ -324,12 +447,14 @@ def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path
         for rel in unit.outputs:
             if rel not in keep and (out / rel).is_file():
                 (out / rel).unlink()
-                logger.info("removed stale output %s (its source %s is gone or changed)", rel, key)
+                logger.info("removed stale output %s (its unit %s is gone or changed)", rel, key)
 
 
-def _write_tables(out: Path, lesions: pd.DataFrame, series: pd.DataFrame, failures: list[CaseFailure]) -> None:
+def _write_tables(out: Path, lesions: pd.DataFrame, masks: pd.DataFrame, series: pd.DataFrame,
+                  failures: list[CaseFailure]) -> None:
     tables = {
         "images.csv": lesions,
+        "masks.csv": masks,
         "series.csv": series,
         "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
     }

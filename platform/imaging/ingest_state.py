@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ __all__ = ["STATE_FILE", "STATE_VERSION", "UnitResult", "IngestState", "fingerpr
 logger = logging.getLogger(__name__)
 
 STATE_FILE = ".ingest_state.json"
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def fingerprint(parts: Iterable[object]) -> str:
@@ -50,6 +50,7 @@ class UnitResult:
     source: str = ""
     lesions: list[dict[str, Any]] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
+    oars: list[dict[str, Any]] = field(default_factory=list)
     failures: list[CaseFailure] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
@@ -73,7 +74,12 @@ class IngestState:
     units: dict[str, UnitResult] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, out_dir: Path) -> IngestState:
+    def load(cls, out_dir: Path, key_print: str = "") -> IngestState:
+        """The state of the previous run; its crawl index only when the key table is unchanged.
+
+        The crawl index stores each file's study ID in place of its PatientID, so a changed key
+        table (``key_print``) means every header is read again.
+        """
         path = out_dir / STATE_FILE
         if not path.is_file():
             return cls()
@@ -81,20 +87,33 @@ class IngestState:
             raw = json.loads(path.read_text())
             if raw.get("version") != STATE_VERSION:
                 return cls()
+            same_key = raw.get("key_print", "") == key_print
             files = {
                 p: (int(size), int(mtime), DicomFile(**_tuples(record)))
                 for p, (size, mtime, record) in raw["files"].items()
-            }
+            } if same_key else {}
             units = {key: UnitResult.from_json(value) for key, value in raw["units"].items()}
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable ingest state %s (%s); everything is redone", path, exc)
             return cls()
         return cls(files, units)
 
-    def save(self, out_dir: Path) -> None:
+    def save(self, out_dir: Path, key_print: str = "", *, redact: Callable[[str], str] = str,
+             study_id_of: Callable[[str], str | None] | None = None) -> None:
+        """Write the state atomically; source paths pass through ``redact`` and PatientIDs become study IDs.
+
+        A file whose PatientID has no study ID is stored with an empty PatientID (it is
+        refused on every run until the key table lists it, and then the changed ``key_print``
+        makes the crawl read it again).
+        """
+        def stored(rec: DicomFile) -> dict[str, Any]:
+            patient = (study_id_of(rec.patient_id) or "") if study_id_of is not None else rec.patient_id
+            return dataclasses.asdict(dataclasses.replace(rec, path=redact(rec.path), patient_id=patient))
+
         raw = {
             "version": STATE_VERSION,
-            "files": {p: [size, mtime, dataclasses.asdict(rec)] for p, (size, mtime, rec) in self.files.items()},
+            "key_print": key_print,
+            "files": {redact(p): [size, mtime, stored(rec)] for p, (size, mtime, rec) in self.files.items()},
             "units": {key: unit.to_json() for key, unit in sorted(self.units.items())},
         }
         tmp = out_dir / f"{STATE_FILE}.tmp-{os.getpid()}"

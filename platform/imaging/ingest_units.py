@@ -17,12 +17,15 @@ import numpy as np
 
 from sabrkit.errors import CaseFailure, SabrkitError, ValidationError, format_problem
 from sabrkit.imaging.ingest_state import UnitResult
+from sabrkit.imaging.key_table import Redactor
+from sabrkit.imaging.oars import normalise_roi_name as normalise
 
 if TYPE_CHECKING:
     from sabrkit.imaging.dicom_index import ImageSeries
     from sabrkit.imaging.ingest import IngestConfig
+    from sabrkit.imaging.rtstruct import ImageGrid
 
-__all__ = ["LESION_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
+__all__ = ["LESION_COLUMNS", "MASK_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
            "nifti_pairs", "ingest_nifti_pair"]
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,12 @@ logger = logging.getLogger(__name__)
 #: Columns of the ingest ``images.csv``: the cohort contract's six, then the DICOM links.
 LESION_COLUMNS: tuple[str, ...] = (
     "lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner", "study_date", "series_uid", "roi_name",
+)
+#: Columns of ``masks.csv``: every mask written, lesions (``kind = lesion``, ``structure_id`` = lesion ID)
+#: and organs at risk (``kind = oar``, ``structure_id`` = ``<study_id>-<TG-263 name>``, ``oar`` = TG-263 name).
+MASK_COLUMNS: tuple[str, ...] = (
+    "kind", "structure_id", "study_id", "oar", "roi_name", "image_path", "mask_path", "modality", "study_date",
+    "series_uid",
 )
 #: Columns of ``series.csv`` (every image series, contoured or not).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -47,7 +56,22 @@ class IngestContext:
 
     config: IngestConfig
     out_dir: Path
+    redact: Redactor = field(default_factory=Redactor)
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check_no_identifier(self, text: str, what: str) -> None:
+        """Refuse ``text`` (a path, lesion ID or ROI name about to be written) when it holds a hospital number.
+
+        Raises
+        ------
+        ValidationError
+            Naming ``what`` but not the text.
+        """
+        if self.redact.contains_identifier(text):
+            raise ValidationError(format_problem(
+                f"{what} (not shown) holds a hospital number or another patient ID that is not a pseudonym",
+                "no hospital number reaches an output path, table column or log line",
+                "rename the ROI in the planning system, or map it with --roi-map (roi_name,maps_to)"))
 
     def write(self, image: Any, relative: str) -> None:
         from sabrkit.imaging.io import write_image
@@ -64,18 +88,17 @@ class IngestContext:
     def series_of_sop(self) -> dict[str, str]:
         return {sop: uid for uid, entry in self.series.items() for sop in entry["sop_uids"]}
 
-    def reference_grid(self, uid: str) -> Any:
-        """An empty uint8 image with the geometry of the ingested series ``uid`` (header read only)."""
+    def reference_grid(self, uid: str) -> ImageGrid:
+        """The voxel grid of the ingested series ``uid`` (its NIfTI header read only)."""
         import SimpleITK as sitk
+
+        from sabrkit.imaging.rtstruct import ImageGrid
 
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(self.out_dir / self.series[uid]["row"]["image_path"]))
         reader.ReadImageInformation()
-        grid = sitk.Image(reader.GetSize(), sitk.sitkUInt8)
-        grid.SetSpacing(reader.GetSpacing())
-        grid.SetOrigin(reader.GetOrigin())
-        grid.SetDirection(reader.GetDirection())
-        return grid
+        return ImageGrid(tuple(reader.GetSize()), tuple(reader.GetSpacing()), tuple(reader.GetOrigin()),
+                         tuple(reader.GetDirection()))
 
     def pick_series(self, candidates: tuple[str, ...], what: str) -> str:
         """The one ingested series among ``candidates``; raise naming what is missing or failed."""
@@ -101,9 +124,45 @@ class IngestContext:
             "series_uid": uid, "roi_name": roi_name,
         }
 
+    def oar_row(self, oar: str, uid: str, roi_name: str, mask_rel: str) -> dict[str, Any]:
+        row = self.series[uid]["row"]
+        return {
+            "kind": "oar", "structure_id": f"{row['study_id']}-{oar}", "study_id": row["study_id"], "oar": oar,
+            "roi_name": roi_name, "image_path": row["image_path"], "mask_path": mask_rel, "modality": row["modality"],
+            "study_date": row["study_date"], "series_uid": uid,
+        }
+
+    def place_structure(self, role: tuple[str, str], uid: str, roi_name: str, mask: Any,
+                        result: UnitResult) -> None:
+        """Write one lesion or OAR mask and add its manifest row to ``result``.
+
+        Lesion masks are ``masks/<lesion_id>_mask.nii.gz``; OAR masks
+        ``masks/<study_id>-<TG-263 name>_<series_uid>_mask.nii.gz`` (an organ is contoured on each
+        planning CT of a patient). Refuses (before writing) any name holding a hospital number.
+        """
+        kind, name = role
+        study_id = self.series[uid]["row"]["study_id"]
+        self.check_no_identifier(roi_name, "ROI name")
+        if kind == "lesion":
+            if not name.startswith(f"{study_id}-"):
+                raise ValidationError(format_problem(
+                    f"lesion ID for study {study_id} does not start with the study ID (value not shown)",
+                    "a lesion ID is <study_id>-L<n> (lesion_id_template)", "fix lesion_id_template or roi_lesion_map"))
+            self.check_no_identifier(name, "lesion ID")
+            relative = f"masks/{name}_mask.nii.gz"
+        else:
+            relative = f"masks/{study_id}-{name}_{uid}_mask.nii.gz"
+        self.check_no_identifier(relative, "mask path")
+        self.write(mask, relative)
+        result.outputs.append(relative)
+        if kind == "lesion":
+            result.lesions.append(self.lesion_row(name, uid, roi_name, relative))
+        else:
+            result.oars.append(self.oar_row(name, uid, roi_name, relative))
+
 
 def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
-    """Convert every lesion ROI of one RTSTRUCT into a mask on its referenced series."""
+    """Convert every lesion and OAR ROI of one RTSTRUCT into a mask on its referenced series."""
     from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct, roi_series_uids
 
     result = UnitResult(fingerprint="")
@@ -114,49 +173,68 @@ def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
         return result
     series_of_sop = context.series_of_sop()
     for roi in structure_set.rois:
-        if not context.config.is_lesion_roi(roi.name):
-            continue
-        what = f"RTSTRUCT {path!r} ROI {roi.name!r}"
+        shown = f"ROI {roi.number}" if context.redact.contains_identifier(roi.name) else f"ROI {roi.name}"
+        what = f"RTSTRUCT {path!r} {shown}"
         try:
             uid = context.pick_series(roi_series_uids(roi, structure_set, series_of_sop), what)
             study_id = context.series[uid]["row"]["study_id"]
-            lesion_id = str(context.config.lesion_id_of(study_id, roi.name))
+            role = context.config.roi_role(study_id, roi.name)
+            if role is None:
+                continue
+            context.check_no_identifier(roi.name, f"ROI {roi.number} name")
             mask = rasterize_contours(roi.contours, context.reference_grid(uid), roi=roi.name)
-            relative = f"masks/{lesion_id}_mask.nii.gz"
-            context.write(mask, relative)
+            context.place_structure(role, uid, roi.name, mask, result)
         except SabrkitError as exc:
-            result.failures.append(CaseFailure(f"{path} [ROI {roi.name}]", "rtstruct", f"{type(exc).__name__}: {exc}"))
+            if not context.config.is_lesion_roi(roi.name) and not _named_structure(context, roi.name):
+                continue  # an ROI that is neither lesion nor OAR: its series problems are not ours
+            result.failures.append(CaseFailure(f"{path} [{shown}]", "rtstruct", f"{type(exc).__name__}: {exc}"))
             continue
-        result.outputs.append(relative)
-        result.lesions.append(context.lesion_row(lesion_id, uid, roi.name, relative))
     return result
 
 
+def _named_structure(context: IngestContext, roi_name: str) -> bool:
+    """True when an ROI would be converted whatever its patient (lesion pattern, map or OAR table)."""
+    from sabrkit.imaging.oars import oar_name
+
+    config = context.config
+    if config.roi_map is not None and any(key[1] == normalise(roi_name) for key in config.roi_map.entries):
+        return True
+    return bool(config.oars and oar_name(roi_name) is not None)
+
+
 def ingest_seg(path: str, context: IngestContext) -> UnitResult:
-    """Convert every lesion segment of one DICOM SEG into a mask on its source series."""
+    """Convert every lesion and OAR segment of one DICOM SEG into a mask on its source series."""
     from sabrkit.imaging.dicom_seg import read_seg, seg_masks
 
     result = UnitResult(fingerprint="")
     try:
         seg = read_seg(path)
         uid = context.pick_series(seg.referenced_series_uids, f"DICOM SEG {path!r}")
-        masks = seg_masks(seg, context.series[uid]["sop_uids"], context.reference_grid(uid))
     except SabrkitError as exc:
         result.failures.append(CaseFailure(path, "seg", f"{type(exc).__name__}: {exc}"))
         return result
     study_id = context.series[uid]["row"]["study_id"]
+    roles: dict[int, tuple[str, str]] = {}
     for info in seg.segments:
-        if not context.config.is_lesion_roi(info.label):
-            continue
         try:
-            lesion_id = str(context.config.lesion_id_of(study_id, info.label))
-            relative = f"masks/{lesion_id}_mask.nii.gz"
-            context.write(masks[info.number], relative)
+            role = context.config.roi_role(study_id, info.label)
+            if role is not None:
+                context.check_no_identifier(info.label, f"segment {info.number} label")
+                roles[info.number] = role
         except SabrkitError as exc:
-            result.failures.append(CaseFailure(f"{path} [segment {info.label}]", "seg", f"{type(exc).__name__}: {exc}"))
-            continue
-        result.outputs.append(relative)
-        result.lesions.append(context.lesion_row(lesion_id, uid, info.label, relative))
+            result.failures.append(CaseFailure(f"{path} [segment {info.number}]", "seg", f"{type(exc).__name__}: {exc}"))
+    try:
+        masks = seg_masks(seg, context.series[uid]["sop_uids"], context.reference_grid(uid),
+                          segment_numbers=sorted(roles))
+    except SabrkitError as exc:
+        result.failures.append(CaseFailure(path, "seg", f"{type(exc).__name__}: {exc}"))
+        return result
+    labels = {info.number: info.label for info in seg.segments}
+    for number, role in sorted(roles.items()):
+        try:
+            context.place_structure(role, uid, labels[number], masks[number], result)
+        except SabrkitError as exc:
+            result.failures.append(CaseFailure(f"{path} [segment {number}]", "seg", f"{type(exc).__name__}: {exc}"))
     return result
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageGeometryError, ImageReadError, format_problem
 
-__all__ = ["RoiContours", "StructureSet", "read_rtstruct", "rasterize_contours", "roi_series_uids"]
+__all__ = ["ImageGrid", "RoiContours", "StructureSet", "read_rtstruct", "rasterize_contours", "roi_series_uids"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,15 +179,58 @@ def _edges_crossings(polygon_xy: np.ndarray, ny: int, nx: int, crossings: np.nda
     np.add.at(crossings, (r_idx + lo, start), 1)
 
 
+@dataclass(frozen=True)
+class ImageGrid:
+    """An image's voxel grid without its voxels (the SimpleITK getters rasterisation needs)."""
+
+    size: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image: object) -> ImageGrid:
+        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),  # type: ignore[attr-defined]
+                   tuple(image.GetDirection()))  # type: ignore[attr-defined]
+
+    def GetSize(self) -> tuple[int, int, int]:  # noqa: N802 - SimpleITK's spelling, so images and grids mix
+        return self.size
+
+    def GetSpacing(self) -> tuple[float, float, float]:  # noqa: N802
+        return self.spacing
+
+    def GetOrigin(self) -> tuple[float, float, float]:  # noqa: N802
+        return self.origin
+
+    def GetDirection(self) -> tuple[float, ...]:  # noqa: N802
+        return self.direction
+
+    def empty_mask(self) -> tuple[object, np.ndarray]:
+        """A zero uint8 SimpleITK image on this grid and a writable (z, y, x) view of its buffer."""
+        import SimpleITK as sitk
+
+        from sabrkit.imaging.dicom_index import writable_array
+
+        mask = sitk.Image(list(self.size), sitk.sitkUInt8)
+        mask.SetSpacing(self.spacing)
+        mask.SetOrigin(self.origin)
+        mask.SetDirection(self.direction)
+        return mask, writable_array(mask)
+
+
 def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> object:
     """Fill closed planar contours (patient mm) on the grid of ``reference`` (even-odd rule).
+
+    Slices are filled one at a time into the mask's own buffer, so converting an ROI needs the
+    mask (one byte per voxel) and one slice of edge counts, whatever the image size.
 
     Parameters
     ----------
     contours : sequence of (n, 3) arrays
         Contour points in patient coordinates (mm), one array per contour.
-    reference : SimpleITK.Image
-        The image the ROI was drawn on; the mask gets its size, spacing, origin and direction.
+    reference : SimpleITK.Image or ImageGrid
+        The image (or its grid) the ROI was drawn on; the mask gets its size, spacing, origin
+        and direction.
     roi : str
         ROI name used in messages.
 
@@ -204,18 +247,17 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
         A contour is not planar along the image's slice axis, lies between image planes, or
         lies outside the image.
     """
-    import SimpleITK as sitk
-
     if not contours or sum(len(c) for c in contours) == 0:
         raise EmptyMaskError(
             format_problem(f"ROI {roi!r} has no contour points", "an ROI used as a lesion mask needs at least one "
                            "closed contour", "draw the ROI in the planning system and export the RTSTRUCT again")
         )
-    nx, ny, nz = reference.GetSize()
-    matrix = np.asarray(reference.GetDirection(), dtype=float).reshape(3, 3) * np.asarray(reference.GetSpacing())
+    grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
+    nx, ny, nz = grid.size
+    matrix = np.asarray(grid.direction, dtype=float).reshape(3, 3) * np.asarray(grid.spacing)
     inverse = np.linalg.inv(matrix)
-    origin = np.asarray(reference.GetOrigin(), dtype=float)
-    crossings = np.zeros((nz, ny, nx + 1), dtype=np.int32)
+    origin = np.asarray(grid.origin, dtype=float)
+    by_plane: dict[int, list[np.ndarray]] = {}
     for points in contours:
         index = (points - origin) @ inverse.T  # continuous (i, j, k)
         k = float(np.median(index[:, 2]))
@@ -236,8 +278,13 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
                     "check that the RTSTRUCT references this series",
                 )
             )
-        _edges_crossings(index[:, :2], ny, nx, crossings[plane])
-    inside = (np.cumsum(crossings[:, :, :nx], axis=2) % 2).astype(np.uint8)
-    mask = sitk.GetImageFromArray(inside)
-    mask.CopyInformation(reference)
+        by_plane.setdefault(plane, []).append(index[:, :2])
+    mask, voxels = grid.empty_mask()
+    crossings = np.zeros((ny, nx + 1), dtype=np.int32)
+    for plane, polygons in by_plane.items():
+        crossings[:] = 0
+        for polygon in polygons:
+            _edges_crossings(polygon, ny, nx, crossings)
+        voxels[plane] = np.cumsum(crossings[:, :nx], axis=1, dtype=np.int32) & 1
+    del voxels
     return mask

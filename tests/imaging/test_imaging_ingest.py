@@ -102,7 +102,7 @@ def test_ingest_config_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a folder"):
         ingest_folder(tmp_path / "missing", tmp_path / "out")
     with pytest.raises(ValidationError, match="lesion_pattern"):
-        IngestConfig().lesion_id_of("SABR-RCC-001", "GTV_primary")
+        IngestConfig().lesion_id_of("SABR-RCC-001", "GTV_old")
     assert IngestConfig().lesion_id_of("SABR-RCC-001", "BODY") is None
     mapped = IngestConfig(roi_lesion_map={("SABR-RCC-001", "GTV_primary"): "SABR-RCC-001-L3"})
     assert mapped.lesion_id_of("SABR-RCC-001", "GTV_primary") == "SABR-RCC-001-L3"
