@@ -9,6 +9,12 @@ For every patient of a cohort folder written by :func:`sabrkit.synthetic.write_c
   unsigned pixels and ``RescaleIntercept -1024``/``RescaleSlope 1``;
 * one **RTSTRUCT** in that study holding every lesion's contour (ROI ``GTV_L<n>``, the
   registry's ``roi_name``), each ROI referencing its own series and frame of reference;
+* with ``dose=True`` (default), per lesion (one SABR course row) an **RTPLAN** (prescription =
+  the course's total dose and fractions, target = the lesion's PTV) and an **RTDOSE** grid in
+  the planning study, from the analytic dose model of :mod:`sabrkit.synthetic.rtplan`; the
+  RTSTRUCT then also holds each lesion's PTV (``PTV_L<n>``) and, where the site has one nearby,
+  an OAR with its TG-263 name (``SpinalCord``, ``Esophagus`` ...); ``n_violations`` of the
+  OARs are placed to break their TG-101 ``Dmax`` limit (see ``dose_truth_path``);
 * a **follow-up CT study** (three months after the last fraction, unless after last contact)
   with one uncontoured CT series per lesion region: the baseline region with the lesion shrunk
   by a smooth radial warp (response factor 0.55-0.95) and fresh noise.
@@ -60,6 +66,8 @@ class DicomExportSummary:
     n_rtstruct: int
     n_files: int
     n_bytes: int
+    n_rtplan: int = 0
+    n_rtdose: int = 0
 
 
 def derived_uid(*parts: object) -> str:
@@ -191,7 +199,7 @@ def _rtstruct(path: Path, patient: dict, study: dict, rois: list[dict]) -> int:
         item = Dataset()
         item.ROINumber, item.ReferencedFrameOfReferenceUID = roi["number"], roi["frame_uid"]
         item.ROIName, item.ROIGenerationAlgorithm = roi["name"], "MANUAL"
-        item.ROIDescription = f"GTV drawn by Dr Example for {patient['name']}"
+        item.ROIDescription = roi.get("description", f"GTV drawn by Dr Example for {patient['name']}")
         roi_items.append(item)
         contours = []
         for k, points in roi["contours"]:
@@ -203,12 +211,14 @@ def _rtstruct(path: Path, patient: dict, study: dict, rois: list[dict]) -> int:
             contour.ContourData = [_ds(v) for v in points.reshape(-1)]
             contours.append(contour)
         roi_contour = Dataset()
-        roi_contour.ReferencedROINumber, roi_contour.ROIDisplayColor = roi["number"], ["255", "0", "0"]
+        roi_contour.ReferencedROINumber = roi["number"]
+        roi_contour.ROIDisplayColor = roi.get("color", ["255", "0", "0"])
         roi_contour.ContourSequence = Sequence(contours)
         contour_items.append(roi_contour)
         observation = Dataset()
         observation.ObservationNumber, observation.ReferencedROINumber = roi["number"], roi["number"]
-        observation.RTROIInterpretedType, observation.ROIInterpreter = "GTV", "Example^Doctor"
+        observation.RTROIInterpretedType = roi.get("type", "GTV")
+        observation.ROIInterpreter = "Example^Doctor"
         observations.append(observation)
     ds.ReferencedFrameOfReferenceSequence = Sequence(frames)
     ds.StructureSetROISequence = Sequence(roi_items)
@@ -279,7 +289,8 @@ def _patients(cohort: Path) -> dict[str, dict]:
 
 def write_cohort_dicom(
     cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, follow_up: bool = True,
-    follow_up_truth_dir: str | os.PathLike[str] | None = None,
+    follow_up_truth_dir: str | os.PathLike[str] | None = None, dose: bool = True, n_violations: int = 3,
+    dose_truth_path: str | os.PathLike[str] | None = None,
 ) -> DicomExportSummary:
     """Write the cohort folder's CT regions and lesion masks as a DICOM export (module docstring).
 
@@ -295,6 +306,14 @@ def write_cohort_dicom(
         Where to write the true follow-up lesion masks (``<lesion_id>_followup_mask.nii.gz``,
         on the follow-up series' grid) and ``follow_up_truth.csv`` (lesion ID, follow-up series UID,
         response); not written when None. Keep it outside ``out_dir``.
+    dose : bool, default True
+        Also write PTV and OAR contours, one RTPLAN and one RTDOSE per lesion.
+    n_violations : int, default 3
+        How many OARs are placed to violate their ``Dmax`` constraint (chosen among the lesions
+        with an OAR and a tabulated fractionation, in the order of a hash of their series UID).
+    dose_truth_path : path-like, optional
+        Where to write the dose ground truth CSV (:data:`sabrkit.synthetic.dicom_rt.DOSE_TRUTH_COLUMNS`);
+        keep it outside ``out_dir``.
 
     Returns
     -------
@@ -308,6 +327,7 @@ def write_cohort_dicom(
     import SimpleITK as sitk
 
     from sabrkit.synthetic.cohort import SCANNERS
+    from sabrkit.synthetic.dicom_rt import DosePlanner
 
     cohort, out = Path(cohort_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -321,6 +341,7 @@ def write_cohort_dicom(
     courses = pd.read_csv(cohort / "registry" / "sabr_courses.csv", parse_dates=["start_date", "end_date"])
     noise_of = {label: sd for label, sd, _ in SCANNERS}
     patients = _patients(cohort)
+    planner = DosePlanner(lesions, courses, n_violations) if dose else None
     truth_rows: list[tuple] = []
     n_series = n_struct = n_files = n_bytes = 0
     for p_index, (study_id, rows) in enumerate(images.groupby("study_id", sort=True), start=1):
@@ -352,6 +373,9 @@ def write_cohort_dicom(
             rois.append({"number": int(lesion.lesion_number), "name": str(lesion.roi_name), "series_uid": uid,
                          "frame_uid": series["frame_uid"], "sop_uids": series["sop_uids"],
                          "contours": _contours_mm(mask, spacing, origin)})
+            if planner is not None:
+                rois.extend(planner.plan(row.lesion_id, mask, spacing, origin, series, root / "ST000001", patient,
+                                         planning, derived_uid(planning["uid"], "rtstruct"), _contours_mm))
             if do_follow:
                 rng = np.random.default_rng(int(uid.rsplit(".", 1)[-1]) % 2**63)
                 response = float(rng.uniform(0.55, 0.95))
@@ -370,10 +394,18 @@ def write_cohort_dicom(
                     sitk.WriteImage(truth, str(Path(follow_up_truth_dir) / f"{row.lesion_id}_followup_mask.nii.gz"), True)
                     truth_rows.append((row.lesion_id, study_id, fu_uid, round(response, 4), _date(follow["date"])))
         n_bytes += _rtstruct(root / "ST000001" / "SE000900" / "RS000001.dcm", patient, planning, rois)
+        if planner is not None:
+            n_bytes += planner.take_bytes()
         n_struct, n_files = n_struct + 1, n_files + 1
     if follow_up_truth_dir is not None:
         pd.DataFrame(truth_rows, columns=["lesion_id", "study_id", "series_uid", "response", "study_date"]).to_csv(
             Path(follow_up_truth_dir) / "follow_up_truth.csv", index=False, lineterminator="\n")
+    n_plans = 0
+    if planner is not None:
+        n_plans = planner.n_plans
+        n_files += 2 * n_plans
+        if dose_truth_path is not None:
+            planner.truth().to_csv(dose_truth_path, index=False, lineterminator="\n")
     logger.info("wrote DICOM export of %d patients to %s: %d CT series, %d RTSTRUCT, %d files, %.0f MB",
                 len(patients), out, n_series, n_struct, n_files, n_bytes / 1e6)
-    return DicomExportSummary(out, images["study_id"].nunique(), n_series, n_struct, n_files, n_bytes)
+    return DicomExportSummary(out, images["study_id"].nunique(), n_series, n_struct, n_files, n_bytes, n_plans, n_plans)

@@ -54,7 +54,9 @@ def test_rtstruct_holds_every_lesion_of_the_patient_with_its_references(export) 
     for index, (study_id, mine) in enumerate(lesions.groupby("study_id"), start=1):
         ds = pydicom.dcmread(out / f"PA{index:06d}" / "ST000001" / "SE000900" / "RS000001.dcm")
         assert ds.Modality == "RTSTRUCT"
-        assert sorted(r.ROIName for r in ds.StructureSetROISequence) == sorted(mine["roi_name"])
+        names = [r.ROIName for r in ds.StructureSetROISequence]
+        assert sorted(n for n in names if n.startswith("GTV")) == sorted(mine["roi_name"])
+        assert sorted(n for n in names if n.startswith("PTV")) == sorted(f"PTV_L{k}" for k in mine["lesion_number"])
         referenced = {s.SeriesInstanceUID for f in ds.ReferencedFrameOfReferenceSequence
                       for st in f.RTReferencedStudySequence for s in st.RTReferencedSeriesSequence}
         assert referenced == set(mine["series_uid"])

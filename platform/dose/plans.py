@@ -1,0 +1,161 @@
+"""DVH tables and constraint checks of RT plans read from DICOM files (RTDOSE + RTPLAN + RTSTRUCT).
+
+:func:`find_dose_objects` sorts a folder's RTDOSE, RTPLAN and RTSTRUCT files;
+:func:`plan_dvh` computes, for one linked dose object, the DVH metrics of every ROI of its
+structure set that lies in the dose's frame of reference, on the dose grid (each ROI filled
+on the dose grid's planes, as dicompyler-core does), and checks the OARs against the
+constraint table; :func:`check_folder` does it for a whole folder and names every dose object
+it could not use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sabrkit.dose.constraints import CHECK_COLUMNS, ConstraintTable, check_constraints, load_constraint_table
+from sabrkit.dose.dvh import StructureDose, conformity_indices, dvh_metrics
+from sabrkit.errors import CaseFailure, SabrkitError
+
+__all__ = ["DVH_COLUMNS", "FolderCheck", "check_folder", "find_dose_objects", "plan_dvh"]
+
+logger = logging.getLogger(__name__)
+
+RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+#: Columns of the DVH table (one row per plan and ROI).
+DVH_COLUMNS: tuple[str, ...] = (
+    "study_id", "plan_label", "rtplan_uid", "roi_number", "roi_name", "role", "prescription_gy", "fractions",
+    "D98%", "D95%", "D50%", "D2%", "Dmean", "Dmax", "Dmax_point", "Dmin", "volume_cc", "V100%",
+    "paddick_ci", "gradient_index",
+)
+_TARGET = re.compile(r"^(PTV|GTV|CTV|ITV)", re.IGNORECASE)
+
+
+def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[str], dict[str, str], list[CaseFailure]]:
+    """RTDOSE paths, RTPLAN paths, RTSTRUCT SOP UID -> path, and unreadable files, under ``folder``."""
+    import pydicom
+
+    doses, plans, structs, failures = [], [], {}, []
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+        except (pydicom.errors.InvalidDicomError, OSError):
+            continue
+        sop = str(ds.get("SOPClassUID", ""))
+        if sop == "1.2.840.10008.5.1.4.1.1.481.2":
+            doses.append(str(path))
+        elif sop == "1.2.840.10008.5.1.4.1.1.481.5":
+            plans.append(str(path))
+        elif sop == RTSTRUCT_SOP_CLASS:
+            structs[str(ds.SOPInstanceUID)] = str(path)
+    return doses, plans, structs, failures
+
+
+def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: ConstraintTable | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DVH metrics of every ROI in the dose's frame of reference, and the OAR constraint checks.
+
+    ROIs named PTV/GTV/CTV/ITV... are ``target`` rows (with V100%, Paddick CI and gradient index
+    for the plan's own target ROI); other ROIs are ``oar`` rows, checked against ``table``.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        :data:`DVH_COLUMNS` and the constraint checks (:data:`~sabrkit.dose.constraints.CHECK_COLUMNS`
+        plus study_id, plan_label, rtplan_uid, roi_number).
+    """
+    import SimpleITK as sitk
+
+    from sabrkit.imaging.rtdose import read_rtdose, read_rtplan
+    from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
+
+    dose_image, facts = read_rtdose(dose_path)
+    plan = read_rtplan(plan_path)
+    structures = read_rtstruct(rtstruct_path)
+    dose = sitk.GetArrayFromImage(dose_image)
+    voxel_cc = float(np.prod(dose_image.GetSpacing())) / 1000.0
+    rows, oars, numbers = [], {}, {}
+    for roi in structures.rois:
+        if roi.frame_of_reference_uid != facts["frame_of_reference_uid"] or not roi.contours:
+            continue
+        mask = sitk.GetArrayFromImage(rasterize_contours(roi.contours, dose_image, roi=roi.name))
+        structure = StructureDose(dose, mask, voxel_cc, roi.name)
+        target = bool(_TARGET.match(roi.name))
+        metrics = dvh_metrics(structure, plan.total_dose_gy if target else None)
+        extra = (conformity_indices(dose, mask, plan.total_dose_gy) if roi.number in plan.target_roi_numbers
+                 else {"paddick_ci": np.nan, "gradient_index": np.nan})
+        rows.append({"study_id": structures.patient_id, "plan_label": plan.label, "rtplan_uid": plan.sop_instance_uid,
+                     "roi_number": roi.number, "roi_name": roi.name, "role": "target" if target else "oar",
+                     "prescription_gy": plan.total_dose_gy, "fractions": plan.fractions, **metrics, **extra})
+        if not target:
+            oars[roi.name] = structure
+            numbers[roi.name] = roi.number
+    checks = check_constraints(oars, plan.fractions, table)
+    checks.insert(0, "roi_number", checks["oar"].map(numbers).astype("Int64"))
+    checks.insert(0, "rtplan_uid", plan.sop_instance_uid)
+    checks.insert(0, "plan_label", plan.label)
+    checks.insert(0, "study_id", structures.patient_id)
+    return pd.DataFrame(rows, columns=list(DVH_COLUMNS)), checks
+
+
+@dataclass
+class FolderCheck:
+    """What :func:`check_folder` found: DVH rows, constraint checks and failures."""
+
+    dvh: pd.DataFrame
+    checks: pd.DataFrame
+    failures: list[CaseFailure] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        """``n_patients, n_plans, n_checks, n_violations, n_not_tabulated, n_failures``."""
+        status = self.checks["status"] if len(self.checks) else pd.Series(dtype=str)
+        return {"n_patients": int(self.dvh["study_id"].nunique()) if len(self.dvh) else 0,
+                "n_plans": int(self.dvh["rtplan_uid"].nunique()) if len(self.dvh) else 0,
+                "n_checks": int(status.isin(["pass", "fail"]).sum()), "n_violations": int((status == "fail").sum()),
+                "n_not_tabulated": int((status == "not_tabulated").sum()), "n_failures": len(self.failures)}
+
+
+def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None = None) -> FolderCheck:
+    """DVH tables and constraint checks of every linked RTDOSE under ``folder``.
+
+    Each dose object that cannot be linked (missing plan or structure set) or read (units,
+    geometry) becomes a failure naming it; the others complete.
+    """
+    import pydicom
+
+    from sabrkit.imaging.rtdose import link_dose_objects
+
+    table = table or load_constraint_table()
+    doses, plans, structs, failures = find_dose_objects(folder)
+    frames = {}
+    for path in doses:  # the CT is not needed for the check: every dose frame counts as linked
+        try:
+            frames[str(pydicom.dcmread(path, stop_before_pixels=True).get("FrameOfReferenceUID", ""))] = ""
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue
+    links, link_failures = link_dose_objects(doses, plans, structs, frames)
+    failures.extend(link_failures)
+    dvh_parts, check_parts = [], []
+    for link in links:
+        try:
+            dvh, checks = plan_dvh(link.dose_path, link.plan_path, link.rtstruct_path, table)
+        except SabrkitError as exc:
+            failures.append(CaseFailure(f"RTDOSE {link.dose_path}", "dose", f"{type(exc).__name__}: {exc}"))
+            continue
+        dvh_parts.append(dvh)
+        if len(checks):
+            check_parts.append(checks)
+    dvh_all = pd.concat(dvh_parts, ignore_index=True) if dvh_parts else pd.DataFrame(columns=list(DVH_COLUMNS))
+    check_cols = ["study_id", "plan_label", "rtplan_uid", "roi_number", *CHECK_COLUMNS]
+    checks_all = pd.concat(check_parts, ignore_index=True) if check_parts else pd.DataFrame(columns=check_cols)
+    logger.info("dose check %s: %d plan(s), %d check(s), %d violation(s), %d failure(s)", folder,
+                len(dvh_parts), len(checks_all), int((checks_all["status"] == "fail").sum()), len(failures))
+    return FolderCheck(dvh_all, checks_all, failures)
