@@ -14,7 +14,9 @@ validation. Unknown keys anywhere are rejected with the key named. Example::
       tuning: {grid: {coxnet__l1_ratio: [0.2, 0.5, 0.9]}, inner_splits: 3}
     validation: {n_splits: 5, n_repeats: 10, random_state: 42, strata: systemic_therapy}
 
-Sections ``inputs`` (paths relative to the project root), ``clinical_reference`` (the
+A researcher's own data comes as one table instead of ``data``/``inputs``: a ``table``
+section names the file and its id, time, event, covariate and feature-block columns
+(:class:`~sabrkit.models.table_spec.TableSpec`). Sections ``inputs`` (paths relative to the project root), ``clinical_reference`` (the
 clinical-only model always validated beside it), ``analysis`` and ``tracking`` have defaults;
 see ``docs/models.md``.
 """
@@ -29,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.models.table_spec import TableSpec
 
 __all__ = [
     "ExperimentSpec",
@@ -40,6 +43,7 @@ __all__ = [
     "ReferenceSpec",
     "AnalysisSpec",
     "TrackingSpec",
+    "TableSpec",
     "load_experiment",
     "parse_experiment",
 ]
@@ -185,9 +189,10 @@ class ValidationSpec(_Strict):
 class AnalysisSpec(_Strict):
     importance_repeats: int = Field(5, ge=0, description="shuffles per feature and fold; 0 = no importance")
     logrank_permutations: int = Field(999, ge=0)
-    therapy_column: str = "systemic_therapy"
+    therapy_column: str | None = Field("systemic_therapy", description="forest plot by therapy class; null: none")
     screening: bool = True
     screening_fdr: float = Field(0.10, gt=0, lt=1)
+    decision_curve: bool = Field(True, description="decision-curve analysis at 24 months (dcurves)")
 
 
 class TrackingSpec(_Strict):
@@ -200,12 +205,25 @@ class ExperimentSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     inputs: InputsSpec = InputsSpec()
-    data: DataSpec
+    data: DataSpec | None = Field(None, description="registry tables (inputs:); exclusive with table")
+    table: TableSpec | None = Field(None, description="one table of the researcher's own; exclusive with data")
     model: ModelSpec
     clinical_reference: ReferenceSpec = ReferenceSpec()
     validation: ValidationSpec = ValidationSpec()
     analysis: AnalysisSpec = AnalysisSpec()
     tracking: TrackingSpec = TrackingSpec()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExperimentSpec:
+        if (self.data is None) == (self.table is None):
+            raise ValueError("an experiment has either data: (the registry tables) or table: (one table), not both "
+                             "or neither")
+        return self
+
+    @property
+    def feature_set(self) -> str:
+        """The model's blocks joined by ``+`` (registry blocks, or the table's block names)."""
+        return self.table.feature_set if self.table is not None else self.data.feature_set  # type: ignore[union-attr]
 
     @property
     def registered_model_name(self) -> str | None:
@@ -215,7 +233,10 @@ class ExperimentSpec(_Strict):
 
     @property
     def compares_with_reference(self) -> bool:
-        """False only when the experiment *is* the clinical reference model."""
+        """False only when the experiment *is* the clinical reference model (or a table has no comparator)."""
+        if self.table is not None:
+            return self.table.comparator is not None
+        assert self.data is not None
         if self.data.feature_set != "clinical" or self.model.tuning is not None:
             return True
         if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:
