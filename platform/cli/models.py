@@ -46,6 +46,8 @@ def train_command(
     from sabrkit.models.experiment import run_experiment_file
 
     project = project.resolve()
+    if not experiment.is_absolute() and not experiment.exists() and (project / experiment).exists():
+        experiment = project / experiment  # a path inside --project
     uri, artifact_location = _tracking(project, tracking_uri)
     with console.status(f"running experiment {experiment.stem} (cross-validation, reference model, analyses)..."):
         result = run_experiment_file(
