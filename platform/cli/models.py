@@ -35,28 +35,49 @@ def train_command(
                                      "SABRKIT_MLFLOW_TRACKING_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db)."),
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow (outputs are still written)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Cross-validation folds run in parallel."),
+    register: bool = typer.Option(False, "--register", help="Also register the final model as a new version in "
+                                  "the MLflow model registry (default: log the run only)."),
 ) -> None:
-    """Validate one experiment: repeated stratified CV beside the clinical model, risk groups, MLflow run."""
+    """Validate one experiment: repeated stratified CV beside the clinical (or comparator) model, risk groups, MLflow run.
+
+    The experiment names the registry tables (``data:``) or one table of your own (``table:``:
+    id, time, event, time unit, covariates, blocks, comparator); see docs/models.md.
+    """
     from sabrkit.models.experiment import run_experiment_file
 
     project = project.resolve()
+    if not experiment.is_absolute() and not experiment.exists() and (project / experiment).exists():
+        experiment = project / experiment  # a path inside --project
     uri, artifact_location = _tracking(project, tracking_uri)
     with console.status(f"running experiment {experiment.stem} (cross-validation, reference model, analyses)..."):
         result = run_experiment_file(
             experiment, project, tracking_uri=None if no_mlflow else uri, artifact_location=artifact_location,
-            n_jobs=jobs,
+            n_jobs=jobs, register=register,
         )
     m, s = result.metrics, result.metrics["summary"]
     delta = (m.get("comparison") or {}).get("delta_uno_c_mean")
+    reference = "comparator" if result.spec.table is not None else "clinical"
     console.print(
         f"{m['experiment']}: {m['estimator']} on {m['feature_set']} ({m['n_patients']} patients, {m['n_events']} "
-        f"events): Uno C {s['uno_c_mean']:.3f} ± {s['uno_c_sd']:.3f}, Harrell C {s['harrell_c_mean']:.3f}"
-        + ("" if delta is None else f"; vs clinical ΔUno C {delta:+.3f}"),
+        f"events): Uno C {_pm(s, 'uno_c')}, Harrell C {_pm(s, 'harrell_c')}"
+        + ("" if delta is None else f"; vs {reference} ΔUno C {delta:+.3f}")
+        + ("" if m.get("final_model_oob_c") is None else f"; final forest OOB C {m['final_model_oob_c']:.3f}"),
         highlight=False,
     )
+    registered = (m.get("mlflow") or {}).get("registered_model")
+    if result.run_id and not registered:
+        console.print("no model version registered (use --register to register one)", highlight=False)
     if result.run_id:
         console.print(f"MLflow run {result.run_id} at {uri}", highlight=False)
     console.print(f"outputs: {project / 'models' / 'experiments' / m['experiment']}", highlight=False)
+
+
+def _pm(summary: dict, metric: str) -> str:
+    """``mean ± sd``, or why the metric is undefined (never a bare ``nan``)."""
+    mean, sd = summary.get(f"{metric}_mean"), summary.get(f"{metric}_sd")
+    if mean is None or mean != mean:
+        return "undefined in every fold (see folds.csv, column 'undefined')"
+    return f"{mean:.3f}" + ("" if sd is None or sd != sd else f" ± {sd:.3f}")
 
 
 app.command("run-experiment")(train_command)
@@ -73,7 +94,7 @@ def check(
     for path in experiments:
         spec = load_experiment(path)
         spec.model.build(random_state=spec.validation.random_state, side_data={"batches": 0, "perturbed_features": 0})
-        console.print(f"ok  {path}: {spec.model.estimator} on {spec.data.feature_set}", highlight=False)
+        console.print(f"ok  {path}: {spec.model.estimator} on {spec.feature_set}", highlight=False)
 
 
 @app.command()

@@ -102,6 +102,17 @@ def assemble_experiment_data(
     return model_data, reference, descriptive.subset(common)
 
 
+def assemble_table_data(spec: ExperimentSpec, inputs: ExperimentInputs) -> Any:
+    """The :class:`~sabrkit.models.one_table.TableData` of a ``table:`` experiment."""
+    from sabrkit.errors import ConfigError, format_problem
+    from sabrkit.models.one_table import table_datasets
+
+    if spec.table is None or inputs.table is None:
+        raise ConfigError(format_problem("a table experiment without its table", "inputs.table is read from table.path",
+                                         "read the inputs with read_experiment_inputs"))
+    return table_datasets(inputs.table, spec.table)
+
+
 def _cv(pipeline: Any, dataset: SurvivalDataset, spec: ExperimentSpec, importance: int, n_jobs: int | None) -> CVResult:
     v = spec.validation
     return repeated_stratified_cv(
@@ -125,6 +136,8 @@ def run_experiment(
     artifact_location: str | None = None,
     n_jobs: int | None = None,
     experiment_file: str | Path | None = None,
+    project: str | Path | None = None,
+    register: bool | None = None,
 ) -> ExperimentResult:
     """Run ``spec`` on ``inputs`` (see the module docstring).
 
@@ -142,10 +155,17 @@ def run_experiment(
         Folds in parallel.
     experiment_file : path, optional
         The YAML file, logged as an artifact.
+    project : path, optional
+        The researcher's project folder, whose git commit is recorded (default: the working
+        directory; :func:`sabrkit.models.run_lineage.experiment_lineage`).
+    register : bool, optional
+        Register the final model in the MLflow model registry; None follows
+        ``tracking.register_model``. Entry points decide: ``sabrkit train`` only with
+        ``--register``, the DVC stage only on a clean commit outside ``dvc exp run``.
     """
     from sabrkit.models import plots
     from sabrkit.models.importance import importance_ranks, shap_status
-    from sabrkit.models.lineage import feature_table_md5, git_commit, git_is_dirty
+    from sabrkit.models.lineage import feature_table_md5
     from sabrkit.models.metrics import calibration_at, calibration_summary
     from sabrkit.models.optimism import bootstrap_optimism
     from sabrkit.models.profile import PROGNOSTIC_NOTE, low_risk_profile, risk_by_therapy
@@ -153,17 +173,35 @@ def run_experiment(
     from sabrkit.models.risk_groups import km_by_risk_group, plot_km_risk_groups, pooled_risk_groups
     from sabrkit.models.screening import univariate_cox_screen
 
+    from sabrkit.models.horizon_metrics import oob_concordance, with_oob_score
+    from sabrkit.models.one_table import check_horizons, with_encoder
+    from sabrkit.models.run_lineage import experiment_lineage
+    from sabrkit.models.table_spec import COVARIATES_BLOCK, MONTHS_PER
+
     v, a = spec.validation, spec.analysis
-    data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
     pipeline = spec.model.build(random_state=v.random_state, side_data=inputs.side_data)
+    reference_pipeline = spec.clinical_reference.build() if spec.compares_with_reference else None
+    time_unit, categorical = "months", ()
+    if spec.table is not None:
+        table_data = assemble_table_data(spec, inputs)
+        data, reference_data, descriptive = table_data.model, table_data.comparator, table_data.descriptive
+        time_unit, categorical = spec.table.time_unit, table_data.categorical
+        pipeline = with_encoder(pipeline, [c for c in categorical if c in data.feature_names])
+        if reference_data is not None:
+            reference_pipeline = with_encoder(reference_pipeline, [c for c in categorical if c in reference_data.feature_names])
+    else:
+        data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
+    check_horizons(data.y, {"validation.tau_months": v.tau_months,
+                            **{f"validation.auc_times ({t:g})": float(t) for t in v.auc_times}},
+                   time_unit, MONTHS_PER[time_unit])
     logger.info("experiment %s: %s on %s (%d rows, %d events)", spec.name, spec.model.estimator, data.feature_set,
                 len(data.y), data.n_events)
     cv = _cv(pipeline, data, spec, a.importance_repeats, n_jobs)
     reference_cv = comparison = None
-    reference_pipeline = spec.clinical_reference.build()
+    reference_label = "comparator" if spec.table is not None else "clinical"
     if reference_data is not None:
         reference_cv = _cv(reference_pipeline, reference_data, spec, 0, n_jobs)
-        comparison = compare_with_reference(cv, reference_cv, f"clinical {spec.clinical_reference.estimator}")
+        comparison = compare_with_reference(cv, reference_cv, f"{reference_label} {spec.clinical_reference.estimator}")
     optimism = None
     if v.bootstrap_optimism:
         optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,
@@ -180,12 +218,17 @@ def run_experiment(
                                        "risk_groups": km.groups.reset_index(), **inference.tables}
     figures: dict[str, Any] = {}
     tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
-    try:
-        tables["therapy"] = risk_by_therapy(data, groups, a.therapy_column)
-        figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
-    except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
-        logger.warning("risk by therapy class not computed: %s", exc)
+    therapy_known = a.therapy_column is not None and (spec.table is None or (
+        descriptive.characteristics is not None and a.therapy_column in descriptive.characteristics.columns))
+    if therapy_known:
+        try:
+            tables["therapy"] = risk_by_therapy(data, groups, a.therapy_column)
+            figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
+        except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
+            logger.warning("risk by therapy class not computed: %s", exc)
     screened = [b for b in ("biomarker", "radiomic", "deep") if b in descriptive.blocks]
+    if spec.table is not None:  # the table's own blocks (numeric by construction), not its covariates
+        screened = [b for b in descriptive.blocks if b != COVARIATES_BLOCK]
     if a.screening and screened:
         tables["screening"] = univariate_cox_screen(descriptive, screened, a.screening_fdr)
         figures["volcano"] = plots.plot_volcano(tables["screening"], a.screening_fdr)
@@ -201,13 +244,16 @@ def run_experiment(
     if reference_cv is not None:
         tables["reference_folds"] = reference_cv.folds
         tables["comparison"] = comparison.folds
+    if a.decision_curve:
+        _decision_curve(tables, figures, pooled, reference_cv, reference_data)
     km_figure = plot_km_risk_groups(km, title=f"{spec.name}: out-of-fold risk groups (pooled repeats)")
-    final_model = clone(pipeline).fit(data.X, data.y)
+    final_model = with_oob_score(clone(pipeline)).fit(data.X, data.y)
+    oob_c = oob_concordance(final_model)
     best_params = getattr(final_model, "best_params_", None)
     final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
     risk_cutoff = float(np.median(np.asarray(final_model.predict(data.X), dtype=float)))
 
-    lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent,
+    lineage: dict[str, Any] = {**experiment_lineage(project, inputs.input_paths, time_unit), "consent": data.consent,
                                **_consent_lineage(inputs)}
     if inputs.feature_table_path is not None:
         table_hash = feature_table_md5(inputs.feature_table_path)
@@ -219,7 +265,7 @@ def run_experiment(
         "feature_set": data.feature_set, "endpoint": data.endpoint, "unit": data.unit,
         "n_patients": data.n_patients, "n_rows": len(data.y), "n_events": data.n_events,
         "n_features": len(data.feature_names), "tuned": spec.model.tuning is not None,
-        "final_model_best_params": best_params,
+        "final_model_best_params": best_params, "final_model_oob_c": oob_c, "time_unit": time_unit,
         "validation": cv.settings, "summary": summary,
         "clinical_reference": None if reference_cv is None else {
             "estimator": spec.clinical_reference.estimator,
@@ -242,6 +288,13 @@ def run_experiment(
                        tables["importance"].groupby("feature")["rank"].median().nsmallest(10).index.tolist()},
         "lineage": lineage, "note": PROGNOSTIC_NOTE,
     }
+    if "decision_curve" in tables:
+        from sabrkit.models.horizon_metrics import decision_curve_summary
+
+        metrics["decision_curve"] = decision_curve_summary(tables["decision_curve"], _DCA_MONTHS)
+    if register is None:
+        register = spec.tracking.register_model
+    registered_name = (spec.tracking.registered_model_name or f"sabr-{spec.name}") if register else None
     figures["km_risk_groups"] = km_figure
     with tempfile.TemporaryDirectory(prefix="sabrkit-experiment-") as tmp:
         plots_dir = Path(out_dir) / "plots" if out_dir is not None else Path(tmp)
@@ -249,9 +302,9 @@ def run_experiment(
         run_id = None
         if tracking_uri is not None:
             run_id = _log(spec, cv, pipeline, data, tracking_uri, final_model, figure_files, tables, metrics,
-                          artifact_location, experiment_file)
+                          artifact_location, experiment_file, registered_name)
             metrics["mlflow"] = {"run_id": run_id, "experiment_name": spec.tracking.experiment_name,
-                                 "tracking_uri": tracking_uri, "registered_model": spec.registered_model_name}
+                                 "tracking_uri": tracking_uri, "registered_model": registered_name}
         result = ExperimentResult(spec, metrics, data, cv, reference_cv, comparison, tables, figures, final_model,
                                   run_id, extra={"risk_cutoff": risk_cutoff})
         if out_dir is not None:
@@ -284,6 +337,8 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
             flat[key] = float(value)
     for key, value in ((metrics.get("clinical_reference") or {}).get("summary") or {}).items():
         flat[f"clinical_{key}"] = float(value) if value is not None else float("nan")
+    if metrics.get("final_model_oob_c") is not None:
+        flat["final_model_oob_c"] = float(metrics["final_model_oob_c"])
     groups = metrics["risk_groups"]
     flat.update(km_logrank_p=groups["logrank_p"], risk_cutoff=groups["final_model_risk_cutoff"])
     if metrics["lineage"].get("n_excluded_no_consent") is not None:
@@ -305,7 +360,8 @@ def _render(figures: dict[str, Any], folder: Path) -> dict[str, Path]:
 
 def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDataset, tracking_uri: str,
          final_model: Any, figures: dict[str, Path], tables: dict[str, pd.DataFrame],
-         metrics: dict[str, Any], artifact_location: str | None, experiment_file: str | Path | None) -> str:
+         metrics: dict[str, Any], artifact_location: str | None, experiment_file: str | Path | None,
+         registered_name: str | None = None) -> str:
     from sabrkit.models.tracking import log_cv_to_mlflow
 
     lineage = metrics["lineage"]
@@ -318,14 +374,67 @@ def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDatase
     }
     if "feature_table_md5" in lineage:
         tags.update(dvc_md5_feature_table=lineage["feature_table_md5"], dvc_md5_source=lineage["feature_table_md5_source"])
+    tags.update(_lineage_tags(lineage))
     logged_tables = {k: t for k, t in tables.items() if k not in ("oof", "folds")}
     return log_cv_to_mlflow(
         cv, pipeline, data, experiment_name=spec.tracking.experiment_name, tracking_uri=tracking_uri,
         run_name=spec.name, tags=tags, final_model=final_model,
         artifact_location=artifact_location, metrics=_flat_metrics(metrics), figures=figures, tables=logged_tables,
         artifacts=None if experiment_file is None else {"experiment": experiment_file},
-        registered_model_name=spec.registered_model_name,
+        registered_model_name=registered_name,
+        registered_model_tags=_version_tags(spec, lineage, experiment_file) if registered_name else None,
     )
+
+
+def _lineage_tags(lineage: dict[str, Any]) -> dict[str, str]:
+    """Run tags of the lineage record (:mod:`sabrkit.models.run_lineage`)."""
+    tags = {f"input_md5.{name}": md5 for name, md5 in lineage.get("input_md5", {}).items()}
+    tags["time_unit"] = str(lineage.get("time_unit", "months"))
+    tags["sabrkit_version"] = str(lineage.get("sabrkit_version"))
+    if lineage.get("sabrkit_git_commit"):
+        tags["sabrkit_git_commit"] = str(lineage["sabrkit_git_commit"])
+    if lineage.get("git_commit"):
+        tags["git_commit"] = tags["mlflow.source.git.commit"] = str(lineage["git_commit"])
+    if lineage.get("git_dirty") is not None:
+        tags["git_dirty"] = str(lineage["git_dirty"]).lower()
+    experiment = lineage.get("dvc_experiment")
+    if experiment:
+        tags["dvc_experiment"] = experiment["name"]
+        tags["dvc_experiment_baseline"] = experiment.get("baseline_rev", "")
+    return tags
+
+
+def _version_tags(spec: ExperimentSpec, lineage: dict[str, Any], experiment_file: str | Path | None) -> dict[str, str]:
+    """Tags of a registered model version: the data hashes and the experiment YAML."""
+    import yaml
+
+    tags = {k: v for k, v in _lineage_tags(lineage).items() if not k.startswith("mlflow.")}
+    text = Path(experiment_file).read_text(encoding="utf-8") if experiment_file is not None else yaml.safe_dump(
+        spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    tags["experiment_yaml"] = text[:5000]
+    return tags
+
+
+_DCA_MONTHS = 24.0
+
+
+def _decision_curve(tables: dict[str, pd.DataFrame], figures: dict[str, Any], pooled: pd.DataFrame,
+                    reference_cv: CVResult | None, reference_data: SurvivalDataset | None) -> None:
+    """Decision curve at 24 months of the pooled out-of-fold risk (and the comparator's), when defined."""
+    from sabrkit.models.horizon_metrics import decision_curve
+    from sabrkit.models.plots import plot_decision_curve
+
+    if not pooled["surv_24"].notna().all() or pooled["time"].max() <= _DCA_MONTHS:
+        logger.info("decision curve skipped: no 24-month survival predictions or follow-up ends before 24 months")
+        return
+    models = {}
+    if reference_cv is not None and reference_data is not None:
+        other = _pooled_survival(reference_cv.oof, reference_data)
+        if other["surv_24"].notna().all():
+            models["comparator"] = 1.0 - other["surv_24"].to_numpy()
+    tables["decision_curve"] = decision_curve(1.0 - pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(),
+                                              pooled["event"].to_numpy(), _DCA_MONTHS, models=models)
+    figures["decision_curve"] = plot_decision_curve(tables["decision_curve"], _DCA_MONTHS)
 
 
 def _write_outputs(result: ExperimentResult, out_dir: Path, figure_files: dict[str, Path]) -> None:
@@ -363,8 +472,11 @@ def run_experiment_file(
     tracking_uri: str | None,
     artifact_location: str | None = None,
     n_jobs: int | None = None,
+    register: bool | None = None,
 ) -> ExperimentResult:
     """Load ``experiments/<name>.yaml``, read its inputs under ``project``, run it, write its outputs.
+
+    ``register`` as for :func:`run_experiment`; ``project``'s git commit is the run's ``git_commit``.
 
     Outputs: ``<project>/models/experiments/<name>/`` (see :func:`run_experiment`) and the
     metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics).
@@ -377,7 +489,7 @@ def run_experiment_file(
     paths = experiment_paths(project, spec.name)
     result = run_experiment(
         spec, inputs, tracking_uri=tracking_uri, out_dir=paths["out_dir"], artifact_location=artifact_location,
-        n_jobs=n_jobs, experiment_file=path,
+        n_jobs=n_jobs, experiment_file=path, project=project, register=register,
     )
     write_json(result.metrics, paths["metrics"])
     return result

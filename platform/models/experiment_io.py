@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,13 @@ class ExperimentInputs:
         Consented study IDs (None: consent not checked; recorded on the run).
     feature_table_path : Path or None
         The radiomic feature table file, for the DVC lineage tag.
+    table : DataFrame or None
+        The one table of a ``table:`` experiment (:mod:`sabrkit.models.one_table`).
+    input_paths : dict name -> Path
+        Every file read, for the content hashes recorded with the run.
     """
 
-    endpoints: pd.DataFrame
+    endpoints: pd.DataFrame | None = None
     clinical: pd.DataFrame | None = None
     patient_features: pd.DataFrame | None = None
     lesion_features: pd.DataFrame | None = None
@@ -60,6 +64,8 @@ class ExperimentInputs:
     feature_table_path: Path | None = None
     batches: pd.Series | None = None
     perturbed_features: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None
+    input_paths: dict[str, Path] = field(default_factory=dict)
 
     @property
     def side_data(self) -> dict[str, Any]:
@@ -94,6 +100,10 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
     low-risk profile and the screening.
     """
     root = Path(root)
+    if spec.table is not None:
+        path = root / spec.table.path
+        return ExperimentInputs(table=read_table(path), input_paths={"table": path})
+    assert spec.data is not None
     inputs = spec.inputs
     blocks = set(spec.data.feature_set.split("+"))
 
@@ -139,6 +149,11 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         key = "lesion_id" if spec.data.unit == "lesion" else "study_id"
         batches = scanner_batches(read_table(root / inputs.images), key=key)
     perturbed_path = resolve(inputs.perturbed_features)
+    read = {"lesion_features": lesion_path if lesion_features is not None else None,
+            "endpoints": root / inputs.endpoints, "clinical": root / inputs.clinical,
+            "deep_features": resolve(inputs.deep_features), "biomarkers": resolve(inputs.biomarkers),
+            "lesion_outcomes": resolve(inputs.lesion_outcomes) if spec.data.unit == "lesion" else None,
+            "consent": consent_path, "images": resolve(inputs.images), "perturbed_features": perturbed_path}
     return ExperimentInputs(
         endpoints=read_table(root / inputs.endpoints),
         clinical=read_table(root / inputs.clinical),
@@ -151,6 +166,7 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         feature_table_path=lesion_path if lesion_features is not None else None,
         batches=batches,
         perturbed_features=None if perturbed_path is None else read_table(perturbed_path),
+        input_paths={name: path for name, path in read.items() if path is not None},
     )
 
 

@@ -95,18 +95,15 @@ def fold_permutation_importance(
     used = used_features(model, names)
     if not used:
         return out
-    values = X_test.to_numpy(dtype=float)
-    n = len(values)
+    n = len(X_test)
     blocks = []
-    for name in used:
-        j = names.index(name)
+    for name in used:  # column by column, so text covariates (encoded inside the model) permute too
         for _ in range(n_repeats):
-            permuted = values.copy()
-            permuted[:, j] = values[rng.permutation(n), j]
+            permuted = X_test.copy()
+            permuted[name] = X_test[name].to_numpy()[rng.permutation(n)]
             blocks.append(permuted)
     # keep the row IDs: steps such as ComBat look rows up by study_id
-    index = pd.Index(np.tile(X_test.index.to_numpy(), len(blocks)), name=X_test.index.name)
-    stacked = pd.DataFrame(np.vstack(blocks), columns=names, index=index)
+    stacked = pd.concat(blocks)
     risk = np.asarray(model.predict(stacked), dtype=float).reshape(len(used), n_repeats, n)
     for k, name in enumerate(used):
         scores = [concordance_index_censored(event, time, risk[k, r])[0] for r in range(n_repeats)]

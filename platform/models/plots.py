@@ -121,3 +121,22 @@ def plot_importance(ranks: pd.DataFrame, top: int = 15) -> Figure:
     ax.set_title("Permutation importance")
     fig.tight_layout()
     return fig
+
+
+def plot_decision_curve(table: pd.DataFrame, months: float = 24.0) -> Figure:
+    """Net benefit against the threshold risk at ``months``: the model(s), treat all, treat none."""
+    fig = _figure((6.5, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    styles = {"all": dict(color="grey", linestyle="--"), "none": dict(color="black", linestyle=":")}
+    for name, part in table.groupby("model", sort=False):
+        ax.plot(part["threshold"], part["net_benefit"], label=f"treat {name}" if name in styles else str(name),
+                **styles.get(str(name), {}))
+    finite = table["net_benefit"].to_numpy(dtype=float)
+    top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 0.1
+    ax.set_ylim(-0.05, max(top, 0.01) * 1.1)
+    ax.set_xlabel(f"threshold risk of the event by {months:g} months")
+    ax.set_ylabel("net benefit")
+    ax.set_title(f"Decision curve at {months:g} months (pooled out-of-fold predictions)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -110,17 +110,19 @@ def low_risk_profile(dataset: SurvivalDataset, groups: pd.Series) -> pd.DataFram
     if dataset.characteristics is not None:
         for name in dataset.characteristics.columns:
             values = dataset.characteristics[name]
-            if name in CLINICAL_CATEGORIES:
-                for level in CLINICAL_CATEGORIES[name]:
+            if name in CLINICAL_CATEGORIES or not pd.api.types.is_numeric_dtype(values):
+                levels = CLINICAL_CATEGORIES.get(name) or sorted(map(str, values.dropna().unique()))
+                for level in levels:
                     indicator = (values == level).astype(float).where(values.notna()).to_numpy()
                     rows.append(_row("clinical", name, level, indicator[low], indicator[high], True))
             else:
                 numbers = values.to_numpy(dtype=float)
                 rows.append(_row("clinical", name, "", numbers[low], numbers[high], False))
+    described = set() if dataset.characteristics is None else set(dataset.characteristics.columns)
     for block, columns in dataset.blocks.items():
         if block == "clinical":
             continue
-        for name in columns:
+        for name in [c for c in columns if c not in described]:  # a table's covariates: listed above
             numbers = dataset.X[name].to_numpy(dtype=float)
             rows.append(_row(block, name, "", numbers[low], numbers[high], False))
     profile = pd.DataFrame(rows, columns=["block", "characteristic", "level", "statistic", "low_value", "high_value", "smd"])

@@ -14,7 +14,9 @@ validation. Unknown keys anywhere are rejected with the key named. Example::
       tuning: {grid: {coxnet__l1_ratio: [0.2, 0.5, 0.9]}, inner_splits: 3}
     validation: {n_splits: 5, n_repeats: 10, random_state: 42, strata: systemic_therapy}
 
-Sections ``inputs`` (paths relative to the project root), ``clinical_reference`` (the
+A researcher's own data comes as one table instead of ``data``/``inputs``: a ``table``
+section names the file and its id, time, event, covariate and feature-block columns
+(:class:`~sabrkit.models.table_spec.TableSpec`). Sections ``inputs`` (paths relative to the project root), ``clinical_reference`` (the
 clinical-only model always validated beside it), ``analysis`` and ``tracking`` have defaults;
 see ``docs/models.md``.
 """
@@ -29,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.models.table_spec import TableSpec
 
 __all__ = [
     "ExperimentSpec",
@@ -40,6 +43,7 @@ __all__ = [
     "ReferenceSpec",
     "AnalysisSpec",
     "TrackingSpec",
+    "TableSpec",
     "load_experiment",
     "parse_experiment",
 ]
@@ -204,6 +208,7 @@ class AnalysisSpec(_Strict):
     interval_bootstrap: int = Field(
         100, ge=0, description="bootstrap cohorts of the interval for C and delta-C (whole CV re-run); 0 = off")
     interval_cv_repeats: int = Field(1, ge=1, description="CV repeats inside every bootstrap cohort")
+    therapy_column: str | None = Field("systemic_therapy", description="forest plot by therapy class; null: none")
 
     @field_validator("interval_bootstrap")
     @classmethod
@@ -211,9 +216,9 @@ class AnalysisSpec(_Strict):
         if 0 < value < 20:
             raise ValueError("interval_bootstrap needs 0 (off) or at least 20 bootstrap cohorts for a 95 % interval")
         return value
-    therapy_column: str = "systemic_therapy"
     screening: bool = True
     screening_fdr: float = Field(0.10, gt=0, lt=1)
+    decision_curve: bool = Field(True, description="decision-curve analysis at 24 months (dcurves)")
 
 
 class TrackingSpec(_Strict):
@@ -226,12 +231,25 @@ class ExperimentSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     inputs: InputsSpec = InputsSpec()
-    data: DataSpec
+    data: DataSpec | None = Field(None, description="registry tables (inputs:); exclusive with table")
+    table: TableSpec | None = Field(None, description="one table of the researcher's own; exclusive with data")
     model: ModelSpec
     clinical_reference: ReferenceSpec = ReferenceSpec()
     validation: ValidationSpec = ValidationSpec()
     analysis: AnalysisSpec = AnalysisSpec()
     tracking: TrackingSpec = TrackingSpec()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExperimentSpec:
+        if (self.data is None) == (self.table is None):
+            raise ValueError("an experiment has either data: (the registry tables) or table: (one table), not both "
+                             "or neither")
+        return self
+
+    @property
+    def feature_set(self) -> str:
+        """The model's blocks joined by ``+`` (registry blocks, or the table's block names)."""
+        return self.table.feature_set if self.table is not None else self.data.feature_set  # type: ignore[union-attr]
 
     @property
     def registered_model_name(self) -> str | None:
@@ -241,7 +259,10 @@ class ExperimentSpec(_Strict):
 
     @property
     def compares_with_reference(self) -> bool:
-        """False only when the experiment *is* the clinical reference model."""
+        """False only when the experiment *is* the clinical reference model (or a table has no comparator)."""
+        if self.table is not None:
+            return self.table.comparator is not None
+        assert self.data is not None
         if self.data.feature_set != "clinical" or self.model.tuning is not None:
             return True
         if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:

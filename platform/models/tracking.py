@@ -233,6 +233,7 @@ def log_cv_to_mlflow(
     figures: Mapping[str, Figure | str | Path] | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
     registered_model_name: str | None = None,
+    registered_model_tags: Mapping[str, str] | None = None,
 ) -> str:
     """Log a :class:`CVResult` as one MLflow parent run with a nested run per fold.
 
@@ -266,6 +267,8 @@ def log_cv_to_mlflow(
     registered_model_name : str, optional
         Register the logged model under this name in the MLflow model registry (a new
         version per run); the version is tagged ``sabrkit.model_version``.
+    registered_model_tags : mapping, optional
+        Tags of the registered version (data hashes, the experiment YAML ...).
 
     Returns
     -------
@@ -300,7 +303,7 @@ def log_cv_to_mlflow(
         **(tags or {}),
     }
     commit = git_commit()
-    if commit:
+    if commit and "git_commit" not in run_tags:  # callers pass the researcher's project commit (run_lineage)
         run_tags["git_commit"] = commit
         run_tags["mlflow.source.git.commit"] = commit
         dirty = git_is_dirty()
@@ -336,7 +339,7 @@ def log_cv_to_mlflow(
         _log_figures_and_tables(client, parent_id, figures or {}, tables or {})
         signature = infer_signature(dataset.X, np.asarray(final_model.predict(dataset.X), dtype=float))
         stored = persistable_model(final_model)
-        example = None if _row_ids_needed(stored) else dataset.X.median(axis=0).to_frame().T.reset_index(drop=True)
+        example = None if _row_ids_needed(stored) else _input_example(dataset.X)
         with _tracking_uri_in_force(mlflow, tracking_uri), mlflow.start_run(run_id=parent_id):
             info = mlflow.sklearn.log_model(
                 stored, name="model", signature=signature, input_example=example,
@@ -348,12 +351,20 @@ def log_cv_to_mlflow(
                 version = mlflow.register_model(info.model_uri, registered_model_name).version
             client.set_tag(parent_id, "sabrkit.registered_model", registered_model_name)
             client.set_tag(parent_id, "sabrkit.model_version", str(version))
+            for key, value in (registered_model_tags or {}).items():
+                client.set_model_version_tag(registered_model_name, str(version), key, str(value))
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
     client.set_terminated(parent_id)
     logger.info("logged CV run %s (%d folds) to experiment %r", parent_id, len(result.folds), experiment_name)
     return parent_id
+
+
+def _input_example(X: pd.DataFrame) -> pd.DataFrame:
+    """One synthetic row: the median of each numeric column, the most frequent level of each text column."""
+    row = {c: (X[c].median() if pd.api.types.is_numeric_dtype(X[c]) else X[c].mode(dropna=True).iloc[0]) for c in X}
+    return pd.DataFrame([row], columns=list(X.columns))
 
 
 def _log_figures_and_tables(

@@ -160,6 +160,13 @@ def evaluate_fold(
     metrics, undefined = fold_metrics(
         y_train, y_test, test_risk, None if survival is None else survival[:, : grid.size], grid, tau_months, auc_times
     )
+    from sabrkit.models.horizon_metrics import fold_brier_at
+
+    brier, brier_undefined = fold_brier_at(
+        y_train, y_test, predict_survival_at(model, X_test, auc_times) if survival is not None else None, auc_times
+    )
+    metrics.update(brier)
+    undefined = (*undefined, *brier_undefined)
     importance = None
     if importance_rng is not None:
         from sabrkit.models.importance import fold_permutation_importance
