@@ -53,6 +53,7 @@ from sabrkit.imaging.ingest_units import (
     ingest_seg,
     nifti_pairs,
 )
+from sabrkit.io import atomic_write
 
 __all__ = ["IngestConfig", "IngestResult", "ingest_folder", "LESION_COLUMNS", "SERIES_COLUMNS"]
 
@@ -334,6 +335,5 @@ def _write_tables(out: Path, lesions: pd.DataFrame, series: pd.DataFrame, failur
         "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
     }
     for name, frame in tables.items():
-        tmp = out / f".{name}.tmp-{os.getpid()}"
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, out / name)
+        with atomic_write(out / name) as tmp:
+            frame.to_csv(tmp, index=False, lineterminator="\n")

@@ -37,6 +37,7 @@ from sklearn.base import clone
 from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset
 from sabrkit.models.comparison import PairedComparison, compare_with_reference
 from sabrkit.models.dataset import SurvivalDataset
+from sabrkit.models.estimators import unwrap_search
 from sabrkit.models.experiment_io import ExperimentInputs, write_json
 from sabrkit.models.spec import ExperimentSpec
 from sabrkit.models.validation import CVResult, repeated_stratified_cv
@@ -202,7 +203,7 @@ def run_experiment(
     km_figure = plot_km_risk_groups(km, title=f"{spec.name}: out-of-fold risk groups (pooled repeats)")
     final_model = clone(pipeline).fit(data.X, data.y)
     best_params = getattr(final_model, "best_params_", None)
-    final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
+    final_model = unwrap_search(final_model)  # tuned: the refitted best pipeline
 
     lineage: dict[str, Any] = {"git_commit": git_commit(), "git_dirty": git_is_dirty(), "consent": data.consent}
     if inputs.feature_table_path is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 
 from sabrkit.errors import ModelInputError, format_problem
+from sabrkit.io import atomic_write
 from sabrkit.models.dataset import SurvivalDataset, make_dataset
 
 __all__ = ["write_dataset", "read_dataset"]
@@ -44,9 +45,8 @@ def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Pat
         "consent": dataset.consent,
     }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 
