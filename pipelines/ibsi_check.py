@@ -25,7 +25,7 @@ def main() -> None:
     from importlib.metadata import version
 
     from sabrkit.features.ibsi import (
-        compare_with_reference,
+        compare_with_ibsi_reference,
         extract_phantom_features,
         ibsi_summary,
         read_ibsi_reference,
@@ -47,7 +47,7 @@ def main() -> None:
         print(f"ibsi_check: skipped, IBSI phantom not found at {DATA} (set SABRKIT_IBSI_DATA)")
         return
     ours = extract_phantom_features(PHANTOM / "image" / "phantom.nii.gz", PHANTOM / "mask" / "mask.nii.gz")
-    comparison = compare_with_reference(ours, read_ibsi_reference(REFERENCE))
+    comparison = compare_with_ibsi_reference(ours, read_ibsi_reference(REFERENCE))
     summary = ibsi_summary(comparison)
     METRICS.parent.mkdir(parents=True, exist_ok=True)
     METRICS.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -82,7 +82,7 @@ def ibsi(
     from importlib.metadata import version
 
     from sabrkit.features.ibsi import (
-        compare_with_reference,
+        compare_with_ibsi_reference,
         extract_phantom_features,
         ibsi_summary,
         read_ibsi_reference,
@@ -91,7 +91,7 @@ def ibsi(
 
     phantom = data / "ibsi_digital_phantom" / "nifti"
     ours = extract_phantom_features(phantom / "image" / "phantom.nii.gz", phantom / "mask" / "mask.nii.gz")
-    comparison = compare_with_reference(ours, read_ibsi_reference(data / "ibsi_reference" / "ibsi_1_dig_phantom.csv"))
+    comparison = compare_with_ibsi_reference(ours, read_ibsi_reference(data / "ibsi_reference" / "ibsi_1_dig_phantom.csv"))
     summary = ibsi_summary(comparison)
     if metrics is not None:
         metrics.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ own IBSI comparison, see its FAQ "Does PyRadiomics adhere to IBSI definitions?")
 * texture matrices per direction with features averaged over the 13 directions, which is
   IBSI's ``3D_avg`` aggregation for GLCM and GLRLM; GLSZM, NGTDM and NGLDM are 3-D (``3D``).
 
-:data:`IBSI_TAGS` maps our feature names to IBSI tags; :func:`compare_with_reference` applies
+:data:`IBSI_TAGS` maps our feature names to IBSI tags; :func:`compare_with_ibsi_reference` applies
 it. The reference file gives tolerance 0 for the digital phantom because its values are
 exact up to the 3 significant digits reported, so a feature matches when
 
@@ -46,7 +46,7 @@ __all__ = [
     "ibsi_phantom_params",
     "read_ibsi_reference",
     "extract_phantom_features",
-    "compare_with_reference",
+    "compare_with_ibsi_reference",
     "ibsi_summary",
     "render_ibsi_markdown",
 ]
@@ -253,7 +253,7 @@ def _matching_tolerance(reference: float, tolerance: float) -> float:
     return max(float(tolerance), half_unit)
 
 
-def compare_with_reference(ours: pd.Series, reference: pd.DataFrame) -> pd.DataFrame:
+def compare_with_ibsi_reference(ours: pd.Series, reference: pd.DataFrame) -> pd.DataFrame:
     """Compare our phantom features with the IBSI reference through :data:`IBSI_TAGS`.
 
     Parameters

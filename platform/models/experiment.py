@@ -35,7 +35,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset
-from sabrkit.models.comparison import PairedComparison, compare_with_reference
+from sabrkit.models.comparison import PairedComparison, paired_cv_comparison
 from sabrkit.models.dataset import SurvivalDataset
 from sabrkit.models.estimators import unwrap_search
 from sabrkit.models.experiment_io import ExperimentInputs, write_json
@@ -163,7 +163,7 @@ def run_experiment(
     reference_cv = comparison = None
     if reference_data is not None:
         reference_cv = _cv(spec.clinical_reference.build(), reference_data, spec, 0, n_jobs)
-        comparison = compare_with_reference(cv, reference_cv, f"clinical {spec.clinical_reference.estimator}")
+        comparison = paired_cv_comparison(cv, reference_cv, f"clinical {spec.clinical_reference.estimator}")
     optimism = None
     if v.bootstrap_optimism:
         optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,

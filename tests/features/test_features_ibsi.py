@@ -17,7 +17,7 @@ from sabrkit.errors import NotFoundError, ValidationError
 from sabrkit.features.ibsi import (
     IBSI_TAGS,
     KNOWN_DEVIATIONS,
-    compare_with_reference,
+    compare_with_ibsi_reference,
     extract_phantom_features,
     ibsi_summary,
     read_ibsi_reference,
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def comparison() -> pd.DataFrame:
     ours = extract_phantom_features(PHANTOM / "image" / "phantom.nii.gz", PHANTOM / "mask" / "mask.nii.gz")
-    return compare_with_reference(ours, read_ibsi_reference(REFERENCE))
+    return compare_with_ibsi_reference(ours, read_ibsi_reference(REFERENCE))
 
 
 def test_every_feature_without_a_documented_deviation_matches(comparison: pd.DataFrame) -> None:
@@ -79,4 +79,4 @@ def test_reference_reader_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="columns"):
         read_ibsi_reference(wrong)
     with pytest.raises(ValidationError, match="feature not computed"):
-        compare_with_reference(pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE))
+        compare_with_ibsi_reference(pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE))
