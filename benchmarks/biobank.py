@@ -208,10 +208,10 @@ def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_looku
                  workdir: Path) -> dict[str, object]:
     """All three measurements on one empty database."""
     from sabrkit.biobank import load_samples
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
 
     rng = np.random.default_rng(20240501)
-    db = Database.from_url(url, actor="bench")
+    db = open_database(url, actor="bench")
     db.upgrade()
     study_ids = _patients(db, 999)
     csv_path = _write_csv(workdir / f"samples_{db.dialect_name}.csv", n_import, study_ids, rng)

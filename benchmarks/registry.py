@@ -38,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sabrkit.timescale import DAYS_PER_MONTH
+
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "registry.json"
 N_VISITS = 24
-DAYS_PER_MONTH = 30.4375
 SITES = ("lung", "bone", "lymph_node", "adrenal", "liver", "brain", "pancreas")
 TERMS = (("Fatigue", 3), ("Nausea", 3), ("Cough", 3), ("Pneumonitis", 5), ("Pain", 3), ("Diarrhea", 5))
 
@@ -139,9 +140,9 @@ def _cpu() -> float:
 def _worker(task: str, url: str, folder: str) -> dict[str, float]:
     import resource
 
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
 
-    db = Database.from_url(url, actor="benchmark")
+    db = open_database(url, actor="benchmark")
     result: dict[str, float] = {}
     if task == "import":
         db.upgrade()

@@ -76,12 +76,12 @@ def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], li
 
     from sabrkit.biobank import create_storage
     from sabrkit.biobank.models import Sample
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
     from sabrkit.web import create_api_token
     from sabrkit.web.demo import build_demo
 
     site = build_demo(folder, n_patients=200)
-    db = Database.from_url(site.database_url, actor="bench")
+    db = open_database(site.database_url, actor="bench")
     try:
         for box in BOXES:
             create_storage(db, box, geometry="10x10", temperature_c=-80, operator="bench")
@@ -97,10 +97,10 @@ def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], li
 
 def plain_lookups(url: str, accession_ids: list[str], n: int, rng: random.Random) -> dict[str, list[float]]:
     """The same lookups as direct, sequential service calls in this process (no HTTP, no server)."""
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
     from sabrkit.web.queries import sample_detail, sample_summary
 
-    db = Database.from_url(url, actor="bench")
+    db = open_database(url, actor="bench")
     times: dict[str, list[float]] = {"lookup": [], "full_lookup": []}
     try:
         for name, call in (("lookup", sample_summary), ("full_lookup", sample_detail)):
@@ -160,9 +160,9 @@ def double_bookings(url: str, placed: list[tuple[str, str]]) -> dict[str, int]:
 
     from sabrkit.biobank import locate
     from sabrkit.biobank.models import SamplePosition
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
 
-    db = Database.from_url(url, actor="bench")
+    db = open_database(url, actor="bench")
     try:
         with db.session() as session:
             shared = session.execute(select(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)

@@ -18,7 +18,7 @@ OUT = ROOT / "data" / "registry"
 
 def main() -> None:
     from sabrkit.biobank import load_samples
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
     from sabrkit.models.consent_snapshot import consent_snapshot, load_consent_table
     from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
     from sabrkit.registry.survival import cohort_summary
@@ -27,7 +27,7 @@ def main() -> None:
     db_path = OUT / "sabrkit.db"
     for stale in OUT.glob("sabrkit.db*"):
         stale.unlink()
-    with Database.from_url(f"sqlite:///{db_path}") as db:
+    with open_database(f"sqlite:///{db_path}") as db:
         db.upgrade()
         registry = load_registry_folder(db, SOURCE / "registry")
         samples = load_samples(db, SOURCE / "biobank" / "samples.csv")

@@ -30,14 +30,14 @@ class _Defaults:
 def main() -> None:
     import pandas as pd
 
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
     from sabrkit.registry.exports import build_analysis_tables, write_analysis_tables
     from sabrkit.registry.frames import registry_frames
     from sabrkit.registry.report import build_study_report, write_study_report
     from sabrkit.version import __version__
 
     params = load_all().get("report") or _Defaults()
-    with Database.from_url(f"sqlite:///{DATABASE}", actor="dvc-report") as db:
+    with open_database(f"sqlite:///{DATABASE}", actor="dvc-report") as db:
         frames = registry_frames(db)
     cutoff = pd.Timestamp(params.cutoff_date) if params.cutoff_date else None
     tables = build_analysis_tables(frames, cutoff=cutoff)

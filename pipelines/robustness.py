@@ -9,10 +9,10 @@ Writes ``data/features/perturbed_lesion_features.parquet`` (long: lesion x pertu
 from __future__ import annotations
 
 import json
-import os
-import secrets
 
 import pandas as pd
+
+from sabrkit.io import atomic_write
 
 from stage_params import ROOT, load_all
 
@@ -24,9 +24,8 @@ METRICS = ROOT / "metrics" / "robustness.json"
 
 def _write_parquet(table: pd.DataFrame, name: str) -> None:
     target = OUT / name
-    tmp = target.with_name(f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        table.to_parquet(tmp, index=False)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ def main() -> None:
     from mlflow.entities import Metric, Param
 
     from sabrkit.imaging import UNetConfig, lesion_arrays, save_unet, train_unet
+    from sabrkit.models.tracking import get_or_create_experiment
     from sabrkit.settings import Settings
 
     p = load_section("unet")
@@ -63,10 +64,8 @@ def main() -> None:
 
     tracking_uri = Settings().resolved_mlflow_uri()
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(p.experiment_name)
     artifact_location = (ROOT / "mlartifacts").as_uri() if tracking_uri.startswith("sqlite") else None
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-        p.experiment_name, artifact_location=artifact_location)
+    experiment_id = get_or_create_experiment(client, p.experiment_name, artifact_location=artifact_location)
     run = client.create_run(experiment_id, run_name="unet", tags={"dvc_stage": "train_unet", "device": trained.device})
     params = [Param(k, str(v)) for k, v in p.model_dump().items()]
     now = run.info.start_time

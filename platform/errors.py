@@ -29,6 +29,7 @@ __all__ = [
     "CaseFailure",
     "ModelInputError",
     "NotFoundError",
+    "SchemaVersionError",
     "format_problem",
 ]
 
@@ -60,6 +61,10 @@ class ValidationError(SabrkitError, ValueError):
 
 class NotFoundError(SabrkitError, LookupError):
     """A referenced record (patient, lesion, sample) does not exist."""
+
+
+class SchemaVersionError(SabrkitError, RuntimeError):
+    """The database's schema is not the revision this version of sabrkit uses (migrate it)."""
 
 
 class ConsentError(SabrkitError, PermissionError):

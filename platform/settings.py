@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("data"), description="Folder for images, masks and derived tables.")
     log_level: str = Field("INFO", description="Logging level of the CLI (DEBUG, INFO, WARNING).")
+    actor: str | None = Field(
+        None,
+        description="Who the CLI records as making changes (audit log, custody events) when "
+        "--actor/--operator is not given. Unset: the operating-system user.",
+    )
 
     def resolved_mlflow_uri(self) -> str:
         """The tracking URI in force: this setting, then ``MLFLOW_TRACKING_URI``, then the default."""

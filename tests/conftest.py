@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +116,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     """A migrated, empty database."""
-    database = Database.from_url(db_url)
+    database = open_database(db_url)
     database.upgrade()
     yield database
     database.dispose()

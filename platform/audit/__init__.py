@@ -1,7 +1,7 @@
 """Append-only, hash-chained audit log shared by every room (registry, biobank, ...).
 
-Mark a model ``class Visit(Audited, Base)``; every change made through a
-:class:`sabrkit.db.Database` session is then logged in the same transaction, with who
+Mark a model ``class Visit(Audited, Base)``; every change made through a session of a
+:class:`sabrkit.db.Database` opened with :func:`open_database` is then logged in the same transaction, with who
 (``Database.transaction(actor=...)``) and why (``reason=...``, required for updates and
 deletes). :func:`verify_audit` detects any change made behind the platform's back.
 """
@@ -15,6 +15,7 @@ from sabrkit.audit.listeners import (
     insert_audited,
     insert_audited_rows,
     install_audit,
+    open_database,
     set_audit_context,
 )
 from sabrkit.audit.models import AUDIT_ACTIONS, GENESIS_HASH, Audited, AuditLogEntry
@@ -30,6 +31,7 @@ __all__ = [
     "audit_history",
     "audited_models",
     "install_audit",
+    "open_database",
     "set_audit_context",
     "insert_audited",
     "insert_audited_rows",

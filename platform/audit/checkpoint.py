@@ -20,13 +20,13 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from sabrkit.io import atomic_write_text
 from sabrkit.audit.chain import canonical_json
 from sabrkit.audit.keys import KEY_FILE_ENV, AuditKeyError, AuditKeyring, key_file_path
 from sabrkit.audit.models import AuditLogEntry
@@ -117,13 +117,7 @@ def _head(db: Any) -> tuple[int, str, str | None, str | None] | None:
 
 
 def _write_json(file: Path, content: dict[str, Any]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, file)
+    atomic_write_text(file, json.dumps(content, indent=2, sort_keys=True))
 
 
 def write_checkpoint(db: Any, *, keyring: AuditKeyring | None = None, folder: str | Path | None = None) -> Checkpoint:

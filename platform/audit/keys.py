@@ -33,6 +33,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from sabrkit.io import atomic_write
 from sabrkit.errors import ConfigError, format_problem
 
 __all__ = [
@@ -138,14 +139,11 @@ def load_keyring(path: str | Path | None = None) -> AuditKeyring | None:
 
 
 def _write(file: Path, content: dict[str, object]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, file)
+    with atomic_write(file) as temporary:
+        # readable by its owner only, from the moment it exists
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=2, sort_keys=True)
 
 
 def init_key_file(path: str | Path | None = None) -> AuditKeyring:

@@ -28,13 +28,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from pathlib import Path
 
-from sqlalchemy import Integer, event, inspect, select, text
+from sqlalchemy import URL, Integer, event, inspect, select, text
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
 from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes, plain_type
 from sabrkit.audit.errors import AuditError
 from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
+from sabrkit.db.database import DEFAULT_ACTOR, Database
 from sabrkit.errors import format_problem
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "AUDIT_REASON",
     "DEFAULT_ACTOR",
     "install_audit",
+    "open_database",
     "set_audit_context",
     "append_entries",
     "insert_audited",
@@ -53,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 AUDIT_ACTOR = "audit_actor"
 AUDIT_REASON = "audit_reason"
-DEFAULT_ACTOR = "unknown"
 _OLD_STATES = "_sabrkit_audit_old_states"
 _INSTALLED = "_sabrkit_audit_installed"
 _BYPASS_OPTION = "sabrkit_audited"
@@ -82,6 +84,28 @@ def install_audit(target: sessionmaker[Any] | type[Session]) -> None:
                            ("do_orm_execute", _refuse_bulk_statements)):
         event.listen(target, name, listener)
     setattr(target, _INSTALLED, True)
+
+
+def open_database(url: str | URL, *, actor: str | None = None, audit_key_file: str | Path | None = None,
+                  **engine_kwargs: Any) -> Database:
+    """Open the database at ``url`` with the audit log attached to every session it hands out.
+
+    The one way entry points (CLI, web app, pipelines, tests) build a
+    :class:`~sabrkit.db.Database`: changes to :class:`~sabrkit.audit.Audited` models are then
+    logged in the same transaction. The schema is neither checked nor migrated here.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.URL
+        SQLAlchemy URL (see :func:`sabrkit.db.make_engine` for ``engine_kwargs``).
+    actor : str, optional
+        Who makes the changes when a transaction is not told (default ``"unknown"``).
+    audit_key_file : path, optional
+        The audit key file (:mod:`sabrkit.audit.keys`); default ``SABRKIT_AUDIT_KEY_FILE``, else
+        the default location. Read at the first write.
+    """
+    return Database.from_url(url, actor=actor, session_hooks=(install_audit,), audit_key_file=audit_key_file,
+                             **engine_kwargs)
 
 
 def set_audit_context(session: Session, *, actor: str | None = None, reason: str | None = None) -> None:

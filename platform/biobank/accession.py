@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from stdnum.iso7064 import mod_37_36
+
 from sabrkit.biobank.vocabulary import SPECIMEN_CODES
 from sabrkit.errors import ValidationError, format_problem
 
@@ -51,22 +53,10 @@ _CODES_TO_TYPES = {code: name for name, code in SPECIMEN_CODES.items()}
 _FORMAT_RULE = "an accession ID reads SABR-<TT>-<NNNNNN>-<C> (TT specimen code, six-digit serial, check character)"
 
 
-def _mod_37_36(body: str) -> str:
-    # Fallback for installs without python-stdnum (accession_check_char uses
-    # stdnum.iso7064.mod_37_36 when present); the standard's recursion quoted in the docstring.
-    modulus = len(_ALPHABET)
-    product = modulus
-    for char in body:
-        total = (product + _ALPHABET.index(char)) % modulus or modulus
-        product = (2 * total) % (modulus + 1)
-    return _ALPHABET[(1 - product) % modulus]
-
-
 def accession_check_char(body: str) -> str:
     """ISO/IEC 7064 MOD 37,36 check character of ``body`` (characters 0-9, A-Z).
 
-    Uses :mod:`stdnum.iso7064.mod_37_36` (python-stdnum) when it is installed, else the
-    equivalent implementation in this module.
+    Computed by :mod:`stdnum.iso7064.mod_37_36` (python-stdnum, a dependency).
 
     Parameters
     ----------
@@ -91,10 +81,6 @@ def accession_check_char(body: str) -> str:
                 "remove hyphens and spaces and use upper case",
             )
         )
-    try:
-        from stdnum.iso7064 import mod_37_36
-    except ImportError:
-        return _mod_37_36(body)
     return str(mod_37_36.calc_check_digit(body))
 
 

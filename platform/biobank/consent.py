@@ -35,7 +35,7 @@ from sabrkit.db.database import Database
 from sabrkit.errors import ConsentError, NotFoundError, ValidationError, format_problem
 
 __all__ = [
-    "add_consent_form", "record_consent", "withdraw_consent", "WithdrawalSummary", "consent_in_force",
+    "add_consent_form", "record_consent", "withdraw_consent", "WithdrawalSummary",
     "consented_study_ids", "require_consent", "check_scope",
 ]
 
@@ -97,12 +97,6 @@ def _consents(session: Session, study_ids: Iterable[str] | None = None) -> dict[
     for consent in session.execute(statement).scalars():
         grouped.setdefault(consent.study_id, []).append(consent)
     return grouped
-
-
-def consent_in_force(session: Session, study_id: str) -> Consent | None:
-    """The participant's most recently signed consent (withdrawn or not), or None."""
-    consents = _consents(session, [study_id]).get(study_id, [])
-    return consents[-1] if consents else None
 
 
 def consented_study_ids(db: Database, scope: str) -> set[str]:

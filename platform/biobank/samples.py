@@ -41,7 +41,6 @@ __all__ = [
     "intake_problems",
     "accession_samples",
     "get_sample",
-    "samples_by_accession",
     "next_serials",
     "enrolment_dates",
     "BENCH",
@@ -317,7 +316,3 @@ def get_sample(session: Session, accession_id: str, *, for_update: bool = False)
             "check the label, or accession the sample first"))
     return sample
 
-
-def samples_by_accession(session: Session, accession_ids: Iterable[str], *, for_update: bool = False) -> list[Sample]:
-    """Samples in the order of ``accession_ids`` (raises :class:`NotFoundError` for any unknown)."""
-    return [get_sample(session, accession_id, for_update=for_update) for accession_id in accession_ids]

@@ -9,11 +9,15 @@ checkpoint folder, ``verify`` checks chain, MACs, checkpoint and rows (also reac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from sabrkit.cli.output import console, err_console, handle_errors
 from sabrkit.settings import Settings
+
+if TYPE_CHECKING:
+    from sabrkit.db import Database
 
 app = typer.Typer(help="The audit log's key, signed checkpoints and verification (docs/audit.md).",
                   no_args_is_help=True)
@@ -25,10 +29,10 @@ CHECKPOINT_OPTION = typer.Option(None, "--checkpoint", help="Verify against this
                                  "the one kept with the backup); default: the latest written for the database.")
 
 
-def _database(url: str | None, key_file: Path | None = None):
-    from sabrkit.db import Database
+def _database(url: str | None, key_file: Path | None = None) -> Database:
+    from sabrkit.audit import open_database
 
-    return Database.from_url(url or Settings().database_url, audit_key_file=key_file)
+    return open_database(url or Settings().database_url, audit_key_file=key_file)
 
 
 @app.command("init-key")

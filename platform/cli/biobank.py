@@ -11,13 +11,13 @@ logged-in user) for the custody events and the audit log.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from pathlib import Path
 
 import typer
 
+from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
+from sabrkit.cli.context import open_cli_database, resolve_actor
 from sabrkit.cli.output import console, handle_errors
-from sabrkit.settings import Settings
 
 app = typer.Typer(help="Biobank: accession, aliquot, store, track, consent, ship, label and export samples.",
                   no_args_is_help=True)
@@ -33,24 +33,8 @@ app.add_typer(shipment_app, name="shipment")
 app.add_typer(assay_app, name="assay")
 app.add_typer(audit_app, name="audit")
 
-DB_OPTION = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL).")
-OPERATOR_OPTION = typer.Option(None, "--operator", help="Who does this (default: the logged-in user).")
-
-
-def _operator(operator: str | None) -> str:
-    return operator or getpass.getuser()
-
-
-def _database(url: str | None, operator: str | None = None):
-    from sabrkit.db import Database
-
-    db = Database.from_url(url or Settings().database_url, actor=_operator(operator))
-    db.upgrade()
-    return db
-
-
-def _when(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
+OPERATOR_OPTION = typer.Option(None, "--operator", "--actor", help="Who does this (default: SABRKIT_ACTOR, "
+                               "else the logged-in user).")
 
 
 @app.command("import")
@@ -67,14 +51,14 @@ def import_samples(
 
     from sabrkit.biobank import load_samples, validate_sample_file
 
-    with _database(database_url, operator) as db:
+    with open_cli_database(database_url, operator) as db:
         if dry_run:
             rows = validate_sample_file(db, csv_path)
             console.print(f"{csv_path}: dry run, all {len(rows)} row(s) valid; nothing written")
             return
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("accessioning", total=None)
-            summary = load_samples(db, csv_path, operator=_operator(operator),
+            summary = load_samples(db, csv_path, operator=resolve_actor(operator),
                                    on_progress=lambda n: progress.update(task, completed=n))
         console.print(str(summary))
 
@@ -95,7 +79,7 @@ def show(accession_id: str = typer.Argument(..., help="Accession ID."), database
     """Show a sample: participant, timepoint, SPREC, quantity left, status, location, lineage, freeze-thaw count."""
     from sabrkit.biobank import freeze_thaw_count, get_sample, lineage, locate
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         with db.session() as session:
             s = get_sample(session, accession_id)
         family = lineage(db, accession_id)
@@ -122,8 +106,8 @@ def aliquot(
     """Split aliquots off a parent (never more than it has left)."""
     from sabrkit.biobank import aliquot_sample
 
-    with _database(database_url, operator) as db:
-        for accession_id in aliquot_sample(db, parent, quantity, operator=_operator(operator)):
+    with open_cli_database(database_url, operator) as db:
+        for accession_id in aliquot_sample(db, parent, quantity, operator=resolve_actor(operator)):
             console.print(accession_id)
 
 
@@ -140,9 +124,9 @@ def derive(
     """Extract a derivative (DNA, RNA, cfDNA) from a parent."""
     from sabrkit.biobank import derive_sample
 
-    with _database(database_url, operator) as db:
+    with open_cli_database(database_url, operator) as db:
         console.print(derive_sample(db, parent, specimen_type, taken=taken, yield_quantity=yield_quantity, unit=unit,
-                                    operator=_operator(operator)))
+                                    operator=resolve_actor(operator)))
 
 
 @app.command()
@@ -155,8 +139,8 @@ def pool(
     from sabrkit.biobank import pool_samples
 
     parts = {item.split("=", 1)[0]: float(item.split("=", 1)[1]) for item in part}
-    with _database(database_url, operator) as db:
-        console.print(pool_samples(db, parts, operator=_operator(operator)))
+    with open_cli_database(database_url, operator) as db:
+        console.print(pool_samples(db, parts, operator=resolve_actor(operator)))
 
 
 @app.command()
@@ -170,8 +154,8 @@ def consume(
     """Use (part of) a sample up in an assay."""
     from sabrkit.biobank import consume_sample
 
-    with _database(database_url, operator) as db:
-        left = consume_sample(db, accession_id, amount=amount, operator=_operator(operator), reason=reason)
+    with open_cli_database(database_url, operator) as db:
+        left = consume_sample(db, accession_id, amount=amount, operator=resolve_actor(operator), reason=reason)
     console.print(f"{accession_id}: {left:g} left")
 
 
@@ -185,8 +169,8 @@ def dispose(
     """Destroy a sample (closes its open disposal tasks)."""
     from sabrkit.biobank import dispose_sample
 
-    with _database(database_url, operator) as db:
-        dispose_sample(db, accession_id, operator=_operator(operator), reason=reason)
+    with open_cli_database(database_url, operator) as db:
+        dispose_sample(db, accession_id, operator=resolve_actor(operator), reason=reason)
     console.print(f"{accession_id}: disposed")
 
 
@@ -196,7 +180,7 @@ def events(accession_id: str = typer.Argument(..., help="Accession ID."), databa
     """Chain of custody of a sample, oldest first."""
     from sabrkit.biobank import custody_history
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         for record in custody_history(db, accession_id):
             console.print(str(record), highlight=False)
 
@@ -212,8 +196,8 @@ def storage_add(
     """Create a storage path (missing levels are added)."""
     from sabrkit.biobank import create_storage
 
-    with _database(database_url, operator) as db:
-        created = create_storage(db, path, geometry=geometry, temperature_c=temperature, operator=_operator(operator))
+    with open_cli_database(database_url, operator) as db:
+        created = create_storage(db, path, geometry=geometry, temperature_c=temperature, operator=resolve_actor(operator))
     console.print("created " + ", ".join(created) if created else f"{path} exists")
 
 
@@ -228,8 +212,8 @@ def storage_place(
     """Freeze a sample into a free box position (fails with "position occupied" if taken)."""
     from sabrkit.biobank import place_sample
 
-    with _database(database_url, operator) as db:
-        console.print(place_sample(db, accession_id, box, position, operator=_operator(operator)))
+    with open_cli_database(database_url, operator) as db:
+        console.print(place_sample(db, accession_id, box, position, operator=resolve_actor(operator)))
 
 
 @storage_app.command("move")
@@ -244,8 +228,8 @@ def storage_move(
     """Move a stored sample; the move is recorded in its chain of custody."""
     from sabrkit.biobank import move_sample
 
-    with _database(database_url, operator) as db:
-        console.print(move_sample(db, accession_id, box, position, operator=_operator(operator), reason=reason))
+    with open_cli_database(database_url, operator) as db:
+        console.print(move_sample(db, accession_id, box, position, operator=resolve_actor(operator), reason=reason))
 
 
 @storage_app.command("thaw")
@@ -255,8 +239,8 @@ def storage_thaw(accession_id: str = typer.Argument(..., help="Accession ID."), 
     """Take a stored sample out and thaw it (its freeze-thaw count goes up by one)."""
     from sabrkit.biobank import thaw_sample
 
-    with _database(database_url, operator) as db:
-        console.print(f"{accession_id}: thawed, {thaw_sample(db, accession_id, operator=_operator(operator))} cycle(s)")
+    with open_cli_database(database_url, operator) as db:
+        console.print(f"{accession_id}: thawed, {thaw_sample(db, accession_id, operator=resolve_actor(operator))} cycle(s)")
 
 
 @storage_app.command("locate")
@@ -265,7 +249,7 @@ def storage_locate(accession_id: str = typer.Argument(..., help="Accession ID.")
     """Where a sample is stored."""
     from sabrkit.biobank import locate
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         console.print(locate(db, accession_id) or f"{accession_id} is not in storage")
 
 
@@ -276,7 +260,7 @@ def storage_find(location: str = typer.Argument(..., help="F1, F1/S2, a box, or 
     """List the samples stored at or below a location."""
     from sabrkit.biobank import find_samples
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         found = find_samples(db, location)
     for item in found:
         console.print(f"{item.location:<28} {item.accession_id}  {item.specimen_type:<12} {item.timepoint:<12} {item.status}",
@@ -292,7 +276,7 @@ def storage_box_map(box: str = typer.Argument(..., help="Box path."),
     """Occupied and free positions of a box."""
     from sabrkit.biobank import box_map
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         grid = box_map(db, box)
     console.print(grid.to_json() if as_json else grid.to_text(), highlight=False, soft_wrap=True)
 
@@ -306,8 +290,8 @@ def consent_form_add(version: str = typer.Argument(..., help="Form version, e.g.
     """Register a consent form version."""
     from sabrkit.biobank import add_consent_form
 
-    with _database(database_url, operator) as db:
-        add_consent_form(db, version, title, dt.date.fromisoformat(effective_from), operator=_operator(operator))
+    with open_cli_database(database_url, operator) as db:
+        add_consent_form(db, version, title, dt.date.fromisoformat(effective_from), operator=resolve_actor(operator))
     console.print(f"consent form {version} registered")
 
 
@@ -322,8 +306,8 @@ def consent_record(study_id: str = typer.Argument(..., help="Study ID."),
     """Record a participant's signed consent and its scopes."""
     from sabrkit.biobank import record_consent
 
-    with _database(database_url, operator) as db:
-        record_consent(db, study_id, form_version, dt.date.fromisoformat(signed_on), scope, operator=_operator(operator))
+    with open_cli_database(database_url, operator) as db:
+        record_consent(db, study_id, form_version, dt.date.fromisoformat(signed_on), scope, operator=resolve_actor(operator))
     console.print(f"{study_id}: consent {form_version} recorded ({', '.join(scope)})")
 
 
@@ -335,8 +319,8 @@ def consent_withdraw(study_id: str = typer.Argument(..., help="Study ID."),
     """Withdraw consent in one action: blocks all releases and exports, opens disposal tasks."""
     from sabrkit.biobank import withdraw_consent
 
-    with _database(database_url, operator) as db:
-        console.print(str(withdraw_consent(db, study_id, operator=_operator(operator), reason=reason)))
+    with open_cli_database(database_url, operator) as db:
+        console.print(str(withdraw_consent(db, study_id, operator=resolve_actor(operator), reason=reason)))
 
 
 @consent_app.command("tasks")
@@ -347,7 +331,7 @@ def consent_tasks(database_url: str = DB_OPTION) -> None:
 
     from sabrkit.biobank.models import DisposalTask, Sample
 
-    with _database(database_url) as db, db.session() as session:
+    with open_cli_database(database_url) as db, db.session() as session:
         rows = session.execute(select(Sample.accession_id, Sample.status, DisposalTask.reason, DisposalTask.created_at)
                                .join(DisposalTask, DisposalTask.sample_id == Sample.id)
                                .where(DisposalTask.status == "open").order_by(DisposalTask.id)).all()
@@ -365,8 +349,8 @@ def shipment_create(destination: str = typer.Option(..., "--to", help="Destinati
     """Open a draft shipment; prints its code."""
     from sabrkit.biobank import create_shipment
 
-    with _database(database_url, operator) as db:
-        console.print(create_shipment(db, destination, purpose, operator=_operator(operator), courier=courier))
+    with open_cli_database(database_url, operator) as db:
+        console.print(create_shipment(db, destination, purpose, operator=resolve_actor(operator), courier=courier))
 
 
 @shipment_app.command("add")
@@ -377,8 +361,8 @@ def shipment_add(code: str = typer.Argument(..., help="Shipment code."),
     """Add samples to a draft shipment (consent and status checked)."""
     from sabrkit.biobank import add_to_shipment
 
-    with _database(database_url, operator) as db:
-        console.print(f"{code}: {add_to_shipment(db, code, accession_ids, operator=_operator(operator))} sample(s) added")
+    with open_cli_database(database_url, operator) as db:
+        console.print(f"{code}: {add_to_shipment(db, code, accession_ids, operator=resolve_actor(operator))} sample(s) added")
 
 
 @shipment_app.command("ship")
@@ -388,8 +372,8 @@ def shipment_ship(code: str = typer.Argument(..., help="Shipment code."), operat
     """Release the shipment (consent re-checked for every sample)."""
     from sabrkit.biobank import ship
 
-    with _database(database_url, operator) as db:
-        console.print(f"{code}: {ship(db, code, operator=_operator(operator))} sample(s) shipped")
+    with open_cli_database(database_url, operator) as db:
+        console.print(f"{code}: {ship(db, code, operator=resolve_actor(operator))} sample(s) shipped")
 
 
 @shipment_app.command("receive")
@@ -399,8 +383,8 @@ def shipment_receive(code: str = typer.Argument(..., help="Shipment code."), ope
     """Record that the shipment arrived at its destination."""
     from sabrkit.biobank import receive_shipment
 
-    with _database(database_url, operator) as db:
-        console.print(f"{code}: {receive_shipment(db, code, operator=_operator(operator))} sample(s) received")
+    with open_cli_database(database_url, operator) as db:
+        console.print(f"{code}: {receive_shipment(db, code, operator=resolve_actor(operator))} sample(s) received")
 
 
 @shipment_app.command("manifest")
@@ -412,7 +396,7 @@ def shipment_manifest_command(code: str = typer.Argument(..., help="Shipment cod
     """Write the shipment manifest (CSV and/or PDF)."""
     from sabrkit.biobank import write_manifest_csv, write_manifest_pdf
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         if csv_out:
             console.print(str(write_manifest_csv(db, code, csv_out)))
         if pdf_out:
@@ -431,7 +415,7 @@ def labels(accession_ids: list[str] = typer.Argument(..., help="Samples to label
     """Print labels: 2D barcode + accession ID, no identifying data (PDF sheet and/or ZPL)."""
     from sabrkit.biobank import label_records, write_label_sheet, zpl_labels
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         records = label_records(db, accession_ids)
     if pdf_out:
         console.print(str(write_label_sheet(records, pdf_out, layout, skip=skip)))
@@ -449,8 +433,8 @@ def assay_import(csv_path: Path = typer.Argument(..., help="CSV: accession_id, a
     """Import assay results: every row checked; all commit or none."""
     from sabrkit.biobank import import_assay_results
 
-    with _database(database_url, operator) as db:
-        console.print(str(import_assay_results(db, csv_path, operator=_operator(operator), dry_run=dry_run)))
+    with open_cli_database(database_url, operator) as db:
+        console.print(str(import_assay_results(db, csv_path, operator=resolve_actor(operator), dry_run=dry_run)))
 
 
 @assay_app.command("export")
@@ -462,7 +446,7 @@ def assay_export(out: Path = typer.Option(..., "--out", help="Output .parquet or
     from sabrkit.biobank import assay_feature_table, assay_results_table
     from sabrkit.cli.tables import write_table
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         table = assay_feature_table(db) if wide else assay_results_table(db)
     write_table(table, out)
     console.print(f"{len(table)} row(s) -> {out}")
@@ -476,7 +460,7 @@ def export(folder: Path = typer.Argument(..., help="Folder to write samples, don
     """Export MIABIS-shaped sample, donor and collection tables and assay results (consented participants only)."""
     from sabrkit.biobank import export_biobank
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         for name, path in export_biobank(db, folder, file_format=file_format).items():
             console.print(f"{name}: {path}")
 
@@ -487,7 +471,7 @@ def audit_verify(database_url: str = DB_OPTION) -> None:
     """Check the audit log's hash chain and that every audited row matches its last logged state."""
     from sabrkit.audit import verify_audit
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         report = verify_audit(db)
     console.print(str(report), highlight=False)
     if not report.ok:

@@ -41,6 +41,10 @@ app.add_typer(audit_cli.app, name="audit")
 app.command("serve")(web_cli.serve)
 app.command("train")(models_cli.train_command)
 app.command("report")(registry_cli.report_command)
+db_app = typer.Typer(help="The registry + biobank database (same as `sabrkit registry migrate`).",
+                     no_args_is_help=True)
+db_app.command("migrate")(registry_cli.migrate)
+app.add_typer(db_app, name="db")
 
 
 @app.callback()

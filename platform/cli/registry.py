@@ -6,48 +6,31 @@ required for corrections and deletions). Single-record commands run the same che
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from sabrkit.cli.output import console, handle_errors
+from sabrkit.cli.context import ACTOR_OPTION
+from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
+from sabrkit.cli.context import open_cli_database
+from sabrkit.cli.output import console, err_console, handle_errors
 from sabrkit.cli.tables import write_table
-from sabrkit.settings import Settings
 
 app = typer.Typer(help="Clinical registry: migrate, import and enter records, audit, export tables.",
                   no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log: verify it, list the history of a row.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-DB_OPTION = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL).")
-ACTOR_OPTION = typer.Option(None, "--actor", help="Who makes the change (audit log; default: the OS user).")
 REASON_OPTION = typer.Option(None, "--reason", help="Why (audit log); required when existing data change.")
 STUDY_ID = typer.Option(..., "--study-id", help="Pseudonymous study ID, e.g. SABR-RCC-001.")
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"
-
-
-def _database(url: str | None, actor: str | None = None):
-    from sabrkit.db import Database
-
-    return Database.from_url(url or Settings().database_url, actor=_actor(actor))
 
 
 def _record(kind: str, values: dict[str, Any], database_url: str | None, actor: str | None,
             reason: str | None = None) -> None:
     from sabrkit.registry.capture import record
 
-    with _database(database_url, actor) as db:
-        db.upgrade()
+    with open_cli_database(database_url, actor) as db:
         summary = record(db, {kind: values}, reason=reason)
     console.print(f"recorded {kind}: " + ", ".join(f"{n} {t}" for t, n in summary.counts.items() if n))
 
@@ -55,9 +38,8 @@ def _record(kind: str, values: dict[str, Any], database_url: str | None, actor: 
 @app.command()
 @handle_errors
 def migrate(database_url: str = DB_OPTION) -> None:
-    """Create or upgrade the registry + biobank schema to the newest Alembic revision."""
-    with _database(database_url) as db:
-        db.upgrade()
+    """Create or upgrade the registry + biobank schema to the newest Alembic revision (the only command that does)."""
+    with open_cli_database(database_url, migrate=True) as db:
         console.print(f"database at revision {db.current_revision()}")
 
 
@@ -77,8 +59,7 @@ def import_records(
 
     as_redcap = redcap or (source.is_file() and source.suffix.lower() == ".csv")
     read = read_redcap_export if as_redcap else read_registry_folder
-    with _database(database_url, actor) as db:
-        db.upgrade()
+    with open_cli_database(database_url, actor) as db:
         registry_source = read(source)
         parsed = validate_source(db, registry_source)
         counts = ", ".join(f"{len(rows)} {name.removesuffix('.csv')}" for name, rows in parsed.items() if rows)
@@ -128,8 +109,7 @@ def enrol(
     flag = str(criteria_met).lower()
     eligibility = dict(assessed_on=eligibility_date or mdt_date, rcc_confirmed=flag, one_to_five_metastases=flag,
                        all_lesions_treatable=flag, ecog_0_to_2=flag, informed_consent=flag, mdt_decision=mdt_decision)
-    with _database(database_url, actor) as db:
-        db.upgrade()
+    with open_cli_database(database_url, actor) as db:
         enrol_patient(db, patient, eligibility)
     console.print(f"enrolled {study_id}")
 
@@ -165,8 +145,7 @@ def lesion(
         entries["course"] = dict(lesion_id=lesion_id, study_id=study_id, total_dose_gy=total_dose_gy,
                                  fractions=fractions, start_date=start_date, end_date=end_date, technique=technique,
                                  alpha_beta_gy=alpha_beta_gy)
-    with _database(database_url, actor) as db:
-        db.upgrade()
+    with open_cli_database(database_url, actor) as db:
         record(db, entries)
     console.print(f"recorded lesion {lesion_id}" + (" and its SABR course" if total_dose_gy is not None else ""))
 
@@ -250,8 +229,7 @@ def assessment(
     if statuses:
         entries["lesion-assessment"] = [dict(lesion_id=lesion_id, assessment_date=assessment_date, local_status=status)
                                         for lesion_id, _, status in statuses]
-    with _database(database_url, actor) as db:
-        db.upgrade()
+    with open_cli_database(database_url, actor) as db:
         record(db, entries, reason=reason)
     console.print(f"recorded assessment of {study_id} on {assessment_date}")
 
@@ -312,7 +290,7 @@ def correct(
     from sabrkit.registry.capture import correct as correct_row
 
     values = dict(item.partition("=")[::2] for item in changes)
-    with _database(database_url, actor) as db:
+    with open_cli_database(database_url, actor) as db:
         correct_row(db, table, row_key, values, reason=reason)
     console.print(f"corrected {table} row {row_key}: {', '.join(values)}")
 
@@ -329,7 +307,7 @@ def delete(
     """Delete one row (audited; the log keeps its last values)."""
     from sabrkit.registry.capture import delete as delete_row
 
-    with _database(database_url, actor) as db:
+    with open_cli_database(database_url, actor) as db:
         delete_row(db, table, row_key, reason=reason)
     console.print(f"deleted {table} row {row_key}")
 
@@ -360,7 +338,7 @@ def audit_history(
     """List the audit entries of a table or a row: when, who, what, why."""
     from sabrkit.audit import audit_history as history
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         entries = history(db, table, row_key)
     for entry in entries:
         console.print(f"{entry.id:>6} {entry.recorded_at:%Y-%m-%d %H:%M:%S} {entry.actor:<16} {entry.action:<6} "
@@ -382,7 +360,7 @@ def export(
     from sabrkit.registry.exports import build_analysis_tables, write_analysis_tables
     from sabrkit.registry.frames import registry_frames
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         frames = registry_frames(db)
     tables = build_analysis_tables(frames, cutoff=pd.Timestamp(cutoff) if cutoff else None)
     paths = write_analysis_tables(tables, out, formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
@@ -398,7 +376,7 @@ def endpoints(
     """Export PFS and OS per patient (index date = first SABR fraction; months = days / 30.4375)."""
     from sabrkit.registry import endpoints_from_db
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         table = endpoints_from_db(db)
     write_table(table, out)
     console.print(f"{len(table)} patients, {int(table['pfs_event'].sum())} PFS events -> {out}")
@@ -413,7 +391,7 @@ def covariates(
     """Export the clinical covariates per patient (pseudonymous study IDs only)."""
     from sabrkit.registry import clinical_covariates_from_db
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         table = clinical_covariates_from_db(db)
     write_table(table, out)
     console.print(f"{len(table)} patients -> {out}")
@@ -437,7 +415,7 @@ def report_command(
     from sabrkit.registry.frames import registry_frames
     from sabrkit.registry.report import build_study_report, write_study_report
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         frames = registry_frames(db)
     tables = build_analysis_tables(frames, cutoff=pd.Timestamp(cutoff) if cutoff else None)
     report = build_study_report(tables, frames, target_patients=target, version=__version__)

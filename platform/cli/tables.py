@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.io import atomic_write
 
 __all__ = ["write_table", "read_table"]
 
@@ -24,13 +24,11 @@ def _check_suffix(path: Path) -> None:
 def write_table(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` atomically (temporary file, then rename)."""
     _check_suffix(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".parquet":
-        table.to_parquet(tmp, index=False)
-    else:
-        table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -8,7 +8,6 @@ admin of a real site is made with ``sabrkit users add NAME --role admin`` (passw
 
 from __future__ import annotations
 
-import getpass
 import os
 import tempfile
 import threading
@@ -16,29 +15,15 @@ from pathlib import Path
 
 import typer
 
+from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
+from sabrkit.cli.context import open_cli_database
 from sabrkit.cli.output import console, handle_errors
 from sabrkit.settings import Settings
 
 users_app = typer.Typer(help="Web app accounts: add, list, role, password, deactivate, API tokens.",
                         no_args_is_help=True)
 
-DB_OPTION = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL).")
 REASON_OPTION = typer.Option(..., "--reason", help="Why (recorded in the audit log).")
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"
-
-
-def _database(url: str | None):
-    from sabrkit.db import Database
-
-    db = Database.from_url(url or Settings().database_url, actor=_actor())
-    db.upgrade()
-    return db
 
 
 @handle_errors
@@ -82,7 +67,7 @@ def serve(
         uvicorn.run("sabrkit.web.app:app_from_environment", factory=True, reload=reload,
                     workers=None if reload else workers, **options)
         return
-    app = create_app(settings, WebSettings())
+    app = create_app(settings, WebSettings(), migrate=False)
     threading.Thread(target=app.state.dashboard.dashboard, args=(app.state.db,), daemon=True,
                      name="warm-dashboard").start()
     uvicorn.run(app, **options)
@@ -107,9 +92,9 @@ def users_add(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password (10+ characters)", hide_input=True, confirmation_prompt=True)
-    with _database(database_url) as db:
-        create_user(db, username, password, role, display_name=display_name, actor=_actor(),
-                    reason=f"account created with the CLI by {_actor()}")
+    with open_cli_database(database_url) as db:
+        create_user(db, username, password, role, display_name=display_name, actor=db.actor,
+                    reason=f"account created with the CLI by {db.actor}")
     console.print(f"account {username.strip().lower()} ({role}) created")
 
 
@@ -119,7 +104,7 @@ def users_list(database_url: str = DB_OPTION) -> None:
     """List accounts."""
     from sabrkit.web import list_users
 
-    with _database(database_url) as db:
+    with open_cli_database(database_url) as db:
         for user in list_users(db):
             console.print(f"{user.username:<20} {user.role:<12} {'active' if user.active else 'inactive':<9} "
                           f"{user.display_name or ''}", highlight=False, markup=False)
@@ -133,8 +118,8 @@ def users_role(username: str = typer.Argument(..., help="User name."),
     """Change an account's role."""
     from sabrkit.web import set_role
 
-    with _database(database_url) as db:
-        set_role(db, username, role, actor=_actor(), reason=reason)
+    with open_cli_database(database_url) as db:
+        set_role(db, username, role, actor=db.actor, reason=reason)
     console.print(f"{username}: role {role}")
 
 
@@ -146,8 +131,8 @@ def users_passwd(username: str = typer.Argument(..., help="User name."), reason:
     from sabrkit.web import set_password
 
     password = typer.prompt("New password (10+ characters)", hide_input=True, confirmation_prompt=True)
-    with _database(database_url) as db:
-        set_password(db, username, password, actor=_actor(), reason=reason)
+    with open_cli_database(database_url) as db:
+        set_password(db, username, password, actor=db.actor, reason=reason)
     console.print(f"{username}: password changed")
 
 
@@ -158,8 +143,8 @@ def users_deactivate(username: str = typer.Argument(..., help="User name."), rea
     """Deactivate an account (ends its sessions and API tokens; history stays)."""
     from sabrkit.web import set_active
 
-    with _database(database_url) as db:
-        set_active(db, username, False, actor=_actor(), reason=reason)
+    with open_cli_database(database_url) as db:
+        set_active(db, username, False, actor=db.actor, reason=reason)
     console.print(f"{username}: deactivated")
 
 
@@ -172,6 +157,6 @@ def users_token(username: str = typer.Argument(..., help="User name the token ac
     """Create an API token (printed once): `Authorization: Bearer <token>` on /api/ requests."""
     from sabrkit.web import create_api_token
 
-    with _database(database_url) as db:
-        token = create_api_token(db, username, label=label, days=days, actor=_actor())
+    with open_cli_database(database_url) as db:
+        token = create_api_token(db, username, label=label, days=days, actor=db.actor)
     console.print(token, highlight=False, markup=False)

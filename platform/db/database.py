@@ -5,15 +5,18 @@ the CLI and the web views receive it and never open connections of their own. Cr
 entry point (``Database.from_url(settings.database_url)``) and pass it down; there is no
 module-level engine.
 
-Every session it hands out writes the audit log (:mod:`sabrkit.audit`) for the models marked
-:class:`~sabrkit.audit.Audited`: :meth:`Database.transaction` says who makes the change and why.
+The audit log (:mod:`sabrkit.audit`) is attached by whoever builds the Database, through
+``session_hooks``: :func:`sabrkit.audit.open_database` is the constructor every entry point
+uses, so every session then logs changes to the models marked :class:`~sabrkit.audit.Audited`
+(:meth:`Database.transaction` says who makes the change and why). This package imports
+nothing from :mod:`sabrkit.audit`, which builds on it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sabrkit.db.engine import SQLITE_BEGIN_OPTION, make_engine
 
-__all__ = ["Database"]
+__all__ = ["Database", "DEFAULT_ACTOR", "SessionHook"]
 
 _UNREAD = object()
 
 logger = logging.getLogger(__name__)
+
+#: Who makes a change when neither the Database nor the transaction is told.
+DEFAULT_ACTOR = "unknown"
+
+#: Called once with each of the Database's ``sessionmaker`` objects (e.g. to attach listeners).
+SessionHook = Callable[[sessionmaker[Session]], None]
 
 
 class Database:
@@ -40,11 +49,15 @@ class Database:
         building one yourself.
     actor : str, optional
         Who makes the changes when :meth:`transaction` is not told (recorded in the audit
-        log); default: ``"unknown"``. The CLI passes the operating-system user.
+        log); default: ``"unknown"``. The CLI passes ``--actor`` or the operating-system user.
+    session_hooks : sequence of callables, optional
+        Each is called with every ``sessionmaker`` this Database uses (the audit log's
+        listeners: :func:`sabrkit.audit.open_database` passes them).
 
     Examples
     --------
-    >>> db = Database.from_url("sqlite://")
+    >>> from sabrkit.audit import open_database
+    >>> db = open_database("sqlite://")
     >>> db.upgrade()
     >>> with db.transaction(actor="coordinator1") as session:
     ...     session.add(some_record)     # committed when the block ends without error
@@ -52,9 +65,8 @@ class Database:
     ...     some_record.visit_date = corrected   # updates and deletes need a reason
     """
 
-    def __init__(self, engine: Engine, *, actor: str | None = None, audit_key_file: str | Path | None = None):
-        from sabrkit.audit.listeners import DEFAULT_ACTOR, install_audit
-
+    def __init__(self, engine: Engine, *, actor: str | None = None, session_hooks: Sequence[SessionHook] = (),
+                 audit_key_file: str | Path | None = None):
         self.engine = engine
         self.actor = actor or DEFAULT_ACTOR
         # the audit key file (sabrkit.audit.keys): this path, else SABRKIT_AUDIT_KEY_FILE, else the
@@ -71,14 +83,16 @@ class Database:
         self._write_sessionmaker = sessionmaker(
             bind=engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}), expire_on_commit=False
         )
-        install_audit(self._sessionmaker)
-        install_audit(self._write_sessionmaker)
+        for hook in session_hooks:
+            hook(self._sessionmaker)
+            hook(self._write_sessionmaker)
 
     @classmethod
-    def from_url(cls, url: str | URL, *, actor: str | None = None, audit_key_file: str | Path | None = None,
-                 **engine_kwargs: Any) -> Database:
+    def from_url(cls, url: str | URL, *, actor: str | None = None, session_hooks: Sequence[SessionHook] = (),
+                 audit_key_file: str | Path | None = None, **engine_kwargs: Any) -> Database:
         """Open the database at ``url`` (see :func:`sabrkit.db.make_engine` for the options)."""
-        return cls(make_engine(url, **engine_kwargs), actor=actor, audit_key_file=audit_key_file)
+        return cls(make_engine(url, **engine_kwargs), actor=actor, session_hooks=session_hooks,
+                   audit_key_file=audit_key_file)
 
     @property
     def url(self) -> URL:
@@ -177,6 +191,36 @@ class Database:
         from sabrkit.db.migrate import current_revision
 
         return current_revision(self.engine)
+
+    def require_current_schema(self) -> None:
+        """Raise unless the schema is at the revision this version of sabrkit ships.
+
+        Read-only and writing commands call this instead of migrating: only
+        ``sabrkit registry migrate`` (alias ``sabrkit db migrate``) changes the schema.
+
+        Raises
+        ------
+        sabrkit.errors.SchemaVersionError
+            The database is empty, behind, or ahead of this version's newest revision.
+        """
+        from sabrkit.db.migrate import head_revision
+        from sabrkit.errors import SchemaVersionError, format_problem
+
+        current, head = self.current_revision(), head_revision()
+        if current == head:
+            return
+        where = self.url.render_as_string(hide_password=True)
+        if current is None:
+            what = f"database {where} has no sabrkit schema (no Alembic revision)"
+        else:
+            what = f"database {where} has schema revision {current}, this sabrkit uses {head}"
+        from sabrkit.db.migrate import revision_is_known
+
+        fix = (f"install the sabrkit version that wrote revision {current}" if current is not None
+               and not revision_is_known(current) else
+               f"back up the database, then run `sabrkit registry migrate --database-url '{where}'`")
+        raise SchemaVersionError(format_problem(
+            what, "commands other than `sabrkit registry migrate` never change the schema", fix))
 
     def dispose(self) -> None:
         """Close every pooled connection (call at the end of a CLI command or test)."""

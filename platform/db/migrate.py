@@ -36,6 +36,7 @@ __all__ = [
     "downgrade",
     "current_revision",
     "head_revision",
+    "revision_is_known",
     "schema_differences",
 ]
 
@@ -137,6 +138,16 @@ def current_revision(url: str | URL | Engine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision shipped with this version of sabrkit."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision_is_known(revision: str) -> bool:
+    """Whether ``revision`` is one of the migrations shipped with this version of sabrkit."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def schema_differences(url: str | URL | Engine) -> list[Any]:

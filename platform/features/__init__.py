@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         train_encoder,
     )
     from sabrkit.features.harmonize import ComBat, combat_estimates, scanner_batches
-    from sabrkit.features.ibsi import compare_with_reference, extract_phantom_features, ibsi_summary
+    from sabrkit.features.ibsi import compare_with_ibsi_reference, extract_phantom_features, ibsi_summary
     from sabrkit.features.robustness import (
         ICCSelector,
         PerturbationConfig,
@@ -50,7 +50,7 @@ _LAZY: dict[str, str] = {
         ("ICCSelector", "PerturbationConfig", "aggregate_perturbed", "extract_perturbed_features", "icc1", "icc_table"),
         "robustness",
     ),
-    **dict.fromkeys(("compare_with_reference", "extract_phantom_features", "ibsi_summary"), "ibsi"),
+    **dict.fromkeys(("compare_with_ibsi_reference", "extract_phantom_features", "ibsi_summary"), "ibsi"),
     **dict.fromkeys(
         ("CropConfig", "EncoderConfig", "TrainedEncoder", "deep_feature_table", "load_encoder", "save_encoder",
          "train_encoder"),

@@ -14,7 +14,7 @@ feature and provenance values (not its IDs, which the caller supplies). JSON, no
 that finds most lesions cached reads one entry per lesion, and a JSON object of ~1,500 numbers
 parses in about a millisecond where a one-row Parquet file costs seven (Python's JSON writes the
 shortest text that reads back to the same float64, so values come back bit for bit). Entries are
-written atomically (temporary file, then :func:`os.replace`), so an interrupted run leaves
+written atomically (:func:`sabrkit.io.atomic_write`), so an interrupted run leaves
 either a complete entry or none, and concurrent runs sharing one cache never see half a file.
 Failed lesions are never cached: they are retried on the next run.
 """
@@ -25,9 +25,10 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import Any
+
+from sabrkit.io import atomic_write_text
 
 __all__ = ["LesionCache", "lesion_cache_key"]
 
@@ -91,16 +92,7 @@ class LesionCache:
 
     def put(self, key: str, row: dict[str, Any]) -> Path:
         """Store ``row`` (feature and ``prov_*`` values; no IDs) under ``key`` atomically."""
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            tmp.write_text(json.dumps(row, allow_nan=False, default=_plain), encoding="utf-8")
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return target
+        return atomic_write_text(self.path(key), json.dumps(row, allow_nan=False, default=_plain))
 
     def __len__(self) -> int:
         return sum(1 for _ in self.folder.glob("*/*.json")) if self.folder.is_dir() else 0

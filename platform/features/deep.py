@@ -24,7 +24,6 @@ import hashlib
 import io
 import logging
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.errors import ConfigError, NotFoundError, format_problem
+from sabrkit.io import atomic_write_bytes
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -322,14 +322,7 @@ def save_encoder(encoder: TrainedEncoder, path: str | os.PathLike[str]) -> Path:
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return atomic_write_bytes(target, buffer.getvalue())
 
 
 def load_encoder(path: str | os.PathLike[str]) -> TrainedEncoder:

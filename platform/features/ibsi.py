@@ -18,7 +18,7 @@ E          ibsi_ct_e       2 mm tricubic, range [-1000, 400] and mean +/- 3 SD, 
 =========  ==============  ==============================================================
 
 :func:`ibsi_tag_map` maps our column names to IBSI tags for a profile's aggregations;
-:func:`compare_with_reference` applies it with the matching rule
+:func:`compare_with_ibsi_reference` applies it with the matching rule
 
 .. math::
 
@@ -56,7 +56,7 @@ __all__ = [
     "check_configurations",
     "compare_checkpoints",
     "comparison_table",
-    "compare_with_reference",
+    "compare_with_ibsi_reference",
     "configuration_files",
     "extract_phantom_features",
     "ibsi_phantom_params",
@@ -293,7 +293,7 @@ def _matching_tolerance(reference: float, tolerance: float) -> float:
     return max(float(tolerance), half_unit)
 
 
-def compare_with_reference(
+def compare_with_ibsi_reference(
     ours: pd.Series, reference: pd.DataFrame, tag_map: dict[str, str] | None = None, n_voxels: int | None = None
 ) -> pd.DataFrame:
     """Compare our features with the IBSI reference.
@@ -430,7 +430,7 @@ def run_configuration(
     Returns
     -------
     features : DataFrame
-        :func:`compare_with_reference` for the profile's aggregations.
+        :func:`compare_with_ibsi_reference` for the profile's aggregations.
     checkpoints : DataFrame
         :func:`compare_checkpoints`.
     """
@@ -458,7 +458,7 @@ def run_configuration(
             roi, params.setting, params.feature_classes, processing.texture_aggregation, processing.merge_directions
         )
     tag_map = ibsi_tag_map(processing.texture_aggregation, processing.merge_directions)
-    comparison = compare_with_reference(pd.Series(values), reference, tag_map, n_voxels=int(roi.morph_mask.sum()))
+    comparison = compare_with_ibsi_reference(pd.Series(values), reference, tag_map, n_voxels=int(roi.morph_mask.sum()))
     logger.info("IBSI %s: %d of %d within tolerance", config, int(comparison["match"].sum()), len(comparison))
     return comparison, compare_checkpoints(roi.checkpoints(), reference)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 from pathlib import Path
 
 import pandas as pd
 
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
+from sabrkit.io import atomic_write
 
 __all__ = ["write_feature_table", "read_feature_table", "feature_columns", "is_feature_column"]
 
@@ -67,7 +67,7 @@ def _id_column(table: pd.DataFrame) -> str:
 
 
 def write_feature_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a feature table to Parquet atomically (temporary file, then :func:`os.replace`).
+    """Write a feature table to Parquet atomically (:func:`sabrkit.io.atomic_write`).
 
     Parameters
     ----------
@@ -106,14 +106,8 @@ def write_feature_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Pa
             )
         )
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
+    with atomic_write(target) as tmp:
         table.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     logger.debug("wrote feature table %s (%d rows, %d features)", target, len(table), len(features))
     return target
 

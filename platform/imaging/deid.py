@@ -34,6 +34,7 @@ from typing import Any
 
 from sabrkit.errors import CaseFailure, ConfigError, ValidationError, format_problem
 from sabrkit.imaging.deid_profile import CLEANABLE_LABELS, profile_entry, resolved_action
+from sabrkit.io import atomic_write
 
 __all__ = ["DeidConfig", "Deidentifier", "DeidResult", "deidentify_folder", "DUMMY_TEXT", "DUMMY_BY_VR", "DEID_METHOD"]
 
@@ -254,10 +255,8 @@ def deidentify_folder(
         except Exception as exc:  # pydicom raises many types for broken files; each is one reported failure
             failures.append(CaseFailure(str(path), "deidentify", f"{type(exc).__name__}: {exc}"))
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, target)
+        with atomic_write(target) as tmp:
+            ds.save_as(tmp, enforce_file_format=True)
         written += 1
         patients[pseudonym] = patients.get(pseudonym, 0) + 1
     logger.info("de-identified %s -> %s: %d written, %d kept from before, %d failed", source, out, written, skipped,

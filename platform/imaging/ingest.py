@@ -56,6 +56,7 @@ from sabrkit.imaging.ingest_units import (
 )
 from sabrkit.imaging.key_table import KEY_TABLE_COLUMNS, Redactor
 from sabrkit.imaging.roi_map import RoiMap
+from sabrkit.io import atomic_write
 
 __all__ = ["DEFAULT_LESION_PATTERN", "IngestConfig", "IngestResult", "ingest_folder", "LESION_COLUMNS", "MASK_COLUMNS",
            "SERIES_COLUMNS"]
@@ -459,6 +460,5 @@ def _write_tables(out: Path, lesions: pd.DataFrame, masks: pd.DataFrame, series:
         "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
     }
     for name, frame in tables.items():
-        tmp = out / f".{name}.tmp-{os.getpid()}"
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        os.replace(tmp, out / name)
+        with atomic_write(out / name) as tmp:
+            frame.to_csv(tmp, index=False, lineterminator="\n")

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from sabrkit.errors import CaseFailure
 from sabrkit.imaging.dicom_index import DicomFile
+from sabrkit.io import atomic_write_text
 
 __all__ = ["STATE_FILE", "STATE_VERSION", "UnitResult", "IngestState", "fingerprint"]
 
@@ -116,9 +116,7 @@ class IngestState:
             "files": {redact(p): [size, mtime, stored(rec)] for p, (size, mtime, rec) in self.files.items()},
             "units": {key: unit.to_json() for key, unit in sorted(self.units.items())},
         }
-        tmp = out_dir / f"{STATE_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(raw, sort_keys=True))
-        os.replace(tmp, out_dir / STATE_FILE)
+        atomic_write_text(out_dir / STATE_FILE, json.dumps(raw, sort_keys=True))
 
     def reusable(self, key: str, print_: str, out_dir: Path) -> UnitResult | None:
         """The stored result of ``key`` when its fingerprint matches and its outputs exist."""

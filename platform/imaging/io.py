@@ -1,7 +1,7 @@
 """Read and write medical images (NIfTI, NRRD, MHA) with SimpleITK.
 
 Every read names the case and the path when it fails, every write is atomic (a temporary file
-in the target folder, then :func:`os.replace`), so a crash never leaves half an image behind
+in the target folder, then a rename: :func:`sabrkit.io.atomic_write`), so a crash never leaves half an image behind
 for the next pipeline stage to pick up.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from sabrkit.errors import ConfigError, ImageReadError, format_problem
+from sabrkit.io import atomic_write
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_image", "write_image", "sha256_file"]
 
@@ -167,7 +167,7 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, compress: bo
     """Write ``image`` to ``path`` atomically.
 
     The image goes to a temporary file beside ``path`` (same suffix, so SimpleITK picks the
-    same writer), which is then renamed onto ``path`` with :func:`os.replace`. Readers see
+    same writer), which is then renamed onto ``path`` (:func:`sabrkit.io.atomic_write`). Readers see
     either the old file or the complete new one.
 
     Parameters
@@ -198,15 +198,8 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, compress: bo
                 "choose a file name ending in .nii.gz",
             )
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stem = target.name[: len(target.name) - len(suffix)]
-    tmp = target.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
-    try:
+    with atomic_write(target, suffix=suffix) as tmp:
         sitk.WriteImage(image, str(tmp), compress)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 

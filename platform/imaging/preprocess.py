@@ -18,8 +18,6 @@ import logging
 import math
 import numbers
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from sabrkit.errors import CaseFailure, ConfigError, ExtractionError, ValidationError, format_problem
+from sabrkit.io import atomic_directory
 
 __all__ = ["PreprocessConfig", "preprocess_manifest", "check_manifest", "MANIFEST_COLUMNS", "MANIFEST_FILE"]
 
@@ -273,9 +272,7 @@ def preprocess_manifest(
             )
         )
     base = Path(base_dir) if base_dir is not None else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         rows = manifest.sort_values("lesion_id", kind="stable").reset_index(drop=True)
         tasks = [
             (
@@ -301,10 +298,6 @@ def preprocess_manifest(
         pd.DataFrame(
             [(f.case_id, f.stage, f.reason) for f in failures], columns=["case_id", "stage", "reason"]
         ).to_csv(staging / FAILURES_FILE, index=False)
-        _swap_in(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     kept["image_path"] = [str(target / p) for p in kept["image_path"]]
     kept["mask_path"] = [str(target / p) for p in kept["mask_path"]]
     kept = kept.reset_index(drop=True)
@@ -330,13 +323,3 @@ def _run(tasks: Sequence[tuple[Any, ...]], workers: int) -> list[tuple[str, Case
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pin_threads) as pool:
         return list(pool.map(_preprocess_one, tasks))
 
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Rename ``staging`` onto ``target``, replacing a previous output folder."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset, consented_ids
 from sabrkit.models.clinical_encoding import CLINICAL_CATEGORIES, CLINICAL_NUMERIC, encode_clinical
-from sabrkit.models.comparison import PairedComparison, compare_with_reference
+from sabrkit.models.comparison import PairedComparison, paired_cv_comparison
 from sabrkit.models.dataset import FEATURE_BLOCKS, FEATURE_SETS, SurvivalDataset, make_dataset, parse_feature_set
 from sabrkit.models.estimators import available_estimators, build_pipeline, register_estimator
 from sabrkit.models.experiment import ExperimentResult, run_experiment
@@ -84,7 +84,7 @@ __all__ = [
     "permuted_control",
     "repeated_stratified_cv",
     "PairedComparison",
-    "compare_with_reference",
+    "paired_cv_comparison",
     "bootstrap_optimism",
     "ExperimentSpec",
     "load_experiment",

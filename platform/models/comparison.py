@@ -24,7 +24,7 @@ import pandas as pd
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.validation import CVResult
 
-__all__ = ["PairedComparison", "compare_with_reference", "COMPARED_METRICS"]
+__all__ = ["PairedComparison", "paired_cv_comparison", "COMPARED_METRICS"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class PairedComparison:
     reference: str
 
 
-def compare_with_reference(
+def paired_cv_comparison(
     model: CVResult, reference: CVResult, reference_label: str = "clinical", metrics: Sequence[str] = COMPARED_METRICS
 ) -> PairedComparison:
     """Pair two cross-validations fold by fold and summarise the differences over repeats.

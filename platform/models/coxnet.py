@@ -9,8 +9,11 @@ The problem is convex, so the solution at ``alpha`` is the one a cold start woul
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
+from sklearn.utils._param_validation import Interval
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 __all__ = ["WarmStartCoxnet", "warm_start_alphas"]
@@ -30,7 +33,18 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     Predictions, ``coef_[:, -1]`` and the baseline model are those of ``alpha`` (the path's last
     penalty). ``alpha`` is a plain hyperparameter, so a grid tunes it
     (``coxnet__alpha: [0.02, 0.1, 0.3]``); the other parameters are scikit-survival's.
+
+    As the scikit-learn contract asks, ``fit`` changes no parameter: the path is handed to
+    scikit-survival through its ``_check_alphas`` hook, and the penalties used are the fitted
+    ``alphas_``.
     """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in CoxnetSurvivalAnalysis._parameter_constraints.items() if k not in ("alphas", "n_alphas")},
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "path_steps": [Interval(Integral, 1, None, closed="left")],
+        "path_span": [Interval(Real, 1, None, closed="left")],
+    }
 
     def __init__(self, alpha: float = 0.1, *, l1_ratio: float = 0.5, path_steps: int = 8, path_span: float = 32.0,
                  penalty_factor: Any = None, normalize: bool = False, copy_X: bool = True, tol: float = 1e-7,
@@ -42,6 +56,10 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
         self.path_span = path_span
 
     def fit(self, X: Any, y: Any) -> WarmStartCoxnet:
-        """Fit the path down to ``alpha`` (see the class docstring)."""
-        self.alphas = warm_start_alphas(self.alpha, self.path_steps, self.path_span)
+        """Fit the path down to ``alpha`` (see the class docstring); returns ``self``."""
         return super().fit(X, y)
+
+    def _check_alphas(self) -> tuple[np.ndarray, bool]:
+        # scikit-survival's hook for the penalties to fit: our path, never a path of its own
+        alphas = np.asarray(warm_start_alphas(self.alpha, self.path_steps, self.path_span), dtype=np.float64)
+        return alphas, False

@@ -41,7 +41,7 @@ from sklearn.pipeline import Pipeline
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.steps import StepSpec, build_steps
 
-__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "final_estimator"]
+__all__ = ["register_estimator", "build_pipeline", "available_estimators", "PipelineBuilder", "unwrap_search"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +138,9 @@ def build_pipeline(name: str, preprocessing: Sequence[StepSpec] | None = None, *
     return pipeline
 
 
-def final_estimator(model: Any) -> Any:
-    """The last step of a (possibly grid-searched, fitted) pipeline."""
-    if hasattr(model, "best_estimator_"):
-        model = model.best_estimator_
-    return model[-1] if isinstance(model, Pipeline) else model
+def unwrap_search(model: Any) -> Any:
+    """The refitted best pipeline of a fitted hyper-parameter search (``best_estimator_``), else ``model``."""
+    return getattr(model, "best_estimator_", model)
 
 
 

@@ -39,8 +39,9 @@ import pandas as pd
 from sklearn.base import clone
 
 from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset
-from sabrkit.models.comparison import PairedComparison, compare_with_reference
+from sabrkit.models.comparison import PairedComparison, paired_cv_comparison
 from sabrkit.models.dataset import SurvivalDataset
+from sabrkit.models.estimators import unwrap_search
 from sabrkit.models.experiment_io import ExperimentInputs, write_json
 from sabrkit.models.spec import ExperimentSpec
 from sabrkit.models.validation import CVResult, repeated_stratified_cv
@@ -201,7 +202,7 @@ def run_experiment(
     reference_label = "comparator" if spec.table is not None else "clinical"
     if reference_data is not None:
         reference_cv = _cv(reference_pipeline, reference_data, spec, 0, n_jobs)
-        comparison = compare_with_reference(cv, reference_cv, f"{reference_label} {spec.clinical_reference.estimator}")
+        comparison = paired_cv_comparison(cv, reference_cv, f"{reference_label} {spec.clinical_reference.estimator}")
     optimism = None
     if v.bootstrap_optimism:
         optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,
@@ -250,7 +251,7 @@ def run_experiment(
     final_model = with_oob_score(clone(pipeline)).fit(data.X, data.y)
     oob_c = oob_concordance(final_model)
     best_params = getattr(final_model, "best_params_", None)
-    final_model = getattr(final_model, "best_estimator_", final_model)  # tuned: the refitted best pipeline
+    final_model = unwrap_search(final_model)  # tuned: the refitted best pipeline
     risk_cutoff = float(np.median(np.asarray(final_model.predict(data.X), dtype=float)))
 
     lineage: dict[str, Any] = {**experiment_lineage(project, inputs.input_paths, time_unit), "consent": data.consent,

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.io import atomic_write_text
 from sabrkit.models.spec import ExperimentSpec
 
 __all__ = ["ExperimentInputs", "read_table", "read_experiment_inputs", "write_json"]
@@ -182,9 +183,4 @@ def _clean(value: Any) -> Any:
 
 def write_json(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``document`` as JSON (NaN/inf as null, so DVC and browsers can read it), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_clean(document), indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(_clean(document), indent=2, sort_keys=False, default=str) + "\n")

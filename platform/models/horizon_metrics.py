@@ -152,7 +152,9 @@ def oob_concordance(model: Any) -> float | None:
     """Harrell's C on the out-of-bag rows of a fitted forest (``oob_score_``), else None."""
     from sklearn.pipeline import Pipeline
 
-    target = model.best_estimator_ if hasattr(model, "best_estimator_") else model
+    from sabrkit.models.estimators import unwrap_search
+
+    target = unwrap_search(model)
     last = target[-1] if isinstance(target, Pipeline) else target
     score = getattr(last, "oob_score_", None)
     return None if score is None else float(score)

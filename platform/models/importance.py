@@ -29,13 +29,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-__all__ = ["used_features", "fold_permutation_importance", "importance_ranks", "model_weights", "shap_status"]
+from sabrkit.models.estimators import unwrap_search
+
+__all__ = ["used_features", "fold_permutation_importance", "importance_ranks", "shap_status"]
 
 logger = logging.getLogger(__name__)
-
-
-def _final_pipeline(model: Any) -> Any:
-    return model.best_estimator_ if hasattr(model, "best_estimator_") else model
 
 
 def used_features(model: Any, feature_names: list[str]) -> list[str]:
@@ -45,7 +43,7 @@ def used_features(model: Any, feature_names: list[str]) -> list[str]:
     scaling, selection) decides which inputs are used; a later step that makes new features
     (PCA) uses only those. Features dropped in the fold cannot change the prediction.
     """
-    model = _final_pipeline(model)
+    model = unwrap_search(model)
     if not isinstance(model, Pipeline) or len(model) < 2:
         return list(feature_names)
     names = np.asarray(feature_names, dtype=object)
@@ -129,36 +127,6 @@ def importance_ranks(importance: pd.DataFrame) -> pd.DataFrame:
         per_repeat.groupby("repeat")["importance"].rank(ascending=False, method="first").astype(int)
     )
     return per_repeat.sort_values(["repeat", "rank"], ignore_index=True)
-
-
-def model_weights(model: Any) -> pd.DataFrame:
-    """Coefficients of a linear final step, else impurity-free importances where the model has them.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``feature, weight, kind`` with kind ``"coefficient"`` (log hazard ratio per SD after
-        scaling, or log odds for the horizon classifier) or ``"feature_importance"``; empty if
-        the model exposes neither (e.g. a random survival forest: use permutation importance).
-    """
-    model = _final_pipeline(model)
-    estimator = model[-1] if isinstance(model, Pipeline) else model
-    if isinstance(model, Pipeline) and len(model) > 1:
-        names = [str(n) for n in model[:-1].get_feature_names_out()]
-    else:
-        names = [str(n) for n in getattr(estimator, "feature_names_in_", [])]
-    try:
-        coef = np.asarray(estimator.coef_, dtype=float)
-        if coef.ndim == 2:
-            coef = coef[:, -1]
-        return pd.DataFrame({"feature": names, "weight": coef, "kind": "coefficient"})
-    except (AttributeError, ValueError, NotImplementedError):
-        pass
-    try:
-        weights = np.asarray(estimator.feature_importances_, dtype=float)
-    except (AttributeError, ValueError, NotImplementedError):
-        return pd.DataFrame(columns=["feature", "weight", "kind"])
-    return pd.DataFrame({"feature": names, "weight": weights, "kind": "feature_importance"})
 
 
 def shap_status() -> str:

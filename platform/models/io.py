@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.errors import ModelInputError, format_problem
+from sabrkit.io import atomic_write
 from sabrkit.models.dataset import SurvivalDataset, make_dataset
 
 __all__ = ["write_dataset", "read_dataset", "save_risk_cutoff", "load_risk_cutoff", "score_patients", "RISK_CUTOFF_FILE"]
@@ -49,9 +50,8 @@ def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Pat
         "consent": dataset.consent,
     }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 

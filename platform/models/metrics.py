@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sabrkit.models.estimators import unwrap_search
+
 __all__ = [
     "AUC_TIMES",
     "CALIBRATION_MONTHS",
@@ -92,10 +94,6 @@ def fold_concordance(
     return harrell, uno, tau, tuple(undefined)
 
 
-def _final_pipeline(model: Any) -> Any:
-    return model.best_estimator_ if hasattr(model, "best_estimator_") else model
-
-
 def predict_survival_at(model: Any, X: pd.DataFrame, times: Sequence[float]) -> np.ndarray | None:
     r"""Predicted :math:`\hat S(t \mid x)` at ``times`` for every row, or None if the model has none.
 
@@ -104,7 +102,7 @@ def predict_survival_at(model: Any, X: pd.DataFrame, times: Sequence[float]) -> 
     """
     from sklearn.pipeline import Pipeline
 
-    model = _final_pipeline(model)
+    model = unwrap_search(model)
     estimator, Xt = model, X
     if isinstance(model, Pipeline):
         estimator = model[-1]

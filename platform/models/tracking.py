@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.dataset import SurvivalDataset
+from sabrkit.models.estimators import unwrap_search
 from sabrkit.models.lineage import git_commit, git_is_dirty
 from sabrkit.models.validation import CVResult
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "log_cv_to_mlflow",
+    "get_or_create_experiment",
     "mlflow_params",
     "final_model_coefficients",
     "save_final_model",
@@ -46,6 +48,22 @@ _BATCH = 100
 _FOLD_TEXT_COLUMNS = frozenset({"repeat", "fold", "test_ids_sha1", "best_params", "undefined", "fit_warnings"})
 _MODEL_DISTRIBUTIONS = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "skops", "sabrkit")
 _TRUSTED_MODULE_PREFIXES = ("sabrkit.", "sksurv.", "sklearn.", "numpy.", "scipy.", "builtins.", "pandas.")
+
+
+def get_or_create_experiment(client: Any, name: str, *, artifact_location: str | None = None) -> str:
+    """The id of the MLflow experiment ``name``, created (with ``artifact_location``) when missing.
+
+    Parameters
+    ----------
+    client : mlflow.MlflowClient
+    name : str
+    artifact_location : str, optional
+        Where a new experiment stores artifacts (ignored when it exists).
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location))
 
 
 def mlflow_params(pipeline: BaseEstimator, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -87,7 +105,7 @@ def final_model_coefficients(model: Pipeline) -> pd.DataFrame:
         ``feature, coefficient, hazard_ratio, selected`` (``selected``: coefficient != 0); for a
         coxnet path the coefficients of the alpha ``predict`` uses (the last one).
     """
-    model = getattr(model, "best_estimator_", model)
+    model = unwrap_search(model)
     estimator = model[-1]
     coef = np.asarray(estimator.coef_, dtype=float)
     if coef.ndim == 2:
@@ -284,12 +302,7 @@ def log_cv_to_mlflow(
     from sabrkit.version import __version__
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(experiment_name, artifact_location=artifact_location)
-    )
+    experiment_id = get_or_create_experiment(client, experiment_name, artifact_location=artifact_location)
     if final_model is None:
         final_model = clone(pipeline).fit(dataset.X, dataset.y)
     run_tags = {

@@ -24,13 +24,12 @@ from sqlalchemy import select
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem
 from sabrkit.registry import models as m
+from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = ["DAYS_PER_MONTH", "ENDPOINT_COLUMNS", "compute_endpoints", "endpoints_from_db"]
 
 logger = logging.getLogger(__name__)
 
-#: Days per month used to express survival times in months (365.25 / 12).
-DAYS_PER_MONTH = 30.4375
 ENDPOINT_COLUMNS = ("study_id", "index_date", "pfs_months", "pfs_event", "os_months", "os_event")
 
 

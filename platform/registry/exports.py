@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.db.csv_export import neutralise_formulas
+from sabrkit.io import atomic_write
 from sabrkit.registry.ctcae import TERM_LIST_VERSION, ctcae_terms
 from sabrkit.registry.dose import bed10
 from sabrkit.registry.endpoints import DAYS_PER_MONTH, compute_endpoints
@@ -262,19 +263,16 @@ def build_analysis_tables(frames: dict[str, pd.DataFrame], *, cutoff: pd.Timesta
 def write_analysis_tables(tables: AnalysisTables, out_dir: Path, *, formats: tuple[str, ...] = ("parquet", "csv"),
                           ) -> list[Path]:
     """Write each table as ``<out_dir>/<name>.parquet`` and/or ``.csv`` (atomic renames); returns the paths."""
-    import os
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, table in tables.as_dict().items():
         for suffix in formats:
             path = out_dir / f"{name}.{suffix}"
-            tmp = path.with_name(f".{path.name}.tmp")
-            if suffix == "parquet":
-                table.to_parquet(tmp, index=False)
-            else:
-                neutralise_formulas(table).to_csv(tmp, index=False, date_format="%Y-%m-%d")
-            os.replace(tmp, path)
+            with atomic_write(path) as tmp:
+                if suffix == "parquet":
+                    table.to_parquet(tmp, index=False)
+                else:
+                    neutralise_formulas(table).to_csv(tmp, index=False, date_format="%Y-%m-%d")
             written.append(path)
     return written

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sabrkit.db.database import Database
 from sabrkit.registry import models as m
 
-__all__ = ["REGISTRY_TABLES", "registry_frames", "empty_frames"]
+__all__ = ["REGISTRY_TABLES", "registry_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,6 @@ def _typed(frame: pd.DataFrame, model: type[Any]) -> pd.DataFrame:
         if isinstance(column.type, Date):
             frame[column.name] = pd.to_datetime(frame[column.name])
     return frame
-
-
-def empty_frames() -> dict[str, pd.DataFrame]:
-    """Every registry table with its columns and no rows (to build a registry in memory)."""
-    return {name: _typed(pd.DataFrame(columns=_columns(model)), model) for name, model in REGISTRY_TABLES.items()}
 
 
 def registry_frames(db: Database) -> dict[str, pd.DataFrame]:

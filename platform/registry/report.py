@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sabrkit.io import atomic_write_text
 from sabrkit.registry.analyses import (
     cox_by,
     endpoint_frame,
@@ -307,7 +307,4 @@ def build_study_report(tables: AnalysisTables, frames: dict[str, pd.DataFrame], 
 def write_study_report(report: StudyReport, html_path: Path, metrics_path: Path) -> None:
     """Write the HTML page and the metrics JSON (atomic renames)."""
     for path, text in ((Path(html_path), report.html), (Path(metrics_path), json.dumps(report.metrics, indent=2) + "\n")):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text)

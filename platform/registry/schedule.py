@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from sabrkit.timescale import DAYS_PER_MONTH
+
 __all__ = [
     "VISIT_WINDOW_DAYS",
     "VISIT_MATCH_DAYS",
@@ -33,7 +35,6 @@ __all__ = [
     "missing_visit_numbers",
 ]
 
-DAYS_PER_MONTH = 30.4375
 #: Protocol window (days either side of the scheduled date).
 VISIT_WINDOW_DAYS = 7
 #: A visit further than this from its scheduled date is refused (it belongs to another visit).

@@ -19,6 +19,7 @@ import pandas as pd
 from sabrkit.synthetic import clinical, followup, hazard, phantom
 from sabrkit.synthetic.config import SynthConfig
 from sabrkit.synthetic.truth import build_truth, contract_tables
+from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = ["SCANNERS", "SyntheticCohort", "generate_cohort"]
 
@@ -72,7 +73,7 @@ class SyntheticCohort:
 
 
 def _days(months: np.ndarray) -> np.ndarray:
-    return np.rint(np.where(np.isfinite(months), months, 0.0) * hazard.DAYS_PER_MONTH).astype(np.int64)
+    return np.rint(np.where(np.isfinite(months), months, 0.0) * DAYS_PER_MONTH).astype(np.int64)
 
 
 def _observe_outcomes(

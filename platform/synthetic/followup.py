@@ -14,6 +14,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from sabrkit.timescale import DAYS_PER_MONTH
+
 __all__ = [
     "CTCAE_VERSION",
     "TIMEPOINT_MONTHS",
@@ -26,7 +28,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CTCAE_VERSION = "5.0"
-DAYS_PER_MONTH = 30.4375
 MAX_VISIT_MONTH = 24
 TIMEPOINT_MONTHS = {"month_1": 1, "month_3": 3, "month_6": 6, "month_12": 12, "month_24": 24}
 

@@ -45,6 +45,7 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from sabrkit.synthetic.clinical import draw_lesions, draw_patients
+from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = [
     "PROGRESSION_COEFFICIENTS",
@@ -68,7 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DAYS_PER_MONTH = 30.4375
 HORIZON_MONTHS = 24.0
 CALIBRATION_SEED = 8_675_309
 CALIBRATION_SIZE = 50_000

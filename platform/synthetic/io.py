@@ -22,8 +22,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.io import atomic_directory
 from sabrkit.synthetic import phantom
 from sabrkit.synthetic.cohort import SyntheticCohort, generate_cohort
 from sabrkit.synthetic.config import SynthConfig
@@ -125,9 +124,7 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | os.PathLike[str], *, ov
     """
     target = Path(out_dir).resolve()
     _check_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         tables = dict(cohort.tables)
         if cohort.config.write_images:
             (staging / "images").mkdir()
@@ -141,17 +138,6 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | os.PathLike[str], *, ov
         (staging / "ground_truth.json").write_text(
             json.dumps(truth, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
         )
-        staging.chmod(0o755)
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("wrote synthetic cohort (%d patients) to %s", cohort.config.n_patients, target)
     return target
 

@@ -40,7 +40,7 @@ from sabrkit.web.roles import ROLES
 from sabrkit.web.settings import WebSettings
 
 __all__ = [
-    "CurrentUser", "UserSummary", "MIN_PASSWORD_LENGTH", "PASSWORD_PROFILES", "count_users", "utcnow", "hash_password", "create_user",
+    "CurrentUser", "UserSummary", "MIN_PASSWORD_LENGTH", "PASSWORD_PROFILES", "utcnow", "hash_password", "create_user",
     "set_password", "set_role", "set_active", "list_users", "authenticate", "open_session",
     "user_for_token", "close_session", "create_api_token", "lock_until", "check_password_strength", "unlock",
     "MIN_PASSWORD_SCORE",
@@ -355,8 +355,3 @@ def create_api_token(db: Database, username: str, *, label: str, days: float, ac
     logger.info("API token %r created for %s by %s", label, username, actor)
     return token
 
-
-def count_users(db: Database) -> int:
-    """How many accounts exist (the first-run page asks for an admin when there are none)."""
-    with db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(WebUser)) or 0)

@@ -24,6 +24,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from sabrkit.audit import open_database
 from sabrkit.db.database import Database
 from sabrkit.errors import SabrkitError
 from sabrkit.settings import Settings
@@ -131,16 +132,19 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
         An open database to use (tests, the demo); default: one opened from ``settings.database_url``
         and disposed of when the app shuts down.
     migrate : bool
-        Upgrade the schema to the newest revision at start-up.
+        Upgrade the schema to the newest revision at start-up; when false (``sabrkit serve``) the
+        schema must already be current (:meth:`~sabrkit.db.Database.require_current_schema`).
     """
     from sabrkit.version import __version__
     from sabrkit.web.routes import admin, api, auth, corrections, lab, registry, research, shipments
 
     web_settings = web_settings or WebSettings()
     owned = database is None
-    db = database or Database.from_url(settings.database_url, actor="web")
+    db = database or open_database(settings.database_url, actor="web")
     if migrate:
         db.upgrade()
+    else:
+        db.require_current_schema()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,5 +203,8 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
 
 
 def app_from_environment() -> FastAPI:
-    """The app configured from ``SABRKIT_*`` and ``SABRKIT_WEB_*`` (uvicorn's factory for ``--reload``)."""
-    return create_app(Settings(), WebSettings())
+    """The app configured from ``SABRKIT_*`` and ``SABRKIT_WEB_*`` (uvicorn's factory for ``--reload``).
+
+    Like ``sabrkit serve``, it never migrates: run ``sabrkit registry migrate`` first.
+    """
+    return create_app(Settings(), WebSettings(), migrate=False)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sabrkit.db.database import Database
+from sabrkit.audit import open_database
 from sabrkit.web.roles import ROLES
 
 __all__ = ["DemoSite", "build_demo", "DEMO_BOXES"]
@@ -80,7 +80,7 @@ def build_demo(folder: Path, *, n_patients: int = 60, seed: int = 20240502, n_st
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     cohort = synthesize(folder / "cohort", SynthConfig(n_patients=n_patients, seed=seed, write_images=False))
     url = f"sqlite:///{database}"
-    db = Database.from_url(url, actor=_ACTOR)
+    db = open_database(url, actor=_ACTOR)
     try:
         db.upgrade()
         load_registry_folder(db, cohort, actor=_ACTOR)

@@ -20,7 +20,8 @@ from sqlalchemy import case, func, or_, select
 from sabrkit.db.database import Database
 
 __all__ = [
-    "Found", "find_code", "sample_detail", "sample_list", "same_accession", "registry_record", "audit_entries", "CORRECTABLE", "sample_summary", "search_samples", "received_samples", "boxes", "first_box",
+    "Found", "find_code", "sample_detail", "sample_list", "same_accession", "registry_record", "audit_entries",
+    "CORRECTABLE", "sample_summary", "search_samples", "received_samples", "boxes",
     "patients", "patient_detail", "patient_identifiers", "shipments", "inventory", "data_version",
     "recent_audit", "ACCESSION_PATTERN", "STUDY_ID_PATTERN",
 ]
@@ -142,12 +143,6 @@ def boxes(db: Database) -> list[dict[str, Any]]:
                                .outerjoin(occupied, occupied.c.box_id == StorageUnit.id)
                                .where(StorageUnit.level == "box").order_by(StorageUnit.path)).all()
     return [dict(path=p, rows=r, columns=c, occupied=n, free=r * c - n) for p, r, c, n in rows]
-
-
-def first_box(db: Database) -> str | None:
-    """The path of the first box (by path), or None when there is none."""
-    listed = boxes(db)
-    return listed[0]["path"] if listed else None
 
 
 def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 from sabrkit.registry import (
     AdverseEvent,
@@ -37,7 +38,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
-    database = Database.from_url(db_url, actor="test-coordinator")
+    database = open_database(db_url, actor="test-coordinator")
     database.upgrade()
     yield database
     database.dispose()

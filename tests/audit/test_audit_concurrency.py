@@ -7,6 +7,7 @@ from datetime import date
 
 from sabrkit.audit import verify_audit
 from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.registry import Patient
 
 N_PROCESSES = 4
@@ -20,7 +21,7 @@ def _patient(study_id: str) -> Patient:
 
 
 def _writer(url: str, worker: int) -> None:
-    with Database.from_url(url, actor=f"worker-{worker}") as db:
+    with open_database(url, actor=f"worker-{worker}") as db:
         for n in range(N_TRANSACTIONS):
             number = 100 + worker * N_TRANSACTIONS + n
             with db.transaction() as session:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from sabrkit.audit import AuditError, AuditLogEntry, GENESIS_HASH, audit_history, entry_hash, insert_audited, insert_audited_rows, verify_audit
 from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.registry import Patient, PatientIdentifier, Visit
 
 
@@ -214,10 +215,10 @@ def test_every_new_database_is_audited_even_after_others_were_collected(make_pat
     import gc
 
     for attempt in range(100):
-        Database.from_url("sqlite://").dispose()
+        open_database("sqlite://").dispose()
         if attempt % 25 == 0:
             gc.collect()
-    with Database.from_url("sqlite://") as db:
+    with open_database("sqlite://") as db:
         db.upgrade()
         with db.transaction() as session:
             session.add(make_patient())

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from sabrkit.cli import app
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 
 runner = CliRunner()
 
@@ -28,7 +28,7 @@ def _invoke(url: str, *args: str) -> tuple[int, str]:
 
 def test_biobank_commands_end_to_end(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'bb.db'}"
-    with Database.from_url(url) as db:
+    with open_database(url) as db:
         db.upgrade()
         with db.transaction(actor="coordinator") as session:
             session.add_all([make_patient(s) for s in STUDY_IDS])
@@ -86,7 +86,7 @@ def test_biobank_commands_end_to_end(tmp_path: Path):
     assert serum not in set(exported["sample_id"]) and plasma in set(exported["sample_id"])
     code, out = _invoke(url, "audit", "verify")
     assert code == 0 and "OK" in out
-    with Database.from_url(url) as db, db.engine.begin() as connection:  # an edit behind the platform's back
+    with open_database(url) as db, db.engine.begin() as connection:  # an edit behind the platform's back
         connection.execute(text("UPDATE samples SET remaining_quantity = 4.0 WHERE accession_id = :a"), {"a": plasma})
     code, out = _invoke(url, "audit", "verify")
     assert code == 1 and "samples" in out

@@ -30,11 +30,11 @@ BOX = "F1/S1/R1/B01"
 
 _PLACE_WORKER = """
 import json, sys
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.biobank import place_sample, PositionOccupiedError
 url, box, worker = sys.argv[1], sys.argv[2], sys.argv[3]
 attempts = json.loads(sys.stdin.readline())
-db = Database.from_url(url)
+db = open_database(url)
 print("ready", flush=True)
 sys.stdin.readline()
 placed, occupied, other = [], [], []
@@ -52,10 +52,10 @@ print(json.dumps({"placed": placed, "occupied": occupied, "other": other}), flus
 
 _ALIQUOT_WORKER = """
 import json, sys
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.biobank import aliquot_sample, QuantityError, SampleStateError
 url, parent, worker = sys.argv[1], sys.argv[2], sys.argv[3]
-db = Database.from_url(url)
+db = open_database(url)
 print("ready", flush=True)
 sys.stdin.readline()
 made, refused, other = [], [], []

@@ -24,7 +24,7 @@ N_ROWS = 10_000
 _IMPORT_UNTIL_HALF_THEN_WAIT = """
 import sys, time
 from pathlib import Path
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.biobank import load_samples
 url, csv_path, marker = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
@@ -37,7 +37,7 @@ def on_progress(written):
         partial.rename(marker)
         time.sleep(120)
 
-load_samples(Database.from_url(url), csv_path, operator="importer", on_progress=on_progress)
+load_samples(open_database(url), csv_path, operator="importer", on_progress=on_progress)
 print("committed", flush=True)
 """
 

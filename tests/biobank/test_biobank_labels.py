@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
+import zxingcpp
 from biobank_helpers import add_samples
 
 from sabrkit.biobank import LAYOUTS, LabelRecord, label_records, make_accession_id, write_label_sheet, zpl_labels
@@ -19,8 +21,6 @@ def _records() -> list[LabelRecord]:
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_rendered_barcodes_decode_to_the_accession_ids(layout: str, tmp_path: Path):
-    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 renders the PDF (pip install pypdfium2)")
-    zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp decodes the barcodes (pip install zxing-cpp)")
     records = _records()
     path = write_label_sheet(records, tmp_path / "labels.pdf", layout)
     document = pdfium.PdfDocument(str(path))
@@ -35,7 +35,6 @@ def test_rendered_barcodes_decode_to_the_accession_ids(layout: str, tmp_path: Pa
 
 
 def test_sheets_continue_on_new_pages_and_skip_used_labels(tmp_path: Path):
-    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 renders the PDF")
     layout = LAYOUTS["a4-38x21mm"]
     records = _records() * 30  # 90 labels: 65 on the first sheet (10 skipped), 35 on the second
     write_label_sheet(records, tmp_path / "many.pdf", layout, skip=10)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sabrkit.biobank import Sample, custody_history, load_samples, validate_accession_id
 from sabrkit.biobank.models import BiobankCounter
 from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.errors import ImportValidationError
 
 COLUMNS = ["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"]
@@ -59,7 +60,7 @@ def test_samples_get_deterministic_accession_ids(enrolled_db: Database, tmp_path
 
 def test_same_rows_in_another_order_get_the_same_ids(enrolled_db: Database, tmp_path: Path):
     load_samples(enrolled_db, _write(tmp_path / "a.csv", ROWS))
-    with Database.from_url(f"sqlite:///{tmp_path / 'other.db'}") as other:
+    with open_database(f"sqlite:///{tmp_path / 'other.db'}") as other:
         other.upgrade()
         from biobank_helpers import STUDY_IDS, make_patient
 

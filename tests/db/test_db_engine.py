@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from sabrkit.db import Database, make_engine
+from sabrkit.audit import open_database
 from sabrkit.errors import ConfigError
 from sabrkit.registry import Patient
 
@@ -62,7 +63,7 @@ def test_database_refuses_check_violation_and_keeps_nothing(db: Database):
 
 
 def test_in_memory_sqlite_database_can_be_migrated():
-    with Database.from_url("sqlite://") as db:
+    with open_database("sqlite://") as db:
         db.upgrade()
         with db.transaction() as session:
             session.add(_patient())
@@ -74,7 +75,7 @@ def test_sqlite_write_transactions_begin_immediate(tmp_path: Path):
     """Database.transaction takes SQLite's write lock up front; plain sessions begin deferred."""
     url = f"sqlite:///{tmp_path / 'lock.db'}"
     statements: list[str] = []
-    with Database.from_url(url) as db:
+    with open_database(url) as db:
         db.upgrade()
         from sqlalchemy import event
 

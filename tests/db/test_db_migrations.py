@@ -6,7 +6,8 @@ from importlib.resources import files
 
 from sqlalchemy import CheckConstraint, inspect
 
-from sabrkit.db import Database, current_revision, downgrade, head_revision, schema_differences, upgrade
+from sabrkit.db import current_revision, downgrade, head_revision, schema_differences, upgrade
+from sabrkit.audit import open_database
 from sabrkit.db.engine import make_engine
 from sabrkit.db.migrate import MIGRATIONS_DIR, target_metadata
 
@@ -59,7 +60,7 @@ def test_upgrade_twice_is_harmless_and_downgrade_drops_everything(db_url: str):
 
 
 def test_database_upgrade_method(db_url: str):
-    with Database.from_url(db_url) as db:
+    with open_database(db_url) as db:
         assert db.current_revision() is None
         db.upgrade()
         assert db.current_revision() == head_revision()

@@ -19,7 +19,7 @@ from sabrkit.errors import NotFoundError, ValidationError
 from sabrkit.features.ibsi import (
     CONVERSIONS,
     IBSI_TAGS,
-    compare_with_reference,
+    compare_with_ibsi_reference,
     extract_phantom_features,
     ibsi_summary,
     ibsi_tag_map,
@@ -41,7 +41,7 @@ def ours() -> pd.Series:
 @pytest.fixture(scope="module")
 def comparison(ours: pd.Series) -> pd.DataFrame:
     tags = ibsi_tag_map(("2D", "2.5D", "3D"), merge_directions=True)
-    return compare_with_reference(ours, read_ibsi_reference(REFERENCE), tags, n_voxels=N_MASK_VOXELS)
+    return compare_with_ibsi_reference(ours, read_ibsi_reference(REFERENCE), tags, n_voxels=N_MASK_VOXELS)
 
 
 def test_every_aggregation_of_the_digital_phantom_matches(comparison: pd.DataFrame) -> None:
@@ -98,4 +98,4 @@ def test_reference_reader_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="columns"):
         read_ibsi_reference(wrong)
     with pytest.raises(ValidationError, match="feature not computed"):
-        compare_with_reference(pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE))
+        compare_with_ibsi_reference(pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE))

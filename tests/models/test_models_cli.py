@@ -37,9 +37,15 @@ def project(toy_cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_run_experiment_writes_outputs_and_metrics(project: Path) -> None:
-    result = CliRunner().invoke(app, ["models", "run-experiment", str(project / "experiments" / "toy.yaml"),
-                                      "--project", str(project), "--no-mlflow"])
+@pytest.fixture(scope="module")
+def experiment_run(project: Path):
+    """`sabrkit models run-experiment` on the toy project, run once for the tests that read its outputs."""
+    return CliRunner().invoke(app, ["models", "run-experiment", str(project / "experiments" / "toy.yaml"),
+                                    "--project", str(project), "--no-mlflow"])
+
+
+def test_run_experiment_writes_outputs_and_metrics(project: Path, experiment_run) -> None:
+    result = experiment_run
     assert result.exit_code == 0, result.output
     assert "toy: coxnet on clinical+radiomic (60 patients" in result.output and "vs clinical" in result.output
     metrics = json.loads((project / "metrics" / "experiments" / "toy.json").read_text())
@@ -47,9 +53,8 @@ def test_run_experiment_writes_outputs_and_metrics(project: Path) -> None:
     assert (project / "models" / "experiments" / "toy" / "report.html").is_file()
 
 
-def test_compare_reads_the_metrics_files(project: Path, tmp_path: Path) -> None:
-    if not (project / "metrics" / "experiments" / "toy.json").is_file():
-        pytest.skip("needs the experiment run by the previous test")
+def test_compare_reads_the_metrics_files(project: Path, experiment_run, tmp_path: Path) -> None:
+    assert experiment_run.exit_code == 0, experiment_run.output
     out = tmp_path / "table.csv"
     result = CliRunner().invoke(app, ["models", "compare", "--metrics-dir", str(project / "metrics" / "experiments"),
                                       "--out", str(out)])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sabrkit.errors import ModelInputError
-from sabrkit.models.comparison import compare_with_reference
+from sabrkit.models.comparison import paired_cv_comparison
 from sabrkit.models.dataset import make_dataset
 from sabrkit.models.estimators import build_pipeline
 from sabrkit.models.optimism import bootstrap_optimism
@@ -24,7 +24,7 @@ def test_differences_are_paired_fold_by_fold(cohort) -> None:
     model = repeated_stratified_cv(build_pipeline("coxnet", k=5), cohort, n_splits=5, n_repeats=3, random_state=4)
     noise_only = make_dataset(cohort.X.drop(columns=informative), cohort.y["event"], cohort.y["time"], "noise")
     reference = repeated_stratified_cv(build_pipeline("coxnet", k=5), noise_only, n_splits=5, n_repeats=3, random_state=4)
-    comparison = compare_with_reference(model, reference, "noise")
+    comparison = paired_cv_comparison(model, reference, "noise")
     folds = comparison.folds
     assert (folds["uno_c_diff"] == folds["uno_c_model"] - folds["uno_c_reference"]).all()
     assert (folds["ibs_diff"] == folds["ibs_reference"] - folds["ibs_model"]).all()  # lower IBS is better
@@ -39,7 +39,7 @@ def test_results_from_different_folds_cannot_be_paired(cohort) -> None:
     first = repeated_stratified_cv(build_pipeline("coxnet"), cohort, n_splits=3, n_repeats=1, random_state=0)
     other = repeated_stratified_cv(build_pipeline("coxnet"), cohort, n_splits=3, n_repeats=1, random_state=1)
     with pytest.raises(ModelInputError, match="different folds"):
-        compare_with_reference(first, other)
+        paired_cv_comparison(first, other)
 
 
 def test_bootstrap_optimism_shrinks_the_apparent_concordance(cohort) -> None:

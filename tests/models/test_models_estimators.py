@@ -109,3 +109,24 @@ def test_warm_start_coxnet_ends_at_the_cold_start_solution():
     np.testing.assert_allclose(warm.predict(X), cold.predict(X), atol=1e-3)
     assert warm.get_params()["alpha"] == 0.2 and "alphas" not in warm.get_params()
     assert clone(warm).get_params() == warm.get_params()
+    np.testing.assert_allclose(warm.alphas_, warm_start_alphas(0.2))
+
+
+def test_warm_start_coxnet_fit_sets_only_fitted_state() -> None:
+    """scikit-learn's contract: ``fit`` leaves the constructor's attributes as they were."""
+    import numpy as np
+
+    from sabrkit.models.coxnet import WarmStartCoxnet
+    from sabrkit.models.simulation import simulate_feature_cohort
+
+    data = simulate_feature_cohort(np.random.default_rng(7), 40, 6, n_informative=2, log_hazard_ratio=1.0)
+    model = WarmStartCoxnet(alpha=0.3)
+    before = {k: v for k, v in vars(model).items()}
+    model.fit(data.X.to_numpy(), data.y)
+    after = vars(model)
+    changed = {k for k in before if not k.startswith("_") and after[k] is not before[k]}
+    added = {k for k in after if k not in before}
+    assert not changed, f"fit changed constructor attributes {changed}"
+    assert all(k.endswith("_") or k.startswith("_") for k in added), added
+    with pytest.raises(ValueError, match="path_steps"):
+        WarmStartCoxnet(alpha=0.3, path_steps=0).fit(data.X.to_numpy(), data.y)

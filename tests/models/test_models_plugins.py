@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sabrkit.features
 from sabrkit.models.assembly import assemble_dataset
 from sabrkit.models.spec import parse_experiment
 from sabrkit.models.validation import repeated_stratified_cv
 
-if not all(hasattr(sabrkit.features, name) for name in ("ComBat", "ICCSelector")):  # pragma: no cover
-    pytest.skip("sabrkit.features provides no ComBat/ICCSelector in this installation", allow_module_level=True)
+
+
+def test_the_features_room_provides_the_plugins():
+    from sabrkit.features import ComBat, ICCSelector  # the pipelines below build them by name
+
+    assert callable(ComBat) and callable(ICCSelector)
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from sabrkit.cli.registry import app
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 
 runner = CliRunner()
 
 
 def _invoke(*args: str):
     return runner.invoke(app, list(args), terminal_width=200)
+
+
+@pytest.fixture(autouse=True)
+def _migrated(db_url: str) -> None:
+    """Only `sabrkit registry migrate` creates the schema; every other command needs it current."""
+    result = _invoke("migrate", "--database-url", db_url)
+    assert result.exit_code == 0, result.output
 
 
 def test_dry_run_lists_every_bad_row_and_writes_nothing(db_url, registry_tables, write_registry, tmp_path):
@@ -30,7 +38,7 @@ def test_dry_run_lists_every_bad_row_and_writes_nothing(db_url, registry_tables,
     good = write_registry(tmp_path / "good", registry_tables)
     result = _invoke("import", str(good), "--dry-run", "--database-url", db_url)
     assert result.exit_code == 0 and "nothing written" in result.output
-    with Database.from_url(db_url) as db, db.session() as session:
+    with open_database(db_url) as db, db.session() as session:
         assert session.execute(text("SELECT count(*) FROM patients")).scalar() == 0
 
 
@@ -41,7 +49,7 @@ def test_audit_verify_passes_then_names_the_row_edited_behind_its_back(db_url, r
     result = _invoke("audit", "verify", "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
-    with Database.from_url(db_url) as db, db.engine.begin() as connection:
+    with open_database(db_url) as db, db.engine.begin() as connection:
         visit_id = connection.execute(text("SELECT id FROM visits WHERE study_id = 'SABR-RCC-002'")).scalar_one()
         connection.execute(text("UPDATE visits SET tess_score = 59 WHERE id = :id"), {"id": visit_id})
     result = _invoke("audit", "verify", "--database-url", db_url)

@@ -12,9 +12,10 @@ import typer
 from typer.testing import CliRunner
 
 from sabrkit.cli.registry import report_command
-from sabrkit.db import Database
+from sabrkit.audit import open_database
 from sabrkit.registry import load_registry_folder
 from sabrkit.registry.report import METRIC_KEYS
+from sabrkit.synthetic import SynthConfig, synthesize
 
 SECTIONS = ("Enrolment", "Follow-up and completeness", "Progression-free survival", "Overall survival",
             "Local control per treated lesion", "Toxicity (CTCAE)", "Pain (VRS) and quality of life (TESS)",
@@ -24,10 +25,9 @@ SECTIONS = ("Enrolment", "Follow-up and completeness", "Progression-free surviva
 
 @pytest.mark.slow
 def test_synthetic_cohort_report_covers_every_section_and_the_true_pfs(tmp_path: Path):
-    synthetic = pytest.importorskip("sabrkit.synthetic")
-    cohort = synthetic.synthesize(tmp_path / "cohort", synthetic.SynthConfig(write_images=False))
+    cohort = synthesize(tmp_path / "cohort", SynthConfig(write_images=False))
     url = f"sqlite:///{tmp_path / 'registry.db'}"
-    with Database.from_url(url) as db:
+    with open_database(url) as db:
         db.upgrade()
         load_registry_folder(db, cohort)
     app = typer.Typer()

@@ -6,10 +6,10 @@ import csv
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from sabrkit.biobank import load_samples, validate_accession_id
 from sabrkit.db import Database
+from sabrkit.synthetic import SynthConfig, synthesize
 from sabrkit.registry import REGISTRY_FILES, REQUIRED_FILES, clinical_covariates_from_db, endpoints_from_db, load_registry_folder
 
 
@@ -19,8 +19,7 @@ def _n_rows(path: Path) -> int:
 
 
 def test_tiny_synthetic_cohort_loads_end_to_end(db: Database, tmp_path: Path):
-    synthetic = pytest.importorskip("sabrkit.synthetic", reason="sabrkit.synthetic is not available")
-    cohort = synthetic.synthesize(tmp_path / "cohort", synthetic.SynthConfig.tiny(write_images=False))
+    cohort = synthesize(tmp_path / "cohort", SynthConfig.tiny(write_images=False))
 
     summary = load_registry_folder(db, cohort)
     for name in REQUIRED_FILES:
