@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from sabrkit.cli.output import console, err_console, handle_errors
-from sabrkit.settings import Settings
 
 if TYPE_CHECKING:
     from sabrkit.db import Database
@@ -30,9 +29,10 @@ CHECKPOINT_OPTION = typer.Option(None, "--checkpoint", help="Verify against this
 
 
 def _database(url: str | None, key_file: Path | None = None) -> Database:
-    from sabrkit.audit import open_database
+    """The configured database, its schema checked (never migrated: :mod:`sabrkit.cli.context`)."""
+    from sabrkit.cli.context import open_cli_database
 
-    return open_database(url or Settings().database_url, audit_key_file=key_file)
+    return open_cli_database(url, audit_key_file=key_file)
 
 
 @app.command("init-key")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -46,7 +47,8 @@ def resolve_actor(actor: str | None = None, settings: Settings | None = None) ->
 
 
 def open_cli_database(database_url: str | None = None, actor: str | None = None, *,
-                      settings: Settings | None = None, migrate: bool = False) -> Database:
+                      settings: Settings | None = None, migrate: bool = False,
+                      audit_key_file: str | Path | None = None) -> Database:
     """Open the configured database for one command, audit log attached.
 
     Parameters
@@ -60,6 +62,9 @@ def open_cli_database(database_url: str | None = None, actor: str | None = None,
     migrate : bool, default False
         Upgrade the schema to the newest revision (``sabrkit registry migrate`` only); otherwise
         the schema must already be current.
+    audit_key_file : path, optional
+        ``--key-file`` of the audit commands; default: ``SABRKIT_AUDIT_KEY_FILE``, else the
+        default location (:mod:`sabrkit.audit.keys`).
 
     Raises
     ------
@@ -69,7 +74,8 @@ def open_cli_database(database_url: str | None = None, actor: str | None = None,
     from sabrkit.audit import open_database
 
     settings = settings or Settings()
-    db = open_database(database_url or settings.database_url, actor=resolve_actor(actor, settings))
+    db = open_database(database_url or settings.database_url, actor=resolve_actor(actor, settings),
+                       audit_key_file=audit_key_file)
     try:
         if migrate:
             db.upgrade()
