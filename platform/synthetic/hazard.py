@@ -392,13 +392,18 @@ def oracle_concordance(
     The oracle: what a model that knew the generator's ``eta_P`` would reach on this cohort's
     own observed (censored) outcomes (:func:`sksurv.metrics.concordance_index_censored`,
     :func:`sksurv.metrics.concordance_index_ipcw` with the cohort as its own censoring
-    reference, truncated at ``tau_months`` or the last observed time if earlier).
+    reference, truncated at ``tau_months`` or the last observed time if earlier). NaN for a
+    cohort without a comparable pair (fewer than two patients, or no event).
     """
     from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
     from sksurv.util import Surv
 
     event = np.asarray(event, dtype=bool)
     time_months = np.asarray(time_months, dtype=float)
+    if len(event) < 2 or not event.any():
+        # a cohort of one patient, or without a progression event, has no comparable pair: no C
+        nan = float("nan")
+        return {"oracle_harrell_c": nan, "oracle_uno_c": nan, "oracle_tau_months": float(tau_months)}
     y = Surv.from_arrays(event, time_months)
     harrell = concordance_index_censored(event, time_months, eta_p)[0]
     tau = min(tau_months, float(time_months[event].max())) if event.any() else tau_months

@@ -26,7 +26,7 @@ COVARIATES = ["age", "tsize", "pnodes", "tgrade", "horTh", "menostat", "estrec",
 CATEGORICAL = ["tgrade", "horTh", "menostat"]
 COMPARATOR = ["tsize", "tgrade", "pnodes"]
 VALIDATION = {"n_splits": 5, "n_repeats": 1, "random_state": 7, "tau_months": 60, "auc_times": [12, 36]}
-ANALYSIS = {"importance_repeats": 0, "logrank_permutations": 0, "screening": False}
+ANALYSIS = {"importance_repeats": 0, "permutations": 0, "interval_bootstrap": 0, "screening": False}
 
 
 def _git(root: Path, *args: str) -> str:
