@@ -106,7 +106,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
         for contour in item.get("ContourSequence", []):
             if str(contour.get("ContourGeometricType", "CLOSED_PLANAR")) != "CLOSED_PLANAR":
                 continue
-            data = np.asarray(contour.get("ContourData", []), dtype=float)
+            data = _contour_data(contour)
             if data.size >= 9 and data.size % 3 == 0:
                 points.append(data.reshape(-1, 3))
             for image in contour.get("ContourImageSequence", []):
@@ -133,6 +133,27 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
         series_of_frame=series_of_frame,
         rois=tuple(rois),
     )
+
+
+_CONTOUR_DATA = 0x30060050
+
+
+def _contour_data(contour: object) -> np.ndarray:
+    """ContourData as floats, parsed from the raw bytes when pydicom has not converted them yet.
+
+    pydicom turns each DS value into a Python ``DSfloat`` object; a structure set with lungs and
+    a spinal cord drawn on 300 slices holds hundreds of thousands of values, and those objects
+    took about 100 MB more than the file itself. Parsing the raw backslash-separated text with
+    NumPy keeps reading an RTSTRUCT at about its file size.
+    """
+    raw = contour.get_item(_CONTOUR_DATA)  # type: ignore[attr-defined]
+    if raw is None:
+        return np.zeros(0)
+    value = raw.value
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).decode("ascii", errors="replace").strip(" \x00")
+        return np.array(text.split("\\"), dtype=float) if text else np.zeros(0)
+    return np.asarray(value if value is not None else [], dtype=float)
 
 
 def roi_series_uids(
