@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -374,7 +375,7 @@ def read_series(series: ImageSeries) -> object:
     return image
 
 
-def writable_array(image: object) -> np.ndarray:
+def writable_array(image: Any) -> np.ndarray:
     """A writable NumPy view of a SimpleITK image's own pixel buffer (z, y, x).
 
     SimpleITK offers a read-only view (:func:`SimpleITK.GetArrayViewFromImage`) and copying
@@ -388,7 +389,7 @@ def writable_array(image: object) -> np.ndarray:
     view = sitk.GetArrayViewFromImage(image)  # also makes the buffer unique to this image
     address = view.__array_interface__["data"][0]
     raw = (ctypes.c_char * view.nbytes).from_address(address)
-    return np.frombuffer(raw, dtype=view.dtype).reshape(view.shape)
+    return np.frombuffer(raw, dtype=view.dtype).reshape(view.shape)  # type: ignore[call-overload]
 
 
 def _read_slice(record: DicomFile) -> np.ndarray:
@@ -439,7 +440,8 @@ def series_grid(series: ImageSeries) -> tuple[tuple[int, int, int], tuple[float,
     normal = np.cross(row, col)
     direction = tuple(float(v) for v in np.column_stack([row, col, normal]).reshape(-1))
     spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), dz)  # type: ignore[index]
-    return (first.columns, first.rows, n), spacing, tuple(float(v) for v in first.position), direction  # type: ignore[arg-type]
+    position = first.position if first.position is not None else (0.0, 0.0, 0.0)
+    return (first.columns, first.rows, n), spacing, tuple(float(v) for v in position), direction
 
 
 class _SliceDoesNotFit(Exception):

@@ -6,6 +6,7 @@ or segment becomes one failure row and the unit's other ROIs still complete.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from sabrkit.imaging.oars import normalise_roi_name as normalise
 if TYPE_CHECKING:
     from sabrkit.imaging.dicom_index import ImageSeries
     from sabrkit.imaging.ingest import IngestConfig
-    from sabrkit.imaging.rtstruct import ImageGrid
+    from sabrkit.imaging.rtstruct import ImageGrid, RoiContours
 
 __all__ = ["LESION_COLUMNS", "MASK_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
            "nifti_pairs", "ingest_nifti_pair"]
@@ -183,9 +184,11 @@ def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
                 continue
             context.check_no_identifier(roi.name, f"ROI {roi.number} name")
             grid = context.reference_grid(uid)
-            context.place_structure(role, uid, roi.name,
-                                    lambda target, roi=roi, grid=grid: write_contour_mask(roi.contours, grid, target,
-                                                                                          roi=roi.name), result)
+
+            def write_roi(target: Path, roi: RoiContours = roi, grid: ImageGrid = grid) -> None:
+                write_contour_mask(roi.contours, grid, target, roi=roi.name)
+
+            context.place_structure(role, uid, roi.name, write_roi, result)
         except SabrkitError as exc:
             if not context.config.is_lesion_roi(roi.name) and not _named_structure(context, roi.name):
                 continue  # an ROI that is neither lesion nor OAR: its series problems are not ours
@@ -230,7 +233,7 @@ def ingest_seg(path: str, context: IngestContext) -> UnitResult:
     sop_uids = context.series[uid]["sop_uids"]
     labels = {info.number: info.label for info in seg.segments}
 
-    def write_segment(target: Path, number: int) -> None:
+    def write_segment(target: Path, *, number: int) -> None:
         voxels = segment_voxels(seg, sop_uids, number)
         with NiftiSliceWriter(target, grid.size, grid.spacing, grid.origin, grid.direction, np.uint8) as out:
             for plane in voxels:
@@ -238,7 +241,7 @@ def ingest_seg(path: str, context: IngestContext) -> UnitResult:
 
     for number, role in sorted(roles.items()):
         try:
-            context.place_structure(role, uid, labels[number], lambda target, n=number: write_segment(target, n), result)
+            context.place_structure(role, uid, labels[number], functools.partial(write_segment, number=number), result)
         except SabrkitError as exc:
             result.failures.append(CaseFailure(f"{path} [segment {number}]", "seg", f"{type(exc).__name__}: {exc}"))
     return result
