@@ -1,8 +1,9 @@
-"""De-identification cross-checked against dicognito (a maintained anonymiser, PyPI), and a pseudo-PHI corpus.
+"""De-identification cross-checked against dicognito and deid (maintained anonymisers, PyPI), and a pseudo-PHI corpus.
 
-Cross-check: the same data sets go through dicognito's ``Anonymizer`` and sabrkit's ``Deidentifier``;
-every attribute (at any nesting level, file meta included) that dicognito removes or replaces must be
-removed or replaced by sabrkit too, unless it is listed in ``KEPT_ON_PURPOSE`` (and in docs/imaging.md).
+Cross-check: the same data sets go through dicognito's ``Anonymizer`` / deid's default DICOM recipe
+(``replace_identifiers`` with private tags removed) and sabrkit's ``Deidentifier``; every attribute (at any
+nesting level, file meta included) that the tool removes or replaces must be removed or replaced by sabrkit
+too, unless it is listed in ``KEPT_ON_PURPOSE`` (and in docs/imaging.md).
 
 Corpus: names, IDs, dates, an address and a phone number planted in private tags, nested sequences,
 OtherPatientIDsSequence, overlays and curves, a local code meaning, free text and date-bearing UIDs
@@ -24,11 +25,45 @@ from tcia_export import write_tcia_export
 from sabrkit.imaging import DeidConfig, Deidentifier, check_deidentified_folder, deidentify_folder
 
 SECRET = "crosscheck-secret-0123456789"
-#: attributes dicognito changes and sabrkit keeps on purpose (VR "TM": every time of day), with the reason
+#: what a tool changes and sabrkit keeps on purpose, with the reason (docs/imaging.md, "Kept on purpose")
 KEPT_ON_PURPOSE = {
     "TM": "times of day are kept: the Retain Longitudinal Temporal Information with Modified Dates option shifts "
-          "dates by whole days per patient and keeps times (dicognito shifts date-times by hours)",
+          "dates by whole days per patient and keeps times (dicognito shifts date-times by hours, deid removes them)",
+    "1.2.840.10008": "UIDs of the DICOM standard (SOP Class, Referenced SOP Class, Transfer Syntax UIDs) name the kind "
+                     "of object, not a patient; PS3.15 keeps them and readers need them (deid's recipe removes them)",
 }
+
+
+def _kept_on_purpose(element) -> str | None:
+    if element.VR == "TM":
+        return "TM"
+    if element.VR == "UI" and str(element.value).startswith("1.2.840.10008."):
+        return "1.2.840.10008"
+    return None
+
+
+def _dicognito(datasets: list, tmp_path: Path) -> list:
+    anonymizer = Anonymizer(seed="sabrkit-crosscheck")
+    out = []
+    for ds in datasets:
+        copied = copy.deepcopy(ds)
+        anonymizer.anonymize(copied)
+        out.append(copied)
+    return out
+
+
+def _deid(datasets: list, tmp_path: Path) -> list:
+    from deid.config import DeidRecipe
+    from deid.dicom import replace_identifiers
+
+    paths = []
+    for n, ds in enumerate(datasets):
+        path = tmp_path / "deid_input" / f"{n:03d}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(str(path))
+    return list(replace_identifiers(dicom_files=paths, deid=DeidRecipe(), save=False, remove_private=True,
+                                    strip_sequences=False))
 
 
 def _walk(dataset, prefix=()):
@@ -67,32 +102,38 @@ def _datasets(tiny_dicom: Path, tmp_path: Path) -> list:
     return [pydicom.dcmread(p) for p in files] + corpus_datasets()
 
 
-def test_everything_dicognito_removes_or_replaces_sabrkit_removes_or_replaces(
-        tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("tool", ["dicognito", "deid"])
+def test_everything_the_other_tool_removes_or_replaces_sabrkit_removes_or_replaces(
+        tool: str, tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
     pseudonyms = {**key_table, **KEY_TABLE, "LUNG1-001": "SABR-RCC-001"}
     ours = Deidentifier(DeidConfig(secret=SECRET, pseudonym_of=pseudonyms))
-    theirs = Anonymizer(seed="sabrkit-crosscheck")
-    gaps, kept_on_purpose, compared = [], set(), 0
-    for original in _datasets(tiny_dicom, tmp_path):
-        by_dicognito, by_sabrkit = copy.deepcopy(original), copy.deepcopy(original)
-        theirs.anonymize(by_dicognito)
+    originals = _datasets(tiny_dicom, tmp_path)
+    theirs = {"dicognito": _dicognito, "deid": _deid}[tool](originals, tmp_path)
+    assert len(theirs) == len(originals)
+    gaps, kept_on_purpose, compared, changed_by_tool = [], set(), 0, 0
+    for original, by_tool in zip(originals, theirs):
+        by_sabrkit = copy.deepcopy(original)
         ours.deidentify(by_sabrkit)
-        after_dicognito, after_sabrkit = _index(by_dicognito), _index(by_sabrkit)
+        after_tool, after_sabrkit = _index(by_tool), _index(by_sabrkit)
         for path, element in _index(original).items():
             if element.VR == "SQ" or _value(element) in ("", b""):
                 continue
             compared += 1
-            if _fate(path, element, after_dicognito) == "kept" or _fate(path, element, after_sabrkit) != "kept":
+            if _fate(path, element, after_tool) == "kept":
                 continue
-            if element.VR in KEPT_ON_PURPOSE:
-                kept_on_purpose.add(element.VR)
+            changed_by_tool += 1
+            if _fate(path, element, after_sabrkit) != "kept":
                 continue
-            gaps.append(f"{original.Modality} {element.tag} {element.keyword}: dicognito "
-                        f"{_fate(path, element, after_dicognito)}, sabrkit kept {_value(element)!r}")
-    assert compared > 500
+            reason = _kept_on_purpose(element)
+            if reason is not None:
+                kept_on_purpose.add(reason)
+                continue
+            gaps.append(f"{original.Modality} {element.tag} {element.keyword}: {tool} "
+                        f"{_fate(path, element, after_tool)}, sabrkit kept {_value(element)!r}")
+    assert compared > 500 and changed_by_tool > 100
     assert gaps == []
     docs = (Path(__file__).parents[2] / "docs" / "imaging.md").read_text()
-    assert "Kept on purpose" in docs and all(f"`{vr}`" in docs for vr in kept_on_purpose)
+    assert "Kept on purpose" in docs and all(f"`{reason}`" in docs for reason in kept_on_purpose)
 
 
 @pytest.fixture(scope="module")
