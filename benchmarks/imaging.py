@@ -17,6 +17,10 @@ subprocess so its peak resident memory (process + its children, ``ru_maxrss``) i
 
 No GPU is available in this session; the JSON says so. Run: ``.venv/bin/python benchmarks/imaging.py``
 (about 30 minutes on 2 busy cores) -> ``benchmarks/results/imaging.json``.
+
+``--memory-only`` runs only the memory measurement of one 300-slice 512 x 512 CT series with an RTSTRUCT
+(``ingest_folder`` vs the plain SimpleITK series read, three alternating repeats, each in a fresh
+interpreter) and merges it into the JSON as ``memory_300_slices`` (a few minutes).
 """
 
 from __future__ import annotations
@@ -225,7 +229,184 @@ def phase_semiauto(work: Path) -> dict:
     }
 
 
+
+# --- memory: one 300-slice 512 x 512 CT series (+ RTSTRUCT), sabrkit vs the plain SimpleITK read -------------
+
+MEMORY_SHAPE = (300, 512, 512)  # z, y, x
+MEMORY_REPEATS = 3
+MEMORY_HOSPITAL_NUMBER = "BENCH-0001"
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process (VmRSS)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")  # pragma: no cover
+
+
+def _peak_bytes() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def write_memory_series(folder: Path) -> None:
+    """A synthetic 300 x 512 x 512 planning CT (1 mm slices) and an RTSTRUCT: a GTV, a lung, the cord."""
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    nz, ny, nx = MEMORY_SHAPE
+    spacing, origin = (0.9765625, 0.9765625, 1.0), (-249.51171875, -249.51171875, -150.0)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    sops = [generate_uid() for _ in range(nz)]
+    rng = np.random.default_rng(SEED)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    body = ((xx - nx / 2) / 230) ** 2 + ((yy - ny / 2) / 180) ** 2 < 1
+
+    def base(sop_class: str, modality: str, series_uid: str) -> Dataset:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = sop_class, ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta, ds.SOPClassUID, ds.Modality = meta, sop_class, modality
+        ds.PatientID, ds.PatientName = MEMORY_HOSPITAL_NUMBER, "Bench^Patient"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series_uid, frame
+        ds.StudyDate = "20250102"
+        return ds
+
+    (folder / "CT").mkdir(parents=True)
+    for k in range(nz):
+        ds = base("1.2.840.10008.5.1.4.1.1.2", "CT", series)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = sops[k]
+        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * spacing[2]]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[0]], spacing[2]
+        ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = ny, nx, 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        hu = np.where(body, 40, -1000) + rng.normal(0, 20, (ny, nx))
+        ds.PixelData = (hu + 1024).clip(0, 4095).astype("<u2").tobytes()
+        ds.save_as(folder / "CT" / f"IM{k:04d}.dcm", enforce_file_format=True)
+    rois = {"GTV-1": [], "Lung-Left": [], "Spinal-Cord": []}
+    t = np.linspace(0, 2 * np.pi, 128, endpoint=False)
+    for k in range(nz):
+        z = origin[2] + k * spacing[2]
+        if abs(k - 150) < 20:
+            r = np.sqrt(20.0 ** 2 - (k - 150) ** 2)
+            rois["GTV-1"].append((k, np.column_stack([40 + r * np.cos(t), -30 + r * np.sin(t), np.full(128, z)])))
+        if 50 <= k < 250:
+            rois["Lung-Left"].append((k, np.column_stack([90 + 70 * np.cos(t), -10 + 110 * np.sin(t), np.full(128, z)])))
+        rois["Spinal-Cord"].append((k, np.column_stack([0 + 6 * np.cos(t), 120 + 5 * np.sin(t), np.full(128, z)])))
+    rs = base("1.2.840.10008.5.1.4.1.1.481.3", "RTSTRUCT", generate_uid())
+    rs.SOPInstanceUID = rs.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    series_ref = Dataset()
+    series_ref.SeriesInstanceUID = series
+    study_ref = Dataset()
+    study_ref.RTReferencedSeriesSequence = Sequence([series_ref])
+    frame_ref = Dataset()
+    frame_ref.FrameOfReferenceUID, frame_ref.RTReferencedStudySequence = frame, Sequence([study_ref])
+    rs.ReferencedFrameOfReferenceSequence = Sequence([frame_ref])
+    roi_items, contour_items = [], []
+    for number, (name, contours) in enumerate(rois.items(), start=1):
+        item = Dataset()
+        item.ROINumber, item.ROIName, item.ReferencedFrameOfReferenceUID = number, name, frame
+        roi_items.append(item)
+        sequence = []
+        for k, points in contours:
+            contour = Dataset()
+            image = Dataset()
+            image.ReferencedSOPInstanceUID = sops[k]
+            contour.ContourImageSequence = Sequence([image])
+            contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(points)
+            contour.ContourData = [round(float(v), 3) for v in points.reshape(-1)]
+            sequence.append(contour)
+        roi_contour = Dataset()
+        roi_contour.ReferencedROINumber, roi_contour.ContourSequence = number, Sequence(sequence)
+        contour_items.append(roi_contour)
+    rs.StructureSetROISequence, rs.ROIContourSequence = Sequence(roi_items), Sequence(contour_items)
+    (folder / "RS").mkdir()
+    rs.save_as(folder / "RS" / "RS.dcm", enforce_file_format=True)
+
+
+def phase_memory_sabrkit(work: Path) -> dict:
+    """``ingest_folder`` on the 300-slice series: CT, one lesion and two OAR masks (fresh output folder)."""
+    import shutil
+
+    from sabrkit.imaging import IngestConfig, ingest_folder
+
+    out = work / "memory_out"
+    shutil.rmtree(out, ignore_errors=True)
+    config = IngestConfig(patient_key={MEMORY_HOSPITAL_NUMBER: "SABR-RCC-900"})
+    baseline = _rss_bytes()
+    started = time.perf_counter()
+    result = ingest_folder(work / "memory_series", out, config)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_bytes(), "baseline_rss_bytes": baseline,
+            "n_failures": len(result.failures), "n_masks": len(result.masks)}
+
+
+def phase_memory_plain(work: Path) -> dict:
+    """The plain alternative: SimpleITK ImageSeriesReader on the folder, then WriteImage (no masks)."""
+    import SimpleITK as sitk
+
+    out = work / "memory_plain.nii.gz"
+    baseline = _rss_bytes()
+    started = time.perf_counter()
+    folder = str(work / "memory_series" / "CT")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder))
+    sitk.WriteImage(reader.Execute(), str(out), True)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_bytes(), "baseline_rss_bytes": baseline}
+
+
+def run_memory(work: Path) -> dict:
+    """Three alternating repeats of each, every one in a fresh interpreter; medians and ratios."""
+    import numpy as np
+
+    if not (work / "memory_series").is_dir():
+        write_memory_series(work / "memory_series")
+    voxel_bytes = int(np.prod(MEMORY_SHAPE)) * 2  # int16 HU
+    runs: dict[str, list[dict]] = {"sabrkit_ingest": [], "plain_simpleitk": []}
+    for _ in range(MEMORY_REPEATS):
+        runs["sabrkit_ingest"].append(_run_phase("memory_sabrkit", work))
+        runs["plain_simpleitk"].append(_run_phase("memory_plain", work))
+
+    def summary(rows: list[dict]) -> dict:
+        peak = statistics.median(r["peak_rss_bytes"] for r in rows)
+        base = statistics.median(r["baseline_rss_bytes"] for r in rows)
+        return {
+            "median_seconds": statistics.median(r["seconds"] for r in rows),
+            "median_peak_rss_bytes": int(peak), "median_baseline_rss_bytes": int(base),
+            "peak_rss_bytes_over_voxel_bytes": round(peak / voxel_bytes, 3),
+            "peak_above_baseline_over_voxel_bytes": round((peak - base) / voxel_bytes, 3),
+            "repeats": rows,
+        }
+
+    mine, plain = summary(runs["sabrkit_ingest"]), summary(runs["plain_simpleitk"])
+    return {
+        "what": "one synthetic CT series of 300 slices x 512 x 512 (int16 HU: voxel_bytes) + an RTSTRUCT with a GTV "
+                "(40 slices), a lung (200 slices) and the spinal cord (300 slices). sabrkit_ingest = ingest_folder "
+                "(crawl with SHA-256, geometry check, CT -> .nii.gz, 1 lesion + 2 OAR masks, manifests) in a fresh "
+                "interpreter; plain_simpleitk = ImageSeriesReader + WriteImage of the CT only. peak_rss_bytes = the "
+                "process's ru_maxrss (interpreter and imports included); baseline_rss_bytes = VmRSS after the imports, "
+                "just before the work (the interpreter); each figure is the median of the repeats",
+        "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
+        "shape_zyx": list(MEMORY_SHAPE), "voxel_bytes": voxel_bytes, "repeats": MEMORY_REPEATS,
+        "sabrkit_ingest": mine, "plain_simpleitk": plain,
+        "ratios": {
+            "sabrkit_peak_over_plain_peak": round(mine["median_peak_rss_bytes"] / plain["median_peak_rss_bytes"], 3),
+            "sabrkit_seconds_over_plain_seconds": round(mine["median_seconds"] / plain["median_seconds"], 3),
+        },
+        "target": "peak_rss_bytes / voxel_bytes <= 2 (issue 14)",
+        "target_met": mine["peak_rss_bytes_over_voxel_bytes"] <= 2,
+    }
+
 PHASES = {
+    "memory_sabrkit": phase_memory_sabrkit, "memory_plain": phase_memory_plain,
     "export": phase_export, "ingest": phase_ingest, "plain_ingest": phase_plain_ingest,
     "preprocess_1": lambda w: phase_preprocess(w, 1), "preprocess_2": lambda w: phase_preprocess(w, 2),
     "unet": lambda w: phase_unet(w, float(os.environ.get("SABRKIT_BENCH_UNET_MINUTES", "10"))),
@@ -247,12 +428,29 @@ def main() -> None:
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--work", type=Path)
     parser.add_argument("--only", nargs="*", default=None, help="run these phases (work folder must hold earlier ones)")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the 300-slice memory measurement; merged into the JSON as 'memory_300_slices'")
     args = parser.parse_args()
     if args.phase:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
         print(json.dumps(PHASES[args.phase](args.work)))
+        return
+    if args.memory_only:
+        load_before = os.getloadavg()
+        with tempfile.TemporaryDirectory(prefix="sabrkit-bench-memory-") as tmp:
+            memory = run_memory(args.work or Path(tmp))
+        memory["load_average_before"] = [round(v, 2) for v in load_before]
+        memory["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+        existing = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
+        existing["memory_300_slices"] = memory
+        existing.setdefault("notes", {})["memory_300_slices"] = (
+            "measured by `benchmarks/imaging.py --memory-only` on its own date; every other figure in this file "
+            "comes from the full run dated in 'date'")
+        RESULT.parent.mkdir(exist_ok=True)
+        RESULT.write_text(json.dumps(existing, indent=2) + "\n")
+        print(json.dumps(memory, indent=2))
         return
     import torch
 

@@ -71,7 +71,7 @@ def check(
 @handle_errors
 def ingest(
     src: Path = typer.Argument(..., help="Folder of DICOM files (CT/MR series, RTSTRUCT, SEG) and/or NIfTI/NRRD pairs."),
-    out: Path = typer.Option(..., "--out", help="Output folder: images/, masks/, images.csv, series.csv, failures.csv."),
+    out: Path = typer.Option(..., "--out", help="Output folder: images/, masks/, images.csv, masks.csv, series.csv, failures.csv."),
     roi_pattern: str = typer.Option(r"GTV.*", help="ROI / segment names taken as lesions (regex, full match, any case)."),
     lesion_pattern: str = typer.Option(DEFAULT_LESION_PATTERN, help="Regex pulling lesion number n from an ROI name "
                                        "(default: GTV_L1, GTV-L1, GTV L1, GTV-1, GTV_1, GTV1; GTV/GTVp = lesion 1)."),

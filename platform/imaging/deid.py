@@ -6,7 +6,11 @@ so the profile is applied here from the packaged Table E.1-1 (see
 :mod:`sabrkit.imaging.deid_profile` for the actions and the options used):
 
 * every attribute of the table gets its action at every nesting level (X remove, Z empty,
-  D dummy, U new UID); private attributes, curves and overlays are removed;
+  D dummy, U new UID); private attributes, curves (groups 50xx) and overlay planes (60xx, all
+  their attributes, not only the data and comments the table lists) are removed;
+* an identifier sweep then replaces any remaining text attribute that still holds the
+  patient's own PatientID, other patient IDs, name parts or birth date (a name in a local
+  code meaning, an ID in a kept label) by the dummy text;
 * ``PatientID`` and ``PatientName`` become the registry pseudonym (``SABR-RCC-017``);
 * dates and date-times are shifted by one offset per patient (whole days, from the
   patient's pseudonym and the secret, or given), the same in all of that patient's studies;
@@ -132,7 +136,11 @@ class Deidentifier:
                                                  "leave the file out or have it cleaned by pixel-level tools"))
         pseudonym = self.pseudonym(str(ds.get("PatientID", "")))
         offset = self.offset_days(pseudonym)
+        sweep = _patient_identifier_pattern(ds)
         self._clean(ds, offset)
+        swept = _sweep(ds, sweep) if sweep is not None else 0
+        if swept:
+            logger.info("identifier sweep: %d text attribute(s) still naming the patient replaced", swept)
         ds.PatientID = pseudonym
         ds.PatientName = pseudonym
         ds.PatientIdentityRemoved = "YES"
@@ -153,8 +161,8 @@ class Deidentifier:
         from pydicom.sequence import Sequence
 
         for element in list(ds):
-            if element.tag.is_private:  # Basic Profile: private attributes are removed
-                del ds[element.tag]
+            if element.tag.is_private or _is_overlay_or_curve(element.tag.group):
+                del ds[element.tag]  # Basic Profile: private attributes, curves (50xx) and overlays (60xx) removed
                 continue
             entry = profile_entry(int(element.tag))
             if entry is None:  # not in the table: kept, but its items are cleaned
@@ -179,6 +187,59 @@ class Deidentifier:
             elif action == "D":
                 element.value = Sequence([]) if element.VR == "SQ" else DUMMY_BY_VR.get(element.VR, DUMMY_TEXT)
             # "K": keep
+
+
+_SWEPT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "PN", "CS", "AE"})
+
+
+def _is_overlay_or_curve(group: int) -> bool:
+    """Repeating groups 5000-501E (curves, retired) and 6000-601E (overlay planes), even groups only."""
+    return group % 2 == 0 and (0x5000 <= group <= 0x501E or 0x6000 <= group <= 0x601E)
+
+
+def _patient_identifier_pattern(ds: Any) -> re.Pattern[str] | None:
+    """The patient's own identifiers as found in the data set before cleaning, as one regex.
+
+    PatientID, OtherPatientIDs (and those of OtherPatientIDsSequence), the parts of PatientName
+    and PatientBirthName of three characters or more, and the birth date (``YYYYMMDD`` and
+    ``YYYY-MM-DD``); whole words only, any case.
+    """
+    needles: set[str] = set()
+    for element in ds.iterall():
+        keyword, value = element.keyword, element.value
+        if keyword in ("PatientID", "OtherPatientIDs") and value:
+            values = [value] if isinstance(value, str) else list(value)
+            needles.update(str(v).strip() for v in values)
+        elif keyword in ("PatientName", "PatientBirthName") and value:
+            needles.update(re.split(r"[\^=\s]+", str(value)))
+        elif keyword == "PatientBirthDate" and value and len(str(value)) == 8:
+            text = str(value)
+            needles.update({text, f"{text[:4]}-{text[4:6]}-{text[6:]}"})
+    needles = {n for n in needles if len(n) >= 3}
+    if not needles:
+        return None
+    ordered = sorted(needles, key=len, reverse=True)
+    return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _sweep(ds: Any, pattern: re.Pattern[str]) -> int:
+    """Replace every remaining text attribute holding a patient identifier by the dummy text (any depth).
+
+    Catches what the attribute table cannot know about: a name in a local code meaning, a
+    hospital number in a label of an attribute the profile keeps. PatientID/PatientName (now the
+    pseudonym) are not touched.
+    """
+    swept = 0
+    for element in list(ds.iterall()):
+        if element.VR not in _SWEPT_VRS or element.keyword in ("PatientID", "PatientName"):
+            continue
+        value = element.value
+        values = [value] if isinstance(value, str) else list(value) if value is not None else []
+        if any(isinstance(v, str) and pattern.search(v) for v in values) or (
+                element.VR == "PN" and value is not None and pattern.search(str(value))):
+            element.value = DUMMY_TEXT if element.VR != "CS" else ""
+            swept += 1
+    return swept
 
 
 def _empty(vr: str) -> Any:

@@ -88,6 +88,10 @@ def phi_findings(
         if element.tag.is_private:
             add(element, "private attribute (Basic Profile: remove)")
             continue
+        group = element.tag.group
+        if group % 2 == 0 and (0x5000 <= group <= 0x501E or 0x6000 <= group <= 0x601E):
+            add(element, "curve or overlay attribute (removed by sabrkit)")
+            continue
         value = element.value
         if element.VR in _TEXT_VRS and needle_pattern is not None and not _is_empty(value):
             if needle_pattern.search(str(value)):

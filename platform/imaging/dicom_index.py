@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -374,7 +375,7 @@ def read_series(series: ImageSeries) -> object:
     return image
 
 
-def writable_array(image: object) -> np.ndarray:
+def writable_array(image: Any) -> np.ndarray:
     """A writable NumPy view of a SimpleITK image's own pixel buffer (z, y, x).
 
     SimpleITK offers a read-only view (:func:`SimpleITK.GetArrayViewFromImage`) and copying
@@ -388,7 +389,7 @@ def writable_array(image: object) -> np.ndarray:
     view = sitk.GetArrayViewFromImage(image)  # also makes the buffer unique to this image
     address = view.__array_interface__["data"][0]
     raw = (ctypes.c_char * view.nbytes).from_address(address)
-    return np.frombuffer(raw, dtype=view.dtype).reshape(view.shape)
+    return np.frombuffer(raw, dtype=view.dtype).reshape(view.shape)  # type: ignore[call-overload]
 
 
 def _read_slice(record: DicomFile) -> np.ndarray:
@@ -439,59 +440,61 @@ def series_grid(series: ImageSeries) -> tuple[tuple[int, int, int], tuple[float,
     normal = np.cross(row, col)
     direction = tuple(float(v) for v in np.column_stack([row, col, normal]).reshape(-1))
     spacing = (float(first.pixel_spacing[1]), float(first.pixel_spacing[0]), dz)  # type: ignore[index]
-    return (first.columns, first.rows, n), spacing, tuple(float(v) for v in first.position), direction  # type: ignore[arg-type]
+    position = first.position if first.position is not None else (0.0, 0.0, 0.0)
+    return (first.columns, first.rows, n), spacing, tuple(float(v) for v in position), direction
+
+
+class _SliceDoesNotFit(Exception):
+    """A slice holds values the chosen pixel type cannot store exactly."""
+
+
+def _pixel_type(series: ImageSeries, first: np.ndarray) -> np.dtype:
+    if series.first.modality == "CT" and _fits(first, np.dtype(np.int16)):
+        return np.dtype(np.int16)
+    if np.issubdtype(first.dtype, np.floating) or series.first.modality == "CT":
+        return np.dtype(np.float32)
+    return first.dtype
 
 
 def write_series_nifti(series: ImageSeries, path: str | os.PathLike[str]) -> Path:
-    """Convert a checked series to one NIfTI file, one slice at a time (about one copy of the voxels in memory).
+    """Convert a checked series to one ``.nii.gz`` file, streaming one slice at a time.
 
-    Each slice is decoded by SimpleITK (GDCM: rescale slope and intercept applied) straight into
-    the output image's buffer; the geometry is :func:`series_grid`'s. CT is stored as int16 HU
-    when every value is a whole number in the int16 range (else float32); other modalities keep
-    the first slice's pixel type (float64 becomes float32). Should a later slice not fit that
-    type, the volume is converted to float32 once (a second copy, only then).
+    Each slice is decoded by SimpleITK (GDCM: rescale slope and intercept applied) and appended
+    to the file by :class:`~sabrkit.imaging.nifti_stream.NiftiSliceWriter` (ITK's own header,
+    :func:`series_grid`'s geometry), so memory holds about one slice, whatever the series' size.
+    CT is stored as int16 HU when every value is a whole number in the int16 range, else float32;
+    other modalities keep the first slice's pixel type (float64 becomes float32). Should a later
+    slice not fit that type, the file is written again as float32.
 
     Returns
     -------
     pathlib.Path
-        The written file (atomic write, see :func:`sabrkit.imaging.write_image`).
+        The written file (complete or absent: written under a temporary name, then renamed).
 
     Raises
     ------
     ImageReadError
         A slice cannot be decoded or is not a single frame of the series' size.
     """
-    import SimpleITK as sitk
-
-    from sabrkit.imaging.io import write_image
+    from sabrkit.imaging.nifti_stream import NiftiSliceWriter
 
     size, spacing, origin, direction = series_grid(series)
     first = _read_slice(series.files[0])
-    if series.first.modality == "CT" and _fits(first, np.dtype(np.int16)):
-        dtype = np.dtype(np.int16)
-    elif np.issubdtype(first.dtype, np.floating) or series.first.modality == "CT":
+    dtype = _pixel_type(series, first)
+    if dtype == np.float64:
         dtype = np.dtype(np.float32)
-    else:
-        dtype = first.dtype
-
-    def allocate(kind: np.dtype) -> tuple[object, np.ndarray]:
-        pixel_id = sitk.GetImageFromArray(np.zeros((1, 1), dtype=kind)).GetPixelID()
-        image = sitk.Image(list(size), pixel_id)
-        image.SetSpacing(spacing)
-        image.SetOrigin(origin)
-        image.SetDirection(direction)
-        return image, writable_array(image)
-
-    image, volume = allocate(dtype)
-    for k, record in enumerate(series.files):
-        values = first if k == 0 else _read_slice(record)
-        if not _fits(values, volume.dtype):
-            logger.info("series %s: slice %d does not fit %s; the volume is stored as float32", series.series_uid, k,
-                        volume.dtype)
-            wider, wider_volume = allocate(np.dtype(np.float32))
-            wider_volume[:k] = volume[:k]
-            del volume
-            image, volume = wider, wider_volume
-        volume[k] = values
-    del volume
-    return write_image(image, path)
+    target = Path(path)
+    while True:
+        try:
+            with NiftiSliceWriter(target, size, spacing, origin, direction, dtype) as out:
+                for k, record in enumerate(series.files):
+                    values = first if k == 0 else _read_slice(record)
+                    if not _fits(values, dtype):
+                        raise _SliceDoesNotFit(k)
+                    out.write(values)
+            return target
+        except _SliceDoesNotFit as exc:
+            if dtype == np.float32:  # pragma: no cover - float32 holds every decoded value
+                raise
+            logger.info("series %s: slice %s does not fit %s; written again as float32", series.series_uid, exc, dtype)
+            dtype = np.dtype(np.float32)

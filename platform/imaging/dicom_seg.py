@@ -17,7 +17,7 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageReadError, format_problem
 
-__all__ = ["OCCUPANCY_THRESHOLD", "SegmentInfo", "SegObject", "read_seg", "seg_masks", "segmentation_kind"]
+__all__ = ["OCCUPANCY_THRESHOLD", "SegmentInfo", "SegObject", "read_seg", "seg_masks", "segment_voxels", "segmentation_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +95,71 @@ def segmentation_kind(seg: SegObject) -> tuple[str, str]:
     return kind, fractional
 
 
-def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object, *,
-              segment_numbers: Sequence[int] | None = None) -> dict[int, object]:
-    """Masks of the segments of ``seg`` on the grid of its source series.
+def _check_supported(seg: SegObject) -> str:
+    kind, fractional = segmentation_kind(seg)
+    if kind == "FRACTIONAL" and fractional != "OCCUPANCY":
+        raise ImageReadError(format_problem(
+            f"DICOM SEG {seg.path!r} is FRACTIONAL with SegmentationFractionalType {fractional or '(missing)'}",
+            "sabrkit converts BINARY segments and FRACTIONAL OCCUPANCY segments (voxels covered >= 50 %); a "
+            "PROBABILITY map is a model output, and where to cut it is the user's choice",
+            "threshold the map yourself and save a BINARY SEG (e.g. highdicom Segmentation with "
+            "segmentation_type=BINARY), or supply the RTSTRUCT"))
+    if kind not in ("BINARY", "FRACTIONAL"):
+        raise ImageReadError(format_problem(
+            f"DICOM SEG {seg.path!r} has SegmentationType {kind}",
+            "sabrkit converts BINARY and FRACTIONAL (OCCUPANCY) segmentations",
+            "export a BINARY segmentation (a LABELMAP SEG can be converted with highdicom)"))
+    return kind
+
+
+def segment_voxels(seg: SegObject, source_sop_uids: Sequence[str], number: int) -> np.ndarray:
+    """One segment as a (z, y, x) uint8 0/1 array in the order of ``source_sop_uids``.
 
     BINARY segments are taken as they are. FRACTIONAL segments of type OCCUPANCY (the
-    fraction of each voxel the structure covers) become masks of the voxels covered at least
-    half (:data:`OCCUPANCY_THRESHOLD`: the voxel centre is then inside for a boundary straight at
-    voxel scale, the rule RTSTRUCT contours are filled by). FRACTIONAL segments of type
+    fraction of each voxel the structure covers) become the voxels covered at least half
+    (:data:`OCCUPANCY_THRESHOLD`: for a boundary straight at voxel scale that is the voxel
+    centre inside, the rule RTSTRUCT contours are filled by). FRACTIONAL segments of type
     PROBABILITY (a model's output) are refused: a threshold would be a modelling choice sabrkit
     cannot make for the user.
+
+    Raises
+    ------
+    EmptyMaskError
+        The segment has no foreground voxel on this series.
+    ImageReadError
+        A PROBABILITY segmentation, an unknown segmentation type, or highdicom cannot map the
+        SEG frames onto the series' instances.
+    """
+    kind = _check_supported(seg)
+    try:
+        raw = seg.segmentation.get_pixels_by_source_instance(  # type: ignore[attr-defined]
+            source_sop_instance_uids=list(source_sop_uids), segment_numbers=[int(number)],
+            rescale_fractional=False, dtype=np.uint8,
+        )[..., 0]
+    except Exception as exc:  # KeyError / ValueError / RuntimeError from highdicom
+        raise ImageReadError(
+            format_problem(f"DICOM SEG {seg.path!r}: frames cannot be matched to the series' instances ({exc})",
+                           "a SEG must reference the instances of the series it segments",
+                           "export the SEG from the series that was ingested")
+        ) from exc
+    if kind == "FRACTIONAL":
+        maximum = float(seg.segmentation.get("MaximumFractionalValue", 255))  # type: ignore[attr-defined]
+        inside = raw >= OCCUPANCY_THRESHOLD * maximum
+    else:
+        inside = raw > 0
+    if not inside.any():
+        label = next((s.label for s in seg.segments if s.number == number), "")
+        raise EmptyMaskError(
+            format_problem(f"DICOM SEG {seg.path!r}: segment {number} ({label!r}) is empty",
+                           "a segment used as a mask needs at least one voxel",
+                           "remove the empty segment or segment the structure again")
+        )
+    return inside.astype(np.uint8)
+
+
+def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object, *,
+              segment_numbers: Sequence[int] | None = None) -> dict[int, object]:
+    """Masks of the segments of ``seg`` on the grid of its source series (see :func:`segment_voxels`).
 
     Parameters
     ----------
@@ -120,56 +175,14 @@ def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object,
     -------
     dict
         Segment number -> uint8 SimpleITK mask (0/1) with ``reference``'s geometry.
-
-    Raises
-    ------
-    EmptyMaskError
-        A segment has no foreground voxel on this series.
-    ImageReadError
-        A PROBABILITY segmentation, an unknown segmentation type, or highdicom cannot map the
-        SEG frames onto the series' instances.
     """
     from sabrkit.imaging.rtstruct import ImageGrid
 
     grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
     numbers = [s.number for s in seg.segments] if segment_numbers is None else list(segment_numbers)
-    if not numbers:
-        return {}
-    kind, fractional = segmentation_kind(seg)
-    if kind == "FRACTIONAL" and fractional != "OCCUPANCY":
-        raise ImageReadError(format_problem(
-            f"DICOM SEG {seg.path!r} is FRACTIONAL with SegmentationFractionalType {fractional or '(missing)'}",
-            "sabrkit converts BINARY segments and FRACTIONAL OCCUPANCY segments (voxels covered >= 50 %); a "
-            "PROBABILITY map is a model output, and where to cut it is the user's choice",
-            "threshold the map yourself and save a BINARY SEG (e.g. highdicom Segmentation with "
-            "segmentation_type=BINARY), or supply the RTSTRUCT"))
-    if kind not in ("BINARY", "FRACTIONAL"):
-        raise ImageReadError(format_problem(
-            f"DICOM SEG {seg.path!r} has SegmentationType {kind}",
-            "sabrkit converts BINARY and FRACTIONAL (OCCUPANCY) segmentations",
-            "export a BINARY segmentation (a LABELMAP SEG can be converted with highdicom)"))
-    try:
-        pixels = seg.segmentation.get_pixels_by_source_instance(  # type: ignore[attr-defined]
-            source_sop_instance_uids=list(source_sop_uids), segment_numbers=numbers,
-            dtype=np.float32 if kind == "FRACTIONAL" else np.uint8,
-        )
-    except Exception as exc:  # KeyError / ValueError / RuntimeError from highdicom
-        raise ImageReadError(
-            format_problem(f"DICOM SEG {seg.path!r}: frames cannot be matched to the series' instances ({exc})",
-                           "a SEG must reference the instances of the series it segments",
-                           "export the SEG from the series that was ingested")
-        ) from exc
-    labels = {s.number: s.label for s in seg.segments}
     masks: dict[int, object] = {}
-    for position, number in enumerate(numbers):
-        layer = pixels[..., position]
-        inside = layer >= OCCUPANCY_THRESHOLD if kind == "FRACTIONAL" else layer > 0
-        if not inside.any():
-            raise EmptyMaskError(
-                format_problem(f"DICOM SEG {seg.path!r}: segment {number} ({labels.get(number, '')!r}) is empty",
-                               "a segment used as a mask needs at least one voxel",
-                               "remove the empty segment or segment the structure again")
-            )
+    for number in numbers:
+        inside = segment_voxels(seg, source_sop_uids, number)
         mask, voxels = grid.empty_mask()
         voxels[...] = inside
         del voxels

@@ -3,16 +3,17 @@
 ``ingest_folder(src, out)``:
 
 1. crawls ``src`` (headers only) and groups image files (CT/MR by default) into series;
-2. checks each series is an evenly spaced stack and reads it with SimpleITK -> one NIfTI image;
+2. checks each series is an evenly spaced stack and streams it, slice by slice, to one NIfTI image;
 3. links every RTSTRUCT and DICOM SEG to the series it references (SOP instance / series /
-   frame-of-reference UIDs) and turns each ROI or segment whose name matches
-   :attr:`IngestConfig.roi_pattern` into a mask on that series' grid;
-4. names each mask with its registry lesion ID (ROI ``GTV_L2`` of patient ``SABR-RCC-001`` ->
-   ``SABR-RCC-001-L2``, via :attr:`IngestConfig.lesion_pattern` or an explicit map);
+   frame-of-reference UIDs) and turns each lesion ROI (GTV spellings, ``--roi-map``) and each
+   organ at risk (TG-263 synonym table) into a mask on that series' grid;
+4. names each lesion mask with its registry lesion ID (ROI ``GTV-2`` of patient ``SABR-RCC-001`` ->
+   ``SABR-RCC-001-L2``) and each OAR mask with its TG-263 name;
 5. also takes ``<lesion_id>_ct|_image`` + ``<lesion_id>_mask|_label`` NIfTI/NRRD pairs;
 6. writes ``images.csv`` (one row per lesion, the columns of the cohort's ``images.csv`` plus
-   ``study_date, series_uid, roi_name``), ``series.csv`` (every image series, contoured or
-   not) and ``failures.csv`` (file or series, stage, reason).
+   ``study_date, series_uid, roi_name``), ``masks.csv`` (every mask, ``kind`` lesion or oar),
+   ``series.csv`` (every image series, contoured or not) and ``failures.csv`` (file or series,
+   stage, reason).
 
 Each problem (an unreadable or truncated file, a series with a missing slice, an RTSTRUCT
 whose series is absent, an ROI without contour points ...) becomes one failure row naming the

@@ -6,9 +6,10 @@ or segment becomes one failure row and the unit's other ROIs still complete.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from sabrkit.imaging.oars import normalise_roi_name as normalise
 if TYPE_CHECKING:
     from sabrkit.imaging.dicom_index import ImageSeries
     from sabrkit.imaging.ingest import IngestConfig
-    from sabrkit.imaging.rtstruct import ImageGrid
+    from sabrkit.imaging.rtstruct import ImageGrid, RoiContours
 
 __all__ = ["LESION_COLUMNS", "MASK_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
            "nifti_pairs", "ingest_nifti_pair"]
@@ -132,9 +133,9 @@ class IngestContext:
             "study_date": row["study_date"], "series_uid": uid,
         }
 
-    def place_structure(self, role: tuple[str, str], uid: str, roi_name: str, mask: Any,
+    def place_structure(self, role: tuple[str, str], uid: str, roi_name: str, write: Callable[[Path], Any],
                         result: UnitResult) -> None:
-        """Write one lesion or OAR mask and add its manifest row to ``result``.
+        """Write one lesion or OAR mask (``write(path)``) and add its manifest row to ``result``.
 
         Lesion masks are ``masks/<lesion_id>_mask.nii.gz``; OAR masks
         ``masks/<study_id>-<TG-263 name>_<series_uid>_mask.nii.gz`` (an organ is contoured on each
@@ -153,7 +154,7 @@ class IngestContext:
         else:
             relative = f"masks/{study_id}-{name}_{uid}_mask.nii.gz"
         self.check_no_identifier(relative, "mask path")
-        self.write(mask, relative)
+        write(self.out_dir / relative)
         result.outputs.append(relative)
         if kind == "lesion":
             result.lesions.append(self.lesion_row(name, uid, roi_name, relative))
@@ -163,7 +164,7 @@ class IngestContext:
 
 def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
     """Convert every lesion and OAR ROI of one RTSTRUCT into a mask on its referenced series."""
-    from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct, roi_series_uids
+    from sabrkit.imaging.rtstruct import read_rtstruct, roi_series_uids, write_contour_mask
 
     result = UnitResult(fingerprint="")
     try:
@@ -182,8 +183,12 @@ def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
             if role is None:
                 continue
             context.check_no_identifier(roi.name, f"ROI {roi.number} name")
-            mask = rasterize_contours(roi.contours, context.reference_grid(uid), roi=roi.name)
-            context.place_structure(role, uid, roi.name, mask, result)
+            grid = context.reference_grid(uid)
+
+            def write_roi(target: Path, roi: RoiContours = roi, grid: ImageGrid = grid) -> None:
+                write_contour_mask(roi.contours, grid, target, roi=roi.name)
+
+            context.place_structure(role, uid, roi.name, write_roi, result)
         except SabrkitError as exc:
             if not context.config.is_lesion_roi(roi.name) and not _named_structure(context, roi.name):
                 continue  # an ROI that is neither lesion nor OAR: its series problems are not ours
@@ -204,7 +209,8 @@ def _named_structure(context: IngestContext, roi_name: str) -> bool:
 
 def ingest_seg(path: str, context: IngestContext) -> UnitResult:
     """Convert every lesion and OAR segment of one DICOM SEG into a mask on its source series."""
-    from sabrkit.imaging.dicom_seg import read_seg, seg_masks
+    from sabrkit.imaging.dicom_seg import read_seg, segment_voxels
+    from sabrkit.imaging.nifti_stream import NiftiSliceWriter
 
     result = UnitResult(fingerprint="")
     try:
@@ -223,16 +229,19 @@ def ingest_seg(path: str, context: IngestContext) -> UnitResult:
                 roles[info.number] = role
         except SabrkitError as exc:
             result.failures.append(CaseFailure(f"{path} [segment {info.number}]", "seg", f"{type(exc).__name__}: {exc}"))
-    try:
-        masks = seg_masks(seg, context.series[uid]["sop_uids"], context.reference_grid(uid),
-                          segment_numbers=sorted(roles))
-    except SabrkitError as exc:
-        result.failures.append(CaseFailure(path, "seg", f"{type(exc).__name__}: {exc}"))
-        return result
+    grid = context.reference_grid(uid)
+    sop_uids = context.series[uid]["sop_uids"]
     labels = {info.number: info.label for info in seg.segments}
+
+    def write_segment(target: Path, *, number: int) -> None:
+        voxels = segment_voxels(seg, sop_uids, number)
+        with NiftiSliceWriter(target, grid.size, grid.spacing, grid.origin, grid.direction, np.uint8) as out:
+            for plane in voxels:
+                out.write(plane)
+
     for number, role in sorted(roles.items()):
         try:
-            context.place_structure(role, uid, labels[number], masks[number], result)
+            context.place_structure(role, uid, labels[number], functools.partial(write_segment, number=number), result)
         except SabrkitError as exc:
             result.failures.append(CaseFailure(f"{path} [segment {number}]", "seg", f"{type(exc).__name__}: {exc}"))
     return result

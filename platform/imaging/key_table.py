@@ -154,9 +154,9 @@ def validate_key_table(
     problems = [
         (empty, "empty hospital_number or study_id"),
         (self_map, "maps a hospital number to itself (the hospital number would become the study ID)"),
-        (not_pseudonym, f"study_id does not satisfy the pseudonym rule {pseudonym_pattern!r}"),
+        (not_pseudonym, f"study_id does not satisfy the pseudonym rule '{pseudonym_pattern}'"),
         (crossed, "a hospital number of this row is also used as a study_id"),
-        (hospital_like_pseudonym, f"hospital_number satisfies the pseudonym rule {pseudonym_pattern!r} "
+        (hospital_like_pseudonym, f"hospital_number satisfies the pseudonym rule '{pseudonym_pattern}' "
                                   "(it could pass as a study ID)"),
         (duplicate, "hospital_number listed before with another study_id"),
     ]

@@ -98,7 +98,7 @@ def parse_roi_map(
             problems.append(f"line {line}: empty roi_name or maps_to")
             continue
         if study and not re.fullmatch(pseudonym_pattern, study):
-            problems.append(f"line {line}: study_id is not a pseudonymous study ID ({pseudonym_pattern!r}; value "
+            problems.append(f"line {line}: study_id is not a pseudonymous study ID ('{pseudonym_pattern}'; value "
                             "not shown)")
             continue
         lesion = _LESION.fullmatch(target)
@@ -118,10 +118,10 @@ def parse_roi_map(
             continue
         entries[key] = value
     if problems:
-        shown = "\n".join(f"  - {p}" for p in problems[:10])
+        listed = "\n".join(f"  - {p}" for p in problems[:10])
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise RoiMapError(format_problem(
-            f"{source}: {len(problems)} bad line(s):\n{shown}{more}\n",
+            f"{source}: {len(problems)} bad line(s):\n{listed}{more}\n",
             f"maps_to is L<n>, <n>, ignore or one of the TG-263 names {sorted(OAR_SYNONYMS)}",
             "correct those lines"))
     return RoiMap(entries)

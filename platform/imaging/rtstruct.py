@@ -27,7 +27,8 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageGeometryError, ImageReadError, format_problem
 
-__all__ = ["ImageGrid", "RoiContours", "StructureSet", "read_rtstruct", "rasterize_contours", "roi_series_uids"]
+__all__ = ["ImageGrid", "RoiContours", "StructureSet", "contour_planes", "fill_plane", "read_rtstruct", "rasterize_contours",
+           "roi_series_uids", "write_contour_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
         for contour in item.get("ContourSequence", []):
             if str(contour.get("ContourGeometricType", "CLOSED_PLANAR")) != "CLOSED_PLANAR":
                 continue
-            data = np.asarray(contour.get("ContourData", []), dtype=float)
+            data = _contour_data(contour)
             if data.size >= 9 and data.size % 3 == 0:
                 points.append(data.reshape(-1, 3))
             for image in contour.get("ContourImageSequence", []):
@@ -132,6 +133,27 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
         series_of_frame=series_of_frame,
         rois=tuple(rois),
     )
+
+
+_CONTOUR_DATA = 0x30060050
+
+
+def _contour_data(contour: object) -> np.ndarray:
+    """ContourData as floats, parsed from the raw bytes when pydicom has not converted them yet.
+
+    pydicom turns each DS value into a Python ``DSfloat`` object; a structure set with lungs and
+    a spinal cord drawn on 300 slices holds hundreds of thousands of values, and those objects
+    took about 100 MB more than the file itself. Parsing the raw backslash-separated text with
+    NumPy keeps reading an RTSTRUCT at about its file size.
+    """
+    raw = contour.get_item(_CONTOUR_DATA)  # type: ignore[attr-defined]
+    if raw is None:
+        return np.zeros(0)
+    value = raw.value
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).decode("ascii", errors="replace").strip(" \x00")
+        return np.array(text.split("\\"), dtype=float) if text else np.zeros(0)
+    return np.asarray(value if value is not None else [], dtype=float)
 
 
 def roi_series_uids(
@@ -218,42 +240,21 @@ class ImageGrid:
         return mask, writable_array(mask)
 
 
-def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> object:
-    """Fill closed planar contours (patient mm) on the grid of ``reference`` (even-odd rule).
-
-    Slices are filled one at a time into the mask's own buffer, so converting an ROI needs the
-    mask (one byte per voxel) and one slice of edge counts, whatever the image size.
-
-    Parameters
-    ----------
-    contours : sequence of (n, 3) arrays
-        Contour points in patient coordinates (mm), one array per contour.
-    reference : SimpleITK.Image or ImageGrid
-        The image (or its grid) the ROI was drawn on; the mask gets its size, spacing, origin
-        and direction.
-    roi : str
-        ROI name used in messages.
-
-    Returns
-    -------
-    SimpleITK.Image
-        uint8 mask (0/1) on the reference grid.
+def contour_planes(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> dict[int, list[np.ndarray]]:
+    """Image plane -> the contours on it, as continuous (i, j) voxel indices (checked as below).
 
     Raises
     ------
-    EmptyMaskError
-        No contour points at all (an ROI that was named but never drawn).
-    ImageGeometryError
-        A contour is not planar along the image's slice axis, lies between image planes, or
-        lies outside the image.
+    EmptyMaskError, ImageGeometryError
+        See :func:`rasterize_contours`.
     """
     if not contours or sum(len(c) for c in contours) == 0:
         raise EmptyMaskError(
-            format_problem(f"ROI {roi!r} has no contour points", "an ROI used as a lesion mask needs at least one "
+            format_problem(f"ROI {roi!r} has no contour points", "an ROI used as a mask needs at least one "
                            "closed contour", "draw the ROI in the planning system and export the RTSTRUCT again")
         )
     grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
-    nx, ny, nz = grid.size
+    nz = grid.size[2]
     matrix = np.asarray(grid.direction, dtype=float).reshape(3, 3) * np.asarray(grid.spacing)
     inverse = np.linalg.inv(matrix)
     origin = np.asarray(grid.origin, dtype=float)
@@ -279,12 +280,73 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
                 )
             )
         by_plane.setdefault(plane, []).append(index[:, :2])
-    mask, voxels = grid.empty_mask()
+    return by_plane
+
+
+def fill_plane(polygons: Sequence[np.ndarray], ny: int, nx: int) -> np.ndarray:
+    """Even-odd fill at voxel centres of one plane's polygons (continuous i, j indices) -> (ny, nx) uint8."""
     crossings = np.zeros((ny, nx + 1), dtype=np.int32)
-    for plane, polygons in by_plane.items():
-        crossings[:] = 0
-        for polygon in polygons:
-            _edges_crossings(polygon, ny, nx, crossings)
-        voxels[plane] = np.cumsum(crossings[:, :nx], axis=1, dtype=np.int32) & 1
+    for polygon in polygons:
+        _edges_crossings(polygon, ny, nx, crossings)
+    return (np.cumsum(crossings[:, :nx], axis=1, dtype=np.int32) & 1).astype(np.uint8)
+
+
+def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> object:
+    """Fill closed planar contours (patient mm) on the grid of ``reference`` (even-odd rule).
+
+    Parameters
+    ----------
+    contours : sequence of (n, 3) arrays
+        Contour points in patient coordinates (mm), one array per contour.
+    reference : SimpleITK.Image or ImageGrid
+        The image (or its grid) the ROI was drawn on; the mask gets its size, spacing, origin
+        and direction.
+    roi : str
+        ROI name used in messages.
+
+    Returns
+    -------
+    SimpleITK.Image
+        uint8 mask (0/1) on the reference grid.
+
+    Raises
+    ------
+    EmptyMaskError
+        No contour points at all (an ROI that was named but never drawn).
+    ImageGeometryError
+        A contour is not planar along the image's slice axis, lies between image planes, or
+        lies outside the image.
+
+    See Also
+    --------
+    write_contour_mask : the same mask streamed to a file, one slice in memory.
+    """
+    grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
+    planes = contour_planes(contours, grid, roi=roi)
+    nx, ny, _ = grid.size
+    mask, voxels = grid.empty_mask()
+    for plane, polygons in planes.items():
+        voxels[plane] = fill_plane(polygons, ny, nx)
     del voxels
     return mask
+
+
+def write_contour_mask(contours: Sequence[np.ndarray], reference: object, path: str | os.PathLike[str], *,
+                       roi: str = "ROI") -> Path:
+    """:func:`rasterize_contours` written straight to a ``.nii.gz`` file, one slice at a time.
+
+    The file is the one :func:`~sabrkit.imaging.write_image` would write for the mask (ITK's
+    header, same voxels) while memory holds one slice.
+    """
+    from sabrkit.imaging.nifti_stream import NiftiSliceWriter
+
+    grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
+    planes = contour_planes(contours, grid, roi=roi)
+    nx, ny, nz = grid.size
+    with NiftiSliceWriter(path, grid.size, grid.spacing, grid.origin, grid.direction, np.uint8) as out:
+        for k in range(nz):
+            if k in planes:
+                out.write(fill_plane(planes[k], ny, nx))
+            else:
+                out.write_zeros()
+    return Path(path)

@@ -34,4 +34,3 @@ def key_table(tiny_cohort: Path) -> dict[str, str]:
 
     keys = pd.read_csv(tiny_cohort / "registry" / "identifiers.csv", dtype=str)
     return dict(zip(keys["hospital_number"], keys["study_id"]))
-

@@ -66,6 +66,8 @@ def write_tcia_export(root, patient_id: str = "LUNG1-001", rois: dict | None = N
         ds.file_meta = meta
         ds.SOPClassUID, ds.Modality = sop_class, modality
         ds.PatientID, ds.PatientName, ds.PatientBirthDate = patient_id, "Lung1^Patient", "19500101"
+        ds.PatientSex, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "M", "69331", "A69331", ""
+        ds.SeriesNumber = 1 if modality == "CT" else 2
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series, frame_uid
         ds.StudyDate, ds.StudyTime, ds.InstitutionName = "20080918", "101500", "Example Clinic"
         ds.Manufacturer, ds.ManufacturerModelName = "SIEMENS", "Biograph 40"
