@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,9 +80,9 @@ class DicomFile:
         return self.position is not None and self.rows > 0
 
 
-def _floats(value: object, n: int) -> tuple[float, ...] | None:
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     try:
-        values = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
     return values if len(values) == n and all(np.isfinite(values)) else None

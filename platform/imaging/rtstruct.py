@@ -22,10 +22,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageGeometryError, ImageReadError, format_problem
+
+if TYPE_CHECKING:  # SimpleITK is imported where images are made
+    import SimpleITK as sitk
 
 __all__ = ["RoiContours", "StructureSet", "read_rtstruct", "rasterize_contours", "roi_series_uids"]
 
@@ -179,7 +183,7 @@ def _edges_crossings(polygon_xy: np.ndarray, ny: int, nx: int, crossings: np.nda
     np.add.at(crossings, (r_idx + lo, start), 1)
 
 
-def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> object:
+def rasterize_contours(contours: Sequence[np.ndarray], reference: sitk.Image, *, roi: str = "ROI") -> sitk.Image:
     """Fill closed planar contours (patient mm) on the grid of ``reference`` (even-odd rule).
 
     Parameters

@@ -19,6 +19,7 @@ A valid v5.0 term missing from the subset is refused with a message saying so: a
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -52,7 +53,7 @@ def _grades(text: str) -> tuple[int, ...]:
 def ctcae_terms() -> dict[str, CtcaeTerm]:
     """The shipped CTCAE v5.0 terms, keyed by lower-case term."""
     source = files("sabrkit.registry").joinpath("data/ctcae_v5_terms.csv")
-    with source.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(source.read_text(encoding="utf-8"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {
         row["term"].strip().lower(): CtcaeTerm(row["term"].strip(), row["soc"].strip(),
