@@ -120,7 +120,7 @@ def _bulk_fill(db, target: int, rng: np.random.Generator, study_ids: list[str]) 
     start = 600_000  # serials above those the import used
     rows = []
     collected = dt.datetime(2024, 3, 1, 9, 0)
-    for t, specimen in enumerate(SPECIMENS):
+    for specimen in SPECIMENS:
         for k in range(per_type):
             if len(rows) >= missing:
                 break

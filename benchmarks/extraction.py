@@ -174,7 +174,7 @@ def main() -> None:
         "versions": {p: version(p) for p in ("pyradiomics", "SimpleITK", "numpy", "sabrkit")},
         "params": PARAMS,
         "cohort": {"synthesize_seconds": round(synth_seconds, 1), "n_patients": sizes[-1], "lesions_60": len(m60),
-                   "lesions_61": len(m61), "lesions_20": len(m20), "lesions_200": len(m200)},  # fmt: skip
+                   "lesions_61": len(m61), "lesions_20": len(m20), "lesions_200": len(m200)},
         "repeats": args.repeats,
         "identical_values": {"n_values": int(theirs.size), "n_different": n_different, "identical": n_different == 0},
         "throughput": {

@@ -311,9 +311,11 @@ def main() -> None:
             "analysis_tables_under_10_s": sqlite["analysis_tables"]["median_seconds"] < 10,
         },
         "notes": "import = validate every row + cross-checks + one transaction + one hash-chained audit entry per "
-                 "row; plain import = pandas read_csv + to_sql without validation or audit. Analysis = read the "
-                 "registry + build ADSL/ADTTE/AE/VRS/TESS + every report table (no figures). Wall time depends on "
-                 "other load on the machine; cpu seconds are the process's own.",
+                 "row; plain import = pandas read_csv + to_sql without validation or audit. analysis_tables "
+                 "seconds = read the registry + build ADSL/ADTTE/AE/VRS/TESS only; report_tables_seconds (in each "
+                 "run, median in report_tables_median_seconds) = that plus every report table (KM, log-rank, Cox, "
+                 "toxicity, scores, subgroups, data quality; no figures). Wall time depends on other load on the "
+                 "machine (load_average_*); cpu seconds are the process's own.",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")

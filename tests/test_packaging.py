@@ -55,3 +55,43 @@ def test_wheel_contains_every_module(tmp_path: Path):
     }
     missing = sorted(expected - names)
     assert not missing, f"wheel lacks {missing}"
+
+
+def _lock_entries(path: Path) -> dict[str, tuple[str, int]]:
+    """``name -> (version, number of hashes)`` of a pip-compile lock file."""
+    import re
+
+    entries: dict[str, tuple[str, int]] = {}
+    current = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if match:
+            current = match.group(1).lower().replace("_", "-").replace(".", "-")
+            entries[current] = (match.group(2), 0)
+        elif line.strip().startswith("--hash=sha256:") and current is not None:
+            version, n = entries[current]
+            entries[current] = (version, n + 1)
+    return entries
+
+
+def test_locks_pin_every_package_with_hashes_and_agree_on_the_build_tools():
+    main = _lock_entries(REPO_ROOT / "requirements.lock")
+    build = _lock_entries(REPO_ROOT / "requirements-build.lock")
+    assert len(main) > 100
+    for name, (version, hashes) in {**main, **build}.items():
+        assert hashes >= 1, f"{name}=={version} has no --hash (regenerate with `make lock`)"
+    for name in ("numpy", "setuptools", "wheel"):
+        assert name in build, name
+        if name in main:
+            assert main[name][0] == build[name][0], f"{name}: requirements.lock and requirements-build.lock differ"
+
+
+def test_every_dependency_in_pyproject_is_locked():
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    locked = _lock_entries(REPO_ROOT / "requirements.lock")
+    for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        name = re.split(r"[<>=!\[;~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+        assert name in locked, f"{requirement} is not in requirements.lock (run `make lock`)"

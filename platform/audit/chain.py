@@ -17,9 +17,9 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, String
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, String, Table
 from sqlalchemy.orm import Mapper
 
 from sabrkit.audit.models import GENESIS_HASH
@@ -41,7 +41,7 @@ REDACTED_PREFIX = "salted-sha256:"
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 #: JSON text of one string, as the encoder writes it with ``ensure_ascii=False``.
-_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_json_string = json.encoder.encode_basestring
 
 
 def canonical_json(value: Any) -> str:
@@ -214,7 +214,7 @@ class AuditedTable:
         """Plain values by column name; ``get(attribute_key, column)`` reads one value."""
         return {column.name: plain_value(get(key, column), column) for key, column in self.columns}
 
-    def plain_mapping(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def plain_mapping(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         """Plain values of a row given by column name (a result row's mapping): the fast path."""
         return {name: convert(row[name]) for _, name, convert in self.converters}
 
@@ -238,7 +238,7 @@ def audited_table(mapper: Mapper[Any]) -> AuditedTable:
     """The :class:`AuditedTable` of an audited model's mapper (computed once per mapper)."""
     model = mapper.class_
     columns = tuple((prop.key, prop.columns[0]) for prop in mapper.column_attrs if isinstance(prop.columns[0], Column))
-    table = mapper.local_table
+    table = cast(Table, mapper.local_table)  # a declarative class maps one Table
     return AuditedTable(
         table_name=str(table.name),
         columns=columns,

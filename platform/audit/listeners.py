@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from pathlib import Path
 
-from sqlalchemy import URL, Integer, event, inspect, select, text
+from sqlalchemy import URL, Integer, Table, event, inspect, select, text
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
 from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes, plain_type
@@ -158,13 +158,13 @@ def _old_row(session: Session, state: InstanceState[Any], table: AuditedTable) -
         if key in committed:
             if committed[key] is NO_VALUE:
                 database = _database_row(session, state, table)
-                return table.plain_row(lambda k, c: database[c.name])
+                return table.plain_row(lambda k, c: database[c.name])  # noqa: B023 - called before the loop goes on
             values[column.name] = committed[key]
         elif key in state.dict:
             values[column.name] = state.dict[key]
         else:
             database = _database_row(session, state, table)
-            return table.plain_row(lambda k, c: database[c.name])
+            return table.plain_row(lambda k, c: database[c.name])  # noqa: B023 - called before the loop goes on
     return table.plain_row(lambda k, c: values[c.name])
 
 
@@ -239,7 +239,7 @@ def _refuse_bulk_statements(state: ORMExecuteState) -> None:
         verb = "INSERT" if state.is_insert else "UPDATE" if state.is_update else "DELETE"
         raise AuditError(
             format_problem(
-                f"ORM bulk {verb} on audited table {mapper.local_table.name}",
+                f"ORM bulk {verb} on audited table {mapper.persist_selectable.description}",
                 "changes to audited tables go through the session's flush, which writes the audit log",
                 "change objects in a Database.transaction(...) block, or use sabrkit.audit.insert_audited for bulk inserts",
             )
@@ -360,10 +360,10 @@ def insert_audited_rows(session: Session, model: type[Any], rows: Iterable[Mappi
         return []
     table = audited_table(inspect(model))
     connection = session.connection()
-    plan = _direct_insert_plan(model.__table__, connection.dialect)
+    sql_table: Table = model.__table__  # type: ignore[attr-defined]  # Audited is a mixin of mapped classes
+    plan = _direct_insert_plan(sql_table, connection.dialect)
     if plan is not None and not any(plan.key in row for row in batch):
         return _insert_direct(session, table, plan, batch)
-    sql_table = model.__table__
     statement = sql_table.insert().returning(*sql_table.c)
     result = session.execute(statement, batch, execution_options={_BYPASS_OPTION: True})
     pending: list[PendingEntry] = []
@@ -502,7 +502,7 @@ def _insert_direct(session: Session, table: AuditedTable, plan: _DirectPlan, bat
                 new[name] = convert(value)
         pending.append(("insert", table_name, str(key), None,
                         canonical_json(table.logged_row(new) if redacts else new)))
-        for index, name, bind in bound:
+        for index, _name, bind in bound:
             value = values[index]
             if value is not None:
                 values[index] = bind(value)

@@ -83,7 +83,7 @@ def _children(session: Session, parents: Sequence[tuple[Sample, float]], kind: s
             quantity=quantity, remaining_quantity=quantity, quantity_unit=unit, status="received",
         ))
     insert_audited(session, Sample, rows)
-    accession_ids = [row["accession_id"] for row in rows]
+    accession_ids: list[str] = [str(row["accession_id"]) for row in rows]
     children = {s.accession_id: s for s in session.execute(select(Sample).where(Sample.accession_id.in_(accession_ids))).scalars()}
     links = []
     for (parent, taken) in parents:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -26,6 +27,9 @@ from sabrkit.biobank.accession import validate_accession_id
 from sabrkit.biobank.models import Sample
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
+
+if TYPE_CHECKING:  # reportlab is imported by the function that writes the PDF
+    from reportlab.pdfgen.canvas import Canvas
 
 __all__ = ["LabelLayout", "LAYOUTS", "LabelRecord", "label_records", "write_label_sheet", "zpl_labels"]
 
@@ -103,7 +107,7 @@ def label_records(db: Database, accession_ids: Sequence[str]) -> list[LabelRecor
     return [found[a] for a in accession_ids]
 
 
-def _draw_qr(canvas: object, text: str, x: float, y: float, size: float) -> None:
+def _draw_qr(canvas: Canvas, text: str, x: float, y: float, size: float) -> None:
     import segno
 
     code = segno.make_qr(text, error="m", boost_error=False)
@@ -111,15 +115,15 @@ def _draw_qr(canvas: object, text: str, x: float, y: float, size: float) -> None
     quiet = 2  # modules of quiet zone kept inside ``size``
     modules = len(matrix) + 2 * quiet
     step = size / modules
-    canvas.setFillColorRGB(0, 0, 0)  # type: ignore[attr-defined]
+    canvas.setFillColorRGB(0, 0, 0)
     for r, line in enumerate(matrix):
         for c, dark in enumerate(line):
             if dark:
-                canvas.rect(x + (c + quiet) * step, y + size - (r + quiet + 1) * step, step, step,  # type: ignore[attr-defined]
+                canvas.rect(x + (c + quiet) * step, y + size - (r + quiet + 1) * step, step, step,
                             stroke=0, fill=1)
 
 
-def _draw_text(canvas: object, record: LabelRecord, x: float, y: float, width: float, height: float) -> None:
+def _draw_text(canvas: Canvas, record: LabelRecord, x: float, y: float, width: float, height: float) -> None:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     size = min(8.0, height / 3.2)
@@ -132,13 +136,13 @@ def _draw_text(canvas: object, record: LabelRecord, x: float, y: float, width: f
     caption_size = max(4.5, size * 0.75)
     top = y + height - size - 1.5
     for offset, line in enumerate(lines):
-        canvas.setFont("Helvetica-Bold", size)  # type: ignore[attr-defined]
-        canvas.drawString(x, top - offset * (size + 1), line)  # type: ignore[attr-defined]
-    canvas.setFont("Helvetica", caption_size)  # type: ignore[attr-defined]
+        canvas.setFont("Helvetica-Bold", size)
+        canvas.drawString(x, top - offset * (size + 1), line)
+    canvas.setFont("Helvetica", caption_size)
     caption = record.caption
     while stringWidth(caption, "Helvetica", caption_size) > width and len(caption) > 4:
         caption = caption[:-1]
-    canvas.drawString(x, top - len(lines) * (size + 1) - 0.5, caption)  # type: ignore[attr-defined]
+    canvas.drawString(x, top - len(lines) * (size + 1) - 0.5, caption)
 
 
 def write_label_sheet(records: Sequence[LabelRecord], path: Path, layout: str | LabelLayout = "a4-38x21mm", *,

@@ -42,7 +42,7 @@ def run_demo(project: Path, *, force: bool, settings: Settings, with_dicom: bool
     if not (project / ".dvc").is_dir():
         scm = ["--no-scm"] if not (project / ".git").exists() else []
         subprocess.run([*_dvc_command(), "init", "-q", *scm], cwd=project, env=env, check=True)
-    runs = [[]] + ([[DICOM_PIPELINE]] if with_dicom else [])
+    runs: list[list[str]] = [[]] + ([[DICOM_PIPELINE]] if with_dicom else [])
     for targets in runs:
         command = [*_dvc_command(), "repro", *(["--force"] if force else []), *targets]
         console.print(f"[bold]$ {' '.join(['dvc', *command[3:]])}[/]")

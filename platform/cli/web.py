@@ -12,6 +12,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,8 +61,8 @@ def serve(
     settings = Settings(database_url=database_url) if database_url else Settings()
     console.print(f"sabrkit web app on http://{host}:{port}/  (database {settings.database_url}; Ctrl+C stops)",
                   highlight=False, markup=False)
-    options = dict(host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                   log_level="info")
+    options: dict[str, Any] = dict(host=host, port=port, proxy_headers=proxy_headers,
+                                   forwarded_allow_ips=forwarded_allow_ips, log_level="info")
     if reload or workers > 1:  # uvicorn re-imports the app in its own processes: pass the settings on
         os.environ["SABRKIT_DATABASE_URL"] = settings.database_url
         uvicorn.run("sabrkit.web.app:app_from_environment", factory=True, reload=reload,

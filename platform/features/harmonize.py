@@ -57,7 +57,7 @@ _CONVERGENCE = 1e-4
 _MAX_ITERATIONS = 1000
 
 
-def _it_sol(z: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: float, t2: float, a: float, b: float):  # type: ignore[no-untyped-def]
+def _it_sol(z: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: float, t2: float, a: float, b: float):
     """Parametric EB posterior of (gamma, delta^2) for one batch; ``z`` is samples x features."""
     n = z.shape[0]
     g_old, d_old = g_hat.copy(), d_hat.copy()

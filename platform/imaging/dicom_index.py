@@ -84,9 +84,9 @@ class DicomFile:
         return self.position is not None and self.rows > 0
 
 
-def _floats(value: object, n: int) -> tuple[float, ...] | None:
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     try:
-        values = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
     return values if len(values) == n and all(np.isfinite(values)) else None

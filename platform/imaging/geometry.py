@@ -9,7 +9,7 @@ pyradiomics' ``geometryTolerance``): origins and spacings may differ by at most
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_GEOMETRY_TOLERANCE = 1e-6
 
 
-def _fmt(values: Sequence[float]) -> str:
+def _fmt(values: Iterable[float]) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
 
 

@@ -109,7 +109,7 @@ def qc_manifest(manifest: pd.DataFrame, out_dir: str | os.PathLike[str], *, base
             reference = None
             if reference_column and isinstance(getattr(row, reference_column, None), str):
                 reference = read_image(resolve(getattr(row, reference_column)), lesion_id, role="reference mask")
-            record = {"lesion_id": lesion_id, **mask_qc(mask, reference), "png_path": ""}
+            record: dict[str, Any] = {"lesion_id": lesion_id, **mask_qc(mask, reference), "png_path": ""}
             if png:
                 name = f"{lesion_id}_qc.png"
                 title = f"{lesion_id}" + (f" Dice {record['dice']:.2f}" if not math.isnan(record["dice"]) else "")

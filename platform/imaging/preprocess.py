@@ -74,7 +74,7 @@ class PreprocessConfig:
     geometry_tolerance: float = 1e-4
 
     def __post_init__(self) -> None:
-        spacing = self.spacing_mm
+        spacing: Any = self.spacing_mm
         if isinstance(spacing, (int, float)):
             spacing = (spacing,) * 3
         spacing = tuple(spacing)
@@ -315,7 +315,7 @@ def _n_workers(n_jobs: int, n_tasks: int) -> int:
 
 def _run(tasks: Sequence[tuple[Any, ...]], workers: int) -> list[tuple[str, CaseFailure | None]]:
     if workers == 1:
-        return [_preprocess_one(task) for task in tasks]  # type: ignore[arg-type]
+        return [_preprocess_one(task) for task in tasks]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -59,6 +59,7 @@ threshold region growing restricted to the box.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Sequence
@@ -128,7 +129,7 @@ def _check_index(image: sitk.Image, index: Sequence[int], what: str) -> tuple[in
     if len(point) != 3 or not all(0 <= p < n for p, n in zip(point, image.GetSize())):
         raise ConfigError(format_problem(f"{what} {tuple(index)} for an image of size {image.GetSize()}",
                                          "voxel indices (x, y, z) inside the image", "click inside the image"))
-    return point  # type: ignore[return-value]
+    return point
 
 
 def _profile(sub: np.ndarray, r: np.ndarray, max_r: float) -> np.ndarray:
@@ -137,11 +138,11 @@ def _profile(sub: np.ndarray, r: np.ndarray, max_r: float) -> np.ndarray:
     order = np.argsort(shell, kind="stable")
     values, shells = sub.ravel()[order], shell[order]
     bounds = np.searchsorted(shells, np.arange(n + 1))
-    return np.array([np.median(values[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
+    return np.array([np.median(values[a:b]) if b > a else np.nan for a, b in itertools.pairwise(bounds)])
 
 
-def _grow(sub: np.ndarray, seed: tuple[int, int, int], lower: float, upper: float, limit: np.ndarray,
-          config: SeedSegmentationConfig, spacing: Sequence[float]) -> np.ndarray:
+def _grow(sub: np.ndarray, seed: tuple[int, ...], lower: float, upper: float, limit: np.ndarray,
+          config: SeedSegmentationConfig, spacing: Sequence[float] | np.ndarray) -> np.ndarray:
     """Seed-connected region of voxels in [lower, upper] within ``limit`` (SimpleITK region growing)."""
     image = sitk.GetImageFromArray(np.where(limit, sub, np.float32(-1e9)).astype(np.float32))
     image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
@@ -157,8 +158,8 @@ def _grow(sub: np.ndarray, seed: tuple[int, int, int], lower: float, upper: floa
     if not filled[seed]:  # seed in a hole that is not closed: grow from the nearest candidate voxel
         if not filled.any():
             return filled
-        dist, nearest = ndi.distance_transform_edt(~filled, sampling=spacing, return_indices=True)
-        seed = tuple(int(nearest[axis][seed]) for axis in range(3))  # type: ignore[assignment]
+        _dist, nearest = ndi.distance_transform_edt(~filled, sampling=spacing, return_indices=True)
+        seed = tuple(int(nearest[axis][seed]) for axis in range(3))
         seed_xyz = (seed[2], seed[1], seed[0])
     marker = sitk.GetImageFromArray(filled.astype(np.uint8))
     grown = sitk.ConnectedThreshold(marker, seedList=[seed_xyz], lower=1, upper=1)
@@ -213,7 +214,7 @@ def _star_region(radius: np.ndarray, r: np.ndarray, unit: np.ndarray, tree: cKDT
     return inside.reshape(r.shape) | (r <= 1.0)
 
 
-def _snap_to_edges(sub: np.ndarray, local: tuple[int, int, int], spacing: np.ndarray, directions: np.ndarray,
+def _snap_to_edges(sub: np.ndarray, local: tuple[int, ...], spacing: np.ndarray, directions: np.ndarray,
                    radius: np.ndarray, lesion: np.ndarray, search_mm: float) -> np.ndarray:
     """Move each ray's radius to the steepest lesion-to-background intensity step within +- ``search_mm``."""
     ring = ndi.binary_dilation(lesion, iterations=4) & ~ndi.binary_dilation(lesion, iterations=1)
@@ -231,7 +232,7 @@ def _snap_to_edges(sub: np.ndarray, local: tuple[int, int, int], spacing: np.nda
     return np.where(window.any(1), snapped, radius)
 
 
-def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, int, int], spacing: np.ndarray,
+def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, ...], spacing: np.ndarray,
                     r: np.ndarray, max_r: float, config: SeedSegmentationConfig) -> np.ndarray:
     """Star-shaped lesion region from intensity + local-texture classification along rays (see module docstring)."""
     smooth = ndi.gaussian_filter(raw, 1.5 / spacing)
@@ -358,7 +359,7 @@ def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmenta
         score = float(grad[edge].mean())
         if score > best[0]:
             best = (score, region)
-    region = best[1]
+    region = best[1]  # type: ignore[assignment]  # None when nothing grew: refused below
     if box is None and config.method == "threshold" and config.texture_refinement:
         star = _texture_refine(raw, sub, local, spacing, r, max_r, config)
         if _edge_strength(region, star, grad) <= config.edge_ratio:

@@ -290,7 +290,9 @@ class CropToMask(Transform):
         self.label = int(label)
         self.tolerance = tolerance
 
-    def __call__(self, image: sitk.Image, mask: sitk.Image, case_id: str = _UNNAMED) -> sitk.Image:
+    def __call__(  # type: ignore[override]  # an array transform of an image and its mask (MONAI's take one)
+        self, image: sitk.Image, mask: sitk.Image, case_id: str = _UNNAMED
+    ) -> sitk.Image:
         """Return ``image`` cropped to ``mask``'s box (call with ``(mask, mask)`` to crop the mask)."""
         check_same_grid(image, mask, case_id, self.tolerance)
         index, size = mask_bounding_box(mask, self.margin_mm, self.label, case_id)

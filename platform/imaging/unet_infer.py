@@ -52,14 +52,14 @@ def predict_mask(model: Any, image: np.ndarray, config: Any, *, keep_largest: bo
         tensor = torch.as_tensor(padded[None], dtype=torch.float32, device=device)
         logits = sliding_window_inference(tensor, roi_size=config.patch_size, sw_batch_size=4, predictor=model,
                                           overlap=config.sw_overlap, mode="gaussian")
-    mask = logits.argmax(dim=1)[0].cpu().numpy().astype(bool)[: shape[0], : shape[1], : shape[2]]
+    mask = torch.as_tensor(logits).argmax(dim=1)[0].cpu().numpy().astype(bool)[: shape[0], : shape[1], : shape[2]]
     return largest_component(mask) if keep_largest else mask
 
 
 def evaluate_unet(model: Any, lesions: list[dict[str, Any]], config: Any) -> dict[str, Any]:
     """Mean / median / minimum Dice over ``lesions`` (from :func:`~sabrkit.imaging.unet.lesion_arrays`)."""
     model.eval()
-    per_lesion = {}
+    per_lesion: dict[str, float] = {}
     for lesion in lesions:
         predicted = predict_mask(model, lesion["image"], config)
         per_lesion[lesion.get("lesion_id", str(len(per_lesion)))] = dice_coefficient(predicted, lesion["label"][0] > 0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -97,6 +97,10 @@ def _numeric_block(table: pd.DataFrame, name: str, key: str, drop: Iterable[str]
     return block.astype(float)
 
 
+@overload
+def _filter_consent(table: None, allowed: frozenset[str] | None) -> None: ...
+@overload
+def _filter_consent(table: pd.DataFrame, allowed: frozenset[str] | None) -> pd.DataFrame: ...
 def _filter_consent(table: pd.DataFrame | None, allowed: frozenset[str] | None) -> pd.DataFrame | None:
     if table is None or allowed is None:
         return table

@@ -10,7 +10,7 @@ The problem is convex, so the solution at ``alpha`` is the one a cold start woul
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -39,7 +39,7 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     ``alphas_``.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         **{k: v for k, v in CoxnetSurvivalAnalysis._parameter_constraints.items() if k not in ("alphas", "n_alphas")},
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "path_steps": [Interval(Integral, 1, None, closed="left")],

@@ -92,7 +92,8 @@ def assemble_experiment_data(
     else:
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_dataset(
-                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, spec.data.endpoint,
+                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set,
+                spec.data.endpoint,  # type: ignore[arg-type]  # the spec keeps local_control to unit: lesion
                 deep_features=inputs.deep_features, biomarkers=inputs.biomarkers, consented=inputs.consented,
             )
     working = build("+".join(needed))
@@ -242,7 +243,7 @@ def run_experiment(
         calibration = calibration_at(pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(), pooled["event"].to_numpy())
         tables["calibration_24"] = calibration
         figures["calibration_24"] = plots.plot_calibration(calibration)
-    if reference_cv is not None:
+    if reference_cv is not None and comparison is not None:  # both or neither (compares_with_reference)
         tables["reference_folds"] = reference_cv.folds
         tables["comparison"] = comparison.folds
     if a.decision_curve:

@@ -29,6 +29,7 @@ cross-validation, grid search and MLflow logging treat it like the survival pipe
 
 from __future__ import annotations
 
+from typing import ClassVar
 import logging
 import numbers
 
@@ -75,7 +76,7 @@ class FixedHorizonClassifier(BaseEstimator):
     coef_ : ndarray, only for linear classifiers
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "horizon_months": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "censoring": [StrOptions({"ipcw", "exclude"})],
         "classifier": [HasMethods(["fit", "predict_proba"]), None],

@@ -41,8 +41,9 @@ def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Pat
     frame[_TIME] = dataset.y["time"].astype(float)
     frame[_EVENT] = dataset.y["event"].astype(bool)
     characteristics = [] if dataset.characteristics is None else list(dataset.characteristics.columns)
-    for name in characteristics:
-        frame[f"{_CHARACTERISTIC}{name}"] = dataset.characteristics[name].to_numpy()
+    if dataset.characteristics is not None:
+        for name in characteristics:
+            frame[f"{_CHARACTERISTIC}{name}"] = dataset.characteristics[name].to_numpy()
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = {
         "feature_set": dataset.feature_set, "endpoint": dataset.endpoint, "feature_names": list(dataset.feature_names),

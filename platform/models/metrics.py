@@ -109,12 +109,12 @@ def predict_survival_at(model: Any, X: pd.DataFrame, times: Sequence[float]) -> 
         Xt = model[:-1].transform(X) if len(model) > 1 else X
     if not hasattr(estimator, "predict_survival_function"):
         return None
-    times = np.asarray(times, dtype=float)
+    grid = np.asarray(times, dtype=float)
     functions = estimator.predict_survival_function(Xt)
-    out = np.empty((len(functions), times.size))
+    out = np.empty((len(functions), grid.size))
     for i, fn in enumerate(functions):
         low, high = fn.domain
-        out[i] = fn(np.clip(times, low, high))
+        out[i] = fn(np.clip(grid, low, high))
     return out
 
 

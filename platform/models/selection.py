@@ -9,6 +9,7 @@ leaks the outcome into the validation (see the study README: C about 0.76 on pur
 
 from __future__ import annotations
 
+from typing import ClassVar
 import logging
 import numbers
 
@@ -131,7 +132,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
         As in scikit-learn.
     """
 
-    _parameter_constraints: dict = {"threshold": [Interval(numbers.Real, 0.0, 1.0, closed="right")]}
+    _parameter_constraints: ClassVar[dict] = {"threshold": [Interval(numbers.Real, 0.0, 1.0, closed="right")]}
 
     def __init__(self, threshold: float = 0.9):
         self.threshold = threshold
@@ -140,7 +141,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
         """Learn which columns to keep from ``X`` (``y`` is ignored)."""
         self._validate_params()
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        n_samples, n_features = X.shape
+        _n_samples, n_features = X.shape
         centred = X - X.mean(axis=0)
         norms = np.linalg.norm(centred, axis=0)
         unit = np.divide(centred, norms, out=np.zeros_like(centred), where=norms > 0).T.copy()
@@ -192,7 +193,7 @@ class UnivariateSurvivalSelector(SelectorMixin, BaseEstimator):
     support_ : ndarray of bool, shape (n_features_in_,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "k": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"all"})],
         "method": [StrOptions({"concordance", "cox_score"})],
     }
@@ -271,7 +272,7 @@ class MRMRSurvivalSelector(SelectorMixin, BaseEstimator):
     J Bioinform Comput Biol 2005;3(2):185-205.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "k": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"all"})],
         "method": [StrOptions({"concordance", "cox_score"})],
     }

@@ -84,12 +84,12 @@ def database_state(db: Database) -> RegistryState:
             state.identifier_ids.add(study_id)
             state.hospital_numbers.add(hospital_number)
         state.eligibility_ids = set(session.scalars(select(m.Eligibility.study_id)))
-        state.visits = {tuple(row) for row in session.execute(select(m.Visit.study_id, m.Visit.visit_number))}
-        state.therapy_lines = {tuple(row) for row in session.execute(
+        state.visits = {(a, b) for a, b in session.execute(select(m.Visit.study_id, m.Visit.visit_number))}
+        state.therapy_lines = {(a, b) for a, b in session.execute(
             select(m.SystemicTherapyLine.study_id, m.SystemicTherapyLine.line_number))}
-        state.tumour_assessments = {tuple(row) for row in session.execute(
+        state.tumour_assessments = {(a, b) for a, b in session.execute(
             select(m.TumourAssessment.study_id, m.TumourAssessment.assessment_date))}
-        state.lesion_assessments = {tuple(row) for row in session.execute(
+        state.lesion_assessments = {(a, b) for a, b in session.execute(
             select(m.LesionAssessment.lesion_id, m.LesionAssessment.assessment_date))}
         state.progression_dates = dict(session.execute(
             select(m.ProgressionEvent.study_id, m.ProgressionEvent.event_date)).all())
@@ -185,7 +185,7 @@ class RegistryChecker:
 
     # ---- enrolment ---------------------------------------------------------------------------
     def patients(self) -> None:
-        label, seen = "patients.csv", set()
+        label, seen = "patients.csv", set[Any]()
         for row in self.rows(label):
             p = row.record
             if not self.unique(label, "study_id", p.study_id, seen, row.row, p.study_id):
@@ -199,7 +199,7 @@ class RegistryChecker:
             self.state.patients.setdefault(row.record.study_id, row.record)
 
     def identifiers(self) -> None:
-        label, seen, numbers = "identifiers.csv", set(), set(self.state.hospital_numbers)
+        label, seen, numbers = "identifiers.csv", set[Any](), set(self.state.hospital_numbers)
         for row in self.rows(label):
             ident = row.record
             patient = self.patient(label, row)
@@ -235,7 +235,7 @@ class RegistryChecker:
                 self.not_after(label, row.row, "assessed_on", check.assessed_on, patient.enrolment_date, "enrolment")
 
     def lesions(self) -> None:
-        label, seen = "lesions.csv", set()
+        label, seen = "lesions.csv", set[Any]()
         for row in self.rows(label):
             lesion = row.record
             self.patient(label, row)

@@ -23,6 +23,7 @@ case-insensitively. "<SOC> - Other, specify" terms (grades 1-5) are accepted wit
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -57,7 +58,7 @@ class CtcaeTerm:
 def ctcae_terms() -> dict[str, CtcaeTerm]:
     """The shipped CTCAE v5.0 terms, keyed by lower-case term."""
     source = files("sabrkit.registry").joinpath("data/ctcae_v5_terms.csv")
-    with source.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(source.read_text(encoding="utf-8"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {
         row["term"].strip().lower(): CtcaeTerm(row["term"].strip(), row["soc"].strip(),

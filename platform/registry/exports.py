@@ -129,8 +129,8 @@ def _adsl(frames: dict[str, pd.DataFrame], endpoints: pd.DataFrame, cutoff: pd.T
 
 def _adtte(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
-    for code, name, months, event, end_col in (("PFS", "Progression-free survival (months)", "PFSMO", "PFSEVNT", None),
-                                               ("OS", "Overall survival (months)", "OSMO", "OSEVNT", None)):
+    for code, name, months, event in (("PFS", "Progression-free survival (months)", "PFSMO", "PFSEVNT"),
+                                      ("OS", "Overall survival (months)", "OSMO", "OSEVNT")):
         part = pd.DataFrame({"USUBJID": adsl["USUBJID"], "LESIONID": pd.NA, "PARAMCD": code, "PARAM": name,
                              "STARTDT": adsl["TRTSDT"], "AVAL": adsl[months], "EVENT": adsl[event]})
         part["ADT"] = part["STARTDT"] + pd.to_timedelta(np.rint(part["AVAL"] * DAYS_PER_MONTH), unit="D")

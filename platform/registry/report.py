@@ -75,7 +75,7 @@ class StudyReport:
     """The rendered page, its metrics and the titles of its sections."""
 
     html: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     section_titles: tuple[str, ...]
 
 

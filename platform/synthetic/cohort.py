@@ -92,7 +92,7 @@ def _observe_outcomes(
     type_u = rng.random(n)
     cause_u = rng.random(n)
     prog_days, death_days = _days(t_prog), _days(t_death)
-    out = {k: [] for k in ("progression_date", "progression_type", "death_date", "death_cause", "last_contact_date")}
+    out: dict[str, list[Any]] = {k: [] for k in ("progression_date", "progression_type", "death_date", "death_cause", "last_contact_date")}
     cum = np.cumsum([p for _, p in _PROGRESSION_TYPES])
     for i in range(n):
         earliest = end[i] + dt.timedelta(days=1)

@@ -40,9 +40,9 @@ def _as_date(name: str, value: object) -> dt.date:
     )
 
 
-def _as_triple(name: str, value: object, kind: type) -> tuple:
+def _as_triple(name: str, value: Any, kind: type) -> tuple:
     try:
-        items = tuple(kind(v) for v in value)  # type: ignore[union-attr]
+        items = tuple(kind(v) for v in value)
     except (TypeError, ValueError):
         items = ()
     if len(items) != 3:

@@ -37,11 +37,15 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sabrkit.errors import ConfigError, format_problem
+
+if TYPE_CHECKING:  # pydicom is imported by the functions that write files
+    from pydicom.dataset import Dataset
 
 __all__ = ["DicomExportSummary", "derived_uid", "mask_contours", "write_cohort_dicom"]
 
@@ -103,12 +107,12 @@ def _date(value: dt.date) -> str:
     return value.strftime("%Y%m%d")
 
 
-def _base_dataset(sop_class: str, patient: dict, study: dict, series_uid: str, modality: str) -> object:
+def _base_dataset(sop_class: str, patient: dict, study: dict, series_uid: str, modality: str) -> Dataset:
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
@@ -173,10 +177,11 @@ def _ct_series(folder: Path, hu: np.ndarray, spacing: tuple, origin: tuple, pati
 def _rtstruct(path: Path, patient: dict, study: dict, rois: list[dict]) -> int:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
+    from pydicom.uid import UID
 
     uid = derived_uid(study["uid"], "rtstruct")
     ds = _base_dataset(RT_STRUCTURE_SET_STORAGE, patient, study, derived_uid(uid, "series"), "RTSTRUCT")
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     ds.Manufacturer, ds.SeriesNumber, ds.InstanceNumber = "sabrkit synthetic", 900, 1
     ds.SeriesDescription = "GTVs for SABR"
     ds.StructureSetLabel, ds.StructureSetName = "SABR_GTV", "GTVs drawn by Dr Example"

@@ -45,7 +45,6 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from sabrkit.synthetic.clinical import draw_lesions, draw_patients
-from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = [
     "PROGRESSION_COEFFICIENTS",

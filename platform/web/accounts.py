@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, desc, func, select
+from sqlalchemy import delete, desc, select
 
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
@@ -302,6 +302,7 @@ def authenticate(db: Database, username: str, password: str, client_address: str
     with db.transaction(actor=name) as session:
         session.execute(delete(LoginFailure).where(LoginFailure.username == name,
                                                    LoginFailure.client_address == address))
+    assert found is not None  # ok is false for an unknown user
     return int(found.id), name
 
 

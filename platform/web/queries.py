@@ -245,7 +245,7 @@ def inventory(db: Database) -> dict[str, Any]:
                                .group_by(Sample.timepoint, Sample.specimen_type)).all()
         by_status = dict(session.execute(select(Sample.status, func.count()).group_by(Sample.status)).all())
     types = sorted({row.specimen_type for row in grid})
-    table = {tp: {t: None for t in types} for tp in TIMEPOINTS}
+    table: dict[str, dict[str, dict[str, int] | None]] = {tp: dict.fromkeys(types) for tp in TIMEPOINTS}
     patients_at: dict[str, int] = {}
     for row in grid:
         table[row.timepoint][row.specimen_type] = {"n": int(row.n), "available": int(row.available or 0)}

@@ -3,13 +3,10 @@ SABRKIT_TEST_POSTGRES_URL is set (one throw-away schema per test)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sabrkit.db import Database
-from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 
 
 

@@ -64,7 +64,7 @@ def test_scopes_and_versions(consented_db: Database):
     # re-consent on the newer form version replaces the scopes in force
     record_consent(consented_db, "SABR-RCC-003", "2.0", date(2024, 7, 1), ["storage"], operator="coordinator")
     assert "SABR-RCC-003" not in consented_study_ids(consented_db, "image_linkage")
-    with pytest.raises(Exception, match="form 2.0 is in use from 2024-06-01"):
+    with pytest.raises(Exception, match=r"form 2.0 is in use from 2024-06-01"):
         record_consent(consented_db, "SABR-RCC-002", "2.0", date(2024, 5, 7), ALL_SCOPES, operator="coordinator")
     with pytest.raises(NotFoundError):
         record_consent(consented_db, "SABR-RCC-099", "1.0", date(2024, 5, 6), ALL_SCOPES, operator="coordinator")

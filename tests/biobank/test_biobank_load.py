@@ -80,7 +80,7 @@ def test_serials_continue_per_specimen_code(enrolled_db: Database, tmp_path: Pat
 
 
 def test_preanalytical_columns_give_the_sprec_code(enrolled_db: Database, tmp_path: Path):
-    columns = COLUMNS + ["primary_container", "processed_at", "pre_centrifugation_temperature", "centrifugation_g",
+    columns = [*COLUMNS, "primary_container", "processed_at", "pre_centrifugation_temperature", "centrifugation_g",
                          "centrifugation_minutes", "centrifugation_temperature", "centrifugation_braking",
                          "post_centrifugation_temperature", "frozen_at", "storage_container", "storage_temperature_c"]
     row = ["SABR-RCC-001", "baseline", "serum", "2024-05-27T08:00", "2.0", "SST", "2024-05-27T10:30",
@@ -94,7 +94,7 @@ def test_preanalytical_columns_give_the_sprec_code(enrolled_db: Database, tmp_pa
 
 
 def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database, tmp_path: Path):
-    columns = COLUMNS + ["processed_at", "primary_container", "centrifugation_g"]
+    columns = [*COLUMNS, "processed_at", "primary_container", "centrifugation_g"]
     ok = ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "4.0", "", "", ""]
     rows = [
         ok,

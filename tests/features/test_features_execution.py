@@ -126,7 +126,7 @@ def test_start_method_override_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv(START_METHOD_ENV, "spawn")
     assert start_method() == "spawn"
     monkeypatch.setenv(START_METHOD_ENV, "threads")
-    with pytest.raises(ConfigError, match="SABRKIT_START_METHOD='threads'.*unset SABRKIT_START_METHOD"):
+    with pytest.raises(ConfigError, match=r"SABRKIT_START_METHOD='threads'.*unset SABRKIT_START_METHOD"):
         start_method()
 
 

@@ -91,7 +91,7 @@ def test_cli_digital_check_writes_one_section(tmp_path: Path) -> None:
 
 
 def test_reference_reader_errors(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="absent.csv"):
+    with pytest.raises(NotFoundError, match=r"absent.csv"):
         read_ibsi_reference(tmp_path / "absent.csv")
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("value,tag\n1,stat_mean\n")

@@ -103,7 +103,7 @@ def test_perturbation_is_seeded_and_keeps_the_grid(make_ct_case: Callable) -> No
     config = PerturbationConfig(n_perturbations=3)
     a_image, a_mask = perturb_lesion(image, mask, config, np.random.default_rng(1))
     b_image, b_mask = perturb_lesion(image, mask, config, np.random.default_rng(1))
-    c_image, c_mask = perturb_lesion(image, mask, config, np.random.default_rng(2))
+    _c_image, c_mask = perturb_lesion(image, mask, config, np.random.default_rng(2))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(a_image), sitk.GetArrayFromImage(b_image))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(a_mask), sitk.GetArrayFromImage(b_mask))
     assert not np.array_equal(sitk.GetArrayFromImage(a_mask), sitk.GetArrayFromImage(c_mask))

@@ -65,7 +65,7 @@ def test_write_rejects_bad_tables_and_read_missing(tmp_path: Path, lesions: pd.D
     with pytest.raises(ValidationError, match="lesion_id or study_id"):
         write_feature_table(lesions.drop(columns=["lesion_id", "study_id"]), tmp_path / "a.parquet")
     assert not (tmp_path / "a.parquet").exists()
-    with pytest.raises(NotFoundError, match="absent.parquet"):
+    with pytest.raises(NotFoundError, match=r"absent.parquet"):
         read_feature_table(tmp_path / "absent.parquet")
 
 

@@ -42,7 +42,7 @@ def test_dicom_round_trip_gives_back_the_cohort_images_and_masks_exactly(ingeste
 
 
 def test_manifest_has_the_cohort_columns_and_links_rois_to_registry_lesions(ingested, tiny_cohort: Path) -> None:
-    out, result = ingested
+    out, _result = ingested
     table = pd.read_csv(out / "images.csv")
     assert list(table.columns[:6]) == CONTRACT_IMAGES_COLUMNS
     assert {"study_date", "series_uid", "roi_name"} <= set(table.columns)

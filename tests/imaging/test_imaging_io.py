@@ -53,7 +53,7 @@ def test_missing_file_names_case_and_path(tmp_path: Path) -> None:
 def test_unreadable_file_names_case_and_path(tmp_path: Path) -> None:
     broken = tmp_path / "broken_ct.nii.gz"
     broken.write_bytes(b"this is not a NIfTI file")
-    with pytest.raises(ImageReadError, match="SABR-RCC-003-L1.*could not be read"):
+    with pytest.raises(ImageReadError, match=r"SABR-RCC-003-L1.*could not be read"):
         read_image(broken, "SABR-RCC-003-L1")
 
 
@@ -126,7 +126,7 @@ def test_damaged_nii_gz_is_refused_not_read_with_zeros(large_nii_gz: Path, tmp_p
     else:
         data[len(data) // 2] ^= 0xFF
     damaged = _write(tmp_path / "SABR-RCC-002-L1_ct.nii.gz", bytes(data))
-    with pytest.raises(ImageReadError, match="SABR-RCC-002-L1.*is damaged: its gzip stream fails.*copy or export"):
+    with pytest.raises(ImageReadError, match=r"SABR-RCC-002-L1.*is damaged: its gzip stream fails.*copy or export"):
         read_image(damaged, "SABR-RCC-002-L1")
 
 

@@ -72,7 +72,7 @@ def test_confidence_connected_method_runs(make_ct_case) -> None:
 
 
 def test_mask_qc_counts_volume_components_and_dice(make_ct_case) -> None:
-    image, mask = make_ct_case(size_xyz=(40, 40, 20))
+    _image, mask = make_ct_case(size_xyz=(40, 40, 20))
     voxels = sitk.GetArrayFromImage(mask)
     voxels[0, 0, 0] = 1  # a stray voxel: a second component
     noisy = sitk.GetImageFromArray(voxels)

@@ -129,7 +129,7 @@ def test_compose_with_monai_transforms(make_ct_case: Callable) -> None:
 def test_check_geometryd_stops_with_geometry_error(make_ct_case: Callable) -> None:
     lesion = _lesion(make_ct_case)
     lesion["mask"].SetSpacing((1.0, 1.0, 2.0))
-    with pytest.raises(ImageGeometryError, match="SABR-RCC-001-L1.*spacing"):
+    with pytest.raises(ImageGeometryError, match=r"SABR-RCC-001-L1.*spacing"):
         CheckGeometryd()(lesion)
     # MONAI's Compose wraps transform errors in RuntimeError; sabrkit_cause recovers ours.
     with pytest.raises(RuntimeError) as info:

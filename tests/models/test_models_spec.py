@@ -81,7 +81,7 @@ def test_clinical_reference_experiment_is_not_compared_with_itself() -> None:
 def test_side_data_steps_need_their_tables() -> None:
     spec = parse_experiment({**MINIMAL, "model": {"estimator": "coxnet", "params": {"alpha": 0.1},
                                                   "preprocessing": ["impute", {"combat": {}}, "scale"]}})
-    with pytest.raises(ConfigError, match="set inputs.images"):
+    with pytest.raises(ConfigError, match=r"set inputs.images"):
         spec.model.build()
 
 

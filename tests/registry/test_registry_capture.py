@@ -60,7 +60,7 @@ def test_bad_entries_name_field_value_and_rule(enrolled):
         record(enrolled, {"visit": dict(study_id="SABR-RCC-010", visit_number=3, visit_date="2024-07-04")})
     (error,) = caught.value.errors
     assert error.column == "visit_date" and "visit 3 is due on 2024-09-02" in error.rule and "is visit 1" in error.rule
-    with pytest.raises(ImportValidationError, match="CTCAE v5.0 defines grades 1, 2, 3 for 'Fatigue', not 4"):
+    with pytest.raises(ImportValidationError, match=r"CTCAE v5.0 defines grades 1, 2, 3 for 'Fatigue', not 4"):
         record(enrolled, {"ae": dict(study_id="SABR-RCC-010", term="fatigue", grade=4, ctcae_version="5.0",
                                      onset_date="2024-06-10", attribution_sabr="possible")})
     with pytest.raises(ImportValidationError, match="not a lesion of SABR-RCC-010"):

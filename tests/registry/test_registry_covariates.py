@@ -25,5 +25,5 @@ def test_covariates_read_text_booleans_correctly_and_name_untreated_patients():
     assert covariates["prior_nephrectomy"].tolist() == [False, True]
     assert covariates["n_lesions"].tolist() == [2, 1]
     assert covariates["max_bed10_gy"].tolist() == pytest.approx([151.2, 105.0])
-    with pytest.raises(ValidationError, match="SABR-RCC-002.*no SABR course"):
+    with pytest.raises(ValidationError, match=r"SABR-RCC-002.*no SABR course"):
         compute_clinical_covariates(patients, lesions, courses.iloc[:2])

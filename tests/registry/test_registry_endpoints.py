@@ -83,21 +83,21 @@ def test_events_of_patients_outside_the_cohort_are_ignored_and_empty_event_table
 def test_patient_without_sabr_course_is_named():
     patients, courses, progression, deaths = _frames()
     courses = courses[courses["study_id"] != "SABR-RCC-003"]
-    with pytest.raises(ValidationError, match="SABR-RCC-003.*no SABR course.*fix: enter"):
+    with pytest.raises(ValidationError, match=r"SABR-RCC-003.*no SABR course.*fix: enter"):
         compute_endpoints(patients, courses, progression, deaths)
 
 
 def test_progression_before_first_fraction_is_refused():
     patients, courses, _, deaths = _frames()
     progression = pd.DataFrame({"study_id": ["SABR-RCC-003"], "event_date": ["2024-07-30"]})
-    with pytest.raises(ValidationError, match="SABR-RCC-003.*progression 2024-07-30"):
+    with pytest.raises(ValidationError, match=r"SABR-RCC-003.*progression 2024-07-30"):
         compute_endpoints(patients, courses, progression, deaths)
 
 
 def test_last_contact_before_first_fraction_is_refused_for_censored_patients():
     patients, courses, progression, deaths = _frames()
     patients.loc[patients["study_id"] == "SABR-RCC-003", "last_contact_date"] = "2024-07-01"
-    with pytest.raises(ValidationError, match="SABR-RCC-003.*last contact"):
+    with pytest.raises(ValidationError, match=r"SABR-RCC-003.*last contact"):
         compute_endpoints(patients, courses, progression, deaths)
 
 

@@ -154,7 +154,7 @@ def test_loading_the_same_patients_twice_is_refused(db, registry_tables, write_r
 def test_missing_file_is_named(db, registry_tables, write_registry, tmp_path: Path):
     folder = write_registry(tmp_path / "registry", registry_tables)
     (folder / "deaths.csv").unlink()
-    with pytest.raises(ValidationError, match="deaths.csv"):
+    with pytest.raises(ValidationError, match=r"deaths.csv"):
         load_registry_folder(db, folder)
 
 

@@ -51,7 +51,7 @@ def test_ct_slices_carry_geometry_rescale_and_identifiers(export) -> None:
 def test_rtstruct_holds_every_lesion_of_the_patient_with_its_references(export) -> None:
     cohort, out, _ = export
     lesions = pd.read_csv(cohort / "registry" / "lesions.csv")
-    for index, (study_id, mine) in enumerate(lesions.groupby("study_id"), start=1):
+    for index, (_study_id, mine) in enumerate(lesions.groupby("study_id"), start=1):
         ds = pydicom.dcmread(out / f"PA{index:06d}" / "ST000001" / "SE000900" / "RS000001.dcm")
         assert ds.Modality == "RTSTRUCT"
         names = [r.ROIName for r in ds.StructureSetROISequence]

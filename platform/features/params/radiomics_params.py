@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -89,7 +90,8 @@ class RadiomicsParams(BaseModel):
     modality: Literal["CT", "MR", "PT"]
     description: str = ""
     setting: dict[str, Any] = Field(default_factory=dict)
-    image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": {}}, alias="imageType")
+    image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": dict[str, Any]()},
+                                                   alias="imageType")
     feature_classes: dict[str, list[str] | None] = Field(alias="featureClass", min_length=1)
     preprocessing: IBSIProcessing | None = None
 
@@ -365,7 +367,7 @@ def _flatten_sections(mapping: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _quiet(logger_name: str):  # type: ignore[no-untyped-def]
+def _quiet(logger_name: str) -> Iterator[None]:
     """Raise a library logger's level to CRITICAL for the block (no handlers added)."""
     target = logging.getLogger(logger_name)
     previous = target.level

@@ -175,7 +175,7 @@ def entry(request: Request, study_id: str, entry: str, user: CurrentUser = Depen
         kind = form.get("kind", "")
         fields = {"progression": ("event_date", "progression_type"), "death": ("death_date", "cause"),
                   "off-study": ("off_study_date", "reason_code")}.get(kind, ())
-        values = _clean(form, fields)
+        values: dict[str, Any] = _clean(form, fields)
         if "reason_code" in values:
             values["reason"] = values.pop("reason_code")
         entries[kind or "progression"] = values | {"study_id": study_id}

@@ -302,7 +302,7 @@ def _create_tables() -> None:
 
 def _start_counters() -> None:
     bind = op.get_bind()
-    for specimen_type, code in _CODES.items():
+    for code in _CODES.values():
         highest = bind.execute(
             sa.text("SELECT MAX(CAST(substr(accession_id, 9, 6) AS INTEGER)) FROM samples WHERE substr(accession_id, 6, 2) = :code"),
             {"code": code},
