@@ -226,7 +226,11 @@ def resample_image(
 
 
 def interpolate_mask(
-    mask: Any, spacing_mm: tuple[float | None, ...], interpolation: str = "linear", threshold: float = 0.5, label: int = 1
+    mask: Any,
+    spacing_mm: tuple[float | None, ...],
+    interpolation: str = "linear",
+    threshold: float = 0.5,
+    label: int = 1,
 ) -> Any:
     """Resample a label mask the IBSI way: linear interpolation of the 0/1 mask, then ``>= threshold``.
 
