@@ -120,7 +120,9 @@ def test_fixed_bin_size_starts_at_the_resegmentation_lower_bound() -> None:
 
 
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
-def test_cropped_interpolation_gives_the_whole_grid_values_in_the_roi(make_ct_case, interpolation: str) -> None:  # type: ignore[no-untyped-def]
+def test_cropped_interpolation_gives_the_whole_grid_values_in_the_roi(  # type: ignore[no-untyped-def]
+    make_ct_case, interpolation: str
+) -> None:
     image, mask = make_ct_case(size_xyz=(60, 56, 24), spacing=(0.7, 0.7, 2.5), radius_mm=6.0, origin=(-3.0, 4.0, 1.0))
     processing = IBSIProcessing(spacing_mm=(1.0, 1.0, 1.0), image_interpolation=interpolation, round_intensities=True,
                                 resegment_range=(-1000, 3000))  # fmt: skip
@@ -209,3 +211,19 @@ def test_pyradiomics_style_preprocessing_misses_the_checkpoints(ibsi_ct_data: Pa
     roi = process_roi(image, mask, variant, bin_count=32)
     table = compare_checkpoints(roi.checkpoints(), reference)
     assert not table["match"].all(), table
+
+
+def test_monai_style_transforms_compose_and_keep_other_keys(make_ct_case) -> None:  # type: ignore[no-untyped-def]
+    from monai.transforms import Compose
+
+    from sabrkit.features.ibsi_transforms import IBSIProcess, IBSIProcessd
+
+    image, mask = make_ct_case()
+    settings = {"spacing_mm": [1.0, 1.0, 1.0], "round_intensities": True, "resegment_range": [-1000, 400]}
+    direct = IBSIProcess(settings, bin_width=25)(image, mask)
+    pipeline = Compose([IBSIProcessd(settings, bin_width=25)])
+    sample = pipeline({"image": image, "mask": mask, "lesion_id": "SABR-RCC-001-L1"})
+    assert sample["lesion_id"] == "SABR-RCC-001-L1" and sample["image"] is image
+    assert sample["ibsi_roi"].checkpoints() == direct.checkpoints()
+    with pytest.raises(ConfigError, match="resegment_range"):
+        IBSIProcessd({"resegment_range": [5, 1]})
