@@ -20,6 +20,7 @@ from sabrkit.features.extract import (
     code_versions,
     extract_lesion_features,
 )
+from sabrkit.features.ibsi_processing import IBSIProcessing, ProcessedROI, process_roi
 from sabrkit.features.io import feature_columns, is_feature_column, read_feature_table, write_feature_table
 from sabrkit.features.params import RadiomicsParams, load_params, packaged_params
 
@@ -34,7 +35,13 @@ if TYPE_CHECKING:
         train_encoder,
     )
     from sabrkit.features.harmonize import ComBat, combat_estimates, scanner_batches
-    from sabrkit.features.ibsi import compare_with_ibsi_reference, extract_phantom_features, ibsi_summary
+    from sabrkit.features.ibsi import (
+        check_configurations,
+        compare_with_ibsi_reference,
+        extract_phantom_features,
+        ibsi_summary,
+        run_configuration,
+    )
     from sabrkit.features.robustness import (
         ICCSelector,
         PerturbationConfig,
@@ -50,7 +57,11 @@ _LAZY: dict[str, str] = {
         ("ICCSelector", "PerturbationConfig", "aggregate_perturbed", "extract_perturbed_features", "icc1", "icc_table"),
         "robustness",
     ),
-    **dict.fromkeys(("compare_with_ibsi_reference", "extract_phantom_features", "ibsi_summary"), "ibsi"),
+    **dict.fromkeys(
+        ("check_configurations", "compare_with_ibsi_reference", "extract_phantom_features", "ibsi_summary",
+         "run_configuration"),
+        "ibsi",
+    ),
     **dict.fromkeys(
         ("CropConfig", "EncoderConfig", "TrainedEncoder", "deep_feature_table", "load_encoder", "save_encoder",
          "train_encoder"),
@@ -60,6 +71,9 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "RadiomicsParams",
+    "IBSIProcessing",
+    "ProcessedROI",
+    "process_roi",
     "load_params",
     "packaged_params",
     "ExtractionResult",

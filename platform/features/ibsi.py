@@ -388,7 +388,9 @@ def compare_checkpoints(checkpoints: dict[str, float], reference: pd.DataFrame) 
     return pd.DataFrame(rows, columns=["ibsi_tag", "ours", "reference", "tolerance", "match"])
 
 
-def configuration_files(config: str, data_dir: str | os.PathLike[str], reference_dir: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+def configuration_files(
+    config: str, data_dir: str | os.PathLike[str], reference_dir: str | os.PathLike[str]
+) -> tuple[Path, Path, Path]:
     """(image, mask, reference file) of a configuration under the shared-data layout.
 
     ``data_dir`` holds ``ibsi_digital_phantom/nifti`` and/or ``ibsi_ct_phantom/nifti``;
@@ -528,7 +530,8 @@ def render_ibsi_markdown(
         summary = ibsi_summary(comparison, checkpoints)
         cp = summary["checkpoints"]
         lines.append(
-            f"| {config} | `{CONFIGURATIONS[config][0]}` | {summary['n_within_tolerance']} of {summary['n_compared']} | "
+            f"| {config} | `{CONFIGURATIONS[config][0]}` | "
+            f"{summary['n_within_tolerance']} of {summary['n_compared']} | "
             f"{summary['n_converted']} | {summary['n_known_deviations']} | {summary['n_unexplained']} | "
             f"{cp['n_within_tolerance']} of {cp['n_compared']} |"
         )

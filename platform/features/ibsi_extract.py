@@ -247,7 +247,8 @@ def _per_slice(
 def profile_features(image: Any, mask: Any, params: Any, case_id: str = "image") -> dict[str, float]:
     """Features of one image/mask pair under a profile with a ``preprocessing`` section.
 
-    Runs :func:`~sabrkit.features.ibsi_processing.process_roi` (discretising with the profile's
+    Runs :func:`~sabrkit.features.ibsi_processing.process_roi` (interpolating only the grid
+    window around the ROI; discretising with the profile's
     ``binWidth`` or ``binCount``; pyradiomics' default ``binWidth: 25`` when neither is set) and
     :func:`ibsi_features`.
 
@@ -280,7 +281,7 @@ def profile_features(image: Any, mask: Any, params: Any, case_id: str = "image")
     bin_width = None if bin_count is not None else float(setting.get("binWidth", 25))
     roi = process_roi(
         image, mask, processing, label=params.label, bin_width=bin_width,
-        bin_count=None if bin_count is None else int(bin_count), case_id=case_id,
+        bin_count=None if bin_count is None else int(bin_count), case_id=case_id, crop=True,
     )  # fmt: skip
     return ibsi_features(
         roi, setting, params.feature_classes, processing.texture_aggregation, processing.merge_directions

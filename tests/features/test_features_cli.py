@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sabrkit.cli.main import app
 
-DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
+DATA = Path(__file__).parents[1] / "data"  # the repo's copies of the IBSI digital phantom and reference values
 runner = CliRunner()
 
 
@@ -41,10 +41,14 @@ def test_extract_with_cache_then_icc_round(tmp_path: Path, write_case: Callable)
     assert bad.exit_code == 1 and "scheduler" in bad.output
 
 
-@pytest.mark.skipif(not (DATA / "ibsi_reference" / "ibsi_1_dig_phantom.csv").is_file(), reason="IBSI data absent")
 def test_ibsi_command_writes_metrics(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["features", "ibsi", "--data", str(DATA), "--metrics", str(tmp_path / "ibsi.json")])
+    args = ["features", "ibsi", "--config", "digital", "--data", str(DATA), "--metrics", str(tmp_path / "ibsi.json"),
+            "--table", str(tmp_path / "ibsi.csv")]  # fmt: skip
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "ibsi.json").read_text())
+    metrics = json.loads((tmp_path / "ibsi.json").read_text())["digital"]
     assert metrics["n_compared"] >= 100 and metrics["n_unexplained"] == 0
-    assert "stat_kurt" in result.output
+    table = pd.read_csv(tmp_path / "ibsi.csv")
+    assert len(table) == metrics["n_compared"] and set(table["config"]) == {"digital"}
+    kurtosis = table.set_index("ibsi_tag").loc["stat_kurt"]  # converted: pyradiomics kurtosis - 3
+    assert kurtosis["ours"] == pytest.approx(kurtosis["pyradiomics"] - 3) and kurtosis["match"]

@@ -78,7 +78,8 @@ def test_cli_digital_check_writes_one_section(tmp_path: Path) -> None:
     from sabrkit.cli import app
 
     out = tmp_path / "ibsi.json"
-    result = CliRunner().invoke(app, ["features", "ibsi", "--config", "digital", "--data", str(DATA), "--out", str(out)])
+    args = ["features", "ibsi", "--config", "digital", "--data", str(DATA), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     sections = json.loads(out.read_text())
     assert list(sections) == ["digital"]

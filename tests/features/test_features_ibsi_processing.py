@@ -119,6 +119,32 @@ def test_fixed_bin_size_starts_at_the_resegmentation_lower_bound() -> None:
         discretise(values, roi, bin_width=25, bin_count=32)
 
 
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_cropped_interpolation_gives_the_whole_grid_values_in_the_roi(  # type: ignore[no-untyped-def]
+    make_ct_case, interpolation: str
+) -> None:
+    image, mask = make_ct_case(size_xyz=(60, 56, 24), spacing=(0.7, 0.7, 2.5), radius_mm=6.0, origin=(-3.0, 4.0, 1.0))
+    processing = IBSIProcessing(spacing_mm=(1.0, 1.0, 1.0), image_interpolation=interpolation, round_intensities=True,
+                                resegment_range=(-1000, 3000))  # fmt: skip
+    whole = process_roi(image, mask, processing, bin_width=25)
+    cropped = process_roi(image, mask, processing, bin_width=25, crop=True)
+    assert cropped.intensities.size < whole.intensities.size / 4
+    for roi in (whole, cropped):
+        assert roi.morph_mask.sum() == whole.morph_mask.sum() and roi.intensity_mask.sum() == whole.intensity_mask.sum()
+    # interpolated values agree to ~1e-11 HU (the crop's origin changes float rounding); after rounding
+    # to whole HU a value lying exactly on .5 may go either way: at most 1 HU, on a handful of voxels
+    full, part = np.sort(whole.intensities[whole.morph_mask]), np.sort(cropped.intensities[cropped.morph_mask])
+    assert np.abs(full - part).max() <= 1 and (full != part).mean() <= 0.005
+    unrounded = processing.model_copy(update={"round_intensities": False})
+    full = np.sort(process_roi(image, mask, unrounded, bin_width=25).intensities[whole.morph_mask])
+    part_roi = process_roi(image, mask, unrounded, bin_width=25, crop=True)
+    assert np.allclose(full, np.sort(part_roi.intensities[part_roi.morph_mask]), rtol=0, atol=1e-9)
+    counts = ("vox_count", "bb_dim")
+    same = {k: v for k, v in whole.checkpoints().items() if any(c in k for c in counts) and "_roi" in k}
+    assert same and all(cropped.checkpoints()[k] == v for k, v in same.items())
+    assert "mean_int_interp_img" not in cropped.checkpoints()
+
+
 def test_processing_errors_name_the_problem() -> None:
     image = _image(np.zeros((4, 4, 4), np.float32), (1.0, 1.0, 1.0))
     with pytest.raises(EmptyMaskError, match="label 1"):
@@ -185,3 +211,19 @@ def test_pyradiomics_style_preprocessing_misses_the_checkpoints(ibsi_ct_data: Pa
     roi = process_roi(image, mask, variant, bin_count=32)
     table = compare_checkpoints(roi.checkpoints(), reference)
     assert not table["match"].all(), table
+
+
+def test_monai_style_transforms_compose_and_keep_other_keys(make_ct_case) -> None:  # type: ignore[no-untyped-def]
+    from monai.transforms import Compose
+
+    from sabrkit.features.ibsi_transforms import IBSIProcess, IBSIProcessd
+
+    image, mask = make_ct_case()
+    settings = {"spacing_mm": [1.0, 1.0, 1.0], "round_intensities": True, "resegment_range": [-1000, 400]}
+    direct = IBSIProcess(settings, bin_width=25)(image, mask)
+    pipeline = Compose([IBSIProcessd(settings, bin_width=25)])
+    sample = pipeline({"image": image, "mask": mask, "lesion_id": "SABR-RCC-001-L1"})
+    assert sample["lesion_id"] == "SABR-RCC-001-L1" and sample["image"] is image
+    assert sample["ibsi_roi"].checkpoints() == direct.checkpoints()
+    with pytest.raises(ConfigError, match="resegment_range"):
+        IBSIProcessd({"resegment_range": [5, 1]})

@@ -194,8 +194,9 @@ def test_two_section_layout_names_unknown_keys_and_keeps_preprocessing_in_the_ha
         bad = {**profile["sabrkit"], "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_sigma": -1}}
         RadiomicsParams.from_mapping({**profile, "sabrkit": bad})
     # same pyradiomics settings, other preprocessing -> other hash; the derived copy keeps preprocessing
-    other = {**profile["sabrkit"], "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_range": [-500, 400]}}
-    assert RadiomicsParams.from_mapping({**profile, "sabrkit": other}).params_hash != load_params("ibsi_ct_c").params_hash
+    narrower = {**profile["sabrkit"]["preprocessing"], "resegment_range": [-500, 400]}
+    other = RadiomicsParams.from_mapping({**profile, "sabrkit": {**profile["sabrkit"], "preprocessing": narrower}})
+    assert other.params_hash != load_params("ibsi_ct_c").params_hash
     derived = load_params("ibsi_ct_c").derive("ibsi-ct-c-bw10", setting={"binWidth": 10})
     assert derived.preprocessing == load_params("ibsi_ct_c").preprocessing
 
