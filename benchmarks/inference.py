@@ -20,8 +20,9 @@ registry's clinical covariates one-hot coded + two image-derived covariates as a
 pipeline would measure them - the largest lesion's heterogeneity latent, which sets its texture,
 and log total lesion volume - + 5 pure-noise columns); comparator: the same Cox model on the
 clinical covariates only. CV: stratified 5-fold, 1 repeat inside each permutation / bootstrap
-cohort; the observed CV C uses 2 repeats. Permutations: 39 (exact: p <= 0.05 iff at most one
-null statistic reaches the observed one). Bootstrap: ``--bootstrap`` cohorts per interval (the
+cohort; the observed CV C uses 2 repeats. Permutations: ``--permutations`` (the recorded run:
+19 for the null cohorts - exact at alpha 0.05: p <= 0.05 iff no null statistic reaches the
+observed one - and 39 for power, where p <= 0.05 iff at most one does). Bootstrap: ``--bootstrap`` cohorts per interval (the
 recorded run's count is in the JSON); delta C vs the comparator only with ``--with-reference``.
 
 Run (shared 2-core machine: nice it): ``nice -n 10 python benchmarks/inference.py --parts null
@@ -161,22 +162,32 @@ def part_null(n_cohorts: int, n_permutations: int, n_jobs: int) -> None:
         shuffled = np.array([signed_logrank_z(full.y["time"], full.y["event"], rng.permutation(high))
                              for _ in range(199)])
         rows.append({"seed": seed, "p_procedure": test.p_logrank, "p_uno_c": test.p_uno_c,
-                     "cv_uno_c": test.observed.uno_c, "z": test.observed.logrank_z,
+                     "cv_uno_c": test.observed.uno_c,
+                     "z": test.observed.logrank_z if np.isfinite(test.observed.logrank_z) else None,
                      "p_label_shuffle": float((1 + np.sum(shuffled >= z - 1e-12)) / 200)})
-        if (i + 1) % 20 == 0:
+        if (i + 1) % 10 == 0 or i + 1 == n_cohorts:
             logging.info("null: %d/%d cohorts, %.0f s", i + 1, n_cohorts, time.time() - t0)
+            _summarise_null(rows, n_cohorts, n_permutations, t0, load0)
+
+
+def _summarise_null(rows: list[dict[str, Any]], n_target: int, n_permutations: int, t0: float,
+                    load0: tuple[float, float, float]) -> None:
     table = pd.DataFrame(rows)
-    z = table["z"].replace(-np.inf, np.nan)
+    n = len(table)
+    z = table["z"].astype(float)
+    rate = float((table["p_procedure"] <= ALPHA).mean())
     _write("null", {
         "what": "FPR at alpha 0.05 on cohorts with every hazard coefficient 0 (60 patients, 5-fold CV, coxph)",
-        "n_cohorts": n_cohorts, "n_permutations": n_permutations,
-        "procedure_permutation_logrank": _binomial(int((table["p_procedure"] <= ALPHA).sum()), n_cohorts),
-        "procedure_permutation_uno_c": _binomial(int((table["p_uno_c"] <= ALPHA).sum()), n_cohorts),
-        "label_shuffle_logrank (old, 199 shuffles)": _binomial(int((table["p_label_shuffle"] <= ALPHA).sum()), n_cohorts),
+        "partial": n < n_target, "n_cohorts": n, "n_cohorts_planned": n_target, "n_permutations": n_permutations,
+        "procedure_permutation_logrank": _binomial(int((table["p_procedure"] <= ALPHA).sum()), n),
+        "procedure_permutation_uno_c": _binomial(int((table["p_uno_c"] <= ALPHA).sum()), n),
+        "label_shuffle_logrank (old test, 199 shuffles of the same out-of-fold groups)":
+            _binomial(int((table["p_label_shuffle"] <= ALPHA).sum()), n),
         "observed_logrank_z_sd": float(z.std()), "cv_uno_c_mean": float(table["cv_uno_c"].mean()),
-        "target": "procedure FPR in [0.03, 0.07]",
-        "met": bool(0.03 <= (table["p_procedure"] <= ALPHA).mean() <= 0.07),
+        "target": "procedure FPR in [0.03, 0.07] over >= 200 null cohorts",
+        "met": bool(n >= 200 and 0.03 <= rate <= 0.07),
         "seconds": round(time.time() - t0, 1), "load_average_before": load0, "load_average_after": os.getloadavg(),
+        "rows": rows,
     })
 
 

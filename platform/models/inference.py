@@ -216,8 +216,8 @@ def procedure_permutation_test(
         raise ModelInputError(
             format_problem(f"n_permutations={n_permutations}", "at least 1 permutation", "use e.g. 99 or 199")
         )
-    kwargs = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state, tau_months=tau_months,
-                  strata=strata)
+    kwargs: dict[str, Any] = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
+                                  tau_months=tau_months, strata=strata)
     observed = run_procedure(pipeline, dataset, **kwargs)
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63))).spawn(n_permutations)
     runs = Parallel(n_jobs=n_jobs)(delayed(_permuted_run)(pipeline, dataset, s, kwargs) for s in seeds)
@@ -324,7 +324,8 @@ def bootstrap_cv_interval(
             format_problem("reference data set rows differ from the model's", "the comparator uses the same patients",
                            "select both from one assembled data set")
         )
-    kwargs = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state, tau_months=tau_months)
+    kwargs: dict[str, Any] = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
+                                  tau_months=tau_months)
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63))).spawn(n_bootstrap)
     rows = Parallel(n_jobs=n_jobs)(delayed(_bootstrap_run)(pipeline, dataset, reference, s, kwargs) for s in seeds)
     replicates = pd.DataFrame(rows)

@@ -33,6 +33,8 @@ def project(toy_cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
     lesions.to_csv(root / "data" / "features" / "lesions.csv", index=False)
     toy_cohort["clinical"].to_parquet(root / "data" / "registry" / "clinical.parquet")
     toy_cohort["endpoints"].to_parquet(root / "data" / "registry" / "endpoints.parquet")
+    consent = toy_cohort["clinical"][["study_id"]].assign(consented=True)  # the snapshot `ingest` writes
+    consent.to_parquet(root / "data" / "registry" / "consent.parquet")
     (root / "experiments" / "toy.yaml").write_text(yaml.safe_dump(EXPERIMENT))
     return root
 
