@@ -97,6 +97,33 @@ def check(
         console.print(f"ok  {path}: {spec.model.estimator} on {spec.feature_set}", highlight=False)
 
 
+@app.command("export-table")
+@handle_errors
+def export_table(
+    experiment: Path = typer.Argument(..., help="A registry experiment (data: section), e.g. experiments/clinical_coxph.yaml."),
+    project: Path = typer.Option(Path("."), "--project", help="Project root of the experiment's input paths."),
+    out: Path = typer.Option(Path("data/registry_table.parquet"), "--out", help="The one table to write "
+                             "(.parquet or .csv), relative to --project."),
+) -> None:
+    """Write the registry's tables of an experiment as one table, and print the table: section that reads it."""
+    import yaml
+
+    from sabrkit.models.experiment_io import read_experiment_inputs
+    from sabrkit.models.registry_table import registry_table
+    from sabrkit.models.spec import load_experiment
+
+    project = project.resolve()
+    if not experiment.is_absolute() and not experiment.exists() and (project / experiment).exists():
+        experiment = project / experiment
+    spec = load_experiment(experiment)
+    table, section = registry_table(spec, read_experiment_inputs(spec, project), path=out.as_posix())
+    target = out if out.is_absolute() else project / out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(target, index=False) if target.suffix == ".csv" else table.to_parquet(target, index=False)
+    console.print(f"wrote {target} ({len(table)} rows, {table.shape[1]} columns); experiment section:", highlight=False)
+    console.print(yaml.safe_dump({"table": section}, sort_keys=False), highlight=False, markup=False)
+
+
 @app.command()
 @handle_errors
 def compare(

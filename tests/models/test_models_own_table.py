@@ -278,3 +278,27 @@ def test_decision_curve_matches_a_hand_computed_net_benefit() -> None:
         expected = (1 - s) * p - s * p * threshold / (1 - threshold)
         got = table[(table["model"] == "model") & np.isclose(table["threshold"], threshold)]["net_benefit"]
         assert float(got.iloc[0]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_registry_is_one_producer_of_the_table(toy_cohort, tmp_path: Path) -> None:
+    """The registry's tables written as one table give the same folds, C and comparator as the registry path."""
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import ExperimentInputs, read_experiment_inputs
+    from sabrkit.models.registry_table import registry_table
+    from sabrkit.models.spec import parse_experiment
+
+    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+              "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1}, "analysis": ANALYSIS}
+    registry_spec = parse_experiment({"name": "reg", "data": {"feature_set": "clinical+radiomic"}, **common})
+    inputs = ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=toy_cohort["clinical"],
+                              patient_features=toy_cohort["patient_features"])
+    table, section = registry_table(registry_spec, inputs, path="registry_table.csv")
+    table.to_csv(tmp_path / "registry_table.csv", index=False)
+    table_spec = parse_experiment({"name": "tab", "table": section, **common})
+    via_registry = run_experiment(registry_spec, inputs)
+    via_table = run_experiment(table_spec, read_experiment_inputs(table_spec, tmp_path))
+    assert via_table.cv.folds["test_ids_sha1"].tolist() == via_registry.cv.folds["test_ids_sha1"].tolist()
+    for column in ("harrell_c", "uno_c"):
+        np.testing.assert_allclose(via_table.cv.folds[column], via_registry.cv.folds[column], atol=1e-9)
+    np.testing.assert_allclose(via_table.reference_cv.folds["harrell_c"], via_registry.reference_cv.folds["harrell_c"],
+                               atol=1e-9)
