@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -72,12 +73,12 @@ def train_command(
     console.print(f"outputs: {project / 'models' / 'experiments' / m['experiment']}", highlight=False)
 
 
-def _pm(summary: dict, metric: str) -> str:
+def _pm(summary: dict[str, float], metric: str) -> str:
     """``mean ± sd``, or why the metric is undefined (never a bare ``nan``)."""
     mean, sd = summary.get(f"{metric}_mean"), summary.get(f"{metric}_sd")
-    if mean is None or mean != mean:
+    if mean is None or math.isnan(mean):
         return "undefined in every fold (see folds.csv, column 'undefined')"
-    return f"{mean:.3f}" + ("" if sd is None or sd != sd else f" ± {sd:.3f}")
+    return f"{mean:.3f}" + ("" if sd is None or math.isnan(sd) else f" ± {sd:.3f}")
 
 
 app.command("run-experiment")(train_command)

@@ -155,8 +155,8 @@ def run_experiment(
         The researcher's project folder, whose git commit is recorded (default: the working
         directory; :func:`sabrkit.models.run_lineage.experiment_lineage`).
     register : bool, optional
-        Register the final model in the MLflow model registry; None follows
-        ``tracking.register_model``. Entry points decide: ``sabrkit train`` only with
+        Register the final model in the MLflow model registry (never when
+        ``tracking.register_model`` is false); None follows ``tracking.register_model``. Entry points decide: ``sabrkit train`` only with
         ``--register``, the DVC stage only on a clean commit outside ``dvc exp run``.
     """
     from sabrkit.models import plots
@@ -287,7 +287,7 @@ def run_experiment(
         metrics["decision_curve"] = decision_curve_summary(tables["decision_curve"], _DCA_MONTHS)
     if register is None:
         register = spec.tracking.register_model
-    registered_name = (spec.tracking.registered_model_name or f"sabr-{spec.name}") if register else None
+    registered_name = spec.registered_model_name if register else None  # None when tracking.register_model is off
     figures["km_risk_groups"] = km_figure
     with tempfile.TemporaryDirectory(prefix="sabrkit-experiment-") as tmp:
         plots_dir = Path(out_dir) / "plots" if out_dir is not None else Path(tmp)

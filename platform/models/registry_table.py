@@ -18,7 +18,6 @@ import logging
 from typing import Any
 
 import pandas as pd
-
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.experiment_io import ExperimentInputs
 from sabrkit.models.spec import ExperimentSpec

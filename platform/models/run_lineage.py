@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PIPELINE_OUTPUT_FOLDERS", "project_git", "dvc_experiment", "input_hashes", "experiment_lineage", "pipeline_registration"]
+__all__ = ["PIPELINE_OUTPUT_FOLDERS", "dvc_experiment", "experiment_lineage", "input_hashes", "pipeline_registration", "project_git"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def experiment_lineage(
     commit, dirty = project_git(folder)
     return {
         "input_md5": input_hashes(input_paths),
-        "input_files": {name: str(path) for name, path in sorted(input_paths.items())},
+        "input_files": {name: _relative(path, folder) for name, path in sorted(input_paths.items())},
         "time_unit": time_unit,
         "git_commit": commit,
         "git_dirty": dirty,
@@ -101,6 +101,14 @@ def experiment_lineage(
         "sabrkit_version": __version__,
         "sabrkit_git_commit": sabrkit_commit(),
     }
+
+
+def _relative(path: str | os.PathLike[str], folder: Path) -> str:
+    """``path`` relative to the project when inside it (metrics files stay the same on every machine)."""
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def pipeline_registration(lineage: Mapping[str, Any]) -> tuple[bool, str]:

@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from sabrkit.cli.main import app
 from sabrkit.models.experiment import run_experiment_file
-from sabrkit.models.one_table import FollowUpHorizonError, TableColumnError, TimeUnitError
+from sabrkit.models.one_table import (
+    FollowUpHorizonError,
+    TableColumnError,
+    TimeUnitError,
+)
+from typer.testing import CliRunner
 
 DAYS_TO_MONTHS = 12 / 365.25
 COVARIATES = ["age", "tsize", "pnodes", "tgrade", "horTh", "menostat", "estrec", "progrec"]
@@ -89,7 +92,11 @@ def _plain_cox_folds(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sksurv.linear_model import CoxPHSurvivalAnalysis
-    from sksurv.metrics import brier_score, concordance_index_censored, concordance_index_ipcw
+    from sksurv.metrics import (
+        brier_score,
+        concordance_index_censored,
+        concordance_index_ipcw,
+    )
     from sksurv.preprocessing import OneHotEncoder
     from sksurv.util import Surv
 
@@ -146,7 +153,6 @@ def test_comparator_of_real_covariates_is_plain_cox_on_the_same_folds(project, g
 
 def test_decision_curve_and_lineage_of_the_researchers_repo(project, comparator_run, mlflow_store) -> None:
     from mlflow import MlflowClient
-
     from sabrkit.models.lineage import file_md5
 
     out = project / "models" / "experiments" / "gbsg2_comparator"
@@ -260,7 +266,6 @@ def test_spec_rules_of_the_table_section() -> None:
 def test_decision_curve_matches_a_hand_computed_net_benefit() -> None:
     """Net benefit at t (Vickers 2008) from lifelines' Kaplan-Meier, against dcurves through sabrkit."""
     from lifelines import KaplanMeierFitter
-
     from sabrkit.models.horizon_metrics import decision_curve
 
     rng = np.random.default_rng(3)
