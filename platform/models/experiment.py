@@ -191,6 +191,18 @@ def run_experiment(
             reference_pipeline = with_encoder(reference_pipeline, [c for c in categorical if c in reference_data.feature_names])
     else:
         data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
+    if reference_data is not None and reference_data.X.shape[1] == 0:
+        from sabrkit.errors import ModelInputError, format_problem
+
+        raise ModelInputError(
+            format_problem(
+                f"the {'comparator' if spec.table is not None else 'clinical reference'} model of {spec.name!r} "
+                "has no columns",
+                "a reference model needs at least one covariate",
+                "name covariates (table.comparator / inputs.clinical), or set table.comparator: null / "
+                "inputs.clinical: null for no reference model",
+            )
+        )
     check_horizons(data.y, {"validation.tau_months": v.tau_months,
                             **{f"validation.auc_times ({t:g})": float(t) for t in v.auc_times}},
                    time_unit, MONTHS_PER[time_unit])

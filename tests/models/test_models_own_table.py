@@ -307,3 +307,26 @@ def test_the_registry_is_one_producer_of_the_table(toy_cohort, tmp_path: Path) -
         np.testing.assert_allclose(via_table.cv.folds[column], via_registry.cv.folds[column], atol=1e-9)
     np.testing.assert_allclose(via_table.reference_cv.folds["harrell_c"], via_registry.reference_cv.folds["harrell_c"],
                                atol=1e-9)
+
+
+def test_registry_experiment_without_clinical_table_or_with_an_empty_one(toy_cohort) -> None:
+    """`inputs.clinical: null` runs without a reference model; an empty clinical table is a named error."""
+    from sabrkit.errors import ModelInputError
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import ExperimentInputs
+    from sabrkit.models.spec import parse_experiment
+
+    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+              "validation": {"n_splits": 3, "n_repeats": 1, "random_state": 1}, "analysis": ANALYSIS}
+    spec = parse_experiment({"name": "no_clinical", "inputs": {"clinical": None}, "data": {"feature_set": "radiomic"},
+                             **common})
+    assert not spec.compares_with_reference
+    result = run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"],
+                                                   patient_features=toy_cohort["patient_features"]))
+    assert result.reference_cv is None and result.metrics["comparison"] is None
+    assert np.isfinite(result.metrics["summary"]["uno_c_mean"])
+    empty = toy_cohort["clinical"][["study_id"]]
+    spec = parse_experiment({"name": "empty_clinical", "data": {"feature_set": "radiomic"}, **common})
+    with pytest.raises(ModelInputError, match="clinical reference model of 'empty_clinical' has no columns"):
+        run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=empty,
+                                              patient_features=toy_cohort["patient_features"]))
