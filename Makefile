@@ -53,7 +53,7 @@ lock: $(STAMP)
 # import this checkout's sabrkit from any shell, activated or not.
 RUN_IN_VENV := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 # The headline columns of `dvc exp show` (the metrics files hold ~100 numbers per experiment).
-EXP_KEEP ?= (summary\.(uno_c|harrell_c|ibs|auc_24)_mean|comparison\.delta_uno_c_mean|validation\.n_repeats|n_patients)$$
+EXP_KEEP ?= ^(Experiment|Created)$$|(summary\.(uno_c|harrell_c|ibs|auc_24)_mean|comparison\.delta_uno_c_mean|validation\.n_repeats)$$
 
 repro: $(STAMP)
 	$(RUN_IN_VENV) $(BIN)/dvc repro $(ARGS)
