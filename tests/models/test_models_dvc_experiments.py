@@ -111,7 +111,7 @@ def test_metrics_are_in_git_and_exp_show_has_numbers_for_baseline_and_experiment
     short = _ok(_dvc(root, env, "exp", "show", "--no-pager", "--only-changed", "--drop", ".*", "--keep",
                      r"^(Experiment|Created)$|(summary\.(uno_c|harrell_c|ibs|auc_24)_mean|validation\.n_repeats)$"))
     assert "two-repeats" in short and "harrell_c_mean" in short
-    diff = json.loads(_ok(_dvc(root, env, "exp", "diff", "two-repeats", "--json")))
+    diff = json.loads(_ok(_dvc(root, env, "exp", "diff", "HEAD", "two-repeats", "--json")))
     assert diff["metrics"][METRICS]["validation.n_repeats"]["new"] == 2
 
 
