@@ -158,6 +158,9 @@ def test_decision_curve_and_lineage_of_the_researchers_repo(project, comparator_
     out = project / "models" / "experiments" / "gbsg2_comparator"
     curve = pd.read_csv(out / "decision_curve.csv")
     assert {"model", "comparator", "all", "none"} <= set(curve["model"]) and (out / "plots" / "decision_curve.png").is_file()
+    report = (out / "report.html").read_text()
+    assert "Decision curve at 24 months" in report and "brier_36" in report and "auc_36" in report
+    assert "input times in days" in report
     lineage = comparator_run["lineage"]
     head = _git(project, "rev-parse", "HEAD")
     assert lineage["git_commit"] == head and lineage["git_dirty"] is False
