@@ -73,10 +73,17 @@ def assemble_experiment_data(
     The descriptive data set holds every block the inputs provide (for the profile and the
     screening), restricted to the model's rows.
     """
+    if spec.data is None:
+        from sabrkit.errors import ConfigError, format_problem
+
+        raise ConfigError(format_problem(f"experiment {spec.name!r} has no data: section",
+                                         "registry experiments name data: {feature_set, endpoint}",
+                                         "use assemble_table_data for a table: experiment"))
     blocks = spec.data.feature_set.split("+")
     needed = sorted(set(blocks) | ({"clinical"} if spec.compares_with_reference else set()))
     available = [b for b, table in (("clinical", inputs.clinical), ("radiomic", inputs.patient_features),
                                     ("deep", inputs.deep_features), ("biomarker", inputs.biomarkers)) if table is not None]
+    endpoint = spec.data.endpoint
     if spec.data.unit == "lesion":
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_lesion_dataset(
@@ -87,7 +94,7 @@ def assemble_experiment_data(
     else:
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_dataset(
-                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, spec.data.endpoint,
+                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, endpoint,
                 deep_features=inputs.deep_features, biomarkers=inputs.biomarkers, consented=inputs.consented,
             )
     working = build("+".join(needed))
@@ -229,11 +236,13 @@ def run_experiment(
                                        "risk_groups": km.groups.reset_index()}
     figures: dict[str, Any] = {}
     tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
-    therapy_known = a.therapy_column is not None and (spec.table is None or (
-        descriptive.characteristics is not None and a.therapy_column in descriptive.characteristics.columns))
-    if therapy_known:
+    therapy = a.therapy_column
+    if therapy is not None and spec.table is not None and (
+            descriptive.characteristics is None or therapy not in descriptive.characteristics.columns):
+        therapy = None  # a table experiment names its own columns: no forest plot unless it has this one
+    if therapy is not None:
         try:
-            tables["therapy"] = risk_by_therapy(data, groups, a.therapy_column)
+            tables["therapy"] = risk_by_therapy(data, groups, therapy)
             figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
         except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
             logger.warning("risk by therapy class not computed: %s", exc)
@@ -252,7 +261,7 @@ def run_experiment(
         calibration = calibration_at(pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(), pooled["event"].to_numpy())
         tables["calibration_24"] = calibration
         figures["calibration_24"] = plots.plot_calibration(calibration)
-    if reference_cv is not None:
+    if reference_cv is not None and comparison is not None:
         tables["reference_folds"] = reference_cv.folds
         tables["comparison"] = comparison.folds
     if a.decision_curve:

@@ -101,8 +101,8 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
     """
     root = Path(root)
     if spec.table is not None:
-        path = root / spec.table.path
-        return ExperimentInputs(table=read_table(path), input_paths={"table": path})
+        table_path = root / spec.table.path
+        return ExperimentInputs(table=read_table(table_path), input_paths={"table": table_path})
     assert spec.data is not None
     inputs = spec.inputs
     blocks = set(spec.data.feature_set.split("+"))
