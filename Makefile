@@ -1,6 +1,7 @@
 # sabrkit: two commands on a fresh machine with Python 3.11 and the package registries.
 #   make demo   set up .venv, then rebuild the synthetic SABR cohort pipeline with `dvc repro`
 #   make test   set up .venv, then ruff + mypy, then the test suite (slow end-to-end tests included)
+#   make repro  `dvc repro` from any shell, no activated venv needed (stage commands find .venv's python)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.sabrkit-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test test-fast lint typecheck setup lock clean-data bench help
+.PHONY: demo test test-fast lint typecheck setup lock clean-data bench help repro exp-run exp-show
 
 help:
 	@echo "make demo   - install, then run the pipeline on the synthetic cohort (dvc repro)"
@@ -16,6 +17,9 @@ help:
 	@echo "make lint   - ruff check + ruff format --check"
 	@echo "make typecheck - mypy on the sabrkit package"
 	@echo "make bench  - run the benchmarks (writes benchmarks/results/*.json)"
+	@echo "make repro  - dvc repro without activating .venv (ARGS='experiment@radiomic_spca' ...)"
+	@echo "make exp-run S='experiments/radiomic_spca.yaml:validation.n_repeats=2' - a DVC experiment"
+	@echo "make exp-show - the experiments table with a short column set"
 
 setup: $(STAMP)
 
@@ -64,3 +68,18 @@ lock: $(STAMP)
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links \
 		-o requirements-build.lock requirements-build.in
+
+# DVC with the project's virtualenv first on PATH: stage commands (`python pipelines/...`) then
+# import this checkout's sabrkit from any shell, activated or not.
+RUN_IN_VENV := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
+# The headline columns of `dvc exp show` (the metrics files hold ~100 numbers per experiment).
+EXP_KEEP ?= ^(Experiment|Created)$$|(summary\.(uno_c|harrell_c|ibs|auc_24)_mean|comparison\.delta_uno_c_mean|validation\.n_repeats)$$
+
+repro: $(STAMP)
+	$(RUN_IN_VENV) $(BIN)/dvc repro $(ARGS)
+
+exp-run: $(STAMP)
+	$(RUN_IN_VENV) $(BIN)/dvc exp run $(if $(S),-S '$(S)') $(ARGS)
+
+exp-show: $(STAMP)
+	$(BIN)/dvc exp show --only-changed --drop '.*' --keep '$(EXP_KEEP)' $(ARGS)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -72,12 +73,12 @@ def train_command(
     console.print(f"outputs: {project / 'models' / 'experiments' / m['experiment']}", highlight=False)
 
 
-def _pm(summary: dict, metric: str) -> str:
+def _pm(summary: dict[str, float], metric: str) -> str:
     """``mean ± sd``, or why the metric is undefined (never a bare ``nan``)."""
     mean, sd = summary.get(f"{metric}_mean"), summary.get(f"{metric}_sd")
-    if mean is None or mean != mean:
+    if mean is None or math.isnan(mean):
         return "undefined in every fold (see folds.csv, column 'undefined')"
-    return f"{mean:.3f}" + ("" if sd is None or sd != sd else f" ± {sd:.3f}")
+    return f"{mean:.3f}" + ("" if sd is None or math.isnan(sd) else f" ± {sd:.3f}")
 
 
 app.command("run-experiment")(train_command)
@@ -95,6 +96,33 @@ def check(
         spec = load_experiment(path)
         spec.model.build(random_state=spec.validation.random_state, side_data={"batches": 0, "perturbed_features": 0})
         console.print(f"ok  {path}: {spec.model.estimator} on {spec.feature_set}", highlight=False)
+
+
+@app.command("export-table")
+@handle_errors
+def export_table(
+    experiment: Path = typer.Argument(..., help="A registry experiment (data: section), e.g. experiments/clinical_coxph.yaml."),
+    project: Path = typer.Option(Path("."), "--project", help="Project root of the experiment's input paths."),
+    out: Path = typer.Option(Path("data/registry_table.parquet"), "--out", help="The one table to write "
+                             "(.parquet or .csv), relative to --project."),
+) -> None:
+    """Write the registry's tables of an experiment as one table, and print the table: section that reads it."""
+    import yaml
+
+    from sabrkit.models.experiment_io import read_experiment_inputs
+    from sabrkit.models.registry_table import registry_table
+    from sabrkit.models.spec import load_experiment
+
+    project = project.resolve()
+    if not experiment.is_absolute() and not experiment.exists() and (project / experiment).exists():
+        experiment = project / experiment
+    spec = load_experiment(experiment)
+    table, section = registry_table(spec, read_experiment_inputs(spec, project), path=out.as_posix())
+    target = out if out.is_absolute() else project / out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(target, index=False) if target.suffix == ".csv" else table.to_parquet(target, index=False)
+    console.print(f"wrote {target} ({len(table)} rows, {table.shape[1]} columns); experiment section:", highlight=False)
+    console.print(yaml.safe_dump({"table": section}, sort_keys=False), highlight=False, markup=False)
 
 
 @app.command()

@@ -74,7 +74,8 @@ def encode_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
             format_problem(
                 f"clinical column(s) {unknown}",
                 f"clinical covariates are {list(CLINICAL_NUMERIC) + list(CLINICAL_CATEGORIES)}",
-                "drop the column or add it to sabrkit.models.dataset with a reference level",
+                "drop the column from the clinical table, or give the data as one table (an experiment's "
+                "table: section, docs/models.md 'Your own data'), where any column can be a covariate",
             )
         )
     encoded: dict[str, pd.Series] = {}

@@ -78,10 +78,17 @@ def assemble_experiment_data(
     The descriptive data set holds every block the inputs provide (for the profile and the
     screening), restricted to the model's rows.
     """
+    if spec.data is None:
+        from sabrkit.errors import ConfigError, format_problem
+
+        raise ConfigError(format_problem(f"experiment {spec.name!r} has no data: section",
+                                         "registry experiments name data: {feature_set, endpoint}",
+                                         "use assemble_table_data for a table: experiment"))
     blocks = spec.data.feature_set.split("+")
     needed = sorted(set(blocks) | ({"clinical"} if spec.compares_with_reference else set()))
     available = [b for b, table in (("clinical", inputs.clinical), ("radiomic", inputs.patient_features),
                                     ("deep", inputs.deep_features), ("biomarker", inputs.biomarkers)) if table is not None]
+    endpoint = spec.data.endpoint
     if spec.data.unit == "lesion":
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_lesion_dataset(
@@ -92,8 +99,7 @@ def assemble_experiment_data(
     else:
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_dataset(
-                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set,
-                spec.data.endpoint,  # type: ignore[arg-type]  # the spec keeps local_control to unit: lesion
+                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, endpoint,
                 deep_features=inputs.deep_features, biomarkers=inputs.biomarkers, consented=inputs.consented,
             )
     working = build("+".join(needed))
@@ -161,8 +167,8 @@ def run_experiment(
         The researcher's project folder, whose git commit is recorded (default: the working
         directory; :func:`sabrkit.models.run_lineage.experiment_lineage`).
     register : bool, optional
-        Register the final model in the MLflow model registry; None follows
-        ``tracking.register_model``. Entry points decide: ``sabrkit train`` only with
+        Register the final model in the MLflow model registry (never when
+        ``tracking.register_model`` is false); None follows ``tracking.register_model``. Entry points decide: ``sabrkit train`` only with
         ``--register``, the DVC stage only on a clean commit outside ``dvc exp run``.
     """
     from sabrkit.models import plots
@@ -193,6 +199,18 @@ def run_experiment(
             reference_pipeline = with_encoder(reference_pipeline, [c for c in categorical if c in reference_data.feature_names])
     else:
         data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
+    if reference_data is not None and reference_data.X.shape[1] == 0:
+        from sabrkit.errors import ModelInputError, format_problem
+
+        raise ModelInputError(
+            format_problem(
+                f"the {'comparator' if spec.table is not None else 'clinical reference'} model of {spec.name!r} "
+                "has no columns",
+                "a reference model needs at least one covariate",
+                "name covariates (table.comparator / inputs.clinical), or set table.comparator: null / "
+                "inputs.clinical: null for no reference model",
+            )
+        )
     check_horizons(data.y, {"validation.tau_months": v.tau_months,
                             **{f"validation.auc_times ({t:g})": float(t) for t in v.auc_times}},
                    time_unit, MONTHS_PER[time_unit])
@@ -220,11 +238,13 @@ def run_experiment(
                                        "risk_groups": km.groups.reset_index(), **inference.tables}
     figures: dict[str, Any] = {}
     tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
-    therapy_known = a.therapy_column is not None and (spec.table is None or (
-        descriptive.characteristics is not None and a.therapy_column in descriptive.characteristics.columns))
-    if therapy_known:
+    therapy = a.therapy_column
+    if therapy is not None and spec.table is not None and (
+            descriptive.characteristics is None or therapy not in descriptive.characteristics.columns):
+        therapy = None  # a table experiment names its own columns: no forest plot unless it has this one
+    if therapy is not None:
         try:
-            tables["therapy"] = risk_by_therapy(data, groups, a.therapy_column)
+            tables["therapy"] = risk_by_therapy(data, groups, therapy)
             figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
         except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
             logger.warning("risk by therapy class not computed: %s", exc)
@@ -296,7 +316,7 @@ def run_experiment(
         metrics["decision_curve"] = decision_curve_summary(tables["decision_curve"], _DCA_MONTHS)
     if register is None:
         register = spec.tracking.register_model
-    registered_name = (spec.tracking.registered_model_name or f"sabr-{spec.name}") if register else None
+    registered_name = spec.registered_model_name if register else None  # None when tracking.register_model is off
     figures["km_risk_groups"] = km_figure
     with tempfile.TemporaryDirectory(prefix="sabrkit-experiment-") as tmp:
         plots_dir = Path(out_dir) / "plots" if out_dir is not None else Path(tmp)

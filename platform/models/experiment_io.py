@@ -102,8 +102,8 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
     """
     root = Path(root)
     if spec.table is not None:
-        path = root / spec.table.path
-        return ExperimentInputs(table=read_table(path), input_paths={"table": path})
+        table_path = root / spec.table.path
+        return ExperimentInputs(table=read_table(table_path), input_paths={"table": table_path})
     assert spec.data is not None
     inputs = spec.inputs
     blocks = set(spec.data.feature_set.split("+"))
@@ -151,13 +151,13 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         batches = scanner_batches(read_table(root / inputs.images), key=key)
     perturbed_path = resolve(inputs.perturbed_features)
     read = {"lesion_features": lesion_path if lesion_features is not None else None,
-            "endpoints": root / inputs.endpoints, "clinical": root / inputs.clinical,
+            "endpoints": root / inputs.endpoints, "clinical": resolve(inputs.clinical),
             "deep_features": resolve(inputs.deep_features), "biomarkers": resolve(inputs.biomarkers),
             "lesion_outcomes": resolve(inputs.lesion_outcomes) if spec.data.unit == "lesion" else None,
             "consent": consent_path, "images": resolve(inputs.images), "perturbed_features": perturbed_path}
     return ExperimentInputs(
         endpoints=read_table(root / inputs.endpoints),
-        clinical=read_table(root / inputs.clinical),
+        clinical=None if inputs.clinical is None else read_table(root / inputs.clinical),
         patient_features=patient_features,
         lesion_features=lesion_features,
         deep_features=optional["deep_features"],

@@ -35,8 +35,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["fold_brier_at", "decision_curve", "decision_curve_summary", "with_oob_score", "oob_concordance",
-           "DCA_THRESHOLDS"]
+__all__ = [
+    "DCA_THRESHOLDS",
+    "decision_curve",
+    "decision_curve_summary",
+    "fold_brier_at",
+    "oob_concordance",
+    "with_oob_score",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -27,21 +27,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from sabrkit.errors import ModelInputError, format_problem
-from sabrkit.models.dataset import DIRECT_IDENTIFIER_COLUMNS, SurvivalDataset, make_outcome
+from sabrkit.models.dataset import (
+    DIRECT_IDENTIFIER_COLUMNS,
+    SurvivalDataset,
+    make_outcome,
+)
 from sabrkit.models.table_spec import COVARIATES_BLOCK, TableSpec
 
 __all__ = [
-    "TableColumnError",
-    "TimeUnitError",
-    "FollowUpHorizonError",
-    "TableData",
-    "table_datasets",
-    "categorical_columns",
-    "with_encoder",
-    "check_horizons",
     "MAX_PLAUSIBLE_MONTHS",
+    "FollowUpHorizonError",
+    "TableColumnError",
+    "TableData",
+    "TimeUnitError",
+    "categorical_columns",
+    "check_horizons",
+    "table_datasets",
+    "with_encoder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -192,7 +195,7 @@ def _times(values: pd.Series, spec: TableSpec) -> np.ndarray:
             format_problem(
                 f"time column {spec.time!r} holds {values[bad].head(5).tolist()} in {int(bad.sum())} row(s)",
                 f"follow-up times are numbers > 0 (in {spec.time_unit})",
-                f"fix or drop these rows, or name the right time column in the experiment file",
+                "fix or drop these rows, or name the right time column in the experiment file",
             )
         )
     time = numeric.to_numpy(dtype=float)

@@ -69,6 +69,13 @@ def _records(table: pd.DataFrame | None, limit: int | None = None) -> list[dict[
     return (table if limit is None else table.head(limit)).to_dict("records")
 
 
+def _metric_names(metrics: Mapping[str, Any]) -> list[str]:
+    """The report's metric rows: C, AUC and Brier at the experiment's horizons, IBS, calibration."""
+    times = (metrics.get("validation") or {}).get("auc_times") or [12.0, 24.0]
+    return ["harrell_c", "uno_c", *(f"auc_{float(t):g}" for t in times), *(f"brier_{float(t):g}" for t in times),
+            "ibs", "ibs_km", "calibration_error_24"]
+
+
 def render_experiment_report(result: Any, figure_files: Mapping[str, Path] | None = None) -> str:
     """Render the self-contained HTML report of one experiment (:class:`~sabrkit.models.experiment.ExperimentResult`).
 
@@ -104,6 +111,6 @@ def render_experiment_report(result: Any, figure_files: Mapping[str, Path] | Non
         therapy=_records(result.tables.get("therapy")),
         screening=_records(result.tables.get("screening"), 20),
         importance=_records(top, 15),
-        metric_names=["harrell_c", "uno_c", "auc_12", "auc_24", "ibs", "ibs_km", "calibration_error_24"],
+        metric_names=_metric_names(result.metrics),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

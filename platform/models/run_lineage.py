@@ -6,7 +6,7 @@
 * ``time_unit``: the unit of the input times (converted to months once);
 * ``git_commit`` / ``git_dirty``: the *researcher's* project repository (the folder the
   experiment ran in), not sabrkit's; ``git_dirty`` ignores ``dvc.lock`` files, which
-  ``dvc repro`` rewrites while it runs;
+  ``dvc repro`` rewrites while it runs, nor the metrics it writes;
 * ``dvc_experiment``: the DVC experiment name and baseline commit when run by ``dvc exp run``
   (DVC sets ``DVC_EXP_NAME`` and ``DVC_EXP_BASELINE_REV`` for its stages);
 * ``sabrkit_version`` and ``sabrkit_git_commit`` (the installed package and, for a source
@@ -26,11 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["project_git", "dvc_experiment", "input_hashes", "experiment_lineage", "pipeline_registration"]
+__all__ = ["PIPELINE_OUTPUT_FOLDERS", "dvc_experiment", "experiment_lineage", "input_hashes", "pipeline_registration", "project_git"]
 
 logger = logging.getLogger(__name__)
 
 _IGNORED_FOR_DIRTY = ("dvc.lock",)
+#: top-level folders of pipeline outputs that git tracks (DVC metrics, plots, reports with cache: false)
+PIPELINE_OUTPUT_FOLDERS: tuple[str, ...] = ("metrics", "plots", "reports")
 
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
@@ -43,7 +45,9 @@ def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
 def project_git(project: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the git repository holding ``project``; ``(None, None)`` outside git.
 
-    ``dirty`` is True when a tracked file other than a ``dvc.lock`` differs from the commit.
+    ``dirty`` is True when a tracked file differs from the commit, other than what ``dvc repro``
+    itself rewrites while it runs: ``dvc.lock`` files and the git-tracked pipeline outputs under
+    :data:`PIPELINE_OUTPUT_FOLDERS` (paths relative to the repository root).
     """
     folder = Path(project)
     done = _git(folder, "rev-parse", "HEAD")
@@ -53,8 +57,9 @@ def project_git(project: str | os.PathLike[str]) -> tuple[str | None, bool | Non
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     if status is None or status.returncode != 0:
         return commit, None
-    changed = [line[3:].strip() for line in status.stdout.splitlines() if line.strip()]
-    dirty = any(Path(path.split(" -> ")[-1]).name not in _IGNORED_FOR_DIRTY for path in changed)
+    changed = [Path(line[3:].strip().strip('"').split(" -> ")[-1]) for line in status.stdout.splitlines() if line.strip()]
+    dirty = any(path.name not in _IGNORED_FOR_DIRTY and path.parts[0] not in PIPELINE_OUTPUT_FOLDERS
+                for path in changed)
     return commit, dirty
 
 
@@ -88,7 +93,7 @@ def experiment_lineage(
     commit, dirty = project_git(folder)
     return {
         "input_md5": input_hashes(input_paths),
-        "input_files": {name: str(path) for name, path in sorted(input_paths.items())},
+        "input_files": {name: _relative(path, folder) for name, path in sorted(input_paths.items())},
         "time_unit": time_unit,
         "git_commit": commit,
         "git_dirty": dirty,
@@ -96,6 +101,14 @@ def experiment_lineage(
         "sabrkit_version": __version__,
         "sabrkit_git_commit": sabrkit_commit(),
     }
+
+
+def _relative(path: str | os.PathLike[str], folder: Path) -> str:
+    """``path`` relative to the project when inside it (metrics files stay the same on every machine)."""
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def pipeline_registration(lineage: Mapping[str, Any]) -> tuple[bool, str]:

@@ -62,7 +62,7 @@ class InputsSpec(_Strict):
 
     lesion_features: str | None = "data/features/lesion_features.parquet"
     aggregation: Literal["largest", "volume_weighted_mean", "mean", "max", "min"] = "largest"
-    clinical: str = "data/registry/clinical.parquet"
+    clinical: str | None = Field("data/registry/clinical.parquet", description="null: no clinical table, no reference")
     endpoints: str = "data/registry/endpoints.parquet"
     deep_features: str | None = None
     biomarkers: str | None = None
@@ -263,6 +263,8 @@ class ExperimentSpec(_Strict):
         if self.table is not None:
             return self.table.comparator is not None
         assert self.data is not None
+        if self.inputs.clinical is None:  # no clinical table: no clinical reference model
+            return False
         if self.data.feature_set != "clinical" or self.model.tuning is not None:
             return True
         if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:

@@ -27,9 +27,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["TIME_UNITS", "MONTHS_PER", "BlockSpec", "TableSpec", "COVARIATES_BLOCK"]
+__all__ = ["COVARIATES_BLOCK", "MONTHS_PER", "TIME_UNITS", "BlockSpec", "TableSpec"]
 
 TIME_UNITS: tuple[str, ...] = ("days", "weeks", "months", "years")
 #: months in one unit (a year is 365.25 days, a month 365.25 / 12 days)

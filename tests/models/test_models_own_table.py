@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from sabrkit.cli.main import app
 from sabrkit.models.experiment import run_experiment_file
-from sabrkit.models.one_table import FollowUpHorizonError, TableColumnError, TimeUnitError
+from sabrkit.models.one_table import (
+    FollowUpHorizonError,
+    TableColumnError,
+    TimeUnitError,
+)
+from typer.testing import CliRunner
 
 DAYS_TO_MONTHS = 12 / 365.25
 COVARIATES = ["age", "tsize", "pnodes", "tgrade", "horTh", "menostat", "estrec", "progrec"]
@@ -89,7 +92,11 @@ def _plain_cox_folds(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sksurv.linear_model import CoxPHSurvivalAnalysis
-    from sksurv.metrics import brier_score, concordance_index_censored, concordance_index_ipcw
+    from sksurv.metrics import (
+        brier_score,
+        concordance_index_censored,
+        concordance_index_ipcw,
+    )
     from sksurv.preprocessing import OneHotEncoder
     from sksurv.util import Surv
 
@@ -146,12 +153,14 @@ def test_comparator_of_real_covariates_is_plain_cox_on_the_same_folds(project, g
 
 def test_decision_curve_and_lineage_of_the_researchers_repo(project, comparator_run, mlflow_store) -> None:
     from mlflow import MlflowClient
-
     from sabrkit.models.lineage import file_md5
 
     out = project / "models" / "experiments" / "gbsg2_comparator"
     curve = pd.read_csv(out / "decision_curve.csv")
     assert {"model", "comparator", "all", "none"} <= set(curve["model"]) and (out / "plots" / "decision_curve.png").is_file()
+    report = (out / "report.html").read_text()
+    assert "Decision curve at 24 months" in report and "brier_36" in report and "auc_36" in report
+    assert "input times in days" in report
     lineage = comparator_run["lineage"]
     head = _git(project, "rev-parse", "HEAD")
     assert lineage["git_commit"] == head and lineage["git_dirty"] is False
@@ -260,7 +269,6 @@ def test_spec_rules_of_the_table_section() -> None:
 def test_decision_curve_matches_a_hand_computed_net_benefit() -> None:
     """Net benefit at t (Vickers 2008) from lifelines' Kaplan-Meier, against dcurves through sabrkit."""
     from lifelines import KaplanMeierFitter
-
     from sabrkit.models.horizon_metrics import decision_curve
 
     rng = np.random.default_rng(3)
@@ -278,3 +286,50 @@ def test_decision_curve_matches_a_hand_computed_net_benefit() -> None:
         expected = (1 - s) * p - s * p * threshold / (1 - threshold)
         got = table[(table["model"] == "model") & np.isclose(table["threshold"], threshold)]["net_benefit"]
         assert float(got.iloc[0]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_registry_is_one_producer_of_the_table(toy_cohort, tmp_path: Path) -> None:
+    """The registry's tables written as one table give the same folds, C and comparator as the registry path."""
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import ExperimentInputs, read_experiment_inputs
+    from sabrkit.models.registry_table import registry_table
+    from sabrkit.models.spec import parse_experiment
+
+    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+              "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1}, "analysis": ANALYSIS}
+    registry_spec = parse_experiment({"name": "reg", "data": {"feature_set": "clinical+radiomic"}, **common})
+    inputs = ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=toy_cohort["clinical"],
+                              patient_features=toy_cohort["patient_features"])
+    table, section = registry_table(registry_spec, inputs, path="registry_table.csv")
+    table.to_csv(tmp_path / "registry_table.csv", index=False)
+    table_spec = parse_experiment({"name": "tab", "table": section, **common})
+    via_registry = run_experiment(registry_spec, inputs)
+    via_table = run_experiment(table_spec, read_experiment_inputs(table_spec, tmp_path))
+    assert via_table.cv.folds["test_ids_sha1"].tolist() == via_registry.cv.folds["test_ids_sha1"].tolist()
+    for column in ("harrell_c", "uno_c"):
+        np.testing.assert_allclose(via_table.cv.folds[column], via_registry.cv.folds[column], atol=1e-9)
+    np.testing.assert_allclose(via_table.reference_cv.folds["harrell_c"], via_registry.reference_cv.folds["harrell_c"],
+                               atol=1e-9)
+
+
+def test_registry_experiment_without_clinical_table_or_with_an_empty_one(toy_cohort) -> None:
+    """`inputs.clinical: null` runs without a reference model; an empty clinical table is a named error."""
+    from sabrkit.errors import ModelInputError
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import ExperimentInputs
+    from sabrkit.models.spec import parse_experiment
+
+    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+              "validation": {"n_splits": 3, "n_repeats": 1, "random_state": 1}, "analysis": ANALYSIS}
+    spec = parse_experiment({"name": "no_clinical", "inputs": {"clinical": None}, "data": {"feature_set": "radiomic"},
+                             **common})
+    assert not spec.compares_with_reference
+    result = run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"],
+                                                   patient_features=toy_cohort["patient_features"]))
+    assert result.reference_cv is None and result.metrics["comparison"] is None
+    assert np.isfinite(result.metrics["summary"]["uno_c_mean"])
+    empty = toy_cohort["clinical"][["study_id"]]
+    spec = parse_experiment({"name": "empty_clinical", "data": {"feature_set": "radiomic"}, **common})
+    with pytest.raises(ModelInputError, match="clinical reference model of 'empty_clinical' has no columns"):
+        run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=empty,
+                                              patient_features=toy_cohort["patient_features"]))
