@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sabrkit.dose.bed import TUMOUR_ALPHA_BETA_GY, bed_map
 from sabrkit.dose.constraints import CHECK_COLUMNS, ConstraintTable, check_constraints, load_constraint_table
 from sabrkit.dose.dvh import StructureDose, conformity_indices, dvh_metrics
 from sabrkit.errors import CaseFailure, SabrkitError
+from sabrkit.registry.dose import bed as registry_bed
 
 __all__ = ["DVH_COLUMNS", "FolderCheck", "check_folder", "find_dose_objects", "plan_dvh"]
 
@@ -32,7 +34,7 @@ RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 DVH_COLUMNS: tuple[str, ...] = (
     "study_id", "plan_label", "rtplan_uid", "roi_number", "roi_name", "role", "prescription_gy", "fractions",
     "D98%", "D95%", "D50%", "D2%", "Dmean", "Dmax", "Dmax_point", "Dmin", "volume_cc", "V100%",
-    "paddick_ci", "gradient_index",
+    "paddick_ci", "gradient_index", "bed10_rx_gy", "bed10_d98_gy",
 )
 _TARGET = re.compile(r"^(PTV|GTV|CTV|ITV)", re.IGNORECASE)
 
@@ -63,8 +65,9 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DVH metrics of every ROI in the dose's frame of reference, and the OAR constraint checks.
 
-    ROIs named PTV/GTV/CTV/ITV... are ``target`` rows (with V100%, Paddick CI and gradient index
-    for the plan's own target ROI); other ROIs are ``oar`` rows, checked against ``table``.
+    ROIs named PTV/GTV/CTV/ITV... are ``target`` rows (with V100%, BED10 of the prescription and
+    of the BED10 map's D98%, and Paddick CI and gradient index for the plan's own target ROI);
+    other ROIs are ``oar`` rows, checked against ``table``.
 
     Returns
     -------
@@ -92,9 +95,14 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
         metrics = dvh_metrics(structure, plan.total_dose_gy if target else None)
         extra = (conformity_indices(dose, mask, plan.total_dose_gy) if roi.number in plan.target_roi_numbers
                  else {"paddick_ci": np.nan, "gradient_index": np.nan})
+        bed10 = {"bed10_rx_gy": np.nan, "bed10_d98_gy": np.nan}
+        if target:  # BED10 of the prescription (as the registry computes it) and of the map's D98%
+            bed10["bed10_rx_gy"] = registry_bed(plan.total_dose_gy, plan.fractions, TUMOUR_ALPHA_BETA_GY)
+            bed10["bed10_d98_gy"] = StructureDose(bed_map(dose, plan.fractions, TUMOUR_ALPHA_BETA_GY), mask,
+                                                  voxel_cc, roi.name).dose_to_percent(98.0)
         rows.append({"study_id": structures.patient_id, "plan_label": plan.label, "rtplan_uid": plan.sop_instance_uid,
                      "roi_number": roi.number, "roi_name": roi.name, "role": "target" if target else "oar",
-                     "prescription_gy": plan.total_dose_gy, "fractions": plan.fractions, **metrics, **extra})
+                     "prescription_gy": plan.total_dose_gy, "fractions": plan.fractions, **metrics, **extra, **bed10})
         if not target:
             oars[roi.name] = structure
             numbers[roi.name] = roi.number
