@@ -12,7 +12,8 @@
 5. also takes ``<lesion_id>_ct|_image`` + ``<lesion_id>_mask|_label`` NIfTI/NRRD pairs;
 6. writes ``images.csv`` (one row per lesion, the columns of the cohort's ``images.csv`` plus
    ``study_date, series_uid, roi_name``), ``series.csv`` (every image series, contoured or
-   not) and ``failures.csv`` (file or series, stage, reason).
+   not), ``dose.csv`` (lesions with a planned dose: RTDOSE resampled onto the CT,
+   :mod:`sabrkit.imaging.ingest_dose`) and ``failures.csv`` (file or series, stage, reason).
 
 Each problem (an unreadable or truncated file, a series with a missing slice, an RTSTRUCT
 whose series is absent, an ROI without contour points ...) becomes one failure row naming the
@@ -43,6 +44,7 @@ from sabrkit.imaging.dicom_index import (
     group_series,
     read_series,
 )
+from sabrkit.imaging.ingest_dose import ingest_doses
 from sabrkit.imaging.ingest_state import IngestState, UnitResult, fingerprint
 from sabrkit.imaging.ingest_units import (
     LESION_COLUMNS,
@@ -223,8 +225,8 @@ def ingest_folder(
     src : path-like
         Folder crawled recursively (a hospital export or a de-identified copy).
     out_dir : path-like
-        Output folder; ``images/``, ``masks/``, ``images.csv``, ``series.csv``,
-        ``failures.csv`` and the state file ``.ingest_state.json``.
+        Output folder; ``images/``, ``masks/``, ``dose/``, ``images.csv``, ``series.csv``,
+        ``dose.csv``, ``failures.csv`` and the state file ``.ingest_state.json``.
     config : IngestConfig, optional
 
     Returns
@@ -289,7 +291,9 @@ def ingest_folder(
     state.units = units
     lesions, series, unit_failures = _collect(units)
     failures.extend(unit_failures)
-    _write_tables(out, lesions, series, failures)
+    doses, dose_failures = ingest_doses(files, lesions, series, out)  # RTDOSE/RTPLAN -> dose.csv (ingest_dose.py)
+    failures.extend(dose_failures)
+    _write_tables(out, lesions, series, failures, doses)
     state.save(out)
     logger.info("ingest %s -> %s: %d lesion mask(s), %d series, %d failure(s); %d unit(s) done, %d reused",
                 source, out, len(lesions), len(series), len(failures), done, reused)
@@ -327,10 +331,12 @@ def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path
                 logger.info("removed stale output %s (its source %s is gone or changed)", rel, key)
 
 
-def _write_tables(out: Path, lesions: pd.DataFrame, series: pd.DataFrame, failures: list[CaseFailure]) -> None:
+def _write_tables(out: Path, lesions: pd.DataFrame, series: pd.DataFrame, failures: list[CaseFailure],
+                  doses: pd.DataFrame) -> None:
     tables = {
         "images.csv": lesions,
         "series.csv": series,
+        "dose.csv": doses,
         "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
     }
     for name, frame in tables.items():
