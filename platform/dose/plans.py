@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,13 +62,15 @@ def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[s
     return doses, plans, structs, failures
 
 
-def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: ConstraintTable | None = None
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: ConstraintTable | None = None,
+             study_id_of: Callable[[str], str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DVH metrics of every ROI in the dose's frame of reference, and the OAR constraint checks.
 
     ROIs named PTV/GTV/CTV/ITV... are ``target`` rows (with V100%, BED10 of the prescription and
     of the BED10 map's D98%, and Paddick CI and gradient index for the plan's own target ROI);
-    other ROIs are ``oar`` rows, checked against ``table``.
+    other ROIs are ``oar`` rows, checked against ``table``. ``study_id_of`` turns the DICOM
+    PatientID into the study ID (default: :meth:`sabrkit.imaging.IngestConfig.study_id_of`, which
+    accepts pseudonyms only: de-identify first or pass a key table's mapping).
 
     Returns
     -------
@@ -80,9 +83,12 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
     from sabrkit.imaging.rtdose import read_rtdose, read_rtplan
     from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
 
+    from sabrkit.imaging.ingest import IngestConfig
+
     dose_image, facts = read_rtdose(dose_path)
     plan = read_rtplan(plan_path)
     structures = read_rtstruct(rtstruct_path)
+    study_id = (study_id_of or IngestConfig().study_id_of)(structures.patient_id)
     dose = sitk.GetArrayFromImage(dose_image)
     voxel_cc = float(np.prod(dose_image.GetSpacing())) / 1000.0
     rows, oars, numbers = [], {}, {}
@@ -100,7 +106,7 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
             bed10["bed10_rx_gy"] = registry_bed(plan.total_dose_gy, plan.fractions, TUMOUR_ALPHA_BETA_GY)
             bed10["bed10_d98_gy"] = StructureDose(bed_map(dose, plan.fractions, TUMOUR_ALPHA_BETA_GY), mask,
                                                   voxel_cc, roi.name).dose_to_percent(98.0)
-        rows.append({"study_id": structures.patient_id, "plan_label": plan.label, "rtplan_uid": plan.sop_instance_uid,
+        rows.append({"study_id": study_id, "plan_label": plan.label, "rtplan_uid": plan.sop_instance_uid,
                      "roi_number": roi.number, "roi_name": roi.name, "role": "target" if target else "oar",
                      "prescription_gy": plan.total_dose_gy, "fractions": plan.fractions, **metrics, **extra, **bed10})
         if not target:
@@ -110,7 +116,7 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
     checks.insert(0, "roi_number", checks["oar"].map(numbers).astype("Int64"))
     checks.insert(0, "rtplan_uid", plan.sop_instance_uid)
     checks.insert(0, "plan_label", plan.label)
-    checks.insert(0, "study_id", structures.patient_id)
+    checks.insert(0, "study_id", study_id)
     return pd.DataFrame(rows, columns=list(DVH_COLUMNS)), checks
 
 
@@ -131,7 +137,8 @@ class FolderCheck:
                 "n_not_tabulated": int((status == "not_tabulated").sum()), "n_failures": len(self.failures)}
 
 
-def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None = None) -> FolderCheck:
+def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None = None,
+                 study_id_of: Callable[[str], str] | None = None) -> FolderCheck:
     """DVH tables and constraint checks of every linked RTDOSE under ``folder``.
 
     Each dose object that cannot be linked (missing plan or structure set) or read (units,
@@ -154,7 +161,7 @@ def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None =
     dvh_parts, check_parts = [], []
     for link in links:
         try:
-            dvh, checks = plan_dvh(link.dose_path, link.plan_path, link.rtstruct_path, table)
+            dvh, checks = plan_dvh(link.dose_path, link.plan_path, link.rtstruct_path, table, study_id_of)
         except SabrkitError as exc:
             failures.append(CaseFailure(f"RTDOSE {link.dose_path}", "dose", f"{type(exc).__name__}: {exc}"))
             continue
@@ -163,7 +170,7 @@ def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None =
             check_parts.append(checks)
     dvh_all = pd.concat(dvh_parts, ignore_index=True) if dvh_parts else pd.DataFrame(columns=list(DVH_COLUMNS))
     check_cols = ["study_id", "plan_label", "rtplan_uid", "roi_number", *CHECK_COLUMNS]
-    checks_all = pd.concat(check_parts, ignore_index=True) if check_parts else pd.DataFrame(columns=check_cols)
+    checks_all = pd.DataFrame([r for part in check_parts for r in part.to_dict("records")], columns=check_cols)
     logger.info("dose check %s: %d plan(s), %d check(s), %d violation(s), %d failure(s)", folder,
                 len(dvh_parts), len(checks_all), int((checks_all["status"] == "fail").sum()), len(failures))
     return FolderCheck(dvh_all, checks_all, failures)

@@ -18,6 +18,13 @@ from sabrkit.dose.plans import check_folder
 from sabrkit.errors import ConfigError, ValidationError
 
 
+def _study_id_of(cohort):
+    from sabrkit.imaging import IngestConfig
+
+    keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
+    return IngestConfig(patient_key=dict(zip(keys["hospital_number"], keys["study_id"]))).study_id_of
+
+
 def test_bed_and_eqd2_maps_follow_the_linear_quadratic_model() -> None:
     # 54 Gy in 3 fractions, alpha/beta 10: BED = 54 (1 + 18/10) = 151.2 Gy, EQD2 = 151.2 / 1.2 = 126 Gy
     dose = np.array([[[54.0, 0.0, 27.0]]])
@@ -52,8 +59,8 @@ def test_untabulated_fractionation_is_never_passed() -> None:
 
 
 def test_planted_violations_are_found_and_nothing_else(planned_export) -> None:
-    _, export, truth = planned_export
-    result = check_folder(export)
+    cohort, export, truth = planned_export
+    result = check_folder(export, study_id_of=_study_id_of(cohort))
     assert result.failures == []
     planted = truth[truth["planted_violation"]]
     assert len(planted) >= 2  # the fixture's cohort plants some (3 asked)
@@ -74,7 +81,7 @@ def test_bed10_per_lesion_equals_the_registry(planned_export) -> None:
     cohort, export, truth = planned_export
     courses = pd.read_csv(cohort / "registry" / "sabr_courses.csv")
     registry = {row.lesion_id: bed10(float(row.total_dose_gy), int(row.fractions)) for row in courses.itertuples()}
-    dvh = check_folder(export).dvh
+    dvh = check_folder(export, study_id_of=_study_id_of(cohort)).dvh
     ptv = dvh[dvh["roi_name"].str.startswith("PTV")].merge(truth[["rtplan_uid", "lesion_id", "ptv_roi"]],
                                                            on="rtplan_uid")
     ptv = ptv[ptv["roi_name"] == ptv["ptv_roi"]]
