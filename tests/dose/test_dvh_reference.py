@@ -52,8 +52,9 @@ def _agrees(ours: float, theirs: float, structure_doses: np.ndarray, voxel_cc: f
 @pytest.mark.parametrize("role", [
     "target",
     pytest.param("oar", marks=pytest.mark.xfail(strict=True, reason=(
-        "open: of 6 patients' OAR metrics, PA000004's Esophagus (8 fx, at the region's edge) differs from "
-        "dicompyler-core beyond 1 % / one voxel (Dmean 7.19 vs 7.36 Gy, D2% 13.14 vs 13.80 Gy); not yet explained"))),
+        "boundary convention: on PA000004's Esophagus one dose-grid point, (-5.5, 20.5) mm, lies exactly on the "
+        "contour on every plane; matplotlib's contains_points (dicompyler-core) counts it inside, sabrkit's even-odd "
+        "fill outside (12 vs 13 points per plane), moving Dmean 7.19 vs 7.36 Gy and D2% 13.14 vs 13.80 Gy"))),
 ])
 def test_dvh_equals_dicompyler_on_synthetic_plans(planned_export, dicompyler_dvhcalc, role: str) -> None:
     import SimpleITK as sitk
