@@ -5,6 +5,8 @@
   checks against the versioned constraint table (TG-101 unless ``dose.constraint_table``);
 * ``data/dose/lesion_dose.csv`` + ``lesion_dvh_curves.csv`` + ``bed/``, ``eqd2/``: per lesion,
   from the dose the `imaging_ingest` stage resampled onto the CT (``data/imaging/dose.csv``);
+* ``data/dose/dosiomics.parquet``: pyradiomics features of each lesion's dose and BED maps
+  (``dose_*``, ``bed_*`` columns; profile ``dose.dosiomics_params``, default ``dose_v1``);
 * ``data/dose/failures.csv`` and ``metrics/constraints.json`` (n_patients, n_plans, n_checks,
   n_violations, n_not_tabulated, n_failures, table_version).
 """
@@ -26,10 +28,13 @@ METRICS = ROOT / "metrics" / "constraints.json"
 
 def main() -> None:
     from sabrkit.dose import load_constraint_table
+    from sabrkit.dose.dosiomics import extract_dosiomics
     from sabrkit.dose.lesions import lesion_dose_tables
     from sabrkit.dose.plans import check_folder
+    from sabrkit.features.io import write_feature_table
 
     p = load_section("dose")
+    n_jobs = load_section("execution").n_jobs
     table = load_constraint_table(ROOT / p.constraint_table if p.constraint_table else None)
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -42,7 +47,11 @@ def main() -> None:
                                                    dvh_bin_width_gy=p.dvh_bin_width_gy)
     lesions.to_csv(OUT / "lesion_dose.csv", index=False, lineterminator="\n")
     curves.to_csv(OUT / "lesion_dvh_curves.csv", index=False, lineterminator="\n")
-    all_failures = [*checked.failures, *failures]
+    dosiomics, dosiomic_failures = extract_dosiomics(IMAGING, lesions, OUT, params_name=p.dosiomics_params,
+                                                     n_jobs=n_jobs) if len(lesions) else (pd.DataFrame(), [])
+    if len(dosiomics):
+        write_feature_table(dosiomics, OUT / "dosiomics.parquet")
+    all_failures = [*checked.failures, *failures, *dosiomic_failures]
     pd.DataFrame([(f.case_id, f.stage, f.reason) for f in all_failures], columns=["case_id", "stage", "reason"]).to_csv(
         OUT / "failures.csv", index=False, lineterminator="\n")
     summary = {**checked.summary(), "n_failures": len(all_failures), "n_lesions": len(lesions),

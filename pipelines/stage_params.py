@@ -125,6 +125,7 @@ class DoseParams(_Section):
     alpha_beta_normal: float = Field(3.0, gt=0)      # Gy, late-responding tissue elsewhere
     dvh_bin_width_gy: float = Field(0.1, gt=0)       # cumulative DVH tables
     constraint_table: str | None = None              # YAML path (project-relative); None: packaged TG-101
+    dosiomics_params: str = "dose_v1"                # pyradiomics profile of the dose/BED features
 
 
 class UnetParams(_Section):

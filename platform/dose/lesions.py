@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 #: Columns of the per-lesion dose table.
 LESION_DOSE_COLUMNS: tuple[str, ...] = (
     "lesion_id", "study_id", "prescription_gy", "fractions", "bed10_rx_gy", "D98%", "D95%", "D50%", "D2%", "Dmean",
-    "Dmax", "Dmin", "volume_cc", "V100%", "bed10_d98_gy", "bed10_mean_gy", "eqd2_mean_gy", "bed_path", "eqd2_path",
+    "Dmax", "Dmax_point", "Dmin", "volume_cc", "V100%", "bed10_d98_gy", "bed10_mean_gy", "eqd2_mean_gy", "bed_path", "eqd2_path",
 )
 
 

@@ -63,3 +63,31 @@ def test_deidentified_ingested_plans_keep_oar_names_and_give_lesion_bed_maps(pla
         assert row.bed10_d98_gy >= row.bed10_rx_gy  # the GTV sits inside the prescription isodose
         assert (tmp_path / "dose" / row.bed_path).is_file() and (tmp_path / "dose" / row.eqd2_path).is_file()
     assert set(curves["lesion_id"]) == set(lesions["lesion_id"]) and (curves["volume_pct"] <= 100).all()
+
+
+def test_dosiomics_of_the_dose_map_agree_with_the_dvh(planned_export, tmp_path: Path) -> None:
+    """pyradiomics' first-order statistics of the dose map equal the DVH metrics of the same voxels."""
+    import numpy as np
+
+    from sabrkit.dose.dosiomics import extract_dosiomics
+    from sabrkit.dose.lesions import lesion_dose_tables
+    from sabrkit.features.io import feature_columns
+    from sabrkit.imaging import IngestConfig, ingest_folder
+
+    cohort, export, truth = planned_export
+    keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
+    ingest_folder(export, tmp_path / "imaging", IngestConfig(patient_key=dict(zip(keys["hospital_number"],
+                                                                                  keys["study_id"]))))
+    lesions, _, _ = lesion_dose_tables(tmp_path / "imaging", tmp_path / "dose")
+    lesions = lesions.head(6)
+    features, failures = extract_dosiomics(tmp_path / "imaging", lesions, tmp_path / "dose")
+    assert failures == [] and list(features["lesion_id"]) == sorted(lesions["lesion_id"])
+    columns = feature_columns(features)
+    assert "dose_firstorder_Mean" in columns and "bed_glcm_Contrast" in columns
+    assert not any(c.startswith("original_") for c in features.columns)
+    assert set(features["prov_dose_params_version"]) == {"dose-v1"}
+    merged = features.merge(lesions, on="lesion_id")
+    np.testing.assert_allclose(merged["dose_firstorder_Mean"], merged["Dmean"], rtol=1e-5)
+    np.testing.assert_allclose(merged["dose_firstorder_Maximum"], merged["Dmax_point"], rtol=1e-5)
+    np.testing.assert_allclose(merged["dose_firstorder_Minimum"], merged["Dmin"], rtol=1e-5)
+    np.testing.assert_allclose(merged["bed_firstorder_Mean"], merged["bed10_mean_gy"], rtol=1e-5)
