@@ -7,6 +7,7 @@
   from the dose the `imaging_ingest` stage resampled onto the CT (``data/imaging/dose.csv``);
 * ``data/dose/dosiomics.parquet``: pyradiomics features of each lesion's dose and BED maps
   (``dose_*``, ``bed_*`` columns; profile ``dose.dosiomics_params``, default ``dose_v1``);
+* ``reports/dose.html``: dose per lesion and the OAR constraint section;
 * ``data/dose/failures.csv`` and ``metrics/constraints.json`` (n_patients, n_plans, n_checks,
   n_violations, n_not_tabulated, n_failures, table_version).
 """
@@ -24,6 +25,7 @@ DICOM = ROOT / "data" / "dicom_deid"
 IMAGING = ROOT / "data" / "imaging"
 OUT = ROOT / "data" / "dose"
 METRICS = ROOT / "metrics" / "constraints.json"
+REPORT = ROOT / "reports" / "dose.html"
 
 
 def main() -> None:
@@ -58,6 +60,12 @@ def main() -> None:
                "table_version": table.version}
     METRICS.parent.mkdir(exist_ok=True)
     METRICS.write_text(json.dumps(summary, indent=2) + "\n")
+    from sabrkit.dose.report import build_dose_report
+    from sabrkit.version import __version__
+
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(build_dose_report(checked.checks, lesions, table_version=table.version, version=__version__),
+                      encoding="utf-8")
     print(f"dose: {summary['n_plans']} plans of {summary['n_patients']} patients, {summary['n_checks']} checks, "
           f"{summary['n_violations']} violation(s), {len(lesions)} lesion BED maps, {len(all_failures)} failure(s)")
 

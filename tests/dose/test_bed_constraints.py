@@ -90,3 +90,19 @@ def test_bed10_per_lesion_equals_the_registry(planned_export) -> None:
         assert row.bed10_rx_gy == pytest.approx(registry[row.lesion_id], abs=1e-9)
         # the prescription isodose covers the PTV: the BED10 map's D98% is the registry's BED10 or a little more
         assert registry[row.lesion_id] * 0.99 <= row.bed10_d98_gy <= registry[row.lesion_id] * 1.1
+
+
+def test_dose_report_lists_the_violations(planned_export, tmp_path) -> None:
+    from sabrkit.dose.lesions import LESION_DOSE_COLUMNS
+    from sabrkit.dose.report import build_dose_report
+
+    cohort, export, truth = planned_export
+    checks = check_folder(export, study_id_of=_study_id_of(cohort)).checks
+    lesions = pd.DataFrame([dict.fromkeys(LESION_DOSE_COLUMNS, 1.0) | {"lesion_id": "SABR-RCC-001-L1",
+                                                                       "study_id": "SABR-RCC-001"}])
+    html = build_dose_report(checks, lesions, table_version="tg101-2010.1")
+    assert "OAR dose constraints" in html and "Dose per lesion" in html
+    n_fail = int((checks["status"] == "fail").sum())
+    assert f"{n_fail} violation(s)" in html
+    for oar in truth.loc[truth["planted_violation"], "oar"]:
+        assert oar in html
