@@ -65,7 +65,7 @@ def extract_dosiomics(imaging_dir: str | os.PathLike[str], lesion_dose: pd.DataF
         result = extract_lesion_features(manifest, params, n_jobs=n_jobs, max_failure_fraction=max_failure_fraction,
                                          progress=False)
         failures.extend(result.failures)
-        renamed = result.features.rename(columns=lambda c: (
+        renamed = result.features.rename(columns=lambda c, kind=kind: (
             f"{kind}_{c.removeprefix('original_')}" if c.startswith("original_")
             else f"prov_{kind}_{c.removeprefix('prov_')}" if c.startswith("prov_") else c))
         table = table.merge(renamed.drop(columns=["study_id"]), on="lesion_id", how="inner")

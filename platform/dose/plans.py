@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,10 @@ def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[s
     """RTDOSE paths, RTPLAN paths, RTSTRUCT SOP UID -> path, and unreadable files, under ``folder``."""
     import pydicom
 
-    doses, plans, structs, failures = [], [], {}, []
+    doses: list[str] = []
+    plans: list[str] = []
+    structs: dict[str, str] = {}
+    failures: list[CaseFailure] = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
             continue
@@ -95,7 +99,8 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
     for roi in structures.rois:
         if roi.frame_of_reference_uid != facts["frame_of_reference_uid"] or not roi.contours:
             continue
-        mask = sitk.GetArrayFromImage(rasterize_contours(roi.contours, dose_image, roi=roi.name))
+        filled: Any = rasterize_contours(roi.contours, dose_image, roi=roi.name)
+        mask = sitk.GetArrayFromImage(filled)
         structure = StructureDose(dose, mask, voxel_cc, roi.name)
         target = bool(_TARGET.match(roi.name))
         metrics = dvh_metrics(structure, plan.total_dose_gy if target else None)

@@ -59,6 +59,6 @@ def build_dose_report(checks: pd.DataFrame, lesion_dose: pd.DataFrame, *, table_
     env = Environment(loader=PackageLoader("sabrkit.registry", "templates"), autoescape=select_autoescape())
     html = env.get_template("study_report.html.j2").render(
         title="SABR for oligometastatic RCC: dose and OAR constraints", sections=[dose, oar], cutoff="n/a",
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=version)
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=version)
     logger.info("dose report: %d lesions, %d violations", len(lesion_dose), len(failed))
     return html

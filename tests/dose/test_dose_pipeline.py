@@ -74,7 +74,7 @@ def test_dosiomics_of_the_dose_map_agree_with_the_dvh(planned_export, tmp_path: 
     from sabrkit.features.io import feature_columns
     from sabrkit.imaging import IngestConfig, ingest_folder
 
-    cohort, export, truth = planned_export
+    cohort, export, _ = planned_export
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
     ingest_folder(export, tmp_path / "imaging", IngestConfig(patient_key=dict(zip(keys["hospital_number"],
                                                                                   keys["study_id"]))))

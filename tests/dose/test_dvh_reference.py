@@ -62,7 +62,7 @@ def test_dvh_equals_dicompyler_on_synthetic_plans(planned_export, dicompyler_dvh
     from sabrkit.imaging.rtdose import read_rtdose
     from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
 
-    cohort, export, truth = planned_export
+    cohort, export, _ = planned_export
     study_id_of = _study_id_of(cohort)
     n_compared = n_strict = 0
     misses: list[str] = []
@@ -80,7 +80,7 @@ def test_dvh_equals_dicompyler_on_synthetic_plans(planned_export, dicompyler_dvh
                 roi = next(r for r in structures.rois if r.number == row.roi_number)
                 mask = sitk.GetArrayFromImage(rasterize_contours(roi.contours, dose_image))
                 doses = StructureDose(dose, mask, voxel_cc).doses
-                theirs, dvh = _theirs(dicompyler_dvhcalc, rtstruct, dose_file, row.roi_number)
+                theirs, _ = _theirs(dicompyler_dvhcalc, rtstruct, dose_file, row.roi_number)
                 for metric in METRICS:
                     value = getattr(row, {"D98%": "_8", "D95%": "_9", "D50%": "_10", "D2%": "_11"}.get(metric, metric))
                     if theirs[metric] == 0.0 and metric in ("D98%", "D95%"):
