@@ -128,6 +128,14 @@ class ImagingIngestParams(_Section):
     max_failure_fraction: float = Field(0.0, ge=0, le=1)
 
 
+class DoseParams(_Section):
+    alpha_beta_tumour: float = Field(10.0, gt=0)     # Gy, inside lesions (BED10)
+    alpha_beta_normal: float = Field(3.0, gt=0)      # Gy, late-responding tissue elsewhere
+    dvh_bin_width_gy: float = Field(0.1, gt=0)       # cumulative DVH tables
+    constraint_table: str | None = None              # YAML path (project-relative); None: packaged TG-101
+    dosiomics_params: str = "dose_v1"                # pyradiomics profile of the dose/BED features
+
+
 class UnetParams(_Section):
     channels: tuple[int, ...] = (8, 16, 32, 64)
     strides: tuple[int, ...] = (2, 2, 2)
@@ -187,6 +195,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "dicom": DicomParams,
     "deidentify": DeidentifyParams,
     "imaging_ingest": ImagingIngestParams,
+    "dose": DoseParams,
     "unet": UnetParams,
     "segment": SegmentParams,
 }

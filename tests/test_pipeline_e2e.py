@@ -113,6 +113,11 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert json.loads((root / "metrics" / "unet.json").read_text())["epochs"] >= 1
     segments = json.loads((root / "metrics" / "segment.json").read_text())
     assert segments["n_series"] > 0, segments
+    # the dose stage: plans linked and checked, one BED map per lesion
+    constraints = json.loads((root / "metrics" / "constraints.json").read_text())
+    assert constraints["n_patients"] == 24 and constraints["n_failures"] == 0, constraints
+    assert {"n_checks", "n_violations", "table_version"} <= set(constraints)
+    assert constraints["n_lesions"] == features["lesion_id"].nunique()
 
 
 def test_mlflow_run_has_params_children_metrics_features_and_model(project):

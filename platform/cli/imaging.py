@@ -1,4 +1,4 @@
-"""``sabrkit imaging ...``: ingest DICOM, de-identify, check PHI, preprocess, segment, QC masks."""
+"""``sabrkit imaging ...``: ingest DICOM, de-identify, check PHI, preprocess, segment, QC masks, dose constraints."""
 
 from __future__ import annotations
 
@@ -133,18 +133,65 @@ def phi_check(
     console.print(f"{folder}: no PHI attribute found")
 
 
+@app.command()
+@handle_errors
+def constraints(
+    folder: Path = typer.Argument(..., help="Folder of DICOM files with RTDOSE, RTPLAN and RTSTRUCT (de-identified)."),
+    out: Path = typer.Option(..., "--out", help="Folder for plan_dvh.csv, constraints.csv and failures.csv."),
+    table: Path = typer.Option(None, help="Constraint table YAML (default: the packaged TG-101 Table III)."),
+    metrics: Path = typer.Option(None, help="Also write the summary as JSON here (e.g. metrics/constraints.json)."),
+    fail_on_violation: bool = typer.Option(False, help="Exit 1 when any constraint fails."),
+    key_table: Path = typer.Option(None, help="identifiers.csv (hospital_number -> study_id) for folders that were "
+                                   "not de-identified."),
+) -> None:
+    """List, per plan, each OAR, metric, value, limit and pass/fail against a versioned constraint table."""
+    import json
+
+    import pandas as pd
+
+    from sabrkit.dose import load_constraint_table
+    from sabrkit.dose.plans import check_folder
+
+    from sabrkit.imaging import IngestConfig
+
+    loaded = load_constraint_table(table)
+    result = check_folder(folder, loaded, IngestConfig(patient_key=_key_table(key_table)).study_id_of)
+    out.mkdir(parents=True, exist_ok=True)
+    result.dvh.to_csv(out / "plan_dvh.csv", index=False, lineterminator="\n")
+    result.checks.to_csv(out / "constraints.csv", index=False, lineterminator="\n")
+    pd.DataFrame([(f.case_id, f.stage, f.reason) for f in result.failures],
+                 columns=["case_id", "stage", "reason"]).to_csv(out / "failures.csv", index=False, lineterminator="\n")
+    summary = {**result.summary(), "table_version": loaded.version}
+    if metrics is not None:
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        metrics.write_text(json.dumps(summary, indent=2) + "\n")
+    for row in result.checks[result.checks["status"] == "fail"].itertuples(index=False):
+        console.print(f"  FAIL {row.study_id} {row.plan_label} {row.oar} {row.metric}: {row.value_gy:.2f} Gy "
+                      f">= {row.limit_gy:.2f} Gy ({row.fractions} fx)", markup=False, highlight=False)
+    console.print(f"{summary['n_plans']} plan(s) of {summary['n_patients']} patient(s): {summary['n_checks']} check(s), "
+                  f"{summary['n_violations']} violation(s), {summary['n_not_tabulated']} not tabulated "
+                  f"({loaded.version}) -> {out}")
+    if result.failures:
+        _show_failures(result.failures)
+        raise typer.Exit(code=1)
+    if fail_on_violation and summary["n_violations"]:
+        raise typer.Exit(code=1)
+
+
 @app.command("synth-dicom")
 @handle_errors
 def synth_dicom(
     cohort: Path = typer.Argument(..., help="Synthetic cohort folder (sabrkit synth) with images."),
     out: Path = typer.Option(..., "--out", help="New folder for the DICOM export."),
     follow_up: bool = typer.Option(True, "--follow-up/--no-follow-up", help="Also write uncontoured follow-up CTs."),
+    dose: bool = typer.Option(True, "--dose/--no-dose", help="Also write PTV/OAR contours, RTPLAN and RTDOSE per lesion."),
 ) -> None:
-    """Write the cohort's CT regions as CT series + one RTSTRUCT per patient (+ follow-up CTs)."""
+    """Write the cohort's CT regions as CT series + one RTSTRUCT per patient (+ plans, doses, follow-up CTs)."""
     from sabrkit.synthetic.dicom import write_cohort_dicom
 
-    summary = write_cohort_dicom(cohort, out, follow_up=follow_up)
+    summary = write_cohort_dicom(cohort, out, follow_up=follow_up, dose=dose)
     console.print(f"{summary.n_patients} patient(s): {summary.n_image_series} CT series, {summary.n_rtstruct} RTSTRUCT, "
+                  f"{summary.n_rtplan} RTPLAN, {summary.n_rtdose} RTDOSE, "
                   f"{summary.n_files} files ({summary.n_bytes / 1e6:.0f} MB) -> {out}")
 
 

@@ -24,11 +24,11 @@ from sabrkit.dose.dvh import (
 
 __all__ = [
     "CHECK_COLUMNS",
-    "ConstraintTable",
     "DEFAULT_METRICS",
     "LATE_ALPHA_BETA_GY",
-    "StructureDose",
     "TUMOUR_ALPHA_BETA_GY",
+    "ConstraintTable",
+    "StructureDose",
     "alpha_beta_map",
     "bed_map",
     "check_constraints",

@@ -22,7 +22,7 @@ import numpy as np
 
 from sabrkit.errors import ValidationError, format_problem
 
-__all__ = ["TUMOUR_ALPHA_BETA_GY", "LATE_ALPHA_BETA_GY", "alpha_beta_map", "bed_map", "eqd2_map"]
+__all__ = ["LATE_ALPHA_BETA_GY", "TUMOUR_ALPHA_BETA_GY", "alpha_beta_map", "bed_map", "eqd2_map"]
 
 logger = logging.getLogger(__name__)
 

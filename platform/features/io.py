@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 _IMAGE_TYPE = (
     r"(?:original|original-(?:2d|25d|3d)(?:-comb)?|deep|log-sigma-[A-Za-z0-9-]+|wavelet-[A-Za-z0-9]+|square"
-    r"|squareroot|logarithm|exponential|gradient|lbp-2D|lbp-3D-[A-Za-z0-9-]+)"
+    r"|squareroot|logarithm|exponential|gradient|lbp-2D|lbp-3D-[A-Za-z0-9-]+"
+    r"|dose|bed)"  # dosiomics: features of the dose and BED maps (sabrkit.dose.dosiomics)
 )
 _FEATURE_NAME = re.compile(rf"^{_IMAGE_TYPE}_[A-Za-z0-9]+_[A-Za-z0-9]+$")
 

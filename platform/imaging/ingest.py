@@ -12,8 +12,9 @@
 5. also takes ``<lesion_id>_ct|_image`` + ``<lesion_id>_mask|_label`` NIfTI/NRRD pairs;
 6. writes ``images.csv`` (one row per lesion, the columns of the cohort's ``images.csv`` plus
    ``study_date, series_uid, roi_name``), ``masks.csv`` (every mask, ``kind`` lesion or oar),
-   ``series.csv`` (every image series, contoured or not) and ``failures.csv`` (file or series,
-   stage, reason).
+   ``series.csv`` (every image series, contoured or not), ``dose.csv`` (lesions with a planned
+   dose: RTDOSE resampled onto the CT, :mod:`sabrkit.imaging.ingest_dose`) and ``failures.csv``
+   (file or series, stage, reason).
 
 Each problem (an unreadable or truncated file, a series with a missing slice, an RTSTRUCT
 whose series is absent, an ROI without contour points ...) becomes one failure row naming the
@@ -44,6 +45,7 @@ from sabrkit.imaging.dicom_index import (
     group_series,
     write_series_nifti,
 )
+from sabrkit.imaging.ingest_dose import ingest_doses
 from sabrkit.imaging.ingest_state import IngestState, UnitResult, fingerprint
 from sabrkit.imaging.ingest_units import (
     LESION_COLUMNS,
@@ -311,8 +313,8 @@ def ingest_folder(
     src : path-like
         Folder crawled recursively (a hospital export or a de-identified copy).
     out_dir : path-like
-        Output folder; ``images/``, ``masks/``, ``images.csv``, ``masks.csv``, ``series.csv``,
-        ``failures.csv`` and the state file ``.ingest_state.json``.
+        Output folder; ``images/``, ``masks/``, ``dose/``, ``images.csv``, ``masks.csv``,
+        ``series.csv``, ``dose.csv``, ``failures.csv`` and the state file ``.ingest_state.json``.
     config : IngestConfig, optional
 
     Returns
@@ -394,7 +396,9 @@ def ingest_folder(
     state.units = units
     lesions, masks, series, unit_failures = _collect(units)
     failures = [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in failures] + unit_failures
-    _write_tables(out, lesions, masks, series, failures)
+    doses, dose_failures = ingest_doses(files, lesions, series, out)  # RTDOSE/RTPLAN -> dose.csv (ingest_dose.py)
+    failures += [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in dose_failures]
+    _write_tables(out, lesions, masks, series, failures, doses)
     state.save(out, key_print, redact=key_redactor, study_id_of=config.resolve_study_id)
     n_done = sum(done.values())
     logger.info("ingest -> %s: %d lesion mask(s), %d OAR mask(s), %d series, %d failure(s); %d unit(s) done %s, "
@@ -453,11 +457,12 @@ def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path
 
 
 def _write_tables(out: Path, lesions: pd.DataFrame, masks: pd.DataFrame, series: pd.DataFrame,
-                  failures: list[CaseFailure]) -> None:
+                  failures: list[CaseFailure], doses: pd.DataFrame) -> None:
     tables = {
         "images.csv": lesions,
         "masks.csv": masks,
         "series.csv": series,
+        "dose.csv": doses,
         "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
     }
     for name, frame in tables.items():

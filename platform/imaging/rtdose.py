@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class PlanInfo:
     rtstruct_uid: str
 
 
-def read_rtdose(path: str | os.PathLike[str], *, allow_effective: bool = False) -> tuple[object, dict[str, str]]:
+def read_rtdose(path: str | os.PathLike[str], *, allow_effective: bool = False) -> tuple[Any, dict[str, str]]:
     """Read an RT Dose grid as a SimpleITK float32 image in Gy.
 
     Returns
@@ -230,14 +231,14 @@ def link_dose_objects(dose_paths: list[str], plan_paths: list[str], rtstruct_uid
     return links, failures
 
 
-def resample_dose(dose: object, reference: object) -> object:
+def resample_dose(dose: Any, reference: Any) -> Any:
     """The dose on ``reference``'s grid (trilinear; 0 Gy outside the dose grid), float32."""
     import SimpleITK as sitk
 
     return sitk.Resample(dose, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
-def dose_coverage(dose: object, mask: object) -> float:
+def dose_coverage(dose: Any, mask: Any) -> float:
     """Share (0-1) of the mask's voxels whose centres lie inside the dose grid's extent."""
     import SimpleITK as sitk
 
@@ -249,7 +250,7 @@ def dose_coverage(dose: object, mask: object) -> float:
     points = idx @ m.T + np.asarray(mask.GetOrigin())
     d = np.asarray(dose.GetDirection()).reshape(3, 3) * np.asarray(dose.GetSpacing())
     cont = (points - np.asarray(dose.GetOrigin())) @ np.linalg.inv(d).T
-    size = np.asarray(dose.GetSize(), dtype=float)
+    size = np.asarray(dose.GetSize(), dtype=np.float64)
     inside = ((cont >= -1e-6) & (cont <= size - 1 + 1e-6)).all(axis=1)
     return float(inside.mean())
 

@@ -137,7 +137,7 @@ def write_rtplan(path: Path, patient: dict, study: dict, plan: dict) -> int:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    ds = _base_dataset(RT_PLAN_STORAGE, patient, study, derived_uid(plan["uid"], "series"), "RTPLAN")
+    ds: Any = _base_dataset(RT_PLAN_STORAGE, patient, study, derived_uid(plan["uid"], "series"), "RTPLAN")
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = plan["uid"]
     ds.Manufacturer, ds.SeriesNumber, ds.InstanceNumber = "sabrkit synthetic", 910 + plan["lesion_number"], 1
     ds.SeriesDescription = f"SABR plan lesion {plan['lesion_number']}"
@@ -183,7 +183,7 @@ def write_rtdose(path: Path, patient: dict, study: dict, dose: dict) -> int:
 
     grid = np.asarray(dose["grid"], dtype=np.float64)
     spacing, origin = dose["spacing"], dose["origin"]
-    ds = _base_dataset(RT_DOSE_STORAGE, patient, study, derived_uid(dose["uid"], "series"), "RTDOSE")
+    ds: Any = _base_dataset(RT_DOSE_STORAGE, patient, study, derived_uid(dose["uid"], "series"), "RTDOSE")
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = dose["uid"]
     ds.Manufacturer, ds.SeriesNumber, ds.InstanceNumber = "sabrkit synthetic", 920 + dose["lesion_number"], 1
     ds.SeriesDescription = f"SABR dose lesion {dose['lesion_number']}"

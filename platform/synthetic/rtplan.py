@@ -48,7 +48,7 @@ from scipy import ndimage as ndi
 
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["SITE_OAR", "oar_for", "DoseModel", "LesionPlan", "plan_dose", "ptv_mask", "plan_lesion", "dose_grid"]
+__all__ = ["SITE_OAR", "DoseModel", "LesionPlan", "dose_grid", "oar_for", "plan_dose", "plan_lesion", "ptv_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def plan_dose(ptv: np.ndarray, spacing_xyz: tuple[float, float, float], prescrip
     return (prescription_gy * np.where(s <= 0, inside, outside)).astype(np.float32)
 
 
-def _cylinder(shape: tuple[int, int, int], spacing_xyz: tuple[float, float, float], centre_yx_mm: tuple[float, float],
+def _cylinder(shape: tuple[int, ...], spacing_xyz: tuple[float, float, float], centre_yx_mm: tuple[float, float],
               radius_mm: float) -> np.ndarray:
     y = np.arange(shape[1]) * spacing_xyz[1]
     x = np.arange(shape[2]) * spacing_xyz[0]

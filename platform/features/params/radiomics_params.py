@@ -70,7 +70,8 @@ class RadiomicsParams(BaseModel):
     ----------
     version : str
         Parameter-set version, e.g. ``"ct-v1"``; goes into ``prov_params_version``.
-    modality : {"CT", "MR", "PT"}
+    modality : {"CT", "MR", "PT", "RTDOSE"}
+        ``RTDOSE``: a dose or BED map in Gy (dosiomics, ``dose_v1``).
     description : str
     setting : dict
         pyradiomics ``setting`` section (``binWidth``, ``resampledPixelSpacing`` ...).
@@ -87,7 +88,7 @@ class RadiomicsParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     version: str = Field(pattern=_VERSION_PATTERN)
-    modality: Literal["CT", "MR", "PT"]
+    modality: Literal["CT", "MR", "PT", "RTDOSE"]
     description: str = ""
     setting: dict[str, Any] = Field(default_factory=dict)
     image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": dict[str, Any]()},
@@ -140,7 +141,7 @@ class RadiomicsParams(BaseModel):
             raise ConfigError(
                 format_problem(
                     f"{source}: {problems}",
-                    "version matches " + _VERSION_PATTERN + ", modality is CT, MR or PT, "
+                    "version matches " + _VERSION_PATTERN + ", modality is CT, MR, PT or RTDOSE, "
                     "featureClass names at least one class",
                     "correct the values named above",
                 )
