@@ -49,6 +49,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Enrol", "/registry/enrol", "write_registry"),
     ("Data queries", "/registry/quality", "read"),
     ("Dashboard", "/dashboard", "read"),
+    ("Experiments", "/research/experiments", "read"),
     ("Inventory", "/inventory", "read"),
     ("Users", "/admin/users", "manage_users"),
 )
