@@ -72,7 +72,7 @@ FIELD_LABELS: dict[str, str] = {
 #: Fields of the adverse-event rows of the visit form (named ``ae_<field>-<row>`` there).
 AE_FIELDS = ("term", "grade", "onset_date", "attribution_sabr", "resolution_date", "lesion_id")
 #: A service field a form shows under another name (enrolment: eligibility is assessed at the MDT).
-FIELD_ALIASES = {"assessed_on": "mdt_date"}
+FIELD_ALIASES = {"assessed_on": "mdt_date", "last_contact_date": "enrolment_date"}
 
 
 def field_label(name: str) -> str:
