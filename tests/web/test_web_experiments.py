@@ -76,3 +76,53 @@ def test_experiments_page_without_results_says_how_to_make_them(site_url, tmp_pa
     assert page.status_code == 200 and "No experiment results yet" in page.text and "dvc repro" in page.text
     assert researcher.client.get("/research/experiments/toy_coxnet").status_code == 404
     application.state.db.dispose()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_researcher_experiments_page_in_a_browser(research_app, experiment_project, tmp_path):
+    """Headless Chromium: the researcher opens Experiments, then one experiment with its plots."""
+    import os
+    import threading
+    import time
+
+    from test_web_e2e import _chromium, _free_port
+
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+    from web_helpers import PASSWORDS
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(research_app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    folder = Path(os.environ.get("SABRKIT_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts") / "web-daily"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base + "/research/experiments")
+            page.fill("input[name=username]", "researcher")
+            page.fill("input[name=password]", PASSWORDS["researcher"])
+            page.click("button:has-text('Log in')")
+            expect(page.locator("table.experiments")).to_contain_text("toy_coxnet")
+            page.screenshot(path=str(folder / "experiments-01-table.png"), full_page=True)
+            page.click("a:has-text('toy_coxnet')")
+            expect(page.locator("h1")).to_contain_text("toy_coxnet")
+            expect(page.locator("main")).to_contain_text("web_toy_model version")
+            images = page.locator(".plots img")
+            assert images.count() >= 5
+            page.wait_for_function("() => [...document.querySelectorAll('.plots img')].every(i => i.complete && i.naturalWidth > 0)")
+            page.screenshot(path=str(folder / "experiments-02-detail.png"), full_page=True)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert (folder / "experiments-02-detail.png").stat().st_size > 20_000
