@@ -156,7 +156,7 @@ class BuildResult:
 class DashboardCache:
     """The dashboard and the study report, built off the request path and cached by data version.
 
-    Each kind (``"dashboard"``, ``"report"``) has at most one build running, in a worker process
+    Each kind (``"dashboard"``, ``"report"``) has at most one build running, in its own worker process
     (``worker="process"``: a build never holds the web process's interpreter, so other users' pages
     stay as fast as when idle) or a worker thread (``worker="thread"``, for in-memory databases).
     A page asks :meth:`get`: the newest data version already built comes back at once; otherwise a
@@ -174,28 +174,29 @@ class DashboardCache:
         self._use_process = worker == "process" and database_url is not None and ":memory:" not in database_url \
             and database_url not in ("sqlite://", "sqlite:///")
         self._lock = threading.Lock()
-        self._executor: Executor | None = None
+        self._executors: dict[str, Executor] = {}
         self._done: dict[str, tuple[int, Any]] = {}
         self._running: dict[str, _Build] = {}
 
-    def _pool(self) -> Executor:
-        if self._executor is None:
+    def _pool(self, kind: str) -> Executor:
+        """One worker per kind: a study report being built never delays a dashboard build."""
+        if kind not in self._executors:
             if self._use_process:
                 import multiprocessing
 
-                self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_warm_up)
+                self._executors[kind] = ProcessPoolExecutor(max_workers=1, initializer=_warm_up,
+                                                            mp_context=multiprocessing.get_context("spawn"))
             else:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sabrkit-reports")
-        return self._executor
+                self._executors[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sabrkit-{kind}")
+        return self._executors[kind]
 
     def _submit(self, kind: str, db: Database, version: int) -> _Build:
         if self._use_process:
-            future = self._pool().submit(_worker_build, kind, self._url, self.target, version)
+            future = self._pool(kind).submit(_worker_build, kind, self._url, self.target, version)
         elif kind == "dashboard":
-            future = self._pool().submit(build_dashboard, db, target=self.target, version=version)
+            future = self._pool(kind).submit(build_dashboard, db, target=self.target, version=version)
         else:
-            future = self._pool().submit(_build_report_html, db, self.target)
+            future = self._pool(kind).submit(_build_report_html, db, self.target)
         build = _Build(version, future)
         future.add_done_callback(lambda done, kind=kind, version=version: self._finished(kind, version, done))
         return build
@@ -251,7 +252,7 @@ class DashboardCache:
         return result.value
 
     def close(self) -> None:
-        """Stop the worker (a build still running is abandoned)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Stop the workers (a build still running is abandoned)."""
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()
