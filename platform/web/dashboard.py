@@ -13,6 +13,7 @@ IDs appear.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -191,14 +192,15 @@ class DashboardCache:
         return self._executors[kind]
 
     def _submit(self, kind: str, db: Database, version: int) -> _Build:
-        if self._use_process:
+        future: Future[Any]
+        if self._use_process and self._url is not None:
             future = self._pool(kind).submit(_worker_build, kind, self._url, self.target, version)
         elif kind == "dashboard":
             future = self._pool(kind).submit(build_dashboard, db, target=self.target, version=version)
         else:
             future = self._pool(kind).submit(_build_report_html, db, self.target)
         build = _Build(version, future)
-        future.add_done_callback(lambda done, kind=kind, version=version: self._finished(kind, version, done))
+        future.add_done_callback(functools.partial(self._finished, kind, version))
         return build
 
     def _finished(self, kind: str, version: int, future: Future[Any]) -> None:

@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 
 from markupsafe import Markup, escape
 
-from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError, ValidationError
+from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError
 from sabrkit.web.accounts import CurrentUser
 from sabrkit.web.errors import AccessDeniedError, LoginThrottledError
 from sabrkit.web.roles import can
