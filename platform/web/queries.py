@@ -150,8 +150,12 @@ def first_box(db: Database) -> str | None:
     return listed[0]["path"] if listed else None
 
 
-def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    """Patients whose study ID starts with ``text``; with identifiers (coordinators), also by hospital number or name."""
+def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200, offset: int = 0,
+             disease_state: str = "", therapy: str = "") -> list[dict[str, Any]]:
+    """Patients whose study ID starts with ``text``; with identifiers (coordinators), also by hospital number or name.
+
+    ``disease_state`` and ``therapy`` filter on those baseline fields; ``limit``/``offset`` page the list.
+    """
     from sabrkit.registry.models import Patient, PatientIdentifier
 
     query = "".join(text.split())
@@ -166,8 +170,12 @@ def patients(db: Database, text: str = "", *, with_identifiers: bool = False, li
                 func.lower(PatientIdentifier.family_name).like(_like_prefix(words.lower()), escape="\\")))
             conditions.append(Patient.study_id.in_(matched))
         statement = statement.where(or_(*conditions))
+    if disease_state:
+        statement = statement.where(Patient.disease_state == disease_state)
+    if therapy:
+        statement = statement.where(Patient.systemic_therapy == therapy)
     with db.session() as session:
-        rows = session.execute(statement.order_by(Patient.study_id).limit(limit)).all()
+        rows = session.execute(statement.order_by(Patient.study_id).offset(max(0, offset)).limit(limit)).all()
     return [row._asdict() for row in rows]
 
 

@@ -264,6 +264,13 @@ def test_keyboard_only_placement(app, session):
     page.keyboard.press("Enter")
     expect(page.locator(".flash.ok")).to_contain_text(f"Stored at {box}:{label}")
     session.shot("stored-by-arrows")
+    # browser-side checks must be valid patterns (Chromium compiles `pattern` with the `v` flag, where an
+    # unescaped '-' at the end of a class is a syntax error and the check silently disappears)
+    check = ("els => els.map(e => { try { new RegExp('^(?:' + e.pattern + ')$', 'v'); return null; } "
+             "catch (error) { return e.name + ': ' + e.pattern; } }).filter(Boolean)")
+    for path in (f"/lab/boxes/{box}?sample={second}", "/lab/accession"):
+        page.goto(session.base + path)
+        assert page.eval_on_selector_all("[pattern]", check) == [], path
 
 
 def _received_all(app) -> list[str]:
