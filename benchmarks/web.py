@@ -22,6 +22,17 @@ direct calls of the service functions (:func:`sabrkit.web.queries.sample_summary
 
 Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20]`` ->
 ``benchmarks/results/web.json``.
+
+**Reports** (issue 16; ``--reports-only`` runs just this part and merges it into the JSON): the
+60-patient demo site behind uvicorn, the study report and dashboard built off the request path.
+Each repeat changes the data (an audited write), lets a second user's dashboard catch up, then
+asks for the study report (cold: a data version never built) and polls until it is fresh:
+**cold study report seconds** (target <= 5 s on 2 cores). Meanwhile the second user loads the
+dashboard page in a closed loop: its p95 while the report builds is compared with its p95 when
+idle (target: within 1.5x). Both worker modes run in the same session: ``process`` (the default,
+``SABRKIT_WEB_REPORT_WORKER=process``) and ``thread``, the plain alternative (a background thread
+in the web process, which shares its interpreter). The report built by a direct function call
+(no HTTP, warm imports) is measured too. Load average recorded before and after each repeat.
 """
 
 from __future__ import annotations
@@ -263,6 +274,153 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
     }
 
 
+def _report_repeat(base: str, url: str, headers: dict[str, str], repeat: int) -> dict[str, object]:
+    """One cold report build while another user loads the dashboard; returns seconds and latencies."""
+    import threading
+
+    import httpx
+
+    from sabrkit.db import Database
+    from sabrkit.registry.capture import correct
+    from sabrkit.web.queries import data_version
+
+    db = Database.from_url(url, actor="bench")
+    try:  # an audited registry correction: a new data version, never built
+        before = data_version(db)
+        correct(db, "visits", "1", {"tess_score": str(40 + repeat)}, reason=f"benchmark repeat {repeat}", actor="bench")
+        after = data_version(db)
+    finally:
+        db.dispose()
+    if after == before:
+        raise RuntimeError("the write did not change the data version")
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as other:
+        for _ in range(600):  # the other user's dashboard catches up with the new data first
+            if other.get("/dashboard").status_code == 200 and "being built" not in other.get("/dashboard").text:
+                break
+            time.sleep(0.5)
+    loads = [os.getloadavg()[0]]
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def dashboard_user() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as other:
+            while not stop.is_set():
+                started = time.perf_counter()
+                response = other.get("/dashboard")
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    latencies.append(float("inf"))
+
+    user = threading.Thread(target=dashboard_user)
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as reader:
+        user.start()
+        started = time.perf_counter()
+        polls = 0
+        while True:
+            response = reader.get("/reports/study")
+            polls += 1
+            if response.status_code == 200 and response.headers.get("x-fresh") == "true":
+                break
+            time.sleep(0.1)
+        seconds = time.perf_counter() - started
+    stop.set()
+    user.join()
+    loads.append(os.getloadavg()[0])
+    print(f"repeat {repeat}: cold report {seconds:.1f} s after {polls} polls, {len(latencies)} dashboard requests "
+          f"meanwhile, load {loads}", file=sys.stderr, flush=True)
+    return {"cold_report_seconds": round(seconds, 2), "polls": polls, "dashboard_while_building": latencies,
+            "load_average_1min": [round(v, 2) for v in loads], "report_bytes": len(response.content)}
+
+
+def _idle_dashboard(base: str, headers: dict[str, str], seconds: float) -> list[float]:
+    import httpx
+
+    latencies = []
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as other:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            other.get("/dashboard")
+            latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
+    """Cold study report and other users' dashboard latency, process vs thread worker (see the docstring)."""
+    import httpx
+
+    from sabrkit.db import Database
+    from sabrkit.web import create_api_token
+    from sabrkit.web.dashboard import _build_report_html
+    from sabrkit.web.demo import build_demo
+
+    folder = Path(tempfile.mkdtemp(prefix="sabrkit-web-reports-"))
+    site = build_demo(folder, n_patients=60)
+    db = Database.from_url(site.database_url, actor="bench")
+    try:
+        token = create_api_token(db, "researcher", label="bench reports", days=1, actor="bench")
+        _build_report_html(db, 60)  # imports warm
+        direct = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            _build_report_html(db, 60)
+            direct.append(round(time.perf_counter() - started, 2))
+    finally:
+        db.dispose()
+    headers = {"Authorization": f"Bearer {token}"}
+    modes: dict[str, object] = {"direct_call_seconds": direct, "direct_call_median_seconds": float(np.median(direct))}
+    for mode in ("process", "thread"):
+        port = _free_port()
+        env = {**os.environ, "SABRKIT_DATABASE_URL": site.database_url, "SABRKIT_WEB_REPORT_WORKER": mode,
+               "SABRKIT_WEB_SESSION_CACHE_SECONDS": "5"}
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "sabrkit.web.app:app_from_environment",
+                                   "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                  env=env, cwd=folder)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("uvicorn did not start")
+                time.sleep(0.2)
+            with httpx.Client(base_url=base, headers=headers, timeout=600) as warm:  # start the workers, warm caches
+                for path in ("/dashboard", "/reports/study"):
+                    for _ in range(600):
+                        response = warm.get(path)
+                        if response.status_code == 200 and response.headers.get("x-fresh", "true") == "true" \
+                                and "being built" not in response.text:
+                            break
+                        time.sleep(0.5)
+            idle = _idle_dashboard(base, headers, idle_seconds)
+            runs = [_report_repeat(base, site.database_url, headers, repeat) for repeat in range(repeats)]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        busy = [v for run in runs for v in run.pop("dashboard_while_building")]
+        idle_stats, busy_stats = _percentiles(idle), _percentiles([v for v in busy if v != float("inf")])
+        if not busy_stats.get("n"):
+            raise RuntimeError(f"no dashboard request finished while the {mode} report was built")
+        cold = [run["cold_report_seconds"] for run in runs]
+        modes[mode] = {
+            "cold_report_seconds": cold, "cold_report_median_seconds": float(np.median(cold)),
+            "dashboard_idle": idle_stats, "dashboard_while_report_builds": busy_stats,
+            "dashboard_non_200_while_building": sum(1 for v in busy if v == float("inf")),
+            "ratio_dashboard_p95_building_to_idle": round(busy_stats["p95_ms"] / idle_stats["p95_ms"], 2),
+            "repeats": runs,
+            "targets": {"cold_report_le_5_s": bool(np.median(cold) <= 5.0),
+                        "dashboard_p95_within_1.5x_idle": bool(busy_stats["p95_ms"] <= 1.5 * idle_stats["p95_ms"])},
+        }
+    return {"date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(), "patients": 60, "repeats": repeats,
+            "idle_seconds": idle_seconds, "what": "cold study report (a data version never built, through HTTP: "
+            "first request until the fresh report is served) and another user's GET /dashboard latency, idle vs "
+            "while the report builds; worker process (default) vs worker thread (plain alternative)", **modes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -271,8 +429,19 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.5, help="mean think time (s) of the bench_pace scenario; "
                         "0 runs only the saturation scenario")
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--reports-only", action="store_true", help="run only the reports part; merge it into --out")
+    parser.add_argument("--report-repeats", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
+    if args.reports_only:
+        result = json.loads(args.out.read_text()) if args.out.is_file() else {"benchmark": "web"}
+        result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in result["reports"].items()}, indent=1, default=str)[:4000])
+        return
     result = run(args.seconds, args.clients, args.seed, args.think)
+    result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, scenario in result["scenarios"].items():

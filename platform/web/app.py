@@ -149,6 +149,7 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.dashboard.close()
         if owned:
             db.dispose()
 
@@ -161,7 +162,9 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
     app.state.settings = settings
     app.state.web_settings = web_settings
     app.state.templates = make_templates()
-    app.state.dashboard = DashboardCache(target=web_settings.enrolment_target)
+    app.state.dashboard = DashboardCache(target=web_settings.enrolment_target,
+                                         database_url=db.url.render_as_string(hide_password=False),
+                                         worker=web_settings.report_worker, wait_seconds=web_settings.report_wait_seconds)
     app.state.session_cache = SessionCache(web_settings.session_cache_seconds)
     app.add_middleware(SecurityHeaders)
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="api-docs")

@@ -6,21 +6,26 @@ Everything shown is computed by the registry room's functions (:func:`registry_f
 :func:`build_study_report`); this module only assembles their results for one page and caches
 them. The cache key is the newest audit-log entry (:func:`sabrkit.web.queries.data_version`):
 every audited write changes it, so a page is never stale and an unchanged database is never
-recomputed. Only pseudonymous study IDs appear.
+recomputed. Both are built off the request path (:class:`DashboardCache`): in a worker process
+by default, so a cold study report never holds up another user's page. Only pseudonymous study
+IDs appear.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
 from sabrkit.db.database import Database
 from sabrkit.web.queries import data_version
 
-__all__ = ["CohortDashboard", "build_dashboard", "DashboardCache"]
+__all__ = ["CohortDashboard", "build_dashboard", "DashboardCache", "BuildResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,36 +107,154 @@ def build_dashboard(db: Database, *, target: int = 60, version: int | None = Non
         km_png=figure_png(figure))
 
 
+def _build_report_html(db: Database, target: int) -> str:
+    from sabrkit.registry.exports import build_analysis_tables
+    from sabrkit.registry.frames import registry_frames
+    from sabrkit.registry.report import build_study_report
+    from sabrkit.version import __version__
+
+    frames = registry_frames(db)
+    tables = build_analysis_tables(frames)
+    return build_study_report(tables, frames, target_patients=target, version=__version__).html
+
+
+_WORKER_DATABASES: dict[str, Database] = {}
+
+
+def _worker_build(kind: str, url: str, target: int, version: int) -> Any:
+    """Run in the worker process: open (once) the database at ``url`` and build ``kind`` for ``version``."""
+    db = _WORKER_DATABASES.get(url)
+    if db is None:
+        db = _WORKER_DATABASES[url] = Database.from_url(url, actor="web-reports")
+    if kind == "dashboard":
+        return build_dashboard(db, target=target, version=version)
+    return _build_report_html(db, target)
+
+
+def _warm_up() -> None:
+    """Import the analysis stack in the worker process before the first build needs it."""
+    import lifelines  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    import sabrkit.registry.report  # noqa: F401
+
+
+@dataclass
+class _Build:
+    version: int
+    future: Future[Any]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a page shows: the value built (None while the first build runs) and whether it is the newest."""
+
+    value: Any
+    version: int | None
+    fresh: bool
+
+
 class DashboardCache:
-    """The last dashboard and study report, recomputed only when the data version changes."""
+    """The dashboard and the study report, built off the request path and cached by data version.
 
-    def __init__(self, target: int = 60):
+    Each kind (``"dashboard"``, ``"report"``) has at most one build running, in its own worker process
+    (``worker="process"``: a build never holds the web process's interpreter, so other users' pages
+    stay as fast as when idle) or a worker thread (``worker="thread"``, for in-memory databases).
+    A page asks :meth:`get`: the newest data version already built comes back at once; otherwise a
+    build of the newest version is started (or joined) and waited for at most ``wait_seconds``, after
+    which the last result built (marked not fresh) or None is returned. The cache key is the newest
+    audit-log entry (:func:`sabrkit.web.queries.data_version`), so an unchanged database is never
+    rebuilt and a page is never silently stale.
+    """
+
+    def __init__(self, target: int = 60, *, database_url: str | None = None, worker: str = "thread",
+                 wait_seconds: float = 3.0):
         self.target = target
+        self.wait_seconds = wait_seconds
+        self._url = database_url
+        self._use_process = worker == "process" and database_url is not None and ":memory:" not in database_url \
+            and database_url not in ("sqlite://", "sqlite:///")
         self._lock = threading.Lock()
-        self._dashboard: CohortDashboard | None = None
-        self._report: tuple[int, str] | None = None
+        self._executors: dict[str, Executor] = {}
+        self._done: dict[str, tuple[int, Any]] = {}
+        self._running: dict[str, _Build] = {}
 
-    def dashboard(self, db: Database) -> CohortDashboard:
-        """The dashboard for the database as it is now."""
+    def _pool(self, kind: str) -> Executor:
+        """One worker per kind: a study report being built never delays a dashboard build."""
+        if kind not in self._executors:
+            if self._use_process:
+                import multiprocessing
+
+                self._executors[kind] = ProcessPoolExecutor(max_workers=1, initializer=_warm_up,
+                                                            mp_context=multiprocessing.get_context("spawn"))
+            else:
+                self._executors[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sabrkit-{kind}")
+        return self._executors[kind]
+
+    def _submit(self, kind: str, db: Database, version: int) -> _Build:
+        future: Future[Any]
+        if self._use_process and self._url is not None:
+            future = self._pool(kind).submit(_worker_build, kind, self._url, self.target, version)
+        elif kind == "dashboard":
+            future = self._pool(kind).submit(build_dashboard, db, target=self.target, version=version)
+        else:
+            future = self._pool(kind).submit(_build_report_html, db, self.target)
+        build = _Build(version, future)
+        future.add_done_callback(functools.partial(self._finished, kind, version))
+        return build
+
+    def _finished(self, kind: str, version: int, future: Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                logger.error("building the %s (data version %d) failed", kind, version, exc_info=future.exception())
+            return
+        with self._lock:
+            if kind not in self._done or self._done[kind][0] <= version:
+                self._done[kind] = (version, future.result())
+
+    def get(self, kind: str, db: Database, *, wait: float | None = None) -> BuildResult:
+        """The newest ``kind`` built, starting (or joining) a build of the current data when needed."""
         version = data_version(db)
         with self._lock:
-            if self._dashboard is None or self._dashboard.version != version:
-                logger.info("building the cohort dashboard (data version %d)", version)
-                self._dashboard = build_dashboard(db, target=self.target, version=version)
-            return self._dashboard
+            done = self._done.get(kind)
+            if done is not None and done[0] == version:
+                return BuildResult(done[1], version, True)
+            running = self._running.get(kind)
+            failed = running is not None and running.future.done() and (
+                running.future.cancelled() or running.future.exception() is not None)
+            if running is None or failed or (running.future.done() and running.version != version):
+                running = self._running[kind] = self._submit(kind, db, version)
+            # else: a build is running (for this or an older version): join it; the next request after it
+            # finishes starts one for newer data
+        timeout = self.wait_seconds if wait is None else wait
+        try:
+            value = running.future.result(timeout=timeout)
+            if running.version == version:
+                return BuildResult(value, version, True)
+        except FutureTimeout:
+            pass
+        except Exception:  # noqa: BLE001  (reported by _finished; the last good result is shown)
+            logger.warning("showing the last %s built: the build of data version %d failed", kind, running.version)
+        with self._lock:
+            done = self._done.get(kind)
+        return BuildResult(done[1], done[0], False) if done else BuildResult(None, None, False)
+
+    def dashboard(self, db: Database, *, wait: float | None = None) -> CohortDashboard:
+        """The dashboard for the data as they are now (waits for the build; for the API and the queue)."""
+        result = self.get("dashboard", db, wait=max(self.wait_seconds, 600.0) if wait is None else wait)
+        if result.value is None:
+            raise TimeoutError("the cohort dashboard is still being built; try again in a minute")
+        return result.value
 
     def study_report(self, db: Database) -> str:
-        """The study report's HTML (:func:`sabrkit.registry.report.build_study_report`)."""
-        from sabrkit.version import __version__
-        from sabrkit.registry.exports import build_analysis_tables
-        from sabrkit.registry.frames import registry_frames
-        from sabrkit.registry.report import build_study_report
+        """The study report's HTML (:func:`sabrkit.registry.report.build_study_report`), waiting for it."""
+        result = self.get("report", db, wait=600.0)
+        if result.value is None:
+            raise TimeoutError("the study report is still being built; try again in a minute")
+        return result.value
 
-        version = data_version(db)
-        with self._lock:
-            if self._report is None or self._report[0] != version:
-                frames = registry_frames(db)
-                tables = build_analysis_tables(frames)
-                report = build_study_report(tables, frames, target_patients=self.target, version=__version__)
-                self._report = (version, report.html)
-            return self._report[1]
+    def close(self) -> None:
+        """Stop the workers (a build still running is abandoned)."""
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()

@@ -145,8 +145,12 @@ def boxes(db: Database) -> list[dict[str, Any]]:
     return [dict(path=p, rows=r, columns=c, occupied=n, free=r * c - n) for p, r, c, n in rows]
 
 
-def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    """Patients whose study ID starts with ``text``; with identifiers (coordinators), also by hospital number or name."""
+def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200, offset: int = 0,
+             disease_state: str = "", therapy: str = "") -> list[dict[str, Any]]:
+    """Patients whose study ID starts with ``text``; with identifiers (coordinators), also by hospital number or name.
+
+    ``disease_state`` and ``therapy`` filter on those baseline fields; ``limit``/``offset`` page the list.
+    """
     from sabrkit.registry.models import Patient, PatientIdentifier
 
     query = "".join(text.split())
@@ -161,8 +165,12 @@ def patients(db: Database, text: str = "", *, with_identifiers: bool = False, li
                 func.lower(PatientIdentifier.family_name).like(_like_prefix(words.lower()), escape="\\")))
             conditions.append(Patient.study_id.in_(matched))
         statement = statement.where(or_(*conditions))
+    if disease_state:
+        statement = statement.where(Patient.disease_state == disease_state)
+    if therapy:
+        statement = statement.where(Patient.systemic_therapy == therapy)
     with db.session() as session:
-        rows = session.execute(statement.order_by(Patient.study_id).limit(limit)).all()
+        rows = session.execute(statement.order_by(Patient.study_id).offset(max(0, offset)).limit(limit)).all()
     return [row._asdict() for row in rows]
 
 

@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 
 from markupsafe import Markup, escape
 
-from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError, ValidationError
+from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError
 from sabrkit.web.accounts import CurrentUser
 from sabrkit.web.errors import AccessDeniedError, LoginThrottledError
 from sabrkit.web.roles import can
@@ -49,6 +49,7 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("Enrol", "/registry/enrol", "write_registry"),
     ("Data queries", "/registry/quality", "read"),
     ("Dashboard", "/dashboard", "read"),
+    ("Experiments", "/research/experiments", "read"),
     ("Inventory", "/inventory", "read"),
     ("Users", "/admin/users", "manage_users"),
 )
@@ -71,7 +72,7 @@ FIELD_LABELS: dict[str, str] = {
 #: Fields of the adverse-event rows of the visit form (named ``ae_<field>-<row>`` there).
 AE_FIELDS = ("term", "grade", "onset_date", "attribution_sabr", "resolution_date", "lesion_id")
 #: A service field a form shows under another name (enrolment: eligibility is assessed at the MDT).
-FIELD_ALIASES = {"assessed_on": "mdt_date"}
+FIELD_ALIASES = {"assessed_on": "mdt_date", "last_contact_date": "enrolment_date"}
 
 
 def field_label(name: str) -> str:

@@ -9,6 +9,8 @@ environment at import time. Every field is documented in ``docs/web.md`` (a test
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,3 +54,12 @@ class WebSettings(BaseSettings):
         "unset: the pages show the `mlflow ui` command for the configured tracking URI.",
     )
     enrolment_target: int = Field(60, ge=1, description="Enrolment target shown on the cohort dashboard.")
+    report_worker: Literal["process", "thread"] = Field(
+        "process", description="Where the dashboard and the study report are built off the request path: a worker "
+        "process (the build never slows other requests) or a thread (in-memory databases, tests).")
+    report_wait_seconds: float = Field(
+        3.0, ge=0, description="Seconds a page waits for a build of the newest data before it shows the last "
+        "one built (marked as updating) or, when there is none, a page that refreshes itself.")
+    project_dir: str = Field(
+        ".", description="The DVC project whose pipeline outputs the researchers' Experiments page shows: "
+        "`metrics/experiments/<name>.json` and `models/experiments/<name>/` (folds, plots) under it.")

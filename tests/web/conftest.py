@@ -42,7 +42,7 @@ def app(site_url: str):
     from sabrkit.settings import Settings
     from sabrkit.web import WebSettings, create_app
 
-    application = create_app(Settings(database_url=site_url), WebSettings())
+    application = create_app(Settings(database_url=site_url), WebSettings(report_worker="thread", report_wait_seconds=300))
     yield application
     application.state.db.dispose()
 

@@ -232,12 +232,12 @@ def record(body: RegistryEntry, user: CurrentUser = Depends(REGISTRY), db: Datab
 
 @router.get("/ctcae/terms")
 def ctcae_terms(q: str = "", user: CurrentUser = Depends(READ)) -> list[dict[str, Any]]:
-    """CTCAE v5.0 terms containing ``q`` (case-insensitive) with the grades each allows."""
-    from sabrkit.registry.ctcae import ctcae_terms as terms
+    """CTCAE v5.0 terms containing ``q`` (in the term or its SOC; the study's frequent terms first) with
+    the grades each allows and its MedDRA code (at most 50)."""
+    from sabrkit.registry.ctcae import terms_for_entry
 
-    needle = q.strip().lower()
-    return [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades)}
-            for key, t in sorted(terms().items()) if needle in key][:50]
+    return [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades), "meddra_code": t.meddra_code,
+             "frequent": t.frequent} for t in terms_for_entry(q, limit=50)]
 
 
 @router.get("/dashboard")

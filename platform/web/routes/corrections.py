@@ -68,7 +68,7 @@ def correct(request: Request, table: str, row_key: str, user: CurrentUser = Depe
     from sabrkit.registry.capture import correct as correct_row
 
     record = _record(db, user, table, row_key)
-    typed = {name: (form.get(name) or "").strip() for name in record["fields"] if name not in _FIXED}
+    typed = {name: (form.get(name) or "").strip() for name in record["fields"] if name not in _FIXED and name in form}
     changes = {name: value for name, value in typed.items() if value != record["values"].get(name, "")}
     reason = form.text("reason") or ""
     try:

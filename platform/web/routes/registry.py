@@ -55,10 +55,18 @@ def _reason(form: FormFields, what: str, user: CurrentUser) -> str:
 
 
 @router.get("/registry/patients")
-def patient_list(request: Request, q: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> Any:
+def patient_list(request: Request, q: str = "", disease_state: str = "", therapy: str = "", page: int = 1,
+                 user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> Any:
+    from sabrkit.registry import vocabulary as v
+
+    per_page = 50
+    page = max(1, page)
     with_ids = can(user.role, "read_identifiers")
-    return render(request, "patients.html", user, q=q, patients=queries.patients(db, q, with_identifiers=with_ids),
-                  title="Patients")
+    found = queries.patients(db, q, with_identifiers=with_ids, limit=per_page + 1, offset=(page - 1) * per_page,
+                             disease_state=disease_state, therapy=therapy)
+    return render(request, "patients.html", user, q=q, patients=found[:per_page], page=page,
+                  more=len(found) > per_page, disease_state=disease_state, therapy=therapy,
+                  disease_states=v.DISEASE_STATES, therapies=v.SYSTEMIC_THERAPIES, title="Patients")
 
 
 @router.get("/registry/patients/{study_id}")
