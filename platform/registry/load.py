@@ -178,6 +178,7 @@ def validate_source(
         errors.extend(file_errors)
         source.rows[name] = []  # the parsed rows replace the raw text (memory of large imports)
     state = database_state(db)
+    _refuse_already_loaded(source, parsed, state)
     state.raw_study_ids, state.raw_lesion_ids = raw_study_ids, raw_lesion_ids
     if prepare_state is not None:
         prepare_state(state)
@@ -187,6 +188,22 @@ def validate_source(
         errors.sort(key=source.order or (lambda e: (order.get(e.column.split(":", 1)[0], len(order)), e.row)))
         raise ImportValidationError(source.name, [source.relabel(error) for error in errors])
     return parsed
+
+
+def _refuse_already_loaded(source: RegistrySource, parsed: dict[str, list[ParsedRow[Any]]],
+                           state: RegistryState) -> None:
+    """One message, instead of one per row, when patients of ``patients.csv`` are already in the registry."""
+    rows = parsed.get("patients.csv", [])
+    loaded = [row for row in rows if row.record.study_id in state.patients]
+    if not loaded:
+        return
+    shown = ", ".join(row.record.study_id for row in loaded[:5]) + (", ..." if len(loaded) > 5 else "")
+    rule = (f"{len(loaded)} of the {len(rows)} patient(s) of patients.csv are already in the registry ({shown}): "
+            "this folder (or part of it) was imported before; nothing was imported. Fix: import a folder holding "
+            "only new patients (enter follow-up of known patients with sabrkit registry visit/ae/..., or a folder "
+            "whose patients.csv has only its header)")
+    error = RowError(loaded[0].row, "patients.csv:study_id", f"{len(loaded)} patient(s)", rule)
+    raise ImportValidationError(source.name, [source.relabel(error)])
 
 
 def write_registry(db: Database, parsed: dict[str, list[ParsedRow[Any]]], source: str, *,
