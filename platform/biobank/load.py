@@ -78,7 +78,7 @@ def _accession_order(row: ParsedRow[SampleIntake]) -> tuple[object, ...]:
             SPECIMEN_TYPES.index(sample.specimen_type), row.row)
 
 
-def validate_sample_file(db: Database, csv_path: Path) -> list[ParsedRow[SampleIntake]]:
+def validate_sample_file(db: Database, csv_path: Path, *, encoding: str | None = None) -> list[ParsedRow[SampleIntake]]:
     """Parse and check every row; returns the rows in accession order.
 
     Raises
@@ -88,7 +88,7 @@ def validate_sample_file(db: Database, csv_path: Path) -> list[ParsedRow[SampleI
     """
     csv_path = Path(csv_path)
     label = csv_path.name
-    parsed, errors = read_csv_rows(csv_path, SampleIntake)
+    parsed, errors = read_csv_rows(csv_path, SampleIntake, encoding=encoding)
     with db.session() as session:
         enrolled = enrolment_dates(session)
     for row in parsed:
@@ -188,6 +188,7 @@ def load_samples(
     dry_run: bool = False,
     location: str = BENCH,
     on_progress: Callable[[int], None] | None = None,
+    encoding: str | None = None,
 ) -> SampleLoadSummary:
     """Validate every row of ``csv_path``; accession all samples in one transaction (or, dry run, none).
 
@@ -207,6 +208,8 @@ def load_samples(
         Where the samples are received.
     on_progress : callable, optional
         Called with the number of samples written so far (inside the transaction).
+    encoding : str, optional
+        Text encoding of the CSV file (default UTF-8).
 
     Returns
     -------
@@ -219,7 +222,7 @@ def load_samples(
         Listing every bad row; nothing was written.
     """
     csv_path = Path(csv_path)
-    ordered = validate_sample_file(db, csv_path)
+    ordered = validate_sample_file(db, csv_path, encoding=encoding)
     if dry_run:
         return SampleLoadSummary(csv_path, (), len(ordered), dry_run=True)
     operator = operator or db.actor

@@ -119,8 +119,8 @@ def _registry_dir(folder: Path) -> Path:
     return folder
 
 
-def read_registry_folder(folder: Path) -> RegistrySource:
-    """Read the CSV files of a registry folder (or of a cohort folder's ``registry/``)."""
+def read_registry_folder(folder: Path, encoding: str | None = None) -> RegistrySource:
+    """Read the CSV files of a registry folder (or of a cohort folder's ``registry/``; ``encoding``: default UTF-8)."""
     folder = _registry_dir(folder)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
@@ -138,7 +138,7 @@ def read_registry_folder(folder: Path) -> RegistrySource:
         if not path.is_file():
             source.rows[name] = []
             continue
-        header, rows, errors = read_raw_rows(path)
+        header, rows, errors = read_raw_rows(path, encoding)
         source.headers[name], source.rows[name] = header, rows
         source.errors.extend(check_header(header, model, name) + errors)
     return source
@@ -238,7 +238,8 @@ def validate_registry_folder(db: Database, folder: Path) -> dict[str, list[Parse
     return validate_source(db, read_registry_folder(folder))
 
 
-def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None) -> LoadSummary:
+def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None,
+                         encoding: str | None = None) -> LoadSummary:
     """Import the registry CSV files of ``folder`` in one transaction, or nothing at all.
 
     Parameters
@@ -250,6 +251,8 @@ def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None
         or a cohort folder with a ``registry/`` sub-folder (the layout of ``sabrkit.synthetic``).
     actor : str, optional
         Who imports (audit log); default: the Database's actor.
+    encoding : str, optional
+        Text encoding of the CSV files (default UTF-8).
 
     Returns
     -------
@@ -266,7 +269,7 @@ def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None
     """
     from sabrkit.audit.checkpoint import checkpoint_if_keyed
 
-    source = read_registry_folder(folder)
+    source = read_registry_folder(folder, encoding)
     summary = write_registry(db, validate_source(db, source), source.name, actor=actor)
     checkpoint_if_keyed(db)
     return summary
