@@ -318,6 +318,20 @@ def accession_samples(
         written += len(rows)
         if on_chunk is not None:
             on_chunk(written)
+    from sabrkit.biobank.consent import open_disposal_tasks_for_withdrawn
+    from sabrkit.biobank.models import Consent
+
+    study_ids = sorted({intake.study_id for intake in intakes})
+    withdrawn = set(session.execute(select(Consent.study_id).where(
+        Consent.study_id.in_(study_ids), Consent.withdrawn_at.is_not(None))).scalars()) if study_ids else set()
+    opened = 0
+    if withdrawn:
+        new = [accession_id for accession_id, intake in zip(accession_ids, intakes, strict=True)
+               if intake.study_id in withdrawn]
+        received = session.execute(select(Sample).where(Sample.accession_id.in_(new))).scalars()
+        opened = open_disposal_tasks_for_withdrawn(session, list(received), now)
+    if opened:
+        logger.info("%d sample(s) of withdrawn participants received: disposal task(s) opened", opened)
     logger.debug("accessioned %d sample(s)", written)
     return accession_ids
 
