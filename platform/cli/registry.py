@@ -52,16 +52,25 @@ def import_records(
     redcap: bool = typer.Option(False, "--redcap", help="Read SOURCE as a REDCap export (default for a .csv file)."),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of the CSV files (default UTF-8; e.g. "
+                                 "latin-1, cp1252)."),
+    errors_out: Path = typer.Option(None, "--errors-out", help="Write every row error to this CSV (default: beside "
+                                    "the input when there are more than 100)."),
 ) -> None:
     """Import registry records: every row is checked first; all rows commit in one transaction or none."""
+    from sabrkit.errors import ImportValidationError
     from sabrkit.registry.load import read_registry_folder, validate_source, write_registry
     from sabrkit.registry.redcap import read_redcap_export
 
     as_redcap = redcap or (source.is_file() and source.suffix.lower() == ".csv")
     read = read_redcap_export if as_redcap else read_registry_folder
     with open_cli_database(database_url, actor) as db:
-        registry_source = read(source)
-        parsed = validate_source(db, registry_source)
+        registry_source = read(source, encoding)
+        try:
+            parsed = validate_source(db, registry_source)
+        except ImportValidationError as exc:
+            exc.errors_out = errors_out  # type: ignore[attr-defined]  # read by handle_errors
+            raise
         counts = ", ".join(f"{len(rows)} {name.removesuffix('.csv')}" for name, rows in parsed.items() if rows)
         if dry_run:
             console.print(f"dry run: every row is valid ({counts}); nothing written")

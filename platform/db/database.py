@@ -100,6 +100,11 @@ class Database:
         return self.engine.url
 
     @property
+    def label(self) -> str:
+        """The URL without password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
     def dialect_name(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
@@ -131,18 +136,30 @@ class Database:
         ------
         sabrkit.audit.AuditError
             An audited row is updated or deleted without a reason (nothing is committed).
+        sabrkit.db.errors.DatabaseError
+            Any database exception (a constraint, a lost connection, a read-only file ...), as a
+            named error without SQL parameters (:func:`sabrkit.db.errors.translate_db_error`).
         Exception
-            Whatever the block raised, after the rollback.
+            Whatever else the block raised, after the rollback.
         """
         from sabrkit.audit.listeners import AUDIT_KEYRING
+        from sabrkit.db.errors import is_database_error, translate_db_error
 
         keyring = self.audit_keyring()
-        with self._writer_turn(), self._write_sessionmaker.begin() as session:
-            session.info["audit_actor"] = actor or self.actor
-            session.info[AUDIT_KEYRING] = keyring
-            if reason is not None:
-                session.info["audit_reason"] = reason
-            yield session
+        try:
+            with self._writer_turn(), self._write_sessionmaker.begin() as session:
+                session.info["audit_actor"] = actor or self.actor
+                session.info[AUDIT_KEYRING] = keyring
+                if reason is not None:
+                    session.info["audit_reason"] = reason
+                yield session
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            # the driver's exception carries the statement's parameters (identifiers): never chained
+            error = translate_db_error(exc, self.label)
+            logger.info("transaction refused: %s", type(error).__name__)
+            raise error from None
 
     def audit_keyring(self) -> Any:
         """The :class:`~sabrkit.audit.keys.AuditKeyring` that keys this database's audit entries, or None.
