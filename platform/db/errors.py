@@ -16,12 +16,11 @@ import logging
 import re
 from typing import Any
 
-from sabrkit.errors import SabrkitError, format_problem
+from sabrkit.errors import SabrkitError, SchemaVersionError, format_problem
 
 __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
-    "DatabaseNotMigratedError",
     "ReadOnlyDatabaseError",
     "WriteConflictError",
     "translate_db_error",
@@ -36,10 +35,6 @@ class DatabaseError(SabrkitError, RuntimeError):
 
 class DatabaseUnavailableError(DatabaseError, ConnectionError):
     """The database cannot be reached or opened (server down, file missing, not a database)."""
-
-
-class DatabaseNotMigratedError(DatabaseError):
-    """The database lacks sabrkit's tables or columns (never migrated, or an older revision)."""
 
 
 class ReadOnlyDatabaseError(DatabaseError, PermissionError):
@@ -86,7 +81,8 @@ def translate_db_error(exc: BaseException, db_label: str | None = None) -> Sabrk
     Returns
     -------
     SabrkitError
-        :class:`DatabaseUnavailableError`, :class:`DatabaseNotMigratedError`,
+        :class:`DatabaseUnavailableError`, :class:`~sabrkit.errors.SchemaVersionError` (tables or
+        columns missing: the one error for an unmigrated schema, as ``sabrkit.cli.context`` raises),
         :class:`ReadOnlyDatabaseError`, :class:`WriteConflictError` or :class:`DatabaseError`.
         A :class:`SabrkitError` is returned unchanged.
     """
@@ -114,7 +110,7 @@ def translate_db_error(exc: BaseException, db_label: str | None = None) -> Sabrk
     if "no such table" in text or "no such column" in text or "undefinedtable" in kind.lower() \
             or "undefinedcolumn" in kind.lower() or ("relation" in text and "does not exist" in text) \
             or ("column" in text and "does not exist" in text):
-        return DatabaseNotMigratedError(format_problem(
+        return SchemaVersionError(format_problem(
             f"{where} lacks sabrkit's tables or columns", "the schema is at the newest revision", _MIGRATE))
     if "file is not a database" in text or "not a database" in text or "file is encrypted" in text:
         return DatabaseUnavailableError(format_problem(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from sabrkit.synthetic import hazard, phantom
 from sabrkit.synthetic.config import SynthConfig
+from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = ["CONTRACT_COLUMNS", "contract_tables", "build_truth"]
 
@@ -91,7 +92,7 @@ def _oracle(patients: pd.DataFrame, progression: hazard.Coefficients) -> dict[st
     end = patients["progression_date"].where(patients["progression_date"].notna(), patients["death_date"])
     event = end.notna().to_numpy()
     end = end.where(end.notna(), patients["last_contact_date"])
-    months = np.array([(e - i).days for e, i in zip(end, patients["index_date"])], dtype=float) / hazard.DAYS_PER_MONTH
+    months = np.array([(e - i).days for e, i in zip(end, patients["index_date"])], dtype=float) / DAYS_PER_MONTH
     return hazard.oracle_concordance(patients["lp_progression"].to_numpy(dtype=float), months, event)
 
 

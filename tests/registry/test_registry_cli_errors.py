@@ -49,6 +49,7 @@ def _assert_one_screen_error(result, kind: str, *expected: str) -> None:
 
 @pytest.fixture
 def loaded(db_url, registry_tables, write_registry, tmp_path) -> str:
+    assert _invoke("registry", "migrate", "--database-url", db_url).exit_code == 0  # only `migrate` makes the schema
     result = _invoke("registry", "import", str(write_registry(tmp_path / "registry", registry_tables)),
                      "--database-url", db_url)
     assert result.exit_code == 0, result.output
@@ -91,7 +92,7 @@ def test_missing_broken_or_unmigrated_sqlite_file_is_one_named_error(tmp_path, c
         path.write_bytes(b"" if case == "unmigrated" else b"study_id,visit_number\nSABR-RCC-001,1\n" * 50)
     content = path.read_bytes() if path.exists() else None
     result = _invoke("registry", "audit", "history", "visits", "--database-url", f"sqlite:///{path}")
-    kind = "DatabaseUnavailableError" if case == "not-a-database" else "DatabaseNotMigratedError"
+    kind = "DatabaseUnavailableError" if case == "not-a-database" else "SchemaVersionError"
     fix = "not a SQLite database" if case == "not-a-database" else "sabrkit registry migrate"
     _assert_one_screen_error(result, kind, fix)
     if case == "not-a-database":
