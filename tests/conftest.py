@@ -86,6 +86,17 @@ def write_case(tmp_path: Path, rng: np.random.Generator) -> Callable[..., tuple[
     return write
 
 
+@pytest.fixture(autouse=True)
+def _audit_key_files_per_test(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point the audit key file and checkpoint folder at a fresh temp folder (no key unless a test makes one).
+
+    A key file in the developer's home (``sabrkit audit init-key``) must not leak into tests.
+    """
+    folder = tmp_path_factory.mktemp("audit-key")
+    monkeypatch.setenv("SABRKIT_AUDIT_KEY_FILE", str(folder / "audit-key.json"))
+    monkeypatch.setenv("SABRKIT_AUDIT_CHECKPOINT_DIR", str(folder / "checkpoints"))
+
+
 # ---- databases: a SQLite file per test, and PostgreSQL when SABRKIT_TEST_POSTGRES_URL is set ----
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

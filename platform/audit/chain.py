@@ -140,7 +140,7 @@ def entry_hash(entry: Mapping[str, Any], prev_hash: str) -> str:
     """SHA-256 (hex) of the canonical JSON of ``entry`` (without ``entry_hash``) followed by ``prev_hash``.
 
     ``entry`` holds ``id, recorded_at, actor, action, table_name, row_key, old_values,
-    new_values, reason, prev_hash``; ``recorded_at`` is a :class:`datetime.datetime` or ISO text.
+    new_values, reason, prev_hash`` (``key_id`` and ``entry_mac`` are ignored: the MAC is over this hash); ``recorded_at`` is a :class:`datetime.datetime` or ISO text.
     The JSON is built field by field (the same text as :func:`canonical_json` of the dict,
     which a test checks) because the bulk import hashes one entry per row.
     """
@@ -148,7 +148,8 @@ def entry_hash(entry: Mapping[str, Any], prev_hash: str) -> str:
     if isinstance(recorded_at, dt.datetime):
         recorded_at = plain_value(recorded_at)
     fields = {**entry, "recorded_at": recorded_at}
-    fields.pop("entry_hash", None)
+    for outside in ("entry_hash", "key_id", "entry_mac"):  # the MAC covers the hash, not the other way
+        fields.pop(outside, None)
     if set(fields) != _ENTRY_KEYS_SET or not isinstance(fields["id"], int):
         return hashlib.sha256((canonical_json(fields) + prev_hash).encode()).hexdigest()
     parts = []

@@ -58,7 +58,9 @@ _OLD_STATES = "_sabrkit_audit_old_states"
 _INSTALLED = "_sabrkit_audit_installed"
 _BYPASS_OPTION = "sabrkit_audited"
 _AUDIT_COLUMNS = ("id", "recorded_at", "actor", "action", "table_name", "row_key", "old_values", "new_values",
-                  "reason", "prev_hash", "entry_hash")
+                  "reason", "prev_hash", "entry_hash", "key_id", "entry_mac")
+#: ``session.info`` key holding the :class:`~sabrkit.audit.keys.AuditKeyring` (set by ``Database``).
+AUDIT_KEYRING = "audit_keyring"
 #: First key of the PostgreSQL advisory lock that serialises writers of the audit log; the
 #: second is ``hashtext(current_schema())``, so each schema's chain has its own lock and a
 #: transaction left open in another schema of the same database never blocks this one.
@@ -220,15 +222,25 @@ def _refuse_bulk_statements(state: ORMExecuteState) -> None:
         )
 
 
-def _chain_tail(session: Session) -> tuple[int, str]:
-    """Lock the chain (PostgreSQL) and return the newest entry's id and hash."""
+def _chain_tail(session: Session) -> tuple[int, str, str | None]:
+    """Lock the chain (PostgreSQL) and return the newest entry's id, hash and key id."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
                            {"key": POSTGRES_AUDIT_LOCK_CLASS})
     log = AuditLogEntry.__table__
-    tail = connection.execute(select(log.c.id, log.c.entry_hash).order_by(log.c.id.desc()).limit(1)).first()
-    return (0, GENESIS_HASH) if tail is None else (int(tail[0]), str(tail[1]))
+    tail = connection.execute(select(log.c.id, log.c.entry_hash, log.c.key_id)
+                              .order_by(log.c.id.desc()).limit(1)).first()
+    return (0, GENESIS_HASH, None) if tail is None else (int(tail[0]), str(tail[1]), tail[2])
+
+
+def _keyring(session: Session) -> Any:
+    """The session's audit keyring (``Database`` puts it in ``session.info``), else the key file in force."""
+    if AUDIT_KEYRING in session.info:
+        return session.info[AUDIT_KEYRING]
+    from sabrkit.audit.keys import load_keyring
+
+    return load_keyring()
 
 
 def append_entries(session: Session, pending: Sequence[PendingEntry]) -> int:
@@ -246,15 +258,25 @@ def append_entries(session: Session, pending: Sequence[PendingEntry]) -> int:
     actor = str(session.info.get(AUDIT_ACTOR) or DEFAULT_ACTOR)
     reason = _reason(session)
     recorded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    last_id, prev = _chain_tail(session)
+    last_id, prev, tail_key = _chain_tail(session)
+    keyring = _keyring(session)
+    if keyring is None and tail_key is not None:
+        from sabrkit.audit.keys import KEY_FILE_ENV, AuditKeyError, key_file_path
+
+        raise AuditKeyError(format_problem(
+            f"a write to the audit log without the audit key ({key_file_path()} does not exist)",
+            f"the chain is keyed (its newest entry, {last_id}, carries key {tail_key}): every later entry must be too",
+            f"set {KEY_FILE_ENV} to the key file (or restore it from its backup); nothing was written"))
     connection = session.connection()
     stored_at: Any = recorded_at
     if connection.dialect.name == "sqlite":  # SQLAlchemy's DateTime storage format on SQLite
         stored_at = recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")
     digests = chain_hashes(list(pending), first_id=last_id + 1, recorded_at=recorded_at, actor=actor, reason=reason,
                            prev_hash=prev)
+    key_id = keyring.current if keyring is not None else None
+    macs = [keyring.mac(digest) for digest in digests] if keyring is not None else [None] * len(digests)
     rows = [(last_id + offset, stored_at, actor, action, table_name, row_key, old_values, new_values, reason,
-             digests[offset - 2] if offset > 1 else prev, digests[offset - 1])
+             digests[offset - 2] if offset > 1 else prev, digests[offset - 1], key_id, macs[offset - 1])
             for offset, (action, table_name, row_key, old_values, new_values) in enumerate(pending, start=1)]
     # one driver-level executemany: the audit rows are plain values, SQLAlchemy's per-row
     # parameter processing would double the cost of a bulk import

@@ -14,7 +14,11 @@ JSON text) and why (``reason``, required for updates and deletes). Entries form 
 where :math:`e_i` holds every column of entry *i* except ``entry_hash`` (its ``id`` included),
 so editing, deleting or inserting an entry breaks the chain at that entry
 (:func:`sabrkit.audit.verify_audit`). The database refuses UPDATE and DELETE on ``audit_log``
-with a trigger (migration ``0002``).
+with a trigger (migration ``0002``). Since migration ``0005`` each entry also carries
+``entry_mac = HMAC-SHA256(key, entry_hash)`` under a key kept outside the database, and signed
+checkpoints of the chain head are written outside it (:mod:`sabrkit.audit.keys`,
+:mod:`sabrkit.audit.checkpoint`), so someone who can write the database but lacks the key can
+neither append, recompute nor truncate the chain unnoticed.
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ class AuditLogEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Id of the HMAC key (:mod:`sabrkit.audit.keys`) that keyed the entry; NULL: written without a key.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    #: HMAC-SHA256 (hex) of ``entry_hash`` under that key: only the key's holder can write a valid one.
+    entry_mac: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"AuditLogEntry({self.id}, {self.action} {self.table_name} {self.row_key!r} by {self.actor!r})"

@@ -13,6 +13,15 @@
 
 Any SQL statement that bypasses sabrkit's sessions (a ``UPDATE visits SET ...`` in a SQL
 shell) is therefore reported, naming the table and the row.
+
+Someone who can write the database can also recompute the plain chain. Two more checks need
+secrets kept outside the database (:mod:`sabrkit.audit.keys`, :mod:`sabrkit.audit.checkpoint`):
+
+3. **Keys.** Each keyed entry's ``entry_mac`` must be the HMAC of its hash under its key; an
+   entry without a MAC after a keyed one was appended without the key. An entry appended with a
+   valid plain hash, or a history recomputed, is named by the first entry whose MAC fails.
+4. **Checkpoint.** The entry named by the latest signed checkpoint must still exist with the
+   checkpointed hash: a log that ends earlier was truncated, another hash means a rewrite.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ _BATCH = 20_000
 
 @dataclass(frozen=True)
 class AuditProblem:
-    """One finding: ``kind`` is ``chain``, ``inserted``, ``updated`` or ``deleted``."""
+    """One finding: ``kind`` is ``chain``, ``key``, ``checkpoint``, ``inserted``, ``updated`` or ``deleted``."""
 
     kind: str
     table_name: str
@@ -58,6 +67,8 @@ class AuditReport:
     tables: list[str] = field(default_factory=list)
     problems: list[AuditProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    n_keyed: int = 0
+    checkpoint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -67,7 +78,9 @@ class AuditReport:
         head = (f"audit log: {self.n_entries} entr(ies); {self.n_rows} row(s) in {len(self.tables)} audited "
                 f"table(s) checked: ")
         if self.ok:
-            return head + "OK (chain intact, every row matches its last logged state)"
+            keyed = f"{self.n_keyed} keyed entr(ies) verified" if self.n_keyed else "no keyed entries"
+            against = f"; matches the {self.checkpoint}" if self.checkpoint else ""
+            return head + f"OK (chain intact, {keyed}{against}, every row matches its last logged state)"
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         return head + f"{len(self.problems)} problem(s):\n{lines}"
 
@@ -98,10 +111,19 @@ def _entries(session: Any) -> Iterator[Any]:
         last = batch[-1]["id"]
 
 
-def _check_chain(session: Any, report: AuditReport) -> dict[tuple[str, str], str | None]:
-    """Walk the chain; return the latest ``new_values`` per (table, row key)."""
+#: MAC failures named one by one; beyond this many the rest are counted in one problem.
+MAX_NAMED_MAC_FAILURES = 20
+
+
+def _check_chain(session: Any, report: AuditReport, keyring: Any = None,
+                 checkpoint: Any = None) -> dict[tuple[str, str], str | None]:
+    """Walk the chain (hashes, MACs, the checkpointed entry); return the latest ``new_values`` per row."""
     latest: dict[tuple[str, str], str | None] = {}
     prev, expected_id = GENESIS_HASH, 1
+    first_keyed: int | None = None
+    mac_failures, unknown_keys, unkeyed = 0, set(), 0
+    checkpointed_hash: str | None = None
+    last_id = 0
     for entry in _entries(session):
         report.n_entries += 1
         where = f"audit_log entry {entry['id']} ({entry['action']} {entry['table_name']} row {entry['row_key']})"
@@ -115,9 +137,79 @@ def _check_chain(session: Any, report: AuditReport) -> dict[tuple[str, str], str
         if recomputed != entry["entry_hash"]:
             report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
                                                 f"{where}: entry_hash does not match its content; the entry was edited"))
-        prev, expected_id = entry["entry_hash"], entry["id"] + 1
+        key_id, mac = entry.get("key_id"), entry.get("entry_mac")
+        if key_id is None or mac is None:
+            if first_keyed is not None:
+                report.problems.append(AuditProblem(
+                    "key", "audit_log", str(entry["id"]),
+                    f"{where}: has no MAC though the chain is keyed since entry {first_keyed}: appended or "
+                    "rewritten without the audit key"))
+            else:
+                unkeyed += 1
+        else:
+            first_keyed = first_keyed or entry["id"]
+            report.n_keyed += 1
+            if keyring is not None:
+                if key_id not in keyring.hmac_keys:
+                    unknown_keys.add(key_id)
+                elif not keyring.mac_matches(entry["entry_hash"], key_id, mac):
+                    mac_failures += 1
+                    if mac_failures <= MAX_NAMED_MAC_FAILURES:
+                        report.problems.append(AuditProblem(
+                            "key", "audit_log", str(entry["id"]),
+                            f"{where}: MAC does not verify under key {key_id}: the entry was forged, or the "
+                            "history recomputed, without the audit key"))
+        if checkpoint is not None and entry["id"] == checkpoint.entry_id:
+            checkpointed_hash = entry["entry_hash"]
+        prev, expected_id, last_id = entry["entry_hash"], entry["id"] + 1, entry["id"]
         latest[(entry["table_name"], entry["row_key"])] = entry["new_values"]
+    if mac_failures > MAX_NAMED_MAC_FAILURES:
+        report.problems.append(AuditProblem("key", "audit_log", "*", f"{mac_failures - MAX_NAMED_MAC_FAILURES} "
+                                            "more entr(ies) whose MAC does not verify"))
+    if unknown_keys:
+        report.problems.append(AuditProblem("key", "audit_log", "*", "entries keyed with key(s) "
+                                            f"{', '.join(sorted(unknown_keys))} that the key file "
+                                            f"{keyring.path} lacks: use the key file that wrote them"))
+    if first_keyed is not None and keyring is None:
+        from sabrkit.audit.keys import KEY_FILE_ENV, key_file_path
+
+        report.problems.append(AuditProblem("key", "audit_log", "*", f"the chain is keyed since entry {first_keyed} "
+                                            f"but no audit key file is at {key_file_path()}: MACs not checked; set "
+                                            f"{KEY_FILE_ENV} to the key file"))
+    if unkeyed:
+        report.warnings.append(f"{unkeyed} entr(ies) carry no MAC (written before an audit key existed): they are "
+                               "protected against a database administrator only by a later checkpoint")
+    if checkpoint is not None:
+        _check_checkpoint(report, checkpoint, checkpointed_hash, last_id, keyring)
     return latest
+
+
+def _check_checkpoint(report: AuditReport, checkpoint: Any, found_hash: str | None, last_id: int,
+                      keyring: Any) -> None:
+    where = f"audit_log entry {checkpoint.entry_id}"
+    trusted = keyring.public_key if keyring is not None else None
+    if trusted is not None and checkpoint.public_key != trusted:
+        report.problems.append(AuditProblem("checkpoint", "audit_log", str(checkpoint.entry_id),
+                                            f"the {checkpoint} is signed by another key than the key file's"))
+    elif not checkpoint.signature_valid(trusted):
+        report.problems.append(AuditProblem("checkpoint", "audit_log", str(checkpoint.entry_id),
+                                            f"the {checkpoint} has an invalid signature: the file was edited"))
+        return
+    if trusted is None:
+        report.warnings.append("no audit key file: the checkpoint's signature was checked against the public key "
+                               "it names, not against the key file")
+    if found_hash is None:
+        report.problems.append(AuditProblem(
+            "checkpoint", "audit_log", str(checkpoint.entry_id),
+            f"{where} is missing: the log ends at entry {last_id} but the {checkpoint} recorded entry "
+            f"{checkpoint.entry_id}; the log was truncated"))
+    elif found_hash != checkpoint.entry_hash:
+        report.problems.append(AuditProblem(
+            "checkpoint", "audit_log", str(checkpoint.entry_id),
+            f"{where} has hash {found_hash[:12]}... but the {checkpoint} recorded {checkpoint.entry_hash[:12]}...: "
+            "the history up to it was rewritten"))
+    else:
+        report.checkpoint = str(checkpoint)
 
 
 def _differences(table: AuditedTable, logged: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -163,13 +255,21 @@ def _check_table(session: Any, model: type[Any], latest: dict[tuple[str, str], s
                                                 "database: deleted behind the platform's back"))
 
 
-def verify_audit(db: Any) -> AuditReport:
-    """Recompute the audit chain and compare every audited row with its last logged state.
+def verify_audit(db: Any, *, checkpoint: Any = None, use_latest_checkpoint: bool = True,
+                 keyring: Any = None) -> AuditReport:
+    """Recompute the audit chain, check its MACs and checkpoint, and compare every audited row.
 
     Parameters
     ----------
     db : sabrkit.db.Database
         A migrated database.
+    checkpoint : Checkpoint or path, optional
+        Verify against this checkpoint (a restore: the checkpoint written before the backup);
+        default: the latest checkpoint written for this database, if any.
+    use_latest_checkpoint : bool
+        Look up the latest checkpoint when none is given (False: check hashes and MACs only).
+    keyring : AuditKeyring, optional
+        Default: the database's (:meth:`sabrkit.db.Database.audit_keyring`).
 
     Returns
     -------
@@ -177,11 +277,21 @@ def verify_audit(db: Any) -> AuditReport:
         ``ok`` is True when the chain is intact and every audited row equals its latest logged
         state; otherwise ``problems`` name the entry or the table and row key.
     """
+    from sabrkit.audit.checkpoint import latest_checkpoint, read_checkpoint
+
     report = AuditReport()
+    keyring = keyring or (db.audit_keyring() if hasattr(db, "audit_keyring") else None)
+    if checkpoint is not None and not hasattr(checkpoint, "entry_id"):
+        checkpoint = read_checkpoint(checkpoint)
+    elif checkpoint is None and use_latest_checkpoint:
+        checkpoint = latest_checkpoint(db)
+        if checkpoint is None and keyring is not None:
+            report.warnings.append("no checkpoint has been written for this database: truncation cannot be "
+                                   "detected (write one: sabrkit audit checkpoint)")
     models = audited_models()
     with db.session() as session:
         present = set(sa_inspect(session.connection()).get_table_names())
-        latest = _check_chain(session, report)
+        latest = _check_chain(session, report, keyring, checkpoint)
         known = {model.__tablename__ for model in models}
         for model in models:
             if model.__tablename__ not in present:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from sabrkit.audit import insert_audited
 from sabrkit.biobank.accession import make_accession_id
+from sabrkit.biobank.consent import refuse_after_withdrawal
 from sabrkit.biobank.custody import record_event
 from sabrkit.biobank.errors import QuantityError, SampleStateError
 from sabrkit.biobank.models import DisposalTask, Sample, SampleDerivation
@@ -119,6 +120,7 @@ def aliquot_sample(db: Database, parent_id: str, quantities: Sequence[float], *,
     at = at or datetime.now().replace(microsecond=0)
     with db.transaction(actor=operator, reason=f"aliquot {parent_id}") as session:
         parent = get_sample(session, parent_id, for_update=True)
+        refuse_after_withdrawal(session, parent, "aliquoting")
         _take(parent, float(sum(quantities)))
         return _children(session, [(parent, float(sum(quantities)))], "aliquot", parent.specimen_type,
                          [float(q) for q in quantities], parent.quantity_unit, at, operator)
@@ -133,6 +135,7 @@ def derive_sample(db: Database, parent_id: str, specimen_type: str, *, taken: fl
     at = at or datetime.now().replace(microsecond=0)
     with db.transaction(actor=operator, reason=f"extract {specimen_type} from {parent_id}") as session:
         parent = get_sample(session, parent_id, for_update=True)
+        refuse_after_withdrawal(session, parent, f"extracting {specimen_type}")
         _take(parent, taken)
         return _children(session, [(parent, taken)], "derivative", specimen_type, [yield_quantity],
                          unit or DEFAULT_UNITS[specimen_type], at, operator)[0]
@@ -153,6 +156,7 @@ def pool_samples(db: Database, parts: Mapping[str, float], *, operator: str, at:
                 "pool of " + ", ".join(parts), "pooled samples share participant, material and unit",
                 "pool only one participant's samples of one material"))
         for parent, amount in parents:
+            refuse_after_withdrawal(session, parent, "pooling")
             _take(parent, amount)
         first = parents[0][0]
         return _children(session, parents, "pool", first.specimen_type, [sum(a for _, a in parents)],
@@ -165,6 +169,7 @@ def consume_sample(db: Database, accession_id: str, *, amount: float | None = No
     at = at or datetime.now().replace(microsecond=0)
     with db.transaction(actor=operator, reason=reason) as session:
         sample = get_sample(session, accession_id, for_update=True)
+        refuse_after_withdrawal(session, sample, "consuming")
         _usable(sample)
         take = sample.remaining_quantity if amount is None else amount
         if take is None:

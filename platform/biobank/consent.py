@@ -36,7 +36,8 @@ from sabrkit.errors import ConsentError, NotFoundError, ValidationError, format_
 
 __all__ = [
     "add_consent_form", "record_consent", "withdraw_consent", "WithdrawalSummary", "consent_in_force",
-    "consented_study_ids", "require_consent", "check_scope",
+    "consented_study_ids", "require_consent", "check_scope", "withdrawn_consent", "refuse_after_withdrawal",
+    "open_disposal_tasks_for_withdrawn",
 ]
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,49 @@ def require_consent(session: Session, study_id: str, scope: str, *, what: str) -
             f"release of {what} refused: {current.describe()} does not cover {scope}",
             f"a release for {scope} needs the participant's consent to it", "ask for re-consent or choose other samples"))
     return current
+
+
+def withdrawn_consent(session: Session, study_id: str) -> Consent | None:
+    """The participant's first withdrawn consent, or None when they have not withdrawn."""
+    return session.execute(select(Consent).where(Consent.study_id == study_id, Consent.withdrawn_at.is_not(None))
+                           .order_by(Consent.withdrawn_at).limit(1)).scalar_one_or_none()
+
+
+def refuse_after_withdrawal(session: Session, sample: Sample, action: str) -> None:
+    """Raise :class:`ConsentError` if ``sample``'s participant withdrew consent.
+
+    After a withdrawal a sample is only disposed of (``sabrkit biobank dispose``, the documented
+    disposal step, which closes its disposal task); aliquoting, deriving, pooling and consuming
+    it are refused.
+    """
+    consent = withdrawn_consent(session, sample.study_id)
+    if consent is None:
+        return
+    raise ConsentError(format_problem(
+        f"{action} of {sample.accession_id} refused: {consent.describe()} was withdrawn on "
+        f"{consent.withdrawn_at:%Y-%m-%d}",
+        "after a withdrawal the participant's samples are only disposed of (the documented disposal step)",
+        f"dispose of the sample: sabrkit biobank dispose {sample.accession_id} --reason 'consent withdrawn'"))
+
+
+def open_disposal_tasks_for_withdrawn(session: Session, samples: Iterable[Sample], at: datetime) -> int:
+    """Open a disposal task for each of ``samples`` whose participant withdrew (and that has none open).
+
+    Used when a sample enters the biobank after its participant's withdrawal (collected before it,
+    received later), so every sample still held by a withdrawn participant has a disposal task.
+    """
+    held = [s for s in samples if s.status not in FINAL_STATUSES]
+    withdrawn = {study_id: withdrawn_consent(session, study_id) for study_id in {s.study_id for s in held}}
+    targets = [s for s in held if withdrawn[s.study_id] is not None]
+    if not targets:
+        return 0
+    open_tasks = set(session.execute(select(DisposalTask.sample_id).where(
+        DisposalTask.sample_id.in_([s.id for s in targets]), DisposalTask.status == "open")).scalars())
+    tasks = [dict(sample_id=s.id, consent_id=withdrawn[s.study_id].id, status="open",  # type: ignore[union-attr]
+                  created_at=at, reason=f"consent withdrawn by {s.study_id}: sample received after the withdrawal")
+             for s in targets if s.id not in open_tasks]
+    insert_audited(session, DisposalTask, tasks)
+    return len(tasks)
 
 
 @dataclass(frozen=True)

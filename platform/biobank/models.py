@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -93,6 +94,7 @@ class Sample(Audited, Base):
         CheckConstraint("processed_at IS NULL OR processed_at >= collected_at", name="processed_after_collected"),
         CheckConstraint(sql_in("pre_centrifugation_temperature", _TEMPERATURES), name="pre_temperature_code"),
         CheckConstraint(sql_in("post_centrifugation_temperature", _TEMPERATURES), name="post_temperature_code"),
+        Index("uq_samples_source_site_source_id", "source_site", "source_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -126,6 +128,10 @@ class Sample(Audited, Base):
     remaining_quantity: Mapped[float | None] = mapped_column(Float)
     quantity_unit: Mapped[str] = mapped_column(String(8), default="mL", server_default="mL")
     status: Mapped[str] = mapped_column(String(16), default="received", server_default="received")
+    #: Site that gave ``source_id`` (default ``main`` when a source ID is given without one).
+    source_site: Mapped[str | None] = mapped_column(String(32))
+    #: The sample's ID at its source (tube barcode, LIMS ID): unique per site; recognises re-imports.
+    source_id: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"Sample({self.accession_id!r}, {self.study_id!r}, {self.timepoint!r}, {self.specimen_type!r})"

@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: Default location of events recorded at accessioning.
 BENCH = "biobank reception"
+#: Site of a source ID given without ``source_site``.
+DEFAULT_SOURCE_SITE = "main"
 Temperature = Literal["room_temperature", "refrigerated", "body"]
 SpinTemperature = Literal["room_temperature", "refrigerated"]
 Positive = Annotated[float, Field(gt=0)]
@@ -90,6 +92,18 @@ class SampleIntake(ImportRow):
     frozen_at: IsoDateTime | None = None
     storage_container: str | None = None
     storage_temperature_c: Annotated[float, Field(ge=-200, le=40)] | None = None
+    source_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    source_site: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+    def source(self) -> tuple[str, str] | None:
+        """``(site, source ID)`` of the tube (site ``main`` when only the ID is given), or None."""
+        if self.source_id is None:
+            return None
+        return (self.source_site or DEFAULT_SOURCE_SITE, self.source_id)
+
+    def natural_key(self) -> tuple[str, str, str, datetime]:
+        """What identifies a collection without a source ID: patient, timepoint, type and collection time."""
+        return (self.study_id, self.timepoint, self.specimen_type, self.collected_at)
 
     def _spin(self, prefix: str) -> Centrifugation | None:
         g_force = getattr(self, f"{prefix}_g")
@@ -136,7 +150,8 @@ class SampleIntake(ImportRow):
     def sample_values(self) -> dict[str, Any]:
         """Column values of the new ``samples`` row, without accession ID (SPREC derived here)."""
         quantity, unit = self.amount()
-        values = self.model_dump(exclude={"volume_ml", "quantity", "quantity_unit"})
+        values = self.model_dump(exclude={"volume_ml", "quantity", "quantity_unit", "source_site"})
+        values["source_site"] = self.source()[0] if self.source_id is not None else None
         sprec = self.sprec_code()
         values.update(quantity=quantity, remaining_quantity=quantity, quantity_unit=unit, kind="primary",
                       status="received", sprec_code=sprec, sprec_version=SPREC_VERSION if sprec else None)
@@ -158,7 +173,18 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
     the preanalytical record is consistent (processing after collection, freezing after
     processing, a known container; see :func:`sabrkit.biobank.sprec.derive_sprec`).
     """
+    from sabrkit.registry.rules import latest_allowed_date
+
     problems: list[tuple[str, object, str]] = []
+    latest = latest_allowed_date()
+    for column in ("collected_at", "received_at", "processed_at", "frozen_at"):
+        moment = getattr(intake, column)
+        if moment is not None and moment.date() > latest:
+            problems.append((column, moment.isoformat(timespec="minutes"),
+                             f"must not lie after today/the data cut-off ({latest.isoformat()})"))
+    if intake.source_site is not None and intake.source_id is None:
+        problems.append(("source_site", intake.source_site, "a source site names where source_id comes from: "
+                         "give source_id too, or leave source_site empty"))
     enrolment = enrolled.get(intake.study_id)
     if enrolment is None:
         problems.append(("study_id", intake.study_id,
@@ -292,6 +318,20 @@ def accession_samples(
         written += len(rows)
         if on_chunk is not None:
             on_chunk(written)
+    from sabrkit.biobank.consent import open_disposal_tasks_for_withdrawn
+    from sabrkit.biobank.models import Consent
+
+    study_ids = sorted({intake.study_id for intake in intakes})
+    withdrawn = set(session.execute(select(Consent.study_id).where(
+        Consent.study_id.in_(study_ids), Consent.withdrawn_at.is_not(None))).scalars()) if study_ids else set()
+    opened = 0
+    if withdrawn:
+        new = [accession_id for accession_id, intake in zip(accession_ids, intakes, strict=True)
+               if intake.study_id in withdrawn]
+        received = session.execute(select(Sample).where(Sample.accession_id.in_(new))).scalars()
+        opened = open_disposal_tasks_for_withdrawn(session, list(received), now)
+    if opened:
+        logger.info("%d sample(s) of withdrawn participants received: disposal task(s) opened", opened)
     logger.debug("accessioned %d sample(s)", written)
     return accession_ids
 

@@ -10,13 +10,13 @@ logged-in user) for the custody events and the audit log.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 from pathlib import Path
 
 import typer
 
-from sabrkit.cli.output import console, handle_errors
+from sabrkit.cli.output import console, handle_errors, parse_date
+from sabrkit.errors import ValidationError, format_problem
 from sabrkit.settings import Settings
 
 app = typer.Typer(help="Biobank: accession, aliquot, store, track, consent, ship, label and export samples.",
@@ -49,8 +49,21 @@ def _database(url: str | None, operator: str | None = None):
     return db
 
 
-def _when(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
+def _parts(items: list[str]) -> dict[str, float]:
+    """``ACCESSION=AMOUNT`` options as a mapping, or a ValidationError naming the bad one."""
+    parts: dict[str, float] = {}
+    for item in items:
+        accession_id, _, amount = item.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = float("nan")
+        if not accession_id.strip() or not value > 0 or value == float("inf"):
+            raise ValidationError(format_problem(f"--part {item!r}", "each part is ACCESSION=AMOUNT with a "
+                                                 "positive amount in the sample's unit",
+                                                 "write e.g. --part SABR-PL-000001-C=0.5"), field="part")
+        parts[accession_id.strip()] = value
+    return parts
 
 
 @app.command("import")
@@ -61,21 +74,33 @@ def import_samples(
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and report; write nothing."),
     operator: str = OPERATOR_OPTION,
     database_url: str = DB_OPTION,
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of the CSV (default UTF-8; e.g. latin-1)."),
+    errors_out: Path = typer.Option(None, "--errors-out", help="Write every row error to this CSV (default: beside "
+                                    "the input when there are more than 100)."),
 ) -> None:
-    """Accession a CSV of samples: every row is checked first; all rows commit in one transaction or none."""
+    """Accession a CSV of samples: every row is checked first; all rows commit in one transaction or none.
+
+    Rows already imported (same source_id, or same patient, timepoint, type and collection time)
+    are skipped and counted: re-importing a file reports "N already imported, 0 new".
+    """
     from rich.progress import Progress
 
     from sabrkit.biobank import load_samples, validate_sample_file
+    from sabrkit.errors import ImportValidationError
 
     with _database(database_url, operator) as db:
-        if dry_run:
-            rows = validate_sample_file(db, csv_path)
-            console.print(f"{csv_path}: dry run, all {len(rows)} row(s) valid; nothing written")
-            return
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("accessioning", total=None)
-            summary = load_samples(db, csv_path, operator=_operator(operator),
-                                   on_progress=lambda n: progress.update(task, completed=n))
+        try:
+            if dry_run:
+                rows = validate_sample_file(db, csv_path, encoding=encoding)
+                console.print(f"{csv_path}: dry run, all {len(rows)} row(s) valid; nothing written")
+                return
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("accessioning", total=None)
+                summary = load_samples(db, csv_path, operator=_operator(operator), encoding=encoding,
+                                       on_progress=lambda n: progress.update(task, completed=n))
+        except ImportValidationError as exc:
+            exc.errors_out = errors_out  # type: ignore[attr-defined]  # read by handle_errors
+            raise
         console.print(str(summary))
 
 
@@ -154,7 +179,7 @@ def pool(
     """Pool amounts of several samples of one participant and material."""
     from sabrkit.biobank import pool_samples
 
-    parts = {item.split("=", 1)[0]: float(item.split("=", 1)[1]) for item in part}
+    parts = _parts(part)
     with _database(database_url, operator) as db:
         console.print(pool_samples(db, parts, operator=_operator(operator)))
 
@@ -307,7 +332,7 @@ def consent_form_add(version: str = typer.Argument(..., help="Form version, e.g.
     from sabrkit.biobank import add_consent_form
 
     with _database(database_url, operator) as db:
-        add_consent_form(db, version, title, dt.date.fromisoformat(effective_from), operator=_operator(operator))
+        add_consent_form(db, version, title, parse_date(effective_from, "--from"), operator=_operator(operator))
     console.print(f"consent form {version} registered")
 
 
@@ -323,7 +348,7 @@ def consent_record(study_id: str = typer.Argument(..., help="Study ID."),
     from sabrkit.biobank import record_consent
 
     with _database(database_url, operator) as db:
-        record_consent(db, study_id, form_version, dt.date.fromisoformat(signed_on), scope, operator=_operator(operator))
+        record_consent(db, study_id, form_version, parse_date(signed_on, "--signed"), scope, operator=_operator(operator))
     console.print(f"{study_id}: consent {form_version} recorded ({', '.join(scope)})")
 
 
@@ -483,12 +508,10 @@ def export(folder: Path = typer.Argument(..., help="Folder to write samples, don
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(database_url: str = DB_OPTION) -> None:
-    """Check the audit log's hash chain and that every audited row matches its last logged state."""
-    from sabrkit.audit import verify_audit
+def audit_verify(database_url: str = DB_OPTION,
+                 checkpoint_file: Path = typer.Option(None, "--checkpoint", help="Verify against this checkpoint "
+                                                      "file (default: the latest written for the database).")) -> None:
+    """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row (= `sabrkit audit verify`)."""
+    from sabrkit.cli.audit import run_verify
 
-    with _database(database_url) as db:
-        report = verify_audit(db)
-    console.print(str(report), highlight=False)
-    if not report.ok:
-        raise typer.Exit(code=1)
+    run_verify(database_url, checkpoint_file)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from sabrkit.cli import audit as audit_cli
 from sabrkit.cli import biobank as biobank_cli
 from sabrkit.cli import features as features_cli
 from sabrkit.cli import imaging as imaging_cli
@@ -36,6 +37,7 @@ app.add_typer(imaging_cli.app, name="imaging")
 app.add_typer(features_cli.app, name="features")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(web_cli.users_app, name="users")
+app.add_typer(audit_cli.app, name="audit")
 app.command("serve")(web_cli.serve)
 app.command("train")(models_cli.train_command)
 app.command("report")(registry_cli.report_command)

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from sabrkit.cli.output import console, err_console, handle_errors
+from sabrkit.cli.output import console, handle_errors
 from sabrkit.cli.tables import write_table
 from sabrkit.settings import Settings
 
@@ -70,8 +70,13 @@ def import_records(
     redcap: bool = typer.Option(False, "--redcap", help="Read SOURCE as a REDCap export (default for a .csv file)."),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of the CSV files (default UTF-8; e.g. "
+                                 "latin-1, cp1252)."),
+    errors_out: Path = typer.Option(None, "--errors-out", help="Write every row error to this CSV (default: beside "
+                                    "the input when there are more than 100)."),
 ) -> None:
     """Import registry records: every row is checked first; all rows commit in one transaction or none."""
+    from sabrkit.errors import ImportValidationError
     from sabrkit.registry.load import read_registry_folder, validate_source, write_registry
     from sabrkit.registry.redcap import read_redcap_export
 
@@ -79,13 +84,22 @@ def import_records(
     read = read_redcap_export if as_redcap else read_registry_folder
     with _database(database_url, actor) as db:
         db.upgrade()
-        registry_source = read(source)
-        parsed = validate_source(db, registry_source)
+        registry_source = read(source, encoding)
+        try:
+            parsed = validate_source(db, registry_source)
+        except ImportValidationError as exc:
+            exc.errors_out = errors_out  # type: ignore[attr-defined]  # read by handle_errors
+            raise
         counts = ", ".join(f"{len(rows)} {name.removesuffix('.csv')}" for name, rows in parsed.items() if rows)
         if dry_run:
             console.print(f"dry run: every row is valid ({counts}); nothing written")
             return
         console.print(str(write_registry(db, parsed, registry_source.name)))
+        from sabrkit.audit.checkpoint import checkpoint_if_keyed
+
+        written = checkpoint_if_keyed(db)
+        if written is not None:
+            console.print(f"audit {written} signed and written outside the database", highlight=False)
 
 
 @app.command()
@@ -331,19 +345,18 @@ def delete(
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(database_url: str = DB_OPTION) -> None:
-    """Recompute the hash chain and compare every audited row with its last logged state; exit 1 on any problem."""
-    from sabrkit.audit import verify_audit
+def audit_verify(
+    database_url: str = DB_OPTION,
+    checkpoint_file: Path = typer.Option(None, "--checkpoint", help="Verify against this checkpoint file "
+                                         "(default: the latest written for the database)."),
+) -> None:
+    """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row; exit 1 on any problem.
 
-    with _database(database_url) as db:
-        report = verify_audit(db)
-    for warning in report.warnings:
-        err_console.print(f"warning: {warning}", highlight=False)
-    if report.ok:
-        console.print(str(report), highlight=False)
-        return
-    err_console.print(str(report), highlight=False, markup=False)
-    raise typer.Exit(code=1)
+    The same as ``sabrkit audit verify``.
+    """
+    from sabrkit.cli.audit import run_verify
+
+    run_verify(database_url, checkpoint_file)
 
 
 @audit_app.command("history")

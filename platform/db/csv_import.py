@@ -24,7 +24,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, NaiveDatetime
 from pydantic import ValidationError as PydanticValidationError
 
-from sabrkit.errors import RowError
+from sabrkit.errors import RowError, ValidationError, format_problem
 
 __all__ = [
     "ImportRow", "ParsedRow", "RawRow", "IsoDate", "IsoDateTime", "read_csv_rows", "read_raw_rows", "parse_rows",
@@ -93,11 +93,51 @@ class RawRow:
     values: dict[str, str]
 
 
-def read_raw_rows(path: Path) -> tuple[list[str], list[RawRow], list[RowError]]:
-    """Read a CSV file as text cells: header, rows (empty cells dropped) and rows with extra cells."""
+#: Encoding of CSV files unless told otherwise (a byte-order mark is accepted).
+DEFAULT_ENCODING = "utf-8-sig"
+
+
+def encoding_problem(path: Path, encoding: str) -> ValidationError:
+    """The house error for a file that is not text in ``encoding``: names the file, the line and the fix."""
+    line = 0
+    column = 0
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                line, column = number, exc.start + 1
+                break
+    where = f"line {line}, byte {column}" if line else "somewhere in the file"
+    name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else encoding
+    return ValidationError(format_problem(
+        f"{path}: {where} is not {name} text", "CSV files are UTF-8 unless an encoding is given",
+        "save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding latin-1 (or the file's real encoding); "
+        "nothing was imported"), field="encoding")
+
+
+def read_raw_rows(path: Path, encoding: str | None = None) -> tuple[list[str], list[RawRow], list[RowError]]:
+    """Read a CSV file as text cells: header, rows (empty cells dropped) and rows with extra cells.
+
+    Raises
+    ------
+    ValidationError
+        The file is not text in ``encoding`` (default UTF-8): the message names the line and the fix.
+    """
+    encoding = encoding or DEFAULT_ENCODING
+    try:
+        return _read_raw_rows(path, encoding)
+    except UnicodeDecodeError:
+        raise encoding_problem(path, encoding) from None
+    except LookupError:
+        raise ValidationError(format_problem(f"encoding {encoding!r}", "a Python codec name (utf-8, latin-1, "
+                                             "cp1252 ...)", "pass a known encoding"), field="encoding") from None
+
+
+def _read_raw_rows(path: Path, encoding: str) -> tuple[list[str], list[RawRow], list[RowError]]:
     rows: list[RawRow] = []
     errors: list[RowError] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding=encoding) as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
         for raw in reader:
@@ -147,6 +187,7 @@ def read_csv_rows(
     *,
     label: str | None = None,
     hidden_columns: Iterable[str] = (),
+    encoding: str | None = None,
 ) -> tuple[list[ParsedRow[RowModel]], list[RowError]]:
     """Parse every row of a CSV file with ``model``; collect problems instead of raising.
 
@@ -161,6 +202,8 @@ def read_csv_rows(
         Name used in the errors' column (default: the file name).
     hidden_columns : iterable of str
         Columns whose values are replaced by :data:`HIDDEN_VALUE` in errors (direct identifiers).
+    encoding : str, optional
+        The file's text encoding (default UTF-8, with or without a byte-order mark).
 
     Returns
     -------
@@ -171,7 +214,7 @@ def read_csv_rows(
         not checked (every row would fail the same way).
     """
     label = label or path.name
-    header, raw_rows, errors = read_raw_rows(path)
+    header, raw_rows, errors = read_raw_rows(path, encoding)
     errors = check_header(header, model, label) + [
         row_error(label, e.row, e.column.split(":", 1)[1], e.value, e.rule) for e in errors
     ]

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sabrkit.db.engine import SQLITE_BEGIN_OPTION, make_engine
 
 __all__ = ["Database"]
+
+_UNREAD = object()
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +52,15 @@ class Database:
     ...     some_record.visit_date = corrected   # updates and deletes need a reason
     """
 
-    def __init__(self, engine: Engine, *, actor: str | None = None):
+    def __init__(self, engine: Engine, *, actor: str | None = None, audit_key_file: str | Path | None = None):
         from sabrkit.audit.listeners import DEFAULT_ACTOR, install_audit
 
         self.engine = engine
         self.actor = actor or DEFAULT_ACTOR
+        # the audit key file (sabrkit.audit.keys): this path, else SABRKIT_AUDIT_KEY_FILE, else the
+        # default; read at the first write, never at construction
+        self.audit_key_file = audit_key_file
+        self._keyring: Any = _UNREAD
         # SQLite takes one writer at a time and makes the others poll (sleeping between tries);
         # threads of one process (the web app's worker threads) queue here instead, first come
         # first served. Other processes still meet SQLite's own lock and busy timeout.
@@ -68,14 +75,20 @@ class Database:
         install_audit(self._write_sessionmaker)
 
     @classmethod
-    def from_url(cls, url: str | URL, *, actor: str | None = None, **engine_kwargs: Any) -> Database:
+    def from_url(cls, url: str | URL, *, actor: str | None = None, audit_key_file: str | Path | None = None,
+                 **engine_kwargs: Any) -> Database:
         """Open the database at ``url`` (see :func:`sabrkit.db.make_engine` for the options)."""
-        return cls(make_engine(url, **engine_kwargs), actor=actor)
+        return cls(make_engine(url, **engine_kwargs), actor=actor, audit_key_file=audit_key_file)
 
     @property
     def url(self) -> URL:
         """The engine's URL (render with ``url.render_as_string(hide_password=True)`` for logs)."""
         return self.engine.url
+
+    @property
+    def label(self) -> str:
+        """The URL without password, for messages."""
+        return self.url.render_as_string(hide_password=True)
 
     @property
     def dialect_name(self) -> str:
@@ -109,14 +122,46 @@ class Database:
         ------
         sabrkit.audit.AuditError
             An audited row is updated or deleted without a reason (nothing is committed).
+        sabrkit.db.errors.DatabaseError
+            Any database exception (a constraint, a lost connection, a read-only file ...), as a
+            named error without SQL parameters (:func:`sabrkit.db.errors.translate_db_error`).
         Exception
-            Whatever the block raised, after the rollback.
+            Whatever else the block raised, after the rollback.
         """
-        with self._writer_turn(), self._write_sessionmaker.begin() as session:
-            session.info["audit_actor"] = actor or self.actor
-            if reason is not None:
-                session.info["audit_reason"] = reason
-            yield session
+        from sabrkit.audit.listeners import AUDIT_KEYRING
+        from sabrkit.db.errors import is_database_error, translate_db_error
+
+        keyring = self.audit_keyring()
+        try:
+            with self._writer_turn(), self._write_sessionmaker.begin() as session:
+                session.info["audit_actor"] = actor or self.actor
+                session.info[AUDIT_KEYRING] = keyring
+                if reason is not None:
+                    session.info["audit_reason"] = reason
+                yield session
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            # the driver's exception carries the statement's parameters (identifiers): never chained
+            error = translate_db_error(exc, self.label)
+            logger.info("transaction refused: %s", type(error).__name__)
+            raise error from None
+
+    def audit_keyring(self) -> Any:
+        """The :class:`~sabrkit.audit.keys.AuditKeyring` that keys this database's audit entries, or None.
+
+        Read from the key file once (see :func:`sabrkit.audit.keys.key_file_path`); None when no key
+        file exists (entries are then written unkeyed while the chain has no keyed entry).
+        """
+        if self._keyring is _UNREAD:
+            from sabrkit.audit.keys import load_keyring
+
+            self._keyring = load_keyring(self.audit_key_file)
+        return self._keyring
+
+    def forget_audit_keyring(self) -> None:
+        """Read the key file again at the next write (after ``sabrkit audit init-key`` or ``rotate-key``)."""
+        self._keyring = _UNREAD
 
     #: Seconds a write transaction waits for another thread's (SQLite) before it gives up.
     WRITER_WAIT_SECONDS = 60.0

@@ -119,8 +119,8 @@ def _registry_dir(folder: Path) -> Path:
     return folder
 
 
-def read_registry_folder(folder: Path) -> RegistrySource:
-    """Read the CSV files of a registry folder (or of a cohort folder's ``registry/``)."""
+def read_registry_folder(folder: Path, encoding: str | None = None) -> RegistrySource:
+    """Read the CSV files of a registry folder (or of a cohort folder's ``registry/``; ``encoding``: default UTF-8)."""
     folder = _registry_dir(folder)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
@@ -138,7 +138,7 @@ def read_registry_folder(folder: Path) -> RegistrySource:
         if not path.is_file():
             source.rows[name] = []
             continue
-        header, rows, errors = read_raw_rows(path)
+        header, rows, errors = read_raw_rows(path, encoding)
         source.headers[name], source.rows[name] = header, rows
         source.errors.extend(check_header(header, model, name) + errors)
     return source
@@ -178,6 +178,7 @@ def validate_source(
         errors.extend(file_errors)
         source.rows[name] = []  # the parsed rows replace the raw text (memory of large imports)
     state = database_state(db)
+    _refuse_already_loaded(source, parsed, state)
     state.raw_study_ids, state.raw_lesion_ids = raw_study_ids, raw_lesion_ids
     if prepare_state is not None:
         prepare_state(state)
@@ -187,6 +188,22 @@ def validate_source(
         errors.sort(key=source.order or (lambda e: (order.get(e.column.split(":", 1)[0], len(order)), e.row)))
         raise ImportValidationError(source.name, [source.relabel(error) for error in errors])
     return parsed
+
+
+def _refuse_already_loaded(source: RegistrySource, parsed: dict[str, list[ParsedRow[Any]]],
+                           state: RegistryState) -> None:
+    """One message, instead of one per row, when patients of ``patients.csv`` are already in the registry."""
+    rows = parsed.get("patients.csv", [])
+    loaded = [row for row in rows if row.record.study_id in state.patients]
+    if not loaded:
+        return
+    shown = ", ".join(row.record.study_id for row in loaded[:5]) + (", ..." if len(loaded) > 5 else "")
+    rule = (f"{len(loaded)} of the {len(rows)} patient(s) of patients.csv are already in the registry ({shown}): "
+            "this folder (or part of it) was imported before; nothing was imported. Fix: import a folder holding "
+            "only new patients (enter follow-up of known patients with sabrkit registry visit/ae/..., or a folder "
+            "whose patients.csv has only its header)")
+    error = RowError(loaded[0].row, "patients.csv:study_id", f"{len(loaded)} patient(s)", rule)
+    raise ImportValidationError(source.name, [source.relabel(error)])
 
 
 def write_registry(db: Database, parsed: dict[str, list[ParsedRow[Any]]], source: str, *,
@@ -221,7 +238,8 @@ def validate_registry_folder(db: Database, folder: Path) -> dict[str, list[Parse
     return validate_source(db, read_registry_folder(folder))
 
 
-def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None) -> LoadSummary:
+def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None,
+                         encoding: str | None = None) -> LoadSummary:
     """Import the registry CSV files of ``folder`` in one transaction, or nothing at all.
 
     Parameters
@@ -233,6 +251,8 @@ def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None
         or a cohort folder with a ``registry/`` sub-folder (the layout of ``sabrkit.synthetic``).
     actor : str, optional
         Who imports (audit log); default: the Database's actor.
+    encoding : str, optional
+        Text encoding of the CSV files (default UTF-8).
 
     Returns
     -------
@@ -247,5 +267,9 @@ def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None
     ValidationError
         If a required file is missing.
     """
-    source = read_registry_folder(folder)
-    return write_registry(db, validate_source(db, source), source.name, actor=actor)
+    from sabrkit.audit.checkpoint import checkpoint_if_keyed
+
+    source = read_registry_folder(folder, encoding)
+    summary = write_registry(db, validate_source(db, source), source.name, actor=actor)
+    checkpoint_if_keyed(db)
+    return summary

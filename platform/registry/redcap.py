@@ -121,7 +121,7 @@ def _event_files(event: str, instrument: str) -> tuple[dict[str, dict[str, str]]
     return REDCAP_EVENTS.get(event), None
 
 
-def read_redcap_export(path: Path) -> RegistrySource:
+def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySource:
     """Turn a REDCap raw-data export into registry files, keeping the export's row numbers.
 
     Returns
@@ -132,7 +132,7 @@ def read_redcap_export(path: Path) -> RegistrySource:
     """
     path = Path(path)
     label = path.name
-    header, raw_rows, errors = read_raw_rows(path)
+    header, raw_rows, errors = read_raw_rows(path, encoding)
     errors = [row_error(label, e.row, "(row)", e.value, e.rule) for e in errors]
     known = _known_fields()
     errors += [row_error(label, 1, column, column, "unknown REDCap field (not in sabrkit's data dictionary)")

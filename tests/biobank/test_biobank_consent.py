@@ -151,3 +151,44 @@ def test_consent_checked_again_when_the_shipment_leaves(consented_db: Database, 
         consent.withdrawn_at = datetime(2024, 9, 1)
     with pytest.raises(ConsentError, match="SABR-RCC-002"):
         ship(db, second, operator="lab1")
+
+
+def test_after_withdrawal_samples_are_only_disposed_of(consented_db: Database):
+    from sabrkit.biobank import aliquot_sample, consume_sample, derive_sample, dispose_sample, pool_samples
+
+    first, second = add_samples(consented_db, 2, study_id="SABR-RCC-003", specimen_type="plasma")
+    [buffy] = add_samples(consented_db, 1, study_id="SABR-RCC-003", specimen_type="buffy_coat", volume_ml=1.0)
+    [aliquot] = aliquot_sample(consented_db, first, [1.0], operator="lab1")  # before the withdrawal: allowed
+    withdraw_consent(consented_db, "SABR-RCC-003", operator="coordinator", reason="participant asked")
+    with consented_db.session() as session:
+        before = {(s.accession_id, s.status, s.remaining_quantity) for s in session.scalars(select(Sample))}
+        held = {s.id for s in session.scalars(select(Sample).where(Sample.study_id == "SABR-RCC-003"))}
+        tasks = {t.sample_id for t in session.scalars(select(DisposalTask).where(DisposalTask.status == "open"))}
+    assert held == tasks  # every remaining sample, the aliquot included, has a disposal task
+    attempts = {
+        "aliquoting": lambda: aliquot_sample(consented_db, second, [0.5], operator="lab1"),
+        "extracting dna": lambda: derive_sample(consented_db, buffy, "dna", taken=0.5, yield_quantity=10,
+                                                operator="lab1"),
+        "pooling": lambda: pool_samples(consented_db, {first: 0.5, second: 0.5}, operator="lab1"),
+        "consuming": lambda: consume_sample(consented_db, aliquot, operator="lab1", reason="ELISA"),
+    }
+    for action, attempt in attempts.items():
+        with pytest.raises(ConsentError, match=f"{action} of SABR-.* refused: .* was withdrawn") as caught:
+            attempt()
+        assert "sabrkit biobank dispose" in str(caught.value)
+    with consented_db.session() as session:
+        assert {(s.accession_id, s.status, s.remaining_quantity) for s in session.scalars(select(Sample))} == before
+    dispose_sample(consented_db, aliquot, operator="lab1", reason="consent withdrawn")  # the documented step
+    with consented_db.session() as session:
+        task = session.scalars(select(DisposalTask).join(Sample, Sample.id == DisposalTask.sample_id)
+                               .where(Sample.accession_id == aliquot)).one()
+    assert task.status == "done"
+
+
+def test_a_sample_received_after_the_withdrawal_gets_a_disposal_task(consented_db: Database):
+    withdraw_consent(consented_db, "SABR-RCC-002", operator="coordinator", reason="participant asked")
+    [late] = add_samples(consented_db, 1, study_id="SABR-RCC-002")
+    with consented_db.session() as session:
+        tasks = session.scalars(select(DisposalTask).join(Sample, Sample.id == DisposalTask.sample_id)
+                                .where(Sample.accession_id == late)).all()
+    assert [t.status for t in tasks] == ["open"] and "received after the withdrawal" in tasks[0].reason

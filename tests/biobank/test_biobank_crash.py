@@ -45,10 +45,10 @@ print("committed", flush=True)
 def _write_rows(path: Path) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"])
-        for i in range(N_ROWS):
+        writer.writerow(["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml", "source_id"])
+        for i in range(N_ROWS):  # the tube barcode makes each row distinct (exact duplicate rows are refused)
             writer.writerow([f"SABR-RCC-00{1 + i % 3}", "month_3", ("plasma", "serum", "urine")[i % 3],
-                             f"2024-09-{1 + i % 28:02d}T{8 + i % 4:02d}:{i % 60:02d}", "1.5"])
+                             f"2024-09-{1 + i % 28:02d}T{8 + i % 4:02d}:{i % 60:02d}", "1.5", f"TUBE-{i:05d}"])
     return path
 
 

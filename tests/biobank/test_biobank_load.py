@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+from sabrkit.db.errors import WriteConflictError
 from sabrkit.biobank import Sample, custody_history, load_samples, validate_accession_id
 from sabrkit.biobank.models import BiobankCounter
 from sabrkit.db import Database
@@ -124,7 +124,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database,
 
 
 def test_database_refuses_bad_sample_values(enrolled_db: Database):
-    with pytest.raises(IntegrityError):
+    with pytest.raises(WriteConflictError):
         with enrolled_db.transaction() as session:
             session.add(Sample(accession_id="SABR-PL-000001-C", study_id="SABR-RCC-001", timepoint="baseline",
                                specimen_type="plasma", collected_at=datetime(2024, 5, 27), quantity=2.0,

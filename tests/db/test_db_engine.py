@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 
+from sabrkit.db.errors import WriteConflictError
 from sabrkit.db import Database, make_engine
 from sabrkit.errors import ConfigError
 from sabrkit.registry import Patient
@@ -53,7 +53,7 @@ def test_transaction_commits_and_rolls_back(db: Database):
 
 
 def test_database_refuses_check_violation_and_keeps_nothing(db: Database):
-    with pytest.raises(IntegrityError):
+    with pytest.raises(WriteConflictError):
         with db.transaction() as session:
             session.add(_patient("SABR-RCC-001"))
             session.add(_patient("SABR-RCC-002", ecog=7))

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
+from sabrkit.db.errors import WriteConflictError
 from sabrkit.db import Database
 from sabrkit.registry import AdverseEvent, Death, Lesion, Patient, ProgressionEvent, SabrCourse, Visit
 
@@ -76,6 +76,6 @@ BAD_RECORDS = {
 
 @pytest.mark.parametrize("case", list(BAD_RECORDS))
 def test_database_refuses_bad_values(seeded: Database, case: str):
-    with pytest.raises(IntegrityError):
+    with pytest.raises(WriteConflictError):
         with seeded.transaction() as session:
             session.add(BAD_RECORDS[case]())

@@ -275,3 +275,14 @@ def test_api_refuses_each_date_rule(api, patient, kind, values, field, rule):
     body = json.loads(response.text)
     assert any(e["field"] == field and rule in e["rule"] for e in body["errors"]), body
     assert _snapshot(patient) == before
+
+
+def test_reimporting_a_registry_folder_gives_one_message(db, registry_tables, write_registry, tmp_path):
+    folder = write_registry(tmp_path / "registry", registry_tables)
+    load_registry_folder(db, folder)
+    before = _snapshot(db)
+    with pytest.raises(ImportValidationError) as caught:
+        load_registry_folder(db, folder)
+    assert len(caught.value.errors) == 1
+    assert "3 of the 3 patient(s) of patients.csv are already in the registry" in str(caught.value)
+    assert _snapshot(db) == before
