@@ -110,3 +110,18 @@ def test_ctcae_terms_offer_the_full_v5_list_with_study_terms_first(app):
     assert "Hypokalemia" in names and names.index("Hypokalemia") < names.index("Hypoglycemia")
     hiccups = researcher.client.get("/api/ctcae/terms", params={"q": "hiccups"}).json()
     assert hiccups[0]["grades"] == [1, 2, 3] and hiccups[0]["meddra_code"] == "10020039"
+
+
+def test_a_future_sample_date_is_refused_at_its_field(app):
+    from sabrkit.registry.rules import latest_allowed_date
+
+    lab = as_user(app, "lab")
+    page = lab.client.get("/lab/accession")
+    assert f'max="{latest_allowed_date().isoformat()}T23:59"' in page.text  # the browser mirrors the rule
+    future = {**ACCESSION, "collected_at": "2031-03-02T08:30", "received_at": "2031-03-02T09:10",
+              "processed_at": "2031-03-02T09:40", "frozen_at": "2031-03-02T10:05"}
+    refused = lab.post("/lab/accession", future)
+    assert refused.status_code == 422
+    at_field = refused.text.split('id="error-collected_at"', 1)[1].split("</span>", 1)[0]
+    assert "must not lie after today" in at_field
+    assert 'value="2031-03-02T08:30"' in refused.text and 'value="SABR-RCC-002"' in refused.text

@@ -86,11 +86,13 @@ def _accession_page(request: Request, user: CurrentUser, values: dict[str, Any],
                     error: Any = None, duplicates: list[str] | None = None) -> Any:
     from sabrkit.biobank.sprec import PRIMARY_CONTAINERS, STORAGE_CONTAINERS
     from sabrkit.biobank.vocabulary import PRIMARY_SPECIMEN_TYPES, TIMEPOINTS
+    from sabrkit.registry.rules import latest_allowed_date
 
     return render(request, "accession.html", user, values=values, timepoints=TIMEPOINTS,
                   specimen_types=PRIMARY_SPECIMEN_TYPES, containers=PRIMARY_CONTAINERS,
                   storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession",
-                  duplicates=duplicates or [])
+                  duplicates=duplicates or [],
+                  latest_time=f"{latest_allowed_date().isoformat()}T23:59")  # mirrors the no-future-date rule
 
 
 @router.get("/lab/accession")
