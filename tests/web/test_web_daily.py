@@ -125,3 +125,29 @@ def test_a_future_sample_date_is_refused_at_its_field(app):
     at_field = refused.text.split('id="error-collected_at"', 1)[1].split("</span>", 1)[0]
     assert "must not lie after today" in at_field
     assert 'value="2031-03-02T08:30"' in refused.text and 'value="SABR-RCC-002"' in refused.text
+
+
+def test_sample_correction_with_a_reason(app):
+    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.biobank.models import Sample
+
+    lab = as_user(app, "lab")
+    with app.state.db.session() as session:
+        sample = session.scalars(select(Sample).where(Sample.kind == "primary", Sample.status == "stored")
+                                 .order_by(Sample.id)).first()
+        accession_id, sample_id, timepoint = sample.accession_id, sample.id, sample.timepoint
+    path = f"/lab/samples/{accession_id}/correct"
+    page = lab.client.get(path)
+    assert page.status_code == 200 and 'name="collected_at"' in page.text
+    new_timepoint = "month_12" if timepoint != "month_12" else "month_6"
+    no_reason = lab.post(path, {"timepoint": new_timepoint})
+    assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
+    future = lab.post(path, {"collected_at": "2031-01-01T08:00", "reason": "typo"})
+    assert future.status_code == 422 and "must not lie after today" in future.text.split('id="error-collected_at"')[1]
+    done = lab.post(path, {"timepoint": new_timepoint, "reason": "label said month 12"}, follow_redirects=False)
+    assert done.status_code == 303
+    with app.state.db.session() as session:
+        assert session.get(Sample, sample_id).timepoint == new_timepoint
+        entry = session.scalars(select(AuditLogEntry).where(AuditLogEntry.table_name == "samples")
+                                .order_by(AuditLogEntry.id.desc())).first()
+        assert (entry.action, entry.actor, entry.reason) == ("update", "lab", "label said month 12")
