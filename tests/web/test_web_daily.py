@@ -110,3 +110,44 @@ def test_ctcae_terms_offer_the_full_v5_list_with_study_terms_first(app):
     assert "Hypokalemia" in names and names.index("Hypokalemia") < names.index("Hypoglycemia")
     hiccups = researcher.client.get("/api/ctcae/terms", params={"q": "hiccups"}).json()
     assert hiccups[0]["grades"] == [1, 2, 3] and hiccups[0]["meddra_code"] == "10020039"
+
+
+def test_a_future_sample_date_is_refused_at_its_field(app):
+    from sabrkit.registry.rules import latest_allowed_date
+
+    lab = as_user(app, "lab")
+    page = lab.client.get("/lab/accession")
+    assert f'max="{latest_allowed_date().isoformat()}T23:59"' in page.text  # the browser mirrors the rule
+    future = {**ACCESSION, "collected_at": "2031-03-02T08:30", "received_at": "2031-03-02T09:10",
+              "processed_at": "2031-03-02T09:40", "frozen_at": "2031-03-02T10:05"}
+    refused = lab.post("/lab/accession", future)
+    assert refused.status_code == 422
+    at_field = refused.text.split('id="error-collected_at"', 1)[1].split("</span>", 1)[0]
+    assert "must not lie after today" in at_field
+    assert 'value="2031-03-02T08:30"' in refused.text and 'value="SABR-RCC-002"' in refused.text
+
+
+def test_sample_correction_with_a_reason(app):
+    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.biobank.models import Sample
+
+    lab = as_user(app, "lab")
+    with app.state.db.session() as session:
+        sample = session.scalars(select(Sample).where(Sample.kind == "primary", Sample.status == "stored")
+                                 .order_by(Sample.id)).first()
+        accession_id, sample_id, timepoint = sample.accession_id, sample.id, sample.timepoint
+    path = f"/lab/samples/{accession_id}/correct"
+    page = lab.client.get(path)
+    assert page.status_code == 200 and 'name="collected_at"' in page.text
+    new_timepoint = "month_12" if timepoint != "month_12" else "month_6"
+    no_reason = lab.post(path, {"timepoint": new_timepoint})
+    assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
+    future = lab.post(path, {"collected_at": "2031-01-01T08:00", "reason": "typo"})
+    assert future.status_code == 422 and "must not lie after today" in future.text.split('id="error-collected_at"')[1]
+    done = lab.post(path, {"timepoint": new_timepoint, "reason": "label said month 12"}, follow_redirects=False)
+    assert done.status_code == 303
+    with app.state.db.session() as session:
+        assert session.get(Sample, sample_id).timepoint == new_timepoint
+        entry = session.scalars(select(AuditLogEntry).where(AuditLogEntry.table_name == "samples")
+                                .order_by(AuditLogEntry.id.desc())).first()
+        assert (entry.action, entry.actor, entry.reason) == ("update", "lab", "label said month 12")

@@ -82,7 +82,9 @@ def test_visit_with_adverse_event_respects_ctcae_grades(app):
     page = coordinator.client.get("/registry/patients/SABR-RCC-003/visit")
     assert 'value="Fatigue" data-grades="1,2,3"' in page.text
     terms = coordinator.client.get("/api/ctcae/terms", params={"q": "fatig"}).json()
-    assert terms == [{"term": "Fatigue", "soc": terms[0]["soc"], "grades": [1, 2, 3]}]
+    # CTCAE v5.0: Fatigue, MedDRA 10016256, grades 1-3 (General disorders and administration site conditions)
+    assert terms == [{"term": "Fatigue", "soc": "General disorders and administration site conditions",
+                      "grades": [1, 2, 3], "meddra_code": "10016256", "frequent": True}]
 
 
 def test_unknown_term_and_empty_forms_are_refused(app):

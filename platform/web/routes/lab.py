@@ -86,11 +86,13 @@ def _accession_page(request: Request, user: CurrentUser, values: dict[str, Any],
                     error: Any = None, duplicates: list[str] | None = None) -> Any:
     from sabrkit.biobank.sprec import PRIMARY_CONTAINERS, STORAGE_CONTAINERS
     from sabrkit.biobank.vocabulary import PRIMARY_SPECIMEN_TYPES, TIMEPOINTS
+    from sabrkit.registry.rules import latest_allowed_date
 
     return render(request, "accession.html", user, values=values, timepoints=TIMEPOINTS,
                   specimen_types=PRIMARY_SPECIMEN_TYPES, containers=PRIMARY_CONTAINERS,
                   storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession",
-                  duplicates=duplicates or [])
+                  duplicates=duplicates or [],
+                  latest_time=f"{latest_allowed_date().isoformat()}T23:59")  # mirrors the no-future-date rule
 
 
 @router.get("/lab/accession")
@@ -349,3 +351,61 @@ def labels(request: Request, ids: str = "", layout: str = "a4-38x21mm", skip: in
                       error=error, title="Print labels")
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": 'inline; filename="labels.pdf"', "Cache-Control": "no-store"})
+
+
+def _sample_form_values(sample: dict[str, Any]) -> dict[str, str]:
+    from sabrkit.biobank.corrections import CORRECTABLE_SAMPLE_FIELDS
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if hasattr(value, "hour"):
+            return value.strftime("%Y-%m-%dT%H:%M")
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    return {name: text(sample.get(name)) for name in CORRECTABLE_SAMPLE_FIELDS}
+
+
+def _correct_page(request: Request, user: CurrentUser, db: Database, accession_id: str, values: dict[str, str], *,
+                  status_code: int = 200, error: Any = None) -> Any:
+    from sabrkit.biobank.vocabulary import TIMEPOINTS
+    from sabrkit.registry.rules import latest_allowed_date
+
+    detail = queries.sample_detail(db, accession_id)
+    current = _sample_form_values(detail["sample"])
+    return render(request, "sample_correct.html", user, sample=detail["sample"], current=current,
+                  values={**current, **values}, timepoints=TIMEPOINTS, status_code=status_code, error=error,
+                  latest_time=f"{latest_allowed_date().isoformat()}T23:59", title=f"Correct {accession_id}")
+
+
+@router.get("/lab/samples/{accession_id}/correct")
+def sample_correct_form(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+                        db: Database = Depends(get_db)) -> Any:
+    return _correct_page(request, user, db, accession_id, {})
+
+
+@router.post("/lab/samples/{accession_id}/correct")
+def sample_correct(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
+                   form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+    """Correct recorded collection and processing values (:func:`sabrkit.biobank.corrections.correct_sample`)."""
+    from sabrkit.biobank.corrections import CORRECTABLE_SAMPLE_FIELDS, correct_sample
+
+    current = _sample_form_values(queries.sample_detail(db, accession_id)["sample"])
+    typed = {name: (form.get(name) or "").strip() for name in CORRECTABLE_SAMPLE_FIELDS if name in form}
+    changes = {name: value for name, value in typed.items() if value != current.get(name, "")}
+    reason = form.text("reason") or ""
+    try:
+        if not changes:
+            raise ValidationError(format_problem("no value changed", "a correction changes at least one value",
+                                                 "edit a value, or go back"))
+        changed = correct_sample(db, accession_id, changes, reason=reason, operator=user.username)
+    except SabrkitError as exc:
+        return _correct_page(request, user, db, accession_id, {**typed, "reason": reason},
+                             status_code=error_status(exc), error=exc)
+    what = ", ".join(f"{name.replace('_', ' ')} {current.get(name) or '–'} -> {typed.get(name) or '–'}"
+                     for name in changed if name in typed)
+    return redirect(_sample_url(accession_id), f"Corrected: {what}")

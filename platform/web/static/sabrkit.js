@@ -118,7 +118,7 @@
       input.addEventListener("focus", function () { input.select(); });
       if (document.activeElement === input) input.select();
     });
-    document.querySelectorAll('input[type="date"][max]').forEach(function (input) {
+    document.querySelectorAll('input[type="date"][max], input[type="datetime-local"][max]').forEach(function (input) {
       input.addEventListener("input", function () { showDateRule(input); });
       input.addEventListener("change", function () { showDateRule(input); });
     });
