@@ -210,7 +210,8 @@ KNOWN_DEVIATIONS: dict[str, str] = {}
 NOT_IMPLEMENTED = (
     "local intensity (loc_*), intensity-volume histogram (ivh_*), grey level distance zone matrix "
     "(dzm_*), intensity-histogram features other than entropy and uniformity (pyradiomics' first-order "
-    "class computes them on raw intensities: those are the stat_* ones), stat_medad / stat_cov / stat_qcod, "
+    "class computes them on raw intensities: those are the stat_* ones; ih_min, ih_max, ih_mean and ih_median "
+    "of sabrkit's bin numbers are compared as discretisation checkpoints), stat_medad / stat_cov / stat_qcod, "
     "NGLDM dependence count percentage and energy (ngl_dc_perc, ngl_dc_energy), and the morphology features "
     "without a pyradiomics counterpart (asphericity, centre-of-mass shift, bounding-box / ellipsoid / convex-hull "
     "densities, integrated intensity, Moran's I, Geary's C)"
