@@ -165,7 +165,8 @@ def test_final_model_scores_new_patients_with_its_own_training_cutoff(experiment
     scored = pd.read_csv(out)
     cutoff = experiment["result"].metrics["risk_groups"]["final_model_risk_cutoff"]
     assert np.allclose(scored["risk_cutoff"], cutoff)
-    assert ((scored["risk"] > cutoff) == (scored["risk_group"] == "high")).all()
+    clear = (scored["risk"] - cutoff).abs() > 1e-9  # the CSV parser may move the median patient by 1 ulp
+    assert ((scored["risk"] > cutoff) == (scored["risk_group"] == "high"))[clear].all()
     assert abs((scored["risk_group"] == "high").mean() - 0.5) < 0.05  # the median of these training rows
     table.drop(columns=[data.feature_names[0]]).to_csv(tmp_path / "short.csv", index=False)
     missing = CliRunner().invoke(app, ["models", "predict", str(model_dir), str(tmp_path / "short.csv")])
