@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -147,3 +148,26 @@ def test_lineage_hash_sources(tmp_path: Path) -> None:
     table.write_bytes(b"changed")
     stale = feature_table_md5(table)
     assert stale.source == "file md5 (dvc file out of date)" and stale.md5 == file_md5(table)
+
+
+def test_final_model_scores_new_patients_with_its_own_training_cutoff(experiment, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sabrkit.cli.main import app
+
+    model_dir = experiment["tmp"] / "out" / "model"
+    data = experiment["result"].dataset
+    table = data.X.reset_index()
+    table.to_parquet(tmp_path / "new.parquet")
+    out = tmp_path / "predictions.csv"
+    result = CliRunner().invoke(app, ["models", "predict", str(model_dir), str(tmp_path / "new.parquet"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out)
+    cutoff = experiment["result"].metrics["risk_groups"]["final_model_risk_cutoff"]
+    assert np.allclose(scored["risk_cutoff"], cutoff)
+    clear = (scored["risk"] - cutoff).abs() > 1e-9  # the CSV parser may move the median patient by 1 ulp
+    assert ((scored["risk"] > cutoff) == (scored["risk_group"] == "high"))[clear].all()
+    assert abs((scored["risk_group"] == "high").mean() - 0.5) < 0.05  # the median of these training rows
+    table.drop(columns=[data.feature_names[0]]).to_csv(tmp_path / "short.csv", index=False)
+    missing = CliRunner().invoke(app, ["models", "predict", str(model_dir), str(tmp_path / "short.csv")])
+    assert missing.exit_code != 0 and "missing" in missing.output

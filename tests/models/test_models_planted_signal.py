@@ -27,7 +27,10 @@ EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "radiomic_spc
 def planted(synthetic_model_inputs):
     cohort = synthetic_model_inputs
     spec = load_experiment(EXPERIMENT)
-    spec = spec.model_copy(update={"validation": spec.validation.model_copy(update={"bootstrap_optimism": 0})})
+    spec = spec.model_copy(update={
+        "validation": spec.validation.model_copy(update={"bootstrap_optimism": 0}),
+        "analysis": spec.analysis.model_copy(update={"permutations": 39, "interval_bootstrap": 0}),
+    })
     inputs = ExperimentInputs(
         endpoints=cohort.endpoints, clinical=cohort.clinical,
         patient_features=aggregate_lesions(cohort.lesion_features, spec.inputs.aggregation),

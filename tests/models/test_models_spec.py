@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -88,5 +89,6 @@ def test_side_data_steps_need_their_tables() -> None:
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_experiments_are_valid_and_build(path: Path) -> None:
     spec = load_experiment(path)
-    pipeline = spec.model.build(random_state=0, side_data={"batches": {}, "perturbed_features": None})
+    side_data = {"batches": {}, "perturbed_features": pd.DataFrame({"study_id": [], "perturbation": []})}
+    pipeline = spec.model.build(random_state=0, side_data=side_data)
     assert hasattr(pipeline, "fit") and spec.description
