@@ -7,8 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from sabrkit.models.run_lineage import dvc_experiment, experiment_lineage, pipeline_registration, project_git
+from sabrkit.models.run_lineage import (
+    dvc_experiment,
+    experiment_lineage,
+    pipeline_registration,
+    project_git,
+)
 
 
 def _git(root: Path, *args: str) -> str:
