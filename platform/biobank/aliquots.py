@@ -26,7 +26,7 @@ from sabrkit.audit import insert_audited
 from sabrkit.biobank.accession import make_accession_id
 from sabrkit.biobank.custody import record_event
 from sabrkit.biobank.errors import QuantityError, SampleStateError
-from sabrkit.biobank.models import DisposalTask, Sample, SampleDerivation
+from sabrkit.biobank.tables import DisposalTask, Sample, SampleDerivation
 from sabrkit.biobank.samples import get_sample, next_serials
 from sabrkit.biobank.storage import release_position, sample_location
 from sabrkit.biobank.vocabulary import DEFAULT_UNITS, DERIVATIVE_SPECIMEN_TYPES, USABLE_STATUSES

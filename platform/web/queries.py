@@ -52,8 +52,8 @@ def find_code(db: Database, text: str) -> Found:
     (``F1/S1/R1/B01``, optionally ``:A1``) are recognised; otherwise up to 20 accession IDs
     or study IDs starting with the text are offered.
     """
-    from sabrkit.biobank.models import Sample, StorageUnit
-    from sabrkit.registry.models import Patient
+    from sabrkit.biobank.tables import Sample, StorageUnit
+    from sabrkit.registry.tables import Patient
 
     code = "".join(text.split())[:80]
     upper = code.upper()
@@ -80,7 +80,7 @@ def find_code(db: Database, text: str) -> Found:
 def sample_detail(db: Database, accession_id: str) -> dict[str, Any]:
     """Everything the sample page shows, from the biobank's read services (raises NotFoundError)."""
     from sabrkit.biobank import custody_history, freeze_thaw_count, get_sample, lineage, locate
-    from sabrkit.biobank.models import Shipment, ShipmentItem
+    from sabrkit.biobank.tables import Shipment, ShipmentItem
 
     with db.session() as session:
         sample = get_sample(session, accession_id)
@@ -109,7 +109,7 @@ def sample_summary(db: Database, accession_id: str) -> dict[str, Any]:
 
 def search_samples(db: Database, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Samples whose accession ID or study ID starts with ``text``."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     prefix = _like_prefix("".join(text.split()).upper())
     with db.session() as session:
@@ -122,7 +122,7 @@ def search_samples(db: Database, text: str, limit: int = 50) -> list[dict[str, A
 
 def received_samples(db: Database, limit: int = 30) -> list[dict[str, Any]]:
     """The newest samples accessioned but not yet in storage (the bench's to-do list)."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with db.session() as session:
         rows = session.execute(select(Sample.accession_id, Sample.study_id, Sample.timepoint, Sample.specimen_type,
@@ -133,7 +133,7 @@ def received_samples(db: Database, limit: int = 30) -> list[dict[str, Any]]:
 
 def boxes(db: Database) -> list[dict[str, Any]]:
     """Every box with its geometry and number of occupied positions."""
-    from sabrkit.biobank.models import SamplePosition, StorageUnit
+    from sabrkit.biobank.tables import SamplePosition, StorageUnit
 
     with db.session() as session:
         occupied = (select(SamplePosition.box_id, func.count().label("n")).group_by(SamplePosition.box_id).subquery())
@@ -146,7 +146,7 @@ def boxes(db: Database) -> list[dict[str, Any]]:
 
 def patients(db: Database, text: str = "", *, with_identifiers: bool = False, limit: int = 200) -> list[dict[str, Any]]:
     """Patients whose study ID starts with ``text``; with identifiers (coordinators), also by hospital number or name."""
-    from sabrkit.registry.models import Patient, PatientIdentifier
+    from sabrkit.registry.tables import Patient, PatientIdentifier
 
     query = "".join(text.split())
     statement = select(Patient.study_id, Patient.enrolment_date, Patient.sex, Patient.age_years, Patient.disease_state,
@@ -167,9 +167,9 @@ def patients(db: Database, text: str = "", *, with_identifiers: bool = False, li
 
 def patient_detail(db: Database, study_id: str) -> dict[str, Any]:
     """A patient's registry record without identifiers: baseline, lesions, courses, visits, AEs, events, samples."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
     from sabrkit.errors import NotFoundError, format_problem
-    from sabrkit.registry import models as m
+    from sabrkit.registry import tables as m
 
     def rows(session: Any, model: Any, *where: Any, order: Any = None) -> list[dict[str, Any]]:
         statement = select(model).where(*where)
@@ -208,7 +208,7 @@ def patient_detail(db: Database, study_id: str) -> dict[str, Any]:
 
 def patient_identifiers(db: Database, study_id: str) -> dict[str, Any] | None:
     """The key-table row of a patient (direct identifiers). Callers must hold ``read_identifiers``."""
-    from sabrkit.registry.models import PatientIdentifier
+    from sabrkit.registry.tables import PatientIdentifier
 
     with db.session() as session:
         found = session.get(PatientIdentifier, study_id)
@@ -220,7 +220,7 @@ def patient_identifiers(db: Database, study_id: str) -> dict[str, Any] | None:
 
 def shipments(db: Database) -> list[dict[str, Any]]:
     """Every shipment with its number of samples, newest first."""
-    from sabrkit.biobank.models import Shipment, ShipmentItem
+    from sabrkit.biobank.tables import Shipment, ShipmentItem
 
     with db.session() as session:
         counts = select(ShipmentItem.shipment_id, func.count().label("n")).group_by(ShipmentItem.shipment_id).subquery()
@@ -233,7 +233,7 @@ def shipments(db: Database) -> list[dict[str, Any]]:
 
 def inventory(db: Database) -> dict[str, Any]:
     """Samples by protocol timepoint and specimen type (all, and still available), and by status."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
     from sabrkit.biobank.vocabulary import TIMEPOINTS, USABLE_STATUSES
 
     with db.session() as session:
@@ -256,7 +256,7 @@ def inventory(db: Database) -> dict[str, Any]:
 
 def data_version(db: Database) -> int:
     """The newest audit-log entry's id: changes with every audited write (cache key of the dashboard)."""
-    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.audit.tables import AuditLogEntry
 
     with db.session() as session:
         return int(session.scalar(select(func.max(AuditLogEntry.id))) or 0)
@@ -264,7 +264,7 @@ def data_version(db: Database) -> int:
 
 def recent_audit(db: Database, limit: int = 100) -> list[dict[str, Any]]:
     """The newest audit-log entries (who, when, what, why), without the old/new values."""
-    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.audit.tables import AuditLogEntry
 
     with db.session() as session:
         rows = session.execute(select(AuditLogEntry.id, AuditLogEntry.recorded_at, AuditLogEntry.actor,
