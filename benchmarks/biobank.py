@@ -78,7 +78,7 @@ def _write_csv(path: Path, n_rows: int, study_ids: list[str], rng: np.random.Gen
 def _naive_import(db, csv_path: Path, limit: int) -> float:
     """What a user writes without sabrkit's bulk path: one ORM object per row, a flush per row."""
     from sabrkit.biobank.accession import make_accession_id
-    from sabrkit.biobank.models import CustodyEvent, Sample
+    from sabrkit.biobank.tables import CustodyEvent, Sample
 
     started = time.perf_counter()
     with csv_path.open() as handle, db.session() as session:
@@ -110,7 +110,7 @@ def _bulk_fill(db, target: int, rng: np.random.Generator, study_ids: list[str]) 
     from sqlalchemy import func, select
 
     from sabrkit.biobank.accession import make_accession_id
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with db.session() as session:
         present = session.scalar(select(func.count()).select_from(Sample))
@@ -173,7 +173,7 @@ def _placements(db, accession_ids: list[str], n: int) -> tuple[list[float], list
     from sqlalchemy import select
 
     from sabrkit.biobank import create_storage, place_sample
-    from sabrkit.biobank.models import SamplePosition, StorageUnit
+    from sabrkit.biobank.tables import SamplePosition, StorageUnit
     from sabrkit.biobank.samples import get_sample
 
     n_boxes = -(-n // 100)
@@ -235,7 +235,7 @@ def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_looku
     filled = _bulk_fill(db, n_total, rng, study_ids)
     from sqlalchemy import func, select
 
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with db.session() as session:
         all_ids = list(session.execute(select(Sample.accession_id)).scalars())

@@ -86,7 +86,7 @@ def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], li
     from sqlalchemy import select
 
     from sabrkit.biobank import create_storage
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
     from sabrkit.audit import open_database
     from sabrkit.web import create_api_token
     from sabrkit.web.demo import build_demo
@@ -170,7 +170,7 @@ def double_bookings(url: str, placed: list[tuple[str, str]]) -> dict[str, int]:
     from sqlalchemy import func, select
 
     from sabrkit.biobank import locate
-    from sabrkit.biobank.models import SamplePosition
+    from sabrkit.biobank.tables import SamplePosition
     from sabrkit.audit import open_database
 
     db = open_database(url, actor="bench")

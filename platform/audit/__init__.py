@@ -18,7 +18,7 @@ from sabrkit.audit.listeners import (
     open_database,
     set_audit_context,
 )
-from sabrkit.audit.models import AUDIT_ACTIONS, GENESIS_HASH, Audited, AuditLogEntry
+from sabrkit.audit.tables import AUDIT_ACTIONS, GENESIS_HASH, Audited, AuditLogEntry
 from sabrkit.audit.verify import AuditProblem, AuditReport, audit_history, audited_models, verify_audit
 
 __all__ = [

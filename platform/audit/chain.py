@@ -22,7 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, String, Table
 from sqlalchemy.orm import Mapper
 
-from sabrkit.audit.models import GENESIS_HASH
+from sabrkit.audit.tables import GENESIS_HASH
 
 __all__ = [
     "canonical_json",

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sabrkit.io import atomic_write_text
 from sabrkit.audit.chain import canonical_json
 from sabrkit.audit.keys import KEY_FILE_ENV, AuditKeyError, AuditKeyring, key_file_path
-from sabrkit.audit.models import AuditLogEntry
+from sabrkit.audit.tables import AuditLogEntry
 from sabrkit.errors import ValidationError, format_problem
 
 __all__ = [

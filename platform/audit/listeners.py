@@ -1,7 +1,7 @@
 """Session events that write the audit log inside the transaction that makes the change.
 
 :func:`install_audit` attaches three listeners to a ``sessionmaker`` (``Database`` does it for
-its own); they act only on instances of :class:`~sabrkit.audit.models.Audited` models:
+its own); they act only on instances of :class:`~sabrkit.audit.tables.Audited` models:
 
 ``before_flush``
     snapshots the old state of every changed or deleted audited row and refuses (with
@@ -35,7 +35,7 @@ from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
 from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, chain_hashes, plain_type
 from sabrkit.audit.errors import AuditError
-from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
+from sabrkit.audit.tables import GENESIS_HASH, Audited, AuditLogEntry
 from sabrkit.db.database import DEFAULT_ACTOR, Database
 from sabrkit.errors import format_problem
 

@@ -6,7 +6,7 @@
    must equal the previous entry's ``entry_hash``; each ``entry_hash`` must equal the hash
    recomputed from the entry (:func:`sabrkit.audit.chain.entry_hash`). An entry edited, deleted
    or inserted by hand breaks the chain at that entry.
-2. **State.** For every table of an :class:`~sabrkit.audit.models.Audited` model, the latest
+2. **State.** For every table of an :class:`~sabrkit.audit.tables.Audited` model, the latest
    entry of each row (by row key) must describe the row exactly as the database holds it: a
    row without entries was inserted behind the platform's back, a logged row that is missing
    was deleted, a row whose values differ was updated (the differing columns are named).
@@ -36,7 +36,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from sabrkit.audit.chain import AuditedTable, audited_table, canonical_json, entry_hash, redacted_matches
-from sabrkit.audit.models import GENESIS_HASH, Audited, AuditLogEntry
+from sabrkit.audit.tables import GENESIS_HASH, Audited, AuditLogEntry
 
 __all__ = ["AuditProblem", "AuditReport", "verify_audit", "audited_models", "audit_history"]
 

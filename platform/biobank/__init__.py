@@ -31,7 +31,7 @@ from sabrkit.biobank.errors import PositionOccupiedError, QuantityError, SampleS
 from sabrkit.biobank.exports import donor_table, export_biobank, sample_table
 from sabrkit.biobank.labels import LAYOUTS, LabelLayout, LabelRecord, label_records, write_label_sheet, zpl_labels
 from sabrkit.biobank.load import SampleLoadSummary, accession_sample, load_samples, validate_sample_file
-from sabrkit.biobank.models import (
+from sabrkit.biobank.tables import (
     AssayResult,
     Consent,
     ConsentForm,

@@ -27,7 +27,7 @@ from sabrkit.biobank.accession import make_accession_id
 from sabrkit.biobank.consent import refuse_after_withdrawal
 from sabrkit.biobank.custody import record_event
 from sabrkit.biobank.errors import QuantityError, SampleStateError
-from sabrkit.biobank.models import DisposalTask, Sample, SampleDerivation
+from sabrkit.biobank.tables import DisposalTask, Sample, SampleDerivation
 from sabrkit.biobank.samples import get_sample, next_serials
 from sabrkit.biobank.storage import release_position, sample_location
 from sabrkit.biobank.vocabulary import DEFAULT_UNITS, DERIVATIVE_SPECIMEN_TYPES, USABLE_STATUSES

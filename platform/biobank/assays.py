@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from sabrkit.audit import insert_audited
 from sabrkit.biobank.consent import consented_study_ids
-from sabrkit.biobank.models import AssayResult, Sample
+from sabrkit.biobank.tables import AssayResult, Sample
 from sabrkit.db.csv_import import ImportRow, IsoDate, read_csv_rows, row_error
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError

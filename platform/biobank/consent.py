@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sabrkit.audit import insert_audited
-from sabrkit.biobank.models import Consent, ConsentForm, DisposalTask, Sample, Shipment, ShipmentItem
+from sabrkit.biobank.tables import Consent, ConsentForm, DisposalTask, Sample, Shipment, ShipmentItem
 from sabrkit.biobank.vocabulary import CONSENT_SCOPES, FINAL_STATUSES
 from sabrkit.db.database import Database
 from sabrkit.errors import ConsentError, NotFoundError, ValidationError, format_problem
@@ -68,7 +68,7 @@ def record_consent(db: Database, study_id: str, form_version: str, signed_on: da
     NotFoundError
         Unknown participant or form version.
     """
-    from sabrkit.registry.models import Patient
+    from sabrkit.registry.tables import Patient
 
     granted = {check_scope(scope) for scope in scopes}
     with db.transaction(actor=operator) as session:

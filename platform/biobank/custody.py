@@ -1,7 +1,7 @@
 """Chain of custody: append-only events per sample, and the freeze-thaw count derived from them.
 
 Every action on a sample (accession, processing, aliquoting, freezing, thawing, moving,
-shipping, consumption, disposal) appends one :class:`~sabrkit.biobank.models.CustodyEvent`
+shipping, consumption, disposal) appends one :class:`~sabrkit.biobank.tables.CustodyEvent`
 with operator, time and location; the table refuses UPDATE and DELETE (migration ``0003``).
 Nothing about a sample's history is typed in: the freeze-thaw count is counted from the events.
 
@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sabrkit.biobank.models import CustodyEvent, Sample, SampleDerivation
+from sabrkit.biobank.tables import CustodyEvent, Sample, SampleDerivation
 from sabrkit.biobank.vocabulary import CUSTODY_EVENT_TYPES
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem

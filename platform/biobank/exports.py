@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sabrkit.biobank.assays import assay_results_table
 from sabrkit.biobank.consent import consented_study_ids
 from sabrkit.biobank.custody import freeze_thaw_counts
-from sabrkit.biobank.models import Sample, SampleDerivation
+from sabrkit.biobank.tables import Sample, SampleDerivation
 from sabrkit.db.csv_export import neutralise_formulas
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem
@@ -94,7 +94,7 @@ def sample_table(db: Database, *, scope: str = "future_research") -> pd.DataFram
 
 def donor_table(db: Database, *, scope: str = "future_research") -> pd.DataFrame:
     """MIABIS-shaped donor table: consented participants who have samples."""
-    from sabrkit.registry.models import Patient
+    from sabrkit.registry.tables import Patient
 
     allowed = consented_study_ids(db, scope)
     with db.session() as session:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from sabrkit.biobank.accession import validate_accession_id
-from sabrkit.biobank.models import Sample
+from sabrkit.biobank.tables import Sample
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
 

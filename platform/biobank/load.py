@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from sabrkit.biobank.models import Sample
+from sabrkit.biobank.tables import Sample
 from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
 from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
 from sabrkit.db.csv_import import ParsedRow, RawRow, parse_rows, read_csv_rows, row_error

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from sabrkit.audit import insert_audited, insert_audited_rows
 from sabrkit.biobank.accession import MAX_SERIAL, make_accession_id, specimen_code
-from sabrkit.biobank.models import BiobankCounter, CustodyEvent, Sample
+from sabrkit.biobank.tables import BiobankCounter, CustodyEvent, Sample
 from sabrkit.biobank.sprec import (
     PRIMARY_CONTAINERS,
     SPREC_VERSION,
@@ -159,7 +159,7 @@ class SampleIntake(ImportRow):
 
 def enrolment_dates(session: Session) -> dict[str, date]:
     """Enrolment date of every registry patient, by study ID."""
-    from sabrkit.registry.models import Patient
+    from sabrkit.registry.tables import Patient
 
     return dict(session.execute(select(Patient.study_id, Patient.enrolment_date)).all())
 
@@ -318,7 +318,7 @@ def accession_samples(
         if on_chunk is not None:
             on_chunk(written)
     from sabrkit.biobank.consent import open_disposal_tasks_for_withdrawn
-    from sabrkit.biobank.models import Consent
+    from sabrkit.biobank.tables import Consent
 
     study_ids = sorted({intake.study_id for intake in intakes})
     withdrawn = set(session.execute(select(Consent.study_id).where(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sabrkit.biobank.consent import check_scope, require_consent
 from sabrkit.biobank.custody import freeze_thaw_counts, record_event
 from sabrkit.biobank.errors import SampleStateError
-from sabrkit.biobank.models import BiobankCounter, Sample, Shipment, ShipmentItem
+from sabrkit.biobank.tables import BiobankCounter, Sample, Shipment, ShipmentItem
 from sabrkit.biobank.samples import get_sample
 from sabrkit.biobank.storage import release_position, sample_location
 from sabrkit.biobank.vocabulary import USABLE_STATUSES

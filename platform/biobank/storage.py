@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from sabrkit.biobank.custody import record_event
 from sabrkit.biobank.errors import PositionOccupiedError, SampleStateError
-from sabrkit.biobank.models import Sample, SamplePosition, StorageUnit
+from sabrkit.biobank.tables import Sample, SamplePosition, StorageUnit
 from sabrkit.biobank.samples import get_sample
 from sabrkit.biobank.vocabulary import STORAGE_LEVELS
 from sabrkit.db.database import Database

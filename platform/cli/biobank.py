@@ -358,7 +358,7 @@ def consent_tasks(database_url: str = DB_OPTION) -> None:
     """Open disposal tasks (samples to destroy after a withdrawal)."""
     from sqlalchemy import select
 
-    from sabrkit.biobank.models import DisposalTask, Sample
+    from sabrkit.biobank.tables import DisposalTask, Sample
 
     with open_cli_database(database_url) as db, db.session() as session:
         rows = session.execute(select(Sample.accession_id, Sample.status, DisposalTask.reason, DisposalTask.created_at)

@@ -9,7 +9,7 @@ pyradiomics' ``geometryTolerance``): origins and spacings may differ by at most
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import SimpleITK as sitk

@@ -24,7 +24,7 @@ from sabrkit.registry.load import (
     validate_source,
     write_registry,
 )
-from sabrkit.registry.models import (
+from sabrkit.registry.tables import (
     AdverseEvent,
     Death,
     Eligibility,

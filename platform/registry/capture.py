@@ -27,7 +27,7 @@ from sabrkit.audit import AuditError
 from sabrkit.db.csv_import import RawRow
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, RowError, ValidationError, format_problem
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.checks import RegistryState
 from sabrkit.registry.load import REGISTRY_FILES, LoadSummary, RegistrySource, validate_source, write_registry
 from sabrkit.registry.rules import check_patient

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sabrkit.db.csv_import import HIDDEN_VALUE, ParsedRow, row_error
 from sabrkit.db.database import Database
 from sabrkit.errors import RowError
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.ctcae import check_ctcae
 from sabrkit.registry.rules import AFTER_DEATH_REFUSED, future_date_errors, latest_allowed_date
 from sabrkit.registry.schedule import visit_rule_problem

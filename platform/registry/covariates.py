@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.dose import bed10
 
 __all__ = ["CLINICAL_COVARIATE_COLUMNS", "compute_clinical_covariates", "clinical_covariates_from_db"]

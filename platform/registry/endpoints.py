@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from sabrkit.db.database import Database
 from sabrkit.errors import ValidationError, format_problem
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.timescale import DAYS_PER_MONTH
 
 __all__ = ["DAYS_PER_MONTH", "ENDPOINT_COLUMNS", "compute_endpoints", "endpoints_from_db"]

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from sabrkit.db.database import Database
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 
 __all__ = ["REGISTRY_TABLES", "registry_frames"]
 

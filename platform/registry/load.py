@@ -27,7 +27,7 @@ from sabrkit.audit import insert_audited
 from sabrkit.db.csv_import import ImportRow, ParsedRow, RawRow, check_header, parse_rows, read_raw_rows
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError, RowError, ValidationError, format_problem
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry import rows as r
 from sabrkit.registry.checks import RegistryChecker, RegistryState, database_state
 

@@ -18,7 +18,7 @@ from sabrkit.web.accounts import (
 )
 from sabrkit.web.app import app_from_environment, create_app
 from sabrkit.web.errors import AccessDeniedError, LoginError, LoginThrottledError
-from sabrkit.web.models import LoginFailure, WebSession, WebUser
+from sabrkit.web.tables import LoginFailure, WebSession, WebUser
 from sabrkit.web.roles import PERMISSIONS, ROLES, can
 from sabrkit.web.settings import WebSettings
 

@@ -35,7 +35,7 @@ from sqlalchemy import delete, desc, select
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
 from sabrkit.web.errors import LoginError, LoginThrottledError
-from sabrkit.web.models import LoginFailure, WebSession, WebUser
+from sabrkit.web.tables import LoginFailure, WebSession, WebUser
 from sabrkit.web.roles import ROLES
 from sabrkit.web.settings import WebSettings
 

@@ -53,8 +53,8 @@ def find_code(db: Database, text: str) -> Found:
     (``F1/S1/R1/B01``, optionally ``:A1``) are recognised; otherwise up to 20 accession IDs
     or study IDs starting with the text are offered.
     """
-    from sabrkit.biobank.models import Sample, StorageUnit
-    from sabrkit.registry.models import Patient
+    from sabrkit.biobank.tables import Sample, StorageUnit
+    from sabrkit.registry.tables import Patient
 
     code = "".join(text.split())[:80]
     upper = code.upper()
@@ -81,7 +81,7 @@ def find_code(db: Database, text: str) -> Found:
 def sample_detail(db: Database, accession_id: str) -> dict[str, Any]:
     """Everything the sample page shows, from the biobank's read services (raises NotFoundError)."""
     from sabrkit.biobank import custody_history, freeze_thaw_count, get_sample, lineage, locate
-    from sabrkit.biobank.models import Shipment, ShipmentItem
+    from sabrkit.biobank.tables import Shipment, ShipmentItem
 
     with db.session() as session:
         sample = get_sample(session, accession_id)
@@ -110,7 +110,7 @@ def sample_summary(db: Database, accession_id: str) -> dict[str, Any]:
 
 def search_samples(db: Database, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Samples whose accession ID or study ID starts with ``text``."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     prefix = _like_prefix("".join(text.split()).upper())
     with db.session() as session:
@@ -123,7 +123,7 @@ def search_samples(db: Database, text: str, limit: int = 50) -> list[dict[str, A
 
 def received_samples(db: Database, limit: int = 30) -> list[dict[str, Any]]:
     """The newest samples accessioned but not yet in storage (the bench's to-do list)."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with db.session() as session:
         rows = session.execute(select(Sample.accession_id, Sample.study_id, Sample.timepoint, Sample.specimen_type,
@@ -134,7 +134,7 @@ def received_samples(db: Database, limit: int = 30) -> list[dict[str, Any]]:
 
 def boxes(db: Database) -> list[dict[str, Any]]:
     """Every box with its geometry and number of occupied positions."""
-    from sabrkit.biobank.models import SamplePosition, StorageUnit
+    from sabrkit.biobank.tables import SamplePosition, StorageUnit
 
     with db.session() as session:
         occupied = (select(SamplePosition.box_id, func.count().label("n")).group_by(SamplePosition.box_id).subquery())
@@ -151,7 +151,7 @@ def patients(db: Database, text: str = "", *, with_identifiers: bool = False, li
 
     ``disease_state`` and ``therapy`` filter on those baseline fields; ``limit``/``offset`` page the list.
     """
-    from sabrkit.registry.models import Patient, PatientIdentifier
+    from sabrkit.registry.tables import Patient, PatientIdentifier
 
     query = "".join(text.split())
     statement = select(Patient.study_id, Patient.enrolment_date, Patient.sex, Patient.age_years, Patient.disease_state,
@@ -176,9 +176,9 @@ def patients(db: Database, text: str = "", *, with_identifiers: bool = False, li
 
 def patient_detail(db: Database, study_id: str) -> dict[str, Any]:
     """A patient's registry record without identifiers: baseline, lesions, courses, visits, AEs, events, samples."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
     from sabrkit.errors import NotFoundError, format_problem
-    from sabrkit.registry import models as m
+    from sabrkit.registry import tables as m
 
     def rows(session: Any, model: Any, *where: Any, order: Any = None) -> list[dict[str, Any]]:
         statement = select(model).where(*where)
@@ -217,7 +217,7 @@ def patient_detail(db: Database, study_id: str) -> dict[str, Any]:
 
 def patient_identifiers(db: Database, study_id: str) -> dict[str, Any] | None:
     """The key-table row of a patient (direct identifiers). Callers must hold ``read_identifiers``."""
-    from sabrkit.registry.models import PatientIdentifier
+    from sabrkit.registry.tables import PatientIdentifier
 
     with db.session() as session:
         found = session.get(PatientIdentifier, study_id)
@@ -229,7 +229,7 @@ def patient_identifiers(db: Database, study_id: str) -> dict[str, Any] | None:
 
 def shipments(db: Database) -> list[dict[str, Any]]:
     """Every shipment with its number of samples, newest first."""
-    from sabrkit.biobank.models import Shipment, ShipmentItem
+    from sabrkit.biobank.tables import Shipment, ShipmentItem
 
     with db.session() as session:
         counts = select(ShipmentItem.shipment_id, func.count().label("n")).group_by(ShipmentItem.shipment_id).subquery()
@@ -242,7 +242,7 @@ def shipments(db: Database) -> list[dict[str, Any]]:
 
 def inventory(db: Database) -> dict[str, Any]:
     """Samples by protocol timepoint and specimen type (all, and still available), and by status."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
     from sabrkit.biobank.vocabulary import TIMEPOINTS, USABLE_STATUSES
 
     with db.session() as session:
@@ -265,7 +265,7 @@ def inventory(db: Database) -> dict[str, Any]:
 
 def data_version(db: Database) -> int:
     """The newest audit-log entry's id: changes with every audited write (cache key of the dashboard)."""
-    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.audit.tables import AuditLogEntry
 
     with db.session() as session:
         return int(session.scalar(select(func.max(AuditLogEntry.id))) or 0)
@@ -273,7 +273,7 @@ def data_version(db: Database) -> int:
 
 def recent_audit(db: Database, limit: int = 100) -> list[dict[str, Any]]:
     """The newest audit-log entries (who, when, what, why), without the old/new values."""
-    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.audit.tables import AuditLogEntry
 
     with db.session() as session:
         rows = session.execute(select(AuditLogEntry.id, AuditLogEntry.recorded_at, AuditLogEntry.actor,
@@ -353,7 +353,7 @@ def audit_entries(db: Database, *, actor: str = "", table: str = "", row_key: st
     import datetime as dt
     import json
 
-    from sabrkit.audit.models import AuditLogEntry
+    from sabrkit.audit.tables import AuditLogEntry
 
     where = []
     if actor.strip():
@@ -391,7 +391,7 @@ def audit_entries(db: Database, *, actor: str = "", table: str = "", row_key: st
 
 def sample_list(db: Database, text: str = "", *, status: str = "", page: int = 1, per_page: int = 50) -> dict[str, Any]:
     """Samples filtered by an accession or study ID prefix and a status, newest first, one page at a time."""
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     where = []
     if text.strip():
@@ -414,7 +414,7 @@ def same_accession(db: Database, values: dict[str, Any]) -> list[str]:
     """Accession IDs already made for the same patient, timepoint, specimen type and collection minute."""
     import datetime as dt
 
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     try:
         collected = dt.datetime.fromisoformat(str(values.get("collected_at", "")).strip()).replace(second=0,

@@ -156,7 +156,7 @@ def test_direct_and_returning_bulk_paths_log_the_same_row(registry: Database):
 
 def test_computed_defaults_take_the_returning_path(registry: Database):
     from sabrkit.audit.listeners import _direct_insert_plan
-    from sabrkit.registry.models import SabrCourse
+    from sabrkit.registry.tables import SabrCourse
 
     assert _direct_insert_plan(SabrCourse.__table__, registry.engine.dialect) is None
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from sabrkit.audit import AuditLogEntry, verify_audit
 from sabrkit.biobank import accession_sample
-from sabrkit.biobank.models import CustodyEvent, Sample
+from sabrkit.biobank.tables import CustodyEvent, Sample
 from sabrkit.errors import ImportValidationError
 
 

@@ -17,7 +17,7 @@ from sabrkit.biobank import (
     import_assay_results,
     record_consent,
 )
-from sabrkit.biobank.models import AssayResult
+from sabrkit.biobank.tables import AssayResult
 from sabrkit.db import Database
 from sabrkit.errors import ImportValidationError
 

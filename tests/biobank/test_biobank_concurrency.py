@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from sabrkit.audit import verify_audit
 from sabrkit.biobank import create_storage
-from sabrkit.biobank.models import CustodyEvent, Sample, SampleDerivation, SamplePosition
+from sabrkit.biobank.tables import CustodyEvent, Sample, SampleDerivation, SamplePosition
 from sabrkit.biobank.storage import position_label
 from sabrkit.db import Database
 

@@ -31,7 +31,7 @@ from sabrkit.biobank import (
     write_manifest_csv,
     write_manifest_pdf,
 )
-from sabrkit.biobank.models import DisposalTask, Sample
+from sabrkit.biobank.tables import DisposalTask, Sample
 from sabrkit.db import Database
 from sabrkit.errors import ConsentError, NotFoundError
 
@@ -145,7 +145,7 @@ def test_consent_checked_again_when_the_shipment_leaves(consented_db: Database, 
     second = create_shipment(db, "Cytokine lab", "future_research", operator="lab1")
     add_to_shipment(db, second, [late], operator="lab1")
     with db.transaction(actor="coordinator", reason="test: withdrawal recorded directly") as session:
-        from sabrkit.biobank.models import Consent
+        from sabrkit.biobank.tables import Consent
 
         consent = session.execute(select(Consent).where(Consent.study_id == "SABR-RCC-002")).scalar_one()
         consent.withdrawn_at = datetime(2024, 9, 1)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 
 from sabrkit.audit import verify_audit
 from sabrkit.biobank import load_samples
-from sabrkit.biobank.models import CustodyEvent, Sample
+from sabrkit.biobank.tables import CustodyEvent, Sample
 from sabrkit.db import Database
 
 N_ROWS = 10_000

@@ -24,7 +24,7 @@ from sabrkit.biobank import (
     pool_samples,
     thaw_sample,
 )
-from sabrkit.biobank.models import Sample
+from sabrkit.biobank.tables import Sample
 from sabrkit.db import Database
 
 def _t0() -> datetime:

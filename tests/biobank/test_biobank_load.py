@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from sabrkit.db.errors import WriteConflictError
 from sabrkit.biobank import Sample, custody_history, load_samples, validate_accession_id
-from sabrkit.biobank.models import BiobankCounter
+from sabrkit.biobank.tables import BiobankCounter
 from sabrkit.db import Database
 from sabrkit.audit import open_database
 from sabrkit.errors import ImportValidationError

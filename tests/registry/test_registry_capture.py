@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from sabrkit.audit import AuditError, AuditLogEntry, verify_audit
 from sabrkit.errors import ImportValidationError, ValidationError
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.capture import correct, delete, enrol, record
 
 PATIENT = dict(study_id="SABR-RCC-010", mdt_date="2024-05-20", enrolment_date="2024-05-27", age_years=66, sex="F",

@@ -16,7 +16,7 @@ from sabrkit.registry import (
     endpoints_from_db,
     load_registry_folder,
 )
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 
 M = 30.4375
 ALL_MODELS = [model for _, model in REGISTRY_FILES.values()]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from sabrkit.audit import verify_audit
 from sabrkit.errors import ImportValidationError
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.load import validate_source, write_registry
 from sabrkit.registry.redcap import read_redcap_export
 

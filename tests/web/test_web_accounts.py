@@ -11,7 +11,7 @@ def test_passwords_are_argon2_hashed_and_account_changes_audited(app):
     from sabrkit.audit import audit_history, verify_audit
     from sabrkit.errors import ValidationError
     from sabrkit.web import create_user, list_users, set_role
-    from sabrkit.web.models import WebUser
+    from sabrkit.web.tables import WebUser
 
     db = app.state.db
     create_user(db, "Tech.One", "a-long-enough-pass", "lab", actor="admin", reason="new starter")

@@ -11,8 +11,8 @@ from web_helpers import as_user
 
 
 def test_correction_needs_a_reason_and_reruns_the_rules(app):
-    from sabrkit.audit.models import AuditLogEntry
-    from sabrkit.registry.models import Visit
+    from sabrkit.audit.tables import AuditLogEntry
+    from sabrkit.registry.tables import Visit
 
     coordinator = as_user(app, "coordinator")
     with app.state.db.session() as session:
@@ -41,7 +41,7 @@ def test_correction_needs_a_reason_and_reruns_the_rules(app):
 
 
 def test_delete_asks_for_confirmation_and_a_reason(app):
-    from sabrkit.registry.models import AdverseEvent
+    from sabrkit.registry.tables import AdverseEvent
 
     coordinator = as_user(app, "coordinator")
     with app.state.db.session() as session:
@@ -63,7 +63,7 @@ def test_delete_asks_for_confirmation_and_a_reason(app):
 
 
 def test_duplicate_accession_asks_first(app):
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     lab = as_user(app, "lab")
     first = lab.post("/lab/accession", ACCESSION, follow_redirects=False)
@@ -81,7 +81,7 @@ def test_duplicate_accession_asks_first(app):
 
 
 def test_sample_and_patient_lists_search_filter_and_page(app):
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     lab = as_user(app, "lab")
     with app.state.db.session() as session:
@@ -128,8 +128,8 @@ def test_a_future_sample_date_is_refused_at_its_field(app):
 
 
 def test_sample_correction_with_a_reason(app):
-    from sabrkit.audit.models import AuditLogEntry
-    from sabrkit.biobank.models import Sample
+    from sabrkit.audit.tables import AuditLogEntry
+    from sabrkit.biobank.tables import Sample
 
     lab = as_user(app, "lab")
     with app.state.db.session() as session:

@@ -76,7 +76,7 @@ def session(chromium, server, shots, request) -> Iterator[Session]:  # noqa: F81
 
 
 def _patient_alive(app) -> str:
-    from sabrkit.registry.models import Death, Patient
+    from sabrkit.registry.tables import Death, Patient
 
     with app.state.db.session() as session:
         dead = set(session.scalars(select(Death.study_id)))
@@ -84,7 +84,7 @@ def _patient_alive(app) -> str:
 
 
 def _sample(app, status: str) -> str:
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with app.state.db.session() as session:
         return session.scalar(select(Sample.accession_id).where(Sample.status == status, Sample.kind == "primary")
@@ -94,7 +94,7 @@ def _sample(app, status: str) -> str:
 def test_correct_a_visit_vrs_with_a_reason_and_see_it_in_the_audit_log(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.registry.models import Visit
+    from sabrkit.registry.tables import Visit
 
     study_id = _patient_alive(app)
     with app.state.db.session() as db_session:
@@ -150,7 +150,7 @@ def test_an_error_is_shown_at_its_field_and_every_value_stays(app, session):
 def test_a_future_date_is_refused_at_its_field(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.registry.models import Visit
+    from sabrkit.registry.tables import Visit
     from sabrkit.registry.rules import latest_allowed_date
 
     study_id = _patient_alive(app)
@@ -200,7 +200,7 @@ def test_thaw_then_return_to_freezer(app, session):
 def test_dispose_with_confirmation_then_read_only(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     accession_id = _sample(app, "stored")
     page = session.page
@@ -274,7 +274,7 @@ def test_keyboard_only_placement(app, session):
 
 
 def _received_all(app) -> list[str]:
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with app.state.db.session() as session:
         return list(session.scalars(select(Sample.accession_id).where(Sample.status == "received").order_by(Sample.id)))
@@ -289,7 +289,7 @@ def _parse(position: str) -> tuple[int, int]:
 def test_hypokalemia_grade_3_is_entered(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.registry.models import AdverseEvent, Patient
+    from sabrkit.registry.tables import AdverseEvent, Patient
     from sabrkit.registry.rules import latest_allowed_date
 
     study_id = _patient_alive(app)

@@ -70,7 +70,7 @@ def artifacts() -> Path:
 def _visit_to_record(app) -> tuple[str, int, str, str]:
     """A patient's first unrecorded visit (number, due date) and a CTCAE term new to the cohort."""
     from sabrkit.registry.ctcae import ctcae_terms
-    from sabrkit.registry.models import AdverseEvent, Lesion, SabrCourse, Visit
+    from sabrkit.registry.tables import AdverseEvent, Lesion, SabrCourse, Visit
     from sabrkit.registry.schedule import scheduled_date
 
     study_id = "SABR-RCC-003"
@@ -86,7 +86,7 @@ def _visit_to_record(app) -> tuple[str, int, str, str]:
 def test_bench_to_dashboard_in_a_browser(app, server, artifacts):
     from playwright.sync_api import expect, sync_playwright
 
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     with app.state.db.session() as session:
         n_samples = session.scalar(select(func.count()).select_from(Sample))

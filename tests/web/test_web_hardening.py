@@ -48,7 +48,7 @@ def test_shipment_manifest_csv_neutralises_a_formula_destination(app):
     with app.state.db.session() as session:
         from sqlalchemy import select
 
-        from sabrkit.biobank.models import Sample
+        from sabrkit.biobank.tables import Sample
 
         accession_id = session.scalars(select(Sample.accession_id).where(Sample.status == "stored")
                                        .order_by(Sample.accession_id)).first()
@@ -61,7 +61,7 @@ def test_shipment_manifest_csv_neutralises_a_formula_destination(app):
 
 @pytest.mark.parametrize("header", ["origin", "referer"])
 def test_cross_site_origin_is_refused_even_with_a_valid_token(app, header):
-    from sabrkit.web.models import WebUser  # noqa: F401  (the table exists)
+    from sabrkit.web.tables import WebUser  # noqa: F401  (the table exists)
 
     lab = as_user(app, "lab")
     source = "https://evil.example" if header == "origin" else "https://evil.example/page.html"

@@ -26,7 +26,7 @@ def _accession(lab, **changes) -> str:
 def test_scan_finds_sample_patient_and_box(app):
     lab = as_user(app, "lab")
     with app.state.db.session() as session:
-        from sabrkit.biobank.models import Sample
+        from sabrkit.biobank.tables import Sample
 
         accession_id = session.scalar(select(Sample.accession_id).order_by(Sample.id))
     for code, target in ((accession_id, f"/lab/samples/{accession_id}"), (f"  {accession_id.lower()}\n", f"/lab/samples/{accession_id}"),

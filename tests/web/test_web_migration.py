@@ -26,7 +26,7 @@ def _web_differences(differences: list) -> list:
 
 
 def test_migration_0004_matches_the_orm_and_downgrades(tmp_path: Path):
-    import sabrkit.web.models  # noqa: F401  (registers the web tables in the shared metadata)
+    import sabrkit.web.tables  # noqa: F401  (registers the web tables in the shared metadata)
     from sabrkit.db import current_revision, downgrade, schema_differences, upgrade
     from sabrkit.db.engine import make_engine
     from sabrkit.db.migrate import target_metadata

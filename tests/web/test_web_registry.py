@@ -18,7 +18,7 @@ ENROL = {"study_id": "sabr-rcc-101", "mdt_date": "2026-06-01", "enrolment_date":
 
 def _missing_visit(app, study_id: str) -> tuple[int, str]:
     """The first visit number without a record and its due date (a 'missing visit' query)."""
-    from sabrkit.registry.models import Lesion, SabrCourse, Visit
+    from sabrkit.registry.tables import Lesion, SabrCourse, Visit
     from sabrkit.registry.schedule import scheduled_date
 
     with app.state.db.session() as session:
@@ -30,7 +30,7 @@ def _missing_visit(app, study_id: str) -> tuple[int, str]:
 
 def test_enrol_with_identifiers_then_lesion_course_visit(app):
     from sabrkit.audit import audit_history
-    from sabrkit.registry.models import PatientIdentifier
+    from sabrkit.registry.tables import PatientIdentifier
 
     coordinator = as_user(app, "coordinator")
     enrolled = coordinator.post("/registry/enrol", ENROL, follow_redirects=False)
@@ -54,7 +54,7 @@ def test_enrol_with_identifiers_then_lesion_course_visit(app):
 
 
 def test_visit_with_adverse_event_respects_ctcae_grades(app):
-    from sabrkit.registry.models import AdverseEvent, Visit
+    from sabrkit.registry.tables import AdverseEvent, Visit
 
     coordinator = as_user(app, "coordinator")
     number, due = _missing_visit(app, "SABR-RCC-003")
@@ -102,7 +102,7 @@ def test_unknown_term_and_empty_forms_are_refused(app):
 
 
 def test_assessment_and_events(app):
-    from sabrkit.registry.models import Death, LesionAssessment, TumourAssessment
+    from sabrkit.registry.tables import Death, LesionAssessment, TumourAssessment
 
     coordinator = as_user(app, "coordinator")
     detail = coordinator.client.get("/api/patients/SABR-RCC-005").json()

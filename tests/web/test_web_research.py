@@ -51,7 +51,7 @@ def test_dashboard_follows_new_data(app):
 def test_inventory_by_timepoint(app):
     from sqlalchemy import func, select
 
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     researcher = as_user(app, "researcher")
     inventory = researcher.client.get("/api/inventory").json()

@@ -58,8 +58,8 @@ def test_login_redirects_back_but_never_off_site(web):
 
 
 def test_researcher_sees_no_identifiers_and_cannot_write(app, web):
-    from sabrkit.registry.models import PatientIdentifier
-    from sabrkit.web.models import WebUser
+    from sabrkit.registry.tables import PatientIdentifier
+    from sabrkit.web.tables import WebUser
 
     with app.state.db.session() as session:
         ident = session.get(PatientIdentifier, "SABR-RCC-001")
@@ -94,7 +94,7 @@ def test_researcher_sees_no_identifiers_and_cannot_write(app, web):
 
 
 def test_admin_and_lab_do_not_see_identifiers(app):
-    from sabrkit.registry.models import PatientIdentifier
+    from sabrkit.registry.tables import PatientIdentifier
 
     with app.state.db.session() as session:
         number = session.get(PatientIdentifier, "SABR-RCC-002").hospital_number
@@ -103,7 +103,7 @@ def test_admin_and_lab_do_not_see_identifiers(app):
 
 
 def test_post_without_csrf_token_is_refused(app, web):
-    from sabrkit.biobank.models import Sample
+    from sabrkit.biobank.tables import Sample
 
     lab = as_user(app, "lab")
     before = _count(app, Sample)
@@ -151,8 +151,8 @@ def test_bearer_token_needs_no_csrf_and_respects_roles(app, web):
 
 
 def test_sql_injection_in_every_search_field_is_harmless(app):
-    from sabrkit.biobank.models import Sample
-    from sabrkit.registry.models import Patient, PatientIdentifier
+    from sabrkit.biobank.tables import Sample
+    from sabrkit.registry.tables import Patient, PatientIdentifier
 
     counts = {model: _count(app, model) for model in (Sample, Patient, PatientIdentifier)}
     coordinator, lab = as_user(app, "coordinator"), as_user(app, "lab")
@@ -186,7 +186,7 @@ def test_sql_injection_in_every_search_field_is_harmless(app):
 
 
 def test_repeated_failed_logins_are_throttled(app, web):
-    from sabrkit.web.models import LoginFailure
+    from sabrkit.web.tables import LoginFailure
 
     def attempt(password: str) -> object:
         page = web.client.get("/login")

@@ -1,7 +1,7 @@
 """ORM models of the clinical registry at enrolment: patients, their key table, eligibility and the
 MDT decision, lesions, SABR courses and systemic therapy lines. Follow-up records (visits,
 adverse events, tumour assessments, progression, death, off-study) are in
-:mod:`sabrkit.registry.followup_models` and re-exported here.
+:mod:`sabrkit.registry.followup_tables` and re-exported here.
 
 Primary keys: the pseudonymous ``study_id`` for patients (``SABR-RCC-001``) and ``lesion_id``
 for lesions (``SABR-RCC-001-L2``); integer surrogate keys for repeated records. Ranges and
@@ -31,10 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sabrkit.audit.models import Audited
+from sabrkit.audit.tables import Audited
 from sabrkit.db.base import Base
 from sabrkit.registry.dose import DEFAULT_ALPHA_BETA_GY, bed, eqd2
-from sabrkit.registry.followup_models import (
+from sabrkit.registry.followup_tables import (
     AdverseEvent,
     Death,
     LesionAssessment,

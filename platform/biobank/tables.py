@@ -4,7 +4,7 @@ disposal tasks and assay results.
 Samples reference registry patients by study ID (``patients.study_id``); registry and biobank
 share one MetaData (:class:`sabrkit.db.Base`) and one Alembic history (biobank tables:
 migrations ``0001`` and ``0003``). Every model except the serial counters is
-:class:`~sabrkit.audit.models.Audited`: inserts, updates and deletes are logged, hash-chained,
+:class:`~sabrkit.audit.tables.Audited`: inserts, updates and deletes are logged, hash-chained,
 in the same transaction. Rules the database itself enforces:
 
 - one sample per box position (``UNIQUE(box_id, row, col)``), one position per sample;
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sabrkit.audit.models import Audited
+from sabrkit.audit.tables import Audited
 from sabrkit.biobank.vocabulary import (
     CONSENT_SCOPES,
     CUSTODY_EVENT_TYPES,
@@ -45,7 +45,7 @@ from sabrkit.biobank.vocabulary import (
     TIMEPOINTS,
 )
 from sabrkit.db.base import Base
-from sabrkit.registry.models import STUDY_ID_LENGTH
+from sabrkit.registry.tables import STUDY_ID_LENGTH
 from sabrkit.registry.vocabulary import sql_in
 
 __all__ = [

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sabrkit.audit.models import Audited
+from sabrkit.audit.tables import Audited
 from sabrkit.db.base import Base
 from sabrkit.web.roles import ROLES
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, Date, Float, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sabrkit.audit.models import Audited
+from sabrkit.audit.tables import Audited
 from sabrkit.db.base import Base
 from sabrkit.registry.keys import LESION_ID_LENGTH, STUDY_ID_LENGTH, lesion_fk, patient_fk
 from sabrkit.registry.vocabulary import (
@@ -31,7 +31,7 @@ from sabrkit.registry.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from sabrkit.registry.models import Patient
+    from sabrkit.registry.tables import Patient
 
 __all__ = ["Visit", "AdverseEvent", "TumourAssessment", "LesionAssessment", "ProgressionEvent", "Death", "OffStudy"]
 
