@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def load_keyring(path: str | Path | None = None) -> AuditKeyring | None:
     return keyring
 
 
-def _write(file: Path, content: dict[str, object]) -> None:
+def _write(file: Path, content: Mapping[str, object]) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     temporary = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
