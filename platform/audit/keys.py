@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def load_keyring(path: str | Path | None = None) -> AuditKeyring | None:
     return keyring
 
 
-def _write(file: Path, content: dict[str, object]) -> None:
+def _write(file: Path, content: Mapping[str, object]) -> None:
     with atomic_write(file) as temporary:
         # readable by its owner only, from the moment it exists
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -61,7 +61,7 @@ def configure_logging(level: str = "INFO") -> None:
     else:  # piped or redirected: one line per record, never wrapped
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler._sabrkit = True  # type: ignore[attr-defined]
+    setattr(handler, "_sabrkit", True)  # noqa: B010 - marks the handler this module installed
     logging.basicConfig(level=level.upper(), handlers=[handler])
     for noisy in ("radiomics", "alembic", "mlflow", "urllib3", "matplotlib", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
