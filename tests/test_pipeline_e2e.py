@@ -21,10 +21,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # `make test` distributes whole files (--dist loadfile), so these tests share one worker and one
 # project; xdist_group/loadgroup is not honoured with pytest 9 (the group suffix never reaches
 # the node IDs), which had built the project twice on two workers
-pytestmark = [pytest.mark.slow]
+# the whole DVC pipeline (and the DICOM one) runs in the fixture: more than pytest's default limit
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
+#: the study's cohort size: the negative control below compares the model with permuted outcomes,
+#: which needs the planted signal of a full-size synthetic cohort (at 24 patients the CV C-index
+#: of the signal run, 0.45, fell below the permuted one, 0.63, with 2 permutations)
+N_PATIENTS = 60
 TINY = {
-    "synthesize": {"n_patients": 24, "image_shape": [48, 48, 24], "spacing_mm": [1.0, 1.0, 2.0]},
+    "synthesize": {"n_patients": N_PATIENTS, "image_shape": [48, 48, 24], "spacing_mm": [1.0, 1.0, 2.0]},
     "train": {"n_splits": 3, "n_repeats": 2},
     "evaluate": {"permutations": 9, "permutation_cv_repeats": 1, "interval_bootstrap": 20},
     "deep_features": {"epochs": 2, "crop_size_voxels": 16, "channels": [4, 8]},
@@ -87,14 +92,14 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     for key in ("n_patients", "n_events", "harrell_c_mean", "uno_c_mean", "uno_c_sd", "permuted_uno_c_mean",
                 "uno_c_ci_low", "uno_c_ci_high", "oracle_uno_c", "permutation_p", "n_excluded_no_consent"):
         assert key in validation, key
-    assert validation["n_patients"] == 24 and validation["n_excluded_no_consent"] == 0
+    assert validation["n_patients"] == N_PATIENTS and validation["n_excluded_no_consent"] == 0
     assert len(validation["consent_snapshot_sha256"]) == 64
     # negative control: outcomes permuted across patients carry no signal, so their C-index lies
     # near 0.5; the synthetic cohort's outcomes do depend on its covariates, so the real run beats it
     assert 0.3 <= validation["permuted_uno_c_mean"] <= 0.7, validation
     assert validation["uno_c_mean"] > validation["permuted_uno_c_mean"], validation
     cohort = json.loads((root / "metrics" / "cohort.json").read_text())
-    assert cohort["n_patients"] == 24
+    assert cohort["n_patients"] == N_PATIENTS
     assert 0 < cohort["pfs_2y_ci_low"] <= cohort["pfs_2y"] <= cohort["pfs_2y_ci_high"] <= 1
     assert (root / "plots" / "km_oof_risk_groups.png").stat().st_size > 1000
     assert "Out-of-fold risk groups" in (root / "reports" / "validation.html").read_text()
@@ -102,9 +107,9 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert features["lesion_id"].str.match(r"^SABR-RCC-\d{3}-L\d+$").all()
     assert {"prov_params_hash", "prov_image_sha256", "prov_mask_sha256"} <= set(features.columns)
     experiment = json.loads((root / "metrics" / "experiments" / "clinical_coxph.json").read_text())
-    assert experiment["experiment"] == "clinical_coxph" and experiment["n_patients"] == 24
+    assert experiment["experiment"] == "clinical_coxph" and experiment["n_patients"] == N_PATIENTS
     table = (root / "reports" / "experiments.md").read_text()
-    assert "| clinical_coxph | coxph | clinical | 24 |" in table, table
+    assert f"| clinical_coxph | coxph | clinical | {N_PATIENTS} |" in table, table
     # the DICOM path: export -> de-identified (no PHI left) -> ingested -> U-Net -> follow-up masks
     deid = json.loads((root / "metrics" / "deid.json").read_text())
     assert deid["n_files"] > 0 and deid["phi_findings"] == 0, deid
@@ -147,7 +152,7 @@ def test_mlflow_run_has_params_children_metrics_features_and_model(project):
     dataset = __import__("sabrkit.models.io", fromlist=["read_dataset"]).read_dataset(
         root / "data" / "features" / "patient_dataset.parquet"
     )
-    assert model.predict(dataset.X).shape == (24,)
+    assert model.predict(dataset.X).shape == (N_PATIENTS,)
     for value in run.data.params.values():  # pseudonymous IDs only, never direct identifiers
         assert "hospital" not in value.lower()
 
