@@ -182,7 +182,7 @@ def patient_rule_errors(session: Session, study_id: str, *, latest: dt.date | No
     """
     from pydantic import ValidationError as PydanticValidationError
 
-    from sabrkit.registry import models as m
+    from sabrkit.registry import tables as m
     from sabrkit.registry.checks import RegistryChecker, RegistryState
     from sabrkit.registry.load import REGISTRY_FILES
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sabrkit.db import Database
 from sabrkit.errors import ImportValidationError, ValidationError
 from sabrkit.registry import REGISTRY_FILES, load_registry_folder
-from sabrkit.registry import models as m
+from sabrkit.registry import tables as m
 from sabrkit.registry.capture import correct, delete, enrol, record
 from sabrkit.registry.rules import (
     CUTOFF_ENV,
