@@ -43,8 +43,12 @@ TIMEPOINTS = ("baseline", "end_of_sabr", "month_1", "month_3", "month_6", "month
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     ms = np.array(values) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
-            "mean_ms": round(float(ms.mean()), 3), "n": len(values)}
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+        "n": len(values),
+    }
 
 
 def _patients(db, n: int) -> list[str]:
@@ -52,26 +56,64 @@ def _patients(db, n: int) -> list[str]:
 
     ids = [f"SABR-RCC-{i:03d}" for i in range(1, n + 1)]
     with db.transaction(actor="bench") as session:
-        session.add_all([Patient(study_id=s, mdt_date=dt.date(2024, 1, 1), enrolment_date=dt.date(2024, 1, 8),
-                                 age_years=60, sex="F", ecog=0, histology="clear_cell", imdc_risk="favourable",
-                                 prior_nephrectomy=True, disease_state="oligometastatic", systemic_therapy="none",
-                                 last_contact_date=dt.date(2026, 1, 1)) for s in ids])
+        session.add_all(
+            [
+                Patient(
+                    study_id=s,
+                    mdt_date=dt.date(2024, 1, 1),
+                    enrolment_date=dt.date(2024, 1, 8),
+                    age_years=60,
+                    sex="F",
+                    ecog=0,
+                    histology="clear_cell",
+                    imdc_risk="favourable",
+                    prior_nephrectomy=True,
+                    disease_state="oligometastatic",
+                    systemic_therapy="none",
+                    last_contact_date=dt.date(2026, 1, 1),
+                )
+                for s in ids
+            ]
+        )
     return ids
 
 
 def _write_csv(path: Path, n_rows: int, study_ids: list[str], rng: np.random.Generator) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml", "primary_container",
-                         "processed_at", "pre_centrifugation_temperature", "storage_container", "storage_temperature_c"])
+        writer.writerow(
+            [
+                "study_id",
+                "timepoint",
+                "specimen_type",
+                "collected_at",
+                "volume_ml",
+                "primary_container",
+                "processed_at",
+                "pre_centrifugation_temperature",
+                "storage_container",
+                "storage_temperature_c",
+            ]
+        )
         for i in range(n_rows):
             day = dt.date(2024, 2, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
             minute = int(rng.integers(0, 240))
             collected = dt.datetime.combine(day, dt.time(8, 0)) + dt.timedelta(minutes=minute)
             processed = collected + dt.timedelta(minutes=int(rng.integers(20, 300)))
-            writer.writerow([study_ids[i % len(study_ids)], TIMEPOINTS[i % len(TIMEPOINTS)], SPECIMENS[i % 5],
-                             collected.strftime("%Y-%m-%dT%H:%M"), "1.5", "PED", processed.strftime("%Y-%m-%dT%H:%M"),
-                             "room_temperature", "pp_tube_0.5_2ml", "-80"])
+            writer.writerow(
+                [
+                    study_ids[i % len(study_ids)],
+                    TIMEPOINTS[i % len(TIMEPOINTS)],
+                    SPECIMENS[i % 5],
+                    collected.strftime("%Y-%m-%dT%H:%M"),
+                    "1.5",
+                    "PED",
+                    processed.strftime("%Y-%m-%dT%H:%M"),
+                    "room_temperature",
+                    "pp_tube_0.5_2ml",
+                    "-80",
+                ]
+            )
     return path
 
 
@@ -87,18 +129,39 @@ def _naive_import(db, csv_path: Path, limit: int) -> float:
             if index >= limit:
                 break
             collected = dt.datetime.fromisoformat(row["collected_at"])
-            sample = Sample(accession_id=make_accession_id(row["specimen_type"], 500000 + index),
-                            study_id=row["study_id"], timepoint=row["timepoint"], specimen_type=row["specimen_type"],
-                            collected_at=collected, processed_at=dt.datetime.fromisoformat(row["processed_at"]),
-                            quantity=float(row["volume_ml"]), remaining_quantity=float(row["volume_ml"]),
-                            quantity_unit="mL", status="received", kind="primary")
+            sample = Sample(
+                accession_id=make_accession_id(row["specimen_type"], 500000 + index),
+                study_id=row["study_id"],
+                timepoint=row["timepoint"],
+                specimen_type=row["specimen_type"],
+                collected_at=collected,
+                processed_at=dt.datetime.fromisoformat(row["processed_at"]),
+                quantity=float(row["volume_ml"]),
+                remaining_quantity=float(row["volume_ml"]),
+                quantity_unit="mL",
+                status="received",
+                kind="primary",
+            )
             session.add(sample)
             session.flush()
-            session.add_all([
-                CustodyEvent(sample_id=sample.id, event_type="collected", occurred_at=collected, operator="naive",
-                             location="collection site"),
-                CustodyEvent(sample_id=sample.id, event_type="received", occurred_at=collected, operator="naive",
-                             location="reception")])
+            session.add_all(
+                [
+                    CustodyEvent(
+                        sample_id=sample.id,
+                        event_type="collected",
+                        occurred_at=collected,
+                        operator="naive",
+                        location="collection site",
+                    ),
+                    CustodyEvent(
+                        sample_id=sample.id,
+                        event_type="received",
+                        occurred_at=collected,
+                        operator="naive",
+                        location="reception",
+                    ),
+                ]
+            )
             session.flush()
         elapsed = time.perf_counter() - started
         session.rollback()  # leave the database as the platform import left it
@@ -124,14 +187,28 @@ def _bulk_fill(db, target: int, rng: np.random.Generator, study_ids: list[str]) 
         for k in range(per_type):
             if len(rows) >= missing:
                 break
-            rows.append({"accession_id": make_accession_id(specimen, start + k), "study_id": study_ids[k % len(study_ids)],
-                         "timepoint": "month_6", "specimen_type": specimen, "kind": "primary", "collected_at": collected,
-                         "quantity": 1.0, "remaining_quantity": 1.0, "quantity_unit": "mL", "status": "received"})
+            rows.append(
+                {
+                    "accession_id": make_accession_id(specimen, start + k),
+                    "study_id": study_ids[k % len(study_ids)],
+                    "timepoint": "month_6",
+                    "specimen_type": specimen,
+                    "kind": "primary",
+                    "collected_at": collected,
+                    "quantity": 1.0,
+                    "remaining_quantity": 1.0,
+                    "quantity_unit": "mL",
+                    "status": "received",
+                }
+            )
     if db.dialect_name == "postgresql":
         columns = list(rows[0])
         raw = db.engine.raw_connection()
         try:
-            with raw.cursor() as cursor, cursor.copy(f"COPY samples ({', '.join(columns)}) FROM STDIN") as copy:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY samples ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row([row[c] for c in columns])
             raw.commit()
@@ -140,7 +217,7 @@ def _bulk_fill(db, target: int, rng: np.random.Generator, study_ids: list[str]) 
     else:
         with db.engine.begin() as connection:
             for i in range(0, len(rows), 50_000):
-                connection.execute(table.insert(), rows[i:i + 50_000])
+                connection.execute(table.insert(), rows[i : i + 50_000])
     return len(rows)
 
 
@@ -173,8 +250,8 @@ def _placements(db, accession_ids: list[str], n: int) -> tuple[list[float], list
     from sqlalchemy import select
 
     from sabrkit.biobank import create_storage, place_sample
-    from sabrkit.biobank.tables import SamplePosition, StorageUnit
     from sabrkit.biobank.samples import get_sample
+    from sabrkit.biobank.tables import SamplePosition, StorageUnit
 
     n_boxes = -(-n // 100)
     for b in range(2 * n_boxes):
@@ -183,32 +260,51 @@ def _placements(db, accession_ids: list[str], n: int) -> tuple[list[float], list
     for i in range(n):
         box, cell = divmod(i, 100)
         started = time.perf_counter()
-        place_sample(db, accession_ids[i], f"BF1/S1/R1/B{box:03d}", f"{'ABCDEFGHIJ'[cell // 10]}{cell % 10 + 1}",
-                     operator="bench")
+        place_sample(
+            db,
+            accession_ids[i],
+            f"BF1/S1/R1/B{box:03d}",
+            f"{'ABCDEFGHIJ'[cell // 10]}{cell % 10 + 1}",
+            operator="bench",
+        )
         platform.append(time.perf_counter() - started)
     for i in range(n):  # naive: check then insert, default transaction, no lock, no event, no audit trail
         box, cell = divmod(i, 100)
         started = time.perf_counter()
         with db.session() as session:
-            target = session.execute(select(StorageUnit).where(StorageUnit.path == f"BF1/S1/R1/B{n_boxes + box:03d}")).scalar_one()
+            target = session.execute(
+                select(StorageUnit).where(StorageUnit.path == f"BF1/S1/R1/B{n_boxes + box:03d}")
+            ).scalar_one()
             sample = get_sample(session, accession_ids[n + i])
-            taken = session.execute(select(SamplePosition).where(SamplePosition.box_id == target.id,
-                                                                 SamplePosition.row == cell // 10 + 1,
-                                                                 SamplePosition.col == cell % 10 + 1)).first()
+            taken = session.execute(
+                select(SamplePosition).where(
+                    SamplePosition.box_id == target.id,
+                    SamplePosition.row == cell // 10 + 1,
+                    SamplePosition.col == cell % 10 + 1,
+                )
+            ).first()
             assert taken is None
-            session.connection().execute(SamplePosition.__table__.insert(), {
-                "sample_id": sample.id, "box_id": target.id, "row": cell // 10 + 1, "col": cell % 10 + 1,
-                "placed_at": dt.datetime.now()})
+            session.connection().execute(
+                SamplePosition.__table__.insert(),
+                {
+                    "sample_id": sample.id,
+                    "box_id": target.id,
+                    "row": cell // 10 + 1,
+                    "col": cell % 10 + 1,
+                    "placed_at": dt.datetime.now(),
+                },
+            )
             session.commit()
         naive.append(time.perf_counter() - started)
     return platform, naive
 
 
-def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_lookups: int, n_place: int,
-                 workdir: Path) -> dict[str, object]:
+def run_database(
+    url: str, *, n_import: int, n_naive: int, n_total: int, n_lookups: int, n_place: int, workdir: Path
+) -> dict[str, object]:
     """All three measurements on one empty database."""
-    from sabrkit.biobank import load_samples
     from sabrkit.audit import open_database
+    from sabrkit.biobank import load_samples
 
     rng = np.random.default_rng(20240501)
     db = open_database(url, actor="bench")
@@ -221,17 +317,28 @@ def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_looku
     naive_s = _naive_import(db, csv_path, n_naive)
     naive_rate = naive_s / n_naive
     result: dict[str, object] = {
-        "import": {"rows": n_import, "seconds": round(import_s, 2), "rows_per_s": round(n_import / import_s),
-                   "naive_orm_row_by_row": {"rows_timed": n_naive, "seconds": round(naive_s, 2),
-                                            "extrapolated_seconds_for_all_rows": round(naive_rate * n_import, 1)},
-                   "speedup_vs_naive": round(naive_rate * n_import / import_s, 2)},
+        "import": {
+            "rows": n_import,
+            "seconds": round(import_s, 2),
+            "rows_per_s": round(n_import / import_s),
+            "naive_orm_row_by_row": {
+                "rows_timed": n_naive,
+                "seconds": round(naive_s, 2),
+                "extrapolated_seconds_for_all_rows": round(naive_rate * n_import, 1),
+            },
+            "speedup_vs_naive": round(naive_rate * n_import / import_s, 2),
+        },
     }
     imported = list(summary.accession_ids)
     platform_place, naive_place = _placements(db, imported, n_place)
-    result["placement"] = {"platform": _percentiles(platform_place), "naive_check_then_insert": _percentiles(naive_place),
-                           "p95_ratio_platform_over_naive": round(float(np.percentile(platform_place, 95) /
-                                                                        np.percentile(naive_place, 95)), 2),
-                           "samples_in_table": n_import}
+    result["placement"] = {
+        "platform": _percentiles(platform_place),
+        "naive_check_then_insert": _percentiles(naive_place),
+        "p95_ratio_platform_over_naive": round(
+            float(np.percentile(platform_place, 95) / np.percentile(naive_place, 95)), 2
+        ),
+        "samples_in_table": n_import,
+    }
     filled = _bulk_fill(db, n_total, rng, study_ids)
     from sqlalchemy import func, select
 
@@ -243,11 +350,15 @@ def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_looku
     _lookups(db, all_ids, rng, 50)  # warm-up: connection pool, statement cache
     platform_lookup = _lookups(db, all_ids, rng, n_lookups)
     pandas_lookup = _pandas_lookups(all_ids, rng, max(50, n_lookups // 10))
-    result["lookup"] = {"samples_in_table": count, "bulk_filled_without_audit": filled,
-                        "platform_get_sample": _percentiles(platform_lookup),
-                        "plain_pandas_filter_in_memory": _percentiles(pandas_lookup),
-                        "p50_ratio_pandas_over_platform": round(float(np.percentile(pandas_lookup, 50) /
-                                                                      np.percentile(platform_lookup, 50)), 1)}
+    result["lookup"] = {
+        "samples_in_table": count,
+        "bulk_filled_without_audit": filled,
+        "platform_get_sample": _percentiles(platform_lookup),
+        "plain_pandas_filter_in_memory": _percentiles(pandas_lookup),
+        "p50_ratio_pandas_over_platform": round(
+            float(np.percentile(pandas_lookup, 50) / np.percentile(platform_lookup, 50)), 1
+        ),
+    }
     db.dispose()
     return result
 
@@ -255,14 +366,25 @@ def run_database(url: str, *, n_import: int, n_naive: int, n_total: int, n_looku
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--postgres-url", default=os.environ.get("SABRKIT_TEST_POSTGRES_URL"))
-    parser.add_argument("--quick", action="store_true", help="10x smaller sizes (a smoke run, not the targets)")
+    parser.add_argument(
+        "--quick", action="store_true", help="10x smaller sizes (a smoke run, not the targets)"
+    )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    sizes = dict(n_import=100_000 // scale, n_naive=5_000 // scale, n_total=1_000_000 // scale,
-                 n_lookups=2000 // scale, n_place=500 // scale)
+    sizes = dict(
+        n_import=100_000 // scale,
+        n_naive=5_000 // scale,
+        n_total=1_000_000 // scale,
+        n_lookups=2000 // scale,
+        n_place=500 // scale,
+    )
     results: dict[str, object] = {
-        "benchmark": "biobank", "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0], "gpu": "none (no GPU used or needed; CPU only)", "sizes": sizes,
+        "benchmark": "biobank",
+        "date": dt.date.today().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "gpu": "none (no GPU used or needed; CPU only)",
+        "sizes": sizes,
         "targets_sqlite": {"import_s": 30, "lookup_p95_ms": 5, "placement_p95_ms": 20},
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
@@ -279,11 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     sqlite = results["sqlite"]
     assert isinstance(sqlite, dict)
-    results["targets_met_sqlite"] = {
-        "import": sqlite["import"]["seconds"] < 30,
-        "lookup_p95": sqlite["lookup"]["platform_get_sample"]["p95_ms"] < 5,
-        "placement_p95": sqlite["placement"]["platform"]["p95_ms"] < 20,
-    } if not args.quick else "not judged (--quick)"
+    results["targets_met_sqlite"] = (
+        {
+            "import": sqlite["import"]["seconds"] < 30,
+            "lookup_p95": sqlite["lookup"]["platform_get_sample"]["p95_ms"] < 5,
+            "placement_p95": sqlite["placement"]["platform"]["p95_ms"] < 20,
+        }
+        if not args.quick
+        else "not judged (--quick)"
+    )
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     out = RESULT if not args.quick else RESULT.with_name("biobank_quick.json")
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -67,7 +67,12 @@ def _plain_loop(manifest: pd.DataFrame, base: Path) -> tuple[float, pd.DataFrame
     cpu, started = _cpu_seconds(), time.perf_counter()
     for row in manifest.itertuples(index=False):
         result = extractor.execute(str(base / row.image_path), str(base / row.mask_path))
-        rows.append({"lesion_id": row.lesion_id, **{k: float(v) for k, v in result.items() if not k.startswith("diag")}})
+        rows.append(
+            {
+                "lesion_id": row.lesion_id,
+                **{k: float(v) for k, v in result.items() if not k.startswith("diag")},
+            }
+        )
     elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     return elapsed, pd.DataFrame(rows).sort_values("lesion_id").reset_index(drop=True), cpu
 
@@ -77,7 +82,9 @@ def _platform(manifest: pd.DataFrame, base: Path, cache: Path) -> tuple[float, o
 
     params = load_params(PARAMS)  # outside the timing, like the plain loop's extractor set-up
     cpu, started = _cpu_seconds(), time.perf_counter()
-    result = extract_lesion_features(manifest, params, n_jobs=2, progress=False, base_dir=base, cache_dir=cache)
+    result = extract_lesion_features(
+        manifest, params, n_jobs=2, progress=False, base_dir=base, cache_dir=cache
+    )
     return time.perf_counter() - started, result, _cpu_seconds() - cpu
 
 
@@ -108,7 +115,8 @@ def _peer_inputs(manifest: pd.DataFrame, base: Path, tmp: Path) -> tuple[Path, P
     params.write_text(yaml.safe_dump(load_params(PARAMS).to_pyradiomics_dict()))
     ours = tmp / "sabrkit_manifest.csv"
     manifest.assign(
-        image_path=[str(base / p) for p in manifest["image_path"]], mask_path=[str(base / p) for p in manifest["mask_path"]]
+        image_path=[str(base / p) for p in manifest["image_path"]],
+        mask_path=[str(base / p) for p in manifest["mask_path"]],
     ).to_csv(ours, index=False)
     return batch, params, ours
 
@@ -140,7 +148,9 @@ def _rss_child(manifest_csv: str, base: str, cache: str) -> None:
 
     elapsed, result, _ = _platform(pd.read_csv(manifest_csv), Path(base), Path(cache))
     peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": elapsed, "n_lesions": len(result.features), "peak_main_rss_bytes": peak_main}))
+    print(
+        json.dumps({"seconds": elapsed, "n_lesions": len(result.features), "peak_main_rss_bytes": peak_main})
+    )
 
 
 def _peak_tree_rss(command: list[str]) -> dict[str, float]:
@@ -166,9 +176,16 @@ def _peak_tree_rss(command: list[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of the full 60-patient runs")
-    parser.add_argument("--patients", type=int, default=200, help="cohort size (the memory check's large run; the "
-                        "throughput runs use 60 patients, 61 for the incremental one)")
-    parser.add_argument("--smoke", action="store_true", help="tiny cohort to check the script (no result file)")
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=200,
+        help="cohort size (the memory check's large run; the "
+        "throughput runs use 60 patients, 61 for the incremental one)",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny cohort to check the script (no result file)"
+    )
     parser.add_argument("--rss-child", nargs=3, metavar=("MANIFEST", "BASE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -227,13 +244,22 @@ def main() -> None:
         for n, subset in ((20, m20), (200, m200)):  # (smoke: 2 and 8 patients under the same keys)
             subset.to_csv(tmp / f"m{n}.csv", index=False)
             memory[n] = _peak_tree_rss(
-                [sys.executable, __file__, "--rss-child", str(tmp / f"m{n}.csv"), str(cohort), str(tmp / f"rss-{n}")]
+                [
+                    sys.executable,
+                    __file__,
+                    "--rss-child",
+                    str(tmp / f"m{n}.csv"),
+                    str(cohort),
+                    str(tmp / f"rss-{n}"),
+                ]
             )
 
     from sabrkit.features.execution import start_method
 
     method = start_method()  # what the platform runs above chose (no other thread runs here)
-    plain, full, incremental = (statistics.median(t) for t in (plain_times, platform_times, incremental_times))
+    plain, full, incremental = (
+        statistics.median(t) for t in (plain_times, platform_times, incremental_times)
+    )
     peer, cli = statistics.median(peer_times), statistics.median(cli_times)
     report = {
         "date": dt.date.today().isoformat(),
@@ -244,12 +270,24 @@ def main() -> None:
         "machine": stdlib_platform.platform(),
         "versions": {p: version(p) for p in ("pyradiomics", "SimpleITK", "numpy", "sabrkit")},
         "params": PARAMS,
-        "cohort": {"synthesize_seconds": round(synth_seconds, 1), "n_patients": sizes[-1],
-                   "note": "" if sizes[-1] == 200 else f"reduced cohort: {sizes[-1]} patients instead of 200 "
-                   "(the memory check's large run); the throughput and peer runs use 60 patients as before", "lesions_60": len(m60),
-                   "lesions_61": len(m61), "lesions_20": len(m20), "lesions_200": len(m200)},  # fmt: skip
+        "cohort": {
+            "synthesize_seconds": round(synth_seconds, 1),
+            "n_patients": sizes[-1],
+            "note": ""
+            if sizes[-1] == 200
+            else f"reduced cohort: {sizes[-1]} patients instead of 200 "
+            "(the memory check's large run); the throughput and peer runs use 60 patients as before",
+            "lesions_60": len(m60),
+            "lesions_61": len(m61),
+            "lesions_20": len(m20),
+            "lesions_200": len(m200),
+        },
         "repeats": args.repeats,
-        "identical_values": {"n_values": int(theirs.size), "n_different": n_different, "identical": n_different == 0},
+        "identical_values": {
+            "n_values": int(theirs.size),
+            "n_different": n_different,
+            "identical": n_different == 0,
+        },
         "throughput": {
             "plain_serial_seconds": [round(t, 3) for t in plain_times],
             "platform_2_workers_cold_cache_seconds": [round(t, 3) for t in platform_times],
@@ -278,8 +316,11 @@ def main() -> None:
             "peer_cpu_seconds_median": round(statistics.median(peer_cpu), 3),
             "sabrkit_cli_cpu_seconds_median": round(statistics.median(cli_cpu), 3),
             "api_ratio_to_peer": round(peer / full, 3),
-            "identical_values": {"peer_n_different": peer_different, "sabrkit_cli_n_different": cli_different,
-                                 "identical": peer_different == 0 and cli_different == 0},
+            "identical_values": {
+                "peer_n_different": peer_different,
+                "sabrkit_cli_n_different": cli_different,
+                "identical": peer_different == 0 and cli_different == 0,
+            },
             "note": "CPU seconds are the whole process tree (interpreter start, imports, workers). pyradiomics "
             "3.0.1's batch CLI waits for its pool with `while not task.ready(): pass`, a busy loop that keeps "
             "its main process on a core while the 2 workers run",
@@ -301,8 +342,12 @@ def main() -> None:
             "peak_main_rss_mb_200_patients": round(memory[200]["peak_main_rss_bytes"] / 2**20, 1),
             "seconds_20_patients": round(memory[20]["seconds"], 2),
             "seconds_200_patients": round(memory[200]["seconds"], 2),
-            "ratio_tree_200_vs_20": round(memory[200]["peak_tree_rss_bytes"] / memory[20]["peak_tree_rss_bytes"], 3),
-            "ratio_tree_pss_200_vs_20": round(memory[200]["peak_tree_pss_bytes"] / memory[20]["peak_tree_pss_bytes"], 3),
+            "ratio_tree_200_vs_20": round(
+                memory[200]["peak_tree_rss_bytes"] / memory[20]["peak_tree_rss_bytes"], 3
+            ),
+            "ratio_tree_pss_200_vs_20": round(
+                memory[200]["peak_tree_pss_bytes"] / memory[20]["peak_tree_pss_bytes"], 3
+            ),
             "target": "<= 1.3",
             "met": memory[200]["peak_tree_rss_bytes"] / memory[20]["peak_tree_rss_bytes"] <= 1.3,
         },

@@ -67,22 +67,35 @@ def phase_export(work: Path) -> dict:
     dicom_s = time.perf_counter() - started
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
     started = time.perf_counter()
-    deid = deidentify_folder(work / "export", work / "deid",
-                             DeidConfig(secret=SECRET, pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"]))))
+    deid = deidentify_folder(
+        work / "export",
+        work / "deid",
+        DeidConfig(secret=SECRET, pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"]))),
+    )
     deid_s = time.perf_counter() - started
-    needles = [*keys["hospital_number"], *(keys["family_name"] + "^" + keys["given_name"]),
-               *keys["date_of_birth"].str.replace("-", "")]
+    needles = [
+        *keys["hospital_number"],
+        *(keys["family_name"] + "^" + keys["given_name"]),
+        *keys["date_of_birth"].str.replace("-", ""),
+    ]
     started = time.perf_counter()
     findings = check_deidentified_folder(work / "deid", identifiers=needles)
     check_s = time.perf_counter() - started
     return {
-        "n_patients": N_PATIENTS, "n_lesions": int(len(pd.read_csv(cohort / "images.csv"))),
-        "synthesize_seconds": round(synth_s, 1), "dicom_write_seconds": round(dicom_s, 1),
-        "n_image_series": summary.n_image_series, "n_rtstruct": summary.n_rtstruct, "n_files": summary.n_files,
+        "n_patients": N_PATIENTS,
+        "n_lesions": int(len(pd.read_csv(cohort / "images.csv"))),
+        "synthesize_seconds": round(synth_s, 1),
+        "dicom_write_seconds": round(dicom_s, 1),
+        "n_image_series": summary.n_image_series,
+        "n_rtstruct": summary.n_rtstruct,
+        "n_files": summary.n_files,
         "export_mb": round(summary.n_bytes / 1e6, 1),
-        "deidentify_seconds": round(deid_s, 1), "deidentify_files_per_second": round(deid.n_written / deid_s, 1),
-        "deidentify_failures": len(deid.failures), "phi_check_seconds": round(check_s, 1),
-        "phi_findings": len(findings), "peak_rss_mb": _peak_mb(),
+        "deidentify_seconds": round(deid_s, 1),
+        "deidentify_files_per_second": round(deid.n_written / deid_s, 1),
+        "deidentify_failures": len(deid.failures),
+        "phi_check_seconds": round(check_s, 1),
+        "phi_findings": len(findings),
+        "peak_rss_mb": _peak_mb(),
     }
 
 
@@ -97,10 +110,15 @@ def phase_ingest(work: Path) -> dict:
     rerun_s = time.perf_counter() - started
     n_series = len(result.series)
     return {
-        "n_series": n_series, "n_lesion_masks": len(result.lesions), "n_failures": len(result.failures),
-        "seconds": round(first_s, 1), "series_per_minute": round(n_series / first_s * 60, 1),
-        "rerun_seconds": round(rerun_s, 2), "rerun_units_done": again.n_units_done,
-        "rerun_fraction_of_first": round(rerun_s / first_s, 3), "peak_rss_mb": _peak_mb(),
+        "n_series": n_series,
+        "n_lesion_masks": len(result.lesions),
+        "n_failures": len(result.failures),
+        "seconds": round(first_s, 1),
+        "series_per_minute": round(n_series / first_s * 60, 1),
+        "rerun_seconds": round(rerun_s, 2),
+        "rerun_units_done": again.n_units_done,
+        "rerun_fraction_of_first": round(rerun_s / first_s, 3),
+        "peak_rss_mb": _peak_mb(),
     }
 
 
@@ -124,8 +142,13 @@ def phase_plain_ingest(work: Path) -> dict:
             sitk.WriteImage(image, str(out / f"{series_id}.nii.gz"), True)
             n_series += 1
     seconds = time.perf_counter() - started
-    return {"n_series": n_series, "seconds": round(seconds, 1), "series_per_minute": round(n_series / seconds * 60, 1),
-            "peak_rss_mb": _peak_mb(), "note": "image series only: no RTSTRUCT masks, no geometry checks, no manifest"}
+    return {
+        "n_series": n_series,
+        "seconds": round(seconds, 1),
+        "series_per_minute": round(n_series / seconds * 60, 1),
+        "peak_rss_mb": _peak_mb(),
+        "note": "image series only: no RTSTRUCT masks, no geometry checks, no manifest",
+    }
 
 
 def phase_preprocess(work: Path, n_jobs: int) -> dict:
@@ -135,11 +158,21 @@ def phase_preprocess(work: Path, n_jobs: int) -> dict:
 
     manifest = pd.read_csv(work / "imaging" / "images.csv")
     started = time.perf_counter()
-    table = preprocess_manifest(manifest, work / f"preprocessed_{n_jobs}", PreprocessConfig(), n_jobs=n_jobs,
-                                base_dir=work / "imaging")
+    table = preprocess_manifest(
+        manifest,
+        work / f"preprocessed_{n_jobs}",
+        PreprocessConfig(),
+        n_jobs=n_jobs,
+        base_dir=work / "imaging",
+    )
     seconds = time.perf_counter() - started
-    return {"n_jobs": n_jobs, "n_lesions": len(table), "seconds": round(seconds, 1),
-            "series_per_minute": round(len(table) / seconds * 60, 1), "peak_rss_mb": _peak_mb()}
+    return {
+        "n_jobs": n_jobs,
+        "n_lesions": len(table),
+        "seconds": round(seconds, 1),
+        "series_per_minute": round(len(table) / seconds * 60, 1),
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 def phase_unet(work: Path, minutes: float) -> dict:
@@ -153,7 +186,9 @@ def phase_unet(work: Path, minutes: float) -> dict:
     config = UNetConfig(max_minutes=minutes, validate_every=10_000, n_threads=2)
     manifest = pd.read_csv(work / "preprocessed_2" / "images.csv")  # paths relative to that folder
     patients = sorted(manifest["study_id"].unique())
-    held_out = set(np.random.default_rng(config.seed).choice(patients, size=round(0.2 * len(patients)), replace=False))
+    held_out = set(
+        np.random.default_rng(config.seed).choice(patients, size=round(0.2 * len(patients)), replace=False)
+    )
     lesions = lesion_arrays(manifest, work / "preprocessed_2", config)
     train = [x for x in lesions if x["study_id"] not in held_out]
     test = [x for x in lesions if x["study_id"] in held_out]
@@ -166,7 +201,9 @@ def phase_unet(work: Path, minutes: float) -> dict:
         sliding.append(time.perf_counter() - started)
         shape = lesion["image"].shape[1:]
         padded_shape = [max(16 * int(np.ceil(s / 16)), p) for s, p in zip(shape, config.patch_size)]
-        padded = np.pad(lesion["image"], [(0, 0)] + [(0, p - s) for p, s in zip(padded_shape, shape)], mode="edge")
+        padded = np.pad(
+            lesion["image"], [(0, 0)] + [(0, p - s) for p, s in zip(padded_shape, shape)], mode="edge"
+        )
         started = time.perf_counter()
         with torch.no_grad():
             logits = model(torch.as_tensor(padded[None]))
@@ -175,14 +212,27 @@ def phase_unet(work: Path, minutes: float) -> dict:
         single_dice.append(dice_coefficient(mask, lesion["label"][0] > 0))
     v = trained.validation
     return {
-        "device": trained.device, "torch_threads": torch.get_num_threads(), "config": {
-            "channels": list(config.channels), "strides": list(config.strides), "num_res_units": config.num_res_units,
-            "patch_size": list(config.patch_size), "samples_per_lesion": config.samples_per_lesion,
-            "batch_lesions": config.batch_lesions, "learning_rate": config.learning_rate},
-        "n_train_lesions": len(train), "n_held_out_lesions": len(test), "n_held_out_patients": len(held_out),
-        "train_seconds": round(trained.seconds, 1), "epochs": len(trained.history),
-        "held_out_mean_dice": round(v["mean_dice"], 4), "held_out_median_dice": round(v["median_dice"], 4),
-        "held_out_min_dice": round(v["min_dice"], 4), "target_mean_dice": 0.80, "target_minutes": 10,
+        "device": trained.device,
+        "torch_threads": torch.get_num_threads(),
+        "config": {
+            "channels": list(config.channels),
+            "strides": list(config.strides),
+            "num_res_units": config.num_res_units,
+            "patch_size": list(config.patch_size),
+            "samples_per_lesion": config.samples_per_lesion,
+            "batch_lesions": config.batch_lesions,
+            "learning_rate": config.learning_rate,
+        },
+        "n_train_lesions": len(train),
+        "n_held_out_lesions": len(test),
+        "n_held_out_patients": len(held_out),
+        "train_seconds": round(trained.seconds, 1),
+        "epochs": len(trained.history),
+        "held_out_mean_dice": round(v["mean_dice"], 4),
+        "held_out_median_dice": round(v["median_dice"], 4),
+        "held_out_min_dice": round(v["min_dice"], 4),
+        "target_mean_dice": 0.80,
+        "target_minutes": 10,
         "inference_sliding_window_median_seconds": round(statistics.median(sliding), 4),
         "inference_single_pass_median_seconds": round(statistics.median(single), 4),
         "single_pass_mean_dice": round(float(np.mean(single_dice)), 4),
@@ -213,21 +263,24 @@ def phase_semiauto(work: Path) -> dict:
         ours_s.append(time.perf_counter() - started)
         ours.append(dice_coefficient(found, truth))
         started = time.perf_counter()
-        grown = sitk.ConfidenceConnected(image, seedList=[seed], numberOfIterations=3, multiplier=2.5,
-                                         initialNeighborhoodRadius=1)
+        grown = sitk.ConfidenceConnected(
+            image, seedList=[seed], numberOfIterations=3, multiplier=2.5, initialNeighborhoodRadius=1
+        )
         plain_s.append(time.perf_counter() - started)
         plain.append(dice_coefficient(sitk.GetArrayFromImage(grown) > 0, truth))
         sites.append(lesions.loc[row.lesion_id, "site"])
     by_site = pd.DataFrame({"site": sites, "dice": ours}).groupby("site")["dice"].mean().round(3).to_dict()
     return {
-        "n_lesions": len(ours), "seed_mean_dice": round(float(np.mean(ours)), 4),
-        "seed_median_dice": round(float(np.median(ours)), 4), "target_mean_dice": 0.85,
-        "seed_median_seconds": round(statistics.median(ours_s), 3), "seed_mean_dice_by_site": by_site,
+        "n_lesions": len(ours),
+        "seed_mean_dice": round(float(np.mean(ours)), 4),
+        "seed_median_dice": round(float(np.median(ours)), 4),
+        "target_mean_dice": 0.85,
+        "seed_median_seconds": round(statistics.median(ours_s), 3),
+        "seed_mean_dice_by_site": by_site,
         "plain_confidence_connected_mean_dice": round(float(np.mean(plain)), 4),
         "plain_confidence_connected_median_seconds": round(statistics.median(plain_s), 3),
         "peak_rss_mb": _peak_mb(),
     }
-
 
 
 # --- memory: one 300-slice 512 x 512 CT series (+ RTSTRUCT), sabrkit vs the plain SimpleITK read -------------
@@ -295,11 +348,17 @@ def write_memory_series(folder: Path) -> None:
     for k in range(nz):
         z = origin[2] + k * spacing[2]
         if abs(k - 150) < 20:
-            r = np.sqrt(20.0 ** 2 - (k - 150) ** 2)
-            rois["GTV-1"].append((k, np.column_stack([40 + r * np.cos(t), -30 + r * np.sin(t), np.full(128, z)])))
+            r = np.sqrt(20.0**2 - (k - 150) ** 2)
+            rois["GTV-1"].append(
+                (k, np.column_stack([40 + r * np.cos(t), -30 + r * np.sin(t), np.full(128, z)]))
+            )
         if 50 <= k < 250:
-            rois["Lung-Left"].append((k, np.column_stack([90 + 70 * np.cos(t), -10 + 110 * np.sin(t), np.full(128, z)])))
-        rois["Spinal-Cord"].append((k, np.column_stack([0 + 6 * np.cos(t), 120 + 5 * np.sin(t), np.full(128, z)])))
+            rois["Lung-Left"].append(
+                (k, np.column_stack([90 + 70 * np.cos(t), -10 + 110 * np.sin(t), np.full(128, z)]))
+            )
+        rois["Spinal-Cord"].append(
+            (k, np.column_stack([0 + 6 * np.cos(t), 120 + 5 * np.sin(t), np.full(128, z)]))
+        )
     rs = base("1.2.840.10008.5.1.4.1.1.481.3", "RTSTRUCT", generate_uid())
     rs.SOPInstanceUID = rs.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     series_ref = Dataset()
@@ -344,8 +403,13 @@ def phase_memory_sabrkit(work: Path) -> dict:
     started = time.perf_counter()
     result = ingest_folder(work / "memory_series", out, config)
     seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "peak_rss_bytes": _peak_bytes(), "baseline_rss_bytes": baseline,
-            "n_failures": len(result.failures), "n_masks": len(result.masks)}
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_bytes": _peak_bytes(),
+        "baseline_rss_bytes": baseline,
+        "n_failures": len(result.failures),
+        "n_masks": len(result.masks),
+    }
 
 
 def phase_memory_plain(work: Path) -> dict:
@@ -380,7 +444,8 @@ def run_memory(work: Path) -> dict:
         base = statistics.median(r["baseline_rss_bytes"] for r in rows)
         return {
             "median_seconds": statistics.median(r["seconds"] for r in rows),
-            "median_peak_rss_bytes": int(peak), "median_baseline_rss_bytes": int(base),
+            "median_peak_rss_bytes": int(peak),
+            "median_baseline_rss_bytes": int(base),
             "peak_rss_bytes_over_voxel_bytes": round(peak / voxel_bytes, 3),
             "peak_above_baseline_over_voxel_bytes": round((peak - base) / voxel_bytes, 3),
             "repeats": rows,
@@ -389,26 +454,37 @@ def run_memory(work: Path) -> dict:
     mine, plain = summary(runs["sabrkit_ingest"]), summary(runs["plain_simpleitk"])
     return {
         "what": "one synthetic CT series of 300 slices x 512 x 512 (int16 HU: voxel_bytes) + an RTSTRUCT with a GTV "
-                "(40 slices), a lung (200 slices) and the spinal cord (300 slices). sabrkit_ingest = ingest_folder "
-                "(crawl with SHA-256, geometry check, CT -> .nii.gz, 1 lesion + 2 OAR masks, manifests) in a fresh "
-                "interpreter; plain_simpleitk = ImageSeriesReader + WriteImage of the CT only. peak_rss_bytes = the "
-                "process's ru_maxrss (interpreter and imports included); baseline_rss_bytes = VmRSS after the imports, "
-                "just before the work (the interpreter); each figure is the median of the repeats",
-        "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
-        "shape_zyx": list(MEMORY_SHAPE), "voxel_bytes": voxel_bytes, "repeats": MEMORY_REPEATS,
-        "sabrkit_ingest": mine, "plain_simpleitk": plain,
+        "(40 slices), a lung (200 slices) and the spinal cord (300 slices). sabrkit_ingest = ingest_folder "
+        "(crawl with SHA-256, geometry check, CT -> .nii.gz, 1 lesion + 2 OAR masks, manifests) in a fresh "
+        "interpreter; plain_simpleitk = ImageSeriesReader + WriteImage of the CT only. peak_rss_bytes = the "
+        "process's ru_maxrss (interpreter and imports included); baseline_rss_bytes = VmRSS after the imports, "
+        "just before the work (the interpreter); each figure is the median of the repeats",
+        "date": dt.date.today().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "shape_zyx": list(MEMORY_SHAPE),
+        "voxel_bytes": voxel_bytes,
+        "repeats": MEMORY_REPEATS,
+        "sabrkit_ingest": mine,
+        "plain_simpleitk": plain,
         "ratios": {
-            "sabrkit_peak_over_plain_peak": round(mine["median_peak_rss_bytes"] / plain["median_peak_rss_bytes"], 3),
+            "sabrkit_peak_over_plain_peak": round(
+                mine["median_peak_rss_bytes"] / plain["median_peak_rss_bytes"], 3
+            ),
             "sabrkit_seconds_over_plain_seconds": round(mine["median_seconds"] / plain["median_seconds"], 3),
         },
         "target": "peak_rss_bytes / voxel_bytes <= 2 (issue 14)",
         "target_met": mine["peak_rss_bytes_over_voxel_bytes"] <= 2,
     }
 
+
 PHASES = {
-    "memory_sabrkit": phase_memory_sabrkit, "memory_plain": phase_memory_plain,
-    "export": phase_export, "ingest": phase_ingest, "plain_ingest": phase_plain_ingest,
-    "preprocess_1": lambda w: phase_preprocess(w, 1), "preprocess_2": lambda w: phase_preprocess(w, 2),
+    "memory_sabrkit": phase_memory_sabrkit,
+    "memory_plain": phase_memory_plain,
+    "export": phase_export,
+    "ingest": phase_ingest,
+    "plain_ingest": phase_plain_ingest,
+    "preprocess_1": lambda w: phase_preprocess(w, 1),
+    "preprocess_2": lambda w: phase_preprocess(w, 2),
     "unet": lambda w: phase_unet(w, float(os.environ.get("SABRKIT_BENCH_UNET_MINUTES", "10"))),
     "semiauto": phase_semiauto,
 }
@@ -416,8 +492,12 @@ PHASES = {
 
 def _run_phase(name: str, work: Path) -> dict:
     load_before = os.getloadavg()[0]
-    completed = subprocess.run([sys.executable, __file__, "--phase", name, "--work", str(work)], check=True,
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--work", str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     result["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
@@ -427,9 +507,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--work", type=Path)
-    parser.add_argument("--only", nargs="*", default=None, help="run these phases (work folder must hold earlier ones)")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only the 300-slice memory measurement; merged into the JSON as 'memory_300_slices'")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="run these phases (work folder must hold earlier ones)"
+    )
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the 300-slice memory measurement; merged into the JSON as 'memory_300_slices'",
+    )
     args = parser.parse_args()
     if args.phase:
         import logging
@@ -447,7 +532,8 @@ def main() -> None:
         existing["memory_300_slices"] = memory
         existing.setdefault("notes", {})["memory_300_slices"] = (
             "measured by `benchmarks/imaging.py --memory-only` on its own date; every other figure in this file "
-            "comes from the full run dated in 'date'")
+            "comes from the full run dated in 'date'"
+        )
         RESULT.parent.mkdir(exist_ok=True)
         RESULT.write_text(json.dumps(existing, indent=2) + "\n")
         print(json.dumps(memory, indent=2))
@@ -459,7 +545,9 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sabrkit-bench-imaging-") as tmp:
         work = args.work or Path(tmp)
-        done_file = work / "phase_results.json"  # earlier phases of an interrupted run (with --work and --only)
+        done_file = (
+            work / "phase_results.json"
+        )  # earlier phases of an interrupted run (with --work and --only)
         results = json.loads(done_file.read_text()) if args.only and done_file.is_file() else {}
         for name in args.only or list(PHASES):
             started = time.perf_counter()
@@ -472,18 +560,27 @@ def main() -> None:
         "date": dt.date.today().isoformat(),
         "cpu_count": os.cpu_count(),
         "gpu": "none: no GPU in this session (torch.cuda.is_available() is False); U-Net timings are CPU only"
-        if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+        if not torch.cuda.is_available()
+        else torch.cuda.get_device_name(0),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "machine": stdlib_platform.platform(),
         "versions": {"sabrkit": __version__, "torch": torch.__version__},
         "phases": results,
         "ratios": {
-            "ingest_vs_plain_series_per_minute": round(ingest["series_per_minute"] / plain["series_per_minute"], 3)
-            if ingest and plain else None,
-            "preprocess_2_vs_1_jobs_speedup": round(pre1["seconds"] / pre2["seconds"], 2) if pre1 and pre2 else None,
+            "ingest_vs_plain_series_per_minute": round(
+                ingest["series_per_minute"] / plain["series_per_minute"], 3
+            )
+            if ingest and plain
+            else None,
+            "preprocess_2_vs_1_jobs_speedup": round(pre1["seconds"] / pre2["seconds"], 2)
+            if pre1 and pre2
+            else None,
             "ingest_plus_preprocess_series_per_minute": round(
-                ingest["n_series"] / (ingest["seconds"] + pre2["seconds"]) * 60, 1) if ingest and pre2 else None,
+                ingest["n_series"] / (ingest["seconds"] + pre2["seconds"]) * 60, 1
+            )
+            if ingest and pre2
+            else None,
         },
     }
     RESULT.parent.mkdir(exist_ok=True)

@@ -51,9 +51,21 @@ N_NOISE = 5
 ALPHA = 0.05
 FIRST_SEED = 1_000_000  # cohort seeds FIRST_SEED + i; the null cohorts use FIRST_SEED + 500_000 + i
 ALL_OFF = {
-    k: 0.0 for k in ("heterogeneity", "tumour_burden_z", "imdc_intermediate", "imdc_poor", "oligoprogressive",
-                     "ecog_1", "ecog_2", "non_clear_cell", "age_per_10y", "therapy_tki", "therapy_ici",
-                     "therapy_tki_ici")
+    k: 0.0
+    for k in (
+        "heterogeneity",
+        "tumour_burden_z",
+        "imdc_intermediate",
+        "imdc_poor",
+        "oligoprogressive",
+        "ecog_1",
+        "ecog_2",
+        "non_clear_cell",
+        "age_per_10y",
+        "therapy_tki",
+        "therapy_ici",
+        "therapy_tki_ici",
+    )
 }
 
 
@@ -61,18 +73,28 @@ def _binomial(k: int, n: int) -> dict[str, Any]:
     from scipy.stats import binomtest
 
     ci = binomtest(k, n).proportion_ci(0.95, method="exact") if n else None
-    return {"k": int(k), "n": int(n), "rate": k / n if n else None,
-            "ci95": None if ci is None else [round(ci.low, 4), round(ci.high, 4)]}
+    return {
+        "k": int(k),
+        "n": int(n),
+        "rate": k / n if n else None,
+        "ci95": None if ci is None else [round(ci.low, 4), round(ci.high, 4)],
+    }
 
 
-def _cohort_frame(seed: int, n: int, progression: dict[str, float] | None = None,
-                  death: dict[str, float] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _cohort_frame(
+    seed: int, n: int, progression: dict[str, float] | None = None, death: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Covariates, PFS and the true linear predictor of one generated cohort (no images)."""
     from sabrkit.synthetic import SynthConfig, generate_cohort
     from sabrkit.synthetic.hazard import DAYS_PER_MONTH
 
-    config = SynthConfig(n_patients=n, seed=seed, write_images=False, progression_coefficients=progression or {},
-                         death_coefficients=death or {})
+    config = SynthConfig(
+        n_patients=n,
+        seed=seed,
+        write_images=False,
+        progression_coefficients=progression or {},
+        death_coefficients=death or {},
+    )
     cohort = generate_cohort(config, np.random.default_rng(seed))
     p = cohort.table("patients").set_index("study_id")
     truth = cohort.truth_patients.set_index("study_id")
@@ -107,15 +129,27 @@ def _cohort_frame(seed: int, n: int, progression: dict[str, float] | None = None
     return frame, cohort.truth
 
 
-_CLINICAL = ["imdc_intermediate", "imdc_poor", "ecog_1", "ecog_2", "oligoprogressive", "non_clear_cell", "age",
-             "therapy_tki", "therapy_ici", "therapy_tki_ici"]
+_CLINICAL = [
+    "imdc_intermediate",
+    "imdc_poor",
+    "ecog_1",
+    "ecog_2",
+    "oligoprogressive",
+    "non_clear_cell",
+    "age",
+    "therapy_tki",
+    "therapy_ici",
+    "therapy_tki_ici",
+]
 
 
 def _datasets(frame: pd.DataFrame):
     from sabrkit.models.dataset import make_dataset
 
     features = [c for c in frame.columns if c not in ("time", "event", "lp")]
-    full = make_dataset(frame[features], frame["event"].to_numpy(), frame["time"].to_numpy(), "clinical+radiomic")
+    full = make_dataset(
+        frame[features], frame["event"].to_numpy(), frame["time"].to_numpy(), "clinical+radiomic"
+    )
     clinical = make_dataset(frame[_CLINICAL], frame["event"].to_numpy(), frame["time"].to_numpy(), "clinical")
     return full, clinical
 
@@ -130,7 +164,8 @@ def _write(section: str, payload: dict[str, Any]) -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     document = json.loads(RESULT.read_text()) if RESULT.exists() else {}
     document.setdefault("machine", {}).update(
-        cpu_count=os.cpu_count(), platform=_platform.platform(), python=_platform.python_version())
+        cpu_count=os.cpu_count(), platform=_platform.platform(), python=_platform.python_version()
+    )
     document[section] = payload
     document["date"] = dt.date.today().isoformat()
     RESULT.write_text(json.dumps(document, indent=1, default=float) + "\n")
@@ -150,8 +185,16 @@ def part_null(n_cohorts: int, n_permutations: int, n_jobs: int) -> None:
         frame, _ = _cohort_frame(seed, N_PATIENTS, ALL_OFF, ALL_OFF)
         full, _ = _datasets(frame)
         rng = np.random.default_rng(seed)
-        test = procedure_permutation_test(_pipeline(), full, rng, n_permutations, n_splits=5, n_repeats=1,
-                                          random_state=seed % 1000, n_jobs=n_jobs)
+        test = procedure_permutation_test(
+            _pipeline(),
+            full,
+            rng,
+            n_permutations,
+            n_splits=5,
+            n_repeats=1,
+            random_state=seed % 1000,
+            n_jobs=n_jobs,
+        )
         # the old test: shuffle the observed out-of-fold group labels (same groups as above)
         high = np.zeros(len(full.y), bool)
         for _, _, train, test_idx in cv_splits(full, 5, 1, seed % 1000):
@@ -159,36 +202,58 @@ def part_null(n_cohorts: int, n_permutations: int, n_jobs: int) -> None:
             cut = np.median(model.predict(full.X.iloc[train]))
             high[test_idx] = model.predict(full.X.iloc[test_idx]) > cut
         z = signed_logrank_z(full.y["time"], full.y["event"], high)
-        shuffled = np.array([signed_logrank_z(full.y["time"], full.y["event"], rng.permutation(high))
-                             for _ in range(199)])
-        rows.append({"seed": seed, "p_procedure": test.p_logrank, "p_uno_c": test.p_uno_c,
-                     "cv_uno_c": test.observed.uno_c,
-                     "z": test.observed.logrank_z if np.isfinite(test.observed.logrank_z) else None,
-                     "p_label_shuffle": float((1 + np.sum(shuffled >= z - 1e-12)) / 200)})
+        shuffled = np.array(
+            [signed_logrank_z(full.y["time"], full.y["event"], rng.permutation(high)) for _ in range(199)]
+        )
+        rows.append(
+            {
+                "seed": seed,
+                "p_procedure": test.p_logrank,
+                "p_uno_c": test.p_uno_c,
+                "cv_uno_c": test.observed.uno_c,
+                "z": test.observed.logrank_z if np.isfinite(test.observed.logrank_z) else None,
+                "p_label_shuffle": float((1 + np.sum(shuffled >= z - 1e-12)) / 200),
+            }
+        )
         if (i + 1) % 10 == 0 or i + 1 == n_cohorts:
             logging.info("null: %d/%d cohorts, %.0f s", i + 1, n_cohorts, time.time() - t0)
             _summarise_null(rows, n_cohorts, n_permutations, t0, load0)
 
 
-def _summarise_null(rows: list[dict[str, Any]], n_target: int, n_permutations: int, t0: float,
-                    load0: tuple[float, float, float]) -> None:
+def _summarise_null(
+    rows: list[dict[str, Any]],
+    n_target: int,
+    n_permutations: int,
+    t0: float,
+    load0: tuple[float, float, float],
+) -> None:
     table = pd.DataFrame(rows)
     n = len(table)
     z = table["z"].astype(float)
     rate = float((table["p_procedure"] <= ALPHA).mean())
-    _write("null", {
-        "what": "FPR at alpha 0.05 on cohorts with every hazard coefficient 0 (60 patients, 5-fold CV, coxph)",
-        "partial": n < n_target, "n_cohorts": n, "n_cohorts_planned": n_target, "n_permutations": n_permutations,
-        "procedure_permutation_logrank": _binomial(int((table["p_procedure"] <= ALPHA).sum()), n),
-        "procedure_permutation_uno_c": _binomial(int((table["p_uno_c"] <= ALPHA).sum()), n),
-        "label_shuffle_logrank (old test, 199 shuffles of the same out-of-fold groups)":
-            _binomial(int((table["p_label_shuffle"] <= ALPHA).sum()), n),
-        "observed_logrank_z_sd": float(z.std()), "cv_uno_c_mean": float(table["cv_uno_c"].mean()),
-        "target": "procedure FPR in [0.03, 0.07] over >= 200 null cohorts",
-        "met": bool(n >= 200 and 0.03 <= rate <= 0.07),
-        "seconds": round(time.time() - t0, 1), "load_average_before": load0, "load_average_after": os.getloadavg(),
-        "rows": rows,
-    })
+    _write(
+        "null",
+        {
+            "what": "FPR at alpha 0.05 on cohorts with every hazard coefficient 0 (60 patients, 5-fold CV, coxph)",
+            "partial": n < n_target,
+            "n_cohorts": n,
+            "n_cohorts_planned": n_target,
+            "n_permutations": n_permutations,
+            "procedure_permutation_logrank": _binomial(int((table["p_procedure"] <= ALPHA).sum()), n),
+            "procedure_permutation_uno_c": _binomial(int((table["p_uno_c"] <= ALPHA).sum()), n),
+            "label_shuffle_logrank (old test, 199 shuffles of the same out-of-fold groups)": _binomial(
+                int((table["p_label_shuffle"] <= ALPHA).sum()), n
+            ),
+            "observed_logrank_z_sd": float(z.std()),
+            "cv_uno_c_mean": float(table["cv_uno_c"].mean()),
+            "target": "procedure FPR in [0.03, 0.07] over >= 200 null cohorts",
+            "met": bool(n >= 200 and 0.03 <= rate <= 0.07),
+            "seconds": round(time.time() - t0, 1),
+            "load_average_before": load0,
+            "load_average_after": os.getloadavg(),
+            "rows": rows,
+        },
+    )
 
 
 def _true_procedure_c(frame: pd.DataFrame, test_frame: pd.DataFrame) -> float:
@@ -204,8 +269,9 @@ def _true_procedure_c(frame: pd.DataFrame, test_frame: pd.DataFrame) -> float:
     return float(concordance_index_ipcw(y_test, y_test, risk, tau=24.0)[0])
 
 
-def part_coverage(n_cohorts: int, n_bootstrap: int, n_permutations: int, n_jobs: int,
-                  with_reference: bool = False) -> None:
+def part_coverage(
+    n_cohorts: int, n_bootstrap: int, n_permutations: int, n_jobs: int, with_reference: bool = False
+) -> None:
     """(b) interval coverage and (c) power on cohorts of the default generator."""
     from sksurv.metrics import concordance_index_ipcw
     from sksurv.util import Surv
@@ -213,7 +279,7 @@ def part_coverage(n_cohorts: int, n_bootstrap: int, n_permutations: int, n_jobs:
     from sabrkit.models.inference import bootstrap_cv_interval, procedure_permutation_test, run_procedure
 
     t0, load0 = time.time(), os.getloadavg()
-    big, big_truth = _cohort_frame(FIRST_SEED - 1, 4000)
+    big, _big_truth = _cohort_frame(FIRST_SEED - 1, 4000)
     y_big = Surv.from_arrays(big["event"].to_numpy(bool), big["time"].to_numpy(float))
     population_oracle = float(concordance_index_ipcw(y_big, y_big, big["lp"].to_numpy(), tau=24.0)[0])
     rows = []
@@ -227,28 +293,60 @@ def part_coverage(n_cohorts: int, n_bootstrap: int, n_permutations: int, n_jobs:
         if with_reference:
             observed["delta_uno_c"] = model_obs.uno_c - ref_obs.uno_c
         rng = np.random.default_rng(seed)
-        interval = bootstrap_cv_interval(_pipeline(), full, rng, n_bootstrap, observed=observed,
-                                         reference=(_pipeline(), clinical) if with_reference else None,
-                                         n_splits=5, n_repeats=1, random_state=seed % 1000, n_jobs=n_jobs)
-        test = procedure_permutation_test(_pipeline(), full, rng, n_permutations, n_splits=5, n_repeats=1,
-                                          random_state=seed % 1000, n_jobs=n_jobs)
+        interval = bootstrap_cv_interval(
+            _pipeline(),
+            full,
+            rng,
+            n_bootstrap,
+            observed=observed,
+            reference=(_pipeline(), clinical) if with_reference else None,
+            n_splits=5,
+            n_repeats=1,
+            random_state=seed % 1000,
+            n_jobs=n_jobs,
+        )
+        test = procedure_permutation_test(
+            _pipeline(),
+            full,
+            rng,
+            n_permutations,
+            n_splits=5,
+            n_repeats=1,
+            random_state=seed % 1000,
+            n_jobs=n_jobs,
+        )
         low, high = interval.intervals["uno_c"]
         cohort_oracle = truth["oracle"]["oracle_uno_c"]
-        rows.append({"seed": seed, "cv_uno_c": model_obs.uno_c, "cv_uno_c_clinical": ref_obs.uno_c,
-                     "ci_low": low, "ci_high": high,
-                     "delta_low": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[0],
-                     "delta_high": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[1],
-                     "oracle_uno_c": cohort_oracle,
-                     "true_procedure_uno_c": _true_procedure_c(frame, big), "p_permutation": test.p_logrank,
-                     "p_permutation_uno_c": test.p_uno_c})
+        rows.append(
+            {
+                "seed": seed,
+                "cv_uno_c": model_obs.uno_c,
+                "cv_uno_c_clinical": ref_obs.uno_c,
+                "ci_low": low,
+                "ci_high": high,
+                "delta_low": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[0],
+                "delta_high": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[1],
+                "oracle_uno_c": cohort_oracle,
+                "true_procedure_uno_c": _true_procedure_c(frame, big),
+                "p_permutation": test.p_logrank,
+                "p_permutation_uno_c": test.p_uno_c,
+            }
+        )
         if (i + 1) % 10 == 0:
             logging.info("coverage: %d/%d cohorts, %.0f s", i + 1, n_cohorts, time.time() - t0)
             _summarise_coverage(rows, population_oracle, n_bootstrap, n_permutations, t0, load0, partial=True)
     _summarise_coverage(rows, population_oracle, n_bootstrap, n_permutations, t0, load0, partial=False)
 
 
-def _summarise_coverage(rows: list[dict[str, Any]], population_oracle: float, n_bootstrap: int, n_permutations: int,
-                        t0: float, load0: tuple[float, float, float], partial: bool) -> None:
+def _summarise_coverage(
+    rows: list[dict[str, Any]],
+    population_oracle: float,
+    n_bootstrap: int,
+    n_permutations: int,
+    t0: float,
+    load0: tuple[float, float, float],
+    partial: bool,
+) -> None:
     table = pd.DataFrame(rows)
     n = len(table)
     ok = table["ci_low"].notna()
@@ -259,48 +357,71 @@ def _summarise_coverage(rows: list[dict[str, Any]], population_oracle: float, n_
 
     def spread(column: str) -> dict[str, float]:
         values = table[column].to_numpy(float)
-        return {"median": float(np.nanmedian(values)), "min": float(np.nanmin(values)),
-                "max": float(np.nanmax(values)), "p05": float(np.nanpercentile(values, 5)),
-                "p95": float(np.nanpercentile(values, 95))}
+        return {
+            "median": float(np.nanmedian(values)),
+            "min": float(np.nanmin(values)),
+            "max": float(np.nanmax(values)),
+            "p05": float(np.nanpercentile(values, 5)),
+            "p95": float(np.nanpercentile(values, 95)),
+        }
 
     coverage_cohort = covered(table["oracle_uno_c"])
-    _write("coverage", {
-        "what": "95 % bootstrap interval of the CV Uno C (whole CV re-run per bootstrap cohort) on default-generator "
-                "cohorts of 60; coverage of three targets",
-        "partial": partial, "n_cohorts": n, "n_bootstrap": n_bootstrap,
-        "coverage_oracle_c_of_cohort": coverage_cohort,
-        "coverage_population_oracle_c": covered(population_oracle),
-        "coverage_true_out_of_sample_c_of_procedure": covered(table["true_procedure_uno_c"]),
-        "population_oracle_uno_c": population_oracle,
-        "interval_width_median": float((table["ci_high"] - table["ci_low"]).median()),
-        "delta_uno_c_interval_excludes_0": _binomial(int((table["delta_low"] > 0).sum()), n)
-        if table["delta_low"].notna().any() else "not computed (run with --with-reference)",
-        "seed_distribution": {"cv_uno_c": spread("cv_uno_c"), "cv_uno_c_clinical": spread("cv_uno_c_clinical"),
-                              "oracle_uno_c_of_cohort": spread("oracle_uno_c"),
-                              "true_out_of_sample_uno_c": spread("true_procedure_uno_c")},
-        "target": "coverage >= 0.90 of the cohort's oracle C",
-        "met": bool(coverage_cohort["rate"] is not None and coverage_cohort["rate"] >= 0.90),
-        "seconds": round(time.time() - t0, 1), "load_average_before": load0, "load_average_after": os.getloadavg(),
-    })
-    _write("power", {
-        "what": f"share of default-generator cohorts with whole-procedure permutation p <= 0.05 ({n_permutations} "
-                "permutations; the same cohorts as coverage)",
-        "partial": partial, "n_permutations": n_permutations,
-        "logrank": _binomial(int((table["p_permutation"] <= ALPHA).sum()), n),
-        "uno_c": _binomial(int((table["p_permutation_uno_c"] <= ALPHA).sum()), n),
-    })
+    _write(
+        "coverage",
+        {
+            "what": "95 % bootstrap interval of the CV Uno C (whole CV re-run per bootstrap cohort) on default-generator "
+            "cohorts of 60; coverage of three targets",
+            "partial": partial,
+            "n_cohorts": n,
+            "n_bootstrap": n_bootstrap,
+            "coverage_oracle_c_of_cohort": coverage_cohort,
+            "coverage_population_oracle_c": covered(population_oracle),
+            "coverage_true_out_of_sample_c_of_procedure": covered(table["true_procedure_uno_c"]),
+            "population_oracle_uno_c": population_oracle,
+            "interval_width_median": float((table["ci_high"] - table["ci_low"]).median()),
+            "delta_uno_c_interval_excludes_0": _binomial(int((table["delta_low"] > 0).sum()), n)
+            if table["delta_low"].notna().any()
+            else "not computed (run with --with-reference)",
+            "seed_distribution": {
+                "cv_uno_c": spread("cv_uno_c"),
+                "cv_uno_c_clinical": spread("cv_uno_c_clinical"),
+                "oracle_uno_c_of_cohort": spread("oracle_uno_c"),
+                "true_out_of_sample_uno_c": spread("true_procedure_uno_c"),
+            },
+            "target": "coverage >= 0.90 of the cohort's oracle C",
+            "met": bool(coverage_cohort["rate"] is not None and coverage_cohort["rate"] >= 0.90),
+            "seconds": round(time.time() - t0, 1),
+            "load_average_before": load0,
+            "load_average_after": os.getloadavg(),
+        },
+    )
+    _write(
+        "power",
+        {
+            "what": f"share of default-generator cohorts with whole-procedure permutation p <= 0.05 ({n_permutations} "
+            "permutations; the same cohorts as coverage)",
+            "partial": partial,
+            "n_permutations": n_permutations,
+            "logrank": _binomial(int((table["p_permutation"] <= ALPHA).sum()), n),
+            "uno_c": _binomial(int((table["p_permutation_uno_c"] <= ALPHA).sum()), n),
+        },
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["null", "coverage"], choices=["null", "coverage", "pipeline"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["null", "coverage"], choices=["null", "coverage", "pipeline"]
+    )
     parser.add_argument("--n-null", type=int, default=200)
     parser.add_argument("--n-coverage", type=int, default=100)
     parser.add_argument("--n-pipeline", type=int, default=5)
     parser.add_argument("--permutations", type=int, default=39)
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--with-reference", action="store_true", help="also bootstrap delta C vs the clinical model")
+    parser.add_argument(
+        "--with-reference", action="store_true", help="also bootstrap delta C vs the clinical model"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import warnings

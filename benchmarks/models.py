@@ -40,8 +40,9 @@ N_PATIENTS, N_FEATURES, N_SPLITS, N_REPEATS = 60, 1500, 5, 10
 def _cohort():
     from sabrkit.models.simulation import simulate_feature_cohort
 
-    return simulate_feature_cohort(np.random.default_rng(20240501), N_PATIENTS, N_FEATURES, n_informative=3,
-                                   log_hazard_ratio=2.5)
+    return simulate_feature_cohort(
+        np.random.default_rng(20240501), N_PATIENTS, N_FEATURES, n_informative=3, log_hazard_ratio=2.5
+    )
 
 
 def _plain_cv(make_model, dataset) -> dict[str, float]:
@@ -84,8 +85,10 @@ def _case(name: str, platform, plain, repeats: int, target_s: float) -> dict:
         "ratio_platform_to_plain": round(platform_s / plain_s, 2),
         "target_s": target_s,
         "meets_target": platform_s < target_s,
-        "platform_metrics": {k: round(float(summary[k]), 4) for k in ("harrell_c_mean", "uno_c_mean", "auc_12_mean",
-                                                                       "ibs_mean", "ibs_km_mean")},
+        "platform_metrics": {
+            k: round(float(summary[k]), 4)
+            for k in ("harrell_c_mean", "uno_c_mean", "auc_12_mean", "ibs_mean", "ibs_km_mean")
+        },
         "plain_metrics": {k: round(v, 4) for k, v in plain_result.items()},
         "n_folds": int(summary["n_folds"]),
     }
@@ -93,8 +96,12 @@ def _case(name: str, platform, plain, repeats: int, target_s: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="Timings per CoxNet measurement (median reported).")
-    parser.add_argument("--forest-repeats", type=int, default=3, help="Timings per forest measurement (median reported).")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="Timings per CoxNet measurement (median reported)."
+    )
+    parser.add_argument(
+        "--forest-repeats", type=int, default=3, help="Timings per forest measurement (median reported)."
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -110,42 +117,68 @@ def main() -> None:
     cases = [
         _case(
             "coxnet_10x5_cv_60x1500",
-            lambda: repeated_stratified_cv(build_pipeline("coxnet", alpha=0.1, k=10), dataset, N_SPLITS, N_REPEATS,
-                                           random_state=0, n_jobs=2),
-            lambda: _plain_cv(lambda: make_pipeline(StandardScaler(), CoxnetSurvivalAnalysis(l1_ratio=0.5, alphas=[0.1])),
-                              dataset),
-            args.repeats, 60.0,
+            lambda: repeated_stratified_cv(
+                build_pipeline("coxnet", alpha=0.1, k=10),
+                dataset,
+                N_SPLITS,
+                N_REPEATS,
+                random_state=0,
+                n_jobs=2,
+            ),
+            lambda: _plain_cv(
+                lambda: make_pipeline(StandardScaler(), CoxnetSurvivalAnalysis(l1_ratio=0.5, alphas=[0.1])),
+                dataset,
+            ),
+            args.repeats,
+            60.0,
         ),
         _case(
             "rsf_500_trees_10x5_cv_60x1500",
-            lambda: repeated_stratified_cv(build_pipeline("rsf", n_estimators=500, n_jobs=2), dataset, N_SPLITS,
-                                           N_REPEATS, random_state=0),
-            lambda: _plain_cv(lambda: RandomSurvivalForest(n_estimators=500, min_samples_split=10, min_samples_leaf=5,
-                                                           random_state=0, n_jobs=2), dataset),
-            args.forest_repeats, 300.0,
+            lambda: repeated_stratified_cv(
+                build_pipeline("rsf", n_estimators=500, n_jobs=2),
+                dataset,
+                N_SPLITS,
+                N_REPEATS,
+                random_state=0,
+            ),
+            lambda: _plain_cv(
+                lambda: RandomSurvivalForest(
+                    n_estimators=500, min_samples_split=10, min_samples_leaf=5, random_state=0, n_jobs=2
+                ),
+                dataset,
+            ),
+            args.forest_repeats,
+            300.0,
         ),
     ]
     document = {
         "benchmark": "models",
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "gpu": "none used (CPU-only scikit-survival work; no GPU in this session)",
-        "cohort": {"n_patients": N_PATIENTS, "n_features": N_FEATURES, "n_informative": 3, "log_hazard_ratio": 2.5,
-                   "n_events": int(dataset.n_events)},
+        "cohort": {
+            "n_patients": N_PATIENTS,
+            "n_features": N_FEATURES,
+            "n_informative": 3,
+            "log_hazard_ratio": 2.5,
+            "n_events": int(dataset.n_events),
+        },
         "cv": f"{N_REPEATS} x {N_SPLITS}-fold repeated stratified (event)",
         "note": "The platform measures more than the plain loop (in-fold filters and selection, survival "
-                "functions, AUC, IBS with the KM reference, cut-offs); the ratio is the price of that. "
-                "Timings depend on what else runs on the machine: see the load averages.",
+        "functions, AUC, IBS with the KM reference, cut-offs); the ratio is the price of that. "
+        "Timings depend on what else runs on the machine: see the load averages.",
         "cases": cases,
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(document, indent=2) + "\n")
     for case in cases:
-        print(f"{case['name']}: platform {case['platform_median_s']} s, plain {case['plain_median_s']} s "
-              f"(x{case['ratio_platform_to_plain']}), target {case['target_s']} s: "
-              f"{'met' if case['meets_target'] else 'NOT met'}")
+        print(
+            f"{case['name']}: platform {case['platform_median_s']} s, plain {case['plain_median_s']} s "
+            f"(x{case['ratio_platform_to_plain']}), target {case['target_s']} s: "
+            f"{'met' if case['meets_target'] else 'NOT met'}"
+        )
     print(f"-> {RESULT}")
 
 

@@ -40,8 +40,13 @@ def _one_cohort(seed: int, folder: Path) -> dict[str, Any]:
     from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
     from sabrkit.synthetic import SynthConfig, synthesize
 
-    config = SynthConfig(seed=seed, image_shape=(64, 64, 32), spacing_mm=(1.0, 1.0, 2.0),
-                         progression_coefficients=IMAGE_OFF, death_coefficients=IMAGE_OFF)
+    config = SynthConfig(
+        seed=seed,
+        image_shape=(64, 64, 32),
+        spacing_mm=(1.0, 1.0, 2.0),
+        progression_coefficients=IMAGE_OFF,
+        death_coefficients=IMAGE_OFF,
+    )
     cohort = synthesize(folder / "synthetic", config)
     db = Database.from_url(f"sqlite:///{folder / 'registry.db'}")
     db.upgrade()
@@ -53,21 +58,34 @@ def _one_cohort(seed: int, folder: Path) -> dict[str, Any]:
     manifest = pd.read_csv(cohort / "images.csv")
     preprocess_manifest(manifest, folder / "pre", PreprocessConfig(), n_jobs=1, base_dir=cohort)
     pre_manifest = pd.read_csv(folder / "pre" / "images.csv")
-    features = extract_lesion_features(pre_manifest, load_params("ct_v1"), n_jobs=1, progress=False,
-                                       base_dir=folder / "pre").features
+    features = extract_lesion_features(
+        pre_manifest, load_params("ct_v1"), n_jobs=1, progress=False, base_dir=folder / "pre"
+    ).features
     row: dict[str, Any] = {"seed": seed}
     truth = __import__("json").loads((cohort / "ground_truth.json").read_text())
     row["oracle_uno_c"] = truth["oracle"]["oracle_uno_c"]
     for name in EXPERIMENTS:
         spec = load_experiment(REPO / "experiments" / f"{name}.yaml")
-        spec = spec.model_copy(update={
-            "validation": spec.validation.model_copy(update={"n_repeats": 5, "bootstrap_optimism": 0}),
-            "analysis": spec.analysis.model_copy(update={"permutations": 0, "interval_bootstrap": 0,
-                                                         "importance_repeats": 0, "screening": False}),
-        })
-        inputs = ExperimentInputs(endpoints=endpoints, clinical=clinical, lesion_features=features,
-                                  patient_features=aggregate_lesions(features, spec.inputs.aggregation),
-                                  consented=snapshot)
+        spec = spec.model_copy(
+            update={
+                "validation": spec.validation.model_copy(update={"n_repeats": 5, "bootstrap_optimism": 0}),
+                "analysis": spec.analysis.model_copy(
+                    update={
+                        "permutations": 0,
+                        "interval_bootstrap": 0,
+                        "importance_repeats": 0,
+                        "screening": False,
+                    }
+                ),
+            }
+        )
+        inputs = ExperimentInputs(
+            endpoints=endpoints,
+            clinical=clinical,
+            lesion_features=features,
+            patient_features=aggregate_lesions(features, spec.inputs.aggregation),
+            consented=snapshot,
+        )
         result = run_experiment(spec, inputs, tracking_uri=None, out_dir=None)
         row[f"{name}_uno_c"] = result.metrics["summary"]["uno_c_mean"]
         row[f"{name}_clinical_uno_c"] = result.metrics["clinical_reference"]["summary"]["uno_c_mean"]
@@ -81,22 +99,31 @@ def part_pipeline(n_cohorts: int) -> dict[str, Any]:
     for i in range(n_cohorts):
         with tempfile.TemporaryDirectory(prefix="sabrkit-null-pipeline-") as tmp:
             rows.append(_one_cohort(FIRST_SEED + i, Path(tmp)))
-        logging.info("pipeline null: cohort %d/%d done (%.0f s): %s", i + 1, n_cohorts, time.time() - t0, rows[-1])
+        logging.info(
+            "pipeline null: cohort %d/%d done (%.0f s): %s", i + 1, n_cohorts, time.time() - t0, rows[-1]
+        )
     table = pd.DataFrame(rows)
     combined = table["clinical_radiomic_coxnet_uno_c"].mean()
     clinical = table["clinical_radiomic_coxnet_clinical_uno_c"].mean()
     return {
         "what": "whole pipeline (render, preprocess, pyradiomics, experiments) on cohorts with the image phenotype "
-                "switched off; mean CV Uno C over cohorts",
-        "n_cohorts": n_cohorts, "cohorts": rows,
+        "switched off; mean CV Uno C over cohorts",
+        "n_cohorts": n_cohorts,
+        "cohorts": rows,
         "clinical_radiomic_coxnet_uno_c_mean": float(combined),
         "clinical_comparator_uno_c_mean": float(clinical),
         "difference": float(combined - clinical),
         "radiomic_spca_uno_c_mean": float(table["radiomic_spca_uno_c"].mean()),
         "target": "clinical+radiomic model within 0.03 of the clinical comparator (mean over >= 5 cohorts)",
         "met": bool(abs(combined - clinical) <= 0.03 and n_cohorts >= 5),
-        "seconds": round(time.time() - t0, 1), "load_average_before": load0, "load_average_after": os.getloadavg(),
-        "sd_between_cohorts": {k: float(table[k].std(ddof=1)) if n_cohorts > 1 else None
-                               for k in table.columns if k.endswith("uno_c")},
-        "image_shape": [64, 64, 32], "n_repeats": 5,
+        "seconds": round(time.time() - t0, 1),
+        "load_average_before": load0,
+        "load_average_after": os.getloadavg(),
+        "sd_between_cohorts": {
+            k: float(table[k].std(ddof=1)) if n_cohorts > 1 else None
+            for k in table.columns
+            if k.endswith("uno_c")
+        },
+        "image_shape": [64, 64, 32],
+        "n_repeats": 5,
     }

@@ -41,8 +41,10 @@ def _spread(runs: Sequence[float], unit: str, digits: int = 1) -> str:
     values = [float(v) for v in runs]
     if len(values) == 1:
         return f"{values[0]:.{digits}f} {unit} (1 run)"
-    return (f"{statistics.median(values):.{digits}f} {unit} "
-            f"({min(values):.{digits}f}-{max(values):.{digits}f}, {len(values)} runs)")
+    return (
+        f"{statistics.median(values):.{digits}f} {unit} "
+        f"({min(values):.{digits}f}-{max(values):.{digits}f}, {len(values)} runs)"
+    )
 
 
 def _load(*values: float) -> str:
@@ -66,60 +68,107 @@ def _case(result: Result, name: str) -> Result:
 
 
 ROWS: tuple[Row, ...] = (
-    Row("biobank", "biobank: import 100,000 samples (SQLite / PostgreSQL)",
+    Row(
+        "biobank",
+        "biobank: import 100,000 samples (SQLite / PostgreSQL)",
         lambda r: f"{r['sqlite']['import']['seconds']:.1f} s / {r['postgresql']['import']['seconds']:.1f} s",
         lambda _r: "1 run each",
         lambda r: _load(r["load_average_at_start"][0], r.get("load_average_at_end", [float("nan")])[0]),
-        "< 30 s (SQLite)"),
-    Row("biobank", "biobank: lookup p95 with 1,000,000 samples; placement p95 (SQLite)",
-        lambda r: (f"{r['sqlite']['lookup']['platform_get_sample']['p95_ms']:.2f} ms; "
-                   f"{r['sqlite']['placement']['platform']['p95_ms']:.1f} ms"),
-        lambda r: (f"p95 of {r['sqlite']['lookup']['platform_get_sample']['n']:,} lookups / "
-                   f"{r['sqlite']['placement']['platform']['n']} placements"),
+        "< 30 s (SQLite)",
+    ),
+    Row(
+        "biobank",
+        "biobank: lookup p95 with 1,000,000 samples; placement p95 (SQLite)",
+        lambda r: (
+            f"{r['sqlite']['lookup']['platform_get_sample']['p95_ms']:.2f} ms; "
+            f"{r['sqlite']['placement']['platform']['p95_ms']:.1f} ms"
+        ),
+        lambda r: (
+            f"p95 of {r['sqlite']['lookup']['platform_get_sample']['n']:,} lookups / "
+            f"{r['sqlite']['placement']['platform']['n']} placements"
+        ),
         lambda r: _load(r["load_average_at_start"][0], r.get("load_average_at_end", [float("nan")])[0]),
-        "< 5 ms; < 20 ms"),
-    Row("registry", "registry: 10,000 patients x 24 visits, import (SQLite); analysis tables: read + build, "
+        "< 5 ms; < 20 ms",
+    ),
+    Row(
+        "registry",
+        "registry: 10,000 patients x 24 visits, import (SQLite); analysis tables: read + build, "
         "report tables excluded",
-        lambda r: (_spread([run["seconds"] for run in _get(r, "backends.sqlite.import.runs")], "s") + "; "
-                   + _spread([run["seconds"] for run in _get(r, "backends.sqlite.analysis_tables.runs")], "s")),
+        lambda r: (
+            _spread([run["seconds"] for run in _get(r, "backends.sqlite.import.runs")], "s")
+            + "; "
+            + _spread([run["seconds"] for run in _get(r, "backends.sqlite.analysis_tables.runs")], "s")
+        ),
         lambda r: f"{r['repeats']} per measurement",
         lambda r: _load(r["load_average_1m_at_end"]) + " (at end)",
-        "< 60 s; < 10 s"),
-    Row("extraction", "features: platform (2 workers) vs plain pyradiomics loop, 60 patients (identical values)",
-        lambda r: (f"{r['throughput']['ratio']:.2f}x: "
-                   + _spread(r["throughput"]["platform_2_workers_cold_cache_seconds"], "s") + " vs "
-                   + _spread(r["throughput"]["plain_serial_seconds"], "s")),
+        "< 60 s; < 10 s",
+    ),
+    Row(
+        "extraction",
+        "features: platform (2 workers) vs plain pyradiomics loop, 60 patients (identical values)",
+        lambda r: (
+            f"{r['throughput']['ratio']:.2f}x: "
+            + _spread(r["throughput"]["platform_2_workers_cold_cache_seconds"], "s")
+            + " vs "
+            + _spread(r["throughput"]["plain_serial_seconds"], "s")
+        ),
         lambda r: f"{r['repeats']} per side",
         lambda r: _load(r["load_average_before"][0], r["load_average_after"][0]),
-        ">= 1.8x"),
-    Row("extraction", "features: re-run after adding a patient; tree RSS 200 vs 20 patients",
-        lambda r: (f"{100 * r['incremental']['fraction_of_full_run']:.1f} % of a full run; "
-                   f"{r['memory']['ratio_tree_200_vs_20']:.2f}x"),
+        ">= 1.8x",
+    ),
+    Row(
+        "extraction",
+        "features: re-run after adding a patient; tree RSS 200 vs 20 patients",
+        lambda r: (
+            f"{100 * r['incremental']['fraction_of_full_run']:.1f} % of a full run; "
+            f"{r['memory']['ratio_tree_200_vs_20']:.2f}x"
+        ),
         lambda r: f"{len(r['incremental']['rerun_seconds'])} re-runs; memory 1 run each",
         lambda r: _load(r["load_average_before"][0], r["load_average_after"][0]),
-        "<= 10 %; <= 1.3x"),
-    Row("imaging", "imaging (synthetic phantoms): semi-automatic seed Dice; U-Net held-out Dice after 10 min CPU training",
-        lambda r: (f"{_get(r, 'phases.semiauto.seed_mean_dice'):.3f} on {_get(r, 'phases.semiauto.n_lesions')} "
-                   f"lesions; {_get(r, 'phases.unet.held_out_mean_dice'):.3f} on "
-                   f"{_get(r, 'phases.unet.n_held_out_lesions')} held-out lesions (synthetic)"),
+        "<= 10 %; <= 1.3x",
+    ),
+    Row(
+        "imaging",
+        "imaging (synthetic phantoms): semi-automatic seed Dice; U-Net held-out Dice after 10 min CPU training",
+        lambda r: (
+            f"{_get(r, 'phases.semiauto.seed_mean_dice'):.3f} on {_get(r, 'phases.semiauto.n_lesions')} "
+            f"lesions; {_get(r, 'phases.unet.held_out_mean_dice'):.3f} on "
+            f"{_get(r, 'phases.unet.n_held_out_lesions')} held-out lesions (synthetic)"
+        ),
         lambda _r: "1 training run; Dice is deterministic per lesion",
         lambda r: _load(*_get(r, "phases.unet.load_average_1min_before_after")) + " (U-Net)",
-        ">= 0.85; >= 0.80"),
-    Row("models", "models: CoxNet 10x5 CV, 60 x 1,500; RSF 500 trees",
-        lambda r: (_spread(_case(r, "coxnet_10x5_cv_60x1500")["platform_runs_s"], "s") + "; "
-                   + _spread(_case(r, "rsf_500_trees_10x5_cv_60x1500")["platform_runs_s"], "s")),
-        lambda r: (f"{len(_case(r, 'coxnet_10x5_cv_60x1500')['platform_runs_s'])}; "
-                   f"{len(_case(r, 'rsf_500_trees_10x5_cv_60x1500')['platform_runs_s'])}"),
+        ">= 0.85; >= 0.80",
+    ),
+    Row(
+        "models",
+        "models: CoxNet 10x5 CV, 60 x 1,500; RSF 500 trees",
+        lambda r: (
+            _spread(_case(r, "coxnet_10x5_cv_60x1500")["platform_runs_s"], "s")
+            + "; "
+            + _spread(_case(r, "rsf_500_trees_10x5_cv_60x1500")["platform_runs_s"], "s")
+        ),
+        lambda r: (
+            f"{len(_case(r, 'coxnet_10x5_cv_60x1500')['platform_runs_s'])}; "
+            f"{len(_case(r, 'rsf_500_trees_10x5_cv_60x1500')['platform_runs_s'])}"
+        ),
         lambda r: _load(r["load_average_before"][0], r["load_average_after"][0]),
-        "< 60 s; < 300 s"),
-    Row("web", "web: 20 clients, lookup p95 (no think time, 60 s)",
-        lambda r: (f"{_get(r, 'scenarios.saturation.lookup.p95_ms'):.0f} ms, "
-                   f"{_get(r, 'scenarios.saturation.errors')} errors, "
-                   f"{_get(r, 'scenarios.saturation.double_booked_positions')} double bookings"),
+        "< 60 s; < 300 s",
+    ),
+    Row(
+        "web",
+        "web: 20 clients, lookup p95 (no think time, 60 s)",
+        lambda r: (
+            f"{_get(r, 'scenarios.saturation.lookup.p95_ms'):.0f} ms, "
+            f"{_get(r, 'scenarios.saturation.errors')} errors, "
+            f"{_get(r, 'scenarios.saturation.double_booked_positions')} double bookings"
+        ),
         lambda r: f"1 run of {_get(r, 'scenarios.saturation.lookup.n'):,} lookups",
-        lambda r: _load(_get(r, "scenarios.saturation.load_average_1min.before"),
-                        _get(r, "scenarios.saturation.load_average_1min.after")),
-        "< 100 ms"),
+        lambda r: _load(
+            _get(r, "scenarios.saturation.load_average_1min.before"),
+            _get(r, "scenarios.saturation.load_average_1min.after"),
+        ),
+        "< 100 ms",
+    ),
 )
 
 
@@ -130,17 +179,25 @@ def load_results(folder: Path = RESULTS) -> dict[str, Result]:
 
 def render(results: dict[str, Result]) -> str:
     """The Markdown table (between and including the markers)."""
-    lines = [START, "| benchmark | measured: median (min-max, runs) | repeats | load avg 1 min (before / after) "
-             "| target |", "|---|---|---|---|---|"]
+    lines = [
+        START,
+        "| benchmark | measured: median (min-max, runs) | repeats | load avg 1 min (before / after) "
+        "| target |",
+        "|---|---|---|---|---|",
+    ]
     for row in ROWS:
         result = results[row.source]
-        lines.append(f"| {row.benchmark} | {row.measured(result)} | {row.repeats(result)} | {row.load(result)} "
-                     f"| {row.target} |")
+        lines.append(
+            f"| {row.benchmark} | {row.measured(result)} | {row.repeats(result)} | {row.load(result)} "
+            f"| {row.target} |"
+        )
     cores = sorted({str(result.get("cpu_count", "?")) for result in results.values()})
     dates = sorted({str(result.get("date", "?"))[:10] for result in results.values()})
     lines.append("")
-    lines.append(f"Measured on {'/'.join(cores)} CPU cores, no GPU, on {', '.join(dates)}; other work may have "
-                 "shared the machine (see the load averages).")
+    lines.append(
+        f"Measured on {'/'.join(cores)} CPU cores, no GPU, on {', '.join(dates)}; other work may have "
+        "shared the machine (see the load averages)."
+    )
     lines.append(END)
     return "\n".join(lines)
 
@@ -162,8 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         README.write_text(readme.replace(readme_table(readme), table), encoding="utf-8")
     elif args.check:
         if readme_table(readme) != table:
-            print("README.md's benchmark table differs from benchmarks/results/*.json: run "
-                  "`python benchmarks/readme_table.py --write`", file=sys.stderr)
+            print(
+                "README.md's benchmark table differs from benchmarks/results/*.json: run "
+                "`python benchmarks/readme_table.py --write`",
+                file=sys.stderr,
+            )
             return 1
     else:
         print(table)

@@ -59,9 +59,23 @@ def generate(folder: Path, n_patients: int, seed: int = 20240501) -> dict[str, i
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     day0 = dt.date(2024, 5, 1)
-    tables: dict[str, list[list[object]]] = {k: [] for k in (
-        "patients", "identifiers", "eligibility", "lesions", "courses", "therapy", "visits", "aes", "tumour",
-        "lesion_checks", "progression", "deaths")}
+    tables: dict[str, list[list[object]]] = {
+        k: []
+        for k in (
+            "patients",
+            "identifiers",
+            "eligibility",
+            "lesions",
+            "courses",
+            "therapy",
+            "visits",
+            "aes",
+            "tumour",
+            "lesion_checks",
+            "progression",
+            "deaths",
+        )
+    }
     for i in range(1, n_patients + 1):
         sid = f"SABR-RCC-{i:05d}"
         mdt = day0 + dt.timedelta(days=int(rng.integers(0, 730)))
@@ -70,11 +84,25 @@ def generate(folder: Path, n_patients: int, seed: int = 20240501) -> dict[str, i
         last_visit = index + dt.timedelta(days=round(N_VISITS * DAYS_PER_MONTH))
         last_contact = last_visit + dt.timedelta(days=5)
         therapy = str(rng.choice(["none", "tki", "ici", "tki_ici"]))
-        tables["patients"].append([sid, mdt, enrol, int(rng.integers(40, 85)), str(rng.choice(["F", "M"])),
-                                   int(rng.integers(0, 3)), 90, str(rng.choice(["clear_cell", "non_clear_cell"])),
-                                   str(rng.choice(["favourable", "intermediate", "poor"])), "true",
-                                   str(rng.choice(["oligometastatic", "oligoprogressive"])), therapy, last_contact,
-                                   int(rng.integers(0, 3)), 3])
+        tables["patients"].append(
+            [
+                sid,
+                mdt,
+                enrol,
+                int(rng.integers(40, 85)),
+                str(rng.choice(["F", "M"])),
+                int(rng.integers(0, 3)),
+                90,
+                str(rng.choice(["clear_cell", "non_clear_cell"])),
+                str(rng.choice(["favourable", "intermediate", "poor"])),
+                "true",
+                str(rng.choice(["oligometastatic", "oligoprogressive"])),
+                therapy,
+                last_contact,
+                int(rng.integers(0, 3)),
+                3,
+            ]
+        )
         tables["identifiers"].append([sid, f"H{i:08d}", "Fakename", "Test", dt.date(1950, 1, 1)])
         tables["eligibility"].append([sid, mdt, "true", "true", "true", "true", "true", "sabr_all_lesions"])
         if therapy != "none":
@@ -86,36 +114,101 @@ def generate(folder: Path, n_patients: int, seed: int = 20240501) -> dict[str, i
             tables["lesions"].append([lesion, sid, n, str(rng.choice(SITES)), 20.0, "1.2.3", f"GTV_L{n}"])
             tables["courses"].append([lesion, sid, 50.0, 5, start, start + dt.timedelta(days=6), "vmat"])
             for month in (6, 12):
-                tables["lesion_checks"].append([lesion, start + dt.timedelta(days=round(month * DAYS_PER_MONTH)),
-                                                "controlled"])
+                tables["lesion_checks"].append(
+                    [lesion, start + dt.timedelta(days=round(month * DAYS_PER_MONTH)), "controlled"]
+                )
         for v in range(1, N_VISITS + 1):
             day = index + dt.timedelta(days=round(v * DAYS_PER_MONTH) + int(rng.integers(-3, 4)))
             tables["visits"].append([sid, v, day, int(rng.integers(0, 5)), int(rng.integers(20, 61))])
         for month in (3, 6, 12, 24):
-            tables["tumour"].append([sid, index + dt.timedelta(days=round(month * DAYS_PER_MONTH) + 2), "ct", "SD"])
+            tables["tumour"].append(
+                [sid, index + dt.timedelta(days=round(month * DAYS_PER_MONTH) + 2), "ct", "SD"]
+            )
         for _ in range(int(rng.integers(0, 3))):
             term, top = TERMS[int(rng.integers(0, len(TERMS)))]
-            tables["aes"].append([sid, term, int(rng.integers(1, min(top, 3) + 1)), "5.0",
-                                  index + dt.timedelta(days=int(rng.integers(0, 400))), "possible"])
+            tables["aes"].append(
+                [
+                    sid,
+                    term,
+                    int(rng.integers(1, min(top, 3) + 1)),
+                    "5.0",
+                    index + dt.timedelta(days=int(rng.integers(0, 400))),
+                    "possible",
+                ]
+            )
         if rng.random() < 0.45:
-            tables["progression"].append([sid, index + dt.timedelta(days=int(rng.integers(30, 700))),
-                                          str(rng.choice(["local", "distant", "both"]))])
+            tables["progression"].append(
+                [
+                    sid,
+                    index + dt.timedelta(days=int(rng.integers(30, 700))),
+                    str(rng.choice(["local", "distant", "both"])),
+                ]
+            )
         if rng.random() < 0.12:
             tables["deaths"].append([sid, last_contact + dt.timedelta(days=int(rng.integers(1, 60))), "rcc"])
     files = {
-        "patients.csv": (["study_id", "mdt_date", "enrolment_date", "age_years", "sex", "ecog", "kps", "histology",
-                          "imdc_risk", "prior_nephrectomy", "disease_state", "systemic_therapy", "last_contact_date",
-                          "prior_systemic_lines", "n_metastases"], "patients"),
-        "identifiers.csv": (["study_id", "hospital_number", "family_name", "given_name", "date_of_birth"], "identifiers"),
-        "eligibility.csv": (["study_id", "assessed_on", "rcc_confirmed", "one_to_five_metastases", "all_lesions_treatable",
-                             "ecog_0_to_2", "informed_consent", "mdt_decision"], "eligibility"),
-        "lesions.csv": (["lesion_id", "study_id", "lesion_number", "site", "longest_diameter_mm", "series_uid",
-                         "roi_name"], "lesions"),
-        "sabr_courses.csv": (["lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date",
-                              "technique"], "courses"),
-        "systemic_therapy_lines.csv": (["study_id", "line_number", "agent", "therapy_class", "start_date"], "therapy"),
+        "patients.csv": (
+            [
+                "study_id",
+                "mdt_date",
+                "enrolment_date",
+                "age_years",
+                "sex",
+                "ecog",
+                "kps",
+                "histology",
+                "imdc_risk",
+                "prior_nephrectomy",
+                "disease_state",
+                "systemic_therapy",
+                "last_contact_date",
+                "prior_systemic_lines",
+                "n_metastases",
+            ],
+            "patients",
+        ),
+        "identifiers.csv": (
+            ["study_id", "hospital_number", "family_name", "given_name", "date_of_birth"],
+            "identifiers",
+        ),
+        "eligibility.csv": (
+            [
+                "study_id",
+                "assessed_on",
+                "rcc_confirmed",
+                "one_to_five_metastases",
+                "all_lesions_treatable",
+                "ecog_0_to_2",
+                "informed_consent",
+                "mdt_decision",
+            ],
+            "eligibility",
+        ),
+        "lesions.csv": (
+            [
+                "lesion_id",
+                "study_id",
+                "lesion_number",
+                "site",
+                "longest_diameter_mm",
+                "series_uid",
+                "roi_name",
+            ],
+            "lesions",
+        ),
+        "sabr_courses.csv": (
+            ["lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date", "technique"],
+            "courses",
+        ),
+        "systemic_therapy_lines.csv": (
+            ["study_id", "line_number", "agent", "therapy_class", "start_date"],
+            "therapy",
+        ),
         "visits.csv": (["study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"], "visits"),
-        "adverse_events.csv": (["study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr"], "aes"),
+        "adverse_events.csv": (
+            ["study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr"],
+            "aes",
+        ),
         "tumour_assessments.csv": (["study_id", "assessment_date", "modality", "overall_response"], "tumour"),
         "lesion_assessments.csv": (["lesion_id", "assessment_date", "local_status"], "lesion_checks"),
         "progression_events.csv": (["study_id", "event_date", "progression_type"], "progression"),
@@ -129,6 +222,7 @@ def generate(folder: Path, n_patients: int, seed: int = 20240501) -> dict[str, i
 
 
 # ---- workers (run in a fresh process each) ---------------------------------------------------
+
 
 def _cpu() -> float:
     import resource
@@ -161,7 +255,9 @@ def _worker(task: str, url: str, folder: str) -> dict[str, float]:
         with engine.begin() as connection:
             for path in sorted(Path(folder).glob("*.csv")):
                 frame = pd.read_csv(path)
-                frame.to_sql(f"plain_{path.stem}", connection, index=False, if_exists="replace", chunksize=10_000)
+                frame.to_sql(
+                    f"plain_{path.stem}", connection, index=False, if_exists="replace", chunksize=10_000
+                )
                 rows += len(frame)
         result = {"seconds": time.perf_counter() - start, "cpu_seconds": _cpu() - cpu, "rows": rows}
         engine.dispose()
@@ -181,8 +277,12 @@ def _worker(task: str, url: str, folder: str) -> dict[str, float]:
 
         cpu, start = _cpu(), time.perf_counter()
         report = verify_audit(db)
-        result = {"seconds": time.perf_counter() - start, "cpu_seconds": _cpu() - cpu, "entries": report.n_entries,
-                  "ok": float(report.ok)}
+        result = {
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": _cpu() - cpu,
+            "entries": report.n_entries,
+            "ok": float(report.ok),
+        }
     db.dispose()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
@@ -225,24 +325,38 @@ def _analysis(db: object) -> dict[str, float]:
     subgroup_hazard_ratios(pfs)
     data_quality(tables.adsl, frames["visits"], frames["adverse_events"], frames["eligibility"])
     followup_completeness(tables.adsl, frames["visits"])
-    return {"seconds": tables_seconds, "cpu_seconds": tables_cpu, "read_seconds": read,
-            "report_tables_seconds": time.perf_counter() - start, "report_tables_cpu_seconds": _cpu() - cpu,
-            "patients": len(tables.adsl), "adtte_rows": len(tables.adtte), "ae_rows": len(tables.ae),
-            "vrs_rows": len(tables.vrs)}
+    return {
+        "seconds": tables_seconds,
+        "cpu_seconds": tables_cpu,
+        "read_seconds": read,
+        "report_tables_seconds": time.perf_counter() - start,
+        "report_tables_cpu_seconds": _cpu() - cpu,
+        "patients": len(tables.adsl),
+        "adtte_rows": len(tables.adtte),
+        "ae_rows": len(tables.ae),
+        "vrs_rows": len(tables.vrs),
+    }
 
 
 def _run(task: str, url: str, folder: Path) -> dict[str, float]:
-    completed = subprocess.run([sys.executable, __file__, "--worker", task, url, str(folder)], capture_output=True,
-                               text=True, check=False)
+    completed = subprocess.run(
+        [sys.executable, __file__, "--worker", task, url, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"{task} on {url} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, object]:
-    return {"median_seconds": statistics.median(r["seconds"] for r in runs),
-            "median_cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "runs": runs}
+    return {
+        "median_seconds": statistics.median(r["seconds"] for r in runs),
+        "median_cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "runs": runs,
+    }
 
 
 def _backend(name: str, url_factory, folder: Path, repeats: int) -> dict[str, object]:
@@ -255,13 +369,22 @@ def _backend(name: str, url_factory, folder: Path, repeats: int) -> dict[str, ob
             analyses.append(_run("analysis", url, folder))
             plain_analyses.append(_run("plain_analysis", url, folder))
             verifies.append(_run("verify", url, folder))
-        print(f"  {name}: import {imports[-1]['seconds']:.1f} s, analysis {analyses[-1]['seconds']:.1f} s", flush=True)
-    out = {"import": _summary(imports), "plain_import": _summary(plain_imports), "analysis_tables": _summary(analyses),
-           "plain_read_tables": _summary(plain_analyses), "audit_verify": _summary(verifies)}
+        print(
+            f"  {name}: import {imports[-1]['seconds']:.1f} s, analysis {analyses[-1]['seconds']:.1f} s",
+            flush=True,
+        )
+    out = {
+        "import": _summary(imports),
+        "plain_import": _summary(plain_imports),
+        "analysis_tables": _summary(analyses),
+        "plain_read_tables": _summary(plain_analyses),
+        "audit_verify": _summary(verifies),
+    }
     out["report_tables_median_seconds"] = statistics.median(r["report_tables_seconds"] for r in analyses)
     out["import_ratio_to_plain"] = out["import"]["median_seconds"] / out["plain_import"]["median_seconds"]
-    out["analysis_ratio_to_plain_read"] = (out["analysis_tables"]["median_seconds"]
-                                           / out["plain_read_tables"]["median_seconds"])
+    out["analysis_ratio_to_plain_read"] = (
+        out["analysis_tables"]["median_seconds"] / out["plain_read_tables"]["median_seconds"]
+    )
     return out
 
 
@@ -292,18 +415,22 @@ def main() -> None:
         backends = {"sqlite": _backend("sqlite", sqlite_url, folder, args.repeats)}
         server = postgres_test_url()
         if server:
-            backends["postgresql"] = _backend("postgresql", lambda: temporary_postgres_schema(server), folder,
-                                              args.repeats)
+            backends["postgresql"] = _backend(
+                "postgresql", lambda: temporary_postgres_schema(server), folder, args.repeats
+            )
     sqlite = backends["sqlite"]
     result = {
         "benchmark": "registry import and analysis tables",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "load_average_1m_at_end": os.getloadavg()[0],
         "gpu": "none: no GPU is available in this session (CPU-only benchmark; the registry needs none)",
         "python": stdlib_platform.python_version(),
-        "n_patients": args.patients, "visits_per_patient": N_VISITS, "rows_per_file": counts,
-        "total_rows": sum(counts.values()), "repeats": args.repeats,
+        "n_patients": args.patients,
+        "visits_per_patient": N_VISITS,
+        "rows_per_file": counts,
+        "total_rows": sum(counts.values()),
+        "repeats": args.repeats,
         "backends": backends,
         "postgresql": "measured" if "postgresql" in backends else "skipped: SABRKIT_TEST_POSTGRES_URL unset",
         "targets_sqlite": {
@@ -311,11 +438,11 @@ def main() -> None:
             "analysis_tables_under_10_s": sqlite["analysis_tables"]["median_seconds"] < 10,
         },
         "notes": "import = validate every row + cross-checks + one transaction + one hash-chained audit entry per "
-                 "row; plain import = pandas read_csv + to_sql without validation or audit. analysis_tables "
-                 "seconds = read the registry + build ADSL/ADTTE/AE/VRS/TESS only; report_tables_seconds (in each "
-                 "run, median in report_tables_median_seconds) = that plus every report table (KM, log-rank, Cox, "
-                 "toxicity, scores, subgroups, data quality; no figures). Wall time depends on other load on the "
-                 "machine (load_average_*); cpu seconds are the process's own.",
+        "row; plain import = pandas read_csv + to_sql without validation or audit. analysis_tables "
+        "seconds = read the registry + build ADSL/ADTTE/AE/VRS/TESS only; report_tables_seconds (in each "
+        "run, median in report_tables_median_seconds) = that plus every report table (KM, log-rank, Cox, "
+        "toxicity, scores, subgroups, data quality; no figures). Wall time depends on other load on the "
+        "machine (load_average_*); cpu seconds are the process's own.",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")

@@ -61,9 +61,14 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     if not seconds:
         return {"n": 0}
     ms = np.array(seconds) * 1000
-    return {"n": len(seconds), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_ms": round(float(ms.mean()), 2), "max_ms": round(float(ms.max()), 2)}
+    return {
+        "n": len(seconds),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "mean_ms": round(float(ms.mean()), 2),
+        "max_ms": round(float(ms.max()), 2),
+    }
 
 
 def _free_port() -> int:
@@ -85,9 +90,9 @@ def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], li
     """Demo site + bench boxes; returns the URL, one API token per client, all and unstored sample IDs."""
     from sqlalchemy import select
 
+    from sabrkit.audit import open_database
     from sabrkit.biobank import create_storage
     from sabrkit.biobank.tables import Sample
-    from sabrkit.audit import open_database
     from sabrkit.web import create_api_token
     from sabrkit.web.demo import build_demo
 
@@ -96,8 +101,10 @@ def prepare(folder: Path, n_clients: int) -> tuple[str, list[str], list[str], li
     try:
         for box in BOXES:
             create_storage(db, box, geometry="10x10", temperature_c=-80, operator="bench")
-        tokens = [create_api_token(db, "lab", label=f"bench client {i}", days=1, actor="bench")
-                  for i in range(n_clients)]
+        tokens = [
+            create_api_token(db, "lab", label=f"bench client {i}", days=1, actor="bench")
+            for i in range(n_clients)
+        ]
         with db.session() as session:
             every = list(session.scalars(select(Sample.accession_id)))
             unstored = list(session.scalars(select(Sample.accession_id).where(Sample.status == "received")))
@@ -125,8 +132,16 @@ def plain_lookups(url: str, accession_ids: list[str], n: int, rng: random.Random
     return times
 
 
-async def client_loop(base: str, token: str, every: list[str], mine: list[str], until: float, seed: int,
-                      log: dict[str, list], think_s: float) -> None:
+async def client_loop(
+    base: str,
+    token: str,
+    every: list[str],
+    mine: list[str],
+    until: float,
+    seed: int,
+    log: dict[str, list],
+    think_s: float,
+) -> None:
     import httpx
 
     rng = random.Random(seed)
@@ -141,11 +156,17 @@ async def client_loop(base: str, token: str, every: list[str], mine: list[str], 
             try:
                 if place:
                     accession_id = mine[-1]
-                    box, position = rng.choice(BOXES), f"{'ABCDEFGHIJ'[rng.randrange(10)]}{rng.randrange(1, 11)}"
-                    response = await client.post(f"/api/samples/{accession_id}/place",
-                                                 json={"box": box, "position": position})
+                    box, position = (
+                        rng.choice(BOXES),
+                        f"{'ABCDEFGHIJ'[rng.randrange(10)]}{rng.randrange(1, 11)}",
+                    )
+                    response = await client.post(
+                        f"/api/samples/{accession_id}/place", json={"box": box, "position": position}
+                    )
                 else:
-                    response = await client.get(f"/api/samples/{rng.choice(every)}" + ("/detail" if full else ""))
+                    response = await client.get(
+                        f"/api/samples/{rng.choice(every)}" + ("/detail" if full else "")
+                    )
             except httpx.HTTPError as exc:
                 log["errors"].append(f"{type(exc).__name__}: {exc}")
                 continue
@@ -169,33 +190,57 @@ def double_bookings(url: str, placed: list[tuple[str, str]]) -> dict[str, int]:
     """Positions holding two samples, and 200 placements whose sample is not where the reply said."""
     from sqlalchemy import func, select
 
+    from sabrkit.audit import open_database
     from sabrkit.biobank import locate
     from sabrkit.biobank.tables import SamplePosition
-    from sabrkit.audit import open_database
 
     db = open_database(url, actor="bench")
     try:
         with db.session() as session:
-            shared = session.execute(select(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
-                                     .group_by(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
-                                     .having(func.count() > 1)).all()
+            shared = session.execute(
+                select(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
+                .group_by(SamplePosition.box_id, SamplePosition.row, SamplePosition.col)
+                .having(func.count() > 1)
+            ).all()
         wrong = sum(locate(db, accession_id) != location for accession_id, location in placed)
         claimed = [location for _, location in placed]
-        return {"positions_with_two_samples": len(shared), "placements_not_where_reported": wrong,
-                "positions_reported_twice": len(claimed) - len(set(claimed))}
+        return {
+            "positions_with_two_samples": len(shared),
+            "placements_not_where_reported": wrong,
+            "positions_reported_twice": len(claimed) - len(set(claimed)),
+        }
     finally:
         db.dispose()
 
 
-def _scenario(base: str, url: str, tokens: list[str], every: list[str], shares: list[list[str]], seconds: float,
-              seed: int, think_s: float) -> dict[str, object]:
-    log: dict[str, list] = {"lookup": [], "full_lookup": [], "placement": [], "conflict": [], "placed": [], "errors": []}
+def _scenario(
+    base: str,
+    url: str,
+    tokens: list[str],
+    every: list[str],
+    shares: list[list[str]],
+    seconds: float,
+    seed: int,
+    think_s: float,
+) -> dict[str, object]:
+    log: dict[str, list] = {
+        "lookup": [],
+        "full_lookup": [],
+        "placement": [],
+        "conflict": [],
+        "placed": [],
+        "errors": [],
+    }
 
     async def main() -> float:
         start = time.perf_counter()
         until = start + seconds
-        await asyncio.gather(*(client_loop(base, tokens[i], every, shares[i], until, seed + i, log, think_s)
-                               for i in range(len(tokens))))
+        await asyncio.gather(
+            *(
+                client_loop(base, tokens[i], every, shares[i], until, seed + i, log, think_s)
+                for i in range(len(tokens))
+            )
+        )
         return time.perf_counter() - start
 
     load_before = os.getloadavg()[0]
@@ -204,16 +249,26 @@ def _scenario(base: str, url: str, tokens: list[str], every: list[str], shares: 
     n_requests = sum(len(log[k]) for k in ("lookup", "full_lookup", "placement", "conflict", "errors"))
     lookup = _percentiles(log["lookup"])
     return {
-        "think_time_mean_s": think_s, "seconds": round(wall, 1), "requests": n_requests,
-        "throughput_rps": round(n_requests / wall, 1), "errors": len(log["errors"]),
-        "error_examples": log["errors"][:5], "placements_ok": len(log["placement"]),
-        "placement_conflicts_409": len(log["conflict"]), "double_booking": checks,
+        "think_time_mean_s": think_s,
+        "seconds": round(wall, 1),
+        "requests": n_requests,
+        "throughput_rps": round(n_requests / wall, 1),
+        "errors": len(log["errors"]),
+        "error_examples": log["errors"][:5],
+        "placements_ok": len(log["placement"]),
+        "placement_conflicts_409": len(log["conflict"]),
+        "double_booking": checks,
         "double_booked_positions": checks["positions_with_two_samples"] + checks["positions_reported_twice"],
-        "lookup": lookup, "full_lookup": _percentiles(log["full_lookup"]),
-        "placement": _percentiles(log["placement"]), "conflict": _percentiles(log["conflict"]),
+        "lookup": lookup,
+        "full_lookup": _percentiles(log["full_lookup"]),
+        "placement": _percentiles(log["placement"]),
+        "conflict": _percentiles(log["conflict"]),
         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
-        "targets": {"no_errors": not log["errors"], "no_double_booking": not any(checks.values()),
-                    "lookup_p95_under_100ms": bool(lookup.get("n")) and lookup["p95_ms"] < 100},
+        "targets": {
+            "no_errors": not log["errors"],
+            "no_double_booking": not any(checks.values()),
+            "lookup_p95_under_100ms": bool(lookup.get("n")) and lookup["p95_ms"] < 100,
+        },
     }
 
 
@@ -224,9 +279,23 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
     plain = plain_lookups(url, every, 500, rng)
     port = _free_port()
     env = {**os.environ, "SABRKIT_DATABASE_URL": url}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "sabrkit.web.app:app_from_environment", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              env=env, cwd=folder)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "sabrkit.web.app:app_from_environment",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=folder,
+    )
     base = f"http://127.0.0.1:{port}"
     scenarios: dict[str, object] = {}
     try:
@@ -246,30 +315,45 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
         shares = [unstored[i::n_clients] for i in range(n_clients)]
         scenarios["saturation"] = _scenario(base, url, tokens, every, shares, seconds, seed, 0.0)
         if think_s > 0:
-            scenarios["bench_pace"] = _scenario(base, url, tokens, every, shares, seconds, seed + 1000, think_s)
+            scenarios["bench_pace"] = _scenario(
+                base, url, tokens, every, shares, seconds, seed + 1000, think_s
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
     plain_stats = _percentiles(plain["lookup"])
     saturation = scenarios["saturation"]
     return {
-        "benchmark": "web", "date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(),
-        "gpu": "none (no GPU in this session; none needed)", "python": sys.version.split()[0],
+        "benchmark": "web",
+        "date": dt.date.today().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "gpu": "none (no GPU in this session; none needed)",
+        "python": sys.version.split()[0],
         "machine_note": "server and clients share the same 2 cores; other load: see load_average_1min in each scenario",
-        "setup": {"server": f"uvicorn {_server_stack()}, 1 worker, SQLite (WAL) file",
-                  "clients": n_clients, "seconds_per_scenario": seconds, "client": "httpx.AsyncClient, one "
-                  "API token each, on the same machine as the server",
-                  "mix": "70% lookups GET /api/samples/{id}, 10% full lookups GET /api/samples/{id}/detail, "
-                  "20% placements POST /api/samples/{id}/place (random position of the shared boxes)",
-                  "scenarios": "saturation: no think time (closed loop); bench_pace: exponential think time "
-                  f"of mean {think_s:g} s between requests (a person scanning)",
-                  "samples": len(every), "free_positions_at_start": len(BOXES) * 100},
+        "setup": {
+            "server": f"uvicorn {_server_stack()}, 1 worker, SQLite (WAL) file",
+            "clients": n_clients,
+            "seconds_per_scenario": seconds,
+            "client": "httpx.AsyncClient, one API token each, on the same machine as the server",
+            "mix": "70% lookups GET /api/samples/{id}, 10% full lookups GET /api/samples/{id}/detail, "
+            "20% placements POST /api/samples/{id}/place (random position of the shared boxes)",
+            "scenarios": "saturation: no think time (closed loop); bench_pace: exponential think time "
+            f"of mean {think_s:g} s between requests (a person scanning)",
+            "samples": len(every),
+            "free_positions_at_start": len(BOXES) * 100,
+        },
         "scenarios": scenarios,
-        "plain_alternative": {"what": "the service calls behind each lookup, called directly and sequentially "
-                              "in one process (no HTTP, no concurrency)", "lookup": plain_stats,
-                              "full_lookup": _percentiles(plain["full_lookup"])},
-        "ratio_http_saturation_to_plain_lookup_p50": round(saturation["lookup"]["p50_ms"] / plain_stats["p50_ms"], 2)
-        if saturation["lookup"].get("n") else None,
+        "plain_alternative": {
+            "what": "the service calls behind each lookup, called directly and sequentially "
+            "in one process (no HTTP, no concurrency)",
+            "lookup": plain_stats,
+            "full_lookup": _percentiles(plain["full_lookup"]),
+        },
+        "ratio_http_saturation_to_plain_lookup_p50": round(
+            saturation["lookup"]["p50_ms"] / plain_stats["p50_ms"], 2
+        )
+        if saturation["lookup"].get("n")
+        else None,
         "targets": {name: scenario["targets"] for name, scenario in scenarios.items()},
     }
 
@@ -287,7 +371,14 @@ def _report_repeat(base: str, url: str, headers: dict[str, str], repeat: int) ->
     db = Database.from_url(url, actor="bench")
     try:  # an audited registry correction: a new data version, never built
         before = data_version(db)
-        correct(db, "visits", "1", {"tess_score": str(40 + repeat)}, reason=f"benchmark repeat {repeat}", actor="bench")
+        correct(
+            db,
+            "visits",
+            "1",
+            {"tess_score": str(40 + repeat)},
+            reason=f"benchmark repeat {repeat}",
+            actor="bench",
+        )
         after = data_version(db)
     finally:
         db.dispose()
@@ -295,7 +386,10 @@ def _report_repeat(base: str, url: str, headers: dict[str, str], repeat: int) ->
         raise RuntimeError("the write did not change the data version")
     with httpx.Client(base_url=base, headers=headers, timeout=600) as other:
         for _ in range(600):  # the other user's dashboard catches up with the new data first
-            if other.get("/dashboard").status_code == 200 and "being built" not in other.get("/dashboard").text:
+            if (
+                other.get("/dashboard").status_code == 200
+                and "being built" not in other.get("/dashboard").text
+            ):
                 break
             time.sleep(0.5)
     loads = [os.getloadavg()[0]]
@@ -326,10 +420,19 @@ def _report_repeat(base: str, url: str, headers: dict[str, str], repeat: int) ->
     stop.set()
     user.join()
     loads.append(os.getloadavg()[0])
-    print(f"repeat {repeat}: cold report {seconds:.1f} s after {polls} polls, {len(latencies)} dashboard requests "
-          f"meanwhile, load {loads}", file=sys.stderr, flush=True)
-    return {"cold_report_seconds": round(seconds, 2), "polls": polls, "dashboard_while_building": latencies,
-            "load_average_1min": [round(v, 2) for v in loads], "report_bytes": len(response.content)}
+    print(
+        f"repeat {repeat}: cold report {seconds:.1f} s after {polls} polls, {len(latencies)} dashboard requests "
+        f"meanwhile, load {loads}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "cold_report_seconds": round(seconds, 2),
+        "polls": polls,
+        "dashboard_while_building": latencies,
+        "load_average_1min": [round(v, 2) for v in loads],
+        "report_bytes": len(response.content),
+    }
 
 
 def _idle_dashboard(base: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -368,14 +471,35 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
     finally:
         db.dispose()
     headers = {"Authorization": f"Bearer {token}"}
-    modes: dict[str, object] = {"direct_call_seconds": direct, "direct_call_median_seconds": float(np.median(direct))}
+    modes: dict[str, object] = {
+        "direct_call_seconds": direct,
+        "direct_call_median_seconds": float(np.median(direct)),
+    }
     for mode in ("process", "thread"):
         port = _free_port()
-        env = {**os.environ, "SABRKIT_DATABASE_URL": site.database_url, "SABRKIT_WEB_REPORT_WORKER": mode,
-               "SABRKIT_WEB_SESSION_CACHE_SECONDS": "5"}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "sabrkit.web.app:app_from_environment",
-                                   "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                  env=env, cwd=folder)
+        env = {
+            **os.environ,
+            "SABRKIT_DATABASE_URL": site.database_url,
+            "SABRKIT_WEB_REPORT_WORKER": mode,
+            "SABRKIT_WEB_SESSION_CACHE_SECONDS": "5",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "sabrkit.web.app:app_from_environment",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=folder,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
@@ -388,12 +512,17 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("uvicorn did not start")
                 time.sleep(0.2)
-            with httpx.Client(base_url=base, headers=headers, timeout=600) as warm:  # start the workers, warm caches
+            with httpx.Client(
+                base_url=base, headers=headers, timeout=600
+            ) as warm:  # start the workers, warm caches
                 for path in ("/dashboard", "/reports/study"):
                     for _ in range(600):
                         response = warm.get(path)
-                        if response.status_code == 200 and response.headers.get("x-fresh", "true") == "true" \
-                                and "being built" not in response.text:
+                        if (
+                            response.status_code == 200
+                            and response.headers.get("x-fresh", "true") == "true"
+                            and "being built" not in response.text
+                        ):
                             break
                         time.sleep(0.5)
             idle = _idle_dashboard(base, headers, idle_seconds)
@@ -407,18 +536,29 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
             raise RuntimeError(f"no dashboard request finished while the {mode} report was built")
         cold = [run["cold_report_seconds"] for run in runs]
         modes[mode] = {
-            "cold_report_seconds": cold, "cold_report_median_seconds": float(np.median(cold)),
-            "dashboard_idle": idle_stats, "dashboard_while_report_builds": busy_stats,
+            "cold_report_seconds": cold,
+            "cold_report_median_seconds": float(np.median(cold)),
+            "dashboard_idle": idle_stats,
+            "dashboard_while_report_builds": busy_stats,
             "dashboard_non_200_while_building": sum(1 for v in busy if v == float("inf")),
             "ratio_dashboard_p95_building_to_idle": round(busy_stats["p95_ms"] / idle_stats["p95_ms"], 2),
             "repeats": runs,
-            "targets": {"cold_report_le_5_s": bool(np.median(cold) <= 5.0),
-                        "dashboard_p95_within_1.5x_idle": bool(busy_stats["p95_ms"] <= 1.5 * idle_stats["p95_ms"])},
+            "targets": {
+                "cold_report_le_5_s": bool(np.median(cold) <= 5.0),
+                "dashboard_p95_within_1.5x_idle": bool(busy_stats["p95_ms"] <= 1.5 * idle_stats["p95_ms"]),
+            },
         }
-    return {"date": dt.date.today().isoformat(), "cpu_count": os.cpu_count(), "patients": 60, "repeats": repeats,
-            "idle_seconds": idle_seconds, "what": "cold study report (a data version never built, through HTTP: "
-            "first request until the fresh report is served) and another user's GET /dashboard latency, idle vs "
-            "while the report builds; worker process (default) vs worker thread (plain alternative)", **modes}
+    return {
+        "date": dt.date.today().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "patients": 60,
+        "repeats": repeats,
+        "idle_seconds": idle_seconds,
+        "what": "cold study report (a data version never built, through HTTP: "
+        "first request until the fresh report is served) and another user's GET /dashboard latency, idle vs "
+        "while the report builds; worker process (default) vs worker thread (plain alternative)",
+        **modes,
+    }
 
 
 def main() -> None:
@@ -426,10 +566,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20240502)
-    parser.add_argument("--think", type=float, default=0.5, help="mean think time (s) of the bench_pace scenario; "
-                        "0 runs only the saturation scenario")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.5,
+        help="mean think time (s) of the bench_pace scenario; 0 runs only the saturation scenario",
+    )
     parser.add_argument("--out", type=Path, default=RESULT)
-    parser.add_argument("--reports-only", action="store_true", help="run only the reports part; merge it into --out")
+    parser.add_argument(
+        "--reports-only", action="store_true", help="run only the reports part; merge it into --out"
+    )
     parser.add_argument("--report-repeats", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -445,9 +591,25 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, scenario in result["scenarios"].items():
-        print(name, json.dumps({k: scenario[k] for k in ("requests", "throughput_rps", "errors",
-                                                         "double_booked_positions", "lookup", "placement",
-                                                         "load_average_1min", "targets")}, indent=1))
+        print(
+            name,
+            json.dumps(
+                {
+                    k: scenario[k]
+                    for k in (
+                        "requests",
+                        "throughput_rps",
+                        "errors",
+                        "double_booked_positions",
+                        "lookup",
+                        "placement",
+                        "load_average_1min",
+                        "targets",
+                    )
+                },
+                indent=1,
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-
 from stage_params import ROOT, load_section
 
 FEATURES = ROOT / "data" / "features"
@@ -43,7 +42,9 @@ def main() -> None:
     )
     write_dataset(dataset, FEATURES / "patient_dataset.parquet")
     record = {
-        "consent": p.consent, "consent_reason": p.consent_reason, "dataset_consent": dataset.consent,
+        "consent": p.consent,
+        "consent_reason": p.consent_reason,
+        "dataset_consent": dataset.consent,
         "consent_snapshot_sha256": None if snapshot is None else snapshot_sha256(snapshot),
         "n_excluded_no_consent": 0 if snapshot is None else n_excluded(snapshot, endpoints["study_id"]),
         "n_patients": dataset.n_patients,

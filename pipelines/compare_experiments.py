@@ -52,8 +52,10 @@ def main() -> None:
     table.to_csv(REPORTS / "experiments.csv", index=False)
     (REPORTS / "experiments.md").write_text(markdown(table), encoding="utf-8")
     best = table.iloc[0]
-    print(f"compare_experiments: {len(table)} experiment(s); best Uno C {best['uno_c_mean']:.3f} ({best['experiment']}); "
-          f"table in {REPORTS / 'experiments.md'}")
+    print(
+        f"compare_experiments: {len(table)} experiment(s); best Uno C {best['uno_c_mean']:.3f} ({best['experiment']}); "
+        f"table in {REPORTS / 'experiments.md'}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from stage_params import ROOT
 
 SOURCE = ROOT / "data" / "preprocessed"

@@ -14,7 +14,6 @@ import os
 import shutil
 
 import pandas as pd
-
 from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "dicom" / "export"
@@ -32,22 +31,35 @@ def main() -> None:
     secret = os.environ.get("SABRKIT_DEID_SECRET")
     if not secret:
         logging.getLogger("sabrkit.pipelines").warning(
-            "SABRKIT_DEID_SECRET is not set: using the demo secret (acceptable for synthetic data only)")
+            "SABRKIT_DEID_SECRET is not set: using the demo secret (acceptable for synthetic data only)"
+        )
         secret = DEMO_SECRET
     keys = pd.read_csv(KEY_TABLE, dtype=str)
-    config = DeidConfig(secret=secret, pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"])),
-                        max_shift_days=p.max_shift_days, keep_label_pattern=p.keep_label_pattern)
+    config = DeidConfig(
+        secret=secret,
+        pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"])),
+        max_shift_days=p.max_shift_days,
+        keep_label_pattern=p.keep_label_pattern,
+    )
     if OUT.exists():
         shutil.rmtree(OUT)
     result = deidentify_folder(SOURCE, OUT, config)
     if result.failures:
         raise ExtractionError(result.failures, result.n_written + len(result.failures), 0.0)
-    needles = [*keys["hospital_number"], *(keys["family_name"] + "^" + keys["given_name"]),
-               *keys["date_of_birth"].str.replace("-", "")]
+    needles = [
+        *keys["hospital_number"],
+        *(keys["family_name"] + "^" + keys["given_name"]),
+        *keys["date_of_birth"].str.replace("-", ""),
+    ]
     findings = check_deidentified_folder(OUT, identifiers=needles, keep_label_pattern=p.keep_label_pattern)
     METRICS.parent.mkdir(exist_ok=True)
-    METRICS.write_text(json.dumps({"n_files": result.n_written, "n_patients": len(result.patients),
-                                   "phi_findings": len(findings)}, indent=2) + "\n")
+    METRICS.write_text(
+        json.dumps(
+            {"n_files": result.n_written, "n_patients": len(result.patients), "phi_findings": len(findings)},
+            indent=2,
+        )
+        + "\n"
+    )
     assert_no_phi(findings)
     print(f"deidentify: {result.n_written} files of {len(result.patients)} patients, no PHI attribute left")
 

@@ -24,15 +24,32 @@ def main() -> None:
     p = load_section("dicom")
     if OUT.exists():
         shutil.rmtree(OUT)
-    summary = write_cohort_dicom(SOURCE, OUT / "export", follow_up=p.follow_up,
-                                 follow_up_truth_dir=OUT / "follow_up_truth" if p.follow_up else None,
-                                 dose_truth_path=OUT / "dose_truth.csv")
-    (OUT / "summary.json").write_text(json.dumps({
-        "n_patients": summary.n_patients, "n_image_series": summary.n_image_series, "n_rtstruct": summary.n_rtstruct,
-        "n_rtplan": summary.n_rtplan, "n_rtdose": summary.n_rtdose,
-        "n_files": summary.n_files, "n_bytes": summary.n_bytes}, indent=2) + "\n")
-    print(f"dicom: {summary.n_patients} patients, {summary.n_image_series} CT series, {summary.n_rtstruct} RTSTRUCT, "
-          f"{summary.n_files} files ({summary.n_bytes / 1e6:.0f} MB)")
+    summary = write_cohort_dicom(
+        SOURCE,
+        OUT / "export",
+        follow_up=p.follow_up,
+        follow_up_truth_dir=OUT / "follow_up_truth" if p.follow_up else None,
+        dose_truth_path=OUT / "dose_truth.csv",
+    )
+    (OUT / "summary.json").write_text(
+        json.dumps(
+            {
+                "n_patients": summary.n_patients,
+                "n_image_series": summary.n_image_series,
+                "n_rtstruct": summary.n_rtstruct,
+                "n_rtplan": summary.n_rtplan,
+                "n_rtdose": summary.n_rtdose,
+                "n_files": summary.n_files,
+                "n_bytes": summary.n_bytes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(
+        f"dicom: {summary.n_patients} patients, {summary.n_image_series} CT series, {summary.n_rtstruct} RTSTRUCT, "
+        f"{summary.n_files} files ({summary.n_bytes / 1e6:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import shutil
 
 import pandas as pd
-
 from stage_params import ROOT, load_section
 
 DICOM = ROOT / "data" / "dicom_deid"
@@ -44,30 +43,46 @@ def main() -> None:
     checked = check_folder(DICOM, table)
     checked.dvh.to_csv(OUT / "plan_dvh.csv", index=False, lineterminator="\n")
     checked.checks.to_csv(OUT / "constraints.csv", index=False, lineterminator="\n")
-    lesions, curves, failures = lesion_dose_tables(IMAGING, OUT, alpha_beta_tumour=p.alpha_beta_tumour,
-                                                   alpha_beta_normal=p.alpha_beta_normal,
-                                                   dvh_bin_width_gy=p.dvh_bin_width_gy)
+    lesions, curves, failures = lesion_dose_tables(
+        IMAGING,
+        OUT,
+        alpha_beta_tumour=p.alpha_beta_tumour,
+        alpha_beta_normal=p.alpha_beta_normal,
+        dvh_bin_width_gy=p.dvh_bin_width_gy,
+    )
     lesions.to_csv(OUT / "lesion_dose.csv", index=False, lineterminator="\n")
     curves.to_csv(OUT / "lesion_dvh_curves.csv", index=False, lineterminator="\n")
-    dosiomics, dosiomic_failures = extract_dosiomics(IMAGING, lesions, OUT, params_name=p.dosiomics_params,
-                                                     n_jobs=n_jobs) if len(lesions) else (pd.DataFrame(), [])
+    dosiomics, dosiomic_failures = (
+        extract_dosiomics(IMAGING, lesions, OUT, params_name=p.dosiomics_params, n_jobs=n_jobs)
+        if len(lesions)
+        else (pd.DataFrame(), [])
+    )
     if len(dosiomics):
         write_feature_table(dosiomics, OUT / "dosiomics.parquet")
     all_failures = [*checked.failures, *failures, *dosiomic_failures]
-    pd.DataFrame([(f.case_id, f.stage, f.reason) for f in all_failures], columns=["case_id", "stage", "reason"]).to_csv(
-        OUT / "failures.csv", index=False, lineterminator="\n")
-    summary = {**checked.summary(), "n_failures": len(all_failures), "n_lesions": len(lesions),
-               "table_version": table.version}
+    pd.DataFrame(
+        [(f.case_id, f.stage, f.reason) for f in all_failures], columns=["case_id", "stage", "reason"]
+    ).to_csv(OUT / "failures.csv", index=False, lineterminator="\n")
+    summary = {
+        **checked.summary(),
+        "n_failures": len(all_failures),
+        "n_lesions": len(lesions),
+        "table_version": table.version,
+    }
     METRICS.parent.mkdir(exist_ok=True)
     METRICS.write_text(json.dumps(summary, indent=2) + "\n")
     from sabrkit.dose.report import build_dose_report
     from sabrkit.version import __version__
 
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(build_dose_report(checked.checks, lesions, table_version=table.version, version=__version__),
-                      encoding="utf-8")
-    print(f"dose: {summary['n_plans']} plans of {summary['n_patients']} patients, {summary['n_checks']} checks, "
-          f"{summary['n_violations']} violation(s), {len(lesions)} lesion BED maps, {len(all_failures)} failure(s)")
+    REPORT.write_text(
+        build_dose_report(checked.checks, lesions, table_version=table.version, version=__version__),
+        encoding="utf-8",
+    )
+    print(
+        f"dose: {summary['n_plans']} plans of {summary['n_patients']} patients, {summary['n_checks']} checks, "
+        f"{summary['n_violations']} violation(s), {len(lesions)} lesion BED maps, {len(all_failures)} failure(s)"
+    )
 
 
 if __name__ == "__main__":

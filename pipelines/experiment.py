@@ -29,7 +29,11 @@ def main() -> None:
 
     if len(sys.argv) != 2:
         raise ConfigError(
-            format_problem(f"arguments {sys.argv[1:]}", "one experiment name", "run python pipelines/experiment.py <name>")
+            format_problem(
+                f"arguments {sys.argv[1:]}",
+                "one experiment name",
+                "run python pipelines/experiment.py <name>",
+            )
         )
     name = sys.argv[1]
     execution = load_all()["execution"]
@@ -39,8 +43,12 @@ def main() -> None:
     register, reason = pipeline_registration(lineage)
     print(f"experiment {name}: {reason}")
     result = run_experiment_file(
-        EXPERIMENTS / f"{name}.yaml", ROOT, tracking_uri=tracking_uri, artifact_location=artifact_location,
-        n_jobs=execution.n_jobs, register=None if register else False,
+        EXPERIMENTS / f"{name}.yaml",
+        ROOT,
+        tracking_uri=tracking_uri,
+        artifact_location=artifact_location,
+        n_jobs=execution.n_jobs,
+        register=None if register else False,
     )
     s = result.metrics["summary"]
     print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from stage_params import ROOT, load_all
 
 SOURCE = ROOT / "data" / "preprocessed"

@@ -48,7 +48,9 @@ def main() -> None:
 
     required = os.environ.get(REQUIRE_ENV) == "1"
     summaries, results = check_configurations(["digital"], REPO_DATA, REFERENCE)
-    ct_summaries, ct_results = check_configurations(list("ABCDE"), ct_data_dir(), REFERENCE, skip_missing=not required)
+    ct_summaries, ct_results = check_configurations(
+        list("ABCDE"), ct_data_dir(), REFERENCE, skip_missing=not required
+    )
     summaries.update(ct_summaries)
     results.update(ct_results)
     skipped = [config for config, section in summaries.items() if "skipped" in section]

@@ -19,15 +19,21 @@ def main() -> None:
     from sabrkit.imaging import IngestConfig, ingest_folder
 
     p = load_section("imaging_ingest")
-    config = IngestConfig(roi_pattern=p.roi_pattern, lesion_pattern=p.lesion_pattern,
-                          lesion_id_template=p.lesion_id_template, modalities=p.modalities,
-                          slice_tolerance=p.slice_tolerance)
+    config = IngestConfig(
+        roi_pattern=p.roi_pattern,
+        lesion_pattern=p.lesion_pattern,
+        lesion_id_template=p.lesion_id_template,
+        modalities=p.modalities,
+        slice_tolerance=p.slice_tolerance,
+    )
     result = ingest_folder(SOURCE, OUT, config)
     n_units = max(len(result.series) + len(result.failures), 1)
     if result.failures and len(result.failures) / n_units > p.max_failure_fraction:
         raise ExtractionError(result.failures, n_units, p.max_failure_fraction)
-    print(f"imaging_ingest: {len(result.lesions)} lesion masks, {len(result.series)} series, "
-          f"{len(result.failures)} failure(s); {result.n_units_done} converted, {result.n_units_reused} unchanged")
+    print(
+        f"imaging_ingest: {len(result.lesions)} lesion masks, {len(result.series)} series, "
+        f"{len(result.failures)} failure(s); {result.n_units_done} converted, {result.n_units_reused} unchanged"
+    )
 
 
 if __name__ == "__main__":

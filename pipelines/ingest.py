@@ -17,8 +17,8 @@ OUT = ROOT / "data" / "registry"
 
 
 def main() -> None:
-    from sabrkit.biobank import load_samples
     from sabrkit.audit import open_database
+    from sabrkit.biobank import load_samples
     from sabrkit.models.consent_snapshot import consent_snapshot, load_consent_table
     from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
     from sabrkit.registry.survival import cohort_summary
@@ -42,8 +42,10 @@ def main() -> None:
     metrics = ROOT / "metrics"
     metrics.mkdir(exist_ok=True)
     (metrics / "cohort.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"ingest: {registry}; {samples}; consents {consents['consents']} ({consents['withdrawn']} withdrawn), "
-          f"{int(snapshot['consented'].sum())} of {len(snapshot)} patients consented to future research and image linkage")
+    print(
+        f"ingest: {registry}; {samples}; consents {consents['consents']} ({consents['withdrawn']} withdrawn), "
+        f"{int(snapshot['consented'].sum())} of {len(snapshot)} patients consented to future research and image linkage"
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ default) or ``data/imaging`` (what `imaging_ingest` made of the de-identified DI
 from __future__ import annotations
 
 import pandas as pd
-
 from stage_params import ROOT, load_all
 
 OUT = ROOT / "data" / "preprocessed"

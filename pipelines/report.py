@@ -42,11 +42,18 @@ def main() -> None:
     cutoff = pd.Timestamp(params.cutoff_date) if params.cutoff_date else None
     tables = build_analysis_tables(frames, cutoff=cutoff)
     write_analysis_tables(tables, EXPORTS)
-    report = build_study_report(tables, frames, target_patients=params.target_patients,
-                                landmark_months=params.landmark_months, version=__version__)
+    report = build_study_report(
+        tables,
+        frames,
+        target_patients=params.target_patients,
+        landmark_months=params.landmark_months,
+        version=__version__,
+    )
     write_study_report(report, REPORT, METRICS)
-    print(f"report: {len(report.section_titles)} sections, {report.metrics['n_patients']} patients, "
-          f"2-year PFS {report.metrics['pfs_2y']:.3f} -> {REPORT}")
+    print(
+        f"report: {len(report.section_titles)} sections, {report.metrics['n_patients']} patients, "
+        f"2-year PFS {report.metrics['pfs_2y']:.3f} -> {REPORT}"
+    )
 
 
 if __name__ == "__main__":

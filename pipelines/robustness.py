@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from stage_params import ROOT, load_all
 
 from sabrkit.io import atomic_write
-
-from stage_params import ROOT, load_all
 
 SOURCE = ROOT / "data" / "preprocessed"
 OUT = ROOT / "data" / "features"

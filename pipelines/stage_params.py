@@ -69,7 +69,7 @@ class AssembleParams(_Section):
 class TrainParams(_Section):
     estimator: str
     estimator_params: dict[str, Any] = Field(default_factory=dict)
-    tuning: dict[str, Any] | None = None     # {grid: {step__param: [...]}, inner_splits: 3}: nested CV
+    tuning: dict[str, Any] | None = None  # {grid: {step__param: [...]}, inner_splits: 3}: nested CV
     n_splits: int = Field(ge=2)
     n_repeats: int = Field(ge=1)
     random_state: int
@@ -78,9 +78,9 @@ class TrainParams(_Section):
 
 
 class EvaluateParams(_Section):
-    permutations: int = Field(99, ge=0)            # whole-procedure permutation test (CV re-runs)
+    permutations: int = Field(99, ge=0)  # whole-procedure permutation test (CV re-runs)
     permutation_cv_repeats: int = Field(1, ge=1)
-    interval_bootstrap: int = Field(100, ge=0)     # bootstrap cohorts of the C / delta-C interval
+    interval_bootstrap: int = Field(100, ge=0)  # bootstrap cohorts of the C / delta-C interval
     interval_cv_repeats: int = Field(1, ge=1)
     importance_repeats: int = Field(0, ge=0)
 
@@ -111,11 +111,11 @@ class RobustnessParams(_Section):
 
 
 class DicomParams(_Section):
-    follow_up: bool = True                       # also write uncontoured follow-up CTs
+    follow_up: bool = True  # also write uncontoured follow-up CTs
 
 
 class DeidentifyParams(_Section):
-    max_shift_days: int = Field(365, ge=1)       # dates move back 1..N days, one offset per patient
+    max_shift_days: int = Field(365, ge=1)  # dates move back 1..N days, one offset per patient
     keep_label_pattern: str = r"(GTV|CTV|ITV|PTV|IGTV)[A-Za-z0-9_\-]{0,12}"
 
 
@@ -129,11 +129,11 @@ class ImagingIngestParams(_Section):
 
 
 class DoseParams(_Section):
-    alpha_beta_tumour: float = Field(10.0, gt=0)     # Gy, inside lesions (BED10)
-    alpha_beta_normal: float = Field(3.0, gt=0)      # Gy, late-responding tissue elsewhere
-    dvh_bin_width_gy: float = Field(0.1, gt=0)       # cumulative DVH tables
-    constraint_table: str | None = None              # YAML path (project-relative); None: packaged TG-101
-    dosiomics_params: str = "dose_v1"                # pyradiomics profile of the dose/BED features
+    alpha_beta_tumour: float = Field(10.0, gt=0)  # Gy, inside lesions (BED10)
+    alpha_beta_normal: float = Field(3.0, gt=0)  # Gy, late-responding tissue elsewhere
+    dvh_bin_width_gy: float = Field(0.1, gt=0)  # cumulative DVH tables
+    constraint_table: str | None = None  # YAML path (project-relative); None: packaged TG-101
+    dosiomics_params: str = "dose_v1"  # pyradiomics profile of the dose/BED features
 
 
 class UnetParams(_Section):

@@ -26,7 +26,10 @@ def default_spec_document(params: dict[str, Any]) -> dict[str, Any]:
     assemble, train, evaluate = params["assemble"], params["train"], params["evaluate"]
     model: dict[str, Any] = {"estimator": train.estimator, "params": dict(train.estimator_params)}
     if train.tuning is not None:
-        model["tuning"] = {"grid": dict(train.tuning["grid"]), "inner_splits": int(train.tuning.get("inner_splits", 3))}
+        model["tuning"] = {
+            "grid": dict(train.tuning["grid"]),
+            "inner_splits": int(train.tuning.get("inner_splits", 3)),
+        }
     inputs: dict[str, Any] = {"aggregation": assemble.aggregation, "consent": assemble.consent}
     if assemble.consent_reason:
         inputs["consent_reason"] = assemble.consent_reason
@@ -36,12 +39,19 @@ def default_spec_document(params: dict[str, Any]) -> dict[str, Any]:
         "inputs": inputs,
         "data": {"feature_set": assemble.feature_set, "endpoint": assemble.endpoint},
         "model": model,
-        "validation": {"n_splits": train.n_splits, "n_repeats": train.n_repeats, "random_state": train.random_state,
-                       "tau_months": train.tau_months},
-        "analysis": {"permutations": evaluate.permutations, "permutation_cv_repeats": evaluate.permutation_cv_repeats,
-                     "interval_bootstrap": evaluate.interval_bootstrap,
-                     "interval_cv_repeats": evaluate.interval_cv_repeats,
-                     "importance_repeats": evaluate.importance_repeats},
+        "validation": {
+            "n_splits": train.n_splits,
+            "n_repeats": train.n_repeats,
+            "random_state": train.random_state,
+            "tau_months": train.tau_months,
+        },
+        "analysis": {
+            "permutations": evaluate.permutations,
+            "permutation_cv_repeats": evaluate.permutation_cv_repeats,
+            "interval_bootstrap": evaluate.interval_bootstrap,
+            "interval_cv_repeats": evaluate.interval_cv_repeats,
+            "importance_repeats": evaluate.importance_repeats,
+        },
         "tracking": {"experiment_name": train.experiment_name},
     }
 
@@ -56,8 +66,14 @@ def main() -> None:
     spec = parse_experiment(default_spec_document(params), "params.yaml (train/evaluate/assemble)")
     tracking_uri = Settings().resolved_mlflow_uri()
     artifact_location = (ROOT / "mlartifacts").as_uri() if tracking_uri.startswith("sqlite") else None
-    result = run_experiment(spec, read_experiment_inputs(spec, ROOT), tracking_uri=tracking_uri, out_dir=OUT,
-                            artifact_location=artifact_location, n_jobs=params["execution"].n_jobs)
+    result = run_experiment(
+        spec,
+        read_experiment_inputs(spec, ROOT),
+        tracking_uri=tracking_uri,
+        out_dir=OUT,
+        artifact_location=artifact_location,
+        n_jobs=params["execution"].n_jobs,
+    )
     write_json(result.metrics, OUT / "metrics.json")
     s = result.metrics["summary"]
     print(

@@ -11,7 +11,6 @@ import json
 import time
 
 import pandas as pd
-
 from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "preprocessed"
@@ -22,7 +21,14 @@ METRICS = ROOT / "metrics" / "encoder.json"
 def main() -> None:
     import numpy as np
 
-    from sabrkit.features.deep import CropConfig, EncoderConfig, load_crops, load_encoder, save_encoder, train_encoder
+    from sabrkit.features.deep import (
+        CropConfig,
+        EncoderConfig,
+        load_crops,
+        load_encoder,
+        save_encoder,
+        train_encoder,
+    )
 
     p = load_section("deep_features")
     started = time.perf_counter()

@@ -14,7 +14,6 @@ import shutil
 
 import numpy as np
 import pandas as pd
-
 from stage_params import ROOT, load_section
 
 SOURCE = ROOT / "data" / "preprocessed"
@@ -38,10 +37,20 @@ def main() -> None:
     from sabrkit.settings import Settings
 
     p = load_section("unet")
-    config = UNetConfig(channels=p.channels, strides=p.strides, num_res_units=p.num_res_units, patch_size=p.patch_size,
-                        hu_window=p.hu_window, samples_per_lesion=p.samples_per_lesion, batch_lesions=p.batch_lesions,
-                        learning_rate=p.learning_rate, max_epochs=p.max_epochs, max_minutes=p.max_minutes,
-                        validate_every=p.validate_every, seed=p.seed)
+    config = UNetConfig(
+        channels=p.channels,
+        strides=p.strides,
+        num_res_units=p.num_res_units,
+        patch_size=p.patch_size,
+        hu_window=p.hu_window,
+        samples_per_lesion=p.samples_per_lesion,
+        batch_lesions=p.batch_lesions,
+        learning_rate=p.learning_rate,
+        max_epochs=p.max_epochs,
+        max_minutes=p.max_minutes,
+        validate_every=p.validate_every,
+        seed=p.seed,
+    )
     manifest = pd.read_csv(SOURCE / "images.csv")
     held_out = split_patients(manifest["study_id"].astype(str).tolist(), p.held_out_fraction, p.seed)
     lesions = lesion_arrays(manifest, SOURCE, config)
@@ -52,13 +61,24 @@ def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
     save_unet(trained, OUT)
-    pd.DataFrame({"lesion_id": [x["lesion_id"] for x in lesions], "study_id": [x["study_id"] for x in lesions],
-                  "split": ["held_out" if x["study_id"] in held_out else "train" for x in lesions]}).to_csv(
-        OUT / "split.csv", index=False)
+    pd.DataFrame(
+        {
+            "lesion_id": [x["lesion_id"] for x in lesions],
+            "study_id": [x["study_id"] for x in lesions],
+            "split": ["held_out" if x["study_id"] in held_out else "train" for x in lesions],
+        }
+    ).to_csv(OUT / "split.csv", index=False)
     v = trained.validation
-    summary = {"held_out_mean_dice": v["mean_dice"], "held_out_median_dice": v["median_dice"],
-               "held_out_min_dice": v["min_dice"], "n_train_lesions": len(train), "n_held_out_lesions": len(validation),
-               "train_seconds": round(trained.seconds, 1), "epochs": len(trained.history), "device": trained.device}
+    summary = {
+        "held_out_mean_dice": v["mean_dice"],
+        "held_out_median_dice": v["median_dice"],
+        "held_out_min_dice": v["min_dice"],
+        "n_train_lesions": len(train),
+        "n_held_out_lesions": len(validation),
+        "train_seconds": round(trained.seconds, 1),
+        "epochs": len(trained.history),
+        "device": trained.device,
+    }
     METRICS.parent.mkdir(exist_ok=True)
     METRICS.write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -66,19 +86,27 @@ def main() -> None:
     client = MlflowClient(tracking_uri=tracking_uri)
     artifact_location = (ROOT / "mlartifacts").as_uri() if tracking_uri.startswith("sqlite") else None
     experiment_id = get_or_create_experiment(client, p.experiment_name, artifact_location=artifact_location)
-    run = client.create_run(experiment_id, run_name="unet", tags={"dvc_stage": "train_unet", "device": trained.device})
+    run = client.create_run(
+        experiment_id, run_name="unet", tags={"dvc_stage": "train_unet", "device": trained.device}
+    )
     params = [Param(k, str(v)) for k, v in p.model_dump().items()]
     now = run.info.start_time
     metrics = [Metric(k, float(v), now, 0) for k, v in summary.items() if isinstance(v, (int, float))]
     metrics += [Metric("train_loss", h["loss"], now, int(h["epoch"])) for h in trained.history]
-    metrics += [Metric("val_dice", h["val_dice"], now, int(h["epoch"])) for h in trained.history if "val_dice" in h]
+    metrics += [
+        Metric("val_dice", h["val_dice"], now, int(h["epoch"])) for h in trained.history if "val_dice" in h
+    ]
     client.log_batch(run.info.run_id, metrics=metrics, params=params)
     for name in ("unet.pt", "unet.json", "split.csv"):
         client.log_artifact(run.info.run_id, str(OUT / name))
     client.set_terminated(run.info.run_id)
-    (OUT / "mlflow_run.json").write_text(json.dumps({"run_id": run.info.run_id, "tracking_uri": tracking_uri}) + "\n")
-    print(f"train_unet: held-out mean Dice {v['mean_dice']:.3f} on {len(validation)} lesions "
-          f"({len(trained.history)} epochs, {trained.seconds / 60:.1f} min on {trained.device}); MLflow run {run.info.run_id}")
+    (OUT / "mlflow_run.json").write_text(
+        json.dumps({"run_id": run.info.run_id, "tracking_uri": tracking_uri}) + "\n"
+    )
+    print(
+        f"train_unet: held-out mean Dice {v['mean_dice']:.3f} on {len(validation)} lesions "
+        f"({len(trained.history)} epochs, {trained.seconds / 60:.1f} min on {trained.device}); MLflow run {run.info.run_id}"
+    )
 
 
 if __name__ == "__main__":

@@ -96,8 +96,11 @@ class ImportValidationError(ValidationError):
         self.errors = list(errors)
         lines = "\n".join(f"  - {e}" for e in self.errors)
         first = self.errors[0].column.rsplit(":", 1)[-1] if self.errors else None
-        outcome = "nothing was changed. Fix every value listed and try again" if changed else \
-            "nothing was imported. Fix every row listed and import again"
+        outcome = (
+            "nothing was changed. Fix every value listed and try again"
+            if changed
+            else "nothing was imported. Fix every row listed and import again"
+        )
         super().__init__(f"{source}: {len(self.errors)} bad row value(s); {outcome}:\n{lines}", field=first)
 
     @property

@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 def _temporary_name(target: Path, kind: str, suffix: str) -> Path:
     """A name beside ``target`` that no other process or thread will choose."""
-    stem = target.name[: len(target.name) - len(suffix)] if suffix and target.name.endswith(suffix) else target.name
+    stem = (
+        target.name[: len(target.name) - len(suffix)]
+        if suffix and target.name.endswith(suffix)
+        else target.name
+    )
     return target.with_name(f".{stem}.{kind}-{os.getpid()}-{secrets.token_hex(6)}{suffix}")
 
 

@@ -30,8 +30,7 @@ class Settings(BaseSettings):
     )
     mlflow_tracking_uri: str | None = Field(
         None,
-        description="MLflow tracking URI. Unset: MLFLOW_TRACKING_URI if set, "
-        f"else {DEFAULT_MLFLOW_URI}.",
+        description=f"MLflow tracking URI. Unset: MLFLOW_TRACKING_URI if set, else {DEFAULT_MLFLOW_URI}.",
     )
     data_dir: Path = Field(Path("data"), description="Folder for images, masks and derived tables.")
     log_level: str = Field("INFO", description="Logging level of the CLI (DEBUG, INFO, WARNING).")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from sabrkit.db import Database
 from sabrkit.audit import open_database
+from sabrkit.db import Database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +36,7 @@ def rng() -> np.random.Generator:
 
 # ---- small CT-like cases for the imaging and features tests ------------------------------
 
+
 def ct_like_case(
     rng: np.random.Generator,
     size_xyz: tuple[int, int, int] = (40, 40, 20),
@@ -49,7 +49,9 @@ def ct_like_case(
     z, y, x = np.mgrid[0:nz, 0:ny, 0:nx]
     centre = (np.array([nx, ny, nz]) - 1) / 2
     r = np.sqrt(
-        ((x - centre[0]) * spacing[0]) ** 2 + ((y - centre[1]) * spacing[1]) ** 2 + ((z - centre[2]) * spacing[2]) ** 2
+        ((x - centre[0]) * spacing[0]) ** 2
+        + ((y - centre[1]) * spacing[1]) ** 2
+        + ((z - centre[2]) * spacing[2]) ** 2
     )
     lesion = r <= radius_mm
     hu = rng.normal(-800.0, 30.0, size=lesion.shape)
@@ -88,7 +90,9 @@ def write_case(tmp_path: Path, rng: np.random.Generator) -> Callable[..., tuple[
 
 
 @pytest.fixture(autouse=True)
-def _audit_key_files_per_test(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _audit_key_files_per_test(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Point the audit key file and checkpoint folder at a fresh temp folder (no key unless a test makes one).
 
     A key file in the developer's home (``sabrkit audit init-key``) must not leak into tests.
@@ -100,6 +104,7 @@ def _audit_key_files_per_test(monkeypatch: pytest.MonkeyPatch, tmp_path_factory:
 
 # ---- databases: a SQLite file per test, and PostgreSQL when SABRKIT_TEST_POSTGRES_URL is set ----
 
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
@@ -108,7 +113,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     server = postgres_test_url()
     if server is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
     with temporary_postgres_schema(server) as url:
         yield url
 

@@ -10,7 +10,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("readme_table", REPO_ROOT / "benchmarks" / "readme_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "readme_table", REPO_ROOT / "benchmarks" / "readme_table.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built

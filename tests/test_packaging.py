@@ -41,7 +41,18 @@ def test_version_from_metadata():
 @pytest.mark.slow
 def test_wheel_contains_every_module(tmp_path: Path):
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO_ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO_ROOT),
+        ],
         capture_output=True,
         text=True,
     )
@@ -51,7 +62,9 @@ def test_wheel_contains_every_module(tmp_path: Path):
     expected = {
         "sabrkit/" + p.relative_to(REPO_ROOT / "platform").as_posix()
         for p in (REPO_ROOT / "platform").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".yaml", ".mako", ".typed", ".j2", ".html"}
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix in {".py", ".yaml", ".mako", ".typed", ".j2", ".html"}
     }
     missing = sorted(expected - names)
     assert not missing, f"wheel lacks {missing}"
@@ -83,7 +96,9 @@ def test_locks_pin_every_package_with_hashes_and_agree_on_the_build_tools():
     for name in ("numpy", "setuptools", "wheel"):
         assert name in build, name
         if name in main:
-            assert main[name][0] == build[name][0], f"{name}: requirements.lock and requirements-build.lock differ"
+            assert main[name][0] == build[name][0], (
+                f"{name}: requirements.lock and requirements-build.lock differ"
+            )
 
 
 def test_every_dependency_in_pyproject_is_locked():
@@ -93,5 +108,7 @@ def test_every_dependency_in_pyproject_is_locked():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     locked = _lock_entries(REPO_ROOT / "requirements.lock")
     for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
-        name = re.split(r"[<>=!\[;~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+        name = (
+            re.split(r"[<>=!\[;~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-").replace(".", "-")
+        )
         assert name in locked, f"{requirement} is not in requirements.lock (run `make lock`)"

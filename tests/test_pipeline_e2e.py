@@ -37,8 +37,14 @@ TINY = {
     "execution": {"n_jobs": 1},
     "experiments": {"names": ["clinical_coxph"]},
     # the DICOM path: a U-Net small enough to train for a few seconds
-    "unet": {"channels": [4, 8, 16, 32], "patch_size": [16, 16, 16], "max_epochs": 2, "max_minutes": 0.5,
-             "validate_every": 1, "samples_per_lesion": 2},
+    "unet": {
+        "channels": [4, 8, 16, 32],
+        "patch_size": [16, 16, 16],
+        "max_epochs": 2,
+        "max_minutes": 0.5,
+        "validate_every": 1,
+        "samples_per_lesion": 2,
+    },
 }
 #: the one experiment the tiny pipeline runs, with a tiny validation
 TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
@@ -46,7 +52,12 @@ TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
 
 def _dvc(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "dvc", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -89,8 +100,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
 def test_every_stage_ran_and_wrote_its_outputs(project):
     root, _ = project
     validation = json.loads((root / "metrics" / "validation.json").read_text())
-    for key in ("n_patients", "n_events", "harrell_c_mean", "uno_c_mean", "uno_c_sd", "permuted_uno_c_mean",
-                "uno_c_ci_low", "uno_c_ci_high", "oracle_uno_c", "permutation_p", "n_excluded_no_consent"):
+    for key in (
+        "n_patients",
+        "n_events",
+        "harrell_c_mean",
+        "uno_c_mean",
+        "uno_c_sd",
+        "permuted_uno_c_mean",
+        "uno_c_ci_low",
+        "uno_c_ci_high",
+        "oracle_uno_c",
+        "permutation_p",
+        "n_excluded_no_consent",
+    ):
         assert key in validation, key
     assert validation["n_patients"] == N_PATIENTS and validation["n_excluded_no_consent"] == 0
     assert len(validation["consent_snapshot_sha256"]) == 64

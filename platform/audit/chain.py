@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, String, Table
@@ -70,7 +70,7 @@ def plain_value(value: Any, column: Column[Any] | None = None) -> Any:
         return int(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
+            value = value.astimezone(dt.UTC)
         return value.isoformat(timespec="microseconds")
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -97,8 +97,11 @@ def _converter(column: Column[Any]) -> Callable[[Any], Any]:
     if isinstance(column_type, Date) and not isinstance(column_type, DateTime):
         return lambda value: value.isoformat() if type(value) is dt.date else plain_value(value, column)
     if isinstance(column_type, DateTime):
-        return lambda value: (value.isoformat(timespec="microseconds")
-                              if type(value) is dt.datetime and value.tzinfo is None else plain_value(value, column))
+        return lambda value: (
+            value.isoformat(timespec="microseconds")
+            if type(value) is dt.datetime and value.tzinfo is None
+            else plain_value(value, column)
+        )
     return lambda value: plain_value(value, column)
 
 
@@ -132,7 +135,7 @@ def redacted_matches(logged: Any, value: Any) -> bool:
         return logged is None and value is None
     if not isinstance(logged, str) or not logged.startswith(REDACTED_PREFIX):
         return False
-    salt = logged[len(REDACTED_PREFIX):].split(":", 1)[0]
+    salt = logged[len(REDACTED_PREFIX) :].split(":", 1)[0]
     return redact(value, salt) == logged
 
 
@@ -160,8 +163,15 @@ def entry_hash(entry: Mapping[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(("{" + ",".join(parts) + "}" + prev_hash).encode()).hexdigest()
 
 
-def chain_hashes(pending: list[tuple[str, str, str, str | None, str | None]], *, first_id: int,
-                 recorded_at: dt.datetime, actor: str, reason: str | None, prev_hash: str) -> list[str]:
+def chain_hashes(
+    pending: list[tuple[str, str, str, str | None, str | None]],
+    *,
+    first_id: int,
+    recorded_at: dt.datetime,
+    actor: str,
+    reason: str | None,
+    prev_hash: str,
+) -> list[str]:
     """The entry hashes of consecutive entries (the fast path of bulk writes).
 
     Same result as calling :func:`entry_hash` entry by entry (a test checks it); the canonical
@@ -173,19 +183,31 @@ def chain_hashes(pending: list[tuple[str, str, str, str | None, str | None]], *,
     digests = []
     prev = prev_hash
     for offset, (action, table_name, row_key, old_values, new_values) in enumerate(pending):
-        text = (f'{{"action":{_json_string(action)},"actor":{actor_text},"id":{first_id + offset},'
-                f'"new_values":{"null" if new_values is None else _json_string(new_values)},'
-                f'"old_values":{"null" if old_values is None else _json_string(old_values)},'
-                f'"prev_hash":{_json_string(prev)},"reason":{reason_text},"recorded_at":{time_text},'
-                f'"row_key":{_json_string(row_key)},"table_name":{_json_string(table_name)}}}')
+        text = (
+            f'{{"action":{_json_string(action)},"actor":{actor_text},"id":{first_id + offset},'
+            f'"new_values":{"null" if new_values is None else _json_string(new_values)},'
+            f'"old_values":{"null" if old_values is None else _json_string(old_values)},'
+            f'"prev_hash":{_json_string(prev)},"reason":{reason_text},"recorded_at":{time_text},'
+            f'"row_key":{_json_string(row_key)},"table_name":{_json_string(table_name)}}}'
+        )
         prev = hashlib.sha256((text + prev).encode()).hexdigest()
         digests.append(prev)
     return digests
 
 
 #: The keys of an entry in canonical (sorted) order.
-_ENTRY_KEYS = ("action", "actor", "id", "new_values", "old_values", "prev_hash", "reason", "recorded_at", "row_key",
-               "table_name")
+_ENTRY_KEYS = (
+    "action",
+    "actor",
+    "id",
+    "new_values",
+    "old_values",
+    "prev_hash",
+    "reason",
+    "recorded_at",
+    "row_key",
+    "table_name",
+)
 _ENTRY_KEYS_SET = frozenset(_ENTRY_KEYS)
 
 
@@ -222,7 +244,9 @@ class AuditedTable:
         """The row as written to the log: redacted columns replaced by their salted digest."""
         if not self.redacted_columns:
             return dict(plain)
-        return {name: redact(value) if name in self.redacted_columns else value for name, value in plain.items()}
+        return {
+            name: redact(value) if name in self.redacted_columns else value for name, value in plain.items()
+        }
 
     def label(self, values: Mapping[str, Any] | None) -> str:
         """``visits row 17 (study_id=SABR-RCC-001, visit_number=3)``: how messages name a row."""
@@ -233,11 +257,13 @@ class AuditedTable:
         return f"{text} ({', '.join(described)})" if described else text
 
 
-@lru_cache(maxsize=None)
+@cache
 def audited_table(mapper: Mapper[Any]) -> AuditedTable:
     """The :class:`AuditedTable` of an audited model's mapper (computed once per mapper)."""
     model = mapper.class_
-    columns = tuple((prop.key, prop.columns[0]) for prop in mapper.column_attrs if isinstance(prop.columns[0], Column))
+    columns = tuple(
+        (prop.key, prop.columns[0]) for prop in mapper.column_attrs if isinstance(prop.columns[0], Column)
+    )
     table = cast(Table, mapper.local_table)  # a declarative class maps one Table
     return AuditedTable(
         table_name=str(table.name),

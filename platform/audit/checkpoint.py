@@ -26,11 +26,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sabrkit.io import atomic_write_text
 from sabrkit.audit.chain import canonical_json
 from sabrkit.audit.keys import KEY_FILE_ENV, AuditKeyError, AuditKeyring, key_file_path
 from sabrkit.audit.tables import AuditLogEntry
 from sabrkit.errors import ValidationError, format_problem
+from sabrkit.io import atomic_write_text
 
 __all__ = [
     "CHECKPOINT_DIR_ENV",
@@ -109,8 +109,11 @@ def _database_folder(label: str, folder: str | Path | None) -> Path:
 def _head(db: Any) -> tuple[int, str, str | None, str | None] | None:
     log = AuditLogEntry.__table__
     with db.session() as session:
-        row = session.execute(select(log.c.id, log.c.entry_hash, log.c.entry_mac, log.c.key_id)
-                              .order_by(log.c.id.desc()).limit(1)).first()
+        row = session.execute(
+            select(log.c.id, log.c.entry_hash, log.c.entry_mac, log.c.key_id)
+            .order_by(log.c.id.desc())
+            .limit(1)
+        ).first()
         if row is not None and session.scalar(select(func.count()).select_from(log)) != row[0]:
             logger.warning("audit log: ids are not contiguous; run sabrkit audit verify")
     return None if row is None else (int(row[0]), str(row[1]), row[2], row[3])
@@ -120,7 +123,9 @@ def _write_json(file: Path, content: dict[str, Any]) -> None:
     atomic_write_text(file, json.dumps(content, indent=2, sort_keys=True))
 
 
-def write_checkpoint(db: Any, *, keyring: AuditKeyring | None = None, folder: str | Path | None = None) -> Checkpoint:
+def write_checkpoint(
+    db: Any, *, keyring: AuditKeyring | None = None, folder: str | Path | None = None
+) -> Checkpoint:
     """Sign the chain head of ``db`` and write it to the checkpoint folder (and as its ``latest.json``).
 
     Parameters
@@ -140,17 +145,34 @@ def write_checkpoint(db: Any, *, keyring: AuditKeyring | None = None, folder: st
     """
     keyring = keyring or db.audit_keyring()
     if keyring is None:
-        raise AuditKeyError(format_problem(f"no audit key file at {key_file_path()}",
-                                           "checkpoints are signed with the audit key",
-                                           f"create one with `sabrkit audit init-key` (or set {KEY_FILE_ENV})"))
+        raise AuditKeyError(
+            format_problem(
+                f"no audit key file at {key_file_path()}",
+                "checkpoints are signed with the audit key",
+                f"create one with `sabrkit audit init-key` (or set {KEY_FILE_ENV})",
+            )
+        )
     head = _head(db)
     if head is None:
-        raise ValidationError(format_problem("the audit log is empty", "a checkpoint vouches for the newest entry",
-                                             "write a checkpoint after the first import or entry"))
+        raise ValidationError(
+            format_problem(
+                "the audit log is empty",
+                "a checkpoint vouches for the newest entry",
+                "write a checkpoint after the first import or entry",
+            )
+        )
     entry_id, entry_hash, entry_mac, key_id = head
     label = database_label(db)
-    unsigned = Checkpoint(label, entry_id, entry_hash, entry_mac, key_id,
-                          dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"), keyring.public_key, "")
+    unsigned = Checkpoint(
+        label,
+        entry_id,
+        entry_hash,
+        entry_mac,
+        key_id,
+        dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        keyring.public_key,
+        "",
+    )
     checkpoint = Checkpoint(**{**asdict(unsigned), "signature": keyring.sign(unsigned.payload())})
     target = _database_folder(label, folder)
     stamp = checkpoint.written_at.replace(":", "").replace("-", "").replace("+0000", "Z")
@@ -179,8 +201,13 @@ def checkpoint_if_keyed(db: Any) -> Checkpoint | None:
     try:
         return write_checkpoint(db)
     except OSError as exc:
-        logger.warning("audit checkpoint not written (%s: %s); fix: make %s writable, then run "
-                       "`sabrkit audit checkpoint`", type(exc).__name__, exc.strerror, checkpoint_dir())
+        logger.warning(
+            "audit checkpoint not written (%s: %s); fix: make %s writable, then run "
+            "`sabrkit audit checkpoint`",
+            type(exc).__name__,
+            exc.strerror,
+            checkpoint_dir(),
+        )
         return None
 
 
@@ -197,12 +224,21 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         content = json.loads(file.read_text(encoding="utf-8"))
         checkpoint = Checkpoint(**content)
     except (OSError, ValueError, TypeError) as exc:
-        raise ValidationError(format_problem(f"checkpoint file {file} cannot be read ({type(exc).__name__})",
-                                             f"a file written by `sabrkit audit checkpoint` ({_FORMAT})",
-                                             "give the path of a checkpoint-*.json or latest.json file")) from None
+        raise ValidationError(
+            format_problem(
+                f"checkpoint file {file} cannot be read ({type(exc).__name__})",
+                f"a file written by `sabrkit audit checkpoint` ({_FORMAT})",
+                "give the path of a checkpoint-*.json or latest.json file",
+            )
+        ) from None
     if checkpoint.format != _FORMAT:
-        raise ValidationError(format_problem(f"checkpoint file {file}", f"format {_FORMAT}",
-                                             "give a file written by `sabrkit audit checkpoint`"))
+        raise ValidationError(
+            format_problem(
+                f"checkpoint file {file}",
+                f"format {_FORMAT}",
+                "give a file written by `sabrkit audit checkpoint`",
+            )
+        )
     return checkpoint
 
 

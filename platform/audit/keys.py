@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sabrkit.io import atomic_write
 from sabrkit.errors import ConfigError, format_problem
+from sabrkit.io import atomic_write
 
 __all__ = [
     "KEY_FILE_ENV",
@@ -108,9 +108,13 @@ class AuditKeyring:
 
 
 def _problem(path: Path, what: str) -> AuditKeyError:
-    return AuditKeyError(format_problem(f"audit key file {path}: {what}",
-                                        f"a key file written by `sabrkit audit init-key` ({_FORMAT})",
-                                        f"point {KEY_FILE_ENV} at the right file, or restore it from its backup"))
+    return AuditKeyError(
+        format_problem(
+            f"audit key file {path}: {what}",
+            f"a key file written by `sabrkit audit init-key` ({_FORMAT})",
+            f"point {KEY_FILE_ENV} at the right file, or restore it from its backup",
+        )
+    )
 
 
 def load_keyring(path: str | Path | None = None) -> AuditKeyring | None:
@@ -158,14 +162,22 @@ def init_key_file(path: str | Path | None = None) -> AuditKeyring:
     """
     file = key_file_path(path)
     if file.exists():
-        raise AuditKeyError(format_problem(f"audit key file {file} already exists",
-                                           "a key file is created once: the entries keyed so far need its keys",
-                                           "rotate the HMAC key with `sabrkit audit rotate-key`, or choose another "
-                                           f"path with {KEY_FILE_ENV}"))
+        raise AuditKeyError(
+            format_problem(
+                f"audit key file {file} already exists",
+                "a key file is created once: the entries keyed so far need its keys",
+                "rotate the HMAC key with `sabrkit audit rotate-key`, or choose another "
+                f"path with {KEY_FILE_ENV}",
+            )
+        )
     key = secrets.token_bytes(32)
-    content = {"format": _FORMAT, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "current": key_id_of(key), "hmac_keys": {key_id_of(key): key.hex()},
-               "signing_key": secrets.token_bytes(32).hex()}
+    content = {
+        "format": _FORMAT,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "current": key_id_of(key),
+        "hmac_keys": {key_id_of(key): key.hex()},
+        "signing_key": secrets.token_bytes(32).hex(),
+    }
     _write(file, content)
     logger.info("audit key file created at %s (key %s)", file, key_id_of(key))
     keyring = load_keyring(file)
@@ -184,13 +196,18 @@ def rotate_key_file(path: str | Path | None = None) -> AuditKeyring:
     keyring = load_keyring(path)
     file = key_file_path(path)
     if keyring is None:
-        raise AuditKeyError(format_problem(f"audit key file {file} does not exist", "only an existing key is rotated",
-                                           "create one with `sabrkit audit init-key`"))
+        raise AuditKeyError(
+            format_problem(
+                f"audit key file {file} does not exist",
+                "only an existing key is rotated",
+                "create one with `sabrkit audit init-key`",
+            )
+        )
     content = json.loads(file.read_text(encoding="utf-8"))
     key = secrets.token_bytes(32)
     content["hmac_keys"][key_id_of(key)] = key.hex()
     content["current"] = key_id_of(key)
-    content["rotated_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    content["rotated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _write(file, content)
     logger.info("audit key rotated: new entries keyed with %s", key_id_of(key))
     rotated = load_keyring(file)

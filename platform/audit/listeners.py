@@ -27,8 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import URL, Integer, Table, event, inspect, select, text
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
@@ -59,8 +59,21 @@ AUDIT_REASON = "audit_reason"
 _OLD_STATES = "_sabrkit_audit_old_states"
 _INSTALLED = "_sabrkit_audit_installed"
 _BYPASS_OPTION = "sabrkit_audited"
-_AUDIT_COLUMNS = ("id", "recorded_at", "actor", "action", "table_name", "row_key", "old_values", "new_values",
-                  "reason", "prev_hash", "entry_hash", "key_id", "entry_mac")
+_AUDIT_COLUMNS = (
+    "id",
+    "recorded_at",
+    "actor",
+    "action",
+    "table_name",
+    "row_key",
+    "old_values",
+    "new_values",
+    "reason",
+    "prev_hash",
+    "entry_hash",
+    "key_id",
+    "entry_mac",
+)
 #: ``session.info`` key holding the :class:`~sabrkit.audit.keys.AuditKeyring` (set by ``Database``).
 AUDIT_KEYRING = "audit_keyring"
 #: First key of the PostgreSQL advisory lock that serialises writers of the audit log; the
@@ -80,14 +93,22 @@ def install_audit(target: sessionmaker[Any] | type[Session]) -> None:
     """
     if getattr(target, _INSTALLED, False):
         return
-    for name, listener in (("before_flush", _before_flush), ("after_flush", _after_flush),
-                           ("do_orm_execute", _refuse_bulk_statements)):
+    for name, listener in (
+        ("before_flush", _before_flush),
+        ("after_flush", _after_flush),
+        ("do_orm_execute", _refuse_bulk_statements),
+    ):
         event.listen(target, name, listener)
     setattr(target, _INSTALLED, True)
 
 
-def open_database(url: str | URL, *, actor: str | None = None, audit_key_file: str | Path | None = None,
-                  **engine_kwargs: Any) -> Database:
+def open_database(
+    url: str | URL,
+    *,
+    actor: str | None = None,
+    audit_key_file: str | Path | None = None,
+    **engine_kwargs: Any,
+) -> Database:
     """Open the database at ``url`` with the audit log attached to every session it hands out.
 
     The one way entry points (CLI, web app, pipelines, tests) build a
@@ -104,8 +125,9 @@ def open_database(url: str | URL, *, actor: str | None = None, audit_key_file: s
         The audit key file (:mod:`sabrkit.audit.keys`); default ``SABRKIT_AUDIT_KEY_FILE``, else
         the default location. Read at the first write.
     """
-    return Database.from_url(url, actor=actor, session_hooks=(install_audit,), audit_key_file=audit_key_file,
-                             **engine_kwargs)
+    return Database.from_url(
+        url, actor=actor, session_hooks=(install_audit,), audit_key_file=audit_key_file, **engine_kwargs
+    )
 
 
 def set_audit_context(session: Session, *, actor: str | None = None, reason: str | None = None) -> None:
@@ -185,12 +207,21 @@ def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
         if old == new:
             continue
         if table.row_key(old) != table.row_key(new):
-            raise _refuse(table, old, "a change of the primary key",
-                          "the primary key of an audited row never changes",
-                          "delete the row (with a reason) and enter it again under its new key")
+            raise _refuse(
+                table,
+                old,
+                "a change of the primary key",
+                "the primary key of an audited row never changes",
+                "delete the row (with a reason) and enter it again under its new key",
+            )
         if reason is None:
-            raise _refuse(table, old, "an update", "every change after first entry needs a reason",
-                          "pass reason=... to Database.transaction (CLI: --reason)")
+            raise _refuse(
+                table,
+                old,
+                "an update",
+                "every change after first entry needs a reason",
+                "pass reason=... to Database.transaction (CLI: --reason)",
+            )
         old_states[state] = ("update", old)
     for obj in list(session.deleted):
         if not isinstance(obj, Audited):
@@ -199,8 +230,13 @@ def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
         table = _table(state)
         old = _old_row(session, state, table)
         if reason is None:
-            raise _refuse(table, old, "a delete", "every deletion needs a reason",
-                          "pass reason=... to Database.transaction (CLI: --reason)")
+            raise _refuse(
+                table,
+                old,
+                "a delete",
+                "every deletion needs a reason",
+                "pass reason=... to Database.transaction (CLI: --reason)",
+            )
         old_states[state] = ("delete", old)
     session.info[_OLD_STATES] = old_states
 
@@ -212,8 +248,9 @@ def _after_flush(session: Session, flush_context: Any) -> None:
         if isinstance(obj, Audited):
             table = _table(inspect(obj))
             new = _current_row(session, obj, table)
-            pending.append(("insert", table.table_name, table.row_key(new), None,
-                            canonical_json(table.logged_row(new))))
+            pending.append(
+                ("insert", table.table_name, table.row_key(new), None, canonical_json(table.logged_row(new)))
+            )
     for state, (action, old) in old_states.items():
         table = _table(state)
         logged_old = canonical_json(table.logged_row(old))
@@ -223,8 +260,15 @@ def _after_flush(session: Session, flush_context: Any) -> None:
         obj = state.obj()
         new = _current_row(session, obj, table) if obj is not None else old
         if new != old:
-            pending.append(("update", table.table_name, table.row_key(new), logged_old,
-                            canonical_json(table.logged_row(new))))
+            pending.append(
+                (
+                    "update",
+                    table.table_name,
+                    table.row_key(new),
+                    logged_old,
+                    canonical_json(table.logged_row(new)),
+                )
+            )
     if pending:
         append_entries(session, pending)
 
@@ -250,11 +294,14 @@ def _chain_tail(session: Session) -> tuple[int, str, str | None]:
     """Lock the chain (PostgreSQL) and return the newest entry's id, hash and key id."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
-                           {"key": POSTGRES_AUDIT_LOCK_CLASS})
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+            {"key": POSTGRES_AUDIT_LOCK_CLASS},
+        )
     log = AuditLogEntry.__table__
-    tail = connection.execute(select(log.c.id, log.c.entry_hash, log.c.key_id)
-                              .order_by(log.c.id.desc()).limit(1)).first()
+    tail = connection.execute(
+        select(log.c.id, log.c.entry_hash, log.c.key_id).order_by(log.c.id.desc()).limit(1)
+    ).first()
     return (0, GENESIS_HASH, None) if tail is None else (int(tail[0]), str(tail[1]), tail[2])
 
 
@@ -281,32 +328,59 @@ def append_entries(session: Session, pending: Sequence[PendingEntry]) -> int:
         return 0
     actor = str(session.info.get(AUDIT_ACTOR) or DEFAULT_ACTOR)
     reason = _reason(session)
-    recorded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    recorded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     last_id, prev, tail_key = _chain_tail(session)
     keyring = _keyring(session)
     if keyring is None and tail_key is not None:
         from sabrkit.audit.keys import KEY_FILE_ENV, AuditKeyError, key_file_path
 
-        raise AuditKeyError(format_problem(
-            f"a write to the audit log without the audit key ({key_file_path()} does not exist)",
-            f"the chain is keyed (its newest entry, {last_id}, carries key {tail_key}): every later entry must be too",
-            f"set {KEY_FILE_ENV} to the key file (or restore it from its backup); nothing was written"))
+        raise AuditKeyError(
+            format_problem(
+                f"a write to the audit log without the audit key ({key_file_path()} does not exist)",
+                f"the chain is keyed (its newest entry, {last_id}, carries key {tail_key}): every later entry must be too",
+                f"set {KEY_FILE_ENV} to the key file (or restore it from its backup); nothing was written",
+            )
+        )
     connection = session.connection()
     stored_at: Any = recorded_at
     if connection.dialect.name == "sqlite":  # SQLAlchemy's DateTime storage format on SQLite
         stored_at = recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-    digests = chain_hashes(list(pending), first_id=last_id + 1, recorded_at=recorded_at, actor=actor, reason=reason,
-                           prev_hash=prev)
+    digests = chain_hashes(
+        list(pending),
+        first_id=last_id + 1,
+        recorded_at=recorded_at,
+        actor=actor,
+        reason=reason,
+        prev_hash=prev,
+    )
     key_id = keyring.current if keyring is not None else None
     macs = [keyring.mac(digest) for digest in digests] if keyring is not None else [None] * len(digests)
-    rows = [(last_id + offset, stored_at, actor, action, table_name, row_key, old_values, new_values, reason,
-             digests[offset - 2] if offset > 1 else prev, digests[offset - 1], key_id, macs[offset - 1])
-            for offset, (action, table_name, row_key, old_values, new_values) in enumerate(pending, start=1)]
+    rows = [
+        (
+            last_id + offset,
+            stored_at,
+            actor,
+            action,
+            table_name,
+            row_key,
+            old_values,
+            new_values,
+            reason,
+            digests[offset - 2] if offset > 1 else prev,
+            digests[offset - 1],
+            key_id,
+            macs[offset - 1],
+        )
+        for offset, (action, table_name, row_key, old_values, new_values) in enumerate(pending, start=1)
+    ]
     # one driver-level executemany: the audit rows are plain values, SQLAlchemy's per-row
     # parameter processing would double the cost of a bulk import
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) "
-                               f"VALUES ({', '.join([marker] * len(_AUDIT_COLUMNS))})", rows)
+    connection.exec_driver_sql(
+        f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(_AUDIT_COLUMNS))})",
+        rows,
+    )
     logger.debug("audit: %d entr(ies) %d-%d by %s", len(rows), last_id + 1, last_id + len(rows), actor)
     return len(rows)
 
@@ -371,9 +445,14 @@ def insert_audited_rows(session: Session, model: type[Any], rows: Iterable[Mappi
     plain = table.plain_mapping
     for returned in result.mappings():
         new = plain(returned)
-        keys.append(new[table.key_columns[0]] if len(table.key_columns) == 1
-                    else tuple(new[name] for name in table.key_columns))
-        pending.append(("insert", table.table_name, table.row_key(new), None, canonical_json(table.logged_row(new))))
+        keys.append(
+            new[table.key_columns[0]]
+            if len(table.key_columns) == 1
+            else tuple(new[name] for name in table.key_columns)
+        )
+        pending.append(
+            ("insert", table.table_name, table.row_key(new), None, canonical_json(table.logged_row(new)))
+        )
     append_entries(session, pending)
     return keys
 
@@ -381,11 +460,24 @@ def insert_audited_rows(session: Session, model: type[Any], rows: Iterable[Mappi
 class _DirectPlan:
     """How rows of one table are written by the driver directly (see :func:`insert_audited_rows`)."""
 
-    __slots__ = ("table", "table_name", "names", "key", "defaults", "binders", "sql")
+    __slots__ = ("binders", "defaults", "key", "names", "sql", "table", "table_name")
 
-    def __init__(self, table: Any, names: tuple[str, ...], key: str, defaults: dict[str, Any],
-                 binders: tuple[Callable[[Any], Any] | None, ...], sql: str) -> None:
-        self.table, self.table_name, self.names, self.key, self.defaults = table, str(table.name), names, key, defaults
+    def __init__(
+        self,
+        table: Any,
+        names: tuple[str, ...],
+        key: str,
+        defaults: dict[str, Any],
+        binders: tuple[Callable[[Any], Any] | None, ...],
+        sql: str,
+    ) -> None:
+        self.table, self.table_name, self.names, self.key, self.defaults = (
+            table,
+            str(table.name),
+            names,
+            key,
+            defaults,
+        )
         self.binders, self.sql = binders, sql
 
 
@@ -399,9 +491,13 @@ def _direct_insert_plan(sql_table: Any, dialect: Any) -> _DirectPlan | None:
         return _DIRECT_PLANS[cache_key]
     plan = None
     primary = list(sql_table.primary_key.columns)
-    simple_key = (len(primary) == 1 and primary[0].type._type_affinity is Integer  # noqa: SLF001
-                  and primary[0].autoincrement in (True, "auto") and primary[0].default is None
-                  and primary[0].server_default is None)
+    simple_key = (
+        len(primary) == 1
+        and primary[0].type._type_affinity is Integer
+        and primary[0].autoincrement in (True, "auto")
+        and primary[0].default is None
+        and primary[0].server_default is None
+    )
     defaults: dict[str, Any] = {}
     constant = simple_key and dialect.name in ("sqlite", "postgresql")
     for column in sql_table.columns if constant else ():
@@ -420,8 +516,10 @@ def _direct_insert_plan(sql_table: Any, dialect: Any) -> _DirectPlan | None:
         binders = tuple(_binder(column, dialect) for column in sql_table.columns)
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         quoted = [dialect.identifier_preparer.quote(name) for name in names]
-        sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(sql_table)} ({', '.join(quoted)}) "
-               f"VALUES ({', '.join([marker] * len(names))})")
+        sql = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(sql_table)} ({', '.join(quoted)}) "
+            f"VALUES ({', '.join([marker] * len(names))})"
+        )
         plan = _DirectPlan(sql_table, names, primary[0].name, defaults, binders, sql)
     _DIRECT_PLANS[cache_key] = plan
     return plan
@@ -440,7 +538,7 @@ def _binder(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
         return processor
     from sqlalchemy.dialects.sqlite import DATETIME
 
-    if type(impl) is DATETIME and impl._storage_format == DATETIME._storage_format:  # noqa: SLF001
+    if type(impl) is DATETIME and impl._storage_format == DATETIME._storage_format:
         return _SqliteDateTimeBinder(processor)
     return processor
 
@@ -471,11 +569,15 @@ def _reserve_keys(session: Session, plan: _DirectPlan, count: int) -> list[int]:
         return [int(value) for (value,) in rows]
     # SQLite: Database.transaction holds the write lock (BEGIN IMMEDIATE) and flushes write
     # first, so no other writer can take these keys; SQLite itself would pick max + 1 too
-    (largest,) = connection.exec_driver_sql(f'SELECT coalesce(max("{plan.key}"), 0) FROM "{plan.table_name}"').one()
+    (largest,) = connection.exec_driver_sql(
+        f'SELECT coalesce(max("{plan.key}"), 0) FROM "{plan.table_name}"'
+    ).one()
     return list(range(int(largest) + 1, int(largest) + 1 + count))
 
 
-def _insert_direct(session: Session, table: AuditedTable, plan: _DirectPlan, batch: list[dict[str, Any]]) -> list[int]:
+def _insert_direct(
+    session: Session, table: AuditedTable, plan: _DirectPlan, batch: list[dict[str, Any]]
+) -> list[int]:
     keys = _reserve_keys(session, plan, len(batch))
     converters = {name: convert for _, name, convert in table.converters}
     # only values not already of their column's plain type go through a converter (most text and
@@ -483,10 +585,16 @@ def _insert_direct(session: Session, table: AuditedTable, plan: _DirectPlan, bat
     columns = {column.name: column for column in plan.table.columns}
     conversions = tuple((name, plain_type(columns[name]), converters[name]) for name in plan.names)
     names_defaults = tuple((name, plan.defaults.get(name)) for name in plan.names)
-    bound = tuple((index, name, bind) for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
-                  if bind is not None and not isinstance(bind, _SqliteDateTimeBinder))
-    datetimes = tuple((index, name, bind) for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
-                      if isinstance(bind, _SqliteDateTimeBinder))
+    bound = tuple(
+        (index, name, bind)
+        for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
+        if bind is not None and not isinstance(bind, _SqliteDateTimeBinder)
+    )
+    datetimes = tuple(
+        (index, name, bind)
+        for index, (name, bind) in enumerate(zip(plan.names, plan.binders))
+        if isinstance(bind, _SqliteDateTimeBinder)
+    )
     redacts = bool(table.redacted_columns)
     pending: list[PendingEntry] = []
     parameters = []
@@ -500,8 +608,9 @@ def _insert_direct(session: Session, table: AuditedTable, plan: _DirectPlan, bat
             value = new[name]
             if value is not None and type(value) is not exact:
                 new[name] = convert(value)
-        pending.append(("insert", table_name, str(key), None,
-                        canonical_json(table.logged_row(new) if redacts else new)))
+        pending.append(
+            ("insert", table_name, str(key), None, canonical_json(table.logged_row(new) if redacts else new))
+        )
         for index, _name, bind in bound:
             value = values[index]
             if value is not None:

@@ -75,8 +75,10 @@ class AuditReport:
         return not self.problems
 
     def __str__(self) -> str:
-        head = (f"audit log: {self.n_entries} entr(ies); {self.n_rows} row(s) in {len(self.tables)} audited "
-                f"table(s) checked: ")
+        head = (
+            f"audit log: {self.n_entries} entr(ies); {self.n_rows} row(s) in {len(self.tables)} audited "
+            f"table(s) checked: "
+        )
         if self.ok:
             keyed = f"{self.n_keyed} keyed entr(ies) verified" if self.n_keyed else "no keyed entries"
             against = f"; matches the {self.checkpoint}" if self.checkpoint else ""
@@ -115,8 +117,9 @@ def _entries(session: Any) -> Iterator[Any]:
 MAX_NAMED_MAC_FAILURES = 20
 
 
-def _check_chain(session: Any, report: AuditReport, keyring: Any = None,
-                 checkpoint: Any = None) -> dict[tuple[str, str], str | None]:
+def _check_chain(
+    session: Any, report: AuditReport, keyring: Any = None, checkpoint: Any = None
+) -> dict[tuple[str, str], str | None]:
     """Walk the chain (hashes, MACs, the checkpointed entry); return the latest ``new_values`` per row."""
     latest: dict[tuple[str, str], str | None] = {}
     prev, expected_id = GENESIS_HASH, 1
@@ -126,24 +129,49 @@ def _check_chain(session: Any, report: AuditReport, keyring: Any = None,
     last_id = 0
     for entry in _entries(session):
         report.n_entries += 1
-        where = f"audit_log entry {entry['id']} ({entry['action']} {entry['table_name']} row {entry['row_key']})"
+        where = (
+            f"audit_log entry {entry['id']} ({entry['action']} {entry['table_name']} row {entry['row_key']})"
+        )
         if entry["id"] != expected_id:
-            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
-                                                f"{where}: expected id {expected_id}; entries were deleted or inserted"))
+            report.problems.append(
+                AuditProblem(
+                    "chain",
+                    "audit_log",
+                    str(entry["id"]),
+                    f"{where}: expected id {expected_id}; entries were deleted or inserted",
+                )
+            )
         if entry["prev_hash"] != prev:
-            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
-                                                f"{where}: prev_hash does not match the entry before it"))
+            report.problems.append(
+                AuditProblem(
+                    "chain",
+                    "audit_log",
+                    str(entry["id"]),
+                    f"{where}: prev_hash does not match the entry before it",
+                )
+            )
         recomputed = entry_hash({k: v for k, v in entry.items() if k != "entry_hash"}, entry["prev_hash"])
         if recomputed != entry["entry_hash"]:
-            report.problems.append(AuditProblem("chain", "audit_log", str(entry["id"]),
-                                                f"{where}: entry_hash does not match its content; the entry was edited"))
+            report.problems.append(
+                AuditProblem(
+                    "chain",
+                    "audit_log",
+                    str(entry["id"]),
+                    f"{where}: entry_hash does not match its content; the entry was edited",
+                )
+            )
         key_id, mac = entry.get("key_id"), entry.get("entry_mac")
         if key_id is None or mac is None:
             if first_keyed is not None:
-                report.problems.append(AuditProblem(
-                    "key", "audit_log", str(entry["id"]),
-                    f"{where}: has no MAC though the chain is keyed since entry {first_keyed}: appended or "
-                    "rewritten without the audit key"))
+                report.problems.append(
+                    AuditProblem(
+                        "key",
+                        "audit_log",
+                        str(entry["id"]),
+                        f"{where}: has no MAC though the chain is keyed since entry {first_keyed}: appended or "
+                        "rewritten without the audit key",
+                    )
+                )
             else:
                 unkeyed += 1
         else:
@@ -155,59 +183,111 @@ def _check_chain(session: Any, report: AuditReport, keyring: Any = None,
                 elif not keyring.mac_matches(entry["entry_hash"], key_id, mac):
                     mac_failures += 1
                     if mac_failures <= MAX_NAMED_MAC_FAILURES:
-                        report.problems.append(AuditProblem(
-                            "key", "audit_log", str(entry["id"]),
-                            f"{where}: MAC does not verify under key {key_id}: the entry was forged, or the "
-                            "history recomputed, without the audit key"))
+                        report.problems.append(
+                            AuditProblem(
+                                "key",
+                                "audit_log",
+                                str(entry["id"]),
+                                f"{where}: MAC does not verify under key {key_id}: the entry was forged, or the "
+                                "history recomputed, without the audit key",
+                            )
+                        )
         if checkpoint is not None and entry["id"] == checkpoint.entry_id:
             checkpointed_hash = entry["entry_hash"]
         prev, expected_id, last_id = entry["entry_hash"], entry["id"] + 1, entry["id"]
         latest[(entry["table_name"], entry["row_key"])] = entry["new_values"]
     if mac_failures > MAX_NAMED_MAC_FAILURES:
-        report.problems.append(AuditProblem("key", "audit_log", "*", f"{mac_failures - MAX_NAMED_MAC_FAILURES} "
-                                            "more entr(ies) whose MAC does not verify"))
+        report.problems.append(
+            AuditProblem(
+                "key",
+                "audit_log",
+                "*",
+                f"{mac_failures - MAX_NAMED_MAC_FAILURES} more entr(ies) whose MAC does not verify",
+            )
+        )
     if unknown_keys:
-        report.problems.append(AuditProblem("key", "audit_log", "*", "entries keyed with key(s) "
-                                            f"{', '.join(sorted(unknown_keys))} that the key file "
-                                            f"{keyring.path} lacks: use the key file that wrote them"))
+        report.problems.append(
+            AuditProblem(
+                "key",
+                "audit_log",
+                "*",
+                "entries keyed with key(s) "
+                f"{', '.join(sorted(unknown_keys))} that the key file "
+                f"{keyring.path} lacks: use the key file that wrote them",
+            )
+        )
     if first_keyed is not None and keyring is None:
         from sabrkit.audit.keys import KEY_FILE_ENV, key_file_path
 
-        report.problems.append(AuditProblem("key", "audit_log", "*", f"the chain is keyed since entry {first_keyed} "
-                                            f"but no audit key file is at {key_file_path()}: MACs not checked; set "
-                                            f"{KEY_FILE_ENV} to the key file"))
+        report.problems.append(
+            AuditProblem(
+                "key",
+                "audit_log",
+                "*",
+                f"the chain is keyed since entry {first_keyed} "
+                f"but no audit key file is at {key_file_path()}: MACs not checked; set "
+                f"{KEY_FILE_ENV} to the key file",
+            )
+        )
     if unkeyed:
-        report.warnings.append(f"{unkeyed} entr(ies) carry no MAC (written before an audit key existed): they are "
-                               "protected against a database administrator only by a later checkpoint")
+        report.warnings.append(
+            f"{unkeyed} entr(ies) carry no MAC (written before an audit key existed): they are "
+            "protected against a database administrator only by a later checkpoint"
+        )
     if checkpoint is not None:
         _check_checkpoint(report, checkpoint, checkpointed_hash, last_id, keyring)
     return latest
 
 
-def _check_checkpoint(report: AuditReport, checkpoint: Any, found_hash: str | None, last_id: int,
-                      keyring: Any) -> None:
+def _check_checkpoint(
+    report: AuditReport, checkpoint: Any, found_hash: str | None, last_id: int, keyring: Any
+) -> None:
     where = f"audit_log entry {checkpoint.entry_id}"
     trusted = keyring.public_key if keyring is not None else None
     if trusted is not None and checkpoint.public_key != trusted:
-        report.problems.append(AuditProblem("checkpoint", "audit_log", str(checkpoint.entry_id),
-                                            f"the {checkpoint} is signed by another key than the key file's"))
+        report.problems.append(
+            AuditProblem(
+                "checkpoint",
+                "audit_log",
+                str(checkpoint.entry_id),
+                f"the {checkpoint} is signed by another key than the key file's",
+            )
+        )
     elif not checkpoint.signature_valid(trusted):
-        report.problems.append(AuditProblem("checkpoint", "audit_log", str(checkpoint.entry_id),
-                                            f"the {checkpoint} has an invalid signature: the file was edited"))
+        report.problems.append(
+            AuditProblem(
+                "checkpoint",
+                "audit_log",
+                str(checkpoint.entry_id),
+                f"the {checkpoint} has an invalid signature: the file was edited",
+            )
+        )
         return
     if trusted is None:
-        report.warnings.append("no audit key file: the checkpoint's signature was checked against the public key "
-                               "it names, not against the key file")
+        report.warnings.append(
+            "no audit key file: the checkpoint's signature was checked against the public key "
+            "it names, not against the key file"
+        )
     if found_hash is None:
-        report.problems.append(AuditProblem(
-            "checkpoint", "audit_log", str(checkpoint.entry_id),
-            f"{where} is missing: the log ends at entry {last_id} but the {checkpoint} recorded entry "
-            f"{checkpoint.entry_id}; the log was truncated"))
+        report.problems.append(
+            AuditProblem(
+                "checkpoint",
+                "audit_log",
+                str(checkpoint.entry_id),
+                f"{where} is missing: the log ends at entry {last_id} but the {checkpoint} recorded entry "
+                f"{checkpoint.entry_id}; the log was truncated",
+            )
+        )
     elif found_hash != checkpoint.entry_hash:
-        report.problems.append(AuditProblem(
-            "checkpoint", "audit_log", str(checkpoint.entry_id),
-            f"{where} has hash {found_hash[:12]}... but the {checkpoint} recorded {checkpoint.entry_hash[:12]}...: "
-            "the history up to it was rewritten"))
+        report.problems.append(
+            AuditProblem(
+                "checkpoint",
+                "audit_log",
+                str(checkpoint.entry_id),
+                f"{where} has hash {found_hash[:12]}... but the {checkpoint} recorded {checkpoint.entry_hash[:12]}...: "
+                "the history up to it was rewritten",
+            )
+        )
     else:
         report.checkpoint = str(checkpoint)
 
@@ -224,8 +304,9 @@ def _differences(table: AuditedTable, logged: dict[str, Any], current: dict[str,
     return changed
 
 
-def _check_table(session: Any, model: type[Any], latest: dict[tuple[str, str], str | None],
-                 report: AuditReport) -> None:
+def _check_table(
+    session: Any, model: type[Any], latest: dict[tuple[str, str], str | None], report: AuditReport
+) -> None:
     table = audited_table(sa_inspect(model))
     sql_table = model.__table__
     seen: set[str] = set()
@@ -237,26 +318,44 @@ def _check_table(session: Any, model: type[Any], latest: dict[tuple[str, str], s
         logged_text = latest.get((table.table_name, key))
         if logged_text is None:
             what = "has no audit entry" if (table.table_name, key) not in latest else "is logged as deleted"
-            report.problems.append(AuditProblem("inserted", table.table_name, key,
-                                                f"{table.label(current)} {what}: inserted behind the platform's back"))
+            report.problems.append(
+                AuditProblem(
+                    "inserted",
+                    table.table_name,
+                    key,
+                    f"{table.label(current)} {what}: inserted behind the platform's back",
+                )
+            )
             continue
         if not table.redacted_columns and canonical_json(current) == logged_text:
             continue
         changed = _differences(table, json.loads(logged_text), current)
         if changed:
-            report.problems.append(AuditProblem("updated", table.table_name, key,
-                                                f"{table.label(current)} changed behind the platform's back: "
-                                                + "; ".join(changed)))
+            report.problems.append(
+                AuditProblem(
+                    "updated",
+                    table.table_name,
+                    key,
+                    f"{table.label(current)} changed behind the platform's back: " + "; ".join(changed),
+                )
+            )
     for (table_name, key), logged_text in latest.items():
         if table_name == table.table_name and logged_text is not None and key not in seen:
             logged = json.loads(logged_text)
-            report.problems.append(AuditProblem("deleted", table_name, key,
-                                                f"{table.label(logged)} is in the audit log but not in the "
-                                                "database: deleted behind the platform's back"))
+            report.problems.append(
+                AuditProblem(
+                    "deleted",
+                    table_name,
+                    key,
+                    f"{table.label(logged)} is in the audit log but not in the "
+                    "database: deleted behind the platform's back",
+                )
+            )
 
 
-def verify_audit(db: Any, *, checkpoint: Any = None, use_latest_checkpoint: bool = True,
-                 keyring: Any = None) -> AuditReport:
+def verify_audit(
+    db: Any, *, checkpoint: Any = None, use_latest_checkpoint: bool = True, keyring: Any = None
+) -> AuditReport:
     """Recompute the audit chain, check its MACs and checkpoint, and compare every audited row.
 
     Parameters
@@ -286,8 +385,10 @@ def verify_audit(db: Any, *, checkpoint: Any = None, use_latest_checkpoint: bool
     elif checkpoint is None and use_latest_checkpoint:
         checkpoint = latest_checkpoint(db)
         if checkpoint is None and keyring is not None:
-            report.warnings.append("no checkpoint has been written for this database: truncation cannot be "
-                                   "detected (write one: sabrkit audit checkpoint)")
+            report.warnings.append(
+                "no checkpoint has been written for this database: truncation cannot be "
+                "detected (write one: sabrkit audit checkpoint)"
+            )
     models = audited_models()
     with db.session() as session:
         present = set(sa_inspect(session.connection()).get_table_names())
@@ -297,12 +398,19 @@ def verify_audit(db: Any, *, checkpoint: Any = None, use_latest_checkpoint: bool
             if model.__tablename__ not in present:
                 logged = any(t == model.__tablename__ and v is not None for (t, _), v in latest.items())
                 if logged:
-                    report.problems.append(AuditProblem("deleted", model.__tablename__, "*",
-                                                        f"table {model.__tablename__} has logged rows but is "
-                                                        "missing from the database"))
+                    report.problems.append(
+                        AuditProblem(
+                            "deleted",
+                            model.__tablename__,
+                            "*",
+                            f"table {model.__tablename__} has logged rows but is missing from the database",
+                        )
+                    )
                 else:
-                    report.warnings.append(f"table {model.__tablename__} is not in the database "
-                                           "(migrate it: sabrkit registry migrate)")
+                    report.warnings.append(
+                        f"table {model.__tablename__} is not in the database "
+                        "(migrate it: sabrkit registry migrate)"
+                    )
                 continue
             report.tables.append(model.__tablename__)
             _check_table(session, model, latest, report)

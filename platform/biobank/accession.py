@@ -50,7 +50,9 @@ MAX_SERIAL = 999_999
 ACCESSION_PATTERN = re.compile(r"^SABR-(?P<code>[A-Z]{2})-(?P<serial>[0-9]{6})-(?P<check>[0-9A-Z])$")
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CODES_TO_TYPES = {code: name for name, code in SPECIMEN_CODES.items()}
-_FORMAT_RULE = "an accession ID reads SABR-<TT>-<NNNNNN>-<C> (TT specimen code, six-digit serial, check character)"
+_FORMAT_RULE = (
+    "an accession ID reads SABR-<TT>-<NNNNNN>-<C> (TT specimen code, six-digit serial, check character)"
+)
 
 
 def accession_check_char(body: str) -> str:

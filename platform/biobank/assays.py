@@ -28,13 +28,32 @@ from sabrkit.db.csv_import import ImportRow, IsoDate, read_csv_rows, row_error
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError
 
-__all__ = ["AssayRow", "ASSAY_EXPORT_COLUMNS", "import_assay_results", "AssayImportSummary", "assay_results_table",
-           "assay_feature_table"]
+__all__ = [
+    "AssayRow",
+    "ASSAY_EXPORT_COLUMNS",
+    "import_assay_results",
+    "AssayImportSummary",
+    "assay_results_table",
+    "assay_feature_table",
+]
 
 logger = logging.getLogger(__name__)
 
-ASSAY_EXPORT_COLUMNS = ("study_id", "accession_id", "timepoint", "specimen_type", "collected_at", "analyte", "value",
-                        "unit", "method", "batch", "lod", "below_lod", "measured_on")
+ASSAY_EXPORT_COLUMNS = (
+    "study_id",
+    "accession_id",
+    "timepoint",
+    "specimen_type",
+    "collected_at",
+    "analyte",
+    "value",
+    "unit",
+    "method",
+    "batch",
+    "lod",
+    "below_lod",
+    "measured_on",
+)
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
@@ -64,7 +83,9 @@ class AssayImportSummary:
         return f"{self.source}: {verb} {self.n_results} assay result(s)"
 
 
-def import_assay_results(db: Database, csv_path: Path, *, operator: str, dry_run: bool = False) -> AssayImportSummary:
+def import_assay_results(
+    db: Database, csv_path: Path, *, operator: str, dry_run: bool = False
+) -> AssayImportSummary:
     """Validate every row (format, known sample, measured after collection) then import all or none.
 
     Raises
@@ -76,17 +97,36 @@ def import_assay_results(db: Database, csv_path: Path, *, operator: str, dry_run
     label = csv_path.name
     parsed, errors = read_csv_rows(csv_path, AssayRow)
     with db.session() as session:
-        samples = {a: (i, c) for a, i, c in session.execute(
-            select(Sample.accession_id, Sample.id, Sample.collected_at)
-            .where(Sample.accession_id.in_({row.record.accession_id for row in parsed})))}
+        samples = {
+            a: (i, c)
+            for a, i, c in session.execute(
+                select(Sample.accession_id, Sample.id, Sample.collected_at).where(
+                    Sample.accession_id.in_({row.record.accession_id for row in parsed})
+                )
+            )
+        }
     for row in parsed:
         found = samples.get(row.record.accession_id)
         if found is None:
-            errors.append(row_error(label, row.row, "accession_id", row.record.accession_id,
-                                    "unknown sample: not in the biobank"))
+            errors.append(
+                row_error(
+                    label,
+                    row.row,
+                    "accession_id",
+                    row.record.accession_id,
+                    "unknown sample: not in the biobank",
+                )
+            )
         elif row.record.measured_on < found[1].date():
-            errors.append(row_error(label, row.row, "measured_on", row.record.measured_on.isoformat(),
-                                    f"measured before the sample was collected ({found[1]:%Y-%m-%d})"))
+            errors.append(
+                row_error(
+                    label,
+                    row.row,
+                    "measured_on",
+                    row.record.measured_on.isoformat(),
+                    f"measured before the sample was collected ({found[1]:%Y-%m-%d})",
+                )
+            )
     if errors:
         raise ImportValidationError(str(csv_path), sorted(errors, key=lambda e: e.row))
     if not dry_run:
@@ -94,7 +134,9 @@ def import_assay_results(db: Database, csv_path: Path, *, operator: str, dry_run
         for row in parsed:
             values = row.record.model_dump(exclude={"accession_id"})
             values["sample_id"] = samples[row.record.accession_id][0]
-            values["below_lod"] = values["value"] is None or (values["lod"] is not None and values["value"] < values["lod"])
+            values["below_lod"] = values["value"] is None or (
+                values["lod"] is not None and values["value"] < values["lod"]
+            )
             rows.append(values)
         with db.transaction(actor=operator) as session:
             insert_audited(session, AssayResult, rows)
@@ -108,9 +150,21 @@ def assay_results_table(db: Database, *, scope: str = "future_research") -> pd.D
     allowed = consented_study_ids(db, scope)
     with db.session() as session:
         rows = session.execute(
-            select(Sample.study_id, Sample.accession_id, Sample.timepoint, Sample.specimen_type, Sample.collected_at,
-                   AssayResult.analyte, AssayResult.value, AssayResult.unit, AssayResult.method, AssayResult.batch,
-                   AssayResult.lod, AssayResult.below_lod, AssayResult.measured_on)
+            select(
+                Sample.study_id,
+                Sample.accession_id,
+                Sample.timepoint,
+                Sample.specimen_type,
+                Sample.collected_at,
+                AssayResult.analyte,
+                AssayResult.value,
+                AssayResult.unit,
+                AssayResult.method,
+                AssayResult.batch,
+                AssayResult.lod,
+                AssayResult.below_lod,
+                AssayResult.measured_on,
+            )
             .join(AssayResult, AssayResult.sample_id == Sample.id)
             .order_by(Sample.study_id, Sample.collected_at, AssayResult.analyte)
         ).all()
@@ -118,7 +172,9 @@ def assay_results_table(db: Database, *, scope: str = "future_research") -> pd.D
     return table[table["study_id"].isin(allowed)].reset_index(drop=True)
 
 
-def assay_feature_table(db: Database, *, scope: str = "future_research", below_lod: str = "half_lod") -> pd.DataFrame:
+def assay_feature_table(
+    db: Database, *, scope: str = "future_research", below_lod: str = "half_lod"
+) -> pd.DataFrame:
     """One row per consented patient, columns ``<analyte>_<timepoint>`` (mean over replicate results).
 
     Parameters
@@ -131,8 +187,11 @@ def assay_feature_table(db: Database, *, scope: str = "future_research", below_l
     if table.empty:
         return pd.DataFrame({"study_id": pd.Series(dtype=str)})
     values = table["value"].astype(float)
-    substitute = {"half_lod": table["lod"].astype(float) / 2, "lod": table["lod"].astype(float),
-                  "missing": pd.Series(float("nan"), index=table.index)}[below_lod]
+    substitute = {
+        "half_lod": table["lod"].astype(float) / 2,
+        "lod": table["lod"].astype(float),
+        "missing": pd.Series(float("nan"), index=table.index),
+    }[below_lod]
     table = table.assign(value=values.where(~table["below_lod"].astype(bool), substitute))
     table["feature"] = table["analyte"] + "_" + table["timepoint"]
     wide = table.pivot_table(index="study_id", columns="feature", values="value", aggfunc="mean")

@@ -70,15 +70,29 @@ def record_event(
         Unknown event type, or an empty operator or location.
     """
     if event_type not in CUSTODY_EVENT_TYPES:
-        raise ValidationError(format_problem(
-            f"custody event {event_type!r}", "one of " + ", ".join(CUSTODY_EVENT_TYPES), "use a listed event"))
+        raise ValidationError(
+            format_problem(
+                f"custody event {event_type!r}",
+                "one of " + ", ".join(CUSTODY_EVENT_TYPES),
+                "use a listed event",
+            )
+        )
     if not operator.strip() or not location.strip():
-        raise ValidationError(format_problem(
-            f"custody event {event_type!r} of {sample.accession_id}", "every event names its operator and location",
-            "pass --operator and a location"))
+        raise ValidationError(
+            format_problem(
+                f"custody event {event_type!r} of {sample.accession_id}",
+                "every event names its operator and location",
+                "pass --operator and a location",
+            )
+        )
     event = CustodyEvent(
-        sample_id=sample.id, event_type=event_type, occurred_at=occurred_at or datetime.now().replace(microsecond=0),
-        operator=operator, location=location, details=details, shipment_id=shipment_id,
+        sample_id=sample.id,
+        event_type=event_type,
+        occurred_at=occurred_at or datetime.now().replace(microsecond=0),
+        operator=operator,
+        location=location,
+        details=details,
+        shipment_id=shipment_id,
     )
     session.add(event)
     return event
@@ -91,16 +105,21 @@ def custody_history(db: Database, accession_id: str) -> list[CustodyRecord]:
     with db.session() as session:
         sample = get_sample(session, accession_id)
         rows = session.execute(
-            select(CustodyEvent).where(CustodyEvent.sample_id == sample.id)
+            select(CustodyEvent)
+            .where(CustodyEvent.sample_id == sample.id)
             .order_by(CustodyEvent.occurred_at, CustodyEvent.id)
         ).scalars()
-        return [CustodyRecord(accession_id, e.event_type, e.occurred_at, e.operator, e.location, e.details)
-                for e in rows]
+        return [
+            CustodyRecord(accession_id, e.event_type, e.occurred_at, e.operator, e.location, e.details)
+            for e in rows
+        ]
 
 
 def _thaws(session: Session, sample_id: int, before: datetime | None) -> int:
-    statement = select(func.count()).select_from(CustodyEvent).where(
-        CustodyEvent.sample_id == sample_id, CustodyEvent.event_type == "thawed"
+    statement = (
+        select(func.count())
+        .select_from(CustodyEvent)
+        .where(CustodyEvent.sample_id == sample_id, CustodyEvent.event_type == "thawed")
     )
     if before is not None:
         statement = statement.where(CustodyEvent.occurred_at <= before)
@@ -109,14 +128,23 @@ def _thaws(session: Session, sample_id: int, before: datetime | None) -> int:
 
 def _count(session: Session, sample_id: int, before: datetime | None, depth: int = 0) -> int:
     if depth > 50:  # lineage is a DAG built forwards in time; this only guards against corrupt data
-        raise ValidationError(format_problem(
-            f"sample id {sample_id}", "lineage deeper than 50 generations", "check sample_derivations for a cycle"))
+        raise ValidationError(
+            format_problem(
+                f"sample id {sample_id}",
+                "lineage deeper than 50 generations",
+                "check sample_derivations for a cycle",
+            )
+        )
     links = session.execute(
-        select(SampleDerivation.parent_id, SampleDerivation.created_at).where(SampleDerivation.child_id == sample_id)
+        select(SampleDerivation.parent_id, SampleDerivation.created_at).where(
+            SampleDerivation.child_id == sample_id
+        )
     ).all()
     inherited = max(
-        (_count(session, parent_id, created_at if before is None else min(created_at, before), depth + 1)
-         for parent_id, created_at in links),
+        (
+            _count(session, parent_id, created_at if before is None else min(created_at, before), depth + 1)
+            for parent_id, created_at in links
+        ),
         default=0,
     )
     return _thaws(session, sample_id, before) + inherited
@@ -138,16 +166,18 @@ def freeze_thaw_counts(session: Session, sample_ids: list[int]) -> dict[int, int
         return counts
     chunk = 5000
     for start in range(0, len(sample_ids), chunk):
-        ids = sample_ids[start:start + chunk]
+        ids = sample_ids[start : start + chunk]
         for sample_id, thaws in session.execute(
-            select(CustodyEvent.sample_id, func.count()).where(
-                CustodyEvent.sample_id.in_(ids), CustodyEvent.event_type == "thawed"
-            ).group_by(CustodyEvent.sample_id)
+            select(CustodyEvent.sample_id, func.count())
+            .where(CustodyEvent.sample_id.in_(ids), CustodyEvent.event_type == "thawed")
+            .group_by(CustodyEvent.sample_id)
         ):
             counts[sample_id] = int(thaws)
-        children = set(session.execute(
-            select(SampleDerivation.child_id).where(SampleDerivation.child_id.in_(ids))
-        ).scalars())
+        children = set(
+            session.execute(
+                select(SampleDerivation.child_id).where(SampleDerivation.child_id.in_(ids))
+            ).scalars()
+        )
         for child_id in children:
             counts[child_id] = _count(session, child_id, None)
     return counts

@@ -71,10 +71,32 @@ class LabelLayout:
 #: Common cryo-label sheets: 38.1 x 21.2 mm, 5 x 13 on A4 (L7651-style mini labels), and
 #: 1.28 x 0.5 in cryo-tube labels, 5 x 17 on US Letter.
 LAYOUTS: dict[str, LabelLayout] = {
-    "a4-38x21mm": LabelLayout("a4-38x21mm", 210 * _MM, 297 * _MM, 38.1 * _MM, 21.2 * _MM, 5, 13,
-                              4.65 * _MM, 10.7 * _MM, 40.6 * _MM, 21.2 * _MM),
-    "letter-1.28x0.5in": LabelLayout("letter-1.28x0.5in", 8.5 * _INCH, 11 * _INCH, 1.28 * _INCH, 0.5 * _INCH, 5, 17,
-                                     0.55 * _INCH, 0.75 * _INCH, 1.5 * _INCH, 0.56 * _INCH),
+    "a4-38x21mm": LabelLayout(
+        "a4-38x21mm",
+        210 * _MM,
+        297 * _MM,
+        38.1 * _MM,
+        21.2 * _MM,
+        5,
+        13,
+        4.65 * _MM,
+        10.7 * _MM,
+        40.6 * _MM,
+        21.2 * _MM,
+    ),
+    "letter-1.28x0.5in": LabelLayout(
+        "letter-1.28x0.5in",
+        8.5 * _INCH,
+        11 * _INCH,
+        1.28 * _INCH,
+        0.5 * _INCH,
+        5,
+        17,
+        0.55 * _INCH,
+        0.75 * _INCH,
+        1.5 * _INCH,
+        0.56 * _INCH,
+    ),
 }
 
 
@@ -97,13 +119,23 @@ def label_records(db: Database, accession_ids: Sequence[str]) -> list[LabelRecor
     for accession_id in accession_ids:
         validate_accession_id(accession_id)
     with db.session() as session:
-        found = {a: LabelRecord(a, s, t) for a, s, t in session.execute(
-            select(Sample.accession_id, Sample.specimen_type, Sample.timepoint)
-            .where(Sample.accession_id.in_(list(accession_ids))))}
+        found = {
+            a: LabelRecord(a, s, t)
+            for a, s, t in session.execute(
+                select(Sample.accession_id, Sample.specimen_type, Sample.timepoint).where(
+                    Sample.accession_id.in_(list(accession_ids))
+                )
+            )
+        }
     missing = [a for a in accession_ids if a not in found]
     if missing:
-        raise NotFoundError(format_problem("accession ID(s) " + ", ".join(missing), "labels are printed for samples",
-                                           "accession the samples first"))
+        raise NotFoundError(
+            format_problem(
+                "accession ID(s) " + ", ".join(missing),
+                "labels are printed for samples",
+                "accession the samples first",
+            )
+        )
     return [found[a] for a in accession_ids]
 
 
@@ -119,8 +151,9 @@ def _draw_qr(canvas: Canvas, text: str, x: float, y: float, size: float) -> None
     for r, line in enumerate(matrix):
         for c, dark in enumerate(line):
             if dark:
-                canvas.rect(x + (c + quiet) * step, y + size - (r + quiet + 1) * step, step, step,
-                            stroke=0, fill=1)
+                canvas.rect(
+                    x + (c + quiet) * step, y + size - (r + quiet + 1) * step, step, step, stroke=0, fill=1
+                )
 
 
 def _draw_text(canvas: Canvas, record: LabelRecord, x: float, y: float, width: float, height: float) -> None:
@@ -145,8 +178,9 @@ def _draw_text(canvas: Canvas, record: LabelRecord, x: float, y: float, width: f
     canvas.drawString(x, top - len(lines) * (size + 1) - 0.5, caption)
 
 
-def write_label_sheet(records: Sequence[LabelRecord], path: Path, layout: str | LabelLayout = "a4-38x21mm", *,
-                      skip: int = 0) -> Path:
+def write_label_sheet(
+    records: Sequence[LabelRecord], path: Path, layout: str | LabelLayout = "a4-38x21mm", *, skip: int = 0
+) -> Path:
     """Write a PDF of label sheets, one label per record (row-major, ``skip`` labels left blank first).
 
     Parameters
@@ -163,8 +197,13 @@ def write_label_sheet(records: Sequence[LabelRecord], path: Path, layout: str | 
 
     if isinstance(layout, str):
         if layout not in LAYOUTS:
-            raise ValidationError(format_problem(f"label layout {layout!r}", "one of " + ", ".join(LAYOUTS),
-                                                 "choose a listed layout or pass a LabelLayout"))
+            raise ValidationError(
+                format_problem(
+                    f"label layout {layout!r}",
+                    "one of " + ", ".join(LAYOUTS),
+                    "choose a listed layout or pass a LabelLayout",
+                )
+            )
         layout = LAYOUTS[layout]
     path = Path(path)
     canvas = Canvas(str(path), pagesize=(layout.page_width, layout.page_height))
@@ -184,8 +223,14 @@ def write_label_sheet(records: Sequence[LabelRecord], path: Path, layout: str | 
     return path
 
 
-def zpl_labels(records: Sequence[LabelRecord], *, width_in: float = 1.28, height_in: float = 0.5, dpi: int = 300,
-               symbology: str = "datamatrix") -> str:
+def zpl_labels(
+    records: Sequence[LabelRecord],
+    *,
+    width_in: float = 1.28,
+    height_in: float = 0.5,
+    dpi: int = 300,
+    symbology: str = "datamatrix",
+) -> str:
     """ZPL II for a roll of labels, one ``^XA ... ^XZ`` block per record.
 
     Parameters
@@ -198,7 +243,9 @@ def zpl_labels(records: Sequence[LabelRecord], *, width_in: float = 1.28, height
         ``"datamatrix"`` (``^BX``, ECC 200) or ``"qr"`` (``^BQ``, error correction M).
     """
     if dpi not in (203, 300, 600):
-        raise ValidationError(format_problem(f"printer resolution {dpi}", "203, 300 or 600 dpi", "use your printer's"))
+        raise ValidationError(
+            format_problem(f"printer resolution {dpi}", "203, 300 or 600 dpi", "use your printer's")
+        )
     if symbology not in ("datamatrix", "qr"):
         raise ValidationError(format_problem(f"symbology {symbology!r}", "datamatrix or qr", "choose one"))
     width, height = round(width_in * dpi), round(height_in * dpi)
@@ -214,10 +261,19 @@ def zpl_labels(records: Sequence[LabelRecord], *, width_in: float = 1.28, height
             barcode = f"^FO{margin},{margin}^BXN,{module},200^FD{record.accession_id}^FS"
         else:
             barcode = f"^FO{margin},{margin}^BQN,2,{max(1, module - 1)}^FDMA,{record.accession_id}^FS"
-        blocks.append("\n".join([
-            "^XA", "^CI28", f"^PW{width}", f"^LL{height}", "^LH0,0", barcode,
-            f"^FO{text_x},{margin}^A0N,{font},{font}^FD{record.accession_id}^FS",
-            f"^FO{text_x},{margin + font + 6}^A0N,{round(font * 0.8)},{round(font * 0.8)}^FD{record.caption}^FS",
-            "^XZ",
-        ]))
+        blocks.append(
+            "\n".join(
+                [
+                    "^XA",
+                    "^CI28",
+                    f"^PW{width}",
+                    f"^LL{height}",
+                    "^LH0,0",
+                    barcode,
+                    f"^FO{text_x},{margin}^A0N,{font},{font}^FD{record.accession_id}^FS",
+                    f"^FO{text_x},{margin + font + 6}^A0N,{round(font * 0.8)},{round(font * 0.8)}^FD{record.caption}^FS",
+                    "^XZ",
+                ]
+            )
+        )
     return "\n".join(blocks) + "\n"

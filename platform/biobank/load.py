@@ -30,14 +30,20 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from sabrkit.biobank.tables import Sample
 from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
+from sabrkit.biobank.tables import Sample
 from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
 from sabrkit.db.csv_import import ParsedRow, RawRow, parse_rows, read_csv_rows, row_error
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError, RowError
 
-__all__ = ["SampleLoadSummary", "load_samples", "validate_sample_file", "accession_sample", "split_already_imported"]
+__all__ = [
+    "SampleLoadSummary",
+    "load_samples",
+    "validate_sample_file",
+    "accession_sample",
+    "split_already_imported",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +74,26 @@ class SampleLoadSummary:
                 return f"{self.source}: {self.n_already} already imported, 0 new; nothing written"
             return f"{self.source}: no samples"
         already = f"{self.n_already} already imported, " if self.n_already else ""
-        return (f"{self.source}: {already}{self.n_rows} new: accessioned {self.n_rows} sample(s), "
-                f"{self.accession_ids[0]} to {self.accession_ids[-1]}")
+        return (
+            f"{self.source}: {already}{self.n_rows} new: accessioned {self.n_rows} sample(s), "
+            f"{self.accession_ids[0]} to {self.accession_ids[-1]}"
+        )
 
 
 def _accession_order(row: ParsedRow[SampleIntake]) -> tuple[object, ...]:
     sample = row.record
-    return (sample.study_id, sample.collected_at, TIMEPOINTS.index(sample.timepoint),
-            SPECIMEN_TYPES.index(sample.specimen_type), row.row)
+    return (
+        sample.study_id,
+        sample.collected_at,
+        TIMEPOINTS.index(sample.timepoint),
+        SPECIMEN_TYPES.index(sample.specimen_type),
+        row.row,
+    )
 
 
-def validate_sample_file(db: Database, csv_path: Path, *, encoding: str | None = None) -> list[ParsedRow[SampleIntake]]:
+def validate_sample_file(
+    db: Database, csv_path: Path, *, encoding: str | None = None
+) -> list[ParsedRow[SampleIntake]]:
     """Parse and check every row; returns the rows in accession order.
 
     Raises
@@ -108,16 +123,30 @@ def _duplicate_rows(label: str, parsed: list[ParsedRow[SampleIntake]]) -> list[R
     for row in parsed:
         content = tuple(row.record.model_dump().values())
         if content in seen_rows:
-            errors.append(row_error(label, row.row, "(row)", f"same as row {seen_rows[content]}",
-                                    f"exact duplicate of row {seen_rows[content]}: one tube, one row (delete this row)"))
+            errors.append(
+                row_error(
+                    label,
+                    row.row,
+                    "(row)",
+                    f"same as row {seen_rows[content]}",
+                    f"exact duplicate of row {seen_rows[content]}: one tube, one row (delete this row)",
+                )
+            )
             continue
         seen_rows[content] = row.row
         source = row.record.source()
         if source is not None:
             if source in seen_sources:
-                errors.append(row_error(label, row.row, "source_id", source[1],
-                                        f"source ID already on row {seen_sources[source]} (site {source[0]}): "
-                                        "a source ID names one tube"))
+                errors.append(
+                    row_error(
+                        label,
+                        row.row,
+                        "source_id",
+                        source[1],
+                        f"source ID already on row {seen_sources[source]} (site {source[0]}): "
+                        "a source ID names one tube",
+                    )
+                )
             seen_sources.setdefault(source, row.row)
     return errors
 
@@ -126,12 +155,15 @@ def _lock_sample_intake(session: Session) -> None:
     """Serialise sample imports (PostgreSQL advisory lock; SQLite's write lock is already held)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
-                           {"key": SAMPLE_INTAKE_LOCK_CLASS})
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+            {"key": SAMPLE_INTAKE_LOCK_CLASS},
+        )
 
 
-def split_already_imported(session: Session, label: str,
-                           rows: list[ParsedRow[SampleIntake]]) -> tuple[list[ParsedRow[SampleIntake]], int]:
+def split_already_imported(
+    session: Session, label: str, rows: list[ParsedRow[SampleIntake]]
+) -> tuple[list[ParsedRow[SampleIntake]], int]:
     """Rows not yet in the biobank, and how many are (see the module docstring).
 
     Raises
@@ -144,8 +176,14 @@ def split_already_imported(session: Session, label: str,
     if sources:
         ids = sorted({source_id for _, source_id in sources})  # type: ignore[misc]
         for start in range(0, len(ids), 500):
-            query = select(Sample.source_site, Sample.source_id, Sample.study_id, Sample.timepoint,
-                           Sample.specimen_type, Sample.collected_at).where(Sample.source_id.in_(ids[start:start + 500]))
+            query = select(
+                Sample.source_site,
+                Sample.source_id,
+                Sample.study_id,
+                Sample.timepoint,
+                Sample.specimen_type,
+                Sample.collected_at,
+            ).where(Sample.source_id.in_(ids[start : start + 500]))
             for site, source_id, *key in session.execute(query):
                 stored[(site, source_id)] = tuple(key)
     keyed_rows = [row for row in rows if row.record.source() is None]
@@ -153,7 +191,8 @@ def split_already_imported(session: Session, label: str,
     if keyed_rows:
         study_ids = sorted({row.record.study_id for row in keyed_rows})
         query = select(Sample.study_id, Sample.timepoint, Sample.specimen_type, Sample.collected_at).where(
-            Sample.kind == "primary", Sample.source_id.is_(None), Sample.study_id.in_(study_ids))
+            Sample.kind == "primary", Sample.source_id.is_(None), Sample.study_id.in_(study_ids)
+        )
         unsourced.update(tuple(key) for key in session.execute(query))
     fresh: list[ParsedRow[SampleIntake]] = []
     errors: list[RowError] = []
@@ -167,9 +206,16 @@ def split_already_imported(session: Session, label: str,
             elif stored[source] == key:
                 already += 1
             else:
-                errors.append(row_error(label, row.row, "source_id", source[1],
-                                        f"source ID of site {source[0]} already names another sample (another "
-                                        "patient, timepoint, type or collection time): check the tube's barcode"))
+                errors.append(
+                    row_error(
+                        label,
+                        row.row,
+                        "source_id",
+                        source[1],
+                        f"source ID of site {source[0]} already names another sample (another "
+                        "patient, timepoint, type or collection time): check the tube's barcode",
+                    )
+                )
         elif unsourced[key] > 0:
             unsourced[key] -= 1
             already += 1
@@ -229,8 +275,17 @@ def load_samples(
     with db.transaction(actor=operator) as session:
         _lock_sample_intake(session)
         fresh, already = split_already_imported(session, str(csv_path), ordered)
-        accession_ids = accession_samples(session, [row.record for row in fresh], operator=operator,
-                                          location=location, on_chunk=on_progress) if fresh else []
+        accession_ids = (
+            accession_samples(
+                session,
+                [row.record for row in fresh],
+                operator=operator,
+                location=location,
+                on_chunk=on_progress,
+            )
+            if fresh
+            else []
+        )
     summary = SampleLoadSummary(csv_path, tuple(accession_ids), len(accession_ids), n_already=already)
     logger.info("%s", summary)
     from sabrkit.audit.checkpoint import checkpoint_if_keyed
@@ -276,18 +331,28 @@ def accession_sample(
     ImportValidationError
         Every broken rule (field, value, rule, fix); nothing was written.
     """
-    values = {str(name): str(value).strip() for name, value in fields.items()
-              if value is not None and str(value).strip() != ""}
+    values = {
+        str(name): str(value).strip()
+        for name, value in fields.items()
+        if value is not None and str(value).strip() != ""
+    }
     unknown = sorted(set(values) - set(SampleIntake.model_fields))
-    parsed, errors = parse_rows([RawRow(1, {k: v for k, v in values.items() if k not in unknown})], SampleIntake,
-                                label=label)
-    errors += [row_error(label, 1, name, values[name], "unknown field; expected " + ", ".join(SampleIntake.model_fields))
-               for name in unknown]
+    parsed, errors = parse_rows(
+        [RawRow(1, {k: v for k, v in values.items() if k not in unknown})], SampleIntake, label=label
+    )
+    errors += [
+        row_error(
+            label, 1, name, values[name], "unknown field; expected " + ", ".join(SampleIntake.model_fields)
+        )
+        for name in unknown
+    ]
     if not errors:
         with db.session() as session:
             enrolled = enrolment_dates(session)
-        errors += [row_error(label, 1, column, value, rule)
-                   for column, value, rule in intake_problems(parsed[0].record, enrolled)]
+        errors += [
+            row_error(label, 1, column, value, rule)
+            for column, value, rule in intake_problems(parsed[0].record, enrolled)
+        ]
     if errors:
         raise ImportValidationError(label, errors)
     operator = operator or db.actor
@@ -296,8 +361,18 @@ def accession_sample(
         if parsed[0].record.source() is not None:
             fresh, _ = split_already_imported(session, label, parsed)
             if not fresh:
-                raise ImportValidationError(label, [row_error(label, 1, "source_id", parsed[0].record.source_id,
-                                                              "this tube is already accessioned (same source ID)")])
+                raise ImportValidationError(
+                    label,
+                    [
+                        row_error(
+                            label,
+                            1,
+                            "source_id",
+                            parsed[0].record.source_id,
+                            "this tube is already accessioned (same source ID)",
+                        )
+                    ],
+                )
         (accession_id,) = accession_samples(session, [parsed[0].record], operator=operator, location=location)
     logger.info("accessioned %s (%s) by %s", accession_id, label, operator)
     return accession_id

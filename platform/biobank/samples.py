@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from sabrkit.audit import insert_audited, insert_audited_rows
 from sabrkit.biobank.accession import MAX_SERIAL, make_accession_id, specimen_code
-from sabrkit.biobank.tables import BiobankCounter, CustodyEvent, Sample
 from sabrkit.biobank.sprec import (
     PRIMARY_CONTAINERS,
     SPREC_VERSION,
@@ -31,6 +30,7 @@ from sabrkit.biobank.sprec import (
     Preanalytics,
     derive_sprec,
 )
+from sabrkit.biobank.tables import BiobankCounter, CustodyEvent, Sample
 from sabrkit.biobank.vocabulary import DEFAULT_UNITS, QuantityUnit, SpecimenType, Timepoint
 from sabrkit.db.csv_import import ImportRow, IsoDateTime
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
@@ -112,18 +112,25 @@ class SampleIntake(ImportRow):
             g_force=g_force,
             minutes=getattr(self, f"{prefix}_minutes") or 0.0,
             temperature=getattr(self, f"{prefix}_temperature") or "room_temperature",
-            braking=True if getattr(self, f"{prefix}_braking") is None else bool(getattr(self, f"{prefix}_braking")),
+            braking=True
+            if getattr(self, f"{prefix}_braking") is None
+            else bool(getattr(self, f"{prefix}_braking")),
         )
 
     def preanalytics(self) -> Preanalytics:
         """The processing record as :class:`~sabrkit.biobank.sprec.Preanalytics`."""
         return Preanalytics(
-            specimen_type=self.specimen_type, collected_at=self.collected_at,
-            primary_container=self.primary_container, processed_at=self.processed_at,
+            specimen_type=self.specimen_type,
+            collected_at=self.collected_at,
+            primary_container=self.primary_container,
+            processed_at=self.processed_at,
             pre_centrifugation_temperature=self.pre_centrifugation_temperature,
-            centrifugation=self._spin("centrifugation"), second_centrifugation=self._spin("second_centrifugation"),
-            post_centrifugation_temperature=self.post_centrifugation_temperature, frozen_at=self.frozen_at,
-            storage_container=self.storage_container, storage_temperature_c=self.storage_temperature_c,
+            centrifugation=self._spin("centrifugation"),
+            second_centrifugation=self._spin("second_centrifugation"),
+            post_centrifugation_temperature=self.post_centrifugation_temperature,
+            frozen_at=self.frozen_at,
+            storage_container=self.storage_container,
+            storage_temperature_c=self.storage_temperature_c,
         )
 
     def amount(self) -> tuple[float | None, str]:
@@ -152,8 +159,15 @@ class SampleIntake(ImportRow):
         values = self.model_dump(exclude={"volume_ml", "quantity", "quantity_unit", "source_site"})
         values["source_site"] = self.source()[0] if self.source_id is not None else None
         sprec = self.sprec_code()
-        values.update(quantity=quantity, remaining_quantity=quantity, quantity_unit=unit, kind="primary",
-                      status="received", sprec_code=sprec, sprec_version=SPREC_VERSION if sprec else None)
+        values.update(
+            quantity=quantity,
+            remaining_quantity=quantity,
+            quantity_unit=unit,
+            kind="primary",
+            status="received",
+            sprec_code=sprec,
+            sprec_version=SPREC_VERSION if sprec else None,
+        )
         return values
 
 
@@ -179,46 +193,102 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
     for column in ("collected_at", "received_at", "processed_at", "frozen_at"):
         moment = getattr(intake, column)
         if moment is not None and moment.date() > latest:
-            problems.append((column, moment.isoformat(timespec="minutes"),
-                             f"must not lie after today/the data cut-off ({latest.isoformat()})"))
+            problems.append(
+                (
+                    column,
+                    moment.isoformat(timespec="minutes"),
+                    f"must not lie after today/the data cut-off ({latest.isoformat()})",
+                )
+            )
     if intake.source_site is not None and intake.source_id is None:
-        problems.append(("source_site", intake.source_site, "a source site names where source_id comes from: "
-                         "give source_id too, or leave source_site empty"))
+        problems.append(
+            (
+                "source_site",
+                intake.source_site,
+                "a source site names where source_id comes from: "
+                "give source_id too, or leave source_site empty",
+            )
+        )
     enrolment = enrolled.get(intake.study_id)
     if enrolment is None:
-        problems.append(("study_id", intake.study_id,
-                         "patient not enrolled: the study ID is not in the registry (enrol the patient first)"))
+        problems.append(
+            (
+                "study_id",
+                intake.study_id,
+                "patient not enrolled: the study ID is not in the registry (enrol the patient first)",
+            )
+        )
     elif intake.collected_at.date() < enrolment:
-        problems.append(("collected_at", intake.collected_at.isoformat(timespec="minutes"),
-                         f"collected before the patient's enrolment on {enrolment.isoformat()}"))
+        problems.append(
+            (
+                "collected_at",
+                intake.collected_at.isoformat(timespec="minutes"),
+                f"collected before the patient's enrolment on {enrolment.isoformat()}",
+            )
+        )
     if intake.volume_ml is not None and intake.quantity is not None:
         problems.append(("quantity", intake.quantity, "give volume_ml or quantity, not both"))
     if intake.volume_ml is not None and DEFAULT_UNITS[intake.specimen_type] != "mL":
-        problems.append(("volume_ml", intake.volume_ml,
-                         f"{intake.specimen_type} is counted in {DEFAULT_UNITS[intake.specimen_type]}, not mL "
-                         "(use quantity and quantity_unit)"))
+        problems.append(
+            (
+                "volume_ml",
+                intake.volume_ml,
+                f"{intake.specimen_type} is counted in {DEFAULT_UNITS[intake.specimen_type]}, not mL "
+                "(use quantity and quantity_unit)",
+            )
+        )
     if intake.received_at is not None and intake.received_at < intake.collected_at:
-        problems.append(("received_at", intake.received_at.isoformat(timespec="minutes"),
-                         "received before it was collected"))
+        problems.append(
+            (
+                "received_at",
+                intake.received_at.isoformat(timespec="minutes"),
+                "received before it was collected",
+            )
+        )
     for prefix in ("centrifugation", "second_centrifugation"):
         if getattr(intake, f"{prefix}_g") is not None and getattr(intake, f"{prefix}_minutes") is None:
             problems.append((f"{prefix}_minutes", None, f"{prefix}_g is given: its minutes are required too"))
     if intake.second_centrifugation_g is not None and intake.centrifugation_g is None:
-        problems.append(("second_centrifugation_g", intake.second_centrifugation_g,
-                         "a second centrifugation needs the first one recorded"))
+        problems.append(
+            (
+                "second_centrifugation_g",
+                intake.second_centrifugation_g,
+                "a second centrifugation needs the first one recorded",
+            )
+        )
     start = intake.processed_at or intake.collected_at
     if intake.processed_at is not None and intake.processed_at < intake.collected_at:
-        problems.append(("processed_at", intake.processed_at.isoformat(timespec="minutes"),
-                         f"processing before collection ({intake.collected_at.isoformat(timespec='minutes')})"))
+        problems.append(
+            (
+                "processed_at",
+                intake.processed_at.isoformat(timespec="minutes"),
+                f"processing before collection ({intake.collected_at.isoformat(timespec='minutes')})",
+            )
+        )
     elif intake.frozen_at is not None and intake.frozen_at < start:
-        problems.append(("frozen_at", intake.frozen_at.isoformat(timespec="minutes"),
-                         f"frozen before it was collected/processed ({start.isoformat(timespec='minutes')})"))
+        problems.append(
+            (
+                "frozen_at",
+                intake.frozen_at.isoformat(timespec="minutes"),
+                f"frozen before it was collected/processed ({start.isoformat(timespec='minutes')})",
+            )
+        )
     if intake.primary_container is not None and intake.primary_container not in PRIMARY_CONTAINERS:
-        problems.append(("primary_container", intake.primary_container,
-                         "not a SPREC primary-container code (" + ", ".join(PRIMARY_CONTAINERS) + ")"))
+        problems.append(
+            (
+                "primary_container",
+                intake.primary_container,
+                "not a SPREC primary-container code (" + ", ".join(PRIMARY_CONTAINERS) + ")",
+            )
+        )
     if intake.storage_container is not None and intake.storage_container not in STORAGE_CONTAINERS:
-        problems.append(("storage_container", intake.storage_container,
-                         "storage container must be one of " + ", ".join(STORAGE_CONTAINERS)))
+        problems.append(
+            (
+                "storage_container",
+                intake.storage_container,
+                "storage container must be one of " + ", ".join(STORAGE_CONTAINERS),
+            )
+        )
     if not problems:
         try:
             intake.sprec_code()
@@ -245,10 +315,13 @@ def next_serials(session: Session, specimen_type: str, count: int) -> range:
         session.add(counter)
     first = counter.value + 1
     if counter.value + count > MAX_SERIAL:
-        raise ValidationError(format_problem(
-            f"{count} {specimen_type} sample(s) from serial {first}",
-            f"accession serials of code {code} end at {MAX_SERIAL}",
-            "ask the data manager to extend the accession scheme"))
+        raise ValidationError(
+            format_problem(
+                f"{count} {specimen_type} sample(s) from serial {first}",
+                f"accession serials of code {code} end at {MAX_SERIAL}",
+                "ask the data manager to extend the accession scheme",
+            )
+        )
     counter.value += count
     session.flush()
     return range(first, first + count)
@@ -308,11 +381,28 @@ def accession_samples(
         sample_ids = insert_audited_rows(session, Sample, rows)
         events = []
         for sample_id, values in zip(sample_ids, rows, strict=True):
-            events.append(dict(sample_id=sample_id, event_type="collected", occurred_at=values["collected_at"],
-                               operator=operator, location="collection site", details=values["timepoint"],
-                               shipment_id=None))
-            events.append(dict(sample_id=sample_id, event_type="received", occurred_at=values["received_at"],
-                               operator=operator, location=location, details=None, shipment_id=None))
+            events.append(
+                dict(
+                    sample_id=sample_id,
+                    event_type="collected",
+                    occurred_at=values["collected_at"],
+                    operator=operator,
+                    location="collection site",
+                    details=values["timepoint"],
+                    shipment_id=None,
+                )
+            )
+            events.append(
+                dict(
+                    sample_id=sample_id,
+                    event_type="received",
+                    occurred_at=values["received_at"],
+                    operator=operator,
+                    location=location,
+                    details=None,
+                    shipment_id=None,
+                )
+            )
         insert_audited(session, CustodyEvent, events)
         written += len(rows)
         if on_chunk is not None:
@@ -321,12 +411,24 @@ def accession_samples(
     from sabrkit.biobank.tables import Consent
 
     study_ids = sorted({intake.study_id for intake in intakes})
-    withdrawn = set(session.execute(select(Consent.study_id).where(
-        Consent.study_id.in_(study_ids), Consent.withdrawn_at.is_not(None))).scalars()) if study_ids else set()
+    withdrawn = (
+        set(
+            session.execute(
+                select(Consent.study_id).where(
+                    Consent.study_id.in_(study_ids), Consent.withdrawn_at.is_not(None)
+                )
+            ).scalars()
+        )
+        if study_ids
+        else set()
+    )
     opened = 0
     if withdrawn:
-        new = [accession_id for accession_id, intake in zip(accession_ids, intakes, strict=True)
-               if intake.study_id in withdrawn]
+        new = [
+            accession_id
+            for accession_id, intake in zip(accession_ids, intakes, strict=True)
+            if intake.study_id in withdrawn
+        ]
         received = session.execute(select(Sample).where(Sample.accession_id.in_(new))).scalars()
         opened = open_disposal_tasks_for_withdrawn(session, list(received), now)
     if opened:
@@ -351,8 +453,11 @@ def get_sample(session: Session, accession_id: str, *, for_update: bool = False)
         from sabrkit.biobank.accession import parse_accession_id
 
         parse_accession_id(accession_id)  # a malformed ID gets the format message
-        raise NotFoundError(format_problem(
-            f"accession ID {accession_id!r}", "the sample must exist in the biobank",
-            "check the label, or accession the sample first"))
+        raise NotFoundError(
+            format_problem(
+                f"accession ID {accession_id!r}",
+                "the sample must exist in the biobank",
+                "check the label, or accession the sample first",
+            )
+        )
     return sample
-

@@ -66,25 +66,48 @@ SPREC_SAMPLE_TYPES: dict[str, str] = {
 
 #: SPREC primary-container codes accepted (SPREC 2.0 Table 1, kept in 3.0).
 PRIMARY_CONTAINERS: dict[str, str] = {
-    "ACD": "Acid citrate dextrose", "CAT": "Serum tube without clot activator", "CPT": "Cell Preparation Tube",
-    "EDG": "EDTA and gel", "HEP": "Lithium heparin", "LHG": "Lithium heparin and gel",
-    "PAX": "PAXgene blood RNA+", "PED": "Potassium EDTA", "PET": "Polyethylene tube sterile",
-    "PPS": "Polypropylene tube sterile", "PXD": "PAXgene blood DNA", "SCI": "Sodium citrate",
-    "SHP": "Sodium heparin", "SPO": "Sodium fluoride/potassium oxalate",
-    "SST": "Serum separator tube with clot activator", "TEM": "Tempus tube", "XXX": "Unknown", "ZZZ": "Other",
+    "ACD": "Acid citrate dextrose",
+    "CAT": "Serum tube without clot activator",
+    "CPT": "Cell Preparation Tube",
+    "EDG": "EDTA and gel",
+    "HEP": "Lithium heparin",
+    "LHG": "Lithium heparin and gel",
+    "PAX": "PAXgene blood RNA+",
+    "PED": "Potassium EDTA",
+    "PET": "Polyethylene tube sterile",
+    "PPS": "Polypropylene tube sterile",
+    "PXD": "PAXgene blood DNA",
+    "SCI": "Sodium citrate",
+    "SHP": "Sodium heparin",
+    "SPO": "Sodium fluoride/potassium oxalate",
+    "SST": "Serum separator tube with clot activator",
+    "TEM": "Tempus tube",
+    "XXX": "Unknown",
+    "ZZZ": "Other",
 }
 
 #: Long-term storage containers and their SPREC letter per temperature band.
 STORAGE_CONTAINERS: tuple[str, ...] = (
-    "pp_tube_0.5_2ml", "pp_tube_40_500ul", "pp_tube_over_5ml", "cryotube_1_2ml", "microplate",
+    "pp_tube_0.5_2ml",
+    "pp_tube_40_500ul",
+    "pp_tube_over_5ml",
+    "cryotube_1_2ml",
+    "microplate",
     "original_primary_container",
 )
 
 _NEVER_SPUN = {"whole_blood"}
 _HOUR = timedelta(hours=1)
 # pre-centrifugation: (upper bound in hours, letter at room temperature, letter at 2-10 °C)
-_PRE_BANDS = ((2, "A", "B"), (4, "C", "D"), (8, "E", "F"), (12, "G", "H"), (24, "I", "J"), (48, "K", "L"),
-              (None, "M", "N"))
+_PRE_BANDS = (
+    (2, "A", "B"),
+    (4, "C", "D"),
+    (8, "E", "F"),
+    (12, "G", "H"),
+    (24, "I", "J"),
+    (48, "K", "L"),
+    (None, "M", "N"),
+)
 # post-centrifugation: (upper bound in hours, letter at 2-10 °C, letter at room temperature)
 _POST_BANDS = ((1, "A", "B"), (2, "C", "D"), (8, "E", "F"), (24, "G", "H"), (None, "I", "J"))
 # storage: container -> [(band, letter)]; bands: ult (-85..-60), freezer (-35..-18), cryo (< -135), ln (< -150)
@@ -109,13 +132,21 @@ class Centrifugation:
 
     def __post_init__(self) -> None:
         if not (self.g_force > 0 and self.minutes > 0):
-            raise ValidationError(format_problem(
-                f"centrifugation {self.g_force!r} g for {self.minutes!r} min",
-                "g-force and minutes must both be positive", "enter the centrifuge's settings"))
+            raise ValidationError(
+                format_problem(
+                    f"centrifugation {self.g_force!r} g for {self.minutes!r} min",
+                    "g-force and minutes must both be positive",
+                    "enter the centrifuge's settings",
+                )
+            )
         if self.temperature not in ("room_temperature", "refrigerated"):
-            raise ValidationError(format_problem(
-                f"centrifugation temperature {self.temperature!r}",
-                "centrifugation runs at room_temperature or refrigerated (2-10 °C)", "use one of the two"))
+            raise ValidationError(
+                format_problem(
+                    f"centrifugation temperature {self.temperature!r}",
+                    "centrifugation runs at room_temperature or refrigerated (2-10 °C)",
+                    "use one of the two",
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -218,9 +249,13 @@ def storage_code(container: str | None, temperature_c: float | None) -> str:
     if container is None or temperature_c is None:
         return "X"
     if container not in _STORAGE_LETTERS:
-        raise ValidationError(format_problem(
-            f"storage container {container!r}", "one of " + ", ".join(STORAGE_CONTAINERS),
-            "use one of the listed containers"))
+        raise ValidationError(
+            format_problem(
+                f"storage container {container!r}",
+                "one of " + ", ".join(STORAGE_CONTAINERS),
+                "use one of the listed containers",
+            )
+        )
     band = _temperature_band(temperature_c)
     letters = _STORAGE_LETTERS[container]
     if band == "cryo" and "cryo" not in letters:
@@ -232,18 +267,30 @@ def storage_code(container: str | None, temperature_c: float | None) -> str:
 
 def _check_order(record: Preanalytics) -> None:
     if record.processed_at is not None and record.processed_at < record.collected_at:
-        raise ValidationError(format_problem(
-            f"processing at {record.processed_at:%Y-%m-%dT%H:%M} before collection at {record.collected_at:%Y-%m-%dT%H:%M}",
-            "a sample is processed after it is collected", "correct the collection or the processing time"))
+        raise ValidationError(
+            format_problem(
+                f"processing at {record.processed_at:%Y-%m-%dT%H:%M} before collection at {record.collected_at:%Y-%m-%dT%H:%M}",
+                "a sample is processed after it is collected",
+                "correct the collection or the processing time",
+            )
+        )
     start = record.processed_at or record.collected_at
     if record.frozen_at is not None and record.frozen_at < start:
-        raise ValidationError(format_problem(
-            f"freezing at {record.frozen_at:%Y-%m-%dT%H:%M} before processing/collection at {start:%Y-%m-%dT%H:%M}",
-            "a sample is frozen after it is collected and processed", "correct the freezing time"))
+        raise ValidationError(
+            format_problem(
+                f"freezing at {record.frozen_at:%Y-%m-%dT%H:%M} before processing/collection at {start:%Y-%m-%dT%H:%M}",
+                "a sample is frozen after it is collected and processed",
+                "correct the freezing time",
+            )
+        )
     if record.primary_container is not None and record.primary_container not in PRIMARY_CONTAINERS:
-        raise ValidationError(format_problem(
-            f"primary container {record.primary_container!r}",
-            "a SPREC primary-container code: " + ", ".join(PRIMARY_CONTAINERS), "use the tube's SPREC code"))
+        raise ValidationError(
+            format_problem(
+                f"primary container {record.primary_container!r}",
+                "a SPREC primary-container code: " + ", ".join(PRIMARY_CONTAINERS),
+                "use the tube's SPREC code",
+            )
+        )
 
 
 def derive_sprec(record: Preanalytics) -> str | None:
@@ -280,18 +327,24 @@ def derive_sprec(record: Preanalytics) -> str | None:
         end_of_spins = record.processed_at + timedelta(minutes=sum(spin.minutes for spin in spins))
     post_delay = None if record.frozen_at is None or end_of_spins is None else record.frozen_at - end_of_spins
     if post_delay is not None and post_delay < timedelta(0):
-        raise ValidationError(format_problem(
-            f"freezing at {record.frozen_at:%Y-%m-%dT%H:%M}",
-            "freezing comes after the end of centrifugation (processing start + spin minutes)",
-            "correct the freezing time or the centrifugation minutes"))
+        raise ValidationError(
+            format_problem(
+                f"freezing at {record.frozen_at:%Y-%m-%dT%H:%M}",
+                "freezing comes after the end of centrifugation (processing start + spin minutes)",
+                "correct the freezing time or the centrifugation minutes",
+            )
+        )
     elements = [
         sample_type,
         record.primary_container or "XXX",
         pre_centrifugation_code(record.time_to_processing, record.pre_centrifugation_temperature),
         centrifugation_code(first, known=first_known),
         centrifugation_code(record.second_centrifugation, known=first_known),
-        "X" if not first_known else post_centrifugation_code(
-            post_delay, record.post_centrifugation_temperature, centrifuged=first is not None),
+        "X"
+        if not first_known
+        else post_centrifugation_code(
+            post_delay, record.post_centrifugation_temperature, centrifuged=first is not None
+        ),
         storage_code(record.storage_container, record.storage_temperature_c),
     ]
     return "-".join(elements)

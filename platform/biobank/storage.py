@@ -27,15 +27,26 @@ from sqlalchemy.orm import Session
 
 from sabrkit.biobank.custody import record_event
 from sabrkit.biobank.errors import PositionOccupiedError, SampleStateError
-from sabrkit.biobank.tables import Sample, SamplePosition, StorageUnit
 from sabrkit.biobank.samples import get_sample
+from sabrkit.biobank.tables import Sample, SamplePosition, StorageUnit
 from sabrkit.biobank.vocabulary import STORAGE_LEVELS
 from sabrkit.db.database import Database
 from sabrkit.errors import NotFoundError, ValidationError, format_problem
 
 __all__ = [
-    "create_storage", "place_sample", "move_sample", "thaw_sample", "release_position", "locate",
-    "find_samples", "box_map", "BoxMap", "StoredSample", "parse_position", "position_label", "sample_location",
+    "create_storage",
+    "place_sample",
+    "move_sample",
+    "thaw_sample",
+    "release_position",
+    "locate",
+    "find_samples",
+    "box_map",
+    "BoxMap",
+    "StoredSample",
+    "parse_position",
+    "position_label",
+    "sample_location",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,8 +71,13 @@ def parse_position(text: str) -> tuple[int, int]:
     """
     match = _POSITION.match(text.strip().upper()) if isinstance(text, str) else None
     if match is None or int(match[2]) < 1:
-        raise ValidationError(format_problem(f"box position {text!r}", "a row letter and a column number, e.g. A1 or J10",
-                                             "read the position off the box map"))
+        raise ValidationError(
+            format_problem(
+                f"box position {text!r}",
+                "a row letter and a column number, e.g. A1 or J10",
+                "read the position off the box map",
+            )
+        )
     return string.ascii_uppercase.index(match[1]) + 1, int(match[2])
 
 
@@ -69,13 +85,19 @@ def parse_geometry(text: str) -> tuple[int, int]:
     """``"9x9"`` -> ``(9, 9)`` (rows x columns)."""
     match = _GEOMETRY.match(text.strip().lower())
     if match is None or not (1 <= int(match[1]) <= 26 and 1 <= int(match[2]) <= 99):
-        raise ValidationError(format_problem(f"box geometry {text!r}", "ROWSxCOLUMNS with 1-26 rows and 1-99 columns",
-                                             "e.g. 9x9, 10x10 or 8x12"))
+        raise ValidationError(
+            format_problem(
+                f"box geometry {text!r}",
+                "ROWSxCOLUMNS with 1-26 rows and 1-99 columns",
+                "e.g. 9x9, 10x10 or 8x12",
+            )
+        )
     return int(match[1]), int(match[2])
 
 
-def create_storage(db: Database, path: str, *, geometry: str | None = None, temperature_c: float | None = None,
-                   operator: str) -> list[str]:
+def create_storage(
+    db: Database, path: str, *, geometry: str | None = None, temperature_c: float | None = None, operator: str
+) -> list[str]:
     """Create a storage path, adding the levels that do not exist yet; returns the paths created.
 
     Parameters
@@ -89,26 +111,43 @@ def create_storage(db: Database, path: str, *, geometry: str | None = None, temp
     """
     names = path.strip("/").split("/")
     if not 1 <= len(names) <= len(STORAGE_LEVELS) or not all(_NAME.match(name) for name in names):
-        raise ValidationError(format_problem(f"storage path {path!r}",
-                                             "freezer[/shelf[/rack[/box]]], names of letters, digits, _ . -",
-                                             "e.g. F1/S2/R3/B07"))
+        raise ValidationError(
+            format_problem(
+                f"storage path {path!r}",
+                "freezer[/shelf[/rack[/box]]], names of letters, digits, _ . -",
+                "e.g. F1/S2/R3/B07",
+            )
+        )
     created: list[str] = []
     with db.transaction(actor=operator) as session:
         parent: StorageUnit | None = None
         for depth, name in enumerate(names):
             level = STORAGE_LEVELS[depth]
             current = "/".join(names[: depth + 1])
-            unit = session.execute(select(StorageUnit).where(StorageUnit.path == current)).scalar_one_or_none()
+            unit = session.execute(
+                select(StorageUnit).where(StorageUnit.path == current)
+            ).scalar_one_or_none()
             if unit is None:
                 rows = columns = None
                 if level == "box":
                     if geometry is None:
-                        raise ValidationError(format_problem(f"new box {current}", "a box needs a geometry",
-                                                             "pass --geometry 9x9 (rows x columns)"))
+                        raise ValidationError(
+                            format_problem(
+                                f"new box {current}",
+                                "a box needs a geometry",
+                                "pass --geometry 9x9 (rows x columns)",
+                            )
+                        )
                     rows, columns = parse_geometry(geometry)
-                unit = StorageUnit(path=current, name=name, level=level, parent_id=parent.id if parent else None,
-                                   n_rows=rows, n_columns=columns,
-                                   temperature_c=temperature_c if level == "freezer" else None)
+                unit = StorageUnit(
+                    path=current,
+                    name=name,
+                    level=level,
+                    parent_id=parent.id if parent else None,
+                    n_rows=rows,
+                    n_columns=columns,
+                    temperature_c=temperature_c if level == "freezer" else None,
+                )
                 session.add(unit)
                 session.flush()
                 created.append(current)
@@ -117,29 +156,44 @@ def create_storage(db: Database, path: str, *, geometry: str | None = None, temp
 
 
 def _box(session: Session, box_path: str) -> StorageUnit:
-    box = session.execute(select(StorageUnit).where(StorageUnit.path == box_path.strip("/"))).scalar_one_or_none()
+    box = session.execute(
+        select(StorageUnit).where(StorageUnit.path == box_path.strip("/"))
+    ).scalar_one_or_none()
     if box is None or box.level != "box":
-        raise NotFoundError(format_problem(f"box {box_path!r}", "samples are placed in an existing box",
-                                           "create it with `sabrkit biobank storage add PATH --geometry 9x9`"))
+        raise NotFoundError(
+            format_problem(
+                f"box {box_path!r}",
+                "samples are placed in an existing box",
+                "create it with `sabrkit biobank storage add PATH --geometry 9x9`",
+            )
+        )
     return box
 
 
 def _check_inside(box: StorageUnit, row: int, col: int) -> None:
     assert box.n_rows is not None and box.n_columns is not None
     if row > box.n_rows or col > box.n_columns:
-        raise ValidationError(format_problem(
-            f"position {position_label(row, col)} in box {box.path}",
-            f"the box is {box.n_rows}x{box.n_columns} (A1 to {position_label(box.n_rows, box.n_columns)})",
-            "choose a position inside the box"))
+        raise ValidationError(
+            format_problem(
+                f"position {position_label(row, col)} in box {box.path}",
+                f"the box is {box.n_rows}x{box.n_columns} (A1 to {position_label(box.n_rows, box.n_columns)})",
+                "choose a position inside the box",
+            )
+        )
 
 
 def _occupied(box_path: str, row: int, col: int, holder: str | None) -> PositionOccupiedError:
     label = position_label(row, col)
     held = f" by {holder}" if holder else ""
     return PositionOccupiedError(
-        format_problem(f"position occupied: {box_path} position {label} is already taken{held}",
-                       "a box position holds at most one sample", "choose a free position (see the box map)"),
-        box=box_path, position=label)
+        format_problem(
+            f"position occupied: {box_path} position {label} is already taken{held}",
+            "a box position holds at most one sample",
+            "choose a free position (see the box map)",
+        ),
+        box=box_path,
+        position=label,
+    )
 
 
 def _flush_placement(session: Session, box_path: str, row: int, col: int) -> None:
@@ -152,11 +206,20 @@ def _flush_placement(session: Session, box_path: str, row: int, col: int) -> Non
         raise _occupied(box_path, row, col, None) from None
 
 
-def _insert_position(session: Session, box: StorageUnit, row: int, col: int, sample: Sample, at: datetime,
-                     *, flush: bool = True) -> None:
+def _insert_position(
+    session: Session,
+    box: StorageUnit,
+    row: int,
+    col: int,
+    sample: Sample,
+    at: datetime,
+    *,
+    flush: bool = True,
+) -> None:
     box_path = box.path  # read now: after a failed flush the session's objects are expired
     holder = session.execute(
-        select(Sample.accession_id).join(SamplePosition, SamplePosition.sample_id == Sample.id)
+        select(Sample.accession_id)
+        .join(SamplePosition, SamplePosition.sample_id == Sample.id)
         .where(SamplePosition.box_id == box.id, SamplePosition.row == row, SamplePosition.col == col)
     ).scalar_one_or_none()
     if holder is not None:
@@ -170,13 +233,21 @@ def sample_location(session: Session, sample_id: int) -> str | None:
     """``F1/S2/R3/B07:A1`` for a placed sample, else None."""
     found = session.execute(
         select(StorageUnit.path, SamplePosition.row, SamplePosition.col)
-        .join(SamplePosition, SamplePosition.box_id == StorageUnit.id).where(SamplePosition.sample_id == sample_id)
+        .join(SamplePosition, SamplePosition.box_id == StorageUnit.id)
+        .where(SamplePosition.sample_id == sample_id)
     ).first()
     return None if found is None else f"{found[0]}:{position_label(found[1], found[2])}"
 
 
-def place_sample(db: Database, accession_id: str, box_path: str, position: str, *, operator: str,
-                 at: datetime | None = None) -> str:
+def place_sample(
+    db: Database,
+    accession_id: str,
+    box_path: str,
+    position: str,
+    *,
+    operator: str,
+    at: datetime | None = None,
+) -> str:
     """Freeze a sample into a free box position (or back into its own after a thaw).
 
     Returns
@@ -198,18 +269,31 @@ def place_sample(db: Database, accession_id: str, box_path: str, position: str, 
         sample = get_sample(session, accession_id, for_update=True)
         box = _box(session, box_path)
         _check_inside(box, row, col)
-        current = session.execute(select(SamplePosition).where(SamplePosition.sample_id == sample.id)).scalar_one_or_none()
-        if current is not None and (current.box_id, current.row, current.col) == (box.id, row, col) \
-                and sample.status == "in_use":
+        current = session.execute(
+            select(SamplePosition).where(SamplePosition.sample_id == sample.id)
+        ).scalar_one_or_none()
+        if (
+            current is not None
+            and (current.box_id, current.row, current.col) == (box.id, row, col)
+            and sample.status == "in_use"
+        ):
             pass  # back into its own position after a thaw
         elif current is not None:
-            raise SampleStateError(format_problem(
-                f"{accession_id} is already stored at {sample_location(session, sample.id)}",
-                "a sample has one position", "use `sabrkit biobank move` to move it"))
+            raise SampleStateError(
+                format_problem(
+                    f"{accession_id} is already stored at {sample_location(session, sample.id)}",
+                    "a sample has one position",
+                    "use `sabrkit biobank move` to move it",
+                )
+            )
         elif sample.status not in ("received", "in_use", "at_destination"):
-            raise SampleStateError(format_problem(f"{accession_id} has status {sample.status}",
-                                                  "only received or thawed samples are put into storage",
-                                                  "check the sample's history (`sabrkit biobank events`)"))
+            raise SampleStateError(
+                format_problem(
+                    f"{accession_id} has status {sample.status}",
+                    "only received or thawed samples are put into storage",
+                    "check the sample's history (`sabrkit biobank events`)",
+                )
+            )
         else:
             _insert_position(session, box, row, col, sample, at, flush=False)
         sample.status = "stored"
@@ -221,8 +305,16 @@ def place_sample(db: Database, accession_id: str, box_path: str, position: str, 
     return location
 
 
-def move_sample(db: Database, accession_id: str, box_path: str, position: str, *, operator: str,
-                reason: str | None = None, at: datetime | None = None) -> str:
+def move_sample(
+    db: Database,
+    accession_id: str,
+    box_path: str,
+    position: str,
+    *,
+    operator: str,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> str:
     """Move a stored sample to a free position; the ``moved`` event records from where to where."""
     row, col = parse_position(position)
     at = at or datetime.now().replace(microsecond=0)
@@ -231,22 +323,38 @@ def move_sample(db: Database, accession_id: str, box_path: str, position: str, *
         sample = get_sample(session, accession_id, for_update=True)
         box = _box(session, box_path)
         _check_inside(box, row, col)
-        current = session.execute(select(SamplePosition).where(SamplePosition.sample_id == sample.id)).scalar_one_or_none()
+        current = session.execute(
+            select(SamplePosition).where(SamplePosition.sample_id == sample.id)
+        ).scalar_one_or_none()
         if current is None:
-            raise SampleStateError(format_problem(f"{accession_id} is not in storage", "only stored samples are moved",
-                                                  "use `sabrkit biobank place` to store it"))
+            raise SampleStateError(
+                format_problem(
+                    f"{accession_id} is not in storage",
+                    "only stored samples are moved",
+                    "use `sabrkit biobank place` to store it",
+                )
+            )
         origin = sample_location(session, sample.id)
         session.delete(current)
         session.flush()
         _insert_position(session, box, row, col, sample, at)
-        record_event(session, sample, "moved", operator=operator, location=target, occurred_at=at,
-                     details=f"from {origin}")
+        record_event(
+            session,
+            sample,
+            "moved",
+            operator=operator,
+            location=target,
+            occurred_at=at,
+            details=f"from {origin}",
+        )
     return target
 
 
 def release_position(session: Session, sample: Sample) -> str | None:
     """Free the sample's position (shipping, consumption, disposal); returns the old location."""
-    current = session.execute(select(SamplePosition).where(SamplePosition.sample_id == sample.id)).scalar_one_or_none()
+    current = session.execute(
+        select(SamplePosition).where(SamplePosition.sample_id == sample.id)
+    ).scalar_one_or_none()
     if current is None:
         return None
     origin = sample_location(session, sample.id)
@@ -263,8 +371,13 @@ def thaw_sample(db: Database, accession_id: str, *, operator: str, at: datetime 
     with db.transaction(actor=operator, reason=f"thaw {accession_id}") as session:
         sample = get_sample(session, accession_id, for_update=True)
         if sample.status != "stored":
-            raise SampleStateError(format_problem(f"{accession_id} has status {sample.status}",
-                                                  "only a stored (frozen) sample can be thawed", "check its history"))
+            raise SampleStateError(
+                format_problem(
+                    f"{accession_id} has status {sample.status}",
+                    "only a stored (frozen) sample can be thawed",
+                    "check its history",
+                )
+            )
         location = sample_location(session, sample.id) or "unknown"
         sample.status = "in_use"
         record_event(session, sample, "thawed", operator=operator, location=location, occurred_at=at)
@@ -292,8 +405,15 @@ def find_samples(db: Database, location: str) -> list[StoredSample]:
     """Samples stored at or below a location (``F1``, ``F1/S2``, a box, or ``box:A1``)."""
     path, _, position = location.strip("/").partition(":")
     statement = (
-        select(Sample.accession_id, StorageUnit.path, SamplePosition.row, SamplePosition.col, Sample.specimen_type,
-               Sample.timepoint, Sample.status)
+        select(
+            Sample.accession_id,
+            StorageUnit.path,
+            SamplePosition.row,
+            SamplePosition.col,
+            Sample.specimen_type,
+            Sample.timepoint,
+            Sample.status,
+        )
         .join(SamplePosition, SamplePosition.sample_id == Sample.id)
         .join(StorageUnit, StorageUnit.id == SamplePosition.box_id)
         .where(or_(StorageUnit.path == path, StorageUnit.path.startswith(path + "/", autoescape=True)))
@@ -303,8 +423,10 @@ def find_samples(db: Database, location: str) -> list[StoredSample]:
         row, col = parse_position(position)
         statement = statement.where(SamplePosition.row == row, SamplePosition.col == col)
     with db.session() as session:
-        return [StoredSample(accession, f"{box}:{position_label(r, c)}", kind, timepoint, status)
-                for accession, box, r, c, kind, timepoint, status in session.execute(statement)]
+        return [
+            StoredSample(accession, f"{box}:{position_label(r, c)}", kind, timepoint, status)
+            for accession, box, r, c, kind, timepoint, status in session.execute(statement)
+        ]
 
 
 @dataclass(frozen=True)
@@ -323,21 +445,39 @@ class BoxMap:
 
     def to_json(self) -> str:
         """JSON for the web app: box, geometry, counts and one entry per position (row-major)."""
-        positions = [{"position": position_label(r, c), "row": r, "col": c, "accession_id": self.cells[(r, c)]}
-                     for r in range(1, self.n_rows + 1) for c in range(1, self.n_columns + 1)]
-        return json.dumps({"box": self.box, "rows": self.n_rows, "columns": self.n_columns,
-                           "occupied": self.n_occupied, "free": len(self.cells) - self.n_occupied,
-                           "positions": positions}, indent=2)
+        positions = [
+            {"position": position_label(r, c), "row": r, "col": c, "accession_id": self.cells[(r, c)]}
+            for r in range(1, self.n_rows + 1)
+            for c in range(1, self.n_columns + 1)
+        ]
+        return json.dumps(
+            {
+                "box": self.box,
+                "rows": self.n_rows,
+                "columns": self.n_columns,
+                "occupied": self.n_occupied,
+                "free": len(self.cells) - self.n_occupied,
+                "positions": positions,
+            },
+            indent=2,
+        )
 
     def to_text(self) -> str:
         """A fixed-width grid: ``PL-000123`` (code and serial) where occupied, ``.`` where free."""
         width = 9
-        lines = [f"box {self.box} ({self.n_rows}x{self.n_columns}): {self.n_occupied} occupied, "
-                 f"{len(self.cells) - self.n_occupied} free",
-                 "   " + " ".join(f"{c:^{width}}" for c in range(1, self.n_columns + 1))]
+        lines = [
+            f"box {self.box} ({self.n_rows}x{self.n_columns}): {self.n_occupied} occupied, "
+            f"{len(self.cells) - self.n_occupied} free",
+            "   " + " ".join(f"{c:^{width}}" for c in range(1, self.n_columns + 1)),
+        ]
         for r in range(1, self.n_rows + 1):
-            cells = [(self.cells[(r, c)] or ".")[5:14] if self.cells[(r, c)] else "." for c in range(1, self.n_columns + 1)]
-            lines.append(f"{string.ascii_uppercase[r - 1]}  " + " ".join(f"{cell:^{width}}" for cell in cells))
+            cells = [
+                (self.cells[(r, c)] or ".")[5:14] if self.cells[(r, c)] else "."
+                for c in range(1, self.n_columns + 1)
+            ]
+            lines.append(
+                f"{string.ascii_uppercase[r - 1]}  " + " ".join(f"{cell:^{width}}" for cell in cells)
+            )
         return "\n".join(lines)
 
 
@@ -347,10 +487,12 @@ def box_map(db: Database, box_path: str) -> BoxMap:
         box = _box(session, box_path)
         assert box.n_rows is not None and box.n_columns is not None
         cells: dict[tuple[int, int], str | None] = {
-            (r, c): None for r in range(1, box.n_rows + 1) for c in range(1, box.n_columns + 1)}
+            (r, c): None for r in range(1, box.n_rows + 1) for c in range(1, box.n_columns + 1)
+        }
         for accession_id, r, c in session.execute(
             select(Sample.accession_id, SamplePosition.row, SamplePosition.col)
-            .join(SamplePosition, SamplePosition.sample_id == Sample.id).where(SamplePosition.box_id == box.id)
+            .join(SamplePosition, SamplePosition.sample_id == Sample.id)
+            .where(SamplePosition.box_id == box.id)
         ):
             cells[(r, c)] = accession_id
         return BoxMap(box.path, box.n_rows, box.n_columns, cells)

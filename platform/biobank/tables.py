@@ -90,10 +90,16 @@ class Sample(Audited, Base):
         CheckConstraint(sql_in("status", SAMPLE_STATUSES), name="status_code"),
         CheckConstraint(sql_in("quantity_unit", QUANTITY_UNITS), name="quantity_unit_code"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("remaining_quantity >= 0 AND remaining_quantity <= quantity", name="remaining_within_quantity"),
-        CheckConstraint("processed_at IS NULL OR processed_at >= collected_at", name="processed_after_collected"),
+        CheckConstraint(
+            "remaining_quantity >= 0 AND remaining_quantity <= quantity", name="remaining_within_quantity"
+        ),
+        CheckConstraint(
+            "processed_at IS NULL OR processed_at >= collected_at", name="processed_after_collected"
+        ),
         CheckConstraint(sql_in("pre_centrifugation_temperature", _TEMPERATURES), name="pre_temperature_code"),
-        CheckConstraint(sql_in("post_centrifugation_temperature", _TEMPERATURES), name="post_temperature_code"),
+        CheckConstraint(
+            sql_in("post_centrifugation_temperature", _TEMPERATURES), name="post_temperature_code"
+        ),
         Index("uq_samples_source_site_source_id", "source_site", "source_id", unique=True),
     )
 
@@ -252,7 +258,6 @@ class Consent(Audited, Base):
     def describe(self) -> str:
         """``consent 2.0 of SABR-RCC-004 (signed 2024-05-06)`` for messages."""
         return f"consent {self.form_version} of {self.study_id} (signed {self.signed_on.isoformat()})"
-
 
 
 class DisposalTask(Audited, Base):

@@ -11,27 +11,59 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
-    "Timepoint", "TIMEPOINTS",
-    "SpecimenType", "SPECIMEN_TYPES", "SPECIMEN_CODES", "PRIMARY_SPECIMEN_TYPES", "DERIVATIVE_SPECIMEN_TYPES",
-    "SampleKind", "SAMPLE_KINDS",
-    "SampleStatus", "SAMPLE_STATUSES", "USABLE_STATUSES", "FINAL_STATUSES",
-    "QuantityUnit", "QUANTITY_UNITS", "DEFAULT_UNITS",
-    "CustodyEventType", "CUSTODY_EVENT_TYPES",
-    "ConsentScope", "CONSENT_SCOPES",
-    "StorageLevel", "STORAGE_LEVELS",
-    "ShipmentStatus", "SHIPMENT_STATUSES",
-    "DisposalStatus", "DISPOSAL_STATUSES",
+    "Timepoint",
+    "TIMEPOINTS",
+    "SpecimenType",
+    "SPECIMEN_TYPES",
+    "SPECIMEN_CODES",
+    "PRIMARY_SPECIMEN_TYPES",
+    "DERIVATIVE_SPECIMEN_TYPES",
+    "SampleKind",
+    "SAMPLE_KINDS",
+    "SampleStatus",
+    "SAMPLE_STATUSES",
+    "USABLE_STATUSES",
+    "FINAL_STATUSES",
+    "QuantityUnit",
+    "QUANTITY_UNITS",
+    "DEFAULT_UNITS",
+    "CustodyEventType",
+    "CUSTODY_EVENT_TYPES",
+    "ConsentScope",
+    "CONSENT_SCOPES",
+    "StorageLevel",
+    "STORAGE_LEVELS",
+    "ShipmentStatus",
+    "SHIPMENT_STATUSES",
+    "DisposalStatus",
+    "DISPOSAL_STATUSES",
 ]
 
 #: Protocol timepoints, in protocol order (SABR registry protocol), plus ``unscheduled``.
 Timepoint = Literal[
-    "baseline", "end_of_sabr", "month_1", "month_3", "month_6", "month_12", "month_24", "progression",
+    "baseline",
+    "end_of_sabr",
+    "month_1",
+    "month_3",
+    "month_6",
+    "month_12",
+    "month_24",
+    "progression",
     "unscheduled",
 ]
 #: Specimen types: primary specimens collected from a participant and the derivatives made of them.
 SpecimenType = Literal[
-    "whole_blood", "plasma", "serum", "buffy_coat", "pbmc", "urine", "ffpe", "fresh_frozen_tissue",
-    "dna", "rna", "cfdna",
+    "whole_blood",
+    "plasma",
+    "serum",
+    "buffy_coat",
+    "pbmc",
+    "urine",
+    "ffpe",
+    "fresh_frozen_tissue",
+    "dna",
+    "rna",
+    "cfdna",
 ]
 #: ``primary``: collected from the participant; ``aliquot``: part of one parent, same material;
 #: ``derivative``: new material extracted from one parent (DNA, RNA, cfDNA); ``pool``: several parents.
@@ -41,13 +73,29 @@ SampleKind = Literal["primary", "aliquot", "derivative", "pool"]
 #: destination of a shipment), ``depleted`` (nothing left), ``consumed`` (used up by an assay),
 #: ``disposed`` (destroyed).
 SampleStatus = Literal[
-    "received", "stored", "in_use", "in_transit", "at_destination", "depleted", "consumed", "disposed",
+    "received",
+    "stored",
+    "in_use",
+    "in_transit",
+    "at_destination",
+    "depleted",
+    "consumed",
+    "disposed",
 ]
 QuantityUnit = Literal["mL", "ug", "count"]
 #: Chain-of-custody events, append-only.
 CustodyEventType = Literal[
-    "collected", "received", "processed", "aliquoted", "frozen", "thawed", "moved", "shipped",
-    "received_at_destination", "consumed", "disposed",
+    "collected",
+    "received",
+    "processed",
+    "aliquoted",
+    "frozen",
+    "thawed",
+    "moved",
+    "shipped",
+    "received_at_destination",
+    "consumed",
+    "disposed",
 ]
 #: What a participant's consent can cover.
 ConsentScope = Literal["storage", "future_research", "genetic_research", "image_linkage"]
@@ -87,12 +135,28 @@ SPECIMEN_CODES: dict[str, str] = {
 }
 
 PRIMARY_SPECIMEN_TYPES: tuple[str, ...] = (
-    "whole_blood", "plasma", "serum", "buffy_coat", "pbmc", "urine", "ffpe", "fresh_frozen_tissue",
+    "whole_blood",
+    "plasma",
+    "serum",
+    "buffy_coat",
+    "pbmc",
+    "urine",
+    "ffpe",
+    "fresh_frozen_tissue",
 )
 DERIVATIVE_SPECIMEN_TYPES: tuple[str, ...] = ("dna", "rna", "cfdna")
 
 #: Unit a specimen type's quantity is counted in (FFPE: blocks; nucleic acids: micrograms).
 DEFAULT_UNITS: dict[str, str] = {
-    "whole_blood": "mL", "plasma": "mL", "serum": "mL", "buffy_coat": "mL", "pbmc": "mL", "urine": "mL",
-    "ffpe": "count", "fresh_frozen_tissue": "count", "dna": "ug", "rna": "ug", "cfdna": "ug",
+    "whole_blood": "mL",
+    "plasma": "mL",
+    "serum": "mL",
+    "buffy_coat": "mL",
+    "pbmc": "mL",
+    "urine": "mL",
+    "ffpe": "count",
+    "fresh_frozen_tissue": "count",
+    "dna": "ug",
+    "rna": "ug",
+    "cfdna": "ug",
 }

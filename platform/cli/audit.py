@@ -18,14 +18,22 @@ from sabrkit.cli.output import console, err_console, handle_errors
 if TYPE_CHECKING:
     from sabrkit.db import Database
 
-app = typer.Typer(help="The audit log's key, signed checkpoints and verification (docs/audit.md).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The audit log's key, signed checkpoints and verification (docs/audit.md).", no_args_is_help=True
+)
 
 DB_OPTION = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL).")
-KEY_OPTION = typer.Option(None, "--key-file", help="Audit key file (default: SABRKIT_AUDIT_KEY_FILE, else "
-                          "~/.config/sabrkit/audit-key.json).")
-CHECKPOINT_OPTION = typer.Option(None, "--checkpoint", help="Verify against this checkpoint file (after a restore: "
-                                 "the one kept with the backup); default: the latest written for the database.")
+KEY_OPTION = typer.Option(
+    None,
+    "--key-file",
+    help="Audit key file (default: SABRKIT_AUDIT_KEY_FILE, else ~/.config/sabrkit/audit-key.json).",
+)
+CHECKPOINT_OPTION = typer.Option(
+    None,
+    "--checkpoint",
+    help="Verify against this checkpoint file (after a restore: "
+    "the one kept with the backup); default: the latest written for the database.",
+)
 
 
 def _database(url: str | None, key_file: Path | None = None) -> Database:
@@ -42,8 +50,11 @@ def init_key(key_file: Path = KEY_OPTION) -> None:
     from sabrkit.audit.keys import init_key_file
 
     keyring = init_key_file(key_file)
-    console.print(f"audit key file written to {keyring.path} (HMAC key {keyring.current}); back it up apart from "
-                  "the database: entries keyed with it cannot be verified without it", highlight=False)
+    console.print(
+        f"audit key file written to {keyring.path} (HMAC key {keyring.current}); back it up apart from "
+        "the database: entries keyed with it cannot be verified without it",
+        highlight=False,
+    )
 
 
 @app.command("rotate-key")
@@ -53,8 +64,10 @@ def rotate_key(key_file: Path = KEY_OPTION) -> None:
     from sabrkit.audit.keys import rotate_key_file
 
     keyring = rotate_key_file(key_file)
-    console.print(f"new entries are keyed with {keyring.current}; the key file keeps "
-                  f"{len(keyring.hmac_keys)} key(s)", highlight=False)
+    console.print(
+        f"new entries are keyed with {keyring.current}; the key file keeps {len(keyring.hmac_keys)} key(s)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -87,6 +100,8 @@ def run_verify(database_url: str | None, checkpoint_file: Path | None, key_file:
 
 @app.command()
 @handle_errors
-def verify(database_url: str = DB_OPTION, checkpoint_file: Path = CHECKPOINT_OPTION, key_file: Path = KEY_OPTION) -> None:
+def verify(
+    database_url: str = DB_OPTION, checkpoint_file: Path = CHECKPOINT_OPTION, key_file: Path = KEY_OPTION
+) -> None:
     """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row; exit 1 on any problem."""
     run_verify(database_url, checkpoint_file, key_file)

@@ -28,9 +28,12 @@ __all__ = ["DATABASE_URL_OPTION", "ACTOR_OPTION", "resolve_actor", "open_cli_dat
 
 logger = logging.getLogger(__name__)
 
-DATABASE_URL_OPTION = typer.Option(None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL).")
-ACTOR_OPTION = typer.Option(None, "--actor", help="Who makes the change (audit log; default: SABRKIT_ACTOR, "
-                            "else the OS user).")
+DATABASE_URL_OPTION = typer.Option(
+    None, "--database-url", help="SQLAlchemy URL (default: SABRKIT_DATABASE_URL)."
+)
+ACTOR_OPTION = typer.Option(
+    None, "--actor", help="Who makes the change (audit log; default: SABRKIT_ACTOR, else the OS user)."
+)
 
 
 def resolve_actor(actor: str | None = None, settings: Settings | None = None) -> str:
@@ -46,9 +49,14 @@ def resolve_actor(actor: str | None = None, settings: Settings | None = None) ->
         return "unknown"
 
 
-def open_cli_database(database_url: str | None = None, actor: str | None = None, *,
-                      settings: Settings | None = None, migrate: bool = False,
-                      audit_key_file: str | Path | None = None) -> Database:
+def open_cli_database(
+    database_url: str | None = None,
+    actor: str | None = None,
+    *,
+    settings: Settings | None = None,
+    migrate: bool = False,
+    audit_key_file: str | Path | None = None,
+) -> Database:
     """Open the configured database for one command, audit log attached.
 
     Parameters
@@ -74,8 +82,11 @@ def open_cli_database(database_url: str | None = None, actor: str | None = None,
     from sabrkit.audit import open_database
 
     settings = settings or Settings()
-    db = open_database(database_url or settings.database_url, actor=resolve_actor(actor, settings),
-                       audit_key_file=audit_key_file)
+    db = open_database(
+        database_url or settings.database_url,
+        actor=resolve_actor(actor, settings),
+        audit_key_file=audit_key_file,
+    )
     try:
         if migrate:
             db.upgrade()

@@ -81,8 +81,11 @@ def summary_lines(project: Path, settings: Settings) -> list[str]:
         f"{validation['n_repeats']}x{validation['n_splits']}-fold CV stratified on the event",
         f"  Harrell C       {validation['harrell_c_mean']:.3f} ± {validation['harrell_c_sd']:.3f} (mean ± SD across CV repeats)",
         f"  Uno C (τ={validation['tau_months']:g} m)  {validation['uno_c_mean']:.3f} ± {validation['uno_c_sd']:.3f}"
-        + (f"; 95% CI {validation['uno_c_ci_low']:.3f}-{validation['uno_c_ci_high']:.3f} (whole CV bootstrapped)"
-           if validation.get("uno_c_ci_low") is not None else ""),
+        + (
+            f"; 95% CI {validation['uno_c_ci_low']:.3f}-{validation['uno_c_ci_high']:.3f} (whole CV bootstrapped)"
+            if validation.get("uno_c_ci_low") is not None
+            else ""
+        ),
         f"  clinical model  Uno C {validation.get('clinical_uno_c_mean') or float('nan'):.3f}; oracle C "
         f"{validation.get('oracle_uno_c') or float('nan'):.3f} (true linear predictor)",
         f"  permutation test of the whole CV: p = {validation.get('permutation_p') or float('nan'):.3g}; "

@@ -16,27 +16,48 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_MANIFEST_HELP = "CSV/Parquet with lesion_id, study_id, image_path, mask_path (paths relative to the manifest's folder)."
+_MANIFEST_HELP = (
+    "CSV/Parquet with lesion_id, study_id, image_path, mask_path (paths relative to the manifest's folder)."
+)
 
 
 @app.command()
 @handle_errors
 def extract(
     manifest: Path = typer.Argument(..., help=_MANIFEST_HELP),
-    out: Path = typer.Option(..., "--out", help="Feature table (.parquet), written only if extraction succeeds."),
-    params: str = typer.Option("ct_v1", "--params", help="Packaged params name (ct_v1, ct_v2, mr_v1, ibsi_ct_a ...; "
-                          "`sabrkit features params --list`) or a YAML file."),
+    out: Path = typer.Option(
+        ..., "--out", help="Feature table (.parquet), written only if extraction succeeds."
+    ),
+    params: str = typer.Option(
+        "ct_v1",
+        "--params",
+        help="Packaged params name (ct_v1, ct_v2, mr_v1, ibsi_ct_a ...; "
+        "`sabrkit features params --list`) or a YAML file.",
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Local worker processes (-1 = every core)."),
-    max_failure_fraction: float = typer.Option(0.0, help="Failed lesions tolerated (fraction) before stopping."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Per-lesion cache folder: unchanged lesions are not "
-                                   "re-extracted."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run on a "
-                                  "cluster instead of local processes; paths must be valid on the workers."),
-    failures: Path = typer.Option(None, "--failures", help="Also write the failed lesions (lesion_id, stage, reason) "
-                                  "to this CSV."),
-    log_sigma_mm: str = typer.Option("", "--log-sigma", help="Comma-separated LoG sigmas in mm (e.g. 1,3) to add "
-                                     "LoG images (derives a new params version)."),
-    wavelet: bool = typer.Option(False, "--wavelet", help="Add the 8 wavelet decompositions (new params version)."),
+    max_failure_fraction: float = typer.Option(
+        0.0, help="Failed lesions tolerated (fraction) before stopping."
+    ),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Per-lesion cache folder: unchanged lesions are not re-extracted."
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler address (tcp://host:8786) to run on a "
+        "cluster instead of local processes; paths must be valid on the workers.",
+    ),
+    failures: Path = typer.Option(
+        None, "--failures", help="Also write the failed lesions (lesion_id, stage, reason) to this CSV."
+    ),
+    log_sigma_mm: str = typer.Option(
+        "",
+        "--log-sigma",
+        help="Comma-separated LoG sigmas in mm (e.g. 1,3) to add LoG images (derives a new params version).",
+    ),
+    wavelet: bool = typer.Option(
+        False, "--wavelet", help="Add the 8 wavelet decompositions (new params version)."
+    ),
 ) -> None:
     """Extract pyradiomics features, one row per lesion, with provenance columns."""
     from sabrkit.features import extract_lesion_features, load_params, write_feature_table
@@ -64,9 +85,15 @@ def extract(
 @handle_errors
 def show_params(
     name: str = typer.Argument("ct_v1", help="Packaged params name or a YAML file."),
-    list_names: bool = typer.Option(False, "--list", help="List the packaged profiles with their descriptions."),
-    pyradiomics_only: bool = typer.Option(False, "--pyradiomics", help="Print only the pyradiomics section as YAML "
-                                          "(a file plain pyradiomics loads: pyradiomics img mask --param FILE)."),
+    list_names: bool = typer.Option(
+        False, "--list", help="List the packaged profiles with their descriptions."
+    ),
+    pyradiomics_only: bool = typer.Option(
+        False,
+        "--pyradiomics",
+        help="Print only the pyradiomics section as YAML "
+        "(a file plain pyradiomics loads: pyradiomics img mask --param FILE).",
+    ),
 ) -> None:
     """Show a parameter profile (sabrkit section, pyradiomics section), its version and its hash."""
     import yaml
@@ -77,7 +104,9 @@ def show_params(
         for packaged in packaged_params():
             profile = load_params(packaged)
             chain = "IBSI chain" if profile.preprocessing is not None else "pyradiomics pipeline"
-            console.print(f"{packaged:<14} {profile.version:<14} {chain:<20} {profile.description}", highlight=False)
+            console.print(
+                f"{packaged:<14} {profile.version:<14} {chain:<20} {profile.description}", highlight=False
+            )
         return
     p = load_params(name)
     if pyradiomics_only:
@@ -90,16 +119,31 @@ def show_params(
 @app.command()
 @handle_errors
 def ibsi(
-    config: str = typer.Option("all", "--config", help="digital, A, B, C, D, E or all (every configuration)."),
-    data: Path = typer.Option(None, "--data", help="Folder holding ibsi_digital_phantom/ and ibsi_ct_phantom/ "
-                              "(default: $SABRKIT_IBSI_DATA, else ../shared/data)."),
-    reference: Path = typer.Option(None, "--reference", help="Folder holding the IBSI reference CSVs "
-                                   "(default: DATA/ibsi_reference)."),
-    out: Path = typer.Option(None, "--out", "--metrics", help="Write one JSON section per configuration "
-                             "(n_compared, n_within_tolerance, n_unexplained, mismatched tags, checkpoints)."),
-    docs: Path = typer.Option(None, "--docs", help="Write the markdown comparison page (docs/ibsi.md; all six)."),
-    table: Path = typer.Option(None, "--table", help="Write every compared feature (config, tag, ours, reference, "
-                               "match ...) as CSV."),
+    config: str = typer.Option(
+        "all", "--config", help="digital, A, B, C, D, E or all (every configuration)."
+    ),
+    data: Path = typer.Option(
+        None,
+        "--data",
+        help="Folder holding ibsi_digital_phantom/ and ibsi_ct_phantom/ "
+        "(default: $SABRKIT_IBSI_DATA, else ../shared/data).",
+    ),
+    reference: Path = typer.Option(
+        None, "--reference", help="Folder holding the IBSI reference CSVs (default: DATA/ibsi_reference)."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "--metrics",
+        help="Write one JSON section per configuration "
+        "(n_compared, n_within_tolerance, n_unexplained, mismatched tags, checkpoints).",
+    ),
+    docs: Path = typer.Option(
+        None, "--docs", help="Write the markdown comparison page (docs/ibsi.md; all six)."
+    ),
+    table: Path = typer.Option(
+        None, "--table", help="Write every compared feature (config, tag, ours, reference, match ...) as CSV."
+    ),
 ) -> None:
     """Check IBSI-1 compliance: features on the IBSI phantoms vs the IBSI reference values.
 
@@ -110,12 +154,19 @@ def ibsi(
     from importlib.metadata import version
 
     from sabrkit.errors import ValidationError, format_problem
-    from sabrkit.features.ibsi import CONFIGURATIONS, check_configurations, comparison_table, render_ibsi_markdown
+    from sabrkit.features.ibsi import (
+        CONFIGURATIONS,
+        check_configurations,
+        comparison_table,
+        render_ibsi_markdown,
+    )
 
     names = {c.lower(): c for c in CONFIGURATIONS}
     if config.lower() != "all" and config.lower() not in names:
         raise ValidationError(
-            format_problem(f"--config {config!r}", f"one of {[*CONFIGURATIONS, 'all']}", "pass e.g. --config C")
+            format_problem(
+                f"--config {config!r}", f"one of {[*CONFIGURATIONS, 'all']}", "pass e.g. --config C"
+            )
         )
     configs = list(CONFIGURATIONS) if config.lower() == "all" else [names[config.lower()]]
     data_dir = data or Path(os.environ.get("SABRKIT_IBSI_DATA") or "../shared/data")
@@ -165,17 +216,24 @@ def train_encoder_command(
 
     crop = CropConfig()
     _, crops = load_crops(read_table(manifest), crop, manifest.parent)
-    encoder = train_encoder(crops, np.random.default_rng(seed), EncoderConfig(epochs=epochs), crop, device=device)
+    encoder = train_encoder(
+        crops, np.random.default_rng(seed), EncoderConfig(epochs=epochs), crop, device=device
+    )
     save_encoder(encoder, out)
-    console.print(f"{len(crops)} crops, final loss {encoder.losses[-1]:.5f}, sha {encoder.sha256[:12]} -> {out}")
+    console.print(
+        f"{len(crops)} crops, final loss {encoder.losses[-1]:.5f}, sha {encoder.sha256[:12]} -> {out}"
+    )
 
 
 @app.command()
 @handle_errors
 def deep(
     manifest: Path = typer.Argument(..., help=_MANIFEST_HELP),
-    encoder: Path = typer.Option(..., "--encoder", help="Checkpoint from train-encoder (or your own sabrkit "
-                                 "checkpoint); nothing is downloaded."),
+    encoder: Path = typer.Option(
+        ...,
+        "--encoder",
+        help="Checkpoint from train-encoder (or your own sabrkit checkpoint); nothing is downloaded.",
+    ),
     out: Path = typer.Option(..., "--out", help="Deep feature table (.parquet)."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
 ) -> None:
@@ -183,7 +241,9 @@ def deep(
     from sabrkit.features import feature_columns, write_feature_table
     from sabrkit.features.deep import deep_feature_table, load_encoder
 
-    table = deep_feature_table(read_table(manifest), load_encoder(encoder), base_dir=manifest.parent, device=device)
+    table = deep_feature_table(
+        read_table(manifest), load_encoder(encoder), base_dir=manifest.parent, device=device
+    )
     write_feature_table(table, out)
     console.print(f"{len(table)} lesion(s) x {len(feature_columns(table))} deep features -> {out}")
 
@@ -216,7 +276,9 @@ def perturb(
 @handle_errors
 def icc(
     perturbed: Path = typer.Argument(..., help="Output of `features perturb` (.parquet or .csv)."),
-    out: Path = typer.Option(..., "--out", help="ICC table (.csv or .parquet): feature, icc, ci95_low, ci95_high."),
+    out: Path = typer.Option(
+        ..., "--out", help="ICC table (.csv or .parquet): feature, icc, ci95_low, ci95_high."
+    ),
     threshold: float = typer.Option(0.75, help="ICC(1,1) a feature needs to count as robust."),
 ) -> None:
     """ICC(1,1) per feature across perturbations (pingouin), with 95 % confidence intervals."""
@@ -233,8 +295,11 @@ def icc(
 def aggregate(
     lesion_table: Path = typer.Argument(..., help="Lesion feature table (.parquet)."),
     out: Path = typer.Option(..., "--out", help="Patient table (.parquet or .csv)."),
-    method: str = typer.Option("largest", help="largest | volume_weighted_mean | mean | max | min (every method "
-                               "adds n_lesions and total_volume_mm3)."),
+    method: str = typer.Option(
+        "largest",
+        help="largest | volume_weighted_mean | mean | max | min (every method "
+        "adds n_lesions and total_volume_mm3).",
+    ),
 ) -> None:
     """Aggregate lesion features to one row per patient."""
     from sabrkit.features import aggregate_lesions, read_feature_table

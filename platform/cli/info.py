@@ -11,8 +11,21 @@ from sabrkit.version import __version__
 __all__ = ["collect_info", "KEY_PACKAGES"]
 
 KEY_PACKAGES = (
-    "numpy", "pandas", "SimpleITK", "pyradiomics", "torch", "monai", "scikit-learn",
-    "scikit-survival", "lifelines", "mlflow", "dvc", "SQLAlchemy", "alembic", "fastapi", "dask",
+    "numpy",
+    "pandas",
+    "SimpleITK",
+    "pyradiomics",
+    "torch",
+    "monai",
+    "scikit-learn",
+    "scikit-survival",
+    "lifelines",
+    "mlflow",
+    "dvc",
+    "SQLAlchemy",
+    "alembic",
+    "fastapi",
+    "dask",
 )
 
 

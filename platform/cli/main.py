@@ -41,15 +41,18 @@ app.add_typer(audit_cli.app, name="audit")
 app.command("serve")(web_cli.serve)
 app.command("train")(models_cli.train_command)
 app.command("report")(registry_cli.report_command)
-db_app = typer.Typer(help="The registry + biobank database (same as `sabrkit registry migrate`).",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The registry + biobank database (same as `sabrkit registry migrate`).", no_args_is_help=True
+)
 db_app.command("migrate")(registry_cli.migrate)
 app.add_typer(db_app, name="db")
 
 
 @app.callback()
 def _main(
-    log_level: str = typer.Option(None, "--log-level", help="DEBUG, INFO or WARNING (default: SABRKIT_LOG_LEVEL or INFO)."),
+    log_level: str = typer.Option(
+        None, "--log-level", help="DEBUG, INFO or WARNING (default: SABRKIT_LOG_LEVEL or INFO)."
+    ),
 ) -> None:
     """sabrkit: registry, biobank, imaging, radiomic features and PFS models for the SABR RCC study."""
     configure_logging(log_level or Settings().log_level)
@@ -68,11 +71,17 @@ def info() -> None:
 @app.command()
 @handle_errors
 def synth(
-    out: Path = typer.Option(Path("data/synthetic"), "--out", help="Folder to write the cohort into (replaced atomically)."),
-    seed: int = typer.Option(20240502, help="Seed of the generator; the same seed gives byte-identical files."),
+    out: Path = typer.Option(
+        Path("data/synthetic"), "--out", help="Folder to write the cohort into (replaced atomically)."
+    ),
+    seed: int = typer.Option(
+        20240502, help="Seed of the generator; the same seed gives byte-identical files."
+    ),
     n_patients: int = typer.Option(60, "--n-patients", help="Number of patients."),
     cutoff_date: str = typer.Option("2026-11-01", "--cutoff", help="Data cut-off date (YYYY-MM-DD)."),
-    images: bool = typer.Option(True, "--images/--no-images", help="Also write the CT regions and lesion masks."),
+    images: bool = typer.Option(
+        True, "--images/--no-images", help="Also write the CT regions and lesion masks."
+    ),
 ) -> None:
     """Write a synthetic SABR cohort (registry CSVs, biobank samples, CT regions, ground truth)."""
     from sabrkit.synthetic import SynthConfig, synthesize
@@ -92,8 +101,12 @@ def synth(
 def demo(
     project: Path = typer.Option(Path("."), "--project", help="Project folder holding dvc.yaml."),
     force: bool = typer.Option(False, "--force", help="Re-run every stage (dvc repro --force)."),
-    with_dicom: bool = typer.Option(False, "--with-dicom", help="Also run the DICOM path (export, "
-                                    "de-identification, ingest, U-Net training, segmentation; ~15 more minutes)."),
+    with_dicom: bool = typer.Option(
+        False,
+        "--with-dicom",
+        help="Also run the DICOM path (export, "
+        "de-identification, ingest, U-Net training, segmentation; ~15 more minutes).",
+    ),
 ) -> None:
     """Run `dvc repro` on the built-in synthetic cohort, then print a short summary."""
     run_demo(project.resolve(), force=force, settings=Settings(), with_dicom=with_dicom)

@@ -29,15 +29,31 @@ def _tracking(project: Path, tracking_uri: str | None) -> tuple[str, str | None]
 
 @handle_errors
 def train_command(
-    experiment: Path = typer.Argument(..., help="Experiment file, e.g. experiments/clinical_radiomic_spca.yaml."),
-    project: Path = typer.Option(Path("."), "--project", help="Project root; the experiment's input paths are "
-                                 "relative to it, outputs go to models/experiments/<name>/ and metrics/experiments/."),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: "
-                                     "SABRKIT_MLFLOW_TRACKING_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db)."),
-    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log to MLflow (outputs are still written)."),
+    experiment: Path = typer.Argument(
+        ..., help="Experiment file, e.g. experiments/clinical_radiomic_spca.yaml."
+    ),
+    project: Path = typer.Option(
+        Path("."),
+        "--project",
+        help="Project root; the experiment's input paths are "
+        "relative to it, outputs go to models/experiments/<name>/ and metrics/experiments/.",
+    ),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow tracking URI (default: "
+        "SABRKIT_MLFLOW_TRACKING_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db).",
+    ),
+    no_mlflow: bool = typer.Option(
+        False, "--no-mlflow", help="Do not log to MLflow (outputs are still written)."
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Cross-validation folds run in parallel."),
-    register: bool = typer.Option(False, "--register", help="Also register the final model as a new version in "
-                                  "the MLflow model registry (default: log the run only)."),
+    register: bool = typer.Option(
+        False,
+        "--register",
+        help="Also register the final model as a new version in "
+        "the MLflow model registry (default: log the run only).",
+    ),
 ) -> None:
     """Validate one experiment: repeated stratified CV beside the clinical (or comparator) model, risk groups, MLflow run.
 
@@ -50,10 +66,16 @@ def train_command(
     if not experiment.is_absolute() and not experiment.exists() and (project / experiment).exists():
         experiment = project / experiment  # a path inside --project
     uri, artifact_location = _tracking(project, tracking_uri)
-    with console.status(f"running experiment {experiment.stem} (cross-validation, reference model, analyses)..."):
+    with console.status(
+        f"running experiment {experiment.stem} (cross-validation, reference model, analyses)..."
+    ):
         result = run_experiment_file(
-            experiment, project, tracking_uri=None if no_mlflow else uri, artifact_location=artifact_location,
-            n_jobs=jobs, register=register,
+            experiment,
+            project,
+            tracking_uri=None if no_mlflow else uri,
+            artifact_location=artifact_location,
+            n_jobs=jobs,
+            register=register,
         )
     m, s = result.metrics, result.metrics["summary"]
     delta = (m.get("comparison") or {}).get("delta_uno_c_mean")
@@ -62,7 +84,9 @@ def train_command(
         f"{m['experiment']}: {m['estimator']} on {m['feature_set']} ({m['n_patients']} patients, {m['n_events']} "
         f"events): Uno C {_pm(s, 'uno_c')}, Harrell C {_pm(s, 'harrell_c')}"
         + ("" if delta is None else f"; vs {reference} ΔUno C {delta:+.3f}")
-        + ("" if m.get("final_model_oob_c") is None else f"; final forest OOB C {m['final_model_oob_c']:.3f}"),
+        + (
+            "" if m.get("final_model_oob_c") is None else f"; final forest OOB C {m['final_model_oob_c']:.3f}"
+        ),
         highlight=False,
     )
     registered = (m.get("mlflow") or {}).get("registered_model")
@@ -94,17 +118,26 @@ def check(
 
     for path in experiments:
         spec = load_experiment(path)
-        spec.model.build(random_state=spec.validation.random_state, side_data={"batches": 0, "perturbed_features": 0})
+        spec.model.build(
+            random_state=spec.validation.random_state, side_data={"batches": 0, "perturbed_features": 0}
+        )
         console.print(f"ok  {path}: {spec.model.estimator} on {spec.feature_set}", highlight=False)
 
 
 @app.command("export-table")
 @handle_errors
 def export_table(
-    experiment: Path = typer.Argument(..., help="A registry experiment (data: section), e.g. experiments/clinical_coxph.yaml."),
-    project: Path = typer.Option(Path("."), "--project", help="Project root of the experiment's input paths."),
-    out: Path = typer.Option(Path("data/registry_table.parquet"), "--out", help="The one table to write "
-                             "(.parquet or .csv), relative to --project."),
+    experiment: Path = typer.Argument(
+        ..., help="A registry experiment (data: section), e.g. experiments/clinical_coxph.yaml."
+    ),
+    project: Path = typer.Option(
+        Path("."), "--project", help="Project root of the experiment's input paths."
+    ),
+    out: Path = typer.Option(
+        Path("data/registry_table.parquet"),
+        "--out",
+        help="The one table to write (.parquet or .csv), relative to --project.",
+    ),
 ) -> None:
     """Write the registry's tables of an experiment as one table, and print the table: section that reads it."""
     import yaml
@@ -121,18 +154,28 @@ def export_table(
     target = out if out.is_absolute() else project / out
     target.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(target, index=False) if target.suffix == ".csv" else table.to_parquet(target, index=False)
-    console.print(f"wrote {target} ({len(table)} rows, {table.shape[1]} columns); experiment section:", highlight=False)
+    console.print(
+        f"wrote {target} ({len(table)} rows, {table.shape[1]} columns); experiment section:", highlight=False
+    )
     console.print(yaml.safe_dump({"table": section}, sort_keys=False), highlight=False, markup=False)
 
 
 @app.command()
 @handle_errors
 def compare(
-    metrics_dir: Path = typer.Option(Path("metrics/experiments"), "--metrics-dir", help="Folder of per-experiment "
-                                     "metrics JSON files (written by `sabrkit train` and the DVC stage)."),
-    from_mlflow: bool = typer.Option(False, "--mlflow", help="Read the latest run of each experiment from MLflow "
-                                     "instead of the JSON files."),
-    experiment_name: str = typer.Option("sabr-experiments", "--experiment-name", help="MLflow experiment (--mlflow)."),
+    metrics_dir: Path = typer.Option(
+        Path("metrics/experiments"),
+        "--metrics-dir",
+        help="Folder of per-experiment metrics JSON files (written by `sabrkit train` and the DVC stage).",
+    ),
+    from_mlflow: bool = typer.Option(
+        False,
+        "--mlflow",
+        help="Read the latest run of each experiment from MLflow instead of the JSON files.",
+    ),
+    experiment_name: str = typer.Option(
+        "sabr-experiments", "--experiment-name", help="MLflow experiment (--mlflow)."
+    ),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (--mlflow)."),
     out: Path = typer.Option(None, "--out", help="Also write the table (.csv)."),
 ) -> None:
@@ -142,15 +185,29 @@ def compare(
     from sabrkit.models.experiment_table import experiment_table, experiment_table_from_mlflow
 
     if from_mlflow:
-        table = experiment_table_from_mlflow(tracking_uri or Settings().resolved_mlflow_uri(), experiment_name)
+        table = experiment_table_from_mlflow(
+            tracking_uri or Settings().resolved_mlflow_uri(), experiment_name
+        )
     else:
         table = experiment_table(sorted(metrics_dir.glob("*.json")))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     shown = Table(title="Experiments (mean ± SD over repeats; Δ = model − clinical on the same folds)")
-    for column in ("experiment", "model", "features", "n", "events", "Harrell C", "Uno C", "AUC 12", "AUC 24", "IBS",
-                   "IBS KM", "ΔUno C"):
+    for column in (
+        "experiment",
+        "model",
+        "features",
+        "n",
+        "events",
+        "Harrell C",
+        "Uno C",
+        "AUC 12",
+        "AUC 24",
+        "IBS",
+        "IBS KM",
+        "ΔUno C",
+    ):
         shown.add_column(column, justify="left" if column in ("experiment", "model", "features") else "right")
 
     def pm(row, metric: str) -> str:
@@ -162,9 +219,18 @@ def compare(
     for row in table.to_dict("records"):
         delta = row.get("delta_uno_c_vs_clinical")
         shown.add_row(
-            str(row["experiment"]), str(row["estimator"]), str(row["feature_set"]), str(row["n_patients"]),
-            str(row["n_events"]), pm(row, "harrell_c"), pm(row, "uno_c"), pm(row, "auc_12"), pm(row, "auc_24"),
-            pm(row, "ibs"), pm(row, "ibs_km"), "-" if delta is None or delta != delta else f"{delta:+.3f}",
+            str(row["experiment"]),
+            str(row["estimator"]),
+            str(row["feature_set"]),
+            str(row["n_patients"]),
+            str(row["n_events"]),
+            pm(row, "harrell_c"),
+            pm(row, "uno_c"),
+            pm(row, "auc_12"),
+            pm(row, "auc_24"),
+            pm(row, "ibs"),
+            pm(row, "ibs_km"),
+            "-" if delta is None or delta != delta else f"{delta:+.3f}",
         )
     console.print(shown)
 
@@ -197,8 +263,9 @@ def validate(
     data = read_dataset(dataset)
     pipeline = build_pipeline(estimator)
     with console.status(f"{n_repeats} x {n_splits}-fold cross-validation of {estimator}..."):
-        result = repeated_stratified_cv(pipeline, data, n_splits=n_splits, n_repeats=n_repeats,
-                                        random_state=seed, tau_months=tau)
+        result = repeated_stratified_cv(
+            pipeline, data, n_splits=n_splits, n_repeats=n_repeats, random_state=seed, tau_months=tau
+        )
     s = result.summary
     console.print(
         f"{data.n_patients} patients, {data.n_events} events: Harrell C {s['harrell_c_mean']:.3f} ± "
@@ -206,18 +273,31 @@ def validate(
     )
     if log:
         uri = Settings().resolved_mlflow_uri()
-        run_id = log_cv_to_mlflow(result, pipeline, data, experiment_name=experiment, tracking_uri=uri,
-                                  run_name=f"{estimator}-{data.feature_set}")
+        run_id = log_cv_to_mlflow(
+            result,
+            pipeline,
+            data,
+            experiment_name=experiment,
+            tracking_uri=uri,
+            run_name=f"{estimator}-{data.feature_set}",
+        )
         console.print(f"MLflow run {run_id} at {uri}")
 
 
 @app.command()
 @handle_errors
 def predict(
-    model_dir: Path = typer.Argument(..., help="A final model folder, e.g. models/pfs/model or "
-                                     "models/experiments/<name>/model (holds risk_cutoff.json)."),
-    features: Path = typer.Argument(..., help="New patients: .parquet or .csv with study_id and the model's features."),
-    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="Where to write the predictions (CSV)."),
+    model_dir: Path = typer.Argument(
+        ...,
+        help="A final model folder, e.g. models/pfs/model or "
+        "models/experiments/<name>/model (holds risk_cutoff.json).",
+    ),
+    features: Path = typer.Argument(
+        ..., help="New patients: .parquet or .csv with study_id and the model's features."
+    ),
+    out: Path = typer.Option(
+        Path("predictions.csv"), "--out", "-o", help="Where to write the predictions (CSV)."
+    ),
 ) -> None:
     """Score new patients: risk, risk group with the model's own training cut-off, S(12)/S(24)."""
     import pandas as pd
@@ -229,5 +309,8 @@ def predict(
     out.parent.mkdir(parents=True, exist_ok=True)
     scored.to_csv(out, index=False)
     counts = scored["risk_group"].value_counts().to_dict()
-    console.print(f"{len(scored)} patient(s) scored with cut-off {scored['risk_cutoff'].iloc[0]:.4g}: "
-                  f"{counts.get('high', 0)} high, {counts.get('low', 0)} low risk -> {out}", highlight=False)
+    console.print(
+        f"{len(scored)} patient(s) scored with cut-off {scored['risk_cutoff'].iloc[0]:.4g}: "
+        f"{counts.get('high', 0)} high, {counts.get('low', 0)} low risk -> {out}",
+        highlight=False,
+    )

@@ -32,8 +32,16 @@ from rich.text import Text
 
 from sabrkit.errors import ImportValidationError, SabrkitError, ValidationError, format_problem
 
-__all__ = ["console", "err_console", "configure_logging", "handle_errors", "MAX_ERRORS_ON_SCREEN",
-           "DEBUG_ENV", "write_error_csv", "default_errors_path"]
+__all__ = [
+    "console",
+    "err_console",
+    "configure_logging",
+    "handle_errors",
+    "MAX_ERRORS_ON_SCREEN",
+    "DEBUG_ENV",
+    "write_error_csv",
+    "default_errors_path",
+]
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -83,13 +91,22 @@ def write_error_csv(error: ImportValidationError, path: Path) -> Path:
         writer.writerow(["file", "row", "column", "value", "rule"])
         for row_error in error.errors:
             file, _, column = row_error.column.rpartition(":")
-            writer.writerow([file, row_error.row, column, "" if row_error.value is None else row_error.value,
-                             row_error.rule])
+            writer.writerow(
+                [
+                    file,
+                    row_error.row,
+                    column,
+                    "" if row_error.value is None else row_error.value,
+                    row_error.rule,
+                ]
+            )
     return path
 
 
 def _print_error(message: str, kind: str) -> None:
-    err_console.print(Text.assemble(("error: ", "bold red"), f"{kind}: {message}"), highlight=False, soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error: ", "bold red"), f"{kind}: {message}"), highlight=False, soft_wrap=True
+    )
 
 
 def _report_import_errors(exc: ImportValidationError) -> None:
@@ -106,9 +123,11 @@ def _report_import_errors(exc: ImportValidationError) -> None:
     lines = "\n".join(f"  - {e}" for e in exc.errors[:SUMMARY_ROWS])
     more = len(exc.errors) - SUMMARY_ROWS
     where = f"all {len(exc.errors)} are listed in {written}" if written is not None else where
-    summary = (f"{exc.source}: {len(exc.errors)} bad row value(s); nothing was imported. {where}. "
-               f"The first {min(SUMMARY_ROWS, len(exc.errors))}:\n{lines}" + (f"\n  ... and {more} more" if more > 0
-                                                                            else ""))
+    summary = (
+        f"{exc.source}: {len(exc.errors)} bad row value(s); nothing was imported. {where}. "
+        f"The first {min(SUMMARY_ROWS, len(exc.errors))}:\n{lines}"
+        + (f"\n  ... and {more} more" if more > 0 else "")
+    )
     _print_error(summary, type(exc).__name__)
 
 
@@ -121,7 +140,7 @@ def _database_label(database_url: str | None) -> str | None:
     try:
         url = make_url(database_url or Settings().database_url)
         return url.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a bad URL has its own error; here only a label is wanted
+    except Exception:
         return None
 
 
@@ -135,25 +154,34 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, s
         return type(exc).__name__, str(exc)
     if isinstance(exc, UnicodeDecodeError):
         return "EncodingError", format_problem(
-            f"a file is not UTF-8 text ({exc.encoding} cannot decode byte {exc.object[exc.start:exc.start + 1]!r})",
-            "CSV files are read as UTF-8", "save the file as UTF-8 (CSV UTF-8 in Excel), or pass --encoding latin-1 "
-            "(or the file's encoding) where the command offers it")
+            f"a file is not UTF-8 text ({exc.encoding} cannot decode byte {exc.object[exc.start : exc.start + 1]!r})",
+            "CSV files are read as UTF-8",
+            "save the file as UTF-8 (CSV UTF-8 in Excel), or pass --encoding latin-1 "
+            "(or the file's encoding) where the command offers it",
+        )
     if isinstance(exc, PermissionError):
-        return "PermissionError", format_problem(f"permission denied: {exc.filename or 'a file'}",
-                                                 "sabrkit reads its inputs and writes its outputs",
-                                                 "fix the file's or folder's permissions, or choose another path")
+        return "PermissionError", format_problem(
+            f"permission denied: {exc.filename or 'a file'}",
+            "sabrkit reads its inputs and writes its outputs",
+            "fix the file's or folder's permissions, or choose another path",
+        )
     if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
-        return type(exc).__name__, format_problem(f"{exc.strerror or 'not found'}: {exc.filename}",
-                                                  "the path must exist and be of the expected kind",
-                                                  "check the path")
+        return type(exc).__name__, format_problem(
+            f"{exc.strerror or 'not found'}: {exc.filename}",
+            "the path must exist and be of the expected kind",
+            "check the path",
+        )
     if isinstance(exc, OSError):
-        return "OSError", format_problem(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "),
-                                         "the file system must allow the operation",
-                                         "check the disk, the path and its permissions")
+        return "OSError", format_problem(
+            f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "),
+            "the file system must allow the operation",
+            "check the disk, the path and its permissions",
+        )
     return "InternalError", format_problem(
         f"unexpected {type(exc).__name__} (details are not printed: they may hold identifiers)",
         "sabrkit turns every foreseen problem into a named error",
-        f"report the command and this type; set {DEBUG_ENV}=1 to see the traceback (on a safe screen)")
+        f"report the command and this type; set {DEBUG_ENV}=1 to see the traceback (on a safe screen)",
+    )
 
 
 def handle_errors(func: F) -> F:
@@ -165,7 +193,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - the one place every failure is reported
+        except Exception as exc:
             import click
 
             if isinstance(exc, click.exceptions.ClickException):
@@ -189,8 +217,12 @@ def parse_date(text: str, option: str) -> Any:
     try:
         return dt.date.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ValidationError(format_problem(f"{option} {text!r}", "dates are written YYYY-MM-DD",
-                                             f"give {option} as e.g. 2025-03-14"), field=option) from None
+        raise ValidationError(
+            format_problem(
+                f"{option} {text!r}", "dates are written YYYY-MM-DD", f"give {option} as e.g. 2025-03-14"
+            ),
+            field=option,
+        ) from None
 
 
 def parse_datetime(text: str | None, option: str) -> Any:
@@ -202,5 +234,11 @@ def parse_datetime(text: str | None, option: str) -> Any:
     try:
         return dt.datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ValidationError(format_problem(f"{option} {text!r}", "date-times are written YYYY-MM-DDTHH:MM",
-                                             f"give {option} as e.g. 2025-03-14T09:30"), field=option) from None
+        raise ValidationError(
+            format_problem(
+                f"{option} {text!r}",
+                "date-times are written YYYY-MM-DDTHH:MM",
+                f"give {option} as e.g. 2025-03-14T09:30",
+            ),
+            field=option,
+        ) from None

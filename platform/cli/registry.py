@@ -11,14 +11,14 @@ from typing import Any
 
 import typer
 
-from sabrkit.cli.context import ACTOR_OPTION
+from sabrkit.cli.context import ACTOR_OPTION, open_cli_database
 from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
-from sabrkit.cli.context import open_cli_database
-from sabrkit.cli.output import console, err_console, handle_errors
+from sabrkit.cli.output import console, handle_errors
 from sabrkit.cli.tables import write_table
 
-app = typer.Typer(help="Clinical registry: migrate, import and enter records, audit, export tables.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Clinical registry: migrate, import and enter records, audit, export tables.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The audit log: verify it, list the history of a row.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -26,8 +26,9 @@ REASON_OPTION = typer.Option(None, "--reason", help="Why (audit log); required w
 STUDY_ID = typer.Option(..., "--study-id", help="Pseudonymous study ID, e.g. SABR-RCC-001.")
 
 
-def _record(kind: str, values: dict[str, Any], database_url: str | None, actor: str | None,
-            reason: str | None = None) -> None:
+def _record(
+    kind: str, values: dict[str, Any], database_url: str | None, actor: str | None, reason: str | None = None
+) -> None:
     from sabrkit.registry.capture import record
 
     with open_cli_database(database_url, actor) as db:
@@ -46,16 +47,27 @@ def migrate(database_url: str = DB_OPTION) -> None:
 @app.command("import")
 @handle_errors
 def import_records(
-    source: Path = typer.Argument(..., help="A registry folder (patients.csv, lesions.csv, ...) or a REDCap "
-                                  "raw-data export (.csv, one row per record and event)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate every row and report every error; write nothing."),
-    redcap: bool = typer.Option(False, "--redcap", help="Read SOURCE as a REDCap export (default for a .csv file)."),
+    source: Path = typer.Argument(
+        ...,
+        help="A registry folder (patients.csv, lesions.csv, ...) or a REDCap "
+        "raw-data export (.csv, one row per record and event).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate every row and report every error; write nothing."
+    ),
+    redcap: bool = typer.Option(
+        False, "--redcap", help="Read SOURCE as a REDCap export (default for a .csv file)."
+    ),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
-    encoding: str = typer.Option(None, "--encoding", help="Text encoding of the CSV files (default UTF-8; e.g. "
-                                 "latin-1, cp1252)."),
-    errors_out: Path = typer.Option(None, "--errors-out", help="Write every row error to this CSV (default: beside "
-                                    "the input when there are more than 100)."),
+    encoding: str = typer.Option(
+        None, "--encoding", help="Text encoding of the CSV files (default UTF-8; e.g. latin-1, cp1252)."
+    ),
+    errors_out: Path = typer.Option(
+        None,
+        "--errors-out",
+        help="Write every row error to this CSV (default: beside the input when there are more than 100).",
+    ),
 ) -> None:
     """Import registry records: every row is checked first; all rows commit in one transaction or none."""
     from sabrkit.errors import ImportValidationError
@@ -71,7 +83,9 @@ def import_records(
         except ImportValidationError as exc:
             exc.errors_out = errors_out  # type: ignore[attr-defined]  # read by handle_errors
             raise
-        counts = ", ".join(f"{len(rows)} {name.removesuffix('.csv')}" for name, rows in parsed.items() if rows)
+        counts = ", ".join(
+            f"{len(rows)} {name.removesuffix('.csv')}" for name, rows in parsed.items() if rows
+        )
         if dry_run:
             console.print(f"dry run: every row is valid ({counts}); nothing written")
             return
@@ -95,29 +109,56 @@ def enrol(
     kps: int = typer.Option(None, help="Karnofsky performance status (0-100, steps of 10)."),
     histology: str = typer.Option(..., help="clear_cell or non_clear_cell."),
     imdc_risk: str = typer.Option(..., help="favourable, intermediate or poor."),
-    prior_nephrectomy: bool = typer.Option(..., "--prior-nephrectomy/--no-prior-nephrectomy", help="Prior nephrectomy."),
+    prior_nephrectomy: bool = typer.Option(
+        ..., "--prior-nephrectomy/--no-prior-nephrectomy", help="Prior nephrectomy."
+    ),
     prior_systemic_lines: int = typer.Option(None, help="Lines of systemic therapy before enrolment."),
     disease_state: str = typer.Option(..., help="oligometastatic or oligoprogressive."),
     n_metastases: int = typer.Option(None, help="Number of metastases at enrolment."),
     systemic_therapy: str = typer.Option(..., help="Concurrent therapy: none, tki, ici or tki_ici."),
     eligibility_date: str = typer.Option(None, help="Date of the eligibility check (default: the MDT date)."),
-    mdt_decision: str = typer.Option("sabr_all_lesions", help="sabr_all_lesions (required to enrol) or not_for_sabr."),
-    criteria_met: bool = typer.Option(False, "--criteria-met", help="Confirm every eligibility criterion: RCC confirmed, "
-                                      "1-5 metastases, all lesions treatable, ECOG 0-2, informed consent."),
+    mdt_decision: str = typer.Option(
+        "sabr_all_lesions", help="sabr_all_lesions (required to enrol) or not_for_sabr."
+    ),
+    criteria_met: bool = typer.Option(
+        False,
+        "--criteria-met",
+        help="Confirm every eligibility criterion: RCC confirmed, "
+        "1-5 metastases, all lesions treatable, ECOG 0-2, informed consent.",
+    ),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
 ) -> None:
     """Enrol a patient: baseline, eligibility and MDT decision, in one audited transaction."""
     from sabrkit.registry.capture import enrol as enrol_patient
 
-    patient = dict(study_id=study_id, mdt_date=mdt_date, enrolment_date=enrolment_date, age_years=age_years, sex=sex,
-                   ecog=ecog, kps=kps, histology=histology, imdc_risk=imdc_risk,
-                   prior_nephrectomy=str(prior_nephrectomy).lower(), prior_systemic_lines=prior_systemic_lines,
-                   disease_state=disease_state, n_metastases=n_metastases, systemic_therapy=systemic_therapy,
-                   last_contact_date=enrolment_date)
+    patient = dict(
+        study_id=study_id,
+        mdt_date=mdt_date,
+        enrolment_date=enrolment_date,
+        age_years=age_years,
+        sex=sex,
+        ecog=ecog,
+        kps=kps,
+        histology=histology,
+        imdc_risk=imdc_risk,
+        prior_nephrectomy=str(prior_nephrectomy).lower(),
+        prior_systemic_lines=prior_systemic_lines,
+        disease_state=disease_state,
+        n_metastases=n_metastases,
+        systemic_therapy=systemic_therapy,
+        last_contact_date=enrolment_date,
+    )
     flag = str(criteria_met).lower()
-    eligibility = dict(assessed_on=eligibility_date or mdt_date, rcc_confirmed=flag, one_to_five_metastases=flag,
-                       all_lesions_treatable=flag, ecog_0_to_2=flag, informed_consent=flag, mdt_decision=mdt_decision)
+    eligibility = dict(
+        assessed_on=eligibility_date or mdt_date,
+        rcc_confirmed=flag,
+        one_to_five_metastases=flag,
+        all_lesions_treatable=flag,
+        ecog_0_to_2=flag,
+        informed_consent=flag,
+        mdt_decision=mdt_decision,
+    )
     with open_cli_database(database_url, actor) as db:
         enrol_patient(db, patient, eligibility)
     console.print(f"enrolled {study_id}")
@@ -147,16 +188,35 @@ def lesion(
     from sabrkit.registry.capture import record
 
     lesion_id = f"{study_id}-L{lesion_number}"
-    entries: dict[str, dict[str, Any]] = {"lesion": dict(
-        lesion_id=lesion_id, study_id=study_id, lesion_number=lesion_number, site=site, organ=organ,
-        longest_diameter_mm=longest_diameter_mm, series_uid=series_uid, study_uid=study_uid, roi_name=roi_name)}
+    entries: dict[str, dict[str, Any]] = {
+        "lesion": dict(
+            lesion_id=lesion_id,
+            study_id=study_id,
+            lesion_number=lesion_number,
+            site=site,
+            organ=organ,
+            longest_diameter_mm=longest_diameter_mm,
+            series_uid=series_uid,
+            study_uid=study_uid,
+            roi_name=roi_name,
+        )
+    }
     if total_dose_gy is not None:
-        entries["course"] = dict(lesion_id=lesion_id, study_id=study_id, total_dose_gy=total_dose_gy,
-                                 fractions=fractions, start_date=start_date, end_date=end_date, technique=technique,
-                                 alpha_beta_gy=alpha_beta_gy)
+        entries["course"] = dict(
+            lesion_id=lesion_id,
+            study_id=study_id,
+            total_dose_gy=total_dose_gy,
+            fractions=fractions,
+            start_date=start_date,
+            end_date=end_date,
+            technique=technique,
+            alpha_beta_gy=alpha_beta_gy,
+        )
     with open_cli_database(database_url, actor) as db:
         record(db, entries)
-    console.print(f"recorded lesion {lesion_id}" + (" and its SABR course" if total_dose_gy is not None else ""))
+    console.print(
+        f"recorded lesion {lesion_id}" + (" and its SABR course" if total_dose_gy is not None else "")
+    )
 
 
 @app.command()
@@ -172,8 +232,19 @@ def therapy(
     actor: str = ACTOR_OPTION,
 ) -> None:
     """Record a line of systemic therapy."""
-    _record("therapy", dict(study_id=study_id, line_number=line_number, agent=agent, therapy_class=therapy_class,
-                            start_date=start_date, stop_date=stop_date), database_url, actor)
+    _record(
+        "therapy",
+        dict(
+            study_id=study_id,
+            line_number=line_number,
+            agent=agent,
+            therapy_class=therapy_class,
+            start_date=start_date,
+            stop_date=stop_date,
+        ),
+        database_url,
+        actor,
+    )
 
 
 @app.command()
@@ -189,8 +260,19 @@ def visit(
     reason: str = REASON_OPTION,
 ) -> None:
     """Record a monthly visit with its pain (VRS) and quality-of-life (TESS) scores."""
-    _record("visit", dict(study_id=study_id, visit_number=visit_number, visit_date=visit_date, vrs_pain=vrs_pain,
-                          tess_score=tess_score), database_url, actor, reason)
+    _record(
+        "visit",
+        dict(
+            study_id=study_id,
+            visit_number=visit_number,
+            visit_date=visit_date,
+            vrs_pain=vrs_pain,
+            tess_score=tess_score,
+        ),
+        database_url,
+        actor,
+        reason,
+    )
 
 
 @app.command()
@@ -200,7 +282,9 @@ def ae(
     term: str = typer.Option(..., help="CTCAE term, e.g. 'Pneumonitis'."),
     grade: int = typer.Option(None, help="CTCAE grade (one the term allows); leave out if not graded yet."),
     onset_date: str = typer.Option(..., help="Onset (YYYY-MM-DD)."),
-    attribution: str = typer.Option(..., help="Attribution to SABR: definite, probable, possible, unlikely, unrelated."),
+    attribution: str = typer.Option(
+        ..., help="Attribution to SABR: definite, probable, possible, unlikely, unrelated."
+    ),
     ctcae_version: str = typer.Option("5.0", help="CTCAE version (5.0; 4.03 and 6.0 accepted)."),
     resolution_date: str = typer.Option(None, help="Resolution (YYYY-MM-DD)."),
     lesion_id: str = typer.Option(None, help="Treated lesion the event is attributed to."),
@@ -209,9 +293,22 @@ def ae(
     reason: str = REASON_OPTION,
 ) -> None:
     """Record an adverse event (CTCAE term and grade checked against the shipped term list)."""
-    _record("ae", dict(study_id=study_id, term=term, grade=grade, ctcae_version=ctcae_version, onset_date=onset_date,
-                       attribution_sabr=attribution, resolution_date=resolution_date, lesion_id=lesion_id),
-            database_url, actor, reason)
+    _record(
+        "ae",
+        dict(
+            study_id=study_id,
+            term=term,
+            grade=grade,
+            ctcae_version=ctcae_version,
+            onset_date=onset_date,
+            attribution_sabr=attribution,
+            resolution_date=resolution_date,
+            lesion_id=lesion_id,
+        ),
+        database_url,
+        actor,
+        reason,
+    )
 
 
 @app.command()
@@ -222,8 +319,12 @@ def assessment(
     overall_response: str = typer.Option(..., help="RECIST 1.1 overall response: CR, PR, SD, PD or NE."),
     modality: str = typer.Option("ct", help="ct, mri, pet_ct, bone_scan or other."),
     visit_number: int = typer.Option(None, help="Visit the restaging belongs to."),
-    lesion_status: list[str] = typer.Option(None, "--lesion-status", help="Local status of a treated lesion, "
-                                            "LESION_ID=controlled|local_failure|not_evaluable (repeatable)."),
+    lesion_status: list[str] = typer.Option(
+        None,
+        "--lesion-status",
+        help="Local status of a treated lesion, "
+        "LESION_ID=controlled|local_failure|not_evaluable (repeatable).",
+    ),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
     reason: str = REASON_OPTION,
@@ -231,13 +332,21 @@ def assessment(
     """Record a tumour assessment (RECIST 1.1) and the local status of treated lesions."""
     from sabrkit.registry.capture import record
 
-    entries: dict[str, Any] = {"assessment": dict(study_id=study_id, assessment_date=assessment_date,
-                                                  modality=modality, overall_response=overall_response,
-                                                  visit_number=visit_number)}
+    entries: dict[str, Any] = {
+        "assessment": dict(
+            study_id=study_id,
+            assessment_date=assessment_date,
+            modality=modality,
+            overall_response=overall_response,
+            visit_number=visit_number,
+        )
+    }
     statuses = [item.partition("=") for item in lesion_status or []]
     if statuses:
-        entries["lesion-assessment"] = [dict(lesion_id=lesion_id, assessment_date=assessment_date, local_status=status)
-                                        for lesion_id, _, status in statuses]
+        entries["lesion-assessment"] = [
+            dict(lesion_id=lesion_id, assessment_date=assessment_date, local_status=status)
+            for lesion_id, _, status in statuses
+        ]
     with open_cli_database(database_url, actor) as db:
         record(db, entries, reason=reason)
     console.print(f"recorded assessment of {study_id} on {assessment_date}")
@@ -254,8 +363,13 @@ def progression(
     reason: str = REASON_OPTION,
 ) -> None:
     """Record the patient's first progression (RECIST 1.1)."""
-    _record("progression", dict(study_id=study_id, event_date=event_date, progression_type=progression_type),
-            database_url, actor, reason)
+    _record(
+        "progression",
+        dict(study_id=study_id, event_date=event_date, progression_type=progression_type),
+        database_url,
+        actor,
+        reason,
+    )
 
 
 @app.command()
@@ -276,13 +390,21 @@ def death(
 def off_study(
     study_id: str = STUDY_ID,
     off_study_date: str = typer.Option(..., "--date", help="Date the patient went off study (YYYY-MM-DD)."),
-    reason_code: str = typer.Option(..., "--why", help="completed, death, withdrew_consent, lost_to_follow_up, "
-                                    "investigator_decision or other."),
+    reason_code: str = typer.Option(
+        ...,
+        "--why",
+        help="completed, death, withdrew_consent, lost_to_follow_up, investigator_decision or other.",
+    ),
     database_url: str = DB_OPTION,
     actor: str = ACTOR_OPTION,
 ) -> None:
     """Record the end of a patient's participation."""
-    _record("off-study", dict(study_id=study_id, off_study_date=off_study_date, reason=reason_code), database_url, actor)
+    _record(
+        "off-study",
+        dict(study_id=study_id, off_study_date=off_study_date, reason=reason_code),
+        database_url,
+        actor,
+    )
 
 
 @app.command()
@@ -325,8 +447,11 @@ def delete(
 @handle_errors
 def audit_verify(
     database_url: str = DB_OPTION,
-    checkpoint_file: Path = typer.Option(None, "--checkpoint", help="Verify against this checkpoint file "
-                                         "(default: the latest written for the database)."),
+    checkpoint_file: Path = typer.Option(
+        None,
+        "--checkpoint",
+        help="Verify against this checkpoint file (default: the latest written for the database).",
+    ),
 ) -> None:
     """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row; exit 1 on any problem.
 
@@ -350,8 +475,12 @@ def audit_history(
     with open_cli_database(database_url) as db:
         entries = history(db, table, row_key)
     for entry in entries:
-        console.print(f"{entry.id:>6} {entry.recorded_at:%Y-%m-%d %H:%M:%S} {entry.actor:<16} {entry.action:<6} "
-                      f"{entry.table_name} {entry.row_key}  {entry.reason or ''}", highlight=False, markup=False)
+        console.print(
+            f"{entry.id:>6} {entry.recorded_at:%Y-%m-%d %H:%M:%S} {entry.actor:<16} {entry.action:<6} "
+            f"{entry.table_name} {entry.row_key}  {entry.reason or ''}",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"{len(entries)} entr(ies)")
 
 
@@ -360,7 +489,9 @@ def audit_history(
 def export(
     out: Path = typer.Option(..., "--out", help="Folder for adsl, adtte, ae, vrs and tess tables."),
     formats: str = typer.Option("parquet,csv", "--formats", help="parquet, csv or both (comma-separated)."),
-    cutoff: str = typer.Option(None, "--cutoff", help="Data cut-off (YYYY-MM-DD; default: the latest contact)."),
+    cutoff: str = typer.Option(
+        None, "--cutoff", help="Data cut-off (YYYY-MM-DD; default: the latest contact)."
+    ),
     database_url: str = DB_OPTION,
 ) -> None:
     """Export the analysis tables (ADSL-, ADTTE-, SDTM AE-like, VRS, TESS); pseudonymous IDs only."""
@@ -372,7 +503,9 @@ def export(
     with open_cli_database(database_url) as db:
         frames = registry_frames(db)
     tables = build_analysis_tables(frames, cutoff=pd.Timestamp(cutoff) if cutoff else None)
-    paths = write_analysis_tables(tables, out, formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
+    paths = write_analysis_tables(
+        tables, out, formats=tuple(f.strip() for f in formats.split(",") if f.strip())
+    )
     console.print(f"{len(tables.adsl)} patients; {len(paths)} files -> {out}")
 
 
@@ -410,19 +543,23 @@ def covariates(
 def report_command(
     out: Path = typer.Option(Path("reports/study.html"), "--out", help="HTML report to write."),
     metrics: Path = typer.Option(Path("metrics/study.json"), "--metrics", help="Metrics JSON to write."),
-    tables_dir: Path = typer.Option(None, "--tables", help="Also write the analysis tables into this folder."),
+    tables_dir: Path = typer.Option(
+        None, "--tables", help="Also write the analysis tables into this folder."
+    ),
     target: int = typer.Option(60, "--target", help="Enrolment target of the registration."),
-    cutoff: str = typer.Option(None, "--cutoff", help="Data cut-off (YYYY-MM-DD; default: the latest contact)."),
+    cutoff: str = typer.Option(
+        None, "--cutoff", help="Data cut-off (YYYY-MM-DD; default: the latest contact)."
+    ),
     database_url: str = DB_OPTION,
 ) -> None:
     """Write the study report (self-contained HTML: enrolment, PFS/OS, local control, toxicity, VRS/TESS,
     subgroups, swimmer plot, data quality) and metrics/study.json."""
     import pandas as pd
 
-    from sabrkit.version import __version__
     from sabrkit.registry.exports import build_analysis_tables, write_analysis_tables
     from sabrkit.registry.frames import registry_frames
     from sabrkit.registry.report import build_study_report, write_study_report
+    from sabrkit.version import __version__
 
     with open_cli_database(database_url) as db:
         frames = registry_frames(db)
@@ -431,5 +568,7 @@ def report_command(
     write_study_report(report, out, metrics)
     if tables_dir is not None:
         write_analysis_tables(tables, tables_dir)
-    console.print(f"study report ({len(report.section_titles)} sections, {report.metrics['n_patients']} patients) -> "
-                  f"{out}; metrics -> {metrics}")
+    console.print(
+        f"study report ({len(report.section_titles)} sections, {report.metrics['n_patients']} patients) -> "
+        f"{out}; metrics -> {metrics}"
+    )

@@ -17,7 +17,11 @@ _SUFFIXES = (".parquet", ".csv")
 def _check_suffix(path: Path) -> None:
     if path.suffix not in _SUFFIXES:
         raise ConfigError(
-            format_problem(f"table file {path}", f"the suffix must be one of {_SUFFIXES}", "name the file .parquet or .csv")
+            format_problem(
+                f"table file {path}",
+                f"the suffix must be one of {_SUFFIXES}",
+                "name the file .parquet or .csv",
+            )
         )
 
 

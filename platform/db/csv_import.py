@@ -27,8 +27,16 @@ from pydantic import ValidationError as PydanticValidationError
 from sabrkit.errors import RowError, ValidationError, format_problem
 
 __all__ = [
-    "ImportRow", "ParsedRow", "RawRow", "IsoDate", "IsoDateTime", "read_csv_rows", "read_raw_rows", "parse_rows",
-    "row_error", "HIDDEN_VALUE",
+    "ImportRow",
+    "ParsedRow",
+    "RawRow",
+    "IsoDate",
+    "IsoDateTime",
+    "read_csv_rows",
+    "read_raw_rows",
+    "parse_rows",
+    "row_error",
+    "HIDDEN_VALUE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,10 +118,15 @@ def encoding_problem(path: Path, encoding: str) -> ValidationError:
                 break
     where = f"line {line}, byte {column}" if line else "somewhere in the file"
     name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else encoding
-    return ValidationError(format_problem(
-        f"{path}: {where} is not {name} text", "CSV files are UTF-8 unless an encoding is given",
-        "save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding latin-1 (or the file's real encoding); "
-        "nothing was imported"), field="encoding")
+    return ValidationError(
+        format_problem(
+            f"{path}: {where} is not {name} text",
+            "CSV files are UTF-8 unless an encoding is given",
+            "save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding latin-1 (or the file's real encoding); "
+            "nothing was imported",
+        ),
+        field="encoding",
+    )
 
 
 def read_raw_rows(path: Path, encoding: str | None = None) -> tuple[list[str], list[RawRow], list[RowError]]:
@@ -130,8 +143,14 @@ def read_raw_rows(path: Path, encoding: str | None = None) -> tuple[list[str], l
     except UnicodeDecodeError:
         raise encoding_problem(path, encoding) from None
     except LookupError:
-        raise ValidationError(format_problem(f"encoding {encoding!r}", "a Python codec name (utf-8, latin-1, "
-                                             "cp1252 ...)", "pass a known encoding"), field="encoding") from None
+        raise ValidationError(
+            format_problem(
+                f"encoding {encoding!r}",
+                "a Python codec name (utf-8, latin-1, cp1252 ...)",
+                "pass a known encoding",
+            ),
+            field="encoding",
+        ) from None
 
 
 def _read_raw_rows(path: Path, encoding: str) -> tuple[list[str], list[RawRow], list[RowError]]:
@@ -142,10 +161,18 @@ def _read_raw_rows(path: Path, encoding: str) -> tuple[list[str], list[RawRow], 
         header = list(reader.fieldnames or [])
         for raw in reader:
             if None in raw:
-                errors.append(row_error(path.name, reader.line_num, "(row)", raw[None], "more cells than header columns"))
+                errors.append(
+                    row_error(
+                        path.name, reader.line_num, "(row)", raw[None], "more cells than header columns"
+                    )
+                )
                 continue
-            rows.append(RawRow(reader.line_num,
-                               {key: value.strip() for key, value in raw.items() if value is not None and value.strip()}))
+            rows.append(
+                RawRow(
+                    reader.line_num,
+                    {key: value.strip() for key, value in raw.items() if value is not None and value.strip()},
+                )
+            )
     return header, rows, errors
 
 
@@ -172,10 +199,16 @@ def parse_rows(
 def check_header(header: list[str], model: type[BaseModel], label: str) -> list[RowError]:
     """Header problems (row 1): required columns missing, unknown or repeated columns."""
     fields = model.model_fields
-    errors = [row_error(label, 1, name, None, "required column is missing from the header")
-              for name, info in fields.items() if info.is_required() and name not in header]
-    errors += [row_error(label, 1, column, column, "unknown column; expected " + ", ".join(fields))
-               for column in header if column not in fields]
+    errors = [
+        row_error(label, 1, name, None, "required column is missing from the header")
+        for name, info in fields.items()
+        if info.is_required() and name not in header
+    ]
+    errors += [
+        row_error(label, 1, column, column, "unknown column; expected " + ", ".join(fields))
+        for column in header
+        if column not in fields
+    ]
     if len(set(header)) != len(header):
         errors.append(row_error(label, 1, "header", ",".join(header), "a column name appears twice"))
     return errors

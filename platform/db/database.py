@@ -65,8 +65,14 @@ class Database:
     ...     some_record.visit_date = corrected   # updates and deletes need a reason
     """
 
-    def __init__(self, engine: Engine, *, actor: str | None = None, session_hooks: Sequence[SessionHook] = (),
-                 audit_key_file: str | Path | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        actor: str | None = None,
+        session_hooks: Sequence[SessionHook] = (),
+        audit_key_file: str | Path | None = None,
+    ):
         self.engine = engine
         self.actor = actor or DEFAULT_ACTOR
         # the audit key file (sabrkit.audit.keys): this path, else SABRKIT_AUDIT_KEY_FILE, else the
@@ -88,11 +94,22 @@ class Database:
             hook(self._write_sessionmaker)
 
     @classmethod
-    def from_url(cls, url: str | URL, *, actor: str | None = None, session_hooks: Sequence[SessionHook] = (),
-                 audit_key_file: str | Path | None = None, **engine_kwargs: Any) -> Database:
+    def from_url(
+        cls,
+        url: str | URL,
+        *,
+        actor: str | None = None,
+        session_hooks: Sequence[SessionHook] = (),
+        audit_key_file: str | Path | None = None,
+        **engine_kwargs: Any,
+    ) -> Database:
         """Open the database at ``url`` (see :func:`sabrkit.db.make_engine` for the options)."""
-        return cls(make_engine(url, **engine_kwargs), actor=actor, session_hooks=session_hooks,
-                   audit_key_file=audit_key_file)
+        return cls(
+            make_engine(url, **engine_kwargs),
+            actor=actor,
+            session_hooks=session_hooks,
+            audit_key_file=audit_key_file,
+        )
 
     @property
     def url(self) -> URL:
@@ -189,9 +206,13 @@ class Database:
         if not lock.acquire(timeout=self.WRITER_WAIT_SECONDS):
             from sabrkit.errors import SabrkitError, format_problem
 
-            raise SabrkitError(format_problem(
-                f"a write to {self!r} waited {self.WRITER_WAIT_SECONDS:g} s for another thread's transaction",
-                "SQLite takes one writer at a time", "retry; if it persists, a transaction is left open"))
+            raise SabrkitError(
+                format_problem(
+                    f"a write to {self!r} waited {self.WRITER_WAIT_SECONDS:g} s for another thread's transaction",
+                    "SQLite takes one writer at a time",
+                    "retry; if it persists, a transaction is left open",
+                )
+            )
         try:
             yield
         finally:
@@ -233,11 +254,16 @@ class Database:
             what = f"database {where} has schema revision {current}, this sabrkit uses {head}"
         from sabrkit.db.migrate import revision_is_known
 
-        fix = (f"install the sabrkit version that wrote revision {current}" if current is not None
-               and not revision_is_known(current) else
-               f"back up the database, then run `sabrkit registry migrate --database-url '{where}'`")
-        raise SchemaVersionError(format_problem(
-            what, "commands other than `sabrkit registry migrate` never change the schema", fix))
+        fix = (
+            f"install the sabrkit version that wrote revision {current}"
+            if current is not None and not revision_is_known(current)
+            else f"back up the database, then run `sabrkit registry migrate --database-url '{where}'`"
+        )
+        raise SchemaVersionError(
+            format_problem(
+                what, "commands other than `sabrkit registry migrate` never change the schema", fix
+            )
+        )
 
     def dispose(self) -> None:
         """Close every pooled connection (call at the end of a CLI command or test)."""

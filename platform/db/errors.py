@@ -96,45 +96,84 @@ def translate_db_error(exc: BaseException, db_label: str | None = None) -> Sabrk
     if isinstance(exc, sa_exc.IntegrityError):
         constraint = _constraint(exc)
         named = f" (constraint {constraint})" if constraint else ""
-        return WriteConflictError(format_problem(
-            f"a write to {where} was refused{named}; nothing was written",
-            "each record is stored once and references existing records; another user or process may have "
-            "written the same records at the same time",
-            "check what is stored now (values are not shown here: they may identify a patient) and retry "
-            "only what is missing"))
+        return WriteConflictError(
+            format_problem(
+                f"a write to {where} was refused{named}; nothing was written",
+                "each record is stored once and references existing records; another user or process may have "
+                "written the same records at the same time",
+                "check what is stored now (values are not shown here: they may identify a patient) and retry "
+                "only what is missing",
+            )
+        )
     if "readonly" in text or "read-only" in text or "read only" in text:
-        return ReadOnlyDatabaseError(format_problem(
-            f"{where} is read-only", "writing needs write permission on the SQLite file and its folder "
-            "(SQLite writes a journal beside it), or a database account allowed to write",
-            "fix the permissions (chmod/chown) or connect as a user allowed to write; nothing was written"))
-    if "no such table" in text or "no such column" in text or "undefinedtable" in kind.lower() \
-            or "undefinedcolumn" in kind.lower() or ("relation" in text and "does not exist" in text) \
-            or ("column" in text and "does not exist" in text):
-        return SchemaVersionError(format_problem(
-            f"{where} lacks sabrkit's tables or columns", "the schema is at the newest revision", _MIGRATE))
+        return ReadOnlyDatabaseError(
+            format_problem(
+                f"{where} is read-only",
+                "writing needs write permission on the SQLite file and its folder "
+                "(SQLite writes a journal beside it), or a database account allowed to write",
+                "fix the permissions (chmod/chown) or connect as a user allowed to write; nothing was written",
+            )
+        )
+    if (
+        "no such table" in text
+        or "no such column" in text
+        or "undefinedtable" in kind.lower()
+        or "undefinedcolumn" in kind.lower()
+        or ("relation" in text and "does not exist" in text)
+        or ("column" in text and "does not exist" in text)
+    ):
+        return SchemaVersionError(
+            format_problem(
+                f"{where} lacks sabrkit's tables or columns", "the schema is at the newest revision", _MIGRATE
+            )
+        )
     if "file is not a database" in text or "not a database" in text or "file is encrypted" in text:
-        return DatabaseUnavailableError(format_problem(
-            f"{where} is not a SQLite database", "SABRKIT_DATABASE_URL points at a sabrkit database",
-            "check the path (a CSV or other file was given?), or migrate a new file with `sabrkit registry migrate`"))
+        return DatabaseUnavailableError(
+            format_problem(
+                f"{where} is not a SQLite database",
+                "SABRKIT_DATABASE_URL points at a sabrkit database",
+                "check the path (a CSV or other file was given?), or migrate a new file with `sabrkit registry migrate`",
+            )
+        )
     if "unable to open database file" in text:
-        return DatabaseUnavailableError(format_problem(
-            f"{where} cannot be opened", "the SQLite file's folder exists and is readable and writable",
-            "check the path and the folder's permissions; create the database with `sabrkit registry migrate`"))
+        return DatabaseUnavailableError(
+            format_problem(
+                f"{where} cannot be opened",
+                "the SQLite file's folder exists and is readable and writable",
+                "check the path and the folder's permissions; create the database with `sabrkit registry migrate`",
+            )
+        )
     if "database is locked" in text or "lock timeout" in text or "deadlock" in text:
-        return DatabaseError(format_problem(
-            f"{where} is busy: another writer held it too long", "one writer at a time",
-            "retry when the other import or entry has finished; nothing was written"))
+        return DatabaseError(
+            format_problem(
+                f"{where} is busy: another writer held it too long",
+                "one writer at a time",
+                "retry when the other import or entry has finished; nothing was written",
+            )
+        )
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) and (
-            "connect" in text or "connection" in text or "could not translate host" in text
-            or "timeout" in text or "does not exist" in text or "password authentication" in text):
-        return DatabaseUnavailableError(format_problem(
-            f"cannot connect to {where} ({kind})", "the database server is running and reachable, and the "
-            "database and user in the URL exist", "start the server or correct SABRKIT_DATABASE_URL / "
-            "--database-url (host, port, database name, user)"))
-    return DatabaseError(format_problem(
-        f"a database operation on {where} failed ({kind}); details are not shown (they may hold identifiers)",
-        "sabrkit's database operations succeed on a migrated, writable database",
-        "run `sabrkit registry migrate`, check the database's health, and report the error type if it persists"))
+        "connect" in text
+        or "connection" in text
+        or "could not translate host" in text
+        or "timeout" in text
+        or "does not exist" in text
+        or "password authentication" in text
+    ):
+        return DatabaseUnavailableError(
+            format_problem(
+                f"cannot connect to {where} ({kind})",
+                "the database server is running and reachable, and the database and user in the URL exist",
+                "start the server or correct SABRKIT_DATABASE_URL / "
+                "--database-url (host, port, database name, user)",
+            )
+        )
+    return DatabaseError(
+        format_problem(
+            f"a database operation on {where} failed ({kind}); details are not shown (they may hold identifiers)",
+            "sabrkit's database operations succeed on a migrated, writable database",
+            "run `sabrkit registry migrate`, check the database's health, and report the error type if it persists",
+        )
+    )
 
 
 def is_database_error(exc: BaseException) -> bool:

@@ -47,7 +47,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 #: Modules whose import registers the tables of a room on :class:`sabrkit.db.Base`.
-MODEL_MODULES = ("sabrkit.audit.tables", "sabrkit.registry.tables", "sabrkit.biobank.tables", "sabrkit.web.tables")
+MODEL_MODULES = (
+    "sabrkit.audit.tables",
+    "sabrkit.registry.tables",
+    "sabrkit.biobank.tables",
+    "sabrkit.web.tables",
+)
 
 
 def target_metadata() -> MetaData:

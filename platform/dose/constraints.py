@@ -21,13 +21,27 @@ import pandas as pd
 from sabrkit.dose.dvh import StructureDose, evaluate_metric
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["CHECK_COLUMNS", "DEFAULT_CONSTRAINT_TABLE", "ConstraintTable", "check_constraints", "load_constraint_table"]
+__all__ = [
+    "CHECK_COLUMNS",
+    "DEFAULT_CONSTRAINT_TABLE",
+    "ConstraintTable",
+    "check_constraints",
+    "load_constraint_table",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONSTRAINT_TABLE = "constraints_tg101_2010.yaml"
 #: Columns of :func:`check_constraints`' result.
-CHECK_COLUMNS: tuple[str, ...] = ("oar", "metric", "fractions", "value_gy", "limit_gy", "status", "table_version")
+CHECK_COLUMNS: tuple[str, ...] = (
+    "oar",
+    "metric",
+    "fractions",
+    "value_gy",
+    "limit_gy",
+    "status",
+    "table_version",
+)
 
 
 @dataclass(frozen=True)
@@ -49,9 +63,13 @@ class ConstraintTable:
 
 
 def _bad(path: object, what: str) -> ConfigError:
-    return ConfigError(format_problem(f"constraint table {path}: {what}",
-                                      "see sabrkit/dose/constraints_tg101_2010.yaml for the format",
-                                      "fix the file"))
+    return ConfigError(
+        format_problem(
+            f"constraint table {path}: {what}",
+            "see sabrkit/dose/constraints_tg101_2010.yaml for the format",
+            "fix the file",
+        )
+    )
 
 
 def load_constraint_table(path: str | os.PathLike[str] | None = None) -> ConstraintTable:
@@ -72,8 +90,13 @@ def load_constraint_table(path: str | os.PathLike[str] | None = None) -> Constra
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(format_problem(f"constraint table {str(path)!r} cannot be read ({exc})",
-                                             "the table is a YAML file", "pass an existing file")) from exc
+            raise ConfigError(
+                format_problem(
+                    f"constraint table {str(path)!r} cannot be read ({exc})",
+                    "the table is a YAML file",
+                    "pass an existing file",
+                )
+            ) from exc
     data = yaml.safe_load(text)
     if not isinstance(data, dict) or set(data) != {"name", "version", "source", "point_volume_cc", "organs"}:
         raise _bad(where, "top-level keys must be exactly name, version, source, point_volume_cc, organs")
@@ -88,15 +111,19 @@ def load_constraint_table(path: str | os.PathLike[str] | None = None) -> Constra
             try:
                 limits = {int(k): float(v) for k, v in item["limits"].items()}
             except (TypeError, ValueError, AttributeError) as exc:
-                raise _bad(where, f"organ {organ!r} metric {item['metric']!r}: limits must map fractions to Gy") from exc
+                raise _bad(
+                    where, f"organ {organ!r} metric {item['metric']!r}: limits must map fractions to Gy"
+                ) from exc
             rows.append((str(item["metric"]), limits))
         organs[str(organ)] = tuple(rows)
-    return ConstraintTable(str(data["name"]), str(data["version"]), str(data["source"]),
-                           float(data["point_volume_cc"]), organs)
+    return ConstraintTable(
+        str(data["name"]), str(data["version"]), str(data["source"]), float(data["point_volume_cc"]), organs
+    )
 
 
-def check_constraints(oars: Mapping[str, StructureDose], fractions: int,
-                      table: ConstraintTable | None = None) -> pd.DataFrame:
+def check_constraints(
+    oars: Mapping[str, StructureDose], fractions: int, table: ConstraintTable | None = None
+) -> pd.DataFrame:
     """Check each OAR's DVH against the table for a plan of ``fractions`` fractions.
 
     Parameters

@@ -28,9 +28,15 @@ logger = logging.getLogger(__name__)
 DOSIOMIC_MAPS: tuple[str, ...] = ("dose", "bed")
 
 
-def extract_dosiomics(imaging_dir: str | os.PathLike[str], lesion_dose: pd.DataFrame, dose_dir: str | os.PathLike[str],
-                      *, params_name: str = "dose_v1", n_jobs: int = 1, max_failure_fraction: float = 0.0
-                      ) -> tuple[pd.DataFrame, list[CaseFailure]]:
+def extract_dosiomics(
+    imaging_dir: str | os.PathLike[str],
+    lesion_dose: pd.DataFrame,
+    dose_dir: str | os.PathLike[str],
+    *,
+    params_name: str = "dose_v1",
+    n_jobs: int = 1,
+    max_failure_fraction: float = 0.0,
+) -> tuple[pd.DataFrame, list[CaseFailure]]:
     """Dose and BED features per lesion.
 
     Parameters
@@ -57,16 +63,25 @@ def extract_dosiomics(imaging_dir: str | os.PathLike[str], lesion_dose: pd.DataF
     doses = pd.read_csv(source / "dose.csv").set_index("lesion_id")["dose_path"]
     lesions = lesion_dose[["lesion_id", "study_id"]].copy()
     mask_paths = [str(source / masks[lid]) for lid in lesions["lesion_id"]]
-    images = {"dose": [str(source / doses[lid]) for lid in lesions["lesion_id"]],
-              "bed": [str(dose_out / p) for p in lesion_dose["bed_path"]]}
+    images = {
+        "dose": [str(source / doses[lid]) for lid in lesions["lesion_id"]],
+        "bed": [str(dose_out / p) for p in lesion_dose["bed_path"]],
+    }
     table, failures = lesions.reset_index(drop=True), []
     for kind in DOSIOMIC_MAPS:
         manifest = lesions.assign(image_path=images[kind], mask_path=mask_paths)
-        result = extract_lesion_features(manifest, params, n_jobs=n_jobs, max_failure_fraction=max_failure_fraction,
-                                         progress=False)
+        result = extract_lesion_features(
+            manifest, params, n_jobs=n_jobs, max_failure_fraction=max_failure_fraction, progress=False
+        )
         failures.extend(result.failures)
-        renamed = result.features.rename(columns=lambda c, kind=kind: (
-            f"{kind}_{c.removeprefix('original_')}" if c.startswith("original_")
-            else f"prov_{kind}_{c.removeprefix('prov_')}" if c.startswith("prov_") else c))
+        renamed = result.features.rename(
+            columns=lambda c, kind=kind: (
+                f"{kind}_{c.removeprefix('original_')}"
+                if c.startswith("original_")
+                else f"prov_{kind}_{c.removeprefix('prov_')}"
+                if c.startswith("prov_")
+                else c
+            )
+        )
         table = table.merge(renamed.drop(columns=["study_id"]), on="lesion_id", how="inner")
     return table.sort_values("lesion_id").reset_index(drop=True), failures

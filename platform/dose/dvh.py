@@ -44,7 +44,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_METRICS: tuple[str, ...] = ("D98%", "D95%", "D50%", "D2%", "Dmean", "Dmax", "Dmax_point", "Dmin")
 #: Volume of the near-maximum ``Dmax`` (cm³).
 NEAR_MAX_CC = 0.03
-_METRIC = re.compile(r"^(?:(?P<dx>D)(?P<dv>\d+(?:\.\d+)?)(?P<du>%|cc)|(?P<vx>V)(?P<vv>\d+(?:\.\d+)?)(?P<vu>%|Gy))$")
+_METRIC = re.compile(
+    r"^(?:(?P<dx>D)(?P<dv>\d+(?:\.\d+)?)(?P<du>%|cc)|(?P<vx>V)(?P<vv>\d+(?:\.\d+)?)(?P<vu>%|Gy))$"
+)
 
 
 class StructureDose:
@@ -69,22 +71,43 @@ class StructureDose:
         The mask holds no voxel.
     """
 
-    def __init__(self, dose: np.ndarray, mask: np.ndarray, voxel_volume_cc: float, name: str = "structure") -> None:
+    def __init__(
+        self, dose: np.ndarray, mask: np.ndarray, voxel_volume_cc: float, name: str = "structure"
+    ) -> None:
         dose, mask = np.asarray(dose), np.asarray(mask)
         if dose.shape != mask.shape:
-            raise ValidationError(format_problem(
-                f"{name}: dose grid {dose.shape} and mask {mask.shape}", "dose and mask must share one grid",
-                "resample the dose onto the mask's grid (sabrkit.imaging.rtdose.resample_dose)"))
+            raise ValidationError(
+                format_problem(
+                    f"{name}: dose grid {dose.shape} and mask {mask.shape}",
+                    "dose and mask must share one grid",
+                    "resample the dose onto the mask's grid (sabrkit.imaging.rtdose.resample_dose)",
+                )
+            )
         if not (math.isfinite(voxel_volume_cc) and voxel_volume_cc > 0):
-            raise ValidationError(format_problem(f"{name}: voxel volume {voxel_volume_cc!r} cc",
-                                                 "must be a number > 0", "pass the product of the spacings / 1000"))
+            raise ValidationError(
+                format_problem(
+                    f"{name}: voxel volume {voxel_volume_cc!r} cc",
+                    "must be a number > 0",
+                    "pass the product of the spacings / 1000",
+                )
+            )
         values = dose[mask != 0].astype(np.float64)
         if values.size == 0:
-            raise EmptyMaskError(format_problem(f"structure {name!r} has no voxel on the dose grid",
-                                                "a DVH needs at least one voxel", "check the contour and the grid"))
+            raise EmptyMaskError(
+                format_problem(
+                    f"structure {name!r} has no voxel on the dose grid",
+                    "a DVH needs at least one voxel",
+                    "check the contour and the grid",
+                )
+            )
         if not np.isfinite(values).all():
-            raise ValidationError(format_problem(f"{name}: dose holds NaN or infinite values inside the structure",
-                                                 "doses must be finite", "check the dose grid's coverage"))
+            raise ValidationError(
+                format_problem(
+                    f"{name}: dose holds NaN or infinite values inside the structure",
+                    "doses must be finite",
+                    "check the dose grid's coverage",
+                )
+            )
         self.name = name
         self.voxel_volume_cc = float(voxel_volume_cc)
         self.doses = np.sort(values)[::-1]
@@ -128,9 +151,13 @@ def evaluate_metric(structure: StructureDose, metric: str, prescription_gy: floa
         return structure.volume_cc
     match = _METRIC.match(metric)
     if match is None:
-        raise ValidationError(format_problem(
-            f"DVH metric {metric!r}", "use D<x>%, D<v>cc, V<x>%, V<d>Gy, Dmean, Dmin, Dmax, Dmax_point or volume_cc",
-            "e.g. D95% or D0.35cc"))
+        raise ValidationError(
+            format_problem(
+                f"DVH metric {metric!r}",
+                "use D<x>%, D<v>cc, V<x>%, V<d>Gy, Dmean, Dmin, Dmax, Dmax_point or volume_cc",
+                "e.g. D95% or D0.35cc",
+            )
+        )
     if match["dx"]:
         value = float(match["dv"])
         return structure.dose_to_percent(value) if match["du"] == "%" else structure.dose_to_volume_cc(value)
@@ -138,13 +165,19 @@ def evaluate_metric(structure: StructureDose, metric: str, prescription_gy: floa
     if match["vu"] == "Gy":
         return structure.volume_at_least(value)
     if prescription_gy is None or not prescription_gy > 0:
-        raise ValidationError(format_problem(f"metric {metric!r} without a prescription",
-                                             "V<x>% is relative to the prescribed dose", "pass prescription_gy"))
+        raise ValidationError(
+            format_problem(
+                f"metric {metric!r} without a prescription",
+                "V<x>% is relative to the prescribed dose",
+                "pass prescription_gy",
+            )
+        )
     return 100.0 * structure.volume_at_least(value / 100.0 * prescription_gy) / structure.volume_cc
 
 
-def dvh_metrics(structure: StructureDose, prescription_gy: float | None = None,
-                metrics: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, float]:
+def dvh_metrics(
+    structure: StructureDose, prescription_gy: float | None = None, metrics: tuple[str, ...] = DEFAULT_METRICS
+) -> dict[str, float]:
     """The ``metrics`` of one structure (Gy; ``V..%`` in %, ``V..Gy`` and ``volume_cc`` in cm³).
 
     ``V100%`` is added when a prescription is given.
@@ -167,8 +200,9 @@ def cumulative_dvh(structure: StructureDose, bin_width_gy: float = 0.1) -> pd.Da
     ascending = structure.doses[::-1]
     counts = ascending.size - np.searchsorted(ascending, levels, side="left")
     volume = counts * structure.voxel_volume_cc
-    return pd.DataFrame({"dose_gy": np.round(levels, 6), "volume_cc": volume,
-                         "volume_pct": 100.0 * counts / ascending.size})
+    return pd.DataFrame(
+        {"dose_gy": np.round(levels, 6), "volume_cc": volume, "volume_pct": 100.0 * counts / ascending.size}
+    )
 
 
 def conformity_indices(dose: np.ndarray, target: np.ndarray, prescription_gy: float) -> dict[str, float]:
@@ -182,8 +216,13 @@ def conformity_indices(dose: np.ndarray, target: np.ndarray, prescription_gy: fl
     """
     dose, target = np.asarray(dose), np.asarray(target) != 0
     if dose.shape != target.shape:
-        raise ValidationError(format_problem(f"dose grid {dose.shape} and target {target.shape}",
-                                             "must share one grid", "resample the dose onto the mask's grid"))
+        raise ValidationError(
+            format_problem(
+                f"dose grid {dose.shape} and target {target.shape}",
+                "must share one grid",
+                "resample the dose onto the mask's grid",
+            )
+        )
     covered = dose >= prescription_gy
     piv, tv = int(covered.sum()), int(target.sum())
     if tv == 0:
@@ -191,4 +230,7 @@ def conformity_indices(dose: np.ndarray, target: np.ndarray, prescription_gy: fl
     if piv == 0:
         return {"paddick_ci": float("nan"), "gradient_index": float("nan")}
     tv_piv = int((covered & target).sum())
-    return {"paddick_ci": tv_piv**2 / (tv * piv), "gradient_index": int((dose >= 0.5 * prescription_gy).sum()) / piv}
+    return {
+        "paddick_ci": tv_piv**2 / (tv * piv),
+        "gradient_index": int((dose >= 0.5 * prescription_gy).sum()) / piv,
+    }

@@ -27,14 +27,37 @@ logger = logging.getLogger(__name__)
 
 #: Columns of the per-lesion dose table.
 LESION_DOSE_COLUMNS: tuple[str, ...] = (
-    "lesion_id", "study_id", "prescription_gy", "fractions", "bed10_rx_gy", "D98%", "D95%", "D50%", "D2%", "Dmean",
-    "Dmax", "Dmax_point", "Dmin", "volume_cc", "V100%", "bed10_d98_gy", "bed10_mean_gy", "eqd2_mean_gy", "bed_path", "eqd2_path",
+    "lesion_id",
+    "study_id",
+    "prescription_gy",
+    "fractions",
+    "bed10_rx_gy",
+    "D98%",
+    "D95%",
+    "D50%",
+    "D2%",
+    "Dmean",
+    "Dmax",
+    "Dmax_point",
+    "Dmin",
+    "volume_cc",
+    "V100%",
+    "bed10_d98_gy",
+    "bed10_mean_gy",
+    "eqd2_mean_gy",
+    "bed_path",
+    "eqd2_path",
 )
 
 
-def lesion_dose_tables(imaging_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-                       alpha_beta_tumour: float = TUMOUR_ALPHA_BETA_GY, alpha_beta_normal: float = LATE_ALPHA_BETA_GY,
-                       dvh_bin_width_gy: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
+def lesion_dose_tables(
+    imaging_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    alpha_beta_tumour: float = TUMOUR_ALPHA_BETA_GY,
+    alpha_beta_normal: float = LATE_ALPHA_BETA_GY,
+    dvh_bin_width_gy: float = 0.1,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
     """Per-lesion DVH metrics, cumulative DVHs and BED/EQD2 maps (module docstring).
 
     Returns
@@ -61,7 +84,10 @@ def lesion_dose_tables(imaging_dir: str | os.PathLike[str], out_dir: str | os.Pa
             structure = StructureDose(dose, mask, voxel_cc, row.lesion_id)
             ab = alpha_beta_map(dose.shape, {row.lesion_id: (mask, alpha_beta_tumour)}, alpha_beta_normal)
             maps = {}
-            for kind, values in (("bed", bed_map(dose, int(row.fractions), ab)), ("eqd2", eqd2_map(dose, int(row.fractions), ab))):
+            for kind, values in (
+                ("bed", bed_map(dose, int(row.fractions), ab)),
+                ("eqd2", eqd2_map(dose, int(row.fractions), ab)),
+            ):
                 image = sitk.GetImageFromArray(values)
                 image.CopyInformation(dose_image)
                 maps[kind] = f"{kind}/{row.lesion_id}_{kind}.nii.gz"
@@ -72,16 +98,28 @@ def lesion_dose_tables(imaging_dir: str | os.PathLike[str], out_dir: str | os.Pa
             failures.append(CaseFailure(row.lesion_id, "dose", f"{type(exc).__name__}: {exc}"))
             continue
         metrics = dvh_metrics(structure, float(row.prescription_gy))
-        rows.append({"lesion_id": row.lesion_id, "study_id": row.study_id, "prescription_gy": row.prescription_gy,
-                     "fractions": int(row.fractions),
-                     "bed10_rx_gy": bed(float(row.prescription_gy), int(row.fractions), alpha_beta_tumour), **metrics,
-                     "bed10_d98_gy": bed_lesion.dose_to_percent(98.0), "bed10_mean_gy": float(bed_lesion.doses.mean()),
-                     "eqd2_mean_gy": float(eqd2_lesion.doses.mean()), "bed_path": maps["bed"],
-                     "eqd2_path": maps["eqd2"]})
+        rows.append(
+            {
+                "lesion_id": row.lesion_id,
+                "study_id": row.study_id,
+                "prescription_gy": row.prescription_gy,
+                "fractions": int(row.fractions),
+                "bed10_rx_gy": bed(float(row.prescription_gy), int(row.fractions), alpha_beta_tumour),
+                **metrics,
+                "bed10_d98_gy": bed_lesion.dose_to_percent(98.0),
+                "bed10_mean_gy": float(bed_lesion.doses.mean()),
+                "eqd2_mean_gy": float(eqd2_lesion.doses.mean()),
+                "bed_path": maps["bed"],
+                "eqd2_path": maps["eqd2"],
+            }
+        )
         curve = cumulative_dvh(structure, dvh_bin_width_gy)
         curve.insert(0, "lesion_id", row.lesion_id)
         curves.append(curve)
     table = pd.DataFrame(rows, columns=list(LESION_DOSE_COLUMNS))
-    dvh = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
-        columns=["lesion_id", "dose_gy", "volume_cc", "volume_pct"])
+    dvh = (
+        pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=["lesion_id", "dose_gy", "volume_cc", "volume_pct"])
+    )
     return table, dvh, failures

@@ -15,8 +15,8 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,14 +34,35 @@ logger = logging.getLogger(__name__)
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 #: Columns of the DVH table (one row per plan and ROI).
 DVH_COLUMNS: tuple[str, ...] = (
-    "study_id", "plan_label", "rtplan_uid", "roi_number", "roi_name", "role", "prescription_gy", "fractions",
-    "D98%", "D95%", "D50%", "D2%", "Dmean", "Dmax", "Dmax_point", "Dmin", "volume_cc", "V100%",
-    "paddick_ci", "gradient_index", "bed10_rx_gy", "bed10_d98_gy",
+    "study_id",
+    "plan_label",
+    "rtplan_uid",
+    "roi_number",
+    "roi_name",
+    "role",
+    "prescription_gy",
+    "fractions",
+    "D98%",
+    "D95%",
+    "D50%",
+    "D2%",
+    "Dmean",
+    "Dmax",
+    "Dmax_point",
+    "Dmin",
+    "volume_cc",
+    "V100%",
+    "paddick_ci",
+    "gradient_index",
+    "bed10_rx_gy",
+    "bed10_d98_gy",
 )
 _TARGET = re.compile(r"^(PTV|GTV|CTV|ITV)", re.IGNORECASE)
 
 
-def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[str], dict[str, str], list[CaseFailure]]:
+def find_dose_objects(
+    folder: str | os.PathLike[str],
+) -> tuple[list[str], list[str], dict[str, str], list[CaseFailure]]:
     """RTDOSE paths, RTPLAN paths, RTSTRUCT SOP UID -> path, and unreadable files, under ``folder``."""
     import pydicom
 
@@ -53,7 +74,9 @@ def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[s
         if not path.is_file():
             continue
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+            ds = pydicom.dcmread(
+                path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
+            )
         except (pydicom.errors.InvalidDicomError, OSError):
             continue
         sop = str(ds.get("SOPClassUID", ""))
@@ -66,8 +89,13 @@ def find_dose_objects(folder: str | os.PathLike[str]) -> tuple[list[str], list[s
     return doses, plans, structs, failures
 
 
-def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: ConstraintTable | None = None,
-             study_id_of: Callable[[str], str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def plan_dvh(
+    dose_path: str,
+    plan_path: str,
+    rtstruct_path: str,
+    table: ConstraintTable | None = None,
+    study_id_of: Callable[[str], str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DVH metrics of every ROI in the dose's frame of reference, and the OAR constraint checks.
 
     ROIs named PTV/GTV/CTV/ITV... are ``target`` rows (with V100%, BED10 of the prescription and
@@ -84,10 +112,9 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
     """
     import SimpleITK as sitk
 
+    from sabrkit.imaging.ingest import IngestConfig
     from sabrkit.imaging.rtdose import read_rtdose, read_rtplan
     from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
-
-    from sabrkit.imaging.ingest import IngestConfig
 
     dose_image, facts = read_rtdose(dose_path)
     plan = read_rtplan(plan_path)
@@ -104,16 +131,32 @@ def plan_dvh(dose_path: str, plan_path: str, rtstruct_path: str, table: Constrai
         structure = StructureDose(dose, mask, voxel_cc, roi.name)
         target = bool(_TARGET.match(roi.name))
         metrics = dvh_metrics(structure, plan.total_dose_gy if target else None)
-        extra = (conformity_indices(dose, mask, plan.total_dose_gy) if roi.number in plan.target_roi_numbers
-                 else {"paddick_ci": np.nan, "gradient_index": np.nan})
+        extra = (
+            conformity_indices(dose, mask, plan.total_dose_gy)
+            if roi.number in plan.target_roi_numbers
+            else {"paddick_ci": np.nan, "gradient_index": np.nan}
+        )
         bed10 = {"bed10_rx_gy": np.nan, "bed10_d98_gy": np.nan}
         if target:  # BED10 of the prescription (as the registry computes it) and of the map's D98%
             bed10["bed10_rx_gy"] = registry_bed(plan.total_dose_gy, plan.fractions, TUMOUR_ALPHA_BETA_GY)
-            bed10["bed10_d98_gy"] = StructureDose(bed_map(dose, plan.fractions, TUMOUR_ALPHA_BETA_GY), mask,
-                                                  voxel_cc, roi.name).dose_to_percent(98.0)
-        rows.append({"study_id": study_id, "plan_label": plan.label, "rtplan_uid": plan.sop_instance_uid,
-                     "roi_number": roi.number, "roi_name": roi.name, "role": "target" if target else "oar",
-                     "prescription_gy": plan.total_dose_gy, "fractions": plan.fractions, **metrics, **extra, **bed10})
+            bed10["bed10_d98_gy"] = StructureDose(
+                bed_map(dose, plan.fractions, TUMOUR_ALPHA_BETA_GY), mask, voxel_cc, roi.name
+            ).dose_to_percent(98.0)
+        rows.append(
+            {
+                "study_id": study_id,
+                "plan_label": plan.label,
+                "rtplan_uid": plan.sop_instance_uid,
+                "roi_number": roi.number,
+                "roi_name": roi.name,
+                "role": "target" if target else "oar",
+                "prescription_gy": plan.total_dose_gy,
+                "fractions": plan.fractions,
+                **metrics,
+                **extra,
+                **bed10,
+            }
+        )
         if not target:
             oars[roi.name] = structure
             numbers[roi.name] = roi.number
@@ -136,14 +179,21 @@ class FolderCheck:
     def summary(self) -> dict[str, int]:
         """``n_patients, n_plans, n_checks, n_violations, n_not_tabulated, n_failures``."""
         status = self.checks["status"] if len(self.checks) else pd.Series(dtype=str)
-        return {"n_patients": int(self.dvh["study_id"].nunique()) if len(self.dvh) else 0,
-                "n_plans": int(self.dvh["rtplan_uid"].nunique()) if len(self.dvh) else 0,
-                "n_checks": int(status.isin(["pass", "fail"]).sum()), "n_violations": int((status == "fail").sum()),
-                "n_not_tabulated": int((status == "not_tabulated").sum()), "n_failures": len(self.failures)}
+        return {
+            "n_patients": int(self.dvh["study_id"].nunique()) if len(self.dvh) else 0,
+            "n_plans": int(self.dvh["rtplan_uid"].nunique()) if len(self.dvh) else 0,
+            "n_checks": int(status.isin(["pass", "fail"]).sum()),
+            "n_violations": int((status == "fail").sum()),
+            "n_not_tabulated": int((status == "not_tabulated").sum()),
+            "n_failures": len(self.failures),
+        }
 
 
-def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None = None,
-                 study_id_of: Callable[[str], str] | None = None) -> FolderCheck:
+def check_folder(
+    folder: str | os.PathLike[str],
+    table: ConstraintTable | None = None,
+    study_id_of: Callable[[str], str] | None = None,
+) -> FolderCheck:
     """DVH tables and constraint checks of every linked RTDOSE under ``folder``.
 
     Each dose object that cannot be linked (missing plan or structure set) or read (units,
@@ -173,9 +223,19 @@ def check_folder(folder: str | os.PathLike[str], table: ConstraintTable | None =
         dvh_parts.append(dvh)
         if len(checks):
             check_parts.append(checks)
-    dvh_all = pd.concat(dvh_parts, ignore_index=True) if dvh_parts else pd.DataFrame(columns=list(DVH_COLUMNS))
+    dvh_all = (
+        pd.concat(dvh_parts, ignore_index=True) if dvh_parts else pd.DataFrame(columns=list(DVH_COLUMNS))
+    )
     check_cols = ["study_id", "plan_label", "rtplan_uid", "roi_number", *CHECK_COLUMNS]
-    checks_all = pd.DataFrame([r for part in check_parts for r in part.to_dict("records")], columns=check_cols)
-    logger.info("dose check %s: %d plan(s), %d check(s), %d violation(s), %d failure(s)", folder,
-                len(dvh_parts), len(checks_all), int((checks_all["status"] == "fail").sum()), len(failures))
+    checks_all = pd.DataFrame(
+        [r for part in check_parts for r in part.to_dict("records")], columns=check_cols
+    )
+    logger.info(
+        "dose check %s: %d plan(s), %d check(s), %d violation(s), %d failure(s)",
+        folder,
+        len(dvh_parts),
+        len(checks_all),
+        int((checks_all["status"] == "fail").sum()),
+        len(failures),
+    )
     return FolderCheck(dvh_all, checks_all, failures)

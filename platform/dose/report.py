@@ -17,8 +17,9 @@ __all__ = ["build_dose_report"]
 logger = logging.getLogger(__name__)
 
 
-def build_dose_report(checks: pd.DataFrame, lesion_dose: pd.DataFrame, *, table_version: str,
-                      version: str = "") -> str:
+def build_dose_report(
+    checks: pd.DataFrame, lesion_dose: pd.DataFrame, *, table_version: str, version: str = ""
+) -> str:
     """HTML of the dose report.
 
     Parameters
@@ -36,14 +37,21 @@ def build_dose_report(checks: pd.DataFrame, lesion_dose: pd.DataFrame, *, table_
 
     dose = _Section("Dose per lesion", "dose")
     if len(lesion_dose):
-        by_schedule = (lesion_dose.groupby(["prescription_gy", "fractions"])
-                       .agg(lesions=("lesion_id", "size"), bed10_gy=("bed10_rx_gy", "first"),
-                            median_gtv_d98_gy=("D98%", "median"), median_gtv_dmean_gy=("Dmean", "median"))
-                       .reset_index())
+        by_schedule = (
+            lesion_dose.groupby(["prescription_gy", "fractions"])
+            .agg(
+                lesions=("lesion_id", "size"),
+                bed10_gy=("bed10_rx_gy", "first"),
+                median_gtv_d98_gy=("D98%", "median"),
+                median_gtv_dmean_gy=("Dmean", "median"),
+            )
+            .reset_index()
+        )
         dose.paragraphs.append(
             f"{len(lesion_dose)} lesions of {lesion_dose['study_id'].nunique()} patients with a planned dose; "
             f"median BED10 of the prescription {lesion_dose['bed10_rx_gy'].median():.1f} Gy; median GTV D98% "
-            f"{(lesion_dose['D98%'] / lesion_dose['prescription_gy']).median():.1%} of the prescription.")
+            f"{(lesion_dose['D98%'] / lesion_dose['prescription_gy']).median():.1%} of the prescription."
+        )
         dose.table(by_schedule, "Schedules (total dose, fractions), GTV D98% and Dmean in Gy")
     else:
         dose.paragraphs.append("No lesion with a planned dose.")
@@ -52,13 +60,20 @@ def build_dose_report(checks: pd.DataFrame, lesion_dose: pd.DataFrame, *, table_
     failed = checks[checks["status"] == "fail"] if len(checks) else checks
     oar.paragraphs.append(
         f"{len(judged)} checks of {checks['oar'].nunique() if len(checks) else 0} organ types against {table_version}: "
-        f"{len(failed)} violation(s); {len(checks) - len(judged)} check(s) not tabulated for the plan's fractionation.")
+        f"{len(failed)} violation(s); {len(checks) - len(judged)} check(s) not tabulated for the plan's fractionation."
+    )
     if len(failed):
-        oar.table(failed[["study_id", "plan_label", "oar", "metric", "fractions", "value_gy", "limit_gy"]],
-                  "Violations (value >= limit)")
+        oar.table(
+            failed[["study_id", "plan_label", "oar", "metric", "fractions", "value_gy", "limit_gy"]],
+            "Violations (value >= limit)",
+        )
     env = Environment(loader=PackageLoader("sabrkit.registry", "templates"), autoescape=select_autoescape())
     html = env.get_template("study_report.html.j2").render(
-        title="SABR for oligometastatic RCC: dose and OAR constraints", sections=[dose, oar], cutoff="n/a",
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), version=version)
+        title="SABR for oligometastatic RCC: dose and OAR constraints",
+        sections=[dose, oar],
+        cutoff="n/a",
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=version,
+    )
     logger.info("dose report: %d lesions, %d violations", len(lesion_dose), len(failed))
     return html

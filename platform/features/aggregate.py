@@ -38,7 +38,12 @@ AGGREGATION_METHODS: tuple[str, ...] = ("largest", "volume_weighted_mean", "mean
 #: Volume columns, in order of preference.
 VOLUME_COLUMNS: tuple[str, ...] = ("original_shape_MeshVolume", "original_shape_VoxelVolume")
 #: Provenance columns that must be equal for all lesions and are carried to the patient table.
-_SHARED_PROVENANCE = ("prov_pyradiomics_version", "prov_params_version", "prov_params_hash", "prov_sabrkit_version")
+_SHARED_PROVENANCE = (
+    "prov_pyradiomics_version",
+    "prov_params_version",
+    "prov_params_hash",
+    "prov_sabrkit_version",
+)
 
 
 def _check(lesion_features: pd.DataFrame, method: str) -> tuple[list[str], str]:
@@ -59,10 +64,14 @@ def _check(lesion_features: pd.DataFrame, method: str) -> tuple[list[str], str]:
                 "pass the table written by extract_lesion_features",
             )
         )
-    repeated = sorted(lesion_features.loc[lesion_features["lesion_id"].duplicated(), "lesion_id"].astype(str).unique())
+    repeated = sorted(
+        lesion_features.loc[lesion_features["lesion_id"].duplicated(), "lesion_id"].astype(str).unique()
+    )
     if repeated:
         raise ValidationError(
-            format_problem(f"lesion_id repeated: {repeated[:10]}", "one row per lesion", "drop duplicated rows")
+            format_problem(
+                f"lesion_id repeated: {repeated[:10]}", "one row per lesion", "drop duplicated rows"
+            )
         )
     volume = next((c for c in VOLUME_COLUMNS if c in lesion_features.columns), None)
     if volume is None:
@@ -86,7 +95,9 @@ def _check(lesion_features: pd.DataFrame, method: str) -> tuple[list[str], str]:
     if (lesion_features[volume] <= 0).any():
         bad = lesion_features.loc[lesion_features[volume] <= 0, "lesion_id"].tolist()
         raise ValidationError(
-            format_problem(f"lesions {bad[:10]} have {volume} <= 0", "lesion volumes are positive", "check the masks")
+            format_problem(
+                f"lesions {bad[:10]} have {volume} <= 0", "lesion volumes are positive", "check the masks"
+            )
         )
     for column in _SHARED_PROVENANCE:
         if column in lesion_features.columns and lesion_features[column].nunique(dropna=False) > 1:

@@ -35,7 +35,9 @@ __all__ = ["LesionCache", "lesion_cache_key"]
 logger = logging.getLogger(__name__)
 
 
-def lesion_cache_key(image_sha256: str, mask_sha256: str, params_hash: str, code_versions: dict[str, str]) -> str:
+def lesion_cache_key(
+    image_sha256: str, mask_sha256: str, params_hash: str, code_versions: dict[str, str]
+) -> str:
     """Content key of one lesion's features (hex SHA-256, see the module docstring)."""
     payload = json.dumps(
         {"image": image_sha256, "mask": mask_sha256, "params": params_hash, "code": code_versions},

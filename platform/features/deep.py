@@ -67,7 +67,12 @@ class CropConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hu_window", tuple(float(v) for v in self.hu_window))
-        if self.size_voxels < 8 or self.size_voxels % 8 or self.spacing_mm <= 0 or self.hu_window[0] >= self.hu_window[1]:
+        if (
+            self.size_voxels < 8
+            or self.size_voxels % 8
+            or self.spacing_mm <= 0
+            or self.hu_window[0] >= self.hu_window[1]
+        ):
             raise ConfigError(
                 format_problem(
                     f"crop {asdict(self)}",
@@ -91,7 +96,12 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
-        if len(self.channels) != len(self.strides) or self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+        if (
+            len(self.channels) != len(self.strides)
+            or self.epochs < 1
+            or self.batch_size < 1
+            or self.learning_rate <= 0
+        ):
             raise ConfigError(
                 format_problem(
                     f"encoder {asdict(self)}",
@@ -138,7 +148,9 @@ def lesion_crop(image: Any, mask: Any, crop: CropConfig) -> np.ndarray:
     reference.SetOrigin([c - (size - 1) / 2 * spacing for c in centre])
     low, high = crop.hu_window
     ct = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, low)
-    roi = sitk.Resample(sitk.Cast(mask > 0, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, 0.0)
+    roi = sitk.Resample(
+        sitk.Cast(mask > 0, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear, 0.0
+    )
     ct_array = (np.clip(sitk.GetArrayFromImage(ct), low, high) - low) / (high - low)
     roi_array = (sitk.GetArrayFromImage(roi) >= 0.5).astype(np.float32)
     return np.stack([ct_array.astype(np.float32), roi_array])
@@ -169,7 +181,9 @@ def load_crops(
         crops.append(lesion_crop(image, mask, crop))
         ids.append({"lesion_id": str(row.lesion_id), "study_id": str(row.study_id),
                     "prov_image_sha256": sha256_file(paths[0]), "prov_mask_sha256": sha256_file(paths[1])})  # fmt: skip
-    return pd.DataFrame(ids), np.stack(crops) if crops else np.zeros((0, 2, *[crop.size_voxels] * 3), np.float32)
+    return pd.DataFrame(ids), np.stack(crops) if crops else np.zeros(
+        (0, 2, *[crop.size_voxels] * 3), np.float32
+    )
 
 
 def _device(device: str) -> Any:
@@ -233,7 +247,9 @@ def train_encoder(
     config, crop = config or EncoderConfig(), crop or CropConfig()
     if crops.ndim != 5 or crops.shape[1] != 2 or crops.shape[0] < 2:
         raise ConfigError(
-            format_problem(f"crops of shape {crops.shape}", "training needs (n >= 2, 2, s, s, s) crops", "use load_crops")
+            format_problem(
+                f"crops of shape {crops.shape}", "training needs (n >= 2, 2, s, s, s) crops", "use load_crops"
+            )
         )
     seed = int(rng.integers(0, 2**31 - 1))
     where = _device(device)
@@ -257,11 +273,15 @@ def train_encoder(
             losses.append(total / len(data))
             logger.debug("encoder epoch %d: loss %.5f", epoch + 1, losses[-1])
     state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-    logger.info("trained encoder: %d crops, %d epochs, final loss %.5f", len(crops), config.epochs, losses[-1])
+    logger.info(
+        "trained encoder: %d crops, %d epochs, final loss %.5f", len(crops), config.epochs, losses[-1]
+    )
     return TrainedEncoder(config, crop, state, losses)
 
 
-def embed_crops(crops: np.ndarray, encoder: TrainedEncoder, batch_size: int = 64, device: str = "auto") -> np.ndarray:
+def embed_crops(
+    crops: np.ndarray, encoder: TrainedEncoder, batch_size: int = 64, device: str = "auto"
+) -> np.ndarray:
     """Embeddings ``(n, channels[-1])``: global average of the encoder's last feature maps."""
     import torch
 
@@ -271,10 +291,14 @@ def embed_crops(crops: np.ndarray, encoder: TrainedEncoder, batch_size: int = 64
         network.load_state_dict(encoder.state_dict)
         network = network.to(where).eval()
         parts = [
-            network.encode(torch.from_numpy(crops[start : start + batch_size]).to(where)).mean(dim=(2, 3, 4)).cpu()
+            network.encode(torch.from_numpy(crops[start : start + batch_size]).to(where))
+            .mean(dim=(2, 3, 4))
+            .cpu()
             for start in range(0, len(crops), batch_size)
         ]
-    return torch.cat(parts).numpy().astype(np.float64) if parts else np.zeros((0, encoder.config.embedding_size))
+    return (
+        torch.cat(parts).numpy().astype(np.float64) if parts else np.zeros((0, encoder.config.embedding_size))
+    )
 
 
 def deep_feature_table(

@@ -33,8 +33,15 @@ from typing import Any, TypeVar
 
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["RADIOMICS_LOG_LEVEL", "START_METHOD_ENV", "init_worker", "radiomics_quiet", "resolve_workers", "run_tasks",
-           "start_method"]
+__all__ = [
+    "RADIOMICS_LOG_LEVEL",
+    "START_METHOD_ENV",
+    "init_worker",
+    "radiomics_quiet",
+    "resolve_workers",
+    "run_tasks",
+    "start_method",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +99,9 @@ def resolve_workers(n_jobs: int, n_tasks: int, min_tasks_per_worker: int = MIN_T
     """
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0 or n_jobs < -1:
         raise ConfigError(
-            format_problem(f"n_jobs = {n_jobs!r}", "n_jobs is a positive integer or -1 (all cores)", "e.g. 1 or 4")
+            format_problem(
+                f"n_jobs = {n_jobs!r}", "n_jobs is a positive integer or -1 (all cores)", "e.g. 1 or 4"
+            )
         )
     wanted = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
     useful = -(-n_tasks // max(1, min_tasks_per_worker))
@@ -151,8 +160,11 @@ def start_method() -> str:
     if forced:
         if forced not in available:
             raise ConfigError(
-                format_problem(f"{START_METHOD_ENV}={forced!r}", f"one of {available} on this platform",
-                               f"unset {START_METHOD_ENV} (sabrkit then picks fork or spawn itself)")
+                format_problem(
+                    f"{START_METHOD_ENV}={forced!r}",
+                    f"one of {available} on this platform",
+                    f"unset {START_METHOD_ENV} (sabrkit then picks fork or spawn itself)",
+                )
             )
         return forced
     return "fork" if "fork" in available and threading.active_count() == 1 else "spawn"
@@ -172,7 +184,9 @@ def _start_local(
             import_module(name)
     logger.debug("starting %d %s worker process(es)", workers, method)
     context = multiprocessing.get_context(method)
-    pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker))
+    pool = stack.enter_context(
+        ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker)
+    )
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # also on an error while results are read
     # The first submit creates the processes (all of them, before the pool's own manager thread
     # starts, when forking), so they are forked before the progress bar starts its thread.
@@ -264,7 +278,9 @@ def run_tasks(
             results = _run_dask(function, tasks, scheduler)
         else:
             results = _start_local(function, tasks, workers, preload, stack)
-        bar = stack.enter_context(_progress(progress, description))  # its refresh thread starts after any fork
+        bar = stack.enter_context(
+            _progress(progress, description)
+        )  # its refresh thread starts after any fork
         job = bar.add_task("tasks", total=len(tasks))
         for result in results:
             bar.advance(job)

@@ -164,7 +164,9 @@ def _extract_lesion(task: _LesionTask) -> _LesionOutcome:
         kind = type(exc).__name__
         failure = CaseFailure(lesion_id, _STAGE_OF_ERROR.get(kind, stage), f"{kind}: {exc}")
         return _LesionOutcome(lesion_id, None, failure)
-    return _LesionOutcome(lesion_id, {"lesion_id": lesion_id, "study_id": task.study_id, **features, **row}, None)
+    return _LesionOutcome(
+        lesion_id, {"lesion_id": lesion_id, "study_id": task.study_id, **features, **row}, None
+    )
 
 
 def run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str, float]:
@@ -201,7 +203,9 @@ def run_pyradiomics(image: Any, mask: Any, params: RadiomicsParams) -> dict[str,
     return {name: float(value) for name, value in result.items() if not name.startswith("diagnostics_")}
 
 
-def _provenance(task: _LesionTask, image: Any, n_voxels: int, image_sha: str, mask_sha: str) -> dict[str, Any]:
+def _provenance(
+    task: _LesionTask, image: Any, n_voxels: int, image_sha: str, mask_sha: str
+) -> dict[str, Any]:
     import radiomics
 
     from sabrkit.version import __version__
@@ -224,7 +228,9 @@ def _tasks(manifest: pd.DataFrame, params: RadiomicsParams, base_dir: Path | Non
     check_manifest(manifest)
     if manifest.empty:
         raise ValidationError(
-            format_problem("the manifest has no rows", "extraction needs at least one lesion", "pass images.csv")
+            format_problem(
+                "the manifest has no rows", "extraction needs at least one lesion", "pass images.csv"
+            )
         )
 
     def resolve(path: object) -> str:
@@ -243,7 +249,9 @@ def _feature_table(rows: list[dict[str, Any]], failures: list[CaseFailure]) -> p
     if not rows:
         return pd.DataFrame(columns=["lesion_id", "study_id", *PROVENANCE_COLUMNS])
     id_columns = _ID_COLUMNS
-    feature_sets = [tuple(k for k in row if k not in id_columns and not k.startswith("prov_")) for row in rows]
+    feature_sets = [
+        tuple(k for k in row if k not in id_columns and not k.startswith("prov_")) for row in rows
+    ]
     reference = max(set(feature_sets), key=feature_sets.count)
     kept = []
     for row, names in zip(rows, feature_sets):
@@ -271,7 +279,11 @@ def code_versions() -> dict[str, str]:
 
     from sabrkit.version import __version__
 
-    return {"pyradiomics": version("pyradiomics"), "sabrkit": __version__, "extraction": EXTRACTION_CODE_VERSION}
+    return {
+        "pyradiomics": version("pyradiomics"),
+        "sabrkit": __version__,
+        "extraction": EXTRACTION_CODE_VERSION,
+    }
 
 
 def _split_cached(
@@ -296,7 +308,13 @@ def _split_cached(
         if row is None:
             pending.append(
                 _LesionTask(
-                    task.lesion_id, task.study_id, task.image_path, task.mask_path, task.params, image_sha, mask_sha
+                    task.lesion_id,
+                    task.study_id,
+                    task.image_path,
+                    task.mask_path,
+                    task.params,
+                    image_sha,
+                    mask_sha,
                 )
             )
         else:

@@ -182,7 +182,9 @@ class ComBat(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray
     """
 
-    def __init__(self, batches: Any = None, columns: list[str] | None = None, empirical_bayes: bool = True) -> None:
+    def __init__(
+        self, batches: Any = None, columns: list[str] | None = None, empirical_bayes: bool = True
+    ) -> None:
         self.batches = batches
         self.columns = columns
         self.empirical_bayes = empirical_bayes
@@ -210,39 +212,58 @@ class ComBat(TransformerMixin, BaseEstimator):
         if rare and int(counts[counts < MIN_BATCH_ROWS].sum()) >= MIN_BATCH_ROWS:
             self.pooled_batches_ = rare
             batch = np.where(np.isin(batch, rare), POOLED_BATCH, batch)
-            logger.warning("ComBat: batch(es) %s have fewer than %d training rows; pooled into one batch",
-                           rare, MIN_BATCH_ROWS)
+            logger.warning(
+                "ComBat: batch(es) %s have fewer than %d training rows; pooled into one batch",
+                rare,
+                MIN_BATCH_ROWS,
+            )
         elif rare:
             self.unharmonised_batches_ = rare
-            logger.warning("ComBat: batch %s has fewer than %d training rows and nothing to pool with; its rows "
-                           "are left unharmonised", rare, MIN_BATCH_ROWS)
+            logger.warning(
+                "ComBat: batch %s has fewer than %d training rows and nothing to pool with; its rows "
+                "are left unharmonised",
+                rare,
+                MIN_BATCH_ROWS,
+            )
         used = ~np.isin(batch, self.unharmonised_batches_)
         labels, counts = np.unique(batch[used], return_counts=True)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         if len(labels) < 2:
-            logger.warning("ComBat: training batches %s cannot be harmonised (need 2 batches of >= %d rows); "
-                           "features left unharmonised in this fit", dict(zip(labels.tolist(), counts.tolist())),
-                           MIN_BATCH_ROWS)
+            logger.warning(
+                "ComBat: training batches %s cannot be harmonised (need 2 batches of >= %d rows); "
+                "features left unharmonised in this fit",
+                dict(zip(labels.tolist(), counts.tolist())),
+                MIN_BATCH_ROWS,
+            )
             self.passthrough_ = True
             self.harmonized_columns_ = []
             self.estimates_ = {"batches": labels.tolist()}
             return self
         self.passthrough_ = False
-        candidates = list(self.columns) if self.columns is not None else [c for c in X.columns if is_feature_column(c)]
+        candidates = (
+            list(self.columns) if self.columns is not None else [c for c in X.columns if is_feature_column(c)]
+        )
         unknown = [c for c in candidates if c not in X.columns]
         if unknown:
-            raise ValidationError(format_problem(f"columns {unknown[:10]} not in X", "columns name X's columns", "fix columns"))
+            raise ValidationError(
+                format_problem(f"columns {unknown[:10]} not in X", "columns name X's columns", "fix columns")
+            )
         values = X[candidates].to_numpy(dtype=float)[used]
         batch = batch[used]
         if not np.isfinite(values).all():
             raise ModelInputError(
-                format_problem("X holds NaN/inf in harmonised columns", "ComBat needs finite values", "impute first")
+                format_problem(
+                    "X holds NaN/inf in harmonised columns", "ComBat needs finite values", "impute first"
+                )
             )
         varies = np.all(np.vstack([values[batch == b].std(axis=0) > 0 for b in labels]), axis=0)
         self.harmonized_columns_ = [c for c, ok in zip(candidates, varies) if ok]
         if len(self.harmonized_columns_) < len(candidates):
-            logger.info("ComBat: %d column(s) constant within a batch pass through", len(candidates) - int(varies.sum()))
+            logger.info(
+                "ComBat: %d column(s) constant within a batch pass through",
+                len(candidates) - int(varies.sum()),
+            )
         if not self.harmonized_columns_:
             logger.warning("ComBat: no feature column varies within every training batch; nothing harmonised")
             self.passthrough_ = True
@@ -266,7 +287,9 @@ class ComBat(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "estimates_")
         X = _as_frame(X)
         if list(X.columns) != list(self.feature_names_in_):
-            raise ModelInputError(format_problem("X has other columns than at fit", "same columns", "pass the same table"))
+            raise ModelInputError(
+                format_problem("X has other columns than at fit", "same columns", "pass the same table")
+            )
         if getattr(self, "passthrough_", False):
             return X.copy()
         batch = _batches_of(X.index, self.batches if self.batches is not None else {}).astype(str)
@@ -279,9 +302,13 @@ class ComBat(TransformerMixin, BaseEstimator):
             if POOLED_BATCH in known:
                 batch = np.where(np.isin(batch, unseen), POOLED_BATCH, batch)
                 keep = ~np.isin(batch, self.unharmonised_batches_)
-                logger.warning("ComBat: batch(es) %s not seen in training; adjusted as the pooled rare batch", unseen)
+                logger.warning(
+                    "ComBat: batch(es) %s not seen in training; adjusted as the pooled rare batch", unseen
+                )
             else:
-                logger.warning("ComBat: batch(es) %s not seen in training; their rows are left unharmonised", unseen)
+                logger.warning(
+                    "ComBat: batch(es) %s not seen in training; their rows are left unharmonised", unseen
+                )
         rows = np.array([known.index(b) for b in batch[keep]], dtype=int)
         est = self.estimates_
         values = X.loc[keep, self.harmonized_columns_].to_numpy(dtype=float)
@@ -321,7 +348,11 @@ def scanner_batches(images: pd.DataFrame, key: str = "study_id", batch_column: s
     for column in (key, batch_column):
         if column not in images.columns:
             raise ValidationError(
-                format_problem(f"images table lacks {column!r}", f"batches need {key} and {batch_column}", "pass images.csv")
+                format_problem(
+                    f"images table lacks {column!r}",
+                    f"batches need {key} and {batch_column}",
+                    "pass images.csv",
+                )
             )
     per_key = images.groupby(key)[batch_column].agg(lambda s: sorted(set(s.astype(str))))
     mixed = per_key[per_key.map(len) > 1]

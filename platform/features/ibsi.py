@@ -220,7 +220,10 @@ NOT_IMPLEMENTED = (
 #: Configuration -> (profile, phantom folder, reference file).
 CONFIGURATIONS: dict[str, tuple[str, str, str]] = {
     "digital": ("ibsi_digital", "ibsi_digital_phantom", "ibsi_1_dig_phantom.csv"),
-    **{c: (f"ibsi_ct_{c.lower()}", "ibsi_ct_phantom", f"ibsi_1_chest_config_{c.lower()}.csv") for c in "ABCDE"},
+    **{
+        c: (f"ibsi_ct_{c.lower()}", "ibsi_ct_phantom", f"ibsi_1_chest_config_{c.lower()}.csv")
+        for c in "ABCDE"
+    },
 }
 
 
@@ -259,7 +262,9 @@ def read_ibsi_reference(path: str | os.PathLike[str]) -> pd.DataFrame:
     expected = ["reference value", "tolerance", "tag"]
     if list(table.columns) != expected:
         raise ValidationError(
-            format_problem(f"{file}: columns {list(table.columns)}", f"columns are {expected}", "pass the IBSI CSV")
+            format_problem(
+                f"{file}: columns {list(table.columns)}", f"columns are {expected}", "pass the IBSI CSV"
+            )
         )
     table = table.rename(columns={"reference value": "reference"}).dropna(subset=["reference"])
     return table[["tag", "reference", "tolerance"]].reset_index(drop=True)
@@ -295,7 +300,10 @@ def _matching_tolerance(reference: float, tolerance: float) -> float:
 
 
 def compare_with_ibsi_reference(
-    ours: pd.Series, reference: pd.DataFrame, tag_map: dict[str, str] | None = None, n_voxels: int | None = None
+    ours: pd.Series,
+    reference: pd.DataFrame,
+    tag_map: dict[str, str] | None = None,
+    n_voxels: int | None = None,
 ) -> pd.DataFrame:
     """Compare our features with the IBSI reference.
 
@@ -406,11 +414,17 @@ def configuration_files(
     """
     if config not in CONFIGURATIONS:
         raise ValidationError(
-            format_problem(f"IBSI configuration {config!r}", f"one of {list(CONFIGURATIONS)}", "pick one of them")
+            format_problem(
+                f"IBSI configuration {config!r}", f"one of {list(CONFIGURATIONS)}", "pick one of them"
+            )
         )
     _, phantom, reference_name = CONFIGURATIONS[config]
     folder = Path(data_dir) / phantom / "nifti"
-    files = (folder / "image" / "phantom.nii.gz", folder / "mask" / "mask.nii.gz", Path(reference_dir) / reference_name)
+    files = (
+        folder / "image" / "phantom.nii.gz",
+        folder / "mask" / "mask.nii.gz",
+        Path(reference_dir) / reference_name,
+    )
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise NotFoundError(
@@ -425,7 +439,9 @@ def configuration_files(
 
 
 def run_configuration(
-    config: str, image_path: str | os.PathLike[str], mask_path: str | os.PathLike[str],
+    config: str,
+    image_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str],
     reference_path: str | os.PathLike[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run one IBSI configuration: its profile's chain on the phantom, compared with the reference.
@@ -458,10 +474,16 @@ def run_configuration(
     )  # fmt: skip
     with radiomics_quiet():
         values = ibsi_features(
-            roi, params.setting, params.feature_classes, processing.texture_aggregation, processing.merge_directions
+            roi,
+            params.setting,
+            params.feature_classes,
+            processing.texture_aggregation,
+            processing.merge_directions,
         )
     tag_map = ibsi_tag_map(processing.texture_aggregation, processing.merge_directions)
-    comparison = compare_with_ibsi_reference(pd.Series(values), reference, tag_map, n_voxels=int(roi.morph_mask.sum()))
+    comparison = compare_with_ibsi_reference(
+        pd.Series(values), reference, tag_map, n_voxels=int(roi.morph_mask.sum())
+    )
     logger.info("IBSI %s: %d of %d within tolerance", config, int(comparison["match"].sum()), len(comparison))
     return comparison, compare_checkpoints(roi.checkpoints(), reference)
 

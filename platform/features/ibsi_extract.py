@@ -76,7 +76,7 @@ def _preset_bins_class(feature_class: type) -> type:
     """Subclass of a pyradiomics feature class whose discretisation is sabrkit's preset bins."""
 
     class _PresetBins(feature_class):  # type: ignore[misc, valid-type]
-        def _applyBinning(self, matrix: np.ndarray) -> np.ndarray:  # noqa: N802 - pyradiomics' hook name
+        def _applyBinning(self, matrix: np.ndarray) -> np.ndarray:
             bins = np.where(self.maskArray, self.settings["sabrkit_bins"], 0)
             levels = np.unique(bins[self.maskArray])
             self.coefficients["grayLevels"] = levels
@@ -84,7 +84,9 @@ def _preset_bins_class(feature_class: type) -> type:
             return bins
 
     _PresetBins.__name__ = f"PresetBins{feature_class.__name__}"
-    _PresetBins.__module__ = feature_class.__module__  # pyradiomics logs to logging.getLogger(self.__module__)
+    _PresetBins.__module__ = (
+        feature_class.__module__
+    )  # pyradiomics logs to logging.getLogger(self.__module__)
     return _PresetBins
 
 
@@ -210,7 +212,9 @@ def ibsi_features(
             prefix = aggregation_prefix(aggregation, merged)
             for name in classes:
                 if aggregation == "2D":
-                    values = _per_slice(available[name], intensities, mask, bins, roi, settings, feature_classes[name])
+                    values = _per_slice(
+                        available[name], intensities, mask, bins, roi, settings, feature_classes[name]
+                    )
                 else:
                     values = _run_class(
                         available[name], intensities, mask, bins, roi.n_bins, roi.spacing, settings,
@@ -237,7 +241,14 @@ def _per_slice(
         box = (slice(z, z + 1), *_crop(mask[z]))
         per_slice.append(
             _run_class(
-                feature_class, intensities[box], mask[box], bins[box], roi.n_bins, roi.spacing, settings, names
+                feature_class,
+                intensities[box],
+                mask[box],
+                bins[box],
+                roi.n_bins,
+                roi.spacing,
+                settings,
+                names,
             )
         )
     keys = per_slice[0].keys()

@@ -114,7 +114,9 @@ class IBSIProcessing(BaseModel):
         if self.resegment_range is not None:
             low, high = self.resegment_range
             if high is not None and not high > low:
-                raise ValueError(f"resegment_range {[low, high]}: the upper bound must exceed the lower bound")
+                raise ValueError(
+                    f"resegment_range {[low, high]}: the upper bound must exceed the lower bound"
+                )
         if not self.texture_aggregation:
             raise ValueError("texture_aggregation names at least one of 2D, 2.5D, 3D")
         return self
@@ -218,7 +220,9 @@ def _input_crop(reference: Any, window: tuple[tuple[int, ...], tuple[int, ...]],
     _, spacing, first = centred_grid(reference.GetSize(), reference.GetSpacing(), target)
     start, size = window
     ranges = []
-    for n, s, s_new, f, k0, k in zip(reference.GetSize(), reference.GetSpacing(), spacing, first, start, size):
+    for n, s, s_new, f, k0, k in zip(
+        reference.GetSize(), reference.GetSpacing(), spacing, first, start, size
+    ):
         low = int(math.floor(f + k0 * s_new / s)) - margin
         high = int(math.ceil(f + (k0 + k - 1) * s_new / s)) + margin
         ranges.append(slice(max(0, low), min(n, high + 1)))
@@ -226,14 +230,18 @@ def _input_crop(reference: Any, window: tuple[tuple[int, ...], tuple[int, ...]],
 
 
 def _resampler(
-    reference: Any, target: tuple[float | None, ...], window: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    reference: Any,
+    target: tuple[float | None, ...],
+    window: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
 ) -> Any:
     import SimpleITK as sitk
 
     size, spacing, first = centred_grid(reference.GetSize(), reference.GetSpacing(), target)
     if window is not None:
         start, size = window
-        first = tuple(f + k * s_new / s for f, k, s_new, s in zip(first, start, spacing, reference.GetSpacing()))
+        first = tuple(
+            f + k * s_new / s for f, k, s_new, s in zip(first, start, spacing, reference.GetSpacing())
+        )
     origin = reference.TransformContinuousIndexToPhysicalPoint([float(v) for v in first])
     resampler = sitk.ResampleImageFilter()
     resampler.SetOutputSpacing(spacing)
@@ -276,10 +284,16 @@ def resample_image(
     """
     import SimpleITK as sitk
 
-    interpolators = {"linear": sitk.sitkLinear, "cubic": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
+    interpolators = {
+        "linear": sitk.sitkLinear,
+        "cubic": sitk.sitkBSpline,
+        "nearest": sitk.sitkNearestNeighbor,
+    }
     if interpolation not in interpolators:
         raise ConfigError(
-            format_problem(f"image interpolation {interpolation!r}", f"one of {sorted(interpolators)}", "fix the name")
+            format_problem(
+                f"image interpolation {interpolation!r}", f"one of {sorted(interpolators)}", "fix the name"
+            )
         )
     resampler = _resampler(image if grid is None else grid, spacing_mm, window)
     resampler.SetInterpolator(interpolators[interpolation])
@@ -540,7 +554,9 @@ def process_roi(
     init_roi = sitk.GetArrayViewFromImage(mask) == label
     if not init_roi.any():
         raise EmptyMaskError(
-            format_problem(f"{case_id}: mask has no voxel with label {label}", "a non-empty ROI", "check the label")
+            format_problem(
+                f"{case_id}: mask has no voxel with label {label}", "a non-empty ROI", "check the label"
+            )
         )
     checkpoints = _image_checkpoints("init", init_values, image.GetSpacing())
     checkpoints.update(_mask_checkpoints("init", init_values, init_roi, init_roi))
@@ -592,7 +608,11 @@ def process_roi(
         bins, n_bins = np.zeros(values.shape, dtype=np.int64), 0
     else:
         bins, n_bins = discretise(
-            values, intensity_mask, bin_width=bin_width, bin_count=bin_count, lower_bound=processing.lower_bound
+            values,
+            intensity_mask,
+            bin_width=bin_width,
+            bin_count=bin_count,
+            lower_bound=processing.lower_bound,
         )
     if n_bins:
         # discretisation checkpoints: IBSI's intensity-histogram statistics of the bin numbers

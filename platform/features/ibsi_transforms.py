@@ -79,7 +79,9 @@ class IBSIProcessd(MapTransform):
     ) -> None:
         super().__init__([image_key, mask_key])
         self.image_key, self.mask_key, self.roi_key = image_key, mask_key, roi_key
-        self.transform = IBSIProcess(processing, bin_width=bin_width, bin_count=bin_count, label=label, crop=crop)
+        self.transform = IBSIProcess(
+            processing, bin_width=bin_width, bin_count=bin_count, label=label, crop=crop
+        )
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         out = dict(data)

@@ -128,7 +128,9 @@ def _adapt_volume(region: np.ndarray, fraction: float, spacing_zyx: tuple[float,
     return out
 
 
-def perturb_lesion(image: Any, mask: Any, config: PerturbationConfig, rng: np.random.Generator) -> tuple[Any, Any]:
+def perturb_lesion(
+    image: Any, mask: Any, config: PerturbationConfig, rng: np.random.Generator
+) -> tuple[Any, Any]:
     """One random perturbation of a lesion (image and mask stay on their grid).
 
     Parameters
@@ -150,10 +152,14 @@ def perturb_lesion(image: Any, mask: Any, config: PerturbationConfig, rng: np.ra
     centre_index = [float(v) for v in np.argwhere(mask_array).mean(axis=0)[::-1]]  # x, y, z
     transform = sitk.Euler3DTransform()
     transform.SetCenter(image.TransformContinuousIndexToPhysicalPoint(centre_index))
-    transform.SetRotation(0.0, 0.0, np.deg2rad(rng.uniform(-config.max_rotation_deg, config.max_rotation_deg)))
+    transform.SetRotation(
+        0.0, 0.0, np.deg2rad(rng.uniform(-config.max_rotation_deg, config.max_rotation_deg))
+    )
     shift = rng.uniform(-config.max_translation_voxels, config.max_translation_voxels, size=3)
     transform.SetTranslation(tuple(float(s * sp) for s, sp in zip(shift, image.GetSpacing())))
-    moved_image = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), image, transform, sitk.sitkBSpline, -1024.0)
+    moved_image = sitk.Resample(
+        sitk.Cast(image, sitk.sitkFloat32), image, transform, sitk.sitkBSpline, -1024.0
+    )
     moved_mask = sitk.Resample(sitk.Cast(mask > 0, sitk.sitkFloat32), mask, transform, sitk.sitkLinear, 0.0)
     pixels = sitk.GetArrayFromImage(moved_image).astype(np.float32)
     if config.noise_sd_hu > 0:
@@ -189,7 +195,9 @@ class _PerturbationTask:
 
 def _lesion_rng(seed: int, lesion_id: str) -> np.random.Generator:
     """Generator of one lesion: independent of run order and worker count."""
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(lesion_id.encode()),)))
+    return np.random.default_rng(
+        np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(lesion_id.encode()),))
+    )
 
 
 def _perturb_and_extract(task: _PerturbationTask) -> tuple[str, list[dict[str, Any]], CaseFailure | None]:
@@ -210,7 +218,9 @@ def _perturb_and_extract(task: _PerturbationTask) -> tuple[str, list[dict[str, A
             bad = [n for n, v in features.items() if not math.isfinite(v)]
             if bad:
                 raise ValueError(f"perturbation {k}: pyradiomics returned non-finite values for {bad[:5]}")
-            rows.append({"lesion_id": task.lesion_id, "study_id": task.study_id, "perturbation": k, **features})
+            rows.append(
+                {"lesion_id": task.lesion_id, "study_id": task.study_id, "perturbation": k, **features}
+            )
     except Exception as exc:  # recorded, never NaN
         return task.lesion_id, [], CaseFailure(task.lesion_id, "perturbation", f"{type(exc).__name__}: {exc}")
     return task.lesion_id, rows, None
@@ -292,7 +302,9 @@ def aggregate_perturbed(perturbed_lesions: pd.DataFrame, method: str = "largest"
         patients = aggregate_lesions(replica.drop(columns="perturbation"), method)
         patients.insert(1, "perturbation", int(k))
         parts.append(patients)
-    return pd.concat(parts, ignore_index=True).sort_values(["study_id", "perturbation"]).reset_index(drop=True)
+    return (
+        pd.concat(parts, ignore_index=True).sort_values(["study_id", "perturbation"]).reset_index(drop=True)
+    )
 
 
 def icc1(ratings: np.ndarray) -> np.ndarray:
@@ -310,7 +322,9 @@ def icc1(ratings: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (ms_between - ms_within) / denominator, np.nan)
 
 
-def _ratings(perturbed: pd.DataFrame, id_column: str, rater_column: str, features: list[str]) -> tuple[np.ndarray, list[str]]:
+def _ratings(
+    perturbed: pd.DataFrame, id_column: str, rater_column: str, features: list[str]
+) -> tuple[np.ndarray, list[str]]:
     """targets x raters x features array over the targets that have every rater."""
     raters = sorted(perturbed[rater_column].unique())
     counts = perturbed.groupby(id_column)[rater_column].nunique()
@@ -320,7 +334,9 @@ def _ratings(perturbed: pd.DataFrame, id_column: str, rater_column: str, feature
     return values, complete
 
 
-def icc_table(perturbed: pd.DataFrame, id_column: str = "lesion_id", rater_column: str = "perturbation") -> pd.DataFrame:
+def icc_table(
+    perturbed: pd.DataFrame, id_column: str = "lesion_id", rater_column: str = "perturbation"
+) -> pd.DataFrame:
     """ICC(1,1) per feature with pingouin (its ``ICC(1,1)`` row), with the 95 % confidence interval.
 
     Returns
@@ -341,7 +357,14 @@ def icc_table(perturbed: pd.DataFrame, id_column: str = "lesion_id", rater_colum
         by_type = result.set_index("Type")
         icc_row = by_type.loc["ICC(1,1)" if "ICC(1,1)" in by_type.index else "ICC1"]  # pingouin >= 0.6 / 0.5
         low, high = icc_row["CI95" if "CI95" in icc_row.index else "CI95%"]
-        rows.append({"feature": feature, "icc": float(icc_row["ICC"]), "ci95_low": float(low), "ci95_high": float(high)})
+        rows.append(
+            {
+                "feature": feature,
+                "icc": float(icc_row["ICC"]),
+                "ci95_low": float(low),
+                "ci95_high": float(high),
+            }
+        )
     table = pd.DataFrame(rows)
     table["n_targets"] = perturbed[id_column].nunique()
     table["n_perturbations"] = perturbed[rater_column].nunique()
@@ -407,7 +430,9 @@ class ICCSelector(TransformerMixin, BaseEstimator):
             )
         side = self.perturbed_features
         training = side.loc[side[self.id_column].isin(set(X.index))]
-        perturbed = [c for c in X.columns if c in side.columns and c not in (self.id_column, self.rater_column)]
+        perturbed = [
+            c for c in X.columns if c in side.columns and c not in (self.id_column, self.rater_column)
+        ]
         values, targets = _ratings(training, self.id_column, self.rater_column, perturbed)
         if len(targets) < self.min_targets:
             raise ModelInputError(
@@ -434,7 +459,9 @@ class ICCSelector(TransformerMixin, BaseEstimator):
         """The kept columns of ``X`` (same rows and index)."""
         check_is_fitted(self, "support_")
         if not isinstance(X, pd.DataFrame) or list(X.columns) != list(self.feature_names_in_):
-            raise ModelInputError(format_problem("X differs from the table seen at fit", "same columns", "pass it"))
+            raise ModelInputError(
+                format_problem("X differs from the table seen at fit", "same columns", "pass it")
+            )
         return X.loc[:, self.support_]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

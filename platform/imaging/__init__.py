@@ -55,12 +55,31 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
-    **{name: "sabrkit.imaging.transforms" for name in (
-        "ResampleToSpacing", "ResampleToSpacingd", "ClipIntensity", "ClipIntensityd", "CropToMask", "CropToMaskd",
-        "CheckGeometryd", "mask_bounding_box", "sabrkit_cause")},
-    **{name: "sabrkit.imaging.intensity" for name in (
-        "N4BiasFieldCorrection", "N4BiasFieldCorrectiond", "ZScoreNormalize", "ZScoreNormalized",
-        "PercentileNormalize", "PercentileNormalized")},
+    **{
+        name: "sabrkit.imaging.transforms"
+        for name in (
+            "ResampleToSpacing",
+            "ResampleToSpacingd",
+            "ClipIntensity",
+            "ClipIntensityd",
+            "CropToMask",
+            "CropToMaskd",
+            "CheckGeometryd",
+            "mask_bounding_box",
+            "sabrkit_cause",
+        )
+    },
+    **{
+        name: "sabrkit.imaging.intensity"
+        for name in (
+            "N4BiasFieldCorrection",
+            "N4BiasFieldCorrectiond",
+            "ZScoreNormalize",
+            "ZScoreNormalized",
+            "PercentileNormalize",
+            "PercentileNormalized",
+        )
+    },
 }
 
 __all__ = [

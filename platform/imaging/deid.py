@@ -40,19 +40,42 @@ from sabrkit.errors import CaseFailure, ConfigError, ValidationError, format_pro
 from sabrkit.imaging.deid_profile import CLEANABLE_LABELS, profile_entry, resolved_action
 from sabrkit.io import atomic_write
 
-__all__ = ["DeidConfig", "Deidentifier", "DeidResult", "deidentify_folder", "DUMMY_TEXT", "DUMMY_BY_VR", "DEID_METHOD"]
+__all__ = [
+    "DeidConfig",
+    "Deidentifier",
+    "DeidResult",
+    "deidentify_folder",
+    "DUMMY_TEXT",
+    "DUMMY_BY_VR",
+    "DEID_METHOD",
+]
 
 logger = logging.getLogger(__name__)
 
 DUMMY_TEXT = "ANONYMIZED"
 DEID_METHOD = "PS3.15 Basic Profile; Modified Dates; Clean Descriptors (labels)"
 DUMMY_BY_VR: dict[str, Any] = {
-    "DA": "19000101", "DT": "19000101000000", "TM": "000000", "AS": "000Y", "IS": "0", "DS": "0",
-    "US": 0, "SS": 0, "UL": 0, "SL": 0, "FL": 0.0, "FD": 0.0, "OB": b"", "OW": b"", "UN": b"",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "TM": "000000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+    "US": 0,
+    "SS": 0,
+    "UL": 0,
+    "SL": 0,
+    "FL": 0.0,
+    "FD": 0.0,
+    "OB": b"",
+    "OW": b"",
+    "UN": b"",
 }
-_METHOD_CODES = (("113100", "Basic Application Confidentiality Profile"),
-                 ("113105", "Clean Descriptors Option"),
-                 ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"))
+_METHOD_CODES = (
+    ("113100", "Basic Application Confidentiality Profile"),
+    ("113105", "Clean Descriptors Option"),
+    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+)
 
 
 @dataclass(frozen=True)
@@ -82,11 +105,19 @@ class DeidConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, str) or len(self.secret) < 16:
-            raise ConfigError(format_problem("de-identification secret is shorter than 16 characters",
-                                             "the secret keys the UID and date maps; a short one can be guessed",
-                                             "set SABRKIT_DEID_SECRET to a long random string kept on the clinical side"))
+            raise ConfigError(
+                format_problem(
+                    "de-identification secret is shorter than 16 characters",
+                    "the secret keys the UID and date maps; a short one can be guessed",
+                    "set SABRKIT_DEID_SECRET to a long random string kept on the clinical side",
+                )
+            )
         if not (isinstance(self.max_shift_days, int) and self.max_shift_days >= 1):
-            raise ConfigError(format_problem(f"max_shift_days={self.max_shift_days!r}", "must be an integer >= 1", "use 365"))
+            raise ConfigError(
+                format_problem(
+                    f"max_shift_days={self.max_shift_days!r}", "must be an integer >= 1", "use 365"
+                )
+            )
         re.compile(self.keep_label_pattern)
 
 
@@ -115,9 +146,13 @@ class Deidentifier:
     def pseudonym(self, patient_id: str) -> str:
         if patient_id in self.config.pseudonym_of:
             return str(self.config.pseudonym_of[patient_id])
-        raise ValidationError(format_problem(
-            "PatientID (not shown) is not in the key table", "every released file is linked to a registry pseudonym",
-            "add the patient to the key table (registry identifiers) or leave the file out"))
+        raise ValidationError(
+            format_problem(
+                "PatientID (not shown) is not in the key table",
+                "every released file is linked to a registry pseudonym",
+                "add the patient to the key table (registry identifiers) or leave the file out",
+            )
+        )
 
     def deidentify(self, ds: Any) -> Any:
         """De-identify ``ds`` in place and return it.
@@ -131,9 +166,13 @@ class Deidentifier:
         from pydicom.sequence import Sequence
 
         if str(ds.get("BurnedInAnnotation", "NO")).upper() == "YES":
-            raise ValidationError(format_problem("image has BurnedInAnnotation = YES",
-                                                 "text burned into pixels cannot be removed by attribute rules",
-                                                 "leave the file out or have it cleaned by pixel-level tools"))
+            raise ValidationError(
+                format_problem(
+                    "image has BurnedInAnnotation = YES",
+                    "text burned into pixels cannot be removed by attribute rules",
+                    "leave the file out or have it cleaned by pixel-level tools",
+                )
+            )
         pseudonym = self.pseudonym(str(ds.get("PatientID", "")))
         offset = self.offset_days(pseudonym)
         sweep = _patient_identifier_pattern(ds)
@@ -162,7 +201,9 @@ class Deidentifier:
 
         for element in list(ds):
             if element.tag.is_private or _is_overlay_or_curve(element.tag.group):
-                del ds[element.tag]  # Basic Profile: private attributes, curves (50xx) and overlays (60xx) removed
+                del ds[
+                    element.tag
+                ]  # Basic Profile: private attributes, curves (50xx) and overlays (60xx) removed
                 continue
             entry = profile_entry(int(element.tag))
             if entry is None:  # not in the table: kept, but its items are cleaned
@@ -185,7 +226,9 @@ class Deidentifier:
             elif action == "Z":
                 element.value = Sequence([]) if element.VR == "SQ" else _empty(element.VR)
             elif action == "D":
-                element.value = Sequence([]) if element.VR == "SQ" else DUMMY_BY_VR.get(element.VR, DUMMY_TEXT)
+                element.value = (
+                    Sequence([]) if element.VR == "SQ" else DUMMY_BY_VR.get(element.VR, DUMMY_TEXT)
+                )
             # "K": keep
 
 
@@ -219,7 +262,9 @@ def _patient_identifier_pattern(ds: Any) -> re.Pattern[str] | None:
     if not needles:
         return None
     ordered = sorted(needles, key=len, reverse=True)
-    return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![A-Za-z0-9])", re.IGNORECASE)
+    return re.compile(
+        r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![A-Za-z0-9])", re.IGNORECASE
+    )
 
 
 def _sweep(ds: Any, pattern: re.Pattern[str]) -> int:
@@ -236,7 +281,8 @@ def _sweep(ds: Any, pattern: re.Pattern[str]) -> int:
         value = element.value
         values = [value] if isinstance(value, str) else list(value) if value is not None else []
         if any(isinstance(v, str) and pattern.search(v) for v in values) or (
-                element.VR == "PN" and value is not None and pattern.search(str(value))):
+            element.VR == "PN" and value is not None and pattern.search(str(value))
+        ):
             element.value = DUMMY_TEXT if element.VR != "CS" else ""
             swept += 1
     return swept
@@ -277,7 +323,11 @@ class DeidResult:
 
 
 def deidentify_folder(
-    src: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: DeidConfig, *, overwrite: bool = False
+    src: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: DeidConfig,
+    *,
+    overwrite: bool = False,
 ) -> DeidResult:
     """De-identify every DICOM file under ``src`` into ``out_dir``.
 
@@ -306,8 +356,12 @@ def deidentify_folder(
         try:
             ds = pydicom.dcmread(path)
             pseudonym = deidentifier.pseudonym(str(ds.get("PatientID", "")))
-            target = out / pseudonym / deidentifier.new_uid(str(ds.SeriesInstanceUID)) / (
-                deidentifier.new_uid(str(ds.SOPInstanceUID)) + ".dcm")
+            target = (
+                out
+                / pseudonym
+                / deidentifier.new_uid(str(ds.SeriesInstanceUID))
+                / (deidentifier.new_uid(str(ds.SOPInstanceUID)) + ".dcm")
+            )
             if target.is_file() and not overwrite:
                 skipped += 1
                 patients[pseudonym] = patients.get(pseudonym, 0) + 1
@@ -320,6 +374,12 @@ def deidentify_folder(
             ds.save_as(tmp, enforce_file_format=True)
         written += 1
         patients[pseudonym] = patients.get(pseudonym, 0) + 1
-    logger.info("de-identified %s -> %s: %d written, %d kept from before, %d failed", source, out, written, skipped,
-                len(failures))
+    logger.info(
+        "de-identified %s -> %s: %d written, %d kept from before, %d failed",
+        source,
+        out,
+        written,
+        skipped,
+        len(failures),
+    )
     return DeidResult(written, skipped, failures, patients)

@@ -32,7 +32,9 @@ __all__ = ["PhiFinding", "phi_findings", "check_deidentified_folder", "assert_no
 
 logger = logging.getLogger(__name__)
 
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"})
+_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,11 @@ def phi_findings(
     dates_modified = str(ds.get("LongitudinalTemporalInformationModified", "")) == "MODIFIED"
 
     def add(element: Any, reason: str) -> None:
-        found.append(PhiFinding(path, f"({element.tag.group:04X},{element.tag.element:04X})", element.keyword or "", reason))
+        found.append(
+            PhiFinding(
+                path, f"({element.tag.group:04X},{element.tag.element:04X})", element.keyword or "", reason
+            )
+        )
 
     if str(ds.get("PatientIdentityRemoved", "")) != "YES":
         found.append(PhiFinding(path, "(0012,0062)", "PatientIdentityRemoved", "missing or not YES"))
@@ -103,7 +109,7 @@ def phi_findings(
                 add(element, "original UID kept (must be replaced)")
                 continue
         entry = profile_entry(int(element.tag))
-        if entry is None or element.VR == "SQ" and resolved_action(entry, "SQ") == "KU":
+        if entry is None or (element.VR == "SQ" and resolved_action(entry, "SQ") == "KU"):
             continue
         action = resolved_action(entry, element.VR)
         if entry.keyword in CLEANABLE_LABELS and label.fullmatch(str(value or "")):
@@ -115,7 +121,9 @@ def phi_findings(
         elif action in ("Z", "D") and not _is_empty(value):
             if element.keyword in ("PatientID", "PatientName") and str(value) == pseudonym:
                 continue
-            if action == "D" and (value == DUMMY_BY_VR.get(element.VR, DUMMY_TEXT) or str(value) == DUMMY_TEXT):
+            if action == "D" and (
+                value == DUMMY_BY_VR.get(element.VR, DUMMY_TEXT) or str(value) == DUMMY_TEXT
+            ):
                 continue
             add(element, f"listed with action {entry.basic_profile} but holds a value")
     return found
@@ -142,11 +150,22 @@ def check_deidentified_folder(
             continue
         n_files += 1
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-        findings += phi_findings(ds, path=str(path), pseudonym_pattern=pseudonym_pattern,
-                                 keep_label_pattern=keep_label_pattern, original_uids=original_uids, identifiers=needles)
-        if ds.file_meta.get("MediaStorageSOPInstanceUID") and original_uids and \
-                str(ds.file_meta.MediaStorageSOPInstanceUID) in original_uids:
-            findings.append(PhiFinding(str(path), "(0002,0003)", "MediaStorageSOPInstanceUID", "original UID kept"))
+        findings += phi_findings(
+            ds,
+            path=str(path),
+            pseudonym_pattern=pseudonym_pattern,
+            keep_label_pattern=keep_label_pattern,
+            original_uids=original_uids,
+            identifiers=needles,
+        )
+        if (
+            ds.file_meta.get("MediaStorageSOPInstanceUID")
+            and original_uids
+            and str(ds.file_meta.MediaStorageSOPInstanceUID) in original_uids
+        ):
+            findings.append(
+                PhiFinding(str(path), "(0002,0003)", "MediaStorageSOPInstanceUID", "original UID kept")
+            )
     logger.info("PHI check of %s: %d file(s), %d finding(s)", folder, n_files, len(findings))
     return findings
 
@@ -157,7 +176,10 @@ def assert_no_phi(findings: list[PhiFinding], *, shown: int = 20) -> None:
         return
     lines = "\n".join(f"  - {f}" for f in findings[:shown])
     more = f"\n  ... and {len(findings) - shown} more" if len(findings) > shown else ""
-    raise ValidationError(format_problem(
-        f"{len(findings)} PHI attribute(s) remain:\n{lines}{more}\n",
-        "released DICOM files hold none of the PS3.15 Table E.1-1 attributes (Basic Profile)",
-        "run sabrkit imaging deidentify on the original files and check again"))
+    raise ValidationError(
+        format_problem(
+            f"{len(findings)} PHI attribute(s) remain:\n{lines}{more}\n",
+            "released DICOM files hold none of the PS3.15 Table E.1-1 attributes (Basic Profile)",
+            "run sabrkit imaging deidentify on the original files and check again",
+        )
+    )

@@ -35,7 +35,14 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["ProfileEntry", "PROFILE_FILE", "profile_entries", "profile_entry", "resolved_action", "CLEANABLE_LABELS"]
+__all__ = [
+    "ProfileEntry",
+    "PROFILE_FILE",
+    "profile_entries",
+    "profile_entry",
+    "resolved_action",
+    "CLEANABLE_LABELS",
+]
 
 PROFILE_FILE = "deid_profile_ps315_e1_1.csv"
 #: Attributes whose values the Clean Descriptors option may keep when they match the pattern.

@@ -51,7 +51,9 @@ SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 #: Modalities read as image series by default.
 IMAGE_STORAGE_MODALITIES: tuple[str, ...] = ("CT", "MR", "PT")
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
-_NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "KO", "PR", "REG", "DOC"})
+_NON_IMAGE_MODALITIES = frozenset(
+    {"RTSTRUCT", "SEG", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "KO", "PR", "REG", "DOC"}
+)
 _IMAGE_REQUIRED = ("Rows", "Columns", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
 
 
@@ -95,8 +97,12 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 def _expected_pixel_bytes(ds: object) -> int:
     get = ds.get  # type: ignore[attr-defined]
     frames = int(get("NumberOfFrames", 1) or 1)
-    return int(get("Rows", 0)) * int(get("Columns", 0)) * int(get("SamplesPerPixel", 1)) * frames * (
-        int(get("BitsAllocated", 16)) // 8
+    return (
+        int(get("Rows", 0))
+        * int(get("Columns", 0))
+        * int(get("SamplesPerPixel", 1))
+        * frames
+        * (int(get("BitsAllocated", 16)) // 8)
     )
 
 
@@ -205,7 +211,9 @@ def looks_like_dicom(path: Path) -> bool:
 
 
 def crawl_dicom(
-    root: str | os.PathLike[str], known: dict[str, tuple[int, int, DicomFile]] | None = None, *,
+    root: str | os.PathLike[str],
+    known: dict[str, tuple[int, int, DicomFile]] | None = None,
+    *,
     known_key: Callable[[str], str] = str,
 ) -> tuple[list[DicomFile], list[CaseFailure], dict[str, tuple[int, int, DicomFile]]]:
     """Index every DICOM file under ``root`` (recursively, sorted by path).
@@ -271,7 +279,9 @@ class ImageSeries:
         return np.array([float(np.dot(f.position, self.normal())) for f in self.files])  # type: ignore[arg-type]
 
 
-def group_series(files: Iterable[DicomFile], modalities: Sequence[str] = IMAGE_STORAGE_MODALITIES) -> dict[str, ImageSeries]:
+def group_series(
+    files: Iterable[DicomFile], modalities: Sequence[str] = IMAGE_STORAGE_MODALITIES
+) -> dict[str, ImageSeries]:
     """Group image files of the given modalities by series UID, slices sorted along the normal."""
     series: dict[str, ImageSeries] = {}
     for record in files:
@@ -306,7 +316,9 @@ def check_series_geometry(series: ImageSeries, relative_tolerance: float = 0.01)
     """
     where = f"series {series.series_uid} ({len(series.files)} slice(s), first file {series.first.path!r})"
     if len(series.files) < 2:
-        raise ImageGeometryError(format_problem(where, "a volume needs at least two slices", "export the whole series"))
+        raise ImageGeometryError(
+            format_problem(where, "a volume needs at least two slices", "export the whole series")
+        )
     shapes = {(f.rows, f.columns, f.pixel_spacing) for f in series.files}
     orientations = np.array([f.orientation for f in series.files], dtype=float)
     if len(shapes) > 1 or np.abs(orientations - orientations[0]).max() > 1e-4:
@@ -332,7 +344,11 @@ def check_series_geometry(series: ImageSeries, relative_tolerance: float = 0.01)
     if bad.size:
         k = int(bad[0])
         ratio = gaps[k] / spacing
-        hint = f" ({round(ratio) - 1} slice(s) missing)" if abs(ratio - round(ratio)) < 0.05 and ratio > 1.5 else ""
+        hint = (
+            f" ({round(ratio) - 1} slice(s) missing)"
+            if abs(ratio - round(ratio)) < 0.05 and ratio > 1.5
+            else ""
+        )
         raise ImageGeometryError(
             format_problem(
                 f"{where}: uneven slice spacing, gap {gaps[k]:.4g} mm between {series.files[k].path!r} and "
@@ -409,9 +425,13 @@ def _read_slice(record: DicomFile) -> np.ndarray:
         ) from exc
     pixels = sitk.GetArrayFromImage(image)
     if pixels.ndim != 3 or pixels.shape[0] != 1 or pixels.shape[1:] != (record.rows, record.columns):
-        raise ImageReadError(format_problem(
-            f"DICOM slice {record.path!r} decodes to shape {pixels.shape}, not one {record.rows}x{record.columns} frame",
-            "image series are single-frame slices", "export the series as single-frame CT/MR Image Storage"))
+        raise ImageReadError(
+            format_problem(
+                f"DICOM slice {record.path!r} decodes to shape {pixels.shape}, not one {record.rows}x{record.columns} frame",
+                "image series are single-frame slices",
+                "export the series as single-frame CT/MR Image Storage",
+            )
+        )
     return pixels[0]
 
 
@@ -424,8 +444,9 @@ def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
     return values.size == 0 or (values.min() >= info.min and values.max() <= info.max)
 
 
-def series_grid(series: ImageSeries) -> tuple[tuple[int, int, int], tuple[float, float, float], tuple[float, ...],
-                                             tuple[float, ...]]:
+def series_grid(
+    series: ImageSeries,
+) -> tuple[tuple[int, int, int], tuple[float, float, float], tuple[float, ...], tuple[float, ...]]:
     """Size (x, y, z), spacing, origin and direction of a checked series, as ITK's series reader sets them.
 
     Spacing along the normal is (last - first) / (n - 1) slice positions; the direction's columns
@@ -496,5 +517,7 @@ def write_series_nifti(series: ImageSeries, path: str | os.PathLike[str]) -> Pat
         except _SliceDoesNotFit as exc:
             if dtype == np.float32:  # pragma: no cover - float32 holds every decoded value
                 raise
-            logger.info("series %s: slice %s does not fit %s; written again as float32", series.series_uid, exc, dtype)
+            logger.info(
+                "series %s: slice %s does not fit %s; written again as float32", series.series_uid, exc, dtype
+            )
             dtype = np.dtype(np.float32)

@@ -17,7 +17,15 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageReadError, format_problem
 
-__all__ = ["OCCUPANCY_THRESHOLD", "SegmentInfo", "SegObject", "read_seg", "seg_masks", "segment_voxels", "segmentation_kind"]
+__all__ = [
+    "OCCUPANCY_THRESHOLD",
+    "SegmentInfo",
+    "SegObject",
+    "read_seg",
+    "seg_masks",
+    "segment_voxels",
+    "segmentation_kind",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +67,11 @@ def read_seg(path: str | os.PathLike[str]) -> SegObject:
         seg = hd.seg.segread(file)
     except Exception as exc:  # highdicom/pydicom raise many types for broken files
         raise ImageReadError(
-            format_problem(f"DICOM SEG {str(file)!r} could not be read ({type(exc).__name__}: {exc})",
-                           "the file must be a complete Segmentation Storage instance",
-                           "copy it again from the archive or export it again")
+            format_problem(
+                f"DICOM SEG {str(file)!r} could not be read ({type(exc).__name__}: {exc})",
+                "the file must be a complete Segmentation Storage instance",
+                "copy it again from the archive or export it again",
+            )
         ) from exc
     referenced = tuple(
         sorted(
@@ -70,10 +80,14 @@ def read_seg(path: str | os.PathLike[str]) -> SegObject:
         )
     )
     segments = tuple(
-        SegmentInfo(int(item.SegmentNumber), str(item.get("SegmentLabel", f"segment_{int(item.SegmentNumber)}")))
+        SegmentInfo(
+            int(item.SegmentNumber), str(item.get("SegmentLabel", f"segment_{int(item.SegmentNumber)}"))
+        )
         for item in seg.SegmentSequence
     )
-    return SegObject(str(file), str(seg.get("PatientID", "")), str(seg.StudyInstanceUID), referenced, segments, seg)
+    return SegObject(
+        str(file), str(seg.get("PatientID", "")), str(seg.StudyInstanceUID), referenced, segments, seg
+    )
 
 
 def _source_uids(seg: object) -> list[tuple[str, str, str]]:
@@ -98,17 +112,23 @@ def segmentation_kind(seg: SegObject) -> tuple[str, str]:
 def _check_supported(seg: SegObject) -> str:
     kind, fractional = segmentation_kind(seg)
     if kind == "FRACTIONAL" and fractional != "OCCUPANCY":
-        raise ImageReadError(format_problem(
-            f"DICOM SEG {seg.path!r} is FRACTIONAL with SegmentationFractionalType {fractional or '(missing)'}",
-            "sabrkit converts BINARY segments and FRACTIONAL OCCUPANCY segments (voxels covered >= 50 %); a "
-            "PROBABILITY map is a model output, and where to cut it is the user's choice",
-            "threshold the map yourself and save a BINARY SEG (e.g. highdicom Segmentation with "
-            "segmentation_type=BINARY), or supply the RTSTRUCT"))
+        raise ImageReadError(
+            format_problem(
+                f"DICOM SEG {seg.path!r} is FRACTIONAL with SegmentationFractionalType {fractional or '(missing)'}",
+                "sabrkit converts BINARY segments and FRACTIONAL OCCUPANCY segments (voxels covered >= 50 %); a "
+                "PROBABILITY map is a model output, and where to cut it is the user's choice",
+                "threshold the map yourself and save a BINARY SEG (e.g. highdicom Segmentation with "
+                "segmentation_type=BINARY), or supply the RTSTRUCT",
+            )
+        )
     if kind not in ("BINARY", "FRACTIONAL"):
-        raise ImageReadError(format_problem(
-            f"DICOM SEG {seg.path!r} has SegmentationType {kind}",
-            "sabrkit converts BINARY and FRACTIONAL (OCCUPANCY) segmentations",
-            "export a BINARY segmentation (a LABELMAP SEG can be converted with highdicom)"))
+        raise ImageReadError(
+            format_problem(
+                f"DICOM SEG {seg.path!r} has SegmentationType {kind}",
+                "sabrkit converts BINARY and FRACTIONAL (OCCUPANCY) segmentations",
+                "export a BINARY segmentation (a LABELMAP SEG can be converted with highdicom)",
+            )
+        )
     return kind
 
 
@@ -133,14 +153,18 @@ def segment_voxels(seg: SegObject, source_sop_uids: Sequence[str], number: int) 
     kind = _check_supported(seg)
     try:
         raw = seg.segmentation.get_pixels_by_source_instance(  # type: ignore[attr-defined]
-            source_sop_instance_uids=list(source_sop_uids), segment_numbers=[int(number)],
-            rescale_fractional=False, dtype=np.uint8,
+            source_sop_instance_uids=list(source_sop_uids),
+            segment_numbers=[int(number)],
+            rescale_fractional=False,
+            dtype=np.uint8,
         )[..., 0]
     except Exception as exc:  # KeyError / ValueError / RuntimeError from highdicom
         raise ImageReadError(
-            format_problem(f"DICOM SEG {seg.path!r}: frames cannot be matched to the series' instances ({exc})",
-                           "a SEG must reference the instances of the series it segments",
-                           "export the SEG from the series that was ingested")
+            format_problem(
+                f"DICOM SEG {seg.path!r}: frames cannot be matched to the series' instances ({exc})",
+                "a SEG must reference the instances of the series it segments",
+                "export the SEG from the series that was ingested",
+            )
         ) from exc
     if kind == "FRACTIONAL":
         maximum = float(seg.segmentation.get("MaximumFractionalValue", 255))  # type: ignore[attr-defined]
@@ -150,15 +174,22 @@ def segment_voxels(seg: SegObject, source_sop_uids: Sequence[str], number: int) 
     if not inside.any():
         label = next((s.label for s in seg.segments if s.number == number), "")
         raise EmptyMaskError(
-            format_problem(f"DICOM SEG {seg.path!r}: segment {number} ({label!r}) is empty",
-                           "a segment used as a mask needs at least one voxel",
-                           "remove the empty segment or segment the structure again")
+            format_problem(
+                f"DICOM SEG {seg.path!r}: segment {number} ({label!r}) is empty",
+                "a segment used as a mask needs at least one voxel",
+                "remove the empty segment or segment the structure again",
+            )
         )
     return inside.astype(np.uint8)
 
 
-def seg_masks(seg: SegObject, source_sop_uids: Sequence[str], reference: object, *,
-              segment_numbers: Sequence[int] | None = None) -> dict[int, object]:
+def seg_masks(
+    seg: SegObject,
+    source_sop_uids: Sequence[str],
+    reference: object,
+    *,
+    segment_numbers: Sequence[int] | None = None,
+) -> dict[int, object]:
     """Masks of the segments of ``seg`` on the grid of its source series (see :func:`segment_voxels`).
 
     Parameters

@@ -27,8 +27,9 @@ __all__ = ["delta_features", "longest_axial_diameter_mm", "register_rigid", "res
 logger = logging.getLogger(__name__)
 
 
-def register_rigid(fixed: Any, moving: Any, *, sampling_fraction: float = 0.2, seed: int = 20240501,
-                   iterations: int = 200) -> Any:
+def register_rigid(
+    fixed: Any, moving: Any, *, sampling_fraction: float = 0.2, seed: int = 20240501, iterations: int = 200
+) -> Any:
     """Rigid (Euler 3-D) transform mapping ``fixed`` (planning CT) points into ``moving`` (follow-up CT).
 
     Returns
@@ -40,23 +41,29 @@ def register_rigid(fixed: Any, moving: Any, *, sampling_fraction: float = 0.2, s
 
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)
-    initial = sitk.CenteredTransformInitializer(fixed_f, moving_f, sitk.Euler3DTransform(),
-                                                sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    initial = sitk.CenteredTransformInitializer(
+        fixed_f, moving_f, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
+    )
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(sampling_fraction, seed)
     method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-4, numberOfIterations=iterations,
-                                                    gradientMagnitudeTolerance=1e-8)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=1e-4, numberOfIterations=iterations, gradientMagnitudeTolerance=1e-8
+    )
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel([4, 2, 1])
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
     transform = method.Execute(fixed_f, moving_f)
-    logger.info("rigid registration: metric %.4f after %d iterations (%s)", method.GetMetricValue(),
-                method.GetOptimizerIteration(), method.GetOptimizerStopConditionDescription())
+    logger.info(
+        "rigid registration: metric %.4f after %d iterations (%s)",
+        method.GetMetricValue(),
+        method.GetOptimizerIteration(),
+        method.GetOptimizerStopConditionDescription(),
+    )
     return transform
 
 
@@ -87,7 +94,9 @@ def longest_axial_diameter_mm(mask: Any) -> float:
     return float(best)
 
 
-def delta_features(baseline: pd.DataFrame, follow_up: pd.DataFrame, months: pd.Series | float) -> pd.DataFrame:
+def delta_features(
+    baseline: pd.DataFrame, follow_up: pd.DataFrame, months: pd.Series | float
+) -> pd.DataFrame:
     """Absolute and relative change per month of every shared feature column.
 
     Parameters
@@ -105,15 +114,30 @@ def delta_features(baseline: pd.DataFrame, follow_up: pd.DataFrame, months: pd.S
         in both tables.
     """
     shared_rows = baseline.index.intersection(follow_up.index)
-    columns = [c for c in baseline.columns if c in follow_up.columns and pd.api.types.is_numeric_dtype(baseline[c])]
+    columns = [
+        c for c in baseline.columns if c in follow_up.columns and pd.api.types.is_numeric_dtype(baseline[c])
+    ]
     if not len(shared_rows) or not columns:
-        raise ValidationError(format_problem("baseline and follow-up share no lesion or no numeric feature",
-                                             "delta features compare the same lesions and features",
-                                             "index both tables by lesion_id and extract the same features"))
-    span = months.reindex(shared_rows) if isinstance(months, pd.Series) else pd.Series(float(months), index=shared_rows)
+        raise ValidationError(
+            format_problem(
+                "baseline and follow-up share no lesion or no numeric feature",
+                "delta features compare the same lesions and features",
+                "index both tables by lesion_id and extract the same features",
+            )
+        )
+    span = (
+        months.reindex(shared_rows)
+        if isinstance(months, pd.Series)
+        else pd.Series(float(months), index=shared_rows)
+    )
     if not (span > 0).all():
-        raise ValidationError(format_problem(f"months between scans {span[~(span > 0)].to_dict()}",
-                                             "the follow-up comes after the baseline", "check the study dates"))
+        raise ValidationError(
+            format_problem(
+                f"months between scans {span[~(span > 0)].to_dict()}",
+                "the follow-up comes after the baseline",
+                "check the study dates",
+            )
+        )
     before, after = baseline.loc[shared_rows, columns], follow_up.loc[shared_rows, columns]
     change = after - before
     absolute = change.div(span, axis=0).add_prefix("delta_abs_")
@@ -124,8 +148,13 @@ def delta_features(baseline: pd.DataFrame, follow_up: pd.DataFrame, months: pd.S
 def size_response(baseline_mm: float, follow_up_mm: float) -> tuple[float, str]:
     """Relative change of the longest diameter and a RECIST 1.1-like category (module docstring)."""
     if not baseline_mm > 0:
-        raise ValidationError(format_problem(f"baseline diameter {baseline_mm!r} mm", "must be > 0",
-                                             "measure the lesion on the planning CT"))
+        raise ValidationError(
+            format_problem(
+                f"baseline diameter {baseline_mm!r} mm",
+                "must be > 0",
+                "measure the lesion on the planning CT",
+            )
+        )
     change = (follow_up_mm - baseline_mm) / baseline_mm
     if follow_up_mm == 0:
         return change, "CR"

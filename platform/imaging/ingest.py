@@ -61,8 +61,15 @@ from sabrkit.imaging.key_table import KEY_TABLE_COLUMNS, Redactor
 from sabrkit.imaging.roi_map import RoiMap
 from sabrkit.io import atomic_write
 
-__all__ = ["DEFAULT_LESION_PATTERN", "IngestConfig", "IngestResult", "ingest_folder", "LESION_COLUMNS", "MASK_COLUMNS",
-           "SERIES_COLUMNS"]
+__all__ = [
+    "DEFAULT_LESION_PATTERN",
+    "IngestConfig",
+    "IngestResult",
+    "ingest_folder",
+    "LESION_COLUMNS",
+    "MASK_COLUMNS",
+    "SERIES_COLUMNS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,24 +137,35 @@ class IngestConfig:
                 re.compile(getattr(self, name))
             except re.error as exc:
                 raise ConfigError(
-                    format_problem(f"IngestConfig {name}={getattr(self, name)!r} ({exc})",
-                                   "patterns are Python regular expressions", "fix the expression")
+                    format_problem(
+                        f"IngestConfig {name}={getattr(self, name)!r} ({exc})",
+                        "patterns are Python regular expressions",
+                        "fix the expression",
+                    )
                 ) from exc
         if "n" not in re.compile(self.lesion_pattern).groupindex and "{n}" in self.lesion_id_template:
             raise ConfigError(
-                format_problem(f"lesion_pattern {self.lesion_pattern!r} has no group 'n'",
-                               "lesion_id_template uses {n}, so the pattern must capture it",
-                               r"write e.g. 'GTV[_-]?L(?P<n>\d+)'")
+                format_problem(
+                    f"lesion_pattern {self.lesion_pattern!r} has no group 'n'",
+                    "lesion_id_template uses {n}, so the pattern must capture it",
+                    r"write e.g. 'GTV[_-]?L(?P<n>\d+)'",
+                )
             )
         if not (0 < self.slice_tolerance < 0.5):
-            raise ConfigError(format_problem(f"slice_tolerance={self.slice_tolerance!r}",
-                                             "must lie in (0, 0.5)", "use 0.01"))
+            raise ConfigError(
+                format_problem(
+                    f"slice_tolerance={self.slice_tolerance!r}", "must lie in (0, 0.5)", "use 0.01"
+                )
+            )
         if self.patient_key:
             from sabrkit.imaging.key_table import validate_key_table
 
-            validate_key_table(KEY_TABLE_COLUMNS, [{"hospital_number": k, "study_id": v}
-                                                   for k, v in self.patient_key.items()],
-                               source="patient_key", pseudonym_pattern=self.patient_id_pattern)
+            validate_key_table(
+                KEY_TABLE_COLUMNS,
+                [{"hospital_number": k, "study_id": v} for k, v in self.patient_key.items()],
+                source="patient_key",
+                pseudonym_pattern=self.patient_id_pattern,
+            )
         object.__setattr__(self, "modalities", tuple(self.modalities))
 
     def series_key(self) -> str:
@@ -156,9 +174,21 @@ class IngestConfig:
 
     def structure_key(self) -> str:
         """Fingerprint of the settings that turn ROIs / segments into named masks."""
-        roi_map = sorted((k, (v.lesion_number, v.oar)) for k, v in (self.roi_map.entries if self.roi_map else {}).items())
-        return fingerprint(["structures", self.roi_pattern, self.lesion_pattern, self.lesion_id_template, self.oars,
-                            self.patient_id_pattern, sorted((self.roi_lesion_map or {}).items()), roi_map])
+        roi_map = sorted(
+            (k, (v.lesion_number, v.oar)) for k, v in (self.roi_map.entries if self.roi_map else {}).items()
+        )
+        return fingerprint(
+            [
+                "structures",
+                self.roi_pattern,
+                self.lesion_pattern,
+                self.lesion_id_template,
+                self.oars,
+                self.patient_id_pattern,
+                sorted((self.roi_lesion_map or {}).items()),
+                roi_map,
+            ]
+        )
 
     def nifti_key(self) -> str:
         """Fingerprint of the settings a NIfTI/NRRD pair depends on."""
@@ -166,8 +196,14 @@ class IngestConfig:
 
     def settings_key(self) -> str:
         """Fingerprint of every setting that changes outputs (the maps included)."""
-        return fingerprint([self.series_key(), self.structure_key(), self.nifti_key(),
-                            sorted((self.patient_key or {}).items())])
+        return fingerprint(
+            [
+                self.series_key(),
+                self.structure_key(),
+                self.nifti_key(),
+                sorted((self.patient_key or {}).items()),
+            ]
+        )
 
     def resolve_study_id(self, patient_id: str) -> str | None:
         """The study ID of a DICOM PatientID, or None when it is neither a pseudonym nor in the key."""
@@ -277,15 +313,24 @@ def _ingest_series(item: ImageSeries, context: IngestContext) -> UnitResult:
         context.check_no_identifier(relative, "image path")
         write_series_nifti(item, context.out_dir / relative)
     except SabrkitError as exc:
-        result.failures.append(CaseFailure(f"series {item.series_uid} ({first.path})", "series", f"{type(exc).__name__}: {exc}"))
+        result.failures.append(
+            CaseFailure(f"series {item.series_uid} ({first.path})", "series", f"{type(exc).__name__}: {exc}")
+        )
         return result
     result.outputs.append(relative)
-    result.series.append({
-        "study_id": study_id, "study_date": _iso_date(first.study_date), "modality": first.modality,
-        "series_uid": item.series_uid, "image_path": relative, "n_slices": len(item.files),
-        "slice_spacing_mm": round(spacing, 6), "scanner": f"{first.manufacturer} {first.model}".strip(),
-        "frame_of_reference_uid": first.frame_of_reference_uid,
-    })
+    result.series.append(
+        {
+            "study_id": study_id,
+            "study_date": _iso_date(first.study_date),
+            "modality": first.modality,
+            "series_uid": item.series_uid,
+            "image_path": relative,
+            "n_slices": len(item.files),
+            "slice_spacing_mm": round(spacing, 6),
+            "scanner": f"{first.manufacturer} {first.model}".strip(),
+            "frame_of_reference_uid": first.frame_of_reference_uid,
+        }
+    )
     return result
 
 
@@ -338,8 +383,13 @@ def ingest_folder(
     config = config or IngestConfig()
     source, out = Path(src), Path(out_dir)
     if not source.is_dir():
-        raise ConfigError(format_problem(f"ingest source {str(source)!r} is not a folder",
-                                         "ingest crawls a folder of DICOM/NIfTI files", "pass the export folder"))
+        raise ConfigError(
+            format_problem(
+                f"ingest source {str(source)!r} is not a folder",
+                "ingest crawls a folder of DICOM/NIfTI files",
+                "pass the export folder",
+            )
+        )
     out.mkdir(parents=True, exist_ok=True)
     key_print = fingerprint(["key", sorted((config.patient_key or {}).items()), config.patient_id_pattern])
     key_redactor = Redactor({k: str(v) for k, v in (config.patient_key or {}).items()})
@@ -371,8 +421,12 @@ def ingest_folder(
     for uid in sorted(all_series):
         item = all_series[uid]
         study_id = config.resolve_study_id(item.first.patient_id) or ""
-        unit = run(f"series:{uid}", [series_key, study_id, [_file_print(f) for f in item.files]],
-                   lambda item=item: _ingest_series(item, context), item.first.path)
+        unit = run(
+            f"series:{uid}",
+            [series_key, study_id, [_file_print(f) for f in item.files]],
+            lambda item=item: _ingest_series(item, context),
+            item.first.path,
+        )
         context.add_series(uid, unit, item)
     by_patient: dict[str, list[str]] = {}
     for uid, item in all_series.items():
@@ -382,32 +436,57 @@ def ingest_folder(
         patient = config.resolve_study_id(record.patient_id) or redact(record.patient_id)
         related = sorted(by_patient.get(patient, []))
         if record.sop_class_uid == RTSTRUCT_SOP_CLASS:
-            run(f"rtstruct:{record.sop_instance_uid}", [structure_key, _file_print(record), related],
-                lambda record=record: ingest_rtstruct(record.path, context), record.path)
+            run(
+                f"rtstruct:{record.sop_instance_uid}",
+                [structure_key, _file_print(record), related],
+                lambda record=record: ingest_rtstruct(record.path, context),
+                record.path,
+            )
         elif record.sop_class_uid == SEG_SOP_CLASS:
-            run(f"seg:{record.sop_instance_uid}", [structure_key, _file_print(record), related],
-                lambda record=record: ingest_seg(record.path, context), record.path)
+            run(
+                f"seg:{record.sop_instance_uid}",
+                [structure_key, _file_print(record), related],
+                lambda record=record: ingest_seg(record.path, context),
+                record.path,
+            )
     nifti_key = config.nifti_key()
     for case, image_path, mask_path in nifti_pairs(source):
         stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (image_path, mask_path)]
-        run(f"nifti:{case}", [nifti_key, stats], lambda c=case, i=image_path, m=mask_path: ingest_nifti_pair(c, i, m, context),
-            str(image_path))
+        run(
+            f"nifti:{case}",
+            [nifti_key, stats],
+            lambda c=case, i=image_path, m=mask_path: ingest_nifti_pair(c, i, m, context),
+            str(image_path),
+        )
     _remove_stale(state, units, out)
     state.units = units
     lesions, masks, series, unit_failures = _collect(units)
     failures = [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in failures] + unit_failures
-    doses, dose_failures = ingest_doses(files, lesions, series, out)  # RTDOSE/RTPLAN -> dose.csv (ingest_dose.py)
+    doses, dose_failures = ingest_doses(
+        files, lesions, series, out
+    )  # RTDOSE/RTPLAN -> dose.csv (ingest_dose.py)
     failures += [CaseFailure(redact(f.case_id), f.stage, redact(f.reason)) for f in dose_failures]
     _write_tables(out, lesions, masks, series, failures, doses)
     state.save(out, key_print, redact=key_redactor, study_id_of=config.resolve_study_id)
     n_done = sum(done.values())
-    logger.info("ingest -> %s: %d lesion mask(s), %d OAR mask(s), %d series, %d failure(s); %d unit(s) done %s, "
-                "%d reused", redact(str(out)), len(lesions), int((masks["kind"] == "oar").sum()), len(series),
-                len(failures), n_done, dict(sorted(done.items())), reused)
+    logger.info(
+        "ingest -> %s: %d lesion mask(s), %d OAR mask(s), %d series, %d failure(s); %d unit(s) done %s, "
+        "%d reused",
+        redact(str(out)),
+        len(lesions),
+        int((masks["kind"] == "oar").sum()),
+        len(series),
+        len(failures),
+        n_done,
+        dict(sorted(done.items())),
+        reused,
+    )
     return IngestResult(lesions, series, failures, n_done, reused, masks, dict(sorted(done.items())))
 
 
-def _collect(units: Mapping[str, UnitResult]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
+def _collect(
+    units: Mapping[str, UnitResult],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[CaseFailure]]:
     lesions: list[dict[str, Any]] = []
     oars: list[dict[str, Any]] = []
     failures: list[CaseFailure] = []
@@ -418,33 +497,56 @@ def _collect(units: Mapping[str, UnitResult]) -> tuple[pd.DataFrame, pd.DataFram
         failures.extend(unit.failures)
         for row in unit.lesions:
             if row["lesion_id"] in seen:
-                failures.append(CaseFailure(unit.source or key, "link", format_problem(
-                    f"lesion {row['lesion_id']} (ROI {row['roi_name']!r}) already has a mask from {seen[row['lesion_id']]}",
-                    "each lesion is contoured once in the ingested folder",
-                    "remove the duplicate structure set, rename the ROI, or map it in --roi-map")))
+                failures.append(
+                    CaseFailure(
+                        unit.source or key,
+                        "link",
+                        format_problem(
+                            f"lesion {row['lesion_id']} (ROI {row['roi_name']!r}) already has a mask from {seen[row['lesion_id']]}",
+                            "each lesion is contoured once in the ingested folder",
+                            "remove the duplicate structure set, rename the ROI, or map it in --roi-map",
+                        ),
+                    )
+                )
                 continue
             seen[row["lesion_id"]] = unit.source or key
             lesions.append(row)
         for row in unit.oars:
             where = (row["series_uid"], row["oar"])
             if where in seen_oar:
-                failures.append(CaseFailure(unit.source or key, "link", format_problem(
-                    f"OAR {row['oar']} of series {row['series_uid']} (ROI {row['roi_name']!r}) already has a mask "
-                    f"from {seen_oar[where]}",
-                    "each organ at risk is contoured once per image series",
-                    "map one of the two ROIs to 'ignore' in --roi-map")))
+                failures.append(
+                    CaseFailure(
+                        unit.source or key,
+                        "link",
+                        format_problem(
+                            f"OAR {row['oar']} of series {row['series_uid']} (ROI {row['roi_name']!r}) already has a mask "
+                            f"from {seen_oar[where]}",
+                            "each organ at risk is contoured once per image series",
+                            "map one of the two ROIs to 'ignore' in --roi-map",
+                        ),
+                    )
+                )
                 continue
             seen_oar[where] = unit.source or key
             oars.append(row)
     series = [row for unit in units.values() for row in unit.series]
     lesion_table = pd.DataFrame(lesions, columns=list(LESION_COLUMNS)).sort_values("lesion_id", kind="stable")
-    mask_rows = [{**{c: row.get(c, "") for c in MASK_COLUMNS}, "kind": "lesion", "structure_id": row["lesion_id"]}
-                 for row in lesion_table.to_dict("records")] + oars
-    mask_table = pd.DataFrame(mask_rows, columns=list(MASK_COLUMNS)).sort_values(["kind", "structure_id", "series_uid"],
-                                                                                   kind="stable")
-    series_table = pd.DataFrame(series, columns=list(SERIES_COLUMNS)).sort_values(["study_id", "study_date", "series_uid"])
-    return (lesion_table.reset_index(drop=True), mask_table.reset_index(drop=True), series_table.reset_index(drop=True),
-            failures)
+    mask_rows = [
+        {**{c: row.get(c, "") for c in MASK_COLUMNS}, "kind": "lesion", "structure_id": row["lesion_id"]}
+        for row in lesion_table.to_dict("records")
+    ] + oars
+    mask_table = pd.DataFrame(mask_rows, columns=list(MASK_COLUMNS)).sort_values(
+        ["kind", "structure_id", "series_uid"], kind="stable"
+    )
+    series_table = pd.DataFrame(series, columns=list(SERIES_COLUMNS)).sort_values(
+        ["study_id", "study_date", "series_uid"]
+    )
+    return (
+        lesion_table.reset_index(drop=True),
+        mask_table.reset_index(drop=True),
+        series_table.reset_index(drop=True),
+        failures,
+    )
 
 
 def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path) -> None:
@@ -456,14 +558,22 @@ def _remove_stale(state: IngestState, units: Mapping[str, UnitResult], out: Path
                 logger.info("removed stale output %s (its unit %s is gone or changed)", rel, key)
 
 
-def _write_tables(out: Path, lesions: pd.DataFrame, masks: pd.DataFrame, series: pd.DataFrame,
-                  failures: list[CaseFailure], doses: pd.DataFrame) -> None:
+def _write_tables(
+    out: Path,
+    lesions: pd.DataFrame,
+    masks: pd.DataFrame,
+    series: pd.DataFrame,
+    failures: list[CaseFailure],
+    doses: pd.DataFrame,
+) -> None:
     tables = {
         "images.csv": lesions,
         "masks.csv": masks,
         "series.csv": series,
         "dose.csv": doses,
-        "failures.csv": pd.DataFrame([(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)),
+        "failures.csv": pd.DataFrame(
+            [(f.case_id, f.stage, f.reason) for f in failures], columns=list(FAILURE_COLUMNS)
+        ),
     }
     for name, frame in tables.items():
         with atomic_write(out / name) as tmp:

@@ -29,16 +29,25 @@ logger = logging.getLogger(__name__)
 
 #: Columns of the ingest ``dose.csv`` (one row per lesion with a planned dose).
 DOSE_COLUMNS: tuple[str, ...] = (
-    "lesion_id", "study_id", "series_uid", "rtdose_uid", "rtplan_uid", "dose_path", "prescription_gy", "fractions",
-    "dose_type", "coverage",
+    "lesion_id",
+    "study_id",
+    "series_uid",
+    "rtdose_uid",
+    "rtplan_uid",
+    "dose_path",
+    "prescription_gy",
+    "fractions",
+    "dose_type",
+    "coverage",
 )
 #: Share of a lesion's mask voxels that must lie inside the dose grid.
 MIN_COVERAGE = 0.999
 _RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
-def ingest_doses(files: Iterable[Any], lesions: pd.DataFrame, series: pd.DataFrame, out: Path
-                 ) -> tuple[pd.DataFrame, list[CaseFailure]]:
+def ingest_doses(
+    files: Iterable[Any], lesions: pd.DataFrame, series: pd.DataFrame, out: Path
+) -> tuple[pd.DataFrame, list[CaseFailure]]:
     """Resample every linked RTDOSE onto its CT and describe the lesions it covers (module docstring).
 
     Parameters
@@ -72,8 +81,11 @@ def ingest_doses(files: Iterable[Any], lesions: pd.DataFrame, series: pd.DataFra
     plans = sorted(r.path for r in records if r.sop_class_uid == RT_PLAN_SOP_CLASS)
     structs = {r.sop_instance_uid: r.path for r in records if r.sop_class_uid == _RTSTRUCT}
     ok_series = series[series["image_path"].astype(str).str.len() > 0]
-    series_of_frame = {str(f): str(u) for f, u in zip(ok_series["frame_of_reference_uid"], ok_series["series_uid"])
-                       if isinstance(f, str) and f}
+    series_of_frame = {
+        str(f): str(u)
+        for f, u in zip(ok_series["frame_of_reference_uid"], ok_series["series_uid"])
+        if isinstance(f, str) and f
+    }
     links, failures = link_dose_objects(doses, plans, structs, series_of_frame)
     sha_of = {r.path: r.sha256 for r in records}
     state_path = out / "dose" / ".dose_state.json"
@@ -90,7 +102,9 @@ def ingest_doses(files: Iterable[Any], lesions: pd.DataFrame, series: pd.DataFra
             relative = f"dose/{row['study_id']}/RTDOSE_{link.dose_uid}.nii.gz"
             ct_stat = (out / row["image_path"]).stat()
             key = f"{sha_of.get(link.dose_path, '')}|{ct_stat.st_size}|{ct_stat.st_mtime_ns}"
-            if state.get(relative) != key or not (out / relative).is_file():  # else: same dose, same CT: reuse
+            if (
+                state.get(relative) != key or not (out / relative).is_file()
+            ):  # else: same dose, same CT: reuse
                 on_ct = resample_dose(dose, sitk.ReadImage(str(out / row["image_path"])))
                 write_image(on_ct, out / relative)
             new_state[relative] = key
@@ -99,25 +113,59 @@ def ingest_doses(files: Iterable[Any], lesions: pd.DataFrame, series: pd.DataFra
             continue
         mine = lesions[lesions["series_uid"] == link.series_uid]
         if mine.empty:
-            failures.append(CaseFailure(f"RTDOSE {link.dose_path}", "dose", format_problem(
-                f"no lesion contour on CT series {link.series_uid}", "a dose is joined to the lesions of its CT",
-                "export the RTSTRUCT with the lesion's GTV")))
+            failures.append(
+                CaseFailure(
+                    f"RTDOSE {link.dose_path}",
+                    "dose",
+                    format_problem(
+                        f"no lesion contour on CT series {link.series_uid}",
+                        "a dose is joined to the lesions of its CT",
+                        "export the RTSTRUCT with the lesion's GTV",
+                    ),
+                )
+            )
         for lesion in mine.itertuples(index=False):
             mask = sitk.ReadImage(str(out / lesion.mask_path))
             coverage = dose_coverage(dose, mask)
             if coverage < MIN_COVERAGE:
-                failures.append(CaseFailure(lesion.lesion_id, "dose", format_problem(
-                    f"only {coverage:.1%} of lesion {lesion.lesion_id} lies inside dose grid {link.dose_uid}",
-                    f"at least {MIN_COVERAGE:.1%} of a lesion must be covered by its dose grid",
-                    "export the dose grid over the whole target (or a larger calculation volume)")))
-            rows.append({"lesion_id": lesion.lesion_id, "study_id": row["study_id"], "series_uid": link.series_uid,
-                         "rtdose_uid": link.dose_uid, "rtplan_uid": link.plan.sop_instance_uid, "dose_path": relative,
-                         "prescription_gy": link.plan.total_dose_gy, "fractions": link.plan.fractions,
-                         "dose_type": facts["dose_type"], "coverage": round(coverage, 6)})
+                failures.append(
+                    CaseFailure(
+                        lesion.lesion_id,
+                        "dose",
+                        format_problem(
+                            f"only {coverage:.1%} of lesion {lesion.lesion_id} lies inside dose grid {link.dose_uid}",
+                            f"at least {MIN_COVERAGE:.1%} of a lesion must be covered by its dose grid",
+                            "export the dose grid over the whole target (or a larger calculation volume)",
+                        ),
+                    )
+                )
+            rows.append(
+                {
+                    "lesion_id": lesion.lesion_id,
+                    "study_id": row["study_id"],
+                    "series_uid": link.series_uid,
+                    "rtdose_uid": link.dose_uid,
+                    "rtplan_uid": link.plan.sop_instance_uid,
+                    "dose_path": relative,
+                    "prescription_gy": link.plan.total_dose_gy,
+                    "fractions": link.plan.fractions,
+                    "dose_type": facts["dose_type"],
+                    "coverage": round(coverage, 6),
+                }
+            )
     for relative in set(state) - set(new_state):  # the RTDOSE is gone or failed: drop its old output
         (out / relative).unlink(missing_ok=True)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(new_state, indent=1, sort_keys=True) + "\n")
-    table = pd.DataFrame(rows, columns=list(DOSE_COLUMNS)).sort_values("lesion_id", kind="stable").reset_index(drop=True)
-    logger.info("dose ingest: %d RTDOSE linked, %d lesion row(s), %d failure(s)", len(links), len(table), len(failures))
+    table = (
+        pd.DataFrame(rows, columns=list(DOSE_COLUMNS))
+        .sort_values("lesion_id", kind="stable")
+        .reset_index(drop=True)
+    )
+    logger.info(
+        "dose ingest: %d RTDOSE linked, %d lesion row(s), %d failure(s)",
+        len(links),
+        len(table),
+        len(failures),
+    )
     return table, failures

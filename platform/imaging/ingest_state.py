@@ -88,24 +88,35 @@ class IngestState:
             if raw.get("version") != STATE_VERSION:
                 return cls()
             same_key = raw.get("key_print", "") == key_print
-            files = {
-                p: (int(size), int(mtime), DicomFile(**_tuples(record)))
-                for p, (size, mtime, record) in raw["files"].items()
-            } if same_key else {}
+            files = (
+                {
+                    p: (int(size), int(mtime), DicomFile(**_tuples(record)))
+                    for p, (size, mtime, record) in raw["files"].items()
+                }
+                if same_key
+                else {}
+            )
             units = {key: UnitResult.from_json(value) for key, value in raw["units"].items()}
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable ingest state %s (%s); everything is redone", path, exc)
             return cls()
         return cls(files, units)
 
-    def save(self, out_dir: Path, key_print: str = "", *, redact: Callable[[str], str] = str,
-             study_id_of: Callable[[str], str | None] | None = None) -> None:
+    def save(
+        self,
+        out_dir: Path,
+        key_print: str = "",
+        *,
+        redact: Callable[[str], str] = str,
+        study_id_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         """Write the state atomically; source paths pass through ``redact`` and PatientIDs become study IDs.
 
         A file whose PatientID has no study ID is stored with an empty PatientID (it is
         refused on every run until the key table lists it, and then the changed ``key_print``
         makes the crawl read it again).
         """
+
         def stored(rec: DicomFile) -> dict[str, Any]:
             patient = (study_id_of(rec.patient_id) or "") if study_id_of is not None else rec.patient_id
             return dataclasses.asdict(dataclasses.replace(rec, path=redact(rec.path), patient_id=patient))

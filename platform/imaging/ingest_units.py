@@ -26,24 +26,55 @@ if TYPE_CHECKING:
     from sabrkit.imaging.ingest import IngestConfig
     from sabrkit.imaging.rtstruct import ImageGrid, RoiContours
 
-__all__ = ["LESION_COLUMNS", "MASK_COLUMNS", "SERIES_COLUMNS", "IngestContext", "ingest_rtstruct", "ingest_seg",
-           "nifti_pairs", "ingest_nifti_pair"]
+__all__ = [
+    "LESION_COLUMNS",
+    "MASK_COLUMNS",
+    "SERIES_COLUMNS",
+    "IngestContext",
+    "ingest_rtstruct",
+    "ingest_seg",
+    "nifti_pairs",
+    "ingest_nifti_pair",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of the ingest ``images.csv``: the cohort contract's six, then the DICOM links.
 LESION_COLUMNS: tuple[str, ...] = (
-    "lesion_id", "study_id", "image_path", "mask_path", "modality", "scanner", "study_date", "series_uid", "roi_name",
+    "lesion_id",
+    "study_id",
+    "image_path",
+    "mask_path",
+    "modality",
+    "scanner",
+    "study_date",
+    "series_uid",
+    "roi_name",
 )
 #: Columns of ``masks.csv``: every mask written, lesions (``kind = lesion``, ``structure_id`` = lesion ID)
 #: and organs at risk (``kind = oar``, ``structure_id`` = ``<study_id>-<TG-263 name>``, ``oar`` = TG-263 name).
 MASK_COLUMNS: tuple[str, ...] = (
-    "kind", "structure_id", "study_id", "oar", "roi_name", "image_path", "mask_path", "modality", "study_date",
+    "kind",
+    "structure_id",
+    "study_id",
+    "oar",
+    "roi_name",
+    "image_path",
+    "mask_path",
+    "modality",
+    "study_date",
     "series_uid",
 )
 #: Columns of ``series.csv`` (every image series, contoured or not).
 SERIES_COLUMNS: tuple[str, ...] = (
-    "study_id", "study_date", "modality", "series_uid", "image_path", "n_slices", "slice_spacing_mm", "scanner",
+    "study_id",
+    "study_date",
+    "modality",
+    "series_uid",
+    "image_path",
+    "n_slices",
+    "slice_spacing_mm",
+    "scanner",
     "frame_of_reference_uid",
 )
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha")
@@ -69,10 +100,13 @@ class IngestContext:
             Naming ``what`` but not the text.
         """
         if self.redact.contains_identifier(text):
-            raise ValidationError(format_problem(
-                f"{what} (not shown) holds a hospital number or another patient ID that is not a pseudonym",
-                "no hospital number reaches an output path, table column or log line",
-                "rename the ROI in the planning system, or map it with --roi-map (roi_name,maps_to)"))
+            raise ValidationError(
+                format_problem(
+                    f"{what} (not shown) holds a hospital number or another patient ID that is not a pseudonym",
+                    "no hospital number reaches an output path, table column or log line",
+                    "rename the ROI in the planning system, or map it with --roi-map (roi_name,maps_to)",
+                )
+            )
 
     def write(self, image: Any, relative: str) -> None:
         from sabrkit.imaging.io import write_image
@@ -98,8 +132,12 @@ class IngestContext:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(self.out_dir / self.series[uid]["row"]["image_path"]))
         reader.ReadImageInformation()
-        return ImageGrid(tuple(reader.GetSize()), tuple(reader.GetSpacing()), tuple(reader.GetOrigin()),
-                         tuple(reader.GetDirection()))
+        return ImageGrid(
+            tuple(reader.GetSize()),
+            tuple(reader.GetSpacing()),
+            tuple(reader.GetOrigin()),
+            tuple(reader.GetDirection()),
+        )
 
     def pick_series(self, candidates: tuple[str, ...], what: str) -> str:
         """The one ingested series among ``candidates``; raise naming what is missing or failed."""
@@ -108,33 +146,54 @@ class IngestContext:
             return ok[0]
         failed = [uid for uid in candidates if uid in self.series]
         if failed:
-            raise ValidationError(format_problem(
-                f"{what} references series {failed[0]}, which could not be ingested ({self.series[failed[0]]['failure']})",
-                "a contour is converted on the grid of its own series", "fix that series (see its failure row)"))
+            raise ValidationError(
+                format_problem(
+                    f"{what} references series {failed[0]}, which could not be ingested ({self.series[failed[0]]['failure']})",
+                    "a contour is converted on the grid of its own series",
+                    "fix that series (see its failure row)",
+                )
+            )
         shown = ", ".join(candidates) if candidates else "(no series reference at all)"
-        raise ValidationError(format_problem(
-            f"{what} references series {shown}, which is not in the ingested folder",
-            "an RTSTRUCT/SEG is ingested together with the image series it was drawn on",
-            "export the referenced image series into the same folder (or drop the structure set)"))
+        raise ValidationError(
+            format_problem(
+                f"{what} references series {shown}, which is not in the ingested folder",
+                "an RTSTRUCT/SEG is ingested together with the image series it was drawn on",
+                "export the referenced image series into the same folder (or drop the structure set)",
+            )
+        )
 
     def lesion_row(self, lesion_id: str, uid: str, roi_name: str, mask_rel: str) -> dict[str, Any]:
         row = self.series[uid]["row"]
         return {
-            "lesion_id": lesion_id, "study_id": row["study_id"], "image_path": row["image_path"], "mask_path": mask_rel,
-            "modality": row["modality"], "scanner": row["scanner"], "study_date": row["study_date"],
-            "series_uid": uid, "roi_name": roi_name,
+            "lesion_id": lesion_id,
+            "study_id": row["study_id"],
+            "image_path": row["image_path"],
+            "mask_path": mask_rel,
+            "modality": row["modality"],
+            "scanner": row["scanner"],
+            "study_date": row["study_date"],
+            "series_uid": uid,
+            "roi_name": roi_name,
         }
 
     def oar_row(self, oar: str, uid: str, roi_name: str, mask_rel: str) -> dict[str, Any]:
         row = self.series[uid]["row"]
         return {
-            "kind": "oar", "structure_id": f"{row['study_id']}-{oar}", "study_id": row["study_id"], "oar": oar,
-            "roi_name": roi_name, "image_path": row["image_path"], "mask_path": mask_rel, "modality": row["modality"],
-            "study_date": row["study_date"], "series_uid": uid,
+            "kind": "oar",
+            "structure_id": f"{row['study_id']}-{oar}",
+            "study_id": row["study_id"],
+            "oar": oar,
+            "roi_name": roi_name,
+            "image_path": row["image_path"],
+            "mask_path": mask_rel,
+            "modality": row["modality"],
+            "study_date": row["study_date"],
+            "series_uid": uid,
         }
 
-    def place_structure(self, role: tuple[str, str], uid: str, roi_name: str, write: Callable[[Path], Any],
-                        result: UnitResult) -> None:
+    def place_structure(
+        self, role: tuple[str, str], uid: str, roi_name: str, write: Callable[[Path], Any], result: UnitResult
+    ) -> None:
         """Write one lesion or OAR mask (``write(path)``) and add its manifest row to ``result``.
 
         Lesion masks are ``masks/<lesion_id>_mask.nii.gz``; OAR masks
@@ -146,9 +205,13 @@ class IngestContext:
         self.check_no_identifier(roi_name, "ROI name")
         if kind == "lesion":
             if not name.startswith(f"{study_id}-"):
-                raise ValidationError(format_problem(
-                    f"lesion ID for study {study_id} does not start with the study ID (value not shown)",
-                    "a lesion ID is <study_id>-L<n> (lesion_id_template)", "fix lesion_id_template or roi_lesion_map"))
+                raise ValidationError(
+                    format_problem(
+                        f"lesion ID for study {study_id} does not start with the study ID (value not shown)",
+                        "a lesion ID is <study_id>-L<n> (lesion_id_template)",
+                        "fix lesion_id_template or roi_lesion_map",
+                    )
+                )
             self.check_no_identifier(name, "lesion ID")
             relative = f"masks/{name}_mask.nii.gz"
         else:
@@ -192,7 +255,9 @@ def ingest_rtstruct(path: str, context: IngestContext) -> UnitResult:
         except SabrkitError as exc:
             if not context.config.is_lesion_roi(roi.name) and not _named_structure(context, roi.name):
                 continue  # an ROI that is neither lesion nor OAR: its series problems are not ours
-            result.failures.append(CaseFailure(f"{path} [{shown}]", "rtstruct", f"{type(exc).__name__}: {exc}"))
+            result.failures.append(
+                CaseFailure(f"{path} [{shown}]", "rtstruct", f"{type(exc).__name__}: {exc}")
+            )
             continue
     return result
 
@@ -228,7 +293,9 @@ def ingest_seg(path: str, context: IngestContext) -> UnitResult:
                 context.check_no_identifier(info.label, f"segment {info.number} label")
                 roles[info.number] = role
         except SabrkitError as exc:
-            result.failures.append(CaseFailure(f"{path} [segment {info.number}]", "seg", f"{type(exc).__name__}: {exc}"))
+            result.failures.append(
+                CaseFailure(f"{path} [segment {info.number}]", "seg", f"{type(exc).__name__}: {exc}")
+            )
     grid = context.reference_grid(uid)
     sop_uids = context.series[uid]["sop_uids"]
     labels = {info.number: info.label for info in seg.segments}
@@ -241,9 +308,13 @@ def ingest_seg(path: str, context: IngestContext) -> UnitResult:
 
     for number, role in sorted(roles.items()):
         try:
-            context.place_structure(role, uid, labels[number], functools.partial(write_segment, number=number), result)
+            context.place_structure(
+                role, uid, labels[number], functools.partial(write_segment, number=number), result
+            )
         except SabrkitError as exc:
-            result.failures.append(CaseFailure(f"{path} [segment {number}]", "seg", f"{type(exc).__name__}: {exc}"))
+            result.failures.append(
+                CaseFailure(f"{path} [segment {number}]", "seg", f"{type(exc).__name__}: {exc}")
+            )
     return result
 
 
@@ -270,7 +341,9 @@ def nifti_pairs(root: Path) -> Iterator[tuple[str, Path, Path]]:
         if "image" in roles and "mask" in roles:
             yield case, roles["image"], roles["mask"]
         else:
-            logger.warning("NIfTI/NRRD case %s has no %s file; skipped", case, "mask" if "image" in roles else "image")
+            logger.warning(
+                "NIfTI/NRRD case %s has no %s file; skipped", case, "mask" if "image" in roles else "image"
+            )
 
 
 def ingest_nifti_pair(case: str, image_path: Path, mask_path: Path, context: IngestContext) -> UnitResult:
@@ -284,15 +357,20 @@ def ingest_nifti_pair(case: str, image_path: Path, mask_path: Path, context: Ing
     try:
         match = re.fullmatch(rf"(?P<study_id>{context.config.patient_id_pattern})-L\d+", case)
         if match is None:
-            raise ValidationError(format_problem(
-                f"NIfTI/NRRD case {case!r} ({image_path}) is not named by a lesion ID",
-                "image files are named <lesion_id>_ct.nii.gz (e.g. SABR-RCC-001-L1_ct.nii.gz)",
-                "rename the files to the registry lesion ID"))
+            raise ValidationError(
+                format_problem(
+                    f"NIfTI/NRRD case {case!r} ({image_path}) is not named by a lesion ID",
+                    "image files are named <lesion_id>_ct.nii.gz (e.g. SABR-RCC-001-L1_ct.nii.gz)",
+                    "rename the files to the registry lesion ID",
+                )
+            )
         study_id = context.config.study_id_of(match["study_id"])
         image = read_image(image_path, case)
         mask = read_image(mask_path, case, role="mask")
         check_same_grid(image, mask, case, tolerance=1e-4)
-        mask = sitk.Cast(sitk.GetImageFromArray((sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8)), sitk.sitkUInt8)
+        mask = sitk.Cast(
+            sitk.GetImageFromArray((sitk.GetArrayViewFromImage(mask) > 0).astype(np.uint8)), sitk.sitkUInt8
+        )
         mask.CopyInformation(image)
         check_mask_not_empty(mask, case)
         image_rel, mask_rel = f"images/{study_id}/{case}_image.nii.gz", f"masks/{case}_mask.nii.gz"
@@ -303,9 +381,30 @@ def ingest_nifti_pair(case: str, image_path: Path, mask_path: Path, context: Ing
         return result
     modality = context.config.nifti_modality
     result.outputs += [image_rel, mask_rel]
-    result.series.append({"study_id": study_id, "study_date": "", "modality": modality, "series_uid": "",
-                          "image_path": image_rel, "n_slices": image.GetSize()[2],
-                          "slice_spacing_mm": round(image.GetSpacing()[2], 6), "scanner": "", "frame_of_reference_uid": ""})
-    result.lesions.append({"lesion_id": case, "study_id": study_id, "image_path": image_rel, "mask_path": mask_rel,
-                           "modality": modality, "scanner": "", "study_date": "", "series_uid": "", "roi_name": ""})
+    result.series.append(
+        {
+            "study_id": study_id,
+            "study_date": "",
+            "modality": modality,
+            "series_uid": "",
+            "image_path": image_rel,
+            "n_slices": image.GetSize()[2],
+            "slice_spacing_mm": round(image.GetSpacing()[2], 6),
+            "scanner": "",
+            "frame_of_reference_uid": "",
+        }
+    )
+    result.lesions.append(
+        {
+            "lesion_id": case,
+            "study_id": study_id,
+            "image_path": image_rel,
+            "mask_path": mask_rel,
+            "modality": modality,
+            "scanner": "",
+            "study_date": "",
+            "series_uid": "",
+            "roi_name": "",
+        }
+    )
     return result

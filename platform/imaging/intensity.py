@@ -29,9 +29,12 @@ from monai.transforms import MapTransform, Transform
 from sabrkit.errors import ConfigError, EmptyMaskError, format_problem
 
 __all__ = [
-    "N4BiasFieldCorrection", "N4BiasFieldCorrectiond",
-    "ZScoreNormalize", "ZScoreNormalized",
-    "PercentileNormalize", "PercentileNormalized",
+    "N4BiasFieldCorrection",
+    "N4BiasFieldCorrectiond",
+    "ZScoreNormalize",
+    "ZScoreNormalized",
+    "PercentileNormalize",
+    "PercentileNormalized",
 ]
 
 logger = logging.getLogger(__name__)
@@ -47,8 +50,13 @@ def _foreground(image: sitk.Image, mask: sitk.Image | None) -> np.ndarray:
         return values.reshape(-1)
     selected = values[sitk.GetArrayViewFromImage(mask) > 0]
     if selected.size == 0:
-        raise EmptyMaskError(format_problem("normalisation mask has no foreground voxel",
-                                            "statistics need at least one voxel", "pass a non-empty mask or none"))
+        raise EmptyMaskError(
+            format_problem(
+                "normalisation mask has no foreground voxel",
+                "statistics need at least one voxel",
+                "pass a non-empty mask or none",
+            )
+        )
     return selected
 
 
@@ -70,16 +78,26 @@ class N4BiasFieldCorrection(Transform):
     convergence_threshold : float, default 1e-6
     """
 
-    def __init__(self, shrink_factor: int = 4, iterations: Sequence[int] = (50, 50, 30),
-                 convergence_threshold: float = 1e-6) -> None:
+    def __init__(
+        self,
+        shrink_factor: int = 4,
+        iterations: Sequence[int] = (50, 50, 30),
+        convergence_threshold: float = 1e-6,
+    ) -> None:
         if isinstance(shrink_factor, bool) or not isinstance(shrink_factor, int) or shrink_factor < 1:
             raise _bad(f"shrink_factor={shrink_factor!r}", "must be an integer >= 1", "use 4")
         levels = [int(i) for i in iterations]
         if not levels or min(levels) < 1:
-            raise _bad(f"iterations={iterations!r}", "one positive iteration count per level", "use (50, 50, 30)")
+            raise _bad(
+                f"iterations={iterations!r}", "one positive iteration count per level", "use (50, 50, 30)"
+            )
         if not (math.isfinite(convergence_threshold) and convergence_threshold > 0):
             raise _bad(f"convergence_threshold={convergence_threshold!r}", "must be > 0", "use 1e-6")
-        self.shrink_factor, self.iterations, self.convergence_threshold = shrink_factor, levels, convergence_threshold
+        self.shrink_factor, self.iterations, self.convergence_threshold = (
+            shrink_factor,
+            levels,
+            convergence_threshold,
+        )
 
     def __call__(self, image: sitk.Image, mask: sitk.Image | None = None) -> sitk.Image:
         """Corrected float32 image; ``mask`` (optional, e.g. the body) limits where N4 fits."""
@@ -101,8 +119,13 @@ class N4BiasFieldCorrection(Transform):
 class N4BiasFieldCorrectiond(MapTransform):
     """Dict form of :class:`N4BiasFieldCorrection`; ``mask_key`` (optional) names the fitting mask."""
 
-    def __init__(self, keys: Hashable | Sequence[Hashable] = ("image",), mask_key: Hashable | None = None,
-                 allow_missing_keys: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable] = ("image",),
+        mask_key: Hashable | None = None,
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.corrector = N4BiasFieldCorrection(**kwargs)
@@ -139,8 +162,13 @@ class ZScoreNormalize(Transform):
 class ZScoreNormalized(MapTransform):
     """Dict form of :class:`ZScoreNormalize`; statistics over ``mask_key``'s foreground when given."""
 
-    def __init__(self, keys: Hashable | Sequence[Hashable] = ("image",), mask_key: Hashable | None = None,
-                 eps: float = 1e-8, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable] = ("image",),
+        mask_key: Hashable | None = None,
+        eps: float = 1e-8,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.normalizer = ZScoreNormalize(eps)
@@ -181,8 +209,15 @@ class PercentileNormalize(Transform):
 class PercentileNormalized(MapTransform):
     """Dict form of :class:`PercentileNormalize`."""
 
-    def __init__(self, keys: Hashable | Sequence[Hashable] = ("image",), mask_key: Hashable | None = None,
-                 lower: float = 1.0, upper: float = 99.0, clip: bool = True, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable] = ("image",),
+        mask_key: Hashable | None = None,
+        lower: float = 1.0,
+        upper: float = 99.0,
+        clip: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
         self.normalizer = PercentileNormalize(lower, upper, clip)

@@ -96,8 +96,7 @@ def read_image(path: str | os.PathLike[str], case_id: str, *, role: str = "image
             format_problem(
                 f"case {case_id}: {role} file {str(file)!r} could not be read ({first_line})",
                 f"{role} files must be valid NIfTI, NRRD or MetaImage files",
-                "re-export the file from the source DICOM (it may be truncated or of another "
-                "format)",
+                "re-export the file from the source DICOM (it may be truncated or of another format)",
             )
         ) from exc
     logger.debug("read %s %s for case %s: size %s", role, file, case_id, image.GetSize())

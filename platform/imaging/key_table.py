@@ -39,8 +39,15 @@ from pathlib import Path
 
 from sabrkit.errors import ValidationError, format_problem
 
-__all__ = ["KeyTableError", "KEY_TABLE_COLUMNS", "OPTIONAL_KEY_COLUMNS", "KeyTable", "read_key_table",
-           "validate_key_table", "Redactor"]
+__all__ = [
+    "KeyTableError",
+    "KEY_TABLE_COLUMNS",
+    "OPTIONAL_KEY_COLUMNS",
+    "KeyTable",
+    "read_key_table",
+    "validate_key_table",
+    "Redactor",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +87,10 @@ def _rows_text(rows: list[int]) -> str:
 
 
 def validate_key_table(
-    columns: Iterable[str], rows: Iterable[Mapping[str, str]], *, source: str = "key table",
+    columns: Iterable[str],
+    rows: Iterable[Mapping[str, str]],
+    *,
+    source: str = "key table",
     pseudonym_pattern: str = DEFAULT_PSEUDONYM_PATTERN,
 ) -> KeyTable:
     """Check a key table given as its header and rows (see the module docstring).
@@ -109,14 +119,20 @@ def validate_key_table(
     missing = [c for c in KEY_TABLE_COLUMNS if c not in header]
     if missing:
         shown = [c if _SAFE_COLUMN.fullmatch(c) else "<not shown: holds digits or symbols>" for c in header]
-        hint = (" (a column name that is not shown may be a data value: does the file lack its header line?)"
-                if any(not _SAFE_COLUMN.fullmatch(c) for c in header) else "")
-        raise KeyTableError(format_problem(
-            f"{source}: header has columns {shown}, missing {missing}{hint}",
-            f"a key table is a CSV whose first line names the columns {list(KEY_TABLE_COLUMNS)} "
-            f"(optional: {list(OPTIONAL_KEY_COLUMNS)})",
-            "rename the columns (e.g. patient_id -> hospital_number) or add the header line; "
-            "see docs/imaging.md, 'The key table'"))
+        hint = (
+            " (a column name that is not shown may be a data value: does the file lack its header line?)"
+            if any(not _SAFE_COLUMN.fullmatch(c) for c in header)
+            else ""
+        )
+        raise KeyTableError(
+            format_problem(
+                f"{source}: header has columns {shown}, missing {missing}{hint}",
+                f"a key table is a CSV whose first line names the columns {list(KEY_TABLE_COLUMNS)} "
+                f"(optional: {list(OPTIONAL_KEY_COLUMNS)})",
+                "rename the columns (e.g. patient_id -> hospital_number) or add the header line; "
+                "see docs/imaging.md, 'The key table'",
+            )
+        )
     pattern = re.compile(pseudonym_pattern)
     mapping: dict[str, str] = {}
     identifiers: list[str] = []
@@ -156,24 +172,39 @@ def validate_key_table(
         (self_map, "maps a hospital number to itself (the hospital number would become the study ID)"),
         (not_pseudonym, f"study_id does not satisfy the pseudonym rule '{pseudonym_pattern}'"),
         (crossed, "a hospital number of this row is also used as a study_id"),
-        (hospital_like_pseudonym, f"hospital_number satisfies the pseudonym rule '{pseudonym_pattern}' "
-                                  "(it could pass as a study ID)"),
+        (
+            hospital_like_pseudonym,
+            f"hospital_number satisfies the pseudonym rule '{pseudonym_pattern}' "
+            "(it could pass as a study ID)",
+        ),
         (duplicate, "hospital_number listed before with another study_id"),
     ]
     found = [f"  - line(s) {_rows_text(lines)}: {rule}" for lines, rule in problems if lines]
     if found:
-        raise KeyTableError(format_problem(
-            f"{source}: {sum(len(lines) for lines, _ in problems)} bad row(s) (values not shown):\n" + "\n".join(found) + "\n",
-            "every row maps one hospital number to one pseudonymous study ID, and no hospital number can "
-            "reach the research data",
-            "correct those lines (study IDs come from the registry's patients table)"))
+        raise KeyTableError(
+            format_problem(
+                f"{source}: {sum(len(lines) for lines, _ in problems)} bad row(s) (values not shown):\n"
+                + "\n".join(found)
+                + "\n",
+                "every row maps one hospital number to one pseudonymous study ID, and no hospital number can "
+                "reach the research data",
+                "correct those lines (study IDs come from the registry's patients table)",
+            )
+        )
     if not mapping:
-        raise KeyTableError(format_problem(f"{source}: no rows", "a key table lists at least one patient",
-                                           "export the registry identifiers table"))
+        raise KeyTableError(
+            format_problem(
+                f"{source}: no rows",
+                "a key table lists at least one patient",
+                "export the registry identifiers table",
+            )
+        )
     return KeyTable(mapping, tuple(identifiers))
 
 
-def read_key_table(path: str | os.PathLike[str], *, pseudonym_pattern: str = DEFAULT_PSEUDONYM_PATTERN) -> KeyTable:
+def read_key_table(
+    path: str | os.PathLike[str], *, pseudonym_pattern: str = DEFAULT_PSEUDONYM_PATTERN
+) -> KeyTable:
     """Read and validate a key table file (``.csv`` or ``.parquet``).
 
     Raises
@@ -190,9 +221,13 @@ def read_key_table(path: str | os.PathLike[str], *, pseudonym_pattern: str = DEF
         else:
             table = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, ValueError, ImportError) as exc:
-        raise KeyTableError(format_problem(
-            f"key table {str(file)!r} could not be read ({type(exc).__name__})",
-            "a key table is a readable CSV (or Parquet) file", "check the path and the file format")) from exc
+        raise KeyTableError(
+            format_problem(
+                f"key table {str(file)!r} could not be read ({type(exc).__name__})",
+                "a key table is a readable CSV (or Parquet) file",
+                "check the path and the file format",
+            )
+        ) from exc
     table.columns = [str(c).strip() for c in table.columns]
     rows = table.astype(str).to_dict("records")
     return validate_key_table(table.columns, rows, source=str(file), pseudonym_pattern=pseudonym_pattern)

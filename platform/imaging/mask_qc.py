@@ -25,7 +25,15 @@ __all__ = ["QC_COLUMNS", "mask_qc", "qc_png", "qc_manifest"]
 
 logger = logging.getLogger(__name__)
 
-QC_COLUMNS = ("lesion_id", "n_voxels", "volume_mm3", "n_components", "largest_component_fraction", "dice", "png_path")
+QC_COLUMNS = (
+    "lesion_id",
+    "n_voxels",
+    "volume_mm3",
+    "n_components",
+    "largest_component_fraction",
+    "dice",
+    "png_path",
+)
 
 
 def mask_qc(mask: Any, reference: Any | None = None) -> dict[str, float]:
@@ -52,8 +60,15 @@ def mask_qc(mask: Any, reference: Any | None = None) -> dict[str, float]:
     }
 
 
-def qc_png(image: Any, mask: Any, path: str | os.PathLike[str], *, reference: Any | None = None, title: str = "",
-           window: tuple[float, float] = (-250.0, 350.0)) -> Path:
+def qc_png(
+    image: Any,
+    mask: Any,
+    path: str | os.PathLike[str],
+    *,
+    reference: Any | None = None,
+    title: str = "",
+    window: tuple[float, float] = (-250.0, 350.0),
+) -> Path:
     """Draw the middle axial slice of ``mask`` with its contour over ``image`` (matplotlib Agg)."""
     import SimpleITK as sitk
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -82,8 +97,14 @@ def qc_png(image: Any, mask: Any, path: str | os.PathLike[str], *, reference: An
     return target
 
 
-def qc_manifest(manifest: pd.DataFrame, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] | None = None,
-                reference_column: str | None = None, png: bool = True) -> pd.DataFrame:
+def qc_manifest(
+    manifest: pd.DataFrame,
+    out_dir: str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    reference_column: str | None = None,
+    png: bool = True,
+) -> pd.DataFrame:
     """QC every lesion of a manifest (``lesion_id, image_path, mask_path`` [+ a reference column]).
 
     Writes ``<out_dir>/<lesion_id>_qc.png`` per lesion and returns one row per lesion with
@@ -108,11 +129,15 @@ def qc_manifest(manifest: pd.DataFrame, out_dir: str | os.PathLike[str], *, base
             mask = read_image(resolve(row.mask_path), lesion_id, role="mask")
             reference = None
             if reference_column and isinstance(getattr(row, reference_column, None), str):
-                reference = read_image(resolve(getattr(row, reference_column)), lesion_id, role="reference mask")
+                reference = read_image(
+                    resolve(getattr(row, reference_column)), lesion_id, role="reference mask"
+                )
             record: dict[str, Any] = {"lesion_id": lesion_id, **mask_qc(mask, reference), "png_path": ""}
             if png:
                 name = f"{lesion_id}_qc.png"
-                title = f"{lesion_id}" + (f" Dice {record['dice']:.2f}" if not math.isnan(record["dice"]) else "")
+                title = f"{lesion_id}" + (
+                    f" Dice {record['dice']:.2f}" if not math.isnan(record["dice"]) else ""
+                )
                 qc_png(image, mask, out / name, reference=reference, title=title)
                 record["png_path"] = name
         except SabrkitError as exc:

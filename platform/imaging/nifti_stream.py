@@ -36,8 +36,13 @@ _VOX_OFFSET = 108  # vox_offset (float32)
 _COMPRESS_LEVEL = 2  # ISA-L levels 0-3; ~ zlib's default ratio at several times its speed
 
 
-def itk_nifti_header(size: tuple[int, int, int], spacing: tuple[float, ...], origin: tuple[float, ...],
-                     direction: tuple[float, ...], dtype: np.dtype) -> bytes:
+def itk_nifti_header(
+    size: tuple[int, int, int],
+    spacing: tuple[float, ...],
+    origin: tuple[float, ...],
+    direction: tuple[float, ...],
+    dtype: np.dtype,
+) -> bytes:
     """The bytes ITK writes before the voxels of a ``size`` image with this grid and pixel type.
 
     Parameters
@@ -95,17 +100,31 @@ class NiftiSliceWriter:
     ...         out.write(slice_k)  # (ny, nx) int16
     """
 
-    def __init__(self, path: str | os.PathLike[str], size: tuple[int, int, int], spacing: tuple[float, ...],
-                 origin: tuple[float, ...], direction: tuple[float, ...], dtype: Any) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: tuple[int, int, int],
+        spacing: tuple[float, ...],
+        origin: tuple[float, ...],
+        direction: tuple[float, ...],
+        dtype: Any,
+    ) -> None:
         self.path = Path(path)
         if not self.path.name.lower().endswith(".nii.gz"):
-            raise ConfigError(format_problem(f"streamed image path {str(self.path)!r}",
-                                             "slice-wise writing produces .nii.gz files", "name the file .nii.gz"))
+            raise ConfigError(
+                format_problem(
+                    f"streamed image path {str(self.path)!r}",
+                    "slice-wise writing produces .nii.gz files",
+                    "name the file .nii.gz",
+                )
+            )
         self.size = tuple(int(v) for v in size)
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self._header = itk_nifti_header(self.size, spacing, origin, direction, np.dtype(dtype))  # type: ignore[arg-type]
         self._written = 0
-        self._tmp = self.path.with_name(f".{self.path.name[:-7]}.tmp-{os.getpid()}-{secrets.token_hex(4)}.nii.gz")
+        self._tmp = self.path.with_name(
+            f".{self.path.name[:-7]}.tmp-{os.getpid()}-{secrets.token_hex(4)}.nii.gz"
+        )
         self._stream: Any = None
 
     def __enter__(self) -> NiftiSliceWriter:
@@ -132,8 +151,9 @@ class NiftiSliceWriter:
         for _ in range(n):
             self.write(zeros)
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         try:
             self._stream.close()
             if kind is None and self._written != self.size[2]:

@@ -86,9 +86,16 @@ class PreprocessConfig:
         if self.hu_window is not None:
             window = tuple(self.hu_window)
             if len(window) != 2 or not all(_finite(v) for v in window) or not window[0] < window[1]:
-                _bad("hu_window", self.hu_window, "(lower, upper) with lower < upper, or None", "e.g. (-1000, 3000)")
+                _bad(
+                    "hu_window",
+                    self.hu_window,
+                    "(lower, upper) with lower < upper, or None",
+                    "e.g. (-1000, 3000)",
+                )
             object.__setattr__(self, "hu_window", (float(window[0]), float(window[1])))
-        if self.crop_margin_mm is not None and not (_finite(self.crop_margin_mm) and self.crop_margin_mm >= 0):
+        if self.crop_margin_mm is not None and not (
+            _finite(self.crop_margin_mm) and self.crop_margin_mm >= 0
+        ):
             _bad("crop_margin_mm", self.crop_margin_mm, "a number >= 0, or None", "e.g. 10.0")
         if isinstance(self.label, bool) or not isinstance(self.label, int) or self.label <= 0:
             _bad("label", self.label, "a positive integer", "use 1")
@@ -322,4 +329,3 @@ def _run(tasks: Sequence[tuple[Any, ...]], workers: int) -> list[tuple[str, Case
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pin_threads) as pool:
         return list(pool.map(_preprocess_one, tasks))
-

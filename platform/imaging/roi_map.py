@@ -66,7 +66,10 @@ class RoiMap:
 
 
 def parse_roi_map(
-    columns: Iterable[str], rows: Iterable[Mapping[str, str]], *, source: str = "ROI map",
+    columns: Iterable[str],
+    rows: Iterable[Mapping[str, str]],
+    *,
+    source: str = "ROI map",
     pseudonym_pattern: str = r"SABR-RCC-\d{3,6}",
 ) -> RoiMap:
     """Validate an ROI map given as header and rows (see the module docstring).
@@ -81,10 +84,13 @@ def parse_roi_map(
     missing = [c for c in ROI_MAP_COLUMNS if c not in header]
     if missing:
         shown = [c if _SAFE_COLUMN.fullmatch(c) else "<not shown>" for c in header]
-        raise RoiMapError(format_problem(
-            f"{source}: header has columns {shown}, missing {missing}",
-            "an ROI map is a CSV with the columns roi_name, maps_to (optional study_id)",
-            "add or rename the header line; see docs/imaging.md, 'Naming conventions'"))
+        raise RoiMapError(
+            format_problem(
+                f"{source}: header has columns {shown}, missing {missing}",
+                "an ROI map is a CSV with the columns roi_name, maps_to (optional study_id)",
+                "add or rename the header line; see docs/imaging.md, 'Naming conventions'",
+            )
+        )
     entries: dict[tuple[str, str], RoiTarget] = {}
     problems: list[str] = []
     oar_of = {name.casefold(): name for name in OAR_SYNONYMS}
@@ -98,8 +104,10 @@ def parse_roi_map(
             problems.append(f"line {line}: empty roi_name or maps_to")
             continue
         if study and not re.fullmatch(pseudonym_pattern, study):
-            problems.append(f"line {line}: study_id is not a pseudonymous study ID ('{pseudonym_pattern}'; value "
-                            "not shown)")
+            problems.append(
+                f"line {line}: study_id is not a pseudonymous study ID ('{pseudonym_pattern}'; value "
+                "not shown)"
+            )
             continue
         lesion = _LESION.fullmatch(target)
         if lesion is not None:
@@ -109,8 +117,9 @@ def parse_roi_map(
         elif target.casefold() == "ignore":
             value = RoiTarget()
         else:
-            problems.append(f"line {line}: maps_to is neither L<n>, a TG-263 OAR name nor 'ignore' (value not "
-                            "shown)")
+            problems.append(
+                f"line {line}: maps_to is neither L<n>, a TG-263 OAR name nor 'ignore' (value not shown)"
+            )
             continue
         key = (study, normalise_roi_name(roi))
         if key in entries and entries[key] != value:
@@ -120,10 +129,13 @@ def parse_roi_map(
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems[:10])
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise RoiMapError(format_problem(
-            f"{source}: {len(problems)} bad line(s):\n{listed}{more}\n",
-            f"maps_to is L<n>, <n>, ignore or one of the TG-263 names {sorted(OAR_SYNONYMS)}",
-            "correct those lines"))
+        raise RoiMapError(
+            format_problem(
+                f"{source}: {len(problems)} bad line(s):\n{listed}{more}\n",
+                f"maps_to is L<n>, <n>, ignore or one of the TG-263 names {sorted(OAR_SYNONYMS)}",
+                "correct those lines",
+            )
+        )
     return RoiMap(entries)
 
 
@@ -135,7 +147,14 @@ def read_roi_map(path: str | os.PathLike[str], *, pseudonym_pattern: str = r"SAB
     try:
         table = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, ValueError) as exc:
-        raise RoiMapError(format_problem(f"ROI map {str(file)!r} could not be read ({type(exc).__name__})",
-                                         "an ROI map is a readable CSV file", "check the path")) from exc
+        raise RoiMapError(
+            format_problem(
+                f"ROI map {str(file)!r} could not be read ({type(exc).__name__})",
+                "an ROI map is a readable CSV file",
+                "check the path",
+            )
+        ) from exc
     table.columns = [str(c).strip() for c in table.columns]
-    return parse_roi_map(table.columns, table.to_dict("records"), source=str(file), pseudonym_pattern=pseudonym_pattern)
+    return parse_roi_map(
+        table.columns, table.to_dict("records"), source=str(file), pseudonym_pattern=pseudonym_pattern
+    )

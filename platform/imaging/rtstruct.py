@@ -27,8 +27,17 @@ import numpy as np
 
 from sabrkit.errors import EmptyMaskError, ImageGeometryError, ImageReadError, format_problem
 
-__all__ = ["ImageGrid", "RoiContours", "StructureSet", "contour_planes", "fill_plane", "read_rtstruct", "rasterize_contours",
-           "roi_series_uids", "write_contour_mask"]
+__all__ = [
+    "ImageGrid",
+    "RoiContours",
+    "StructureSet",
+    "contour_planes",
+    "fill_plane",
+    "read_rtstruct",
+    "rasterize_contours",
+    "roi_series_uids",
+    "write_contour_mask",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +92,19 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
         ds = pydicom.dcmread(file)
     except Exception as exc:  # pydicom raises many types for broken files
         raise ImageReadError(
-            format_problem(f"RTSTRUCT {str(file)!r} could not be read ({exc})", "the file must be complete DICOM",
-                           "copy it again from the archive")
+            format_problem(
+                f"RTSTRUCT {str(file)!r} could not be read ({exc})",
+                "the file must be complete DICOM",
+                "copy it again from the archive",
+            )
         ) from exc
     if str(ds.get("Modality", "")) != "RTSTRUCT" or "StructureSetROISequence" not in ds:
         raise ImageReadError(
-            format_problem(f"{str(file)!r} is not an RT Structure Set", "expected Modality RTSTRUCT",
-                           "pass an RTSTRUCT file")
+            format_problem(
+                f"{str(file)!r} is not an RT Structure Set",
+                "expected Modality RTSTRUCT",
+                "pass an RTSTRUCT file",
+            )
         )
     series_of_frame: dict[str, tuple[str, ...]] = {}
     for frame in ds.get("ReferencedFrameOfReferenceSequence", []):
@@ -212,19 +227,23 @@ class ImageGrid:
 
     @classmethod
     def of(cls, image: object) -> ImageGrid:
-        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),  # type: ignore[attr-defined]
-                   tuple(image.GetDirection()))  # type: ignore[attr-defined]
+        return cls(
+            tuple(image.GetSize()),
+            tuple(image.GetSpacing()),
+            tuple(image.GetOrigin()),  # type: ignore[attr-defined]
+            tuple(image.GetDirection()),
+        )  # type: ignore[attr-defined]
 
-    def GetSize(self) -> tuple[int, int, int]:  # noqa: N802 - SimpleITK's spelling, so images and grids mix
+    def GetSize(self) -> tuple[int, int, int]:
         return self.size
 
-    def GetSpacing(self) -> tuple[float, float, float]:  # noqa: N802
+    def GetSpacing(self) -> tuple[float, float, float]:
         return self.spacing
 
-    def GetOrigin(self) -> tuple[float, float, float]:  # noqa: N802
+    def GetOrigin(self) -> tuple[float, float, float]:
         return self.origin
 
-    def GetDirection(self) -> tuple[float, ...]:  # noqa: N802
+    def GetDirection(self) -> tuple[float, ...]:
         return self.direction
 
     def empty_mask(self) -> tuple[object, np.ndarray]:
@@ -240,7 +259,9 @@ class ImageGrid:
         return mask, writable_array(mask)
 
 
-def contour_planes(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> dict[int, list[np.ndarray]]:
+def contour_planes(
+    contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI"
+) -> dict[int, list[np.ndarray]]:
     """Image plane -> the contours on it, as continuous (i, j) voxel indices (checked as below).
 
     Raises
@@ -250,8 +271,11 @@ def contour_planes(contours: Sequence[np.ndarray], reference: object, *, roi: st
     """
     if not contours or sum(len(c) for c in contours) == 0:
         raise EmptyMaskError(
-            format_problem(f"ROI {roi!r} has no contour points", "an ROI used as a mask needs at least one "
-                           "closed contour", "draw the ROI in the planning system and export the RTSTRUCT again")
+            format_problem(
+                f"ROI {roi!r} has no contour points",
+                "an ROI used as a mask needs at least one closed contour",
+                "draw the ROI in the planning system and export the RTSTRUCT again",
+            )
         )
     grid = reference if isinstance(reference, ImageGrid) else ImageGrid.of(reference)
     nz = grid.size[2]
@@ -331,8 +355,9 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
     return mask
 
 
-def write_contour_mask(contours: Sequence[np.ndarray], reference: object, path: str | os.PathLike[str], *,
-                       roi: str = "ROI") -> Path:
+def write_contour_mask(
+    contours: Sequence[np.ndarray], reference: object, path: str | os.PathLike[str], *, roi: str = "ROI"
+) -> Path:
     """:func:`rasterize_contours` written straight to a ``.nii.gz`` file, one slice at a time.
 
     The file is the one :func:`~sabrkit.imaging.write_image` would write for the mask (ITK's

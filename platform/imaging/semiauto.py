@@ -102,33 +102,59 @@ class SeedSegmentationConfig:
 
     def __post_init__(self) -> None:
         if self.method not in SEMIAUTO_METHODS:
-            raise ConfigError(format_problem(f"method={self.method!r}", f"one of {SEMIAUTO_METHODS}", "use 'threshold'"))
+            raise ConfigError(
+                format_problem(f"method={self.method!r}", f"one of {SEMIAUTO_METHODS}", "use 'threshold'")
+            )
         for name in ("smoothing_mm", "max_radius_mm", "ball_factor", "confidence_multiplier"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(format_problem(f"{name}={value!r}", "must be a positive number", "use the default"))
+                raise ConfigError(
+                    format_problem(f"{name}={value!r}", "must be a positive number", "use the default")
+                )
         for name in ("n_rays", "refine_iterations", "background_clusters"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(format_problem(f"{name}={value!r}", "an integer >= 1", "use the default"))
         if not (isinstance(self.lesion_probability, (int, float)) and 0 < self.lesion_probability < 1):
-            raise ConfigError(format_problem(f"lesion_probability={self.lesion_probability!r}", "a number in (0, 1)",
-                                             "use 0.6"))
-        if not (isinstance(self.edge_ratio, (int, float)) and math.isfinite(self.edge_ratio) and self.edge_ratio > 0):
+            raise ConfigError(
+                format_problem(
+                    f"lesion_probability={self.lesion_probability!r}", "a number in (0, 1)", "use 0.6"
+                )
+            )
+        if not (
+            isinstance(self.edge_ratio, (int, float))
+            and math.isfinite(self.edge_ratio)
+            and self.edge_ratio > 0
+        ):
             raise ConfigError(format_problem(f"edge_ratio={self.edge_ratio!r}", "a positive number", "use 5"))
-        if not (isinstance(self.edge_search_mm, (int, float)) and math.isfinite(self.edge_search_mm)
-                and self.edge_search_mm >= 0):
-            raise ConfigError(format_problem(f"edge_search_mm={self.edge_search_mm!r}", "a number >= 0 (0: no edge "
-                                             "search)", "use 1.5"))
+        if not (
+            isinstance(self.edge_search_mm, (int, float))
+            and math.isfinite(self.edge_search_mm)
+            and self.edge_search_mm >= 0
+        ):
+            raise ConfigError(
+                format_problem(
+                    f"edge_search_mm={self.edge_search_mm!r}", "a number >= 0 (0: no edge search)", "use 1.5"
+                )
+            )
         if not (isinstance(self.inner_margin_voxels, int) and self.inner_margin_voxels >= 0):
-            raise ConfigError(format_problem(f"inner_margin_voxels={self.inner_margin_voxels!r}", "an integer >= 0", "use 1"))
+            raise ConfigError(
+                format_problem(
+                    f"inner_margin_voxels={self.inner_margin_voxels!r}", "an integer >= 0", "use 1"
+                )
+            )
 
 
 def _check_index(image: sitk.Image, index: Sequence[int], what: str) -> tuple[int, int, int]:
     point = tuple(int(v) for v in index)
     if len(point) != 3 or not all(0 <= p < n for p, n in zip(point, image.GetSize())):
-        raise ConfigError(format_problem(f"{what} {tuple(index)} for an image of size {image.GetSize()}",
-                                         "voxel indices (x, y, z) inside the image", "click inside the image"))
+        raise ConfigError(
+            format_problem(
+                f"{what} {tuple(index)} for an image of size {image.GetSize()}",
+                "voxel indices (x, y, z) inside the image",
+                "click inside the image",
+            )
+        )
     return point
 
 
@@ -141,15 +167,27 @@ def _profile(sub: np.ndarray, r: np.ndarray, max_r: float) -> np.ndarray:
     return np.array([np.median(values[a:b]) if b > a else np.nan for a, b in itertools.pairwise(bounds)])
 
 
-def _grow(sub: np.ndarray, seed: tuple[int, ...], lower: float, upper: float, limit: np.ndarray,
-          config: SeedSegmentationConfig, spacing: Sequence[float] | np.ndarray) -> np.ndarray:
+def _grow(
+    sub: np.ndarray,
+    seed: tuple[int, ...],
+    lower: float,
+    upper: float,
+    limit: np.ndarray,
+    config: SeedSegmentationConfig,
+    spacing: Sequence[float] | np.ndarray,
+) -> np.ndarray:
     """Seed-connected region of voxels in [lower, upper] within ``limit`` (SimpleITK region growing)."""
     image = sitk.GetImageFromArray(np.where(limit, sub, np.float32(-1e9)).astype(np.float32))
     image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
     seed_xyz = (seed[2], seed[1], seed[0])
     if config.method == "confidence":
-        grown = sitk.ConfidenceConnected(image, seedList=[seed_xyz], numberOfIterations=3,
-                                         multiplier=config.confidence_multiplier, initialNeighborhoodRadius=1)
+        grown = sitk.ConfidenceConnected(
+            image,
+            seedList=[seed_xyz],
+            numberOfIterations=3,
+            multiplier=config.confidence_multiplier,
+            initialNeighborhoodRadius=1,
+        )
         candidate = sitk.GetArrayFromImage(grown).astype(bool) & limit
     else:
         candidate = (sub >= lower) & (sub <= upper) & limit
@@ -176,7 +214,9 @@ def _sphere_directions(n: int) -> np.ndarray:
 _VAR_FLOOR = np.array([0.25, 0.05])  # feature units: (HU / 20)^2 and log-SD^2
 
 
-def _mixture(samples: np.ndarray, k: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _mixture(
+    samples: np.ndarray, k: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Diagonal Gaussian components (mean, variance, log weight) from k-means clusters of ``samples``."""
     if len(samples) > 20000:
         samples = samples[rng.choice(len(samples), 20000, replace=False)]
@@ -193,8 +233,13 @@ def _mixture(samples: np.ndarray, k: int, rng: np.random.Generator) -> list[tupl
 
 
 def _log_likelihood(x: np.ndarray, components: list, inflate: float = 1.0) -> np.ndarray:
-    return np.max([-0.5 * (((x - mu) ** 2) / (inflate * var) + np.log(inflate * var)).sum(-1) + logw
-                   for mu, var, logw in components], axis=0)
+    return np.max(
+        [
+            -0.5 * (((x - mu) ** 2) / (inflate * var) + np.log(inflate * var)).sum(-1) + logw
+            for mu, var, logw in components
+        ],
+        axis=0,
+    )
 
 
 def _regularise(radius: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
@@ -214,8 +259,15 @@ def _star_region(radius: np.ndarray, r: np.ndarray, unit: np.ndarray, tree: cKDT
     return inside.reshape(r.shape) | (r <= 1.0)
 
 
-def _snap_to_edges(sub: np.ndarray, local: tuple[int, ...], spacing: np.ndarray, directions: np.ndarray,
-                   radius: np.ndarray, lesion: np.ndarray, search_mm: float) -> np.ndarray:
+def _snap_to_edges(
+    sub: np.ndarray,
+    local: tuple[int, ...],
+    spacing: np.ndarray,
+    directions: np.ndarray,
+    radius: np.ndarray,
+    lesion: np.ndarray,
+    search_mm: float,
+) -> np.ndarray:
     """Move each ray's radius to the steepest lesion-to-background intensity step within +- ``search_mm``."""
     ring = ndi.binary_dilation(lesion, iterations=4) & ~ndi.binary_dilation(lesion, iterations=1)
     if not ring.any():
@@ -224,16 +276,28 @@ def _snap_to_edges(sub: np.ndarray, local: tuple[int, ...], spacing: np.ndarray,
     step = 0.25
     steps = np.arange(0.0, float(radius.max()) + search_mm + 2 * step, step)
     points = np.array(local, dtype=float) + directions[:, None, :] * steps[None, :, None] / spacing
-    profile = ndi.map_coordinates(sub, points.reshape(-1, 3).T, order=1, mode="nearest").reshape(points.shape[:2])
-    descent = -polarity * np.gradient(profile, step, axis=1)  # intensity falling from lesion to background level
+    profile = ndi.map_coordinates(sub, points.reshape(-1, 3).T, order=1, mode="nearest").reshape(
+        points.shape[:2]
+    )
+    descent = -polarity * np.gradient(
+        profile, step, axis=1
+    )  # intensity falling from lesion to background level
     window = (steps[None, :] >= np.maximum(radius - search_mm, 0.5)[:, None]) & (
-        steps[None, :] <= (radius + search_mm)[:, None])
+        steps[None, :] <= (radius + search_mm)[:, None]
+    )
     snapped = steps[np.argmax(np.where(window, descent, -np.inf), 1)]
     return np.where(window.any(1), snapped, radius)
 
 
-def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, ...], spacing: np.ndarray,
-                    r: np.ndarray, max_r: float, config: SeedSegmentationConfig) -> np.ndarray:
+def _texture_refine(
+    raw: np.ndarray,
+    sub: np.ndarray,
+    local: tuple[int, ...],
+    spacing: np.ndarray,
+    r: np.ndarray,
+    max_r: float,
+    config: SeedSegmentationConfig,
+) -> np.ndarray:
     """Star-shaped lesion region from intensity + local-texture classification along rays (see module docstring)."""
     smooth = ndi.gaussian_filter(raw, 1.5 / spacing)
     pre = ndi.gaussian_filter(raw, 0.6 / spacing)
@@ -254,7 +318,9 @@ def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, ...], sp
         parts = []
         for sl in (slice(0, cand), slice(cand, min(n_shells, int(cand * 1.3) + 4))):
             w = count[sl][:, None]
-            parts.append(((mean_p[sl] * w).sum(0) / max(w.sum(), 1), (var_p[sl] * w).sum(0) / max(w.sum(), 1)))
+            parts.append(
+                ((mean_p[sl] * w).sum(0) / max(w.sum(), 1), (var_p[sl] * w).sum(0) / max(w.sum(), 1))
+            )
         score = float((np.abs(parts[0][0] - parts[1][0]) / np.sqrt(parts[0][1] + parts[1][1])).sum())
         if score > best:
             best, rho = score, cand
@@ -266,7 +332,9 @@ def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, ...], sp
     in_crop = np.all((points >= 0) & (points <= np.array(raw.shape) - 1), -1)
     tree = cKDTree(directions)
     _, neighbours = tree.query(directions, k=min(10, len(directions)))
-    offsets = np.stack([(g - c) * s for g, c, s in zip(np.indices(raw.shape, dtype=np.float32), local, spacing)], -1)
+    offsets = np.stack(
+        [(g - c) * s for g, c, s in zip(np.indices(raw.shape, dtype=np.float32), local, spacing)], -1
+    )
     unit = (offsets / np.maximum(r[..., None], 1e-6)).reshape(-1, 3)
     rng = np.random.default_rng(0)
     for _ in range(config.refine_iterations):
@@ -276,17 +344,22 @@ def _texture_refine(raw: np.ndarray, sub: np.ndarray, local: tuple[int, ...], sp
             background = ~ndi.binary_dilation(lesion, iterations=2)
         background_model = _mixture(features[background], config.background_clusters, rng)
         log_ratio = _log_likelihood(flat, background_model) - _log_likelihood(flat, lesion_model, inflate=3.0)
-        probability = (1.0 / (1.0 + np.exp(np.clip(log_ratio, -50, 50)))).reshape(raw.shape).astype(np.float32)
+        probability = (
+            (1.0 / (1.0 + np.exp(np.clip(log_ratio, -50, 50)))).reshape(raw.shape).astype(np.float32)
+        )
         along = ndi.map_coordinates(probability, points.reshape(-1, 3).T, order=1, mode="nearest")
         gain = np.where(in_crop, along.reshape(points.shape[:2]) - config.lesion_probability, -1.0)
         cumulative = np.concatenate([np.zeros((len(directions), 1)), np.cumsum(gain, 1)], 1)
-        radius = np.argmax(cumulative, 1) * 0.5  # the lesion extent that maximises (p - threshold) along each ray
+        radius = (
+            np.argmax(cumulative, 1) * 0.5
+        )  # the lesion extent that maximises (p - threshold) along each ray
         radius = _regularise(radius, neighbours)
         lesion = _star_region(radius, r, unit, tree)
         background = (~ndi.binary_dilation(lesion, iterations=2)) & (r <= max(radius.max() * 1.5 + 10, 15))
     if config.edge_search_mm > 0:
-        radius = _regularise(_snap_to_edges(sub, local, spacing, directions, radius, lesion, config.edge_search_mm),
-                             neighbours)
+        radius = _regularise(
+            _snap_to_edges(sub, local, spacing, directions, radius, lesion, config.edge_search_mm), neighbours
+        )
         lesion = _star_region(radius, r, unit, tree)
     return lesion
 
@@ -308,8 +381,12 @@ def _edge_strength(region: np.ndarray | None, star: np.ndarray, grad: np.ndarray
     return float(grad[edge].mean()) / max(float(np.median(grad[core])), 1e-6)
 
 
-def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmentationConfig,
-             box: tuple[tuple[int, ...], tuple[int, ...]] | None) -> sitk.Image:
+def _segment(
+    image: sitk.Image,
+    seed: tuple[int, int, int],
+    config: SeedSegmentationConfig,
+    box: tuple[tuple[int, ...], tuple[int, ...]] | None,
+) -> sitk.Image:
     spacing = np.array(image.GetSpacing(), dtype=float)[::-1]  # z, y, x
     voxels = sitk.GetArrayViewFromImage(image)
     centre = np.array(seed[::-1])
@@ -340,7 +417,11 @@ def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmenta
         if not probe.any():
             continue
         mu_t = float(np.median(sub[probe]))
-        mu_b = float(np.median(sub[~in_box])) if in_box is not None else float(np.nanmedian(profile[int(max_r * 0.6):]))
+        mu_b = (
+            float(np.median(sub[~in_box]))
+            if in_box is not None
+            else float(np.nanmedian(profile[int(max_r * 0.6) :]))
+        )
         radius = max_r / 2
         for _ in range(3 if in_box is None else 1):
             mid, sign = (mu_t + mu_b) / 2, (np.sign(mu_t - mu_b) or 1.0)
@@ -365,8 +446,13 @@ def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmenta
         if _edge_strength(region, star, grad) <= config.edge_ratio:
             region = star  # no clear edge around the threshold region (texture, leak, or none grew)
     if region is None or not region.any():
-        raise EmptyMaskError(format_problem(f"no region grew from seed {seed}", "the click must be inside a lesion that "
-                                            "differs from its surroundings", "click the lesion centre or draw a box"))
+        raise EmptyMaskError(
+            format_problem(
+                f"no region grew from seed {seed}",
+                "the click must be inside a lesion that differs from its surroundings",
+                "click the lesion centre or draw a box",
+            )
+        )
     if config.inner_margin_voxels:
         eroded = ndi.binary_erosion(region, structure=_CROSS, iterations=config.inner_margin_voxels)
         region = eroded if eroded.any() else region
@@ -377,7 +463,9 @@ def _segment(image: sitk.Image, seed: tuple[int, int, int], config: SeedSegmenta
     return out
 
 
-def segment_from_seed(image: sitk.Image, seed: Sequence[int], config: SeedSegmentationConfig | None = None) -> sitk.Image:
+def segment_from_seed(
+    image: sitk.Image, seed: Sequence[int], config: SeedSegmentationConfig | None = None
+) -> sitk.Image:
     """Segment the lesion under ``seed`` (voxel index x, y, z); returns a uint8 mask on ``image``'s grid.
 
     Raises
@@ -391,13 +479,19 @@ def segment_from_seed(image: sitk.Image, seed: Sequence[int], config: SeedSegmen
     return _segment(image, _check_index(image, seed, "seed"), config, None)
 
 
-def segment_from_box(image: sitk.Image, box_min: Sequence[int], box_max: Sequence[int],
-                     config: SeedSegmentationConfig | None = None) -> sitk.Image:
+def segment_from_box(
+    image: sitk.Image,
+    box_min: Sequence[int],
+    box_max: Sequence[int],
+    config: SeedSegmentationConfig | None = None,
+) -> sitk.Image:
     """Segment the lesion inside a box (inclusive voxel indices x, y, z); the box centre is the seed."""
     config = config or SeedSegmentationConfig()
     lo = _check_index(image, box_min, "box corner")
     hi = _check_index(image, box_max, "box corner")
     if any(a > b for a, b in zip(lo, hi)):
-        raise ConfigError(format_problem(f"box {lo}..{hi}", "box_min <= box_max on every axis", "swap the corners"))
+        raise ConfigError(
+            format_problem(f"box {lo}..{hi}", "box_min <= box_max on every axis", "swap the corners")
+        )
     seed = tuple((a + b) // 2 for a, b in zip(lo, hi))
     return _segment(image, seed, config, (lo, hi))  # type: ignore[arg-type]

@@ -277,7 +277,9 @@ class CropToMask(Transform):
         Geometry tolerance for the image/mask grid check.
     """
 
-    def __init__(self, margin_mm: float = 10.0, label: int = 1, tolerance: float = DEFAULT_GEOMETRY_TOLERANCE) -> None:
+    def __init__(
+        self, margin_mm: float = 10.0, label: int = 1, tolerance: float = DEFAULT_GEOMETRY_TOLERANCE
+    ) -> None:
         if not (math.isfinite(margin_mm) and margin_mm >= 0):
             raise ConfigError(
                 format_problem(

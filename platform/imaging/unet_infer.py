@@ -50,9 +50,21 @@ def predict_mask(model: Any, image: np.ndarray, config: Any, *, keep_largest: bo
     padded = np.pad(image, [(0, 0)] + [(0, q) for q in pad], mode="edge") if any(pad) else image
     with torch.no_grad():
         tensor = torch.as_tensor(padded[None], dtype=torch.float32, device=device)
-        logits = sliding_window_inference(tensor, roi_size=config.patch_size, sw_batch_size=4, predictor=model,
-                                          overlap=config.sw_overlap, mode="gaussian")
-    mask = torch.as_tensor(logits).argmax(dim=1)[0].cpu().numpy().astype(bool)[: shape[0], : shape[1], : shape[2]]
+        logits = sliding_window_inference(
+            tensor,
+            roi_size=config.patch_size,
+            sw_batch_size=4,
+            predictor=model,
+            overlap=config.sw_overlap,
+            mode="gaussian",
+        )
+    mask = (
+        torch.as_tensor(logits)
+        .argmax(dim=1)[0]
+        .cpu()
+        .numpy()
+        .astype(bool)[: shape[0], : shape[1], : shape[2]]
+    )
     return largest_component(mask) if keep_largest else mask
 
 
@@ -62,7 +74,9 @@ def evaluate_unet(model: Any, lesions: list[dict[str, Any]], config: Any) -> dic
     per_lesion: dict[str, float] = {}
     for lesion in lesions:
         predicted = predict_mask(model, lesion["image"], config)
-        per_lesion[lesion.get("lesion_id", str(len(per_lesion)))] = dice_coefficient(predicted, lesion["label"][0] > 0)
+        per_lesion[lesion.get("lesion_id", str(len(per_lesion)))] = dice_coefficient(
+            predicted, lesion["label"][0] > 0
+        )
     values = np.array(list(per_lesion.values()), dtype=float)
     return {
         "mean_dice": float(values.mean()) if values.size else float("nan"),

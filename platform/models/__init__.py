@@ -3,7 +3,13 @@
 from sabrkit.models.assembly import assemble_dataset, assemble_lesion_dataset, consented_ids
 from sabrkit.models.clinical_encoding import CLINICAL_CATEGORIES, CLINICAL_NUMERIC, encode_clinical
 from sabrkit.models.comparison import PairedComparison, paired_cv_comparison
-from sabrkit.models.dataset import FEATURE_BLOCKS, FEATURE_SETS, SurvivalDataset, make_dataset, parse_feature_set
+from sabrkit.models.dataset import (
+    FEATURE_BLOCKS,
+    FEATURE_SETS,
+    SurvivalDataset,
+    make_dataset,
+    parse_feature_set,
+)
 from sabrkit.models.estimators import available_estimators, build_pipeline, register_estimator
 from sabrkit.models.experiment import ExperimentResult, run_experiment
 from sabrkit.models.experiment_io import ExperimentInputs, read_experiment_inputs

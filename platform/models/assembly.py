@@ -45,22 +45,30 @@ def consented_ids(consented: Iterable[str] | pd.DataFrame) -> frozenset[str]:
     if isinstance(consented, pd.DataFrame):
         if "study_id" not in consented.columns:
             raise ModelInputError(
-                format_problem("consent table without study_id", "consent tables have a study_id column", "add it")
+                format_problem(
+                    "consent table without study_id", "consent tables have a study_id column", "add it"
+                )
             )
         rows = consented
         if "consented" in consented.columns:
-            rows = consented[consented["consented"].map(lambda v: v is True or str(v).lower() in ("true", "1"))]
+            rows = consented[
+                consented["consented"].map(lambda v: v is True or str(v).lower() in ("true", "1"))
+            ]
         return frozenset(rows["study_id"].astype(str))
     if isinstance(consented, str):
         raise ModelInputError(
-            format_problem(f"consented={consented!r}", "consented is a collection of study IDs", "wrap it in a list")
+            format_problem(
+                f"consented={consented!r}", "consented is a collection of study IDs", "wrap it in a list"
+            )
         )
     return frozenset(str(s) for s in consented)
 
 
 def _check_one_per(table: pd.DataFrame, name: str, key: str = "study_id") -> None:
     if key not in table.columns:
-        raise ModelInputError(format_problem(f"{name} has no {key} column", f"join key is {key}", f"add {key} to {name}"))
+        raise ModelInputError(
+            format_problem(f"{name} has no {key} column", f"join key is {key}", f"add {key} to {name}")
+        )
     dup = table[key][table[key].duplicated()].unique().tolist()
     if dup:
         raise ModelInputError(
@@ -81,8 +89,12 @@ def _numeric_block(table: pd.DataFrame, name: str, key: str, drop: Iterable[str]
     """Feature columns of a table: no IDs, no ``prov_*``/``diagnostics_*``, no ``drop``; numeric only."""
     drop = set(drop)
     keep = [
-        c for c in table.columns
-        if c not in _NON_FEATURE_COLUMNS and c != key and c not in drop and not c.startswith(("prov_", "diagnostics_"))
+        c
+        for c in table.columns
+        if c not in _NON_FEATURE_COLUMNS
+        and c != key
+        and c not in drop
+        and not c.startswith(("prov_", "diagnostics_"))
     ]
     block = table.set_index(key)[keep]
     non_numeric = [c for c in keep if not pd.api.types.is_numeric_dtype(block[c])]
@@ -123,7 +135,9 @@ def _join(tables: dict[str, pd.DataFrame], require_complete: bool) -> list:
             )
         logger.warning("assemble: inner join drops %d row(s): %s", len(all_ids - common), message)
     if not common:
-        raise ModelInputError(format_problem("no row is in every table", "the tables must share IDs", "check the IDs"))
+        raise ModelInputError(
+            format_problem("no row is in every table", "the tables must share IDs", "check the IDs")
+        )
     return sorted(common)
 
 
@@ -214,12 +228,26 @@ def assemble_dataset(
     """
     wanted = parse_feature_set(feature_set)
     if endpoint not in ("pfs", "os"):
-        raise ModelInputError(format_problem(f"endpoint {endpoint!r}", "one of ['pfs', 'os']", "pick pfs or os"))
+        raise ModelInputError(
+            format_problem(f"endpoint {endpoint!r}", "one of ['pfs', 'os']", "pick pfs or os")
+        )
     allowed = None if consented is None else consented_ids(consented)
     if allowed is not None and not allowed:
-        raise ModelInputError(format_problem("an empty consent list", "at least one consented patient", "check consent"))
-    sources = {"radiomic": patient_features, "clinical": clinical, "deep": deep_features, "biomarker": biomarkers}
-    arguments = {"radiomic": "patient_features", "clinical": "clinical", "deep": "deep_features", "biomarker": "biomarkers"}
+        raise ModelInputError(
+            format_problem("an empty consent list", "at least one consented patient", "check consent")
+        )
+    sources = {
+        "radiomic": patient_features,
+        "clinical": clinical,
+        "deep": deep_features,
+        "biomarker": biomarkers,
+    }
+    arguments = {
+        "radiomic": "patient_features",
+        "clinical": "clinical",
+        "deep": "deep_features",
+        "biomarker": "biomarkers",
+    }
     tables: dict[str, pd.DataFrame] = {}
     for block in wanted:
         table = sources[block]
@@ -275,11 +303,20 @@ def assemble_dataset(
         characteristics = clinical_characteristics(_filter_consent(clinical, allowed)).reindex(X.index)
     logger.info(
         "assembled %s data set: %d patients, %d events, %d features",
-        "+".join(wanted), len(ids), int(y["event"].sum()), X.shape[1],
+        "+".join(wanted),
+        len(ids),
+        int(y["event"].sum()),
+        X.shape[1],
     )
     return SurvivalDataset(
-        X=X, y=y, feature_set="+".join(wanted), feature_names=tuple(X.columns), endpoint=endpoint,
-        blocks={b: tuple(tables[b].columns) for b in wanted}, characteristics=characteristics, consent=consent,
+        X=X,
+        y=y,
+        feature_set="+".join(wanted),
+        feature_names=tuple(X.columns),
+        endpoint=endpoint,
+        blocks={b: tuple(tables[b].columns) for b in wanted},
+        characteristics=characteristics,
+        consent=consent,
     )
 
 
@@ -332,7 +369,11 @@ def assemble_lesion_dataset(
     missing_cols = [c for c in LESION_OUTCOME_COLUMNS if c not in lesion_outcomes.columns]
     if missing_cols:
         raise ModelInputError(
-            format_problem(f"lesion_outcomes lacks {missing_cols}", f"columns are {list(LESION_OUTCOME_COLUMNS)}", "add them")
+            format_problem(
+                f"lesion_outcomes lacks {missing_cols}",
+                f"columns are {list(LESION_OUTCOME_COLUMNS)}",
+                "add them",
+            )
         )
     before = set(lesion_outcomes["study_id"].astype(str))
     features = _filter_consent(lesion_features, allowed)
@@ -349,7 +390,11 @@ def assemble_lesion_dataset(
     if "clinical" in wanted:
         if clinical_rows is None:
             raise ModelInputError(
-                format_problem(f"feature_set {feature_set!r} without clinical", "clinical needs the table", "pass clinical")
+                format_problem(
+                    f"feature_set {feature_set!r} without clinical",
+                    "clinical needs the table",
+                    "pass clinical",
+                )
             )
         encoded = encode_clinical(clinical_rows)
         tables["clinical"] = encoded.reindex(patient_of.to_numpy()).set_axis(patient_of.index)
@@ -359,13 +404,22 @@ def assemble_lesion_dataset(
     X = pd.concat([tables[b].loc[ids] for b in wanted], axis=1)
     X.index.name = "lesion_id"
     rows = outcomes.loc[ids]
-    y = make_outcome(_as_event(rows["local_failure"], "local_failure"), rows["local_control_months"].to_numpy(dtype=float))
+    y = make_outcome(
+        _as_event(rows["local_failure"], "local_failure"), rows["local_control_months"].to_numpy(dtype=float)
+    )
     characteristics = None
     if clinical_rows is not None:
         per_patient = clinical_characteristics(clinical_rows)
         characteristics = per_patient.reindex(rows["study_id"].astype(str).to_numpy()).set_axis(X.index)
     return SurvivalDataset(
-        X=X, y=y, feature_set="+".join(wanted), feature_names=tuple(X.columns), endpoint="local_control",
-        blocks={b: tuple(tables[b].columns) for b in wanted}, characteristics=characteristics,
-        groups=rows["study_id"].astype(str).to_numpy(), unit="lesion", consent=consent,
+        X=X,
+        y=y,
+        feature_set="+".join(wanted),
+        feature_names=tuple(X.columns),
+        endpoint="local_control",
+        blocks={b: tuple(tables[b].columns) for b in wanted},
+        characteristics=characteristics,
+        groups=rows["study_id"].astype(str).to_numpy(),
+        unit="lesion",
+        consent=consent,
     )

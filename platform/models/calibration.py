@@ -37,7 +37,9 @@ def _ccl(p: np.ndarray) -> np.ndarray:
     return np.log(-np.log(1.0 - p))
 
 
-def calibration_indices(predicted_survival: np.ndarray, time: np.ndarray, event: np.ndarray, t0: float) -> dict[str, float]:
+def calibration_indices(
+    predicted_survival: np.ndarray, time: np.ndarray, event: np.ndarray, t0: float
+) -> dict[str, float]:
     """ICI, E50 and E90 of predicted survival ``S(t0)`` against the observed outcome.
 
     Parameters
@@ -66,8 +68,11 @@ def calibration_indices(predicted_survival: np.ndarray, time: np.ndarray, event:
     time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=bool)
     if not (len(s) == len(time) == len(event)) or not np.isfinite(s).all():
         raise ModelInputError(
-            format_problem(f"{len(s)} predictions ({int((~np.isfinite(s)).sum())} non-finite), {len(time)} outcomes",
-                           "one finite predicted survival per patient", "drop patients without a prediction first")
+            format_problem(
+                f"{len(s)} predictions ({int((~np.isfinite(s)).sum())} non-finite), {len(time)} outcomes",
+                "one finite predicted survival per patient",
+                "drop patients without a prediction first",
+            )
         )
     p = np.clip(1.0 - s, 1e-10, 1.0 - 1e-10)
     column = f"ccl_at_{t0:g}"
@@ -79,12 +84,16 @@ def calibration_indices(predicted_survival: np.ndarray, time: np.ndarray, event:
             warnings.simplefilter("ignore")
             crc.fit_right_censoring(frame, "T", "E", regressors=regressors)
             observed = 1.0 - crc.predict_survival_function(frame[[column]], times=[t0]).T.squeeze()
-    except Exception as exc:  # noqa: BLE001 - convergence failures of the smoother are reported as NaN
+    except Exception as exc:
         logger.warning("calibration smoother at %g failed: %s", t0, exc)
         return {"ici": float("nan"), "e50": float("nan"), "e90": float("nan"), "n": float(len(s))}
     deltas = np.abs(np.asarray(observed, dtype=float) - p)
-    return {"ici": float(deltas.mean()), "e50": float(np.percentile(deltas, 50)),
-            "e90": float(np.percentile(deltas, 90)), "n": float(len(s))}
+    return {
+        "ici": float(deltas.mean()),
+        "e50": float(np.percentile(deltas, 50)),
+        "e90": float(np.percentile(deltas, 90)),
+        "n": float(len(s)),
+    }
 
 
 def calibration_indices_at(

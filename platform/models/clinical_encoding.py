@@ -28,7 +28,13 @@ import pandas as pd
 
 from sabrkit.errors import ModelInputError, format_problem
 
-__all__ = ["CLINICAL_CATEGORIES", "CLINICAL_NUMERIC", "THERAPY_LABELS", "encode_clinical", "clinical_characteristics"]
+__all__ = [
+    "CLINICAL_CATEGORIES",
+    "CLINICAL_NUMERIC",
+    "THERAPY_LABELS",
+    "encode_clinical",
+    "clinical_characteristics",
+]
 
 CLINICAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "sex": ("F", "M"),
@@ -111,7 +117,6 @@ def encode_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
             indicator[missing] = np.nan
             encoded[f"{column}={level}"] = indicator
     return pd.DataFrame(encoded, index=table.index)
-
 
 
 def _level_text(value: object) -> object:

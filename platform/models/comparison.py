@@ -56,7 +56,10 @@ class PairedComparison:
 
 
 def paired_cv_comparison(
-    model: CVResult, reference: CVResult, reference_label: str = "clinical", metrics: Sequence[str] = COMPARED_METRICS
+    model: CVResult,
+    reference: CVResult,
+    reference_label: str = "clinical",
+    metrics: Sequence[str] = COMPARED_METRICS,
 ) -> PairedComparison:
     """Pair two cross-validations fold by fold and summarise the differences over repeats.
 
@@ -91,7 +94,9 @@ def paired_cv_comparison(
         finite = values[np.isfinite(values)]
         key = f"delta_{metric}"
         if finite.size == 0:
-            summary.update({f"{key}_{s}": float("nan") for s in ("mean", "sd", "p025", "p975", "share_better")})
+            summary.update(
+                {f"{key}_{s}": float("nan") for s in ("mean", "sd", "p025", "p975", "share_better")}
+            )
             continue
         low, high = np.percentile(finite, [2.5, 97.5])
         summary.update(

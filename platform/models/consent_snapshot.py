@@ -20,7 +20,15 @@ import pandas as pd
 
 from sabrkit.errors import ConsentError, format_problem
 
-__all__ = ["load_consent_table", "ANALYSIS_SCOPES", "NOT_REQUIRED", "consent_snapshot", "snapshot_sha256", "n_excluded", "require_checked"]
+__all__ = [
+    "load_consent_table",
+    "ANALYSIS_SCOPES",
+    "NOT_REQUIRED",
+    "consent_snapshot",
+    "snapshot_sha256",
+    "n_excluded",
+    "require_checked",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +36,9 @@ ANALYSIS_SCOPES: tuple[str, ...] = ("future_research", "image_linkage")
 NOT_REQUIRED = "not_required"
 
 
-def consent_snapshot(db: Any, study_ids: Iterable[str], scopes: Iterable[str] = ANALYSIS_SCOPES) -> pd.DataFrame:
+def consent_snapshot(
+    db: Any, study_ids: Iterable[str], scopes: Iterable[str] = ANALYSIS_SCOPES
+) -> pd.DataFrame:
     """Per patient of ``study_ids``: whether the consent in force covers each scope, and all of them."""
     from sabrkit.biobank.consent import consented_study_ids
 
@@ -64,20 +74,31 @@ def require_checked(consent: str | None, reason: str | None, where: str) -> None
         ``consent`` is empty, or ``not_required`` without a reason.
     """
     if consent is None or consent == "":
-        raise ConsentError(format_problem(
-            f"{where}: no consent snapshot given",
-            "models use only patients whose consent covers future research and image linkage",
-            f"set consent: data/registry/consent.parquet (written by `ingest`), or consent: {NOT_REQUIRED} "
-            "with consent_reason: <why> (e.g. a public data set with its own ethics approval)"))
+        raise ConsentError(
+            format_problem(
+                f"{where}: no consent snapshot given",
+                "models use only patients whose consent covers future research and image linkage",
+                f"set consent: data/registry/consent.parquet (written by `ingest`), or consent: {NOT_REQUIRED} "
+                "with consent_reason: <why> (e.g. a public data set with its own ethics approval)",
+            )
+        )
     if consent == NOT_REQUIRED and not (reason or "").strip():
-        raise ConsentError(format_problem(
-            f"{where}: consent: {NOT_REQUIRED} without a reason",
-            "skipping the consent check must be justified", "add consent_reason: <why consent does not apply>"))
+        raise ConsentError(
+            format_problem(
+                f"{where}: consent: {NOT_REQUIRED} without a reason",
+                "skipping the consent check must be justified",
+                "add consent_reason: <why consent does not apply>",
+            )
+        )
 
 
-def load_consent_table(db: Any, path: Any, *, operator: str = "pipeline",
-                       form: tuple[str, str, str] = ("1.0", "SABR-RCC registry and biobank consent", "2024-01-01")
-                       ) -> dict[str, int]:
+def load_consent_table(
+    db: Any,
+    path: Any,
+    *,
+    operator: str = "pipeline",
+    form: tuple[str, str, str] = ("1.0", "SABR-RCC registry and biobank consent", "2024-01-01"),
+) -> dict[str, int]:
     """Record the consents of a ``consents.csv`` (``study_id, form_version, signed_on, scopes,
     withdrawn_on``; scopes ``;``-separated) and apply its withdrawals, through
     :mod:`sabrkit.biobank.consent` (audited). Every row is checked before the first is written.
@@ -112,17 +133,26 @@ def load_consent_table(db: Any, path: Any, *, operator: str = "pipeline",
             problems.append(f"line {number}: unknown scope(s) {unknown}")
         rows.append((row["study_id"], row.get("form_version") or form[0], signed, scopes, withdrawn))
     if problems:
-        raise ConsentError(format_problem(f"{path}: {'; '.join(problems[:20])}",
-                                          f"consent rows need ISO dates and scopes from {list(CONSENT_SCOPES)}",
-                                          "correct the rows named"))
+        raise ConsentError(
+            format_problem(
+                f"{path}: {'; '.join(problems[:20])}",
+                f"consent rows need ISO dates and scopes from {list(CONSENT_SCOPES)}",
+                "correct the rows named",
+            )
+        )
     for version in sorted({r[1] for r in rows}):
         add_consent_form(db, version, form[1], dt.date.fromisoformat(form[2]), operator=operator)
     n_withdrawn = 0
-    for study_id, version, signed, scopes, withdrawn in rows:
+    for study_id, version, signed, scopes, _withdrawn in rows:
         record_consent(db, study_id, version, signed, scopes, operator=operator)
     for study_id, _, _, _, withdrawn in rows:
         if withdrawn is not None:
-            withdraw_consent(db, study_id, operator=operator, reason="withdrawal recorded in consents.csv",
-                             at=dt.datetime.combine(withdrawn, dt.time(12, 0)))
+            withdraw_consent(
+                db,
+                study_id,
+                operator=operator,
+                reason="withdrawal recorded in consents.csv",
+                at=dt.datetime.combine(withdrawn, dt.time(12, 0)),
+            )
             n_withdrawn += 1
     return {"consents": len(rows), "withdrawn": n_withdrawn}

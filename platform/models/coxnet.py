@@ -40,17 +40,41 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **{k: v for k, v in CoxnetSurvivalAnalysis._parameter_constraints.items() if k not in ("alphas", "n_alphas")},
+        **{
+            k: v
+            for k, v in CoxnetSurvivalAnalysis._parameter_constraints.items()
+            if k not in ("alphas", "n_alphas")
+        },
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "path_steps": [Interval(Integral, 1, None, closed="left")],
         "path_span": [Interval(Real, 1, None, closed="left")],
     }
 
-    def __init__(self, alpha: float = 0.1, *, l1_ratio: float = 0.5, path_steps: int = 8, path_span: float = 32.0,
-                 penalty_factor: Any = None, normalize: bool = False, copy_X: bool = True, tol: float = 1e-7,
-                 max_iter: int = 100_000, verbose: bool = False, fit_baseline_model: bool = True) -> None:
-        super().__init__(l1_ratio=l1_ratio, penalty_factor=penalty_factor, normalize=normalize, copy_X=copy_X,
-                         tol=tol, max_iter=max_iter, verbose=verbose, fit_baseline_model=fit_baseline_model)
+    def __init__(
+        self,
+        alpha: float = 0.1,
+        *,
+        l1_ratio: float = 0.5,
+        path_steps: int = 8,
+        path_span: float = 32.0,
+        penalty_factor: Any = None,
+        normalize: bool = False,
+        copy_X: bool = True,
+        tol: float = 1e-7,
+        max_iter: int = 100_000,
+        verbose: bool = False,
+        fit_baseline_model: bool = True,
+    ) -> None:
+        super().__init__(
+            l1_ratio=l1_ratio,
+            penalty_factor=penalty_factor,
+            normalize=normalize,
+            copy_X=copy_X,
+            tol=tol,
+            max_iter=max_iter,
+            verbose=verbose,
+            fit_baseline_model=fit_baseline_model,
+        )
         self.alpha = alpha
         self.path_steps = path_steps
         self.path_span = path_span

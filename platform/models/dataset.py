@@ -52,7 +52,9 @@ logger = logging.getLogger(__name__)
 FEATURE_BLOCKS: tuple[str, ...] = ("clinical", "radiomic", "deep", "biomarker")
 #: every valid feature set: each non-empty combination of blocks, in canonical block order.
 FEATURE_SETS: tuple[str, ...] = tuple(
-    "+".join(combo) for r in range(1, len(FEATURE_BLOCKS) + 1) for combo in itertools.combinations(FEATURE_BLOCKS, r)
+    "+".join(combo)
+    for r in range(1, len(FEATURE_BLOCKS) + 1)
+    for combo in itertools.combinations(FEATURE_BLOCKS, r)
 )
 DIRECT_IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
     {"hospital_number", "family_name", "given_name", "date_of_birth", "name", "nhs_number"}
@@ -134,7 +136,11 @@ class SurvivalDataset:
         stray = sorted(set(itertools.chain.from_iterable(self.blocks.values())) - set(self.feature_names))
         if stray:
             raise ModelInputError(
-                format_problem(f"block columns {stray[:5]} are not in X", "blocks list columns of X", "rebuild the data set")
+                format_problem(
+                    f"block columns {stray[:5]} are not in X",
+                    "blocks list columns of X",
+                    "rebuild the data set",
+                )
             )
         if self.unit == "lesion" and (self.groups is None or len(self.groups) != self.X.shape[0]):
             raise ModelInputError(
@@ -146,7 +152,9 @@ class SurvivalDataset:
             )
         if self.characteristics is not None and not self.characteristics.index.equals(self.X.index):
             raise ModelInputError(
-                format_problem("characteristics rows differ from X rows", "same index, same order", "reindex them like X")
+                format_problem(
+                    "characteristics rows differ from X rows", "same index, same order", "reindex them like X"
+                )
             )
 
     @property
@@ -213,7 +221,9 @@ class SurvivalDataset:
         position = self.X.index.get_indexer(pd.Index(row_ids))
         if (position < 0).any():
             missing = list(np.asarray(row_ids)[position < 0][:10])
-            raise ModelInputError(format_problem(f"rows {missing}", "subset rows must exist", "check the IDs"))
+            raise ModelInputError(
+                format_problem(f"rows {missing}", "subset rows must exist", "check the IDs")
+            )
         return dataclasses.replace(
             self,
             X=self.X.iloc[position],
@@ -262,7 +272,9 @@ def validate_survival_data(X: pd.DataFrame, y: np.ndarray, unit: str = "patient"
             format_problem(
                 f"duplicate {index_name}(s) {duplicated[:10]}",
                 f"one row per {unit}",
-                "aggregate lesion rows per patient before modelling" if unit == "patient" else "deduplicate lesions",
+                "aggregate lesion rows per patient before modelling"
+                if unit == "patient"
+                else "deduplicate lesions",
             )
         )
     if y.dtype.names is None or set(y.dtype.names) != {"event", "time"}:
@@ -275,7 +287,9 @@ def validate_survival_data(X: pd.DataFrame, y: np.ndarray, unit: str = "patient"
         )
     if y.shape[0] != X.shape[0]:
         raise ModelInputError(
-            format_problem(f"{y.shape[0]} outcomes for {X.shape[0]} rows", "one outcome per row", "align y with X")
+            format_problem(
+                f"{y.shape[0]} outcomes for {X.shape[0]} rows", "one outcome per row", "align y with X"
+            )
         )
     time = np.asarray(y["time"], dtype=float)
     bad = ~np.isfinite(time) | (time <= 0)
@@ -304,7 +318,10 @@ def make_outcome(event: np.ndarray | Sequence[bool], time: np.ndarray | Sequence
     from sksurv.util import Surv
 
     return Surv.from_arrays(
-        event=np.asarray(event, dtype=bool), time=np.asarray(time, dtype=float), name_event="event", name_time="time"
+        event=np.asarray(event, dtype=bool),
+        time=np.asarray(time, dtype=float),
+        name_event="event",
+        name_time="time",
     )
 
 
@@ -322,6 +339,10 @@ def make_dataset(
     ``consent``).
     """
     return SurvivalDataset(
-        X=X, y=make_outcome(event, time), feature_set=feature_set, feature_names=tuple(X.columns),
-        endpoint=endpoint, **extra,
+        X=X,
+        y=make_outcome(event, time),
+        feature_set=feature_set,
+        feature_names=tuple(X.columns),
+        endpoint=endpoint,
+        **extra,
     )

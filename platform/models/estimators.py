@@ -51,7 +51,9 @@ _STEP_PARAMS: dict[str, frozenset[str]] = {}
 _DATAFRAME_STEPS = frozenset({"icc", "combat"})
 
 
-def register_estimator(name: str, step_params: Sequence[str] = ()) -> Callable[[PipelineBuilder], PipelineBuilder]:
+def register_estimator(
+    name: str, step_params: Sequence[str] = ()
+) -> Callable[[PipelineBuilder], PipelineBuilder]:
     """Decorator: register ``builder`` under ``name`` for :func:`build_pipeline`.
 
     ``step_params`` names the builder arguments that configure its default preprocessing
@@ -143,7 +145,6 @@ def unwrap_search(model: Any) -> Any:
     return getattr(model, "best_estimator_", model)
 
 
-
 @register_estimator(
     "coxnet", step_params=("k", "correlation_threshold", "variance_threshold", "selection_method")
 )
@@ -192,8 +193,9 @@ def build_coxnet(
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
     if alpha is None:
-        coxnet = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alpha_min_ratio=alpha_min_ratio, fit_baseline_model=True,
-                                        max_iter=max_iter)
+        coxnet = CoxnetSurvivalAnalysis(
+            l1_ratio=l1_ratio, alpha_min_ratio=alpha_min_ratio, fit_baseline_model=True, max_iter=max_iter
+        )
     else:
         from sabrkit.models.coxnet import WarmStartCoxnet
 
@@ -227,7 +229,12 @@ def build_coxph(alpha: float = 0.01, ties: str = "breslow") -> Pipeline:
     """
     from sksurv.linear_model import CoxPHSurvivalAnalysis
 
-    return Pipeline([*build_steps(["impute", "variance", "scale"]), ("coxph", CoxPHSurvivalAnalysis(alpha=alpha, ties=ties))])
+    return Pipeline(
+        [
+            *build_steps(["impute", "variance", "scale"]),
+            ("coxph", CoxPHSurvivalAnalysis(alpha=alpha, ties=ties)),
+        ]
+    )
 
 
 @register_estimator("rsf")
@@ -328,7 +335,13 @@ def build_horizon_logistic(
         horizon_months=horizon_months, censoring=censoring, classifier=LogisticRegression(C=C, max_iter=5000)
     )
     steps = build_steps(
-        ["impute", "variance", "scale", {"decorrelate": {"threshold": correlation_threshold}}, {"select": {"k": k}}]
+        [
+            "impute",
+            "variance",
+            "scale",
+            {"decorrelate": {"threshold": correlation_threshold}},
+            {"select": {"k": k}},
+        ]
     )
     return Pipeline([*steps, ("horizon", classifier)])
 
@@ -353,7 +366,12 @@ def build_spca_cox(
     from sksurv.linear_model import CoxPHSurvivalAnalysis
 
     steps = build_steps(
-        ["impute", "variance", "scale", {"select": {"k": k, "method": selection_method}},
-         {"pca": {"n_components": n_components}}]
+        [
+            "impute",
+            "variance",
+            "scale",
+            {"select": {"k": k, "method": selection_method}},
+            {"pca": {"n_components": n_components}},
+        ]
     )
     return Pipeline([*steps, ("coxph", CoxPHSurvivalAnalysis(alpha=alpha))])

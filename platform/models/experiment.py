@@ -46,7 +46,13 @@ from sabrkit.models.experiment_io import ExperimentInputs, write_json
 from sabrkit.models.spec import ExperimentSpec
 from sabrkit.models.validation import CVResult, repeated_stratified_cv
 
-__all__ = ["ExperimentResult", "assemble_experiment_data", "run_experiment", "run_experiment_file", "experiment_paths"]
+__all__ = [
+    "ExperimentResult",
+    "assemble_experiment_data",
+    "run_experiment",
+    "run_experiment_file",
+    "experiment_paths",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,27 +87,57 @@ def assemble_experiment_data(
     if spec.data is None:
         from sabrkit.errors import ConfigError, format_problem
 
-        raise ConfigError(format_problem(f"experiment {spec.name!r} has no data: section",
-                                         "registry experiments name data: {feature_set, endpoint}",
-                                         "use assemble_table_data for a table: experiment"))
+        raise ConfigError(
+            format_problem(
+                f"experiment {spec.name!r} has no data: section",
+                "registry experiments name data: {feature_set, endpoint}",
+                "use assemble_table_data for a table: experiment",
+            )
+        )
     blocks = spec.data.feature_set.split("+")
     needed = sorted(set(blocks) | ({"clinical"} if spec.compares_with_reference else set()))
-    available = [b for b, table in (("clinical", inputs.clinical), ("radiomic", inputs.patient_features),
-                                    ("deep", inputs.deep_features), ("biomarker", inputs.biomarkers)) if table is not None]
+    available = [
+        b
+        for b, table in (
+            ("clinical", inputs.clinical),
+            ("radiomic", inputs.patient_features),
+            ("deep", inputs.deep_features),
+            ("biomarker", inputs.biomarkers),
+        )
+        if table is not None
+    ]
     endpoint = spec.data.endpoint
     if spec.data.unit == "lesion":
+
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_lesion_dataset(
-                inputs.lesion_features, inputs.lesion_outcomes, inputs.clinical, feature_set, consented=inputs.consented
+                inputs.lesion_features,
+                inputs.lesion_outcomes,
+                inputs.clinical,
+                feature_set,
+                consented=inputs.consented,
             )
-        available = [b for b in ("clinical", "radiomic") if b == "clinical" and inputs.clinical is not None
-                     or b == "radiomic" and inputs.lesion_features is not None]
+
+        available = [
+            b
+            for b in ("clinical", "radiomic")
+            if (b == "clinical" and inputs.clinical is not None)
+            or (b == "radiomic" and inputs.lesion_features is not None)
+        ]
     else:
+
         def build(feature_set: str) -> SurvivalDataset:
             return assemble_dataset(
-                inputs.patient_features, inputs.endpoints, inputs.clinical, feature_set, endpoint,
-                deep_features=inputs.deep_features, biomarkers=inputs.biomarkers, consented=inputs.consented,
+                inputs.patient_features,
+                inputs.endpoints,
+                inputs.clinical,
+                feature_set,
+                endpoint,
+                deep_features=inputs.deep_features,
+                biomarkers=inputs.biomarkers,
+                consented=inputs.consented,
             )
+
     working = build("+".join(needed))
     model_data = working.select(spec.data.feature_set)
     reference = working.select("clinical") if spec.compares_with_reference else None
@@ -116,16 +152,31 @@ def assemble_table_data(spec: ExperimentSpec, inputs: ExperimentInputs) -> Any:
     from sabrkit.models.one_table import table_datasets
 
     if spec.table is None or inputs.table is None:
-        raise ConfigError(format_problem("a table experiment without its table", "inputs.table is read from table.path",
-                                         "read the inputs with read_experiment_inputs"))
+        raise ConfigError(
+            format_problem(
+                "a table experiment without its table",
+                "inputs.table is read from table.path",
+                "read the inputs with read_experiment_inputs",
+            )
+        )
     return table_datasets(inputs.table, spec.table)
 
 
-def _cv(pipeline: Any, dataset: SurvivalDataset, spec: ExperimentSpec, importance: int, n_jobs: int | None) -> CVResult:
+def _cv(
+    pipeline: Any, dataset: SurvivalDataset, spec: ExperimentSpec, importance: int, n_jobs: int | None
+) -> CVResult:
     v = spec.validation
     return repeated_stratified_cv(
-        pipeline, dataset, n_splits=v.n_splits, n_repeats=v.n_repeats, random_state=v.random_state,
-        tau_months=v.tau_months, strata=v.strata, n_jobs=n_jobs, importance_repeats=importance, auc_times=v.auc_times,
+        pipeline,
+        dataset,
+        n_splits=v.n_splits,
+        n_repeats=v.n_repeats,
+        random_state=v.random_state,
+        tau_months=v.tau_months,
+        strata=v.strata,
+        n_jobs=n_jobs,
+        importance_repeats=importance,
+        auc_times=v.auc_times,
     )
 
 
@@ -172,18 +223,21 @@ def run_experiment(
         ``--register``, the DVC stage only on a clean commit outside ``dvc exp run``.
     """
     from sabrkit.models import plots
+    from sabrkit.models.experiment_inference import (
+        INTERVAL_NOTE,
+        experiment_inference,
+        pooled_calibration_indices,
+    )
+    from sabrkit.models.horizon_metrics import oob_concordance, with_oob_score
     from sabrkit.models.importance import importance_ranks, shap_status
     from sabrkit.models.lineage import feature_table_md5
     from sabrkit.models.metrics import calibration_at, calibration_summary
+    from sabrkit.models.one_table import check_horizons, with_encoder
     from sabrkit.models.optimism import bootstrap_optimism
     from sabrkit.models.profile import PROGNOSTIC_NOTE, low_risk_profile, risk_by_therapy
-    from sabrkit.models.experiment_inference import INTERVAL_NOTE, experiment_inference, pooled_calibration_indices
     from sabrkit.models.risk_groups import km_by_risk_group, plot_km_risk_groups, pooled_risk_groups
-    from sabrkit.models.screening import univariate_cox_screen
-
-    from sabrkit.models.horizon_metrics import oob_concordance, with_oob_score
-    from sabrkit.models.one_table import check_horizons, with_encoder
     from sabrkit.models.run_lineage import experiment_lineage
+    from sabrkit.models.screening import univariate_cox_screen
     from sabrkit.models.table_spec import COVARIATES_BLOCK, MONTHS_PER
 
     v, a = spec.validation, spec.analysis
@@ -196,7 +250,9 @@ def run_experiment(
         time_unit, categorical = spec.table.time_unit, table_data.categorical
         pipeline = with_encoder(pipeline, [c for c in categorical if c in data.feature_names])
         if reference_data is not None:
-            reference_pipeline = with_encoder(reference_pipeline, [c for c in categorical if c in reference_data.feature_names])
+            reference_pipeline = with_encoder(
+                reference_pipeline, [c for c in categorical if c in reference_data.feature_names]
+            )
     else:
         data, reference_data, descriptive = assemble_experiment_data(spec, inputs)
     if reference_data is not None and reference_data.X.shape[1] == 0:
@@ -211,42 +267,74 @@ def run_experiment(
                 "inputs.clinical: null for no reference model",
             )
         )
-    check_horizons(data.y, {"validation.tau_months": v.tau_months,
-                            **{f"validation.auc_times ({t:g})": float(t) for t in v.auc_times}},
-                   time_unit, MONTHS_PER[time_unit])
-    logger.info("experiment %s: %s on %s (%d rows, %d events)", spec.name, spec.model.estimator, data.feature_set,
-                len(data.y), data.n_events)
+    check_horizons(
+        data.y,
+        {
+            "validation.tau_months": v.tau_months,
+            **{f"validation.auc_times ({t:g})": float(t) for t in v.auc_times},
+        },
+        time_unit,
+        MONTHS_PER[time_unit],
+    )
+    logger.info(
+        "experiment %s: %s on %s (%d rows, %d events)",
+        spec.name,
+        spec.model.estimator,
+        data.feature_set,
+        len(data.y),
+        data.n_events,
+    )
     cv = _cv(pipeline, data, spec, a.importance_repeats, n_jobs)
     reference_cv = comparison = None
     reference_label = "comparator" if spec.table is not None else "clinical"
     if reference_data is not None:
         reference_cv = _cv(reference_pipeline, reference_data, spec, 0, n_jobs)
-        comparison = paired_cv_comparison(cv, reference_cv, f"{reference_label} {spec.clinical_reference.estimator}")
+        comparison = paired_cv_comparison(
+            cv, reference_cv, f"{reference_label} {spec.clinical_reference.estimator}"
+        )
     optimism = None
     if v.bootstrap_optimism:
-        optimism = bootstrap_optimism(pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism,
-                                      v.tau_months)
+        optimism = bootstrap_optimism(
+            pipeline, data, np.random.default_rng(v.random_state), v.bootstrap_optimism, v.tau_months
+        )
 
     inference = experiment_inference(
-        spec, pipeline, data, cv,
-        None if reference_data is None or reference_cv is None else (reference_pipeline, reference_data, reference_cv),
+        spec,
+        pipeline,
+        data,
+        cv,
+        None
+        if reference_data is None or reference_cv is None
+        else (reference_pipeline, reference_data, reference_cv),
         n_jobs,
     )
-    km = km_by_risk_group(cv.oof, data.outcome_table(), repeat="pooled", endpoint=data.endpoint, tau_months=v.tau_months)
+    km = km_by_risk_group(
+        cv.oof, data.outcome_table(), repeat="pooled", endpoint=data.endpoint, tau_months=v.tau_months
+    )
     groups = pooled_risk_groups(cv.oof)
-    tables: dict[str, pd.DataFrame] = {"folds": cv.folds, "repeats": cv.repeats, "oof": cv.oof,
-                                       "risk_groups": km.groups.reset_index(), **inference.tables}
+    tables: dict[str, pd.DataFrame] = {
+        "folds": cv.folds,
+        "repeats": cv.repeats,
+        "oof": cv.oof,
+        "risk_groups": km.groups.reset_index(),
+        **inference.tables,
+    }
     figures: dict[str, Any] = {}
     tables["profile"] = low_risk_profile(descriptive, groups.reindex(descriptive.row_ids))
     therapy = a.therapy_column
-    if therapy is not None and spec.table is not None and (
-            descriptive.characteristics is None or therapy not in descriptive.characteristics.columns):
+    if (
+        therapy is not None
+        and spec.table is not None
+        and (descriptive.characteristics is None or therapy not in descriptive.characteristics.columns)
+    ):
         therapy = None  # a table experiment names its own columns: no forest plot unless it has this one
     if therapy is not None:
         try:
             tables["therapy"] = risk_by_therapy(data, groups, therapy)
-            figures["therapy_forest"] = plots.plot_therapy_forest(tables["therapy"], data.endpoint, PROGNOSTIC_NOTE)
-        except Exception as exc:  # noqa: BLE001 - a missing therapy column must not lose the experiment
+            figures["therapy_forest"] = plots.plot_therapy_forest(
+                tables["therapy"], data.endpoint, PROGNOSTIC_NOTE
+            )
+        except Exception as exc:
             logger.warning("risk by therapy class not computed: %s", exc)
     screened = [b for b in ("biomarker", "radiomic", "deep") if b in descriptive.blocks]
     if spec.table is not None:  # the table's own blocks (numeric by construction), not its covariates
@@ -260,7 +348,9 @@ def run_experiment(
     pooled = _pooled_survival(cv.oof, data)
     calibration = None
     if pooled["surv_24"].notna().all():
-        calibration = calibration_at(pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(), pooled["event"].to_numpy())
+        calibration = calibration_at(
+            pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(), pooled["event"].to_numpy()
+        )
         tables["calibration_24"] = calibration
         figures["calibration_24"] = plots.plot_calibration(calibration)
     if reference_cv is not None and comparison is not None:  # both or neither (compares_with_reference)
@@ -275,40 +365,70 @@ def run_experiment(
     final_model = unwrap_search(final_model)  # tuned: the refitted best pipeline
     risk_cutoff = float(np.median(np.asarray(final_model.predict(data.X), dtype=float)))
 
-    lineage: dict[str, Any] = {**experiment_lineage(project, inputs.input_paths, time_unit), "consent": data.consent,
-                               **_consent_lineage(inputs)}
+    lineage: dict[str, Any] = {
+        **experiment_lineage(project, inputs.input_paths, time_unit),
+        "consent": data.consent,
+        **_consent_lineage(inputs),
+    }
     if inputs.feature_table_path is not None:
         table_hash = feature_table_md5(inputs.feature_table_path)
-        lineage.update(feature_table=str(inputs.feature_table_path), feature_table_md5=table_hash.md5,
-                       feature_table_md5_source=table_hash.source)
+        lineage.update(
+            feature_table=str(inputs.feature_table_path),
+            feature_table_md5=table_hash.md5,
+            feature_table_md5_source=table_hash.source,
+        )
     summary = {**cv.summary, **inference.summary_ci}
     metrics: dict[str, Any] = {
-        "experiment": spec.name, "description": spec.description, "estimator": spec.model.estimator,
-        "feature_set": data.feature_set, "endpoint": data.endpoint, "unit": data.unit,
-        "n_patients": data.n_patients, "n_rows": len(data.y), "n_events": data.n_events,
-        "n_features": len(data.feature_names), "tuned": spec.model.tuning is not None,
-        "final_model_best_params": best_params, "final_model_oob_c": oob_c, "time_unit": time_unit,
-        "validation": cv.settings, "summary": summary,
-        "clinical_reference": None if reference_cv is None else {
+        "experiment": spec.name,
+        "description": spec.description,
+        "estimator": spec.model.estimator,
+        "feature_set": data.feature_set,
+        "endpoint": data.endpoint,
+        "unit": data.unit,
+        "n_patients": data.n_patients,
+        "n_rows": len(data.y),
+        "n_events": data.n_events,
+        "n_features": len(data.feature_names),
+        "tuned": spec.model.tuning is not None,
+        "final_model_best_params": best_params,
+        "final_model_oob_c": oob_c,
+        "time_unit": time_unit,
+        "validation": cv.settings,
+        "summary": summary,
+        "clinical_reference": None
+        if reference_cv is None
+        else {
             "estimator": spec.clinical_reference.estimator,
-            "summary": {f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}") for m in _REFERENCE_KEYS for s in ("mean", "sd")},
+            "summary": {
+                f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}")
+                for m in _REFERENCE_KEYS
+                for s in ("mean", "sd")
+            },
         },
         "comparison": None if comparison is None else {**comparison.summary, **inference.comparison_ci},
         "interval_note": INTERVAL_NOTE,
         "optimism": optimism,
-        "calibration_pooled": None if calibration is None else {
-            **calibration_summary(calibration), **pooled_calibration_indices(cv.oof, data)},
-        "risk_groups": {"logrank_statistic": km.logrank_statistic, "logrank_p": km.logrank_p_value,
-                        "logrank_p_note": "two-sided log-rank of the pooled out-of-fold groups: descriptive only "
-                                          "(CV makes the groups dependent); use permutation_p",
-                        **inference.permutation,
-                        "final_model_risk_cutoff": risk_cutoff,
-                        "groups": km.groups.reset_index().to_dict("records")},
-        "importance": {"method": "permutation (held-out folds)" if cv.importance is not None else "none",
-                       "shap": shap_status(),
-                       "top": [] if cv.importance is None else
-                       tables["importance"].groupby("feature")["rank"].median().nsmallest(10).index.tolist()},
-        "lineage": lineage, "note": PROGNOSTIC_NOTE,
+        "calibration_pooled": None
+        if calibration is None
+        else {**calibration_summary(calibration), **pooled_calibration_indices(cv.oof, data)},
+        "risk_groups": {
+            "logrank_statistic": km.logrank_statistic,
+            "logrank_p": km.logrank_p_value,
+            "logrank_p_note": "two-sided log-rank of the pooled out-of-fold groups: descriptive only "
+            "(CV makes the groups dependent); use permutation_p",
+            **inference.permutation,
+            "final_model_risk_cutoff": risk_cutoff,
+            "groups": km.groups.reset_index().to_dict("records"),
+        },
+        "importance": {
+            "method": "permutation (held-out folds)" if cv.importance is not None else "none",
+            "shap": shap_status(),
+            "top": []
+            if cv.importance is None
+            else tables["importance"].groupby("feature")["rank"].median().nsmallest(10).index.tolist(),
+        },
+        "lineage": lineage,
+        "note": PROGNOSTIC_NOTE,
     }
     if "decision_curve" in tables:
         from sabrkit.models.horizon_metrics import decision_curve_summary
@@ -316,19 +436,48 @@ def run_experiment(
         metrics["decision_curve"] = decision_curve_summary(tables["decision_curve"], _DCA_MONTHS)
     if register is None:
         register = spec.tracking.register_model
-    registered_name = spec.registered_model_name if register else None  # None when tracking.register_model is off
+    registered_name = (
+        spec.registered_model_name if register else None
+    )  # None when tracking.register_model is off
     figures["km_risk_groups"] = km_figure
     with tempfile.TemporaryDirectory(prefix="sabrkit-experiment-") as tmp:
         plots_dir = Path(out_dir) / "plots" if out_dir is not None else Path(tmp)
         figure_files = _render(figures, plots_dir)
         run_id = None
         if tracking_uri is not None:
-            run_id = _log(spec, cv, pipeline, data, tracking_uri, final_model, figure_files, tables, metrics,
-                          artifact_location, experiment_file, registered_name)
-            metrics["mlflow"] = {"run_id": run_id, "experiment_name": spec.tracking.experiment_name,
-                                 "tracking_uri": tracking_uri, "registered_model": registered_name}
-        result = ExperimentResult(spec, metrics, data, cv, reference_cv, comparison, tables, figures, final_model,
-                                  run_id, extra={"risk_cutoff": risk_cutoff})
+            run_id = _log(
+                spec,
+                cv,
+                pipeline,
+                data,
+                tracking_uri,
+                final_model,
+                figure_files,
+                tables,
+                metrics,
+                artifact_location,
+                experiment_file,
+                registered_name,
+            )
+            metrics["mlflow"] = {
+                "run_id": run_id,
+                "experiment_name": spec.tracking.experiment_name,
+                "tracking_uri": tracking_uri,
+                "registered_model": registered_name,
+            }
+        result = ExperimentResult(
+            spec,
+            metrics,
+            data,
+            cv,
+            reference_cv,
+            comparison,
+            tables,
+            figures,
+            final_model,
+            run_id,
+            extra={"risk_cutoff": risk_cutoff},
+        )
         if out_dir is not None:
             _write_outputs(result, Path(out_dir), figure_files)
     return result
@@ -380,28 +529,54 @@ def _render(figures: dict[str, Any], folder: Path) -> dict[str, Path]:
     return files
 
 
-def _log(spec: ExperimentSpec, cv: CVResult, pipeline: Any, data: SurvivalDataset, tracking_uri: str,
-         final_model: Any, figures: dict[str, Path], tables: dict[str, pd.DataFrame],
-         metrics: dict[str, Any], artifact_location: str | None, experiment_file: str | Path | None,
-         registered_name: str | None = None) -> str:
+def _log(
+    spec: ExperimentSpec,
+    cv: CVResult,
+    pipeline: Any,
+    data: SurvivalDataset,
+    tracking_uri: str,
+    final_model: Any,
+    figures: dict[str, Path],
+    tables: dict[str, pd.DataFrame],
+    metrics: dict[str, Any],
+    artifact_location: str | None,
+    experiment_file: str | Path | None,
+    registered_name: str | None = None,
+) -> str:
     from sabrkit.models.tracking import log_cv_to_mlflow
 
     lineage = metrics["lineage"]
     tags = {
-        "sabrkit.kind": "experiment", "experiment": spec.name, "estimator": spec.model.estimator,
-        "unit": data.unit, "consent": str(data.consent), "shap": metrics["importance"]["shap"],
+        "sabrkit.kind": "experiment",
+        "experiment": spec.name,
+        "estimator": spec.model.estimator,
+        "unit": data.unit,
+        "consent": str(data.consent),
+        "shap": metrics["importance"]["shap"],
         "consent_snapshot_sha256": str(lineage.get("consent_snapshot_sha256")),
         "tuned": str(spec.model.tuning is not None).lower(),
         "clinical_reference": spec.clinical_reference.estimator if spec.compares_with_reference else "itself",
     }
     if "feature_table_md5" in lineage:
-        tags.update(dvc_md5_feature_table=lineage["feature_table_md5"], dvc_md5_source=lineage["feature_table_md5_source"])
+        tags.update(
+            dvc_md5_feature_table=lineage["feature_table_md5"],
+            dvc_md5_source=lineage["feature_table_md5_source"],
+        )
     tags.update(_lineage_tags(lineage))
     logged_tables = {k: t for k, t in tables.items() if k not in ("oof", "folds")}
     return log_cv_to_mlflow(
-        cv, pipeline, data, experiment_name=spec.tracking.experiment_name, tracking_uri=tracking_uri,
-        run_name=spec.name, tags=tags, final_model=final_model,
-        artifact_location=artifact_location, metrics=_flat_metrics(metrics), figures=figures, tables=logged_tables,
+        cv,
+        pipeline,
+        data,
+        experiment_name=spec.tracking.experiment_name,
+        tracking_uri=tracking_uri,
+        run_name=spec.name,
+        tags=tags,
+        final_model=final_model,
+        artifact_location=artifact_location,
+        metrics=_flat_metrics(metrics),
+        figures=figures,
+        tables=logged_tables,
         artifacts=None if experiment_file is None else {"experiment": experiment_file},
         registered_model_name=registered_name,
         registered_model_tags=_version_tags(spec, lineage, experiment_file) if registered_name else None,
@@ -426,13 +601,18 @@ def _lineage_tags(lineage: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-def _version_tags(spec: ExperimentSpec, lineage: dict[str, Any], experiment_file: str | Path | None) -> dict[str, str]:
+def _version_tags(
+    spec: ExperimentSpec, lineage: dict[str, Any], experiment_file: str | Path | None
+) -> dict[str, str]:
     """Tags of a registered model version: the data hashes and the experiment YAML."""
     import yaml
 
     tags = {k: v for k, v in _lineage_tags(lineage).items() if not k.startswith("mlflow.")}
-    text = Path(experiment_file).read_text(encoding="utf-8") if experiment_file is not None else yaml.safe_dump(
-        spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    text = (
+        Path(experiment_file).read_text(encoding="utf-8")
+        if experiment_file is not None
+        else yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    )
     tags["experiment_yaml"] = text[:5000]
     return tags
 
@@ -440,28 +620,40 @@ def _version_tags(spec: ExperimentSpec, lineage: dict[str, Any], experiment_file
 _DCA_MONTHS = 24.0
 
 
-def _decision_curve(tables: dict[str, pd.DataFrame], figures: dict[str, Any], pooled: pd.DataFrame,
-                    reference_cv: CVResult | None, reference_data: SurvivalDataset | None) -> None:
+def _decision_curve(
+    tables: dict[str, pd.DataFrame],
+    figures: dict[str, Any],
+    pooled: pd.DataFrame,
+    reference_cv: CVResult | None,
+    reference_data: SurvivalDataset | None,
+) -> None:
     """Decision curve at 24 months of the pooled out-of-fold risk (and the comparator's), when defined."""
     from sabrkit.models.horizon_metrics import decision_curve
     from sabrkit.models.plots import plot_decision_curve
 
     if not pooled["surv_24"].notna().all() or pooled["time"].max() <= _DCA_MONTHS:
-        logger.info("decision curve skipped: no 24-month survival predictions or follow-up ends before 24 months")
+        logger.info(
+            "decision curve skipped: no 24-month survival predictions or follow-up ends before 24 months"
+        )
         return
     models = {}
     if reference_cv is not None and reference_data is not None:
         other = _pooled_survival(reference_cv.oof, reference_data)
         if other["surv_24"].notna().all():
             models["comparator"] = 1.0 - other["surv_24"].to_numpy()
-    tables["decision_curve"] = decision_curve(1.0 - pooled["surv_24"].to_numpy(), pooled["time"].to_numpy(),
-                                              pooled["event"].to_numpy(), _DCA_MONTHS, models=models)
+    tables["decision_curve"] = decision_curve(
+        1.0 - pooled["surv_24"].to_numpy(),
+        pooled["time"].to_numpy(),
+        pooled["event"].to_numpy(),
+        _DCA_MONTHS,
+        models=models,
+    )
     figures["decision_curve"] = plot_decision_curve(tables["decision_curve"], _DCA_MONTHS)
 
 
 def _write_outputs(result: ExperimentResult, out_dir: Path, figure_files: dict[str, Path]) -> None:
-    from sabrkit.models.report import render_experiment_report
     from sabrkit.models.io import save_risk_cutoff
+    from sabrkit.models.report import render_experiment_report
     from sabrkit.models.tracking import save_final_model
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -510,8 +702,15 @@ def run_experiment_file(
     inputs = read_experiment_inputs(spec, project)
     paths = experiment_paths(project, spec.name)
     result = run_experiment(
-        spec, inputs, tracking_uri=tracking_uri, out_dir=paths["out_dir"], artifact_location=artifact_location,
-        n_jobs=n_jobs, experiment_file=path, project=project, register=register,
+        spec,
+        inputs,
+        tracking_uri=tracking_uri,
+        out_dir=paths["out_dir"],
+        artifact_location=artifact_location,
+        n_jobs=n_jobs,
+        experiment_file=path,
+        project=project,
+        register=register,
     )
     write_json(result.metrics, paths["metrics"])
     return result

@@ -42,8 +42,9 @@ class ExperimentInference:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def pooled_calibration_indices(oof: pd.DataFrame, dataset: SurvivalDataset, horizons: tuple[float, ...] = (12.0, 24.0)
-                               ) -> dict[str, float]:
+def pooled_calibration_indices(
+    oof: pd.DataFrame, dataset: SurvivalDataset, horizons: tuple[float, ...] = (12.0, 24.0)
+) -> dict[str, float]:
     """ICI, E50, E90 at each horizon of the out-of-fold survival averaged over repeats per row."""
     from sabrkit.models.calibration import calibration_indices_at
 
@@ -81,40 +82,66 @@ def experiment_inference(
     out = ExperimentInference()
     if a.permutations:
         test = procedure_permutation_test(
-            pipeline, data, np.random.default_rng([v.random_state, 1]), a.permutations, n_splits=v.n_splits,
-            n_repeats=a.permutation_cv_repeats, random_state=v.random_state, tau_months=v.tau_months,
-            strata=v.strata, n_jobs=n_jobs,
+            pipeline,
+            data,
+            np.random.default_rng([v.random_state, 1]),
+            a.permutations,
+            n_splits=v.n_splits,
+            n_repeats=a.permutation_cv_repeats,
+            random_state=v.random_state,
+            tau_months=v.tau_months,
+            strata=v.strata,
+            n_jobs=n_jobs,
         )
         out.permutation.update(
-            permutation_p=test.p_logrank, permutation_p_uno_c=test.p_uno_c,
-            permutation_logrank_z=test.observed.logrank_z, permutation_uno_c=test.observed.uno_c,
-            permutation_null_uno_c_mean=float(np.nanmean(test.null["uno_c"])), n_permutations=a.permutations,
+            permutation_p=test.p_logrank,
+            permutation_p_uno_c=test.p_uno_c,
+            permutation_logrank_z=test.observed.logrank_z,
+            permutation_uno_c=test.observed.uno_c,
+            permutation_null_uno_c_mean=float(np.nanmean(test.null["uno_c"])),
+            n_permutations=a.permutations,
             permutation_cv_repeats=a.permutation_cv_repeats,
             permutation_test="whole CV procedure re-run on permuted (time, event) pairs; one-sided signed log-rank "
-                             "z of the pooled out-of-fold high-risk group; p = (1 + #null >= observed) / (1 + B)",
+            "z of the pooled out-of-fold high-risk group; p = (1 + #null >= observed) / (1 + B)",
         )
         out.tables["permutation_null"] = test.null
     if a.interval_bootstrap:
-        observed = {"harrell_c": cv.summary.get("harrell_c_mean", np.nan), "uno_c": cv.summary.get("uno_c_mean", np.nan)}
+        observed = {
+            "harrell_c": cv.summary.get("harrell_c_mean", np.nan),
+            "uno_c": cv.summary.get("uno_c_mean", np.nan),
+        }
         ref = None
         if reference is not None:
             ref = (reference[0], reference[1])
-            observed["delta_harrell_c"] = observed["harrell_c"] - reference[2].summary.get("harrell_c_mean", np.nan)
+            observed["delta_harrell_c"] = observed["harrell_c"] - reference[2].summary.get(
+                "harrell_c_mean", np.nan
+            )
             observed["delta_uno_c"] = observed["uno_c"] - reference[2].summary.get("uno_c_mean", np.nan)
         try:
             interval = bootstrap_cv_interval(
-                pipeline, data, np.random.default_rng([v.random_state, 2]), a.interval_bootstrap, observed=observed,
-                reference=ref, n_splits=v.n_splits, n_repeats=a.interval_cv_repeats, random_state=v.random_state,
-                tau_months=v.tau_months, level=0.95, n_jobs=n_jobs,
+                pipeline,
+                data,
+                np.random.default_rng([v.random_state, 2]),
+                a.interval_bootstrap,
+                observed=observed,
+                reference=ref,
+                n_splits=v.n_splits,
+                n_repeats=a.interval_cv_repeats,
+                random_state=v.random_state,
+                tau_months=v.tau_months,
+                level=0.95,
+                n_jobs=n_jobs,
             )
-        except Exception as exc:  # noqa: BLE001 - recorded, never loses the experiment
+        except Exception as exc:
             logger.warning("bootstrap interval not computed: %s", exc)
             return out
         for key, (low, high) in interval.intervals.items():
             target = out.comparison_ci if key.startswith("delta_") else out.summary_ci
             target[f"{key}_ci_low"], target[f"{key}_ci_high"] = low, high
-        out.summary_ci.update(ci_n_bootstrap=float(a.interval_bootstrap),
-                              ci_n_failed=float(interval.settings["n_failed"]),
-                              ci_cv_repeats=float(a.interval_cv_repeats))
+        out.summary_ci.update(
+            ci_n_bootstrap=float(a.interval_bootstrap),
+            ci_n_failed=float(interval.settings["n_failed"]),
+            ci_cv_repeats=float(a.interval_cv_repeats),
+        )
         out.tables["bootstrap"] = interval.replicates
     return out

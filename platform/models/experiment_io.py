@@ -89,7 +89,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         return pd.read_parquet(path)
     if path.suffix == ".csv":
         return pd.read_csv(path)
-    raise ConfigError(format_problem(f"input table {path}", "tables are .parquet or .csv", "convert the file"))
+    raise ConfigError(
+        format_problem(f"input table {path}", "tables are .parquet or .csv", "convert the file")
+    )
 
 
 def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -> ExperimentInputs:
@@ -116,7 +118,9 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
     if lesion_path is not None and (lesion_path.is_file() or "radiomic" in blocks):
         from sabrkit.features import aggregate_lesions, read_feature_table
 
-        lesion_features = read_feature_table(lesion_path) if lesion_path.suffix == ".parquet" else read_table(lesion_path)
+        lesion_features = (
+            read_feature_table(lesion_path) if lesion_path.suffix == ".parquet" else read_table(lesion_path)
+        )
         if spec.data.unit == "patient":
             patient_features = aggregate_lesions(lesion_features, inputs.aggregation)
     optional: dict[str, pd.DataFrame | None] = {}
@@ -150,11 +154,17 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         key = "lesion_id" if spec.data.unit == "lesion" else "study_id"
         batches = scanner_batches(read_table(root / inputs.images), key=key)
     perturbed_path = resolve(inputs.perturbed_features)
-    read = {"lesion_features": lesion_path if lesion_features is not None else None,
-            "endpoints": root / inputs.endpoints, "clinical": resolve(inputs.clinical),
-            "deep_features": resolve(inputs.deep_features), "biomarkers": resolve(inputs.biomarkers),
-            "lesion_outcomes": resolve(inputs.lesion_outcomes) if spec.data.unit == "lesion" else None,
-            "consent": consent_path, "images": resolve(inputs.images), "perturbed_features": perturbed_path}
+    read = {
+        "lesion_features": lesion_path if lesion_features is not None else None,
+        "endpoints": root / inputs.endpoints,
+        "clinical": resolve(inputs.clinical),
+        "deep_features": resolve(inputs.deep_features),
+        "biomarkers": resolve(inputs.biomarkers),
+        "lesion_outcomes": resolve(inputs.lesion_outcomes) if spec.data.unit == "lesion" else None,
+        "consent": consent_path,
+        "images": resolve(inputs.images),
+        "perturbed_features": perturbed_path,
+    }
     return ExperimentInputs(
         endpoints=read_table(root / inputs.endpoints),
         clinical=None if inputs.clinical is None else read_table(root / inputs.clinical),
@@ -183,4 +193,6 @@ def _clean(value: Any) -> Any:
 
 def write_json(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``document`` as JSON (NaN/inf as null, so DVC and browsers can read it), atomically."""
-    return atomic_write_text(path, json.dumps(_clean(document), indent=2, sort_keys=False, default=str) + "\n")
+    return atomic_write_text(
+        path, json.dumps(_clean(document), indent=2, sort_keys=False, default=str) + "\n"
+    )

@@ -22,7 +22,15 @@ __all__ = ["experiment_table", "experiment_table_from_mlflow", "TABLE_METRICS"]
 
 logger = logging.getLogger(__name__)
 
-TABLE_METRICS: tuple[str, ...] = ("harrell_c", "uno_c", "auc_12", "auc_24", "ibs", "ibs_km", "calibration_error_24")
+TABLE_METRICS: tuple[str, ...] = (
+    "harrell_c",
+    "uno_c",
+    "auc_12",
+    "auc_24",
+    "ibs",
+    "ibs_km",
+    "calibration_error_24",
+)
 _DELTAS: tuple[str, ...] = ("uno_c", "harrell_c", "ibs")
 
 
@@ -37,7 +45,9 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
         "n_patients": metrics.get("n_patients"),
         "n_events": metrics.get("n_events"),
         "n_features": metrics.get("n_features"),
-        "repeats_x_folds": "{}x{}".format(*(metrics.get("validation", {}).get(k) for k in ("n_repeats", "n_splits"))),
+        "repeats_x_folds": "{}x{}".format(
+            *(metrics.get("validation", {}).get(k) for k in ("n_repeats", "n_splits"))
+        ),
     }
     for metric in TABLE_METRICS:
         row[f"{metric}_mean"] = summary.get(f"{metric}_mean")
@@ -65,7 +75,9 @@ def experiment_table(metrics_files: Iterable[str | os.PathLike[str]]) -> pd.Data
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(format_problem(f"{path}: {exc}", "metrics files are JSON", "re-run the experiment")) from None
+            raise ConfigError(
+                format_problem(f"{path}: {exc}", "metrics files are JSON", "re-run the experiment")
+            ) from None
         if not isinstance(document, dict) or "experiment" not in document or "summary" not in document:
             raise ConfigError(
                 format_problem(
@@ -76,8 +88,12 @@ def experiment_table(metrics_files: Iterable[str | os.PathLike[str]]) -> pd.Data
             )
         rows.append(_row(document))
     if not rows:
-        raise ConfigError(format_problem("no metrics files", "at least one experiment result", "run an experiment first"))
-    return pd.DataFrame(rows).sort_values("uno_c_mean", ascending=False, na_position="last", ignore_index=True)
+        raise ConfigError(
+            format_problem("no metrics files", "at least one experiment result", "run an experiment first")
+        )
+    return pd.DataFrame(rows).sort_values(
+        "uno_c_mean", ascending=False, na_position="last", ignore_index=True
+    )
 
 
 def experiment_table_from_mlflow(tracking_uri: str, experiment_name: str) -> pd.DataFrame:
@@ -107,10 +123,17 @@ def experiment_table_from_mlflow(tracking_uri: str, experiment_name: str) -> pd.
         seen.add(name)
         metrics, tags = run.data.metrics, run.data.tags
         document = {
-            "experiment": name, "estimator": tags.get("estimator"), "feature_set": tags.get("feature_set"),
-            "endpoint": tags.get("endpoint"), "n_patients": tags.get("n_patients"), "n_events": tags.get("n_events"),
+            "experiment": name,
+            "estimator": tags.get("estimator"),
+            "feature_set": tags.get("feature_set"),
+            "endpoint": tags.get("endpoint"),
+            "n_patients": tags.get("n_patients"),
+            "n_events": tags.get("n_events"),
             "n_features": run.data.params.get("n_features_in"),
-            "validation": {"n_repeats": run.data.params.get("cv_n_repeats"), "n_splits": run.data.params.get("cv_n_splits")},
+            "validation": {
+                "n_repeats": run.data.params.get("cv_n_repeats"),
+                "n_splits": run.data.params.get("cv_n_splits"),
+            },
             "summary": metrics,
             "comparison": {k: v for k, v in metrics.items() if k.startswith("delta_")},
             "risk_groups": {"permutation_p": metrics.get("permutation_p")},
@@ -119,6 +142,12 @@ def experiment_table_from_mlflow(tracking_uri: str, experiment_name: str) -> pd.
         rows.append(_row(document))
     if not rows:
         raise ConfigError(
-            format_problem(f"no finished experiment runs in {experiment_name!r}", "run experiments first", "sabrkit train ...")
+            format_problem(
+                f"no finished experiment runs in {experiment_name!r}",
+                "run experiments first",
+                "sabrkit train ...",
+            )
         )
-    return pd.DataFrame(rows).sort_values("uno_c_mean", ascending=False, na_position="last", ignore_index=True)
+    return pd.DataFrame(rows).sort_values(
+        "uno_c_mean", ascending=False, na_position="last", ignore_index=True
+    )

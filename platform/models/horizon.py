@@ -29,9 +29,9 @@ cross-validation, grid search and MLflow logging treat it like the survival pipe
 
 from __future__ import annotations
 
-from typing import ClassVar
 import logging
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -125,7 +125,10 @@ class FixedHorizonClassifier(BaseEstimator):
         self.n_progression_free_ = int((~label[known]).sum())
         logger.debug(
             "horizon %s months: %d progressed, %d progression-free, %d censored before (%s)",
-            self.horizon_months, self.n_progressed_, self.n_progression_free_, self.n_censored_before_horizon_,
+            self.horizon_months,
+            self.n_progressed_,
+            self.n_progression_free_,
+            self.n_censored_before_horizon_,
             self.censoring,
         )
         return self
@@ -164,4 +167,3 @@ class FixedHorizonClassifier(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
-

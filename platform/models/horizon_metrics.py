@@ -77,10 +77,14 @@ def fold_brier_at(
         if not (time.min() <= t < time.max()) or t >= last_train:
             undefined.append(f"{key}: {t:g} months is outside the test fold's follow-up")
             continue
-        y_end = y_test.copy()  # rows beyond t only count as event-free at t: censor them before the last train time
+        y_end = (
+            y_test.copy()
+        )  # rows beyond t only count as event-free at t: censor them before the last train time
         beyond = y_end["time"] > t
         y_end["event"] = y_end["event"] & ~beyond
-        y_end["time"] = np.where(beyond, np.minimum(y_end["time"], np.nextafter(last_train, 0)), y_end["time"])
+        y_end["time"] = np.where(
+            beyond, np.minimum(y_end["time"], np.nextafter(last_train, 0)), y_end["time"]
+        )
         try:
             out[key] = float(brier_score(y_train, y_end, survival[:, k], [t])[1][0])
         except ValueError as exc:
@@ -117,13 +121,24 @@ def decision_curve(
     """
     from dcurves import dca
 
-    frame = pd.DataFrame({"time": np.asarray(time, dtype=float), "event": np.asarray(event, dtype=int),
-                          "model": np.asarray(risk_at_horizon, dtype=float)})
+    frame = pd.DataFrame(
+        {
+            "time": np.asarray(time, dtype=float),
+            "event": np.asarray(event, dtype=int),
+            "model": np.asarray(risk_at_horizon, dtype=float),
+        }
+    )
     for name, values in (models or {}).items():
         frame[name] = np.asarray(values, dtype=float)
     names = ["model", *(models or {})]
-    table = dca(data=frame, outcome="event", modelnames=names, thresholds=list(thresholds), time=float(months),
-                time_to_outcome_col="time")
+    table = dca(
+        data=frame,
+        outcome="event",
+        modelnames=names,
+        thresholds=list(thresholds),
+        time=float(months),
+        time_to_outcome_col="time",
+    )
     keep = [c for c in ("model", "threshold", "net_benefit", "tp_rate", "fp_rate", "n") if c in table.columns]
     return table[keep].reset_index(drop=True)
 

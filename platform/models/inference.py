@@ -126,7 +126,9 @@ def signed_logrank_z(time: np.ndarray, event: np.ndarray, high: np.ndarray) -> f
     return float(np.sign(excess) * np.sqrt(chisq))
 
 
-def _fit_predict(pipeline: Any, dataset: SurvivalDataset, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, float]:
+def _fit_predict(
+    pipeline: Any, dataset: SurvivalDataset, train: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, float]:
     import warnings
 
     model = clone(pipeline)
@@ -168,11 +170,16 @@ def run_procedure(
         uno.append(u)
     high = high_votes / n_repeats >= 0.5
     z = signed_logrank_z(dataset.y["time"], dataset.y["event"], high)
-    return ProcedureSummary(z, float(np.nanmean(harrell)) if np.isfinite(harrell).any() else float("nan"),
-                            float(np.nanmean(uno)) if np.isfinite(uno).any() else float("nan"))
+    return ProcedureSummary(
+        z,
+        float(np.nanmean(harrell)) if np.isfinite(harrell).any() else float("nan"),
+        float(np.nanmean(uno)) if np.isfinite(uno).any() else float("nan"),
+    )
 
 
-def _permuted_run(pipeline: Any, dataset: SurvivalDataset, seed: np.random.SeedSequence, kwargs: dict[str, Any]) -> ProcedureSummary:
+def _permuted_run(
+    pipeline: Any, dataset: SurvivalDataset, seed: np.random.SeedSequence, kwargs: dict[str, Any]
+) -> ProcedureSummary:
     order = np.random.default_rng(seed).permutation(len(dataset.y))
     return run_procedure(pipeline, dataset.with_outcome(dataset.y[order]), **kwargs)
 
@@ -216,12 +223,19 @@ def procedure_permutation_test(
         raise ModelInputError(
             format_problem(f"n_permutations={n_permutations}", "at least 1 permutation", "use e.g. 99 or 199")
         )
-    kwargs: dict[str, Any] = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
-                                  tau_months=tau_months, strata=strata)
+    kwargs: dict[str, Any] = dict(
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        tau_months=tau_months,
+        strata=strata,
+    )
     observed = run_procedure(pipeline, dataset, **kwargs)
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63))).spawn(n_permutations)
     runs = Parallel(n_jobs=n_jobs)(delayed(_permuted_run)(pipeline, dataset, s, kwargs) for s in seeds)
-    null = pd.DataFrame([{"logrank_z": r.logrank_z, "harrell_c": r.harrell_c, "uno_c": r.uno_c} for r in runs])
+    null = pd.DataFrame(
+        [{"logrank_z": r.logrank_z, "harrell_c": r.harrell_c, "uno_c": r.uno_c} for r in runs]
+    )
 
     def p_value(column: str, value: float) -> float:
         if not np.isfinite(value) and value != float("-inf"):
@@ -230,12 +244,20 @@ def procedure_permutation_test(
         values = np.where(np.isnan(values), -np.inf, values)
         return float((1 + np.sum(values >= value - 1e-12)) / (1 + n_permutations))
 
-    settings = {**{k: v for k, v in kwargs.items() if k != "strata"},
-                "strata": strata if isinstance(strata, str) or strata is None else "labels",
-                "statistic": "signed log-rank z of the pooled out-of-fold high-risk group; mean CV Uno C",
-                "null": "whole CV procedure re-run on permuted (time, event) pairs"}
-    return PermutationTest(observed, null, p_value("logrank_z", observed.logrank_z), p_value("uno_c", observed.uno_c),
-                           n_permutations, settings)
+    settings = {
+        **{k: v for k, v in kwargs.items() if k != "strata"},
+        "strata": strata if isinstance(strata, str) or strata is None else "labels",
+        "statistic": "signed log-rank z of the pooled out-of-fold high-risk group; mean CV Uno C",
+        "null": "whole CV procedure re-run on permuted (time, event) pairs",
+    }
+    return PermutationTest(
+        observed,
+        null,
+        p_value("logrank_z", observed.logrank_z),
+        p_value("uno_c", observed.uno_c),
+        n_permutations,
+        settings,
+    )
 
 
 def _bootstrap_dataset(dataset: SurvivalDataset, picks: np.ndarray) -> SurvivalDataset:
@@ -257,12 +279,23 @@ def _bootstrap_dataset(dataset: SurvivalDataset, picks: np.ndarray) -> SurvivalD
     if dataset.characteristics is not None:
         characteristics = dataset.characteristics.iloc[rows].copy()
         characteristics.index = X.index
-    return dataclasses.replace(dataset, X=X, y=dataset.y[rows], characteristics=characteristics,
-                               groups=np.asarray(groups), unit="lesion")
+    return dataclasses.replace(
+        dataset,
+        X=X,
+        y=dataset.y[rows],
+        characteristics=characteristics,
+        groups=np.asarray(groups),
+        unit="lesion",
+    )
 
 
-def _bootstrap_run(pipeline: Any, dataset: SurvivalDataset, reference: tuple[Any, SurvivalDataset] | None,
-                   seed: np.random.SeedSequence, kwargs: dict[str, Any]) -> dict[str, float]:
+def _bootstrap_run(
+    pipeline: Any,
+    dataset: SurvivalDataset,
+    reference: tuple[Any, SurvivalDataset] | None,
+    seed: np.random.SeedSequence,
+    kwargs: dict[str, Any],
+) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     n = len(pd.unique(dataset.study_ids))
     picks = rng.integers(0, n, n)
@@ -273,7 +306,7 @@ def _bootstrap_run(pipeline: Any, dataset: SurvivalDataset, reference: tuple[Any
         if reference is not None:
             ref = run_procedure(reference[0], _bootstrap_dataset(reference[1], picks), **kwargs)
             out.update(delta_harrell_c=model.harrell_c - ref.harrell_c, delta_uno_c=model.uno_c - ref.uno_c)
-    except Exception as exc:  # noqa: BLE001 - a failed replicate is counted, not fatal
+    except Exception as exc:
         logger.debug("bootstrap replicate failed: %s", exc)
         out["failed"] = 1.0
     return out
@@ -316,22 +349,33 @@ def bootstrap_cv_interval(
 
     if n_bootstrap < 20:
         raise ModelInputError(
-            format_problem(f"n_bootstrap={n_bootstrap}", "at least 20 bootstrap cohorts for a 95 % interval",
-                           "use e.g. 100 or 200")
+            format_problem(
+                f"n_bootstrap={n_bootstrap}",
+                "at least 20 bootstrap cohorts for a 95 % interval",
+                "use e.g. 100 or 200",
+            )
         )
     if reference is not None and not np.array_equal(reference[1].row_ids, dataset.row_ids):
         raise ModelInputError(
-            format_problem("reference data set rows differ from the model's", "the comparator uses the same patients",
-                           "select both from one assembled data set")
+            format_problem(
+                "reference data set rows differ from the model's",
+                "the comparator uses the same patients",
+                "select both from one assembled data set",
+            )
         )
-    kwargs: dict[str, Any] = dict(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state,
-                                  tau_months=tau_months)
+    kwargs: dict[str, Any] = dict(
+        n_splits=n_splits, n_repeats=n_repeats, random_state=random_state, tau_months=tau_months
+    )
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63))).spawn(n_bootstrap)
-    rows = Parallel(n_jobs=n_jobs)(delayed(_bootstrap_run)(pipeline, dataset, reference, s, kwargs) for s in seeds)
+    rows = Parallel(n_jobs=n_jobs)(
+        delayed(_bootstrap_run)(pipeline, dataset, reference, s, kwargs) for s in seeds
+    )
     replicates = pd.DataFrame(rows)
     n_failed = int(replicates["failed"].fillna(0).sum()) if "failed" in replicates else 0
     if n_failed:
-        logger.warning("%d of %d bootstrap replicates failed (left out of the interval)", n_failed, n_bootstrap)
+        logger.warning(
+            "%d of %d bootstrap replicates failed (left out of the interval)", n_failed, n_bootstrap
+        )
     alpha = (1.0 - level) / 2.0
     intervals: dict[str, tuple[float, float]] = {}
     for key, value in observed.items():
@@ -342,6 +386,10 @@ def bootstrap_cv_interval(
             continue
         low, high = np.quantile(values, [alpha, 1.0 - alpha]) - values.mean()
         intervals[key] = (float(value + low), float(value + high))
-    settings = {**kwargs, "n_failed": n_failed, "method": "bootstrap of patients, whole CV re-run per cohort "
-                "(copies of a patient in one fold); percentile spread centred on the observed CV value"}
+    settings = {
+        **kwargs,
+        "n_failed": n_failed,
+        "method": "bootstrap of patients, whole CV re-run per cohort "
+        "(copies of a patient in one fold); percentile spread centred on the observed CV value",
+    }
     return BootstrapInterval(dict(observed), intervals, replicates, n_bootstrap, level, settings)

@@ -21,7 +21,14 @@ from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.io import atomic_write
 from sabrkit.models.dataset import SurvivalDataset, make_dataset
 
-__all__ = ["write_dataset", "read_dataset", "save_risk_cutoff", "load_risk_cutoff", "score_patients", "RISK_CUTOFF_FILE"]
+__all__ = [
+    "write_dataset",
+    "read_dataset",
+    "save_risk_cutoff",
+    "load_risk_cutoff",
+    "score_patients",
+    "RISK_CUTOFF_FILE",
+]
 
 RISK_CUTOFF_FILE = "risk_cutoff.json"
 
@@ -46,11 +53,16 @@ def write_dataset(dataset: SurvivalDataset, path: str | os.PathLike[str]) -> Pat
             frame[f"{_CHARACTERISTIC}{name}"] = dataset.characteristics[name].to_numpy()
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = {
-        "feature_set": dataset.feature_set, "endpoint": dataset.endpoint, "feature_names": list(dataset.feature_names),
-        "blocks": {k: list(v) for k, v in dataset.blocks.items()}, "characteristics": characteristics,
+        "feature_set": dataset.feature_set,
+        "endpoint": dataset.endpoint,
+        "feature_names": list(dataset.feature_names),
+        "blocks": {k: list(v) for k, v in dataset.blocks.items()},
+        "characteristics": characteristics,
         "consent": dataset.consent,
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()}
+    )
     with atomic_write(path) as tmp:
         pq.write_table(table, tmp)
     return path
@@ -79,8 +91,13 @@ def read_dataset(path: str | os.PathLike[str]) -> SurvivalDataset:
     if names:
         characteristics = frame[[f"{_CHARACTERISTIC}{n}" for n in names]].set_axis(names, axis=1)
     return make_dataset(
-        X, frame[_EVENT].to_numpy(), frame[_TIME].to_numpy(), meta["feature_set"], meta["endpoint"],
-        blocks={k: tuple(v) for k, v in meta.get("blocks", {}).items()}, characteristics=characteristics,
+        X,
+        frame[_EVENT].to_numpy(),
+        frame[_TIME].to_numpy(),
+        meta["feature_set"],
+        meta["endpoint"],
+        blocks={k: tuple(v) for k, v in meta.get("blocks", {}).items()},
+        characteristics=characteristics,
         consent=meta.get("consent", "not checked"),
     )
 
@@ -93,8 +110,11 @@ def save_risk_cutoff(model_dir: str | os.PathLike[str], cutoff: float, dataset: 
     """
     path = Path(model_dir) / RISK_CUTOFF_FILE
     document = {
-        "risk_cutoff": float(cutoff), "rule": "median predicted risk of the training patients; risk > cut-off = high",
-        "n_training_rows": int(len(dataset.y)), "feature_set": dataset.feature_set, "endpoint": dataset.endpoint,
+        "risk_cutoff": float(cutoff),
+        "rule": "median predicted risk of the training patients; risk > cut-off = high",
+        "n_training_rows": int(len(dataset.y)),
+        "feature_set": dataset.feature_set,
+        "endpoint": dataset.endpoint,
         "feature_names": list(dataset.feature_names),
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -106,8 +126,11 @@ def load_risk_cutoff(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(model_dir) / RISK_CUTOFF_FILE
     if not path.is_file():
         raise ModelInputError(
-            format_problem(f"{path} is missing", "a final model carries the risk-group cut-off of its training data",
-                           "re-run the experiment (`dvc repro` or `sabrkit train`) to write it")
+            format_problem(
+                f"{path} is missing",
+                "a final model carries the risk-group cut-off of its training data",
+                "re-run the experiment (`dvc repro` or `sabrkit train`) to write it",
+            )
         )
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -127,15 +150,22 @@ def score_patients(model_dir: str | os.PathLike[str], table: pd.DataFrame) -> pd
     missing = [c for c in cutoff["feature_names"] if c not in frame.columns]
     if missing:
         raise ModelInputError(
-            format_problem(f"{len(missing)} model feature column(s) missing, e.g. {missing[:5]}",
-                           "new patients need every feature the model was trained on",
-                           "build the table with the same feature set (sabrkit features / assemble)")
+            format_problem(
+                f"{len(missing)} model feature column(s) missing, e.g. {missing[:5]}",
+                "new patients need every feature the model was trained on",
+                "build the table with the same feature set (sabrkit features / assemble)",
+            )
         )
     X = frame[cutoff["feature_names"]]
     model = mlflow.sklearn.load_model(str(model_dir))
     risk = np.asarray(model.predict(X), dtype=float)
-    out = pd.DataFrame({"study_id": X.index.to_numpy(), "risk": risk,
-                        "risk_group": np.where(risk > cutoff["risk_cutoff"], "high", "low")})
+    out = pd.DataFrame(
+        {
+            "study_id": X.index.to_numpy(),
+            "risk": risk,
+            "risk_group": np.where(risk > cutoff["risk_cutoff"], "high", "low"),
+        }
+    )
     survival = predict_survival_at(model, X, (12.0, 24.0))
     if survival is not None:
         out["surv_12"], out["surv_24"] = survival[:, 0], survival[:, 1]

@@ -86,7 +86,9 @@ def feature_table_md5(path: str | os.PathLike[str]) -> TableHash:
         return TableHash(actual, "file md5", str(path))
     md5, source = record
     if md5 != actual:
-        logger.warning("%s: DVC records md5 %s but the file hashes to %s (run dvc repro/commit)", path, md5, actual)
+        logger.warning(
+            "%s: DVC records md5 %s but the file hashes to %s (run dvc repro/commit)", path, md5, actual
+        )
         return TableHash(actual, f"file md5 ({source} out of date)", str(path))
     return TableHash(md5, source, str(path))
 
@@ -94,7 +96,12 @@ def feature_table_md5(path: str | os.PathLike[str]) -> TableHash:
 def _git(*args: str) -> subprocess.CompletedProcess[str] | None:
     try:
         return subprocess.run(
-            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5, check=False
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -257,15 +257,23 @@ def calibration_at(
         observed = low = high = float("nan")
         if months <= x.max() or prob[-1] == 0:
             i = np.searchsorted(x, months, side="right") - 1
-            observed, low, high = (1.0, 1.0, 1.0) if i < 0 else (float(prob[i]), float(conf[0][i]), float(conf[1][i]))
+            observed, low, high = (
+                (1.0, 1.0, 1.0) if i < 0 else (float(prob[i]), float(conf[0][i]), float(conf[1][i]))
+            )
         rows.append(
             {
-                "group": g + 1, "n": int(member.sum()), "events": int(event[member].sum()),
+                "group": g + 1,
+                "n": int(member.sum()),
+                "events": int(event[member].sum()),
                 "predicted": float(predicted_survival[member].mean()),
-                "observed": observed, "observed_low": low, "observed_high": high,
+                "observed": observed,
+                "observed_low": low,
+                "observed_high": high,
             }
         )
-    return pd.DataFrame(rows, columns=["group", "n", "events", "predicted", "observed", "observed_low", "observed_high"])
+    return pd.DataFrame(
+        rows, columns=["group", "n", "events", "predicted", "observed", "observed_low", "observed_high"]
+    )
 
 
 def calibration_summary(table: pd.DataFrame, months: float = CALIBRATION_MONTHS) -> dict[str, float]:

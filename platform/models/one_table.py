@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.dataset import (
     DIRECT_IDENTIFIER_COLUMNS,
@@ -129,8 +130,11 @@ def _block_columns(table: pd.DataFrame, spec: TableSpec) -> dict[str, list[str]]
         inside = sorted(set(columns) & taken)
         if inside:
             raise TableColumnError(
-                format_problem(f"block {name!r} holds {inside}", "the id, time and event columns are no features",
-                               "remove them from the block")
+                format_problem(
+                    f"block {name!r} holds {inside}",
+                    "the id, time and event columns are no features",
+                    "remove them from the block",
+                )
             )
         blocks[name] = columns
     seen: dict[str, str] = {}
@@ -201,8 +205,11 @@ def _times(values: pd.Series, spec: TableSpec) -> np.ndarray:
     time = numeric.to_numpy(dtype=float)
     months = time * spec.months_per_unit
     if months.max() > MAX_PLAUSIBLE_MONTHS:
-        guesses = [u for u, m in (("days", 12 / 365.25), ("weeks", 84 / 365.25), ("months", 1.0))
-                   if time.max() * m <= MAX_PLAUSIBLE_MONTHS and u != spec.time_unit]
+        guesses = [
+            u
+            for u, m in (("days", 12 / 365.25), ("weeks", 84 / 365.25), ("months", 1.0))
+            if time.max() * m <= MAX_PLAUSIBLE_MONTHS and u != spec.time_unit
+        ]
         raise TimeUnitError(
             format_problem(
                 f"time column {spec.time!r} runs from {time.min():g} to {time.max():g} {spec.time_unit} "
@@ -214,7 +221,9 @@ def _times(values: pd.Series, spec: TableSpec) -> np.ndarray:
     return months
 
 
-def _numeric_columns(table: pd.DataFrame, columns: Sequence[str], block: str, spec: TableSpec) -> pd.DataFrame:
+def _numeric_columns(
+    table: pd.DataFrame, columns: Sequence[str], block: str, spec: TableSpec
+) -> pd.DataFrame:
     out = {}
     for column in columns:
         values = table[column]
@@ -268,8 +277,11 @@ def table_datasets(table: pd.DataFrame, spec: TableSpec, consent: str = "not che
     leaked = sorted(DIRECT_IDENTIFIER_COLUMNS & {str(c).lower() for c in used})
     if leaked:
         raise TableColumnError(
-            format_problem(f"columns {leaked} are direct identifiers", "models see pseudonymous IDs only",
-                           "drop them from covariates and blocks")
+            format_problem(
+                f"columns {leaked} are direct identifiers",
+                "models see pseudonymous IDs only",
+                "drop them from covariates and blocks",
+            )
         )
     ids = table[spec.id]
     if ids.isna().any() or ids.duplicated().any():
@@ -296,30 +308,53 @@ def table_datasets(table: pd.DataFrame, spec: TableSpec, consent: str = "not che
     characteristics = X_all[list(spec.covariates)].copy() if spec.covariates else None
     endpoint = spec.endpoint or spec.event
     descriptive = SurvivalDataset(
-        X=X_all, y=make_outcome(event, months), feature_set="+".join(blocks), feature_names=tuple(X_all.columns),
-        endpoint=endpoint, blocks={b: tuple(c) for b, c in blocks.items()}, characteristics=characteristics,
+        X=X_all,
+        y=make_outcome(event, months),
+        feature_set="+".join(blocks),
+        feature_names=tuple(X_all.columns),
+        endpoint=endpoint,
+        blocks={b: tuple(c) for b, c in blocks.items()},
+        characteristics=characteristics,
         consent=consent,
     )
     model = _select(descriptive, spec.used_blocks)
     comparator = None
     if spec.comparator is not None:
         comparator = dataclasses.replace(
-            _select(descriptive, [COVARIATES_BLOCK]), X=X_all[list(spec.comparator)],
-            feature_names=tuple(spec.comparator), feature_set="comparator", blocks={"comparator": tuple(spec.comparator)},
+            _select(descriptive, [COVARIATES_BLOCK]),
+            X=X_all[list(spec.comparator)],
+            feature_names=tuple(spec.comparator),
+            feature_set="comparator",
+            blocks={"comparator": tuple(spec.comparator)},
         )
     time = pd.to_numeric(frame[spec.time]).to_numpy(dtype=float)
-    follow_up = {"min": float(time.min()), "max": float(time.max()), "min_months": float(months.min()),
-                 "max_months": float(months.max())}
-    logger.info("table %s: %d rows, %d events, %d model columns (%d categorical), times %g-%g %s",
-                spec.path, len(index), int(event.sum()), model.X.shape[1],
-                sum(c in categorical for c in model.feature_names), follow_up["min"], follow_up["max"], spec.time_unit)
+    follow_up = {
+        "min": float(time.min()),
+        "max": float(time.max()),
+        "min_months": float(months.min()),
+        "max_months": float(months.max()),
+    }
+    logger.info(
+        "table %s: %d rows, %d events, %d model columns (%d categorical), times %g-%g %s",
+        spec.path,
+        len(index),
+        int(event.sum()),
+        model.X.shape[1],
+        sum(c in categorical for c in model.feature_names),
+        follow_up["min"],
+        follow_up["max"],
+        spec.time_unit,
+    )
     return TableData(model, comparator, descriptive, tuple(categorical), spec.time_unit, follow_up)
 
 
 def _select(dataset: SurvivalDataset, blocks: Sequence[str]) -> SurvivalDataset:
     columns = [c for b in blocks for c in dataset.blocks[b]]
     return dataclasses.replace(
-        dataset, X=dataset.X[columns], feature_names=tuple(columns), feature_set="+".join(blocks),
+        dataset,
+        X=dataset.X[columns],
+        feature_names=tuple(columns),
+        feature_set="+".join(blocks),
         blocks={b: tuple(dataset.blocks[b]) for b in blocks},
     )
 
@@ -330,12 +365,16 @@ def _encoder(categorical: Sequence[str]) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    levels = Pipeline([
-        ("impute", SimpleImputer(strategy="most_frequent", missing_values=None)),
-        ("onehot", OneHotEncoder(drop="first", handle_unknown="ignore", sparse_output=False)),
-    ])
+    levels = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent", missing_values=None)),
+            ("onehot", OneHotEncoder(drop="first", handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
     return ColumnTransformer(
-        [("categorical", levels, list(categorical))], remainder="passthrough", verbose_feature_names_out=False,
+        [("categorical", levels, list(categorical))],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
     ).set_output(transform="pandas")
 
 
@@ -384,9 +423,11 @@ def check_horizons(
         if months < time.max() and first_event <= months:
             continue
         in_unit = months / months_per_unit
-        observed = (f"follow-up {time.min() / months_per_unit:g} to {time.max() / months_per_unit:g} {time_unit}"
-                    f" ({time.min():.3g} to {time.max():.3g} months), first event at "
-                    f"{first_event / months_per_unit:g} {time_unit}")
+        observed = (
+            f"follow-up {time.min() / months_per_unit:g} to {time.max() / months_per_unit:g} {time_unit}"
+            f" ({time.min():.3g} to {time.max():.3g} months), first event at "
+            f"{first_event / months_per_unit:g} {time_unit}"
+        )
         raise FollowUpHorizonError(
             format_problem(
                 f"{name} = {months:g} months ({in_unit:.4g} {time_unit}) is outside the data: {observed}",

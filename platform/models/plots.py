@@ -39,11 +39,26 @@ def plot_calibration(table: pd.DataFrame, months: float = 24.0, title: str | Non
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
     usable = table.dropna(subset=["observed"])
     if not usable.empty:
-        err = np.vstack([usable["observed"] - usable["observed_low"], usable["observed_high"] - usable["observed"]])
-        ax.errorbar(usable["predicted"], usable["observed"], yerr=np.clip(err, 0, None), fmt="o", color="#1f77b4",
-                    capsize=3, label="risk group (KM, 95% CI)")
+        err = np.vstack(
+            [usable["observed"] - usable["observed_low"], usable["observed_high"] - usable["observed"]]
+        )
+        ax.errorbar(
+            usable["predicted"],
+            usable["observed"],
+            yerr=np.clip(err, 0, None),
+            fmt="o",
+            color="#1f77b4",
+            capsize=3,
+            label="risk group (KM, 95% CI)",
+        )
         for row in usable.itertuples():
-            ax.annotate(f"n={row.n}", (row.predicted, row.observed), textcoords="offset points", xytext=(6, -10), fontsize=8)
+            ax.annotate(
+                f"n={row.n}",
+                (row.predicted, row.observed),
+                textcoords="offset points",
+                xytext=(6, -10),
+                fontsize=8,
+            )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"predicted survival at {months:g} months (out-of-fold)")
@@ -91,13 +106,30 @@ def plot_volcano(table: pd.DataFrame, fdr: float = 0.10, label_top: int = 8) -> 
     colours = {"radiomic": "#1f77b4", "biomarker": "#2ca02c", "deep": "#9467bd"}
     for block, part in usable.groupby("block"):
         hit = part["q_value"] <= fdr
-        ax.scatter(part.loc[~hit, "log2_hr"], -np.log10(part.loc[~hit, "p_value"]), s=14, alpha=0.6,
-                   color=colours.get(block, "grey"), label=f"{block}")
-        ax.scatter(part.loc[hit, "log2_hr"], -np.log10(part.loc[hit, "p_value"]), s=30, edgecolor="black",
-                   color=colours.get(block, "grey"), label=f"{block}, q <= {fdr:g}")
+        ax.scatter(
+            part.loc[~hit, "log2_hr"],
+            -np.log10(part.loc[~hit, "p_value"]),
+            s=14,
+            alpha=0.6,
+            color=colours.get(block, "grey"),
+            label=f"{block}",
+        )
+        ax.scatter(
+            part.loc[hit, "log2_hr"],
+            -np.log10(part.loc[hit, "p_value"]),
+            s=30,
+            edgecolor="black",
+            color=colours.get(block, "grey"),
+            label=f"{block}, q <= {fdr:g}",
+        )
     for row in usable.nsmallest(label_top, "p_value").itertuples():
-        ax.annotate(row.feature.replace("original_", ""), (row.log2_hr, -np.log10(row.p_value)), fontsize=6,
-                    textcoords="offset points", xytext=(3, 3))
+        ax.annotate(
+            row.feature.replace("original_", ""),
+            (row.log2_hr, -np.log10(row.p_value)),
+            fontsize=6,
+            textcoords="offset points",
+            xytext=(3, 3),
+        )
     ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("log2 hazard ratio per SD (univariate Cox)")
     ax.set_ylabel("-log10 p")
@@ -114,8 +146,15 @@ def plot_importance(ranks: pd.DataFrame, top: int = 15) -> Figure:
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(summary))
     ax.barh(y, summary["mean"], color="#1f77b4")
-    ax.errorbar(summary["mean"], y, xerr=[summary["mean"] - summary["min"], summary["max"] - summary["mean"]],
-                fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.errorbar(
+        summary["mean"],
+        y,
+        xerr=[summary["mean"] - summary["min"], summary["max"] - summary["mean"]],
+        fmt="none",
+        ecolor="black",
+        capsize=2,
+        linewidth=0.8,
+    )
     ax.set_yticks(y, [name.replace("original_", "") for name in summary.index], fontsize=7)
     ax.set_xlabel("drop in Harrell's C when permuted (held-out folds; range over repeats)")
     ax.set_title("Permutation importance")
@@ -129,8 +168,12 @@ def plot_decision_curve(table: pd.DataFrame, months: float = 24.0) -> Figure:
     ax = fig.add_subplot(1, 1, 1)
     styles = {"all": dict(color="grey", linestyle="--"), "none": dict(color="black", linestyle=":")}
     for name, part in table.groupby("model", sort=False):
-        ax.plot(part["threshold"], part["net_benefit"], label=f"treat {name}" if name in styles else str(name),
-                **styles.get(str(name), {}))
+        ax.plot(
+            part["threshold"],
+            part["net_benefit"],
+            label=f"treat {name}" if name in styles else str(name),
+            **styles.get(str(name), {}),
+        )
     finite = table["net_benefit"].to_numpy(dtype=float)
     top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 0.1
     ax.set_ylim(-0.05, max(top, 0.01) * 1.1)

@@ -70,7 +70,9 @@ def standardised_mean_difference(low: np.ndarray, high: np.ndarray, binary: bool
 
 def _row(block: str, name: str, level: str, low: np.ndarray, high: np.ndarray, binary: bool) -> dict:
     return {
-        "block": block, "characteristic": name, "level": level,
+        "block": block,
+        "characteristic": name,
+        "level": level,
         "low_value": float(np.nanmean(low)) if np.isfinite(low).any() else float("nan"),
         "high_value": float(np.nanmean(high)) if np.isfinite(high).any() else float("nan"),
         "smd": standardised_mean_difference(low, high, binary),
@@ -125,7 +127,9 @@ def low_risk_profile(dataset: SurvivalDataset, groups: pd.Series) -> pd.DataFram
         for name in [c for c in columns if c not in described]:  # a table's covariates: listed above
             numbers = dataset.X[name].to_numpy(dtype=float)
             rows.append(_row(block, name, "", numbers[low], numbers[high], False))
-    profile = pd.DataFrame(rows, columns=["block", "characteristic", "level", "statistic", "low_value", "high_value", "smd"])
+    profile = pd.DataFrame(
+        rows, columns=["block", "characteristic", "level", "statistic", "low_value", "high_value", "smd"]
+    )
     profile["abs_smd"] = profile["smd"].abs()
     profile = profile.sort_values(["block", "abs_smd"], ascending=[True, False], ignore_index=True)
     return profile.drop(columns="abs_smd")
@@ -149,8 +153,10 @@ def risk_by_therapy(
     groups = groups.reindex(dataset.X.index)
     frame = pd.DataFrame(
         {
-            "time": dataset.y["time"], "event": dataset.y["event"].astype(int),
-            "high_risk": (groups == "high").astype(int).to_numpy(), "therapy": therapy.to_numpy(),
+            "time": dataset.y["time"],
+            "event": dataset.y["event"].astype(int),
+            "high_risk": (groups == "high").astype(int).to_numpy(),
+            "therapy": therapy.to_numpy(),
         },
         index=dataset.X.index,
     )
@@ -160,9 +166,15 @@ def risk_by_therapy(
     for level in [*levels, "all"]:
         part = frame if level == "all" else frame[frame["therapy"] == level]
         row = {
-            "therapy": level, "label": "all patients" if level == "all" else THERAPY_LABELS.get(level, str(level)),
-            "n": len(part), "events": int(part["event"].sum()), "n_high": int(part["high_risk"].sum()),
-            "hazard_ratio": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "note": "",
+            "therapy": level,
+            "label": "all patients" if level == "all" else THERAPY_LABELS.get(level, str(level)),
+            "n": len(part),
+            "events": int(part["event"].sum()),
+            "n_high": int(part["high_risk"].sum()),
+            "hazard_ratio": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "note": "",
         }
         by_group = part.groupby("high_risk")["event"].sum()
         if part["high_risk"].nunique() < 2 or (by_group == 0).any():

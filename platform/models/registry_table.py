@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 import pandas as pd
+
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.experiment_io import ExperimentInputs
 from sabrkit.models.spec import ExperimentSpec
@@ -27,8 +28,9 @@ __all__ = ["registry_table"]
 logger = logging.getLogger(__name__)
 
 
-def registry_table(spec: ExperimentSpec, inputs: ExperimentInputs, path: str = "data/registry_table.parquet"
-                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def registry_table(
+    spec: ExperimentSpec, inputs: ExperimentInputs, path: str = "data/registry_table.parquet"
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The registry inputs of a patient-level ``data:`` experiment as one table and its ``table:`` section.
 
     Parameters
@@ -54,8 +56,11 @@ def registry_table(spec: ExperimentSpec, inputs: ExperimentInputs, path: str = "
 
     if spec.data is None or spec.data.unit != "patient":
         raise ConfigError(
-            format_problem(f"experiment {spec.name!r}", "registry_table writes patient-level data: experiments",
-                           "use an experiment with data: {unit: patient}")
+            format_problem(
+                f"experiment {spec.name!r}",
+                "registry_table writes patient-level data: experiments",
+                "use an experiment with data: {unit: patient}",
+            )
         )
     model, reference, _ = assemble_experiment_data(spec, inputs)
     blocks = dict(model.blocks)
@@ -65,12 +70,23 @@ def registry_table(spec: ExperimentSpec, inputs: ExperimentInputs, path: str = "
     features = pd.concat([model.X, reference.X] if reference is not None else [model.X], axis=1)
     features = features.loc[:, ~features.columns.duplicated()][columns]
     endpoint = model.endpoint
-    table = pd.DataFrame({f"{endpoint}_months": model.y["time"], f"{endpoint}_event": model.y["event"].astype(int)},
-                         index=model.X.index).join(features).reset_index()
+    table = (
+        pd.DataFrame(
+            {f"{endpoint}_months": model.y["time"], f"{endpoint}_event": model.y["event"].astype(int)},
+            index=model.X.index,
+        )
+        .join(features)
+        .reset_index()
+    )
     covariates = list(blocks.get("clinical", ()))
     section: dict[str, Any] = {
-        "path": path, "id": "study_id", "time": f"{endpoint}_months", "event": f"{endpoint}_event",
-        "time_unit": "months", "endpoint": endpoint, "covariates": covariates,
+        "path": path,
+        "id": "study_id",
+        "time": f"{endpoint}_months",
+        "event": f"{endpoint}_event",
+        "time_unit": "months",
+        "endpoint": endpoint,
+        "covariates": covariates,
         "blocks": {b: {"columns": list(c)} for b, c in blocks.items() if b != "clinical"},
         "comparator": "covariates" if reference is not None and covariates else None,
         "model_blocks": ["covariates" if b == "clinical" else b for b in model.blocks],

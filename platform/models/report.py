@@ -59,7 +59,7 @@ def render_validation_report(
         coefficients=None if coefficients is None else coefficients.to_dict("records"),
         km_uri=figure_to_data_uri(km_figure),
         risk_groups=risk_groups.reset_index().to_dict("records"),
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
@@ -72,8 +72,15 @@ def _records(table: pd.DataFrame | None, limit: int | None = None) -> list[dict[
 def _metric_names(metrics: Mapping[str, Any]) -> list[str]:
     """The report's metric rows: C, AUC and Brier at the experiment's horizons, IBS, calibration."""
     times = (metrics.get("validation") or {}).get("auc_times") or [12.0, 24.0]
-    return ["harrell_c", "uno_c", *(f"auc_{float(t):g}" for t in times), *(f"brier_{float(t):g}" for t in times),
-            "ibs", "ibs_km", "calibration_error_24"]
+    return [
+        "harrell_c",
+        "uno_c",
+        *(f"auc_{float(t):g}" for t in times),
+        *(f"brier_{float(t):g}" for t in times),
+        "ibs",
+        "ibs_km",
+        "calibration_error_24",
+    ]
 
 
 def render_experiment_report(result: Any, figure_files: Mapping[str, Path] | None = None) -> str:
@@ -112,5 +119,5 @@ def render_experiment_report(result: Any, figure_files: Mapping[str, Path] | Non
         screening=_records(result.tables.get("screening"), 20),
         importance=_records(top, 15),
         metric_names=_metric_names(result.metrics),
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

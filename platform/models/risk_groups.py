@@ -165,7 +165,9 @@ def km_by_risk_group(
             }
         )
     low, high = (table[table["risk_group"] == g] for g in RISK_GROUPS)
-    test = logrank_test(high["time"], low["time"], event_observed_A=high["event"], event_observed_B=low["event"])
+    test = logrank_test(
+        high["time"], low["time"], event_observed_A=high["event"], event_observed_B=low["event"]
+    )
     return RiskGroupSurvival(
         table=table,
         fitters=fitters,
@@ -194,7 +196,9 @@ def plot_km_risk_groups(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     for group in RISK_GROUPS:
-        km.fitters[group].plot_survival_function(ax=ax, ci_show=True, show_censors=True, color=_COLOURS[group])
+        km.fitters[group].plot_survival_function(
+            ax=ax, ci_show=True, show_censors=True, color=_COLOURS[group]
+        )
     ax.axvline(km.tau_months, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("months from first SABR fraction")
     ax.set_ylabel(f"{km.endpoint.upper()} probability")

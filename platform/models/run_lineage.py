@@ -26,7 +26,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PIPELINE_OUTPUT_FOLDERS", "dvc_experiment", "experiment_lineage", "input_hashes", "pipeline_registration", "project_git"]
+__all__ = [
+    "PIPELINE_OUTPUT_FOLDERS",
+    "dvc_experiment",
+    "experiment_lineage",
+    "input_hashes",
+    "pipeline_registration",
+    "project_git",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +44,9 @@ PIPELINE_OUTPUT_FOLDERS: tuple[str, ...] = ("metrics", "plots", "reports")
 
 def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
     try:
-        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False)
+        return subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -57,9 +66,15 @@ def project_git(project: str | os.PathLike[str]) -> tuple[str | None, bool | Non
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     if status is None or status.returncode != 0:
         return commit, None
-    changed = [Path(line[3:].strip().strip('"').split(" -> ")[-1]) for line in status.stdout.splitlines() if line.strip()]
-    dirty = any(path.name not in _IGNORED_FOR_DIRTY and path.parts[0] not in PIPELINE_OUTPUT_FOLDERS
-                for path in changed)
+    changed = [
+        Path(line[3:].strip().strip('"').split(" -> ")[-1])
+        for line in status.stdout.splitlines()
+        if line.strip()
+    ]
+    dirty = any(
+        path.name not in _IGNORED_FOR_DIRTY and path.parts[0] not in PIPELINE_OUTPUT_FOLDERS
+        for path in changed
+    )
     return commit, dirty
 
 
@@ -118,7 +133,10 @@ def pipeline_registration(lineage: Mapping[str, Any]) -> tuple[bool, str]:
     """
     experiment = lineage.get("dvc_experiment")
     if experiment:
-        return False, f"DVC experiment {experiment['name']!r}: runs are logged, no model version is registered"
+        return (
+            False,
+            f"DVC experiment {experiment['name']!r}: runs are logged, no model version is registered",
+        )
     if lineage.get("git_commit") is None:
         return False, "the project is not a git repository: no model version is registered"
     if lineage.get("git_dirty") is not False:

@@ -98,22 +98,34 @@ def univariate_cox_screen(
         for feature in dataset.blocks[block]:
             values = dataset.X[feature].to_numpy(dtype=float)
             ok = np.isfinite(values)
-            row = {"block": block, "feature": feature, "n": int(ok.sum()), "hazard_ratio": np.nan, "ci_low": np.nan,
-                   "ci_high": np.nan, "p_value": np.nan, "note": ""}
+            row = {
+                "block": block,
+                "feature": feature,
+                "n": int(ok.sum()),
+                "hazard_ratio": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "p_value": np.nan,
+                "note": "",
+            }
             sd = values[ok].std(ddof=1) if ok.sum() > 1 else 0.0
             if sd <= 0 or event[ok].sum() < 2:
                 row["note"] = "constant feature or fewer than 2 events"
                 rows.append(row)
                 continue
-            frame = pd.DataFrame({"x": (values[ok] - values[ok].mean()) / sd, "time": time[ok], "event": event[ok]})
+            frame = pd.DataFrame(
+                {"x": (values[ok] - values[ok].mean()) / sd, "time": time[ok], "event": event[ok]}
+            )
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     fitter = CoxPHFitter().fit(frame, "time", "event")
                 beta, se = float(fitter.params_["x"]), float(fitter.standard_errors_["x"])
                 row.update(
-                    hazard_ratio=float(np.exp(beta)), ci_low=float(np.exp(beta - _Z95 * se)),
-                    ci_high=float(np.exp(beta + _Z95 * se)), p_value=float(2 * norm.sf(abs(beta / se))),
+                    hazard_ratio=float(np.exp(beta)),
+                    ci_low=float(np.exp(beta - _Z95 * se)),
+                    ci_high=float(np.exp(beta + _Z95 * se)),
+                    p_value=float(2 * norm.sf(abs(beta / se))),
                 )
             except (ConvergenceError, ValueError, np.linalg.LinAlgError) as exc:
                 row["note"] = f"fit failed: {exc}"
@@ -122,6 +134,17 @@ def univariate_cox_screen(
     table["log2_hr"] = np.log2(table["hazard_ratio"])
     table["q_value"] = benjamini_hochberg(table["p_value"].to_numpy())
     table["significant"] = table["q_value"] <= fdr
-    columns = ["block", "feature", "n", "hazard_ratio", "ci_low", "ci_high", "log2_hr", "p_value", "q_value",
-               "significant", "note"]
+    columns = [
+        "block",
+        "feature",
+        "n",
+        "hazard_ratio",
+        "ci_low",
+        "ci_high",
+        "log2_hr",
+        "p_value",
+        "q_value",
+        "significant",
+        "note",
+    ]
     return table[columns].sort_values("p_value", ignore_index=True, na_position="last")

@@ -9,9 +9,9 @@ leaks the outcome into the validation (see the study README: C about 0.76 on pur
 
 from __future__ import annotations
 
-from typing import ClassVar
 import logging
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -155,7 +155,9 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
             n_kept += 1
             support[j] = True
         self.support_ = support
-        logger.debug("CorrelationFilter(threshold=%s) keeps %d of %d features", self.threshold, n_kept, n_features)
+        logger.debug(
+            "CorrelationFilter(threshold=%s) keeps %d of %d features", self.threshold, n_kept, n_features
+        )
         return self
 
     def _get_support_mask(self) -> np.ndarray:

@@ -62,7 +62,9 @@ class InputsSpec(_Strict):
 
     lesion_features: str | None = "data/features/lesion_features.parquet"
     aggregation: Literal["largest", "volume_weighted_mean", "mean", "max", "min"] = "largest"
-    clinical: str | None = Field("data/registry/clinical.parquet", description="null: no clinical table, no reference")
+    clinical: str | None = Field(
+        "data/registry/clinical.parquet", description="null: no clinical table, no reference"
+    )
     endpoints: str = "data/registry/endpoints.parquet"
     deep_features: str | None = None
     biomarkers: str | None = None
@@ -71,18 +73,23 @@ class InputsSpec(_Strict):
         "data/registry/consent.parquet",
         description="consent snapshot (study_id, consented) written by `ingest`; 'not_required' with consent_reason",
     )
-    consent_reason: str | None = Field(None, description="why consent does not apply (only with consent: not_required)")
+    consent_reason: str | None = Field(
+        None, description="why consent does not apply (only with consent: not_required)"
+    )
     images: str | None = Field(None, description="image manifest with a scanner column: ComBat batches")
     perturbed_features: str | None = Field(None, description="perturbed feature table: ICC filter")
-
 
     @model_validator(mode="after")
     def _consent_checked(self) -> InputsSpec:
         if not self.consent:
-            raise ValueError("inputs.consent is required: the consent snapshot (data/registry/consent.parquet) or "
-                             "'not_required' with inputs.consent_reason")
+            raise ValueError(
+                "inputs.consent is required: the consent snapshot (data/registry/consent.parquet) or "
+                "'not_required' with inputs.consent_reason"
+            )
         if self.consent == "not_required" and not (self.consent_reason or "").strip():
-            raise ValueError("inputs.consent: not_required needs inputs.consent_reason (why consent does not apply)")
+            raise ValueError(
+                "inputs.consent: not_required needs inputs.consent_reason (why consent does not apply)"
+            )
         return self
 
 
@@ -101,7 +108,9 @@ class DataSpec(_Strict):
     @model_validator(mode="after")
     def _unit_matches_endpoint(self) -> DataSpec:
         if (self.unit == "lesion") != (self.endpoint == "local_control"):
-            raise ValueError("local_control is a lesion-level endpoint: use unit 'lesion' with it and only with it")
+            raise ValueError(
+                "local_control is a lesion-level endpoint: use unit 'lesion' with it and only with it"
+            )
         return self
 
 
@@ -166,7 +175,9 @@ class ModelSpec(_Strict):
         from sabrkit.models.estimators import build_pipeline
         from sabrkit.models.tuning import tuned_pipeline
 
-        pipeline = build_pipeline(self.estimator, preprocessing=_with_side_data(self.preprocessing, side_data), **self.params)
+        pipeline = build_pipeline(
+            self.estimator, preprocessing=_with_side_data(self.preprocessing, side_data), **self.params
+        )
         if self.tuning is None:
             return pipeline
         return tuned_pipeline(pipeline, self.tuning.grid, self.tuning.inner_splits, random_state=random_state)
@@ -197,25 +208,38 @@ class ValidationSpec(_Strict):
     strata: str | None = None
     tau_months: float = Field(24.0, gt=0)
     auc_times: tuple[float, ...] = (12.0, 24.0)
-    bootstrap_optimism: int = Field(0, ge=0, description="bootstrap samples of Harrell's optimism correction; 0 = off")
+    bootstrap_optimism: int = Field(
+        0, ge=0, description="bootstrap samples of Harrell's optimism correction; 0 = off"
+    )
 
 
 class AnalysisSpec(_Strict):
     importance_repeats: int = Field(5, ge=0, description="shuffles per feature and fold; 0 = no importance")
     permutations: int = Field(
-        99, ge=0, description="whole-procedure permutation test: CV re-runs on permuted outcomes; 0 = off")
-    permutation_cv_repeats: int = Field(1, ge=1, description="CV repeats inside the permutation test (observed and null)")
+        99, ge=0, description="whole-procedure permutation test: CV re-runs on permuted outcomes; 0 = off"
+    )
+    permutation_cv_repeats: int = Field(
+        1, ge=1, description="CV repeats inside the permutation test (observed and null)"
+    )
     interval_bootstrap: int = Field(
-        100, ge=0, description="bootstrap cohorts of the interval for C and delta-C (whole CV re-run); 0 = off")
+        100,
+        ge=0,
+        description="bootstrap cohorts of the interval for C and delta-C (whole CV re-run); 0 = off",
+    )
     interval_cv_repeats: int = Field(1, ge=1, description="CV repeats inside every bootstrap cohort")
-    therapy_column: str | None = Field("systemic_therapy", description="forest plot by therapy class; null: none")
+    therapy_column: str | None = Field(
+        "systemic_therapy", description="forest plot by therapy class; null: none"
+    )
 
     @field_validator("interval_bootstrap")
     @classmethod
     def _enough_bootstrap(cls, value: int) -> int:
         if 0 < value < 20:
-            raise ValueError("interval_bootstrap needs 0 (off) or at least 20 bootstrap cohorts for a 95 % interval")
+            raise ValueError(
+                "interval_bootstrap needs 0 (off) or at least 20 bootstrap cohorts for a 95 % interval"
+            )
         return value
+
     screening: bool = True
     screening_fdr: float = Field(0.10, gt=0, lt=1)
     decision_curve: bool = Field(True, description="decision-curve analysis at 24 months (dcurves)")
@@ -232,7 +256,9 @@ class ExperimentSpec(_Strict):
     description: str = ""
     inputs: InputsSpec = InputsSpec()
     data: DataSpec | None = Field(None, description="registry tables (inputs:); exclusive with table")
-    table: TableSpec | None = Field(None, description="one table of the researcher's own; exclusive with data")
+    table: TableSpec | None = Field(
+        None, description="one table of the researcher's own; exclusive with data"
+    )
     model: ModelSpec
     clinical_reference: ReferenceSpec = ReferenceSpec()
     validation: ValidationSpec = ValidationSpec()
@@ -242,8 +268,10 @@ class ExperimentSpec(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> ExperimentSpec:
         if (self.data is None) == (self.table is None):
-            raise ValueError("an experiment has either data: (the registry tables) or table: (one table), not both "
-                             "or neither")
+            raise ValueError(
+                "an experiment has either data: (the registry tables) or table: (one table), not both "
+                "or neither"
+            )
         return self
 
     @property
@@ -274,7 +302,8 @@ class ExperimentSpec(_Strict):
 
 def _problems(exc: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+        f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']} (got {e.get('input')!r})"
+        for e in exc.errors()
     )
 
 
@@ -299,14 +328,20 @@ def load_experiment(path: str | os.PathLike[str]) -> ExperimentSpec:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            format_problem(f"experiment file {path}", "the file must exist", "give the path of experiments/<name>.yaml")
+            format_problem(
+                f"experiment file {path}", "the file must exist", "give the path of experiments/<name>.yaml"
+            )
         )
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(format_problem(f"{path}: {exc}", "experiment files are YAML", "fix the syntax")) from None
+        raise ConfigError(
+            format_problem(f"{path}: {exc}", "experiment files are YAML", "fix the syntax")
+        ) from None
     if not isinstance(document, dict):
-        raise ConfigError(format_problem(f"{path} holds {type(document).__name__}", "a mapping at the top", "fix it"))
+        raise ConfigError(
+            format_problem(f"{path} holds {type(document).__name__}", "a mapping at the top", "fix it")
+        )
     document.setdefault("name", path.stem)
     if document["name"] != path.stem:
         raise ConfigError(

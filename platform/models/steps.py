@@ -37,7 +37,14 @@ from sklearn.base import BaseEstimator
 
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["register_step", "available_steps", "build_step", "build_steps", "StepSpec", "normalise_step_specs"]
+__all__ = [
+    "register_step",
+    "available_steps",
+    "build_step",
+    "build_steps",
+    "StepSpec",
+    "normalise_step_specs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +59,11 @@ def register_step(name: str) -> Callable[[StepFactory], StepFactory]:
     def decorate(factory: StepFactory) -> StepFactory:
         if name in _STEPS:
             raise ConfigError(
-                format_problem(f"step name {name!r} is already registered", "step names are unique", "choose another name")
+                format_problem(
+                    f"step name {name!r} is already registered",
+                    "step names are unique",
+                    "choose another name",
+                )
             )
         _STEPS[name] = factory
         return factory
@@ -95,14 +106,16 @@ def normalise_step_specs(specs: Sequence[StepSpec]) -> list[tuple[str, dict[str,
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(
-            format_problem(f"steps {repeated} appear twice", "each step once per pipeline", "remove the repeats")
+            format_problem(
+                f"steps {repeated} appear twice", "each step once per pipeline", "remove the repeats"
+            )
         )
     return out
 
 
 def build_step(name: str, **params: Any) -> BaseEstimator:
     """An unfitted transformer for step ``name``."""
-    (_, checked), = normalise_step_specs([{name: params}])
+    ((_, checked),) = normalise_step_specs([{name: params}])
     try:
         return _STEPS[name](**checked)
     except TypeError as exc:

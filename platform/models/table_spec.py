@@ -81,7 +81,9 @@ class TableSpec(_Strict):
     covariates: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
     blocks: dict[str, BlockSpec] = Field(default_factory=dict)
-    comparator: list[str] | None = Field(None, description="covariates of the comparator model; null: no comparator")
+    comparator: list[str] | None = Field(
+        None, description="covariates of the comparator model; null: no comparator"
+    )
     model_blocks: list[str] | None = Field(None, description="blocks the model uses; default: every block")
     max_levels: int = Field(20, ge=2, description="most levels a categorical covariate may have")
 
@@ -97,11 +99,15 @@ class TableSpec(_Strict):
     def _roles(self) -> TableSpec:
         outcome = {self.id, self.time, self.event}
         if len(outcome) != 3:
-            raise ValueError(f"id, time and event must be three different columns (got {self.id!r}, {self.time!r}, "
-                             f"{self.event!r})")
+            raise ValueError(
+                f"id, time and event must be three different columns (got {self.id!r}, {self.time!r}, "
+                f"{self.event!r})"
+            )
         clash = sorted(outcome & set(self.covariates))
         if clash:
-            raise ValueError(f"covariates {clash} are the id, time or event column; remove them from covariates")
+            raise ValueError(
+                f"covariates {clash} are the id, time or event column; remove them from covariates"
+            )
         repeated = sorted({c for c in self.covariates if self.covariates.count(c) > 1})
         if repeated:
             raise ValueError(f"covariates {repeated} are listed twice")
@@ -109,17 +115,25 @@ class TableSpec(_Strict):
         if stray:
             raise ValueError(f"categorical {stray} are not covariates; list them under covariates too")
         if COVARIATES_BLOCK in self.blocks:
-            raise ValueError(f"block name {COVARIATES_BLOCK!r} is reserved for the covariates; rename the block")
+            raise ValueError(
+                f"block name {COVARIATES_BLOCK!r} is reserved for the covariates; rename the block"
+            )
         if self.comparator is not None:
             outside = sorted(set(self.comparator) - set(self.covariates))
             if outside:
-                raise ValueError(f"comparator {outside} are not covariates; the comparator uses a subset of covariates")
+                raise ValueError(
+                    f"comparator {outside} are not covariates; the comparator uses a subset of covariates"
+                )
             if not self.comparator:
-                raise ValueError("comparator is an empty list; write comparator: null for no comparator model")
+                raise ValueError(
+                    "comparator is an empty list; write comparator: null for no comparator model"
+                )
         if self.model_blocks is not None:
             unknown = sorted(set(self.model_blocks) - set(self.block_names))
             if unknown or not self.model_blocks:
-                raise ValueError(f"model_blocks {unknown or '[]'} are not blocks; blocks are {self.block_names}")
+                raise ValueError(
+                    f"model_blocks {unknown or '[]'} are not blocks; blocks are {self.block_names}"
+                )
         if not self.block_names:
             raise ValueError("the table has no covariates and no blocks: name the model's columns")
         return self

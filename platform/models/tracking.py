@@ -45,8 +45,19 @@ logger = logging.getLogger(__name__)
 
 MAX_PARAM_VALUE_LENGTH = 500
 _BATCH = 100
-_FOLD_TEXT_COLUMNS = frozenset({"repeat", "fold", "test_ids_sha1", "best_params", "undefined", "fit_warnings"})
-_MODEL_DISTRIBUTIONS = ("mlflow", "numpy", "pandas", "scipy", "scikit-learn", "scikit-survival", "skops", "sabrkit")
+_FOLD_TEXT_COLUMNS = frozenset(
+    {"repeat", "fold", "test_ids_sha1", "best_params", "undefined", "fit_warnings"}
+)
+_MODEL_DISTRIBUTIONS = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "scikit-survival",
+    "skops",
+    "sabrkit",
+)
 _TRUSTED_MODULE_PREFIXES = ("sabrkit.", "sksurv.", "sklearn.", "numpy.", "scipy.", "builtins.", "pandas.")
 
 
@@ -91,7 +102,8 @@ def mlflow_params(pipeline: BaseEstimator, extra: Mapping[str, Any] | None = Non
 
 def _holds_estimators(value: Any) -> bool:
     return isinstance(value, list | tuple) and any(
-        isinstance(v, BaseEstimator) or (isinstance(v, tuple) and any(isinstance(x, BaseEstimator) for x in v))
+        isinstance(v, BaseEstimator)
+        or (isinstance(v, tuple) and any(isinstance(x, BaseEstimator) for x in v))
         for v in value
     )
 
@@ -183,7 +195,10 @@ def persistable_model(model: Pipeline) -> Pipeline:
             changes[key] = None
     steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
     fitted_pandas = any(
-        isinstance(v, pd.Series | pd.DataFrame) for step in steps for k, v in vars(step).items() if k.endswith("_")
+        isinstance(v, pd.Series | pd.DataFrame)
+        for step in steps
+        for k, v in vars(step).items()
+        if k.endswith("_")
     )
     if not changes and not fitted_pandas:
         return model
@@ -202,7 +217,9 @@ def persistable_model(model: Pipeline) -> Pipeline:
 
 def _row_ids_needed(model: Pipeline) -> bool:
     """Whether the model looks rows up by ID (ComBat): a synthetic input example cannot run then."""
-    return any(key.endswith("__batches") and value is not None for key, value in model.get_params(deep=True).items())
+    return any(
+        key.endswith("__batches") and value is not None for key, value in model.get_params(deep=True).items()
+    )
 
 
 def save_final_model(model: Pipeline, path: str | Path, X: pd.DataFrame) -> Path:
@@ -227,12 +244,18 @@ def save_final_model(model: Pipeline, path: str | Path, X: pd.DataFrame) -> Path
 
 
 def _batched(
-    mlflow_client: Any, run_id: str, metrics: list | None = None, params: list | None = None, tags: list | None = None
+    mlflow_client: Any,
+    run_id: str,
+    metrics: list | None = None,
+    params: list | None = None,
+    tags: list | None = None,
 ) -> None:
     metrics, params, tags = metrics or [], params or [], tags or []
     for start in range(0, max(len(metrics), len(params), len(tags), 1), _BATCH):
         stop = start + _BATCH
-        mlflow_client.log_batch(run_id, metrics=metrics[start:stop], params=params[start:stop], tags=tags[start:stop])
+        mlflow_client.log_batch(
+            run_id, metrics=metrics[start:stop], params=params[start:stop], tags=tags[start:stop]
+        )
 
 
 def log_cv_to_mlflow(
@@ -355,8 +378,12 @@ def log_cv_to_mlflow(
         example = None if _row_ids_needed(stored) else _input_example(dataset.X)
         with _tracking_uri_in_force(mlflow, tracking_uri), mlflow.start_run(run_id=parent_id):
             info = mlflow.sklearn.log_model(
-                stored, name="model", signature=signature, input_example=example,
-                skops_trusted_types=_trusted_types(stored), pip_requirements=_model_requirements(),
+                stored,
+                name="model",
+                signature=signature,
+                input_example=example,
+                skops_trusted_types=_trusted_types(stored),
+                pip_requirements=_model_requirements(),
             )
         client.set_tag(parent_id, "sabrkit.model_uri", info.model_uri)
         if registered_model_name:
@@ -376,7 +403,10 @@ def log_cv_to_mlflow(
 
 def _input_example(X: pd.DataFrame) -> pd.DataFrame:
     """One synthetic row: the median of each numeric column, the most frequent level of each text column."""
-    row = {c: (X[c].median() if pd.api.types.is_numeric_dtype(X[c]) else X[c].mode(dropna=True).iloc[0]) for c in X}
+    row = {
+        c: (X[c].median() if pd.api.types.is_numeric_dtype(X[c]) else X[c].mode(dropna=True).iloc[0])
+        for c in X
+    }
     return pd.DataFrame([row], columns=list(X.columns))
 
 
@@ -420,7 +450,9 @@ def _log_artifacts(
             logger.warning("final model coefficients not logged: %s", exc)
         else:
             coefficients.to_csv(folder / "final_model_coefficients.csv", index=False)
-            client.log_artifact(run_id, str(folder / "final_model_coefficients.csv"), artifact_path="model_summary")
+            client.log_artifact(
+                run_id, str(folder / "final_model_coefficients.csv"), artifact_path="model_summary"
+            )
         result.folds.to_csv(folder / "cv_folds.csv", index=False)
         result.oof.to_csv(folder / "oof_predictions.csv", index=False)
         client.log_artifact(run_id, str(folder / "cv_folds.csv"), artifact_path="validation")

@@ -57,7 +57,9 @@ class EventStratifiedKFold(BaseCrossValidator):
         labels = np.asarray(y[event_field], dtype=int)
         random_state = self.random_state if self.shuffle else None
         if groups is None:
-            splitter: BaseCrossValidator = StratifiedKFold(self.n_splits, shuffle=self.shuffle, random_state=random_state)
+            splitter: BaseCrossValidator = StratifiedKFold(
+                self.n_splits, shuffle=self.shuffle, random_state=random_state
+            )
             yield from splitter.split(np.zeros((len(labels), 1)), labels)
         else:
             grouped = StratifiedGroupKFold(self.n_splits, shuffle=self.shuffle, random_state=random_state)
@@ -83,7 +85,9 @@ def tuned_pipeline(
         An empty grid, or a parameter the pipeline does not have (named with the valid ones).
     """
     if not grid:
-        raise ConfigError(format_problem("an empty tuning grid", "name at least one parameter", "add e.g. coxnet__l1_ratio"))
+        raise ConfigError(
+            format_problem("an empty tuning grid", "name at least one parameter", "add e.g. coxnet__l1_ratio")
+        )
     valid = pipeline.get_params(deep=True)
     unknown = sorted(set(grid) - set(valid))
     if unknown:
@@ -98,7 +102,9 @@ def tuned_pipeline(
     bad = [k for k, values in grid.items() if isinstance(values, str) or not list(values)]
     if bad:
         raise ConfigError(
-            format_problem(f"tuning values of {bad}", "each grid entry is a non-empty list", "write [v1, v2, ...]")
+            format_problem(
+                f"tuning values of {bad}", "each grid entry is a non-empty list", "write [v1, v2, ...]"
+            )
         )
     return GridSearchCV(
         pipeline,

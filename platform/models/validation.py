@@ -158,12 +158,21 @@ def evaluate_fold(
         survival = predict_survival_at(model, X_test, np.r_[grid, _SURVIVAL_TIMES])
     cutoff = float(np.median(train_risk))
     metrics, undefined = fold_metrics(
-        y_train, y_test, test_risk, None if survival is None else survival[:, : grid.size], grid, tau_months, auc_times
+        y_train,
+        y_test,
+        test_risk,
+        None if survival is None else survival[:, : grid.size],
+        grid,
+        tau_months,
+        auc_times,
     )
     from sabrkit.models.horizon_metrics import fold_brier_at
 
     brier, brier_undefined = fold_brier_at(
-        y_train, y_test, predict_survival_at(model, X_test, auc_times) if survival is not None else None, auc_times
+        y_train,
+        y_test,
+        predict_survival_at(model, X_test, auc_times) if survival is not None else None,
+        auc_times,
     )
     metrics.update(brier)
     undefined = (*undefined, *brier_undefined)
@@ -244,7 +253,9 @@ def cv_splits(
     out: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     if dataset.unit == "lesion":
         for repeat in range(n_repeats):
-            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state + repeat)
+            splitter = StratifiedGroupKFold(
+                n_splits=n_splits, shuffle=True, random_state=random_state + repeat
+            )
             for fold, (train, test) in enumerate(splitter.split(placeholder, labels, dataset.study_ids)):
                 out.append((repeat, fold, train, test))
         return out
@@ -297,8 +308,14 @@ def repeated_stratified_cv(
     seeds = np.random.SeedSequence(random_state).spawn(len(splits))
     evaluations = Parallel(n_jobs=n_jobs)(
         delayed(evaluate_fold)(
-            pipeline, dataset, train, test, tau_months, auc_times,
-            np.random.default_rng(seed) if importance_repeats else None, importance_repeats,
+            pipeline,
+            dataset,
+            train,
+            test,
+            tau_months,
+            auc_times,
+            np.random.default_rng(seed) if importance_repeats else None,
+            importance_repeats,
         )
         for (_, _, train, test), seed in zip(splits, seeds, strict=True)
     )
@@ -309,12 +326,19 @@ def repeated_stratified_cv(
         test_ids = dataset.row_ids[test]
         fold_rows.append(
             {
-                "repeat": repeat, "fold": fold, "n_train": ev.n_train, "n_test": ev.n_test,
+                "repeat": repeat,
+                "fold": fold,
+                "n_train": ev.n_train,
+                "n_test": ev.n_test,
                 "n_test_events": ev.n_test_events,
                 "test_ids_sha1": hashlib.sha1("|".join(sorted(map(str, test_ids))).encode()).hexdigest(),
-                **ev.metrics, "risk_cutoff": ev.risk_cutoff,
-                "best_params": "" if ev.best_params is None else json.dumps(ev.best_params, sort_keys=True, default=str),
-                "undefined": "; ".join(ev.undefined), "fit_warnings": "; ".join(ev.fit_warnings),
+                **ev.metrics,
+                "risk_cutoff": ev.risk_cutoff,
+                "best_params": ""
+                if ev.best_params is None
+                else json.dumps(ev.best_params, sort_keys=True, default=str),
+                "undefined": "; ".join(ev.undefined),
+                "fit_warnings": "; ".join(ev.fit_warnings),
             }
         )
         part = {"study_id": dataset.study_ids[test]}
@@ -323,18 +347,36 @@ def repeated_stratified_cv(
         survival = ev.test_survival if ev.test_survival is not None else np.full((len(test), 2), np.nan)
         oof_parts.append(
             pd.DataFrame(
-                {**part, "repeat": repeat, "fold": fold, "risk": ev.test_risk, "risk_group": ev.risk_group,
-                 "surv_12": survival[:, 0], "surv_24": survival[:, 1]}
+                {
+                    **part,
+                    "repeat": repeat,
+                    "fold": fold,
+                    "risk": ev.test_risk,
+                    "risk_group": ev.risk_group,
+                    "surv_12": survival[:, 0],
+                    "surv_24": survival[:, 1],
+                }
             )
         )
         if ev.importance is not None:
             importance_parts.append(
-                pd.DataFrame({"repeat": repeat, "fold": fold, "feature": ev.importance.index, "importance": ev.importance.values})
+                pd.DataFrame(
+                    {
+                        "repeat": repeat,
+                        "fold": fold,
+                        "feature": ev.importance.index,
+                        "importance": ev.importance.values,
+                    }
+                )
             )
     folds = pd.DataFrame(fold_rows)
     n_undefined = int((folds["undefined"] != "").sum())
     if n_undefined:
-        logger.warning("%d of %d folds have an undefined metric (recorded as NaN; see the folds table)", n_undefined, len(folds))
+        logger.warning(
+            "%d of %d folds have an undefined metric (recorded as NaN; see the folds table)",
+            n_undefined,
+            len(folds),
+        )
     n_warned = int((folds["fit_warnings"] != "").sum())
     if n_warned:
         messages = sorted({m for text in folds["fit_warnings"] if text for m in text.split("; ")})
@@ -343,20 +385,38 @@ def repeated_stratified_cv(
     oof = pd.concat(oof_parts, ignore_index=True).sort_values(id_columns, ignore_index=True)
     repeats = _repeat_table(folds, oof, dataset)
     settings = {
-        "n_splits": n_splits, "n_repeats": n_repeats, "random_state": random_state, "tau_months": tau_months,
+        "n_splits": n_splits,
+        "n_repeats": n_repeats,
+        "random_state": random_state,
+        "tau_months": tau_months,
         "strata": strata if isinstance(strata, str) or strata is None else "labels",
-        "grouped": dataset.unit == "lesion", "control": "none",
-        "auc_times": list(auc_times), "calibration_months": CALIBRATION_MONTHS,
+        "grouped": dataset.unit == "lesion",
+        "control": "none",
+        "auc_times": list(auc_times),
+        "calibration_months": CALIBRATION_MONTHS,
     }
     summary = summarise_repeats(folds, repeats)
     summary.update(n_patients=float(dataset.n_patients), n_events=float(dataset.n_events))
     importance = pd.concat(importance_parts, ignore_index=True) if importance_parts else None
-    return CVResult(folds=folds, oof=oof, summary=summary, settings=settings, repeats=repeats, importance=importance)
+    return CVResult(
+        folds=folds, oof=oof, summary=summary, settings=settings, repeats=repeats, importance=importance
+    )
 
 
 _NON_METRIC_COLUMNS = frozenset(
-    {"repeat", "fold", "n_train", "n_test", "n_test_events", "test_ids_sha1", "risk_cutoff", "best_params",
-     "undefined", "fit_warnings", "tau_months"}
+    {
+        "repeat",
+        "fold",
+        "n_train",
+        "n_test",
+        "n_test_events",
+        "test_ids_sha1",
+        "risk_cutoff",
+        "best_params",
+        "undefined",
+        "fit_warnings",
+        "tau_months",
+    }
 )
 
 
@@ -378,7 +438,9 @@ def _repeat_table(folds: pd.DataFrame, oof: pd.DataFrame, dataset: SurvivalDatas
         if predictions["surv_24"].notna().all():
             rows_outcome = outcome.loc[predictions[id_column].to_numpy()]
             table = calibration_at(
-                predictions["surv_24"].to_numpy(), rows_outcome["time"].to_numpy(), rows_outcome["event"].to_numpy()
+                predictions["surv_24"].to_numpy(),
+                rows_outcome["time"].to_numpy(),
+                rows_outcome["event"].to_numpy(),
             )
             row.update(calibration_summary(table))
         rows.append(row)
@@ -402,7 +464,9 @@ def summarise_repeats(folds: pd.DataFrame, repeats: pd.DataFrame) -> dict[str, f
         if metric in folds.columns:
             fold_values = folds[metric].to_numpy(dtype=float)
             fold_finite = fold_values[np.isfinite(fold_values)]
-            summary[f"{metric}_fold_sd"] = float(fold_finite.std(ddof=1)) if fold_finite.size > 1 else float("nan")
+            summary[f"{metric}_fold_sd"] = (
+                float(fold_finite.std(ddof=1)) if fold_finite.size > 1 else float("nan")
+            )
             summary[f"n_{metric}_undefined"] = float(fold_values.size - fold_finite.size)
     summary["n_harrell_undefined"] = summary.get("n_harrell_c_undefined", 0.0)
     summary["n_uno_undefined"] = summary.get("n_uno_c_undefined", 0.0)
@@ -427,6 +491,10 @@ def permuted_control(
     permuted = dataset.with_outcome(dataset.y[rng.permutation(len(dataset.y))])
     result = repeated_stratified_cv(pipeline, permuted, **cv_kwargs)
     return CVResult(
-        result.folds, result.oof, result.summary, {**result.settings, "control": "permuted outcome"},
-        result.repeats, result.importance,
+        result.folds,
+        result.oof,
+        result.summary,
+        {**result.settings, "control": "permuted outcome"},
+        result.repeats,
+        result.importance,
     )

@@ -24,6 +24,10 @@ from sabrkit.registry.load import (
     validate_source,
     write_registry,
 )
+from sabrkit.registry.quality import data_quality, followup_completeness
+from sabrkit.registry.redcap import read_redcap_export
+from sabrkit.registry.report import StudyReport, build_study_report, write_study_report
+from sabrkit.registry.survival import SurvivalAt, cohort_summary, median_followup, survival_at
 from sabrkit.registry.tables import (
     AdverseEvent,
     Death,
@@ -39,10 +43,6 @@ from sabrkit.registry.tables import (
     TumourAssessment,
     Visit,
 )
-from sabrkit.registry.quality import data_quality, followup_completeness
-from sabrkit.registry.redcap import read_redcap_export
-from sabrkit.registry.report import StudyReport, build_study_report, write_study_report
-from sabrkit.registry.survival import SurvivalAt, cohort_summary, median_followup, survival_at
 
 __all__ = [
     "SurvivalAt",

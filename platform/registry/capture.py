@@ -38,21 +38,35 @@ logger = logging.getLogger(__name__)
 
 #: Entry kinds of the CLI and the registry file each writes.
 CAPTURE_KINDS: dict[str, str] = {
-    "patient": "patients.csv", "identifiers": "identifiers.csv", "eligibility": "eligibility.csv",
-    "lesion": "lesions.csv", "course": "sabr_courses.csv", "therapy": "systemic_therapy_lines.csv",
-    "visit": "visits.csv", "ae": "adverse_events.csv", "assessment": "tumour_assessments.csv",
-    "lesion-assessment": "lesion_assessments.csv", "progression": "progression_events.csv",
-    "death": "deaths.csv", "off-study": "off_study.csv",
+    "patient": "patients.csv",
+    "identifiers": "identifiers.csv",
+    "eligibility": "eligibility.csv",
+    "lesion": "lesions.csv",
+    "course": "sabr_courses.csv",
+    "therapy": "systemic_therapy_lines.csv",
+    "visit": "visits.csv",
+    "ae": "adverse_events.csv",
+    "assessment": "tumour_assessments.csv",
+    "lesion-assessment": "lesion_assessments.csv",
+    "progression": "progression_events.csv",
+    "death": "deaths.csv",
+    "off-study": "off_study.csv",
 }
 #: Kinds whose date moves the patient's last contact forward: kind -> date column.
 MOVES_LAST_CONTACT: dict[str, str] = {
-    "course": "end_date", "visit": "visit_date", "ae": "onset_date", "assessment": "assessment_date",
-    "lesion-assessment": "assessment_date", "progression": "event_date",
+    "course": "end_date",
+    "visit": "visit_date",
+    "ae": "onset_date",
+    "assessment": "assessment_date",
+    "lesion-assessment": "assessment_date",
+    "progression": "event_date",
 }
 
 
 def _cells(values: Mapping[str, object]) -> dict[str, str]:
-    return {key: str(value).strip() for key, value in values.items() if value is not None and str(value).strip()}
+    return {
+        key: str(value).strip() for key, value in values.items() if value is not None and str(value).strip()
+    }
 
 
 def _relabel(error: RowError) -> RowError:
@@ -65,8 +79,13 @@ def _study_id(kind: str, cells: Mapping[str, str]) -> str:
     return cells.get("lesion_id", "").rsplit("-L", 1)[0]
 
 
-def record(db: Database, entries: Mapping[str, Mapping[str, object] | Sequence[Mapping[str, object]]], *,
-           actor: str | None = None, reason: str | None = None) -> LoadSummary:
+def record(
+    db: Database,
+    entries: Mapping[str, Mapping[str, object] | Sequence[Mapping[str, object]]],
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
+) -> LoadSummary:
     """Validate and write records of the given kinds, in one transaction.
 
     Parameters
@@ -84,11 +103,21 @@ def record(db: Database, entries: Mapping[str, Mapping[str, object] | Sequence[M
     """
     unknown = [kind for kind in entries if kind not in CAPTURE_KINDS]
     if unknown:
-        raise ValidationError(format_problem(f"entry kind(s) {unknown}", f"kinds are {', '.join(CAPTURE_KINDS)}",
-                                             "use one of the listed kinds"))
-    cells = {kind: [_cells(v) for v in ([values] if isinstance(values, Mapping) else values)]
-             for kind, values in entries.items()}
-    rows = {CAPTURE_KINDS[kind]: [RawRow(i, v) for i, v in enumerate(values, start=1)] for kind, values in cells.items()}
+        raise ValidationError(
+            format_problem(
+                f"entry kind(s) {unknown}",
+                f"kinds are {', '.join(CAPTURE_KINDS)}",
+                "use one of the listed kinds",
+            )
+        )
+    cells = {
+        kind: [_cells(v) for v in ([values] if isinstance(values, Mapping) else values)]
+        for kind, values in entries.items()
+    }
+    rows = {
+        CAPTURE_KINDS[kind]: [RawRow(i, v) for i, v in enumerate(values, start=1)]
+        for kind, values in cells.items()
+    }
     moves: dict[str, dt.date] = {}
     for kind, column in MOVES_LAST_CONTACT.items():
         for values in cells.get(kind, []):
@@ -106,7 +135,9 @@ def record(db: Database, entries: Mapping[str, Mapping[str, object] | Sequence[M
                 patient.last_contact_date = day
 
     name = "sabrkit registry " + "+".join(entries)
-    parsed = validate_source(db, RegistrySource(name=name, rows=rows, relabel=_relabel), prepare_state=prepare)
+    parsed = validate_source(
+        db, RegistrySource(name=name, rows=rows, relabel=_relabel), prepare_state=prepare
+    )
 
     def move_last_contact(session: Session) -> None:
         for study_id, day in moves.items():
@@ -118,22 +149,36 @@ def record(db: Database, entries: Mapping[str, Mapping[str, object] | Sequence[M
     if needs_move and reason is None:
         kind = next(k for k in entries if k in MOVES_LAST_CONTACT)
         reason = f"last contact: {kind} on {max(moves.values()).isoformat()}"
-    return write_registry(db, parsed, name, actor=actor, reason=reason, also=move_last_contact if needs_move else None)
+    return write_registry(
+        db, parsed, name, actor=actor, reason=reason, also=move_last_contact if needs_move else None
+    )
 
 
 def _moves_forward(db: Database, moves: Mapping[str, dt.date]) -> bool:
     with db.session() as session:
-        current = dict(session.execute(
-            select(m.Patient.study_id, m.Patient.last_contact_date).where(m.Patient.study_id.in_(list(moves)))
-        ).all())
+        current = dict(
+            session.execute(
+                select(m.Patient.study_id, m.Patient.last_contact_date).where(
+                    m.Patient.study_id.in_(list(moves))
+                )
+            ).all()
+        )
     return any(study_id in current and day > current[study_id] for study_id, day in moves.items())
 
 
-def enrol(db: Database, patient: Mapping[str, object], eligibility: Mapping[str, object],
-          identifiers: Mapping[str, object] | None = None, *, actor: str | None = None) -> LoadSummary:
+def enrol(
+    db: Database,
+    patient: Mapping[str, object],
+    eligibility: Mapping[str, object],
+    identifiers: Mapping[str, object] | None = None,
+    *,
+    actor: str | None = None,
+) -> LoadSummary:
     """Enrol a patient: baseline, eligibility and MDT decision (and key-table row), in one transaction."""
-    entries: dict[str, Mapping[str, object]] = {"patient": patient, "eligibility": {**eligibility,
-                                                                                  "study_id": patient.get("study_id")}}
+    entries: dict[str, Mapping[str, object]] = {
+        "patient": patient,
+        "eligibility": {**eligibility, "study_id": patient.get("study_id")},
+    }
     if identifiers:
         entries["identifiers"] = {**identifiers, "study_id": patient.get("study_id")}
     return record(db, entries, actor=actor)
@@ -143,8 +188,13 @@ def _model(table: str) -> type[Any]:
     for _, model in REGISTRY_FILES.values():
         if model.__tablename__ == table:
             return model
-    raise NotFoundError(format_problem(f"table {table!r}", "a registry table",
-                                       "use one of " + ", ".join(mod.__tablename__ for _, mod in REGISTRY_FILES.values())))
+    raise NotFoundError(
+        format_problem(
+            f"table {table!r}",
+            "a registry table",
+            "use one of " + ", ".join(mod.__tablename__ for _, mod in REGISTRY_FILES.values()),
+        )
+    )
 
 
 def _row(session: Session, table: str, row_key: str) -> Any:
@@ -155,18 +205,35 @@ def _row(session: Session, table: str, row_key: str) -> Any:
         try:
             key = int(row_key)
         except ValueError:
-            raise ValidationError(format_problem(f"{table} row key {row_key!r}", f"{table} rows are numbered "
-                                                 "(an integer key)", "give the row number shown by an export "
-                                                 "or `sabrkit registry audit history`"), field="row_key") from None
+            raise ValidationError(
+                format_problem(
+                    f"{table} row key {row_key!r}",
+                    f"{table} rows are numbered (an integer key)",
+                    "give the row number shown by an export or `sabrkit registry audit history`",
+                ),
+                field="row_key",
+            ) from None
     found = session.get(model, key)
     if found is None:
-        raise NotFoundError(format_problem(f"{table} row {row_key}", "the row must exist",
-                                           "list the rows with `sabrkit registry audit history` or an export"))
+        raise NotFoundError(
+            format_problem(
+                f"{table} row {row_key}",
+                "the row must exist",
+                "list the rows with `sabrkit registry audit history` or an export",
+            )
+        )
     return found
 
 
-def correct(db: Database, table: str, row_key: str, changes: Mapping[str, str], *, reason: str,
-            actor: str | None = None) -> None:
+def correct(
+    db: Database,
+    table: str,
+    row_key: str,
+    changes: Mapping[str, str],
+    *,
+    reason: str,
+    actor: str | None = None,
+) -> None:
     """Change columns of one row, with a reason; the patient's whole record is re-checked.
 
     The changed row is validated by its table's row model, then every row and cross-record rule
@@ -184,8 +251,11 @@ def correct(db: Database, table: str, row_key: str, changes: Mapping[str, str], 
         No such table or row.
     """
     if not reason or not reason.strip():
-        raise AuditError(format_problem(f"a correction of {table} row {row_key}", "every change needs a reason",
-                                        "pass --reason"))
+        raise AuditError(
+            format_problem(
+                f"a correction of {table} row {row_key}", "every change needs a reason", "pass --reason"
+            )
+        )
     model = _model(table)
     row_model = next(rm for rm, mod in REGISTRY_FILES.values() if mod is model)
     with db.transaction(actor=actor, reason=reason) as session:
@@ -196,16 +266,26 @@ def correct(db: Database, table: str, row_key: str, changes: Mapping[str, str], 
             merged["study_id"] = found.lesion.study_id
         unknown = sorted(set(changes) - set(row_model.model_fields))
         if unknown:
-            raise ValidationError(format_problem(f"column(s) {unknown} of {table}", "only entered fields can be "
-                                                 "corrected", "use one of " + ", ".join(row_model.model_fields)))
+            raise ValidationError(
+                format_problem(
+                    f"column(s) {unknown} of {table}",
+                    "only entered fields can be corrected",
+                    "use one of " + ", ".join(row_model.model_fields),
+                )
+            )
         try:
             checked = row_model.model_validate({k: v for k, v in merged.items() if v is not None and v != ""})
         except PydanticValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
-                                 for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+            )
             first = exc.errors()[0].get("loc") or ("",)
-            raise ValidationError(format_problem(f"correction of {table} row {row_key}", problems,
-                                                 "give values the field accepts"), field=str(first[0])) from None
+            raise ValidationError(
+                format_problem(
+                    f"correction of {table} row {row_key}", problems, "give values the field accepts"
+                ),
+                field=str(first[0]),
+            ) from None
         for column in changes:
             setattr(found, column, getattr(checked, column))
         check_patient(session, _owner(found), what=f"correction of {table} row {row_key}")
@@ -238,10 +318,14 @@ def delete(db: Database, table: str, row_key: str, *, reason: str, actor: str | 
         found = _row(session, table, row_key)
         dependants = _dependants(session, found)
         if dependants:
-            raise ValidationError(format_problem(
-                f"{table} row {row_key} is referred to by {', '.join(dependants)}",
-                "a record is deleted only once nothing refers to it",
-                "delete (or correct) the referring records first, each with a reason"), field="row_key")
+            raise ValidationError(
+                format_problem(
+                    f"{table} row {row_key} is referred to by {', '.join(dependants)}",
+                    "a record is deleted only once nothing refers to it",
+                    "delete (or correct) the referring records first, each with a reason",
+                ),
+                field="row_key",
+            )
         owner = _owner(found)
         session.delete(found)
         if not isinstance(found, m.Patient):

@@ -76,7 +76,9 @@ def database_state(db: Database) -> RegistryState:
         state.lesions = dict(session.execute(select(m.Lesion.lesion_id, m.Lesion.study_id)).all())
         first = select(m.Lesion.study_id, func.min(m.SabrCourse.start_date)).join(m.SabrCourse.lesion)
         state.first_fraction = dict(session.execute(first.group_by(m.Lesion.study_id)).all())
-        per_lesion = select(m.SabrCourse.lesion_id, func.min(m.SabrCourse.start_date)).group_by(m.SabrCourse.lesion_id)
+        per_lesion = select(m.SabrCourse.lesion_id, func.min(m.SabrCourse.start_date)).group_by(
+            m.SabrCourse.lesion_id
+        )
         state.lesion_first_fraction = dict(session.execute(per_lesion).all())
         for study_id, hospital_number in session.execute(
             select(m.PatientIdentifier.study_id, m.PatientIdentifier.hospital_number)
@@ -85,14 +87,27 @@ def database_state(db: Database) -> RegistryState:
             state.hospital_numbers.add(hospital_number)
         state.eligibility_ids = set(session.scalars(select(m.Eligibility.study_id)))
         state.visits = {(a, b) for a, b in session.execute(select(m.Visit.study_id, m.Visit.visit_number))}
-        state.therapy_lines = {(a, b) for a, b in session.execute(
-            select(m.SystemicTherapyLine.study_id, m.SystemicTherapyLine.line_number))}
-        state.tumour_assessments = {(a, b) for a, b in session.execute(
-            select(m.TumourAssessment.study_id, m.TumourAssessment.assessment_date))}
-        state.lesion_assessments = {(a, b) for a, b in session.execute(
-            select(m.LesionAssessment.lesion_id, m.LesionAssessment.assessment_date))}
-        state.progression_dates = dict(session.execute(
-            select(m.ProgressionEvent.study_id, m.ProgressionEvent.event_date)).all())
+        state.therapy_lines = {
+            (a, b)
+            for a, b in session.execute(
+                select(m.SystemicTherapyLine.study_id, m.SystemicTherapyLine.line_number)
+            )
+        }
+        state.tumour_assessments = {
+            (a, b)
+            for a, b in session.execute(
+                select(m.TumourAssessment.study_id, m.TumourAssessment.assessment_date)
+            )
+        }
+        state.lesion_assessments = {
+            (a, b)
+            for a, b in session.execute(
+                select(m.LesionAssessment.lesion_id, m.LesionAssessment.assessment_date)
+            )
+        }
+        state.progression_dates = dict(
+            session.execute(select(m.ProgressionEvent.study_id, m.ProgressionEvent.event_date)).all()
+        )
         state.death_dates = dict(session.execute(select(m.Death.study_id, m.Death.death_date)).all())
         state.off_study_ids = set(session.scalars(select(m.OffStudy.study_id)))
     return state
@@ -101,8 +116,9 @@ def database_state(db: Database) -> RegistryState:
 class RegistryChecker:
     """Cross-row and cross-file rules over parsed rows (missing files are empty lists)."""
 
-    def __init__(self, state: RegistryState, parsed: dict[str, list[ParsedRow[Any]]], *,
-                 latest: date | None = None):
+    def __init__(
+        self, state: RegistryState, parsed: dict[str, list[ParsedRow[Any]]], *, latest: date | None = None
+    ):
         self.state = state
         self.parsed = parsed
         self.errors: list[RowError] = []
@@ -121,19 +137,41 @@ class RegistryChecker:
         if study_id in self.state.patients:
             return self.state.patients[study_id]
         if study_id not in self.state.raw_study_ids:
-            self.add(label, row.row, "study_id", study_id, "unknown patient: not in patients.csv nor in the registry")
+            self.add(
+                label,
+                row.row,
+                "study_id",
+                study_id,
+                "unknown patient: not in patients.csv nor in the registry",
+            )
         return None
 
-    def not_before(self, label: str, row: int, column: str, value: date, bound: date | None, what: str) -> None:
+    def not_before(
+        self, label: str, row: int, column: str, value: date, bound: date | None, what: str
+    ) -> None:
         if bound is not None and value < bound:
-            self.add(label, row, column, value.isoformat(), f"must be on or after {what} ({bound.isoformat()})")
+            self.add(
+                label, row, column, value.isoformat(), f"must be on or after {what} ({bound.isoformat()})"
+            )
 
-    def not_after(self, label: str, row: int, column: str, value: date, bound: date | None, what: str) -> None:
+    def not_after(
+        self, label: str, row: int, column: str, value: date, bound: date | None, what: str
+    ) -> None:
         if bound is not None and value > bound:
-            self.add(label, row, column, value.isoformat(), f"must be on or before {what} ({bound.isoformat()})")
+            self.add(
+                label, row, column, value.isoformat(), f"must be on or before {what} ({bound.isoformat()})"
+            )
 
-    def unique(self, label: str, column: str, key: Any, seen: set[Any], row: int, value: object,
-               rule: str = "duplicate: appears more than once in the file") -> bool:
+    def unique(
+        self,
+        label: str,
+        column: str,
+        key: Any,
+        seen: set[Any],
+        row: int,
+        value: object,
+        rule: str = "duplicate: appears more than once in the file",
+    ) -> bool:
         if key in seen:
             self.add(label, row, column, value, rule)
             return False
@@ -149,9 +187,21 @@ class RegistryChecker:
         self.deaths_known: dict[str, date] = dict(self.state.death_dates)
         for row in self.rows("deaths.csv"):
             self.deaths_known.setdefault(row.record.study_id, row.record.death_date)
-        for check in (self.patients, self.identifiers, self.eligibility, self.lesions, self.sabr_courses,
-                      self.therapy_lines, self.visits, self.adverse_events, self.tumour_assessments,
-                      self.lesion_assessments, self.progression_events, self.deaths, self.off_study):
+        for check in (
+            self.patients,
+            self.identifiers,
+            self.eligibility,
+            self.lesions,
+            self.sabr_courses,
+            self.therapy_lines,
+            self.visits,
+            self.adverse_events,
+            self.tumour_assessments,
+            self.lesion_assessments,
+            self.progression_events,
+            self.deaths,
+            self.off_study,
+        ):
             check()
         self.after_death()
         self.stored_last_contact()
@@ -164,8 +214,14 @@ class RegistryChecker:
             for row in self.rows(label):
                 record = row.record
                 study_id = getattr(record, "study_id", None) or self.state.lesions.get(record.lesion_id)
-                self.not_after(label, row.row, column, getattr(record, column),
-                               self.deaths_known.get(study_id), "the patient's death")
+                self.not_after(
+                    label,
+                    row.row,
+                    column,
+                    getattr(record, column),
+                    self.deaths_known.get(study_id),
+                    "the patient's death",
+                )
 
     def stored_last_contact(self) -> None:
         """A stored patient's last contact (possibly moved by a new record) never after the death.
@@ -180,8 +236,13 @@ class RegistryChecker:
             patient = self.state.patients.get(study_id)
             death = self.state.death_dates.get(study_id)
             if patient is not None and death is not None and patient.last_contact_date > death:
-                self.add("patients.csv", 0, "last_contact_date", patient.last_contact_date.isoformat(),
-                         f"must be on or before the patient's death ({death.isoformat()})")
+                self.add(
+                    "patients.csv",
+                    0,
+                    "last_contact_date",
+                    patient.last_contact_date.isoformat(),
+                    f"must be on or before the patient's death ({death.isoformat()})",
+                )
 
     # ---- enrolment ---------------------------------------------------------------------------
     def patients(self) -> None:
@@ -194,7 +255,9 @@ class RegistryChecker:
                 self.add(label, row.row, "study_id", p.study_id, "patient is already in the registry")
                 continue
             self.not_before(label, row.row, "enrolment_date", p.enrolment_date, p.mdt_date, "the MDT date")
-            self.not_before(label, row.row, "last_contact_date", p.last_contact_date, p.enrolment_date, "enrolment")
+            self.not_before(
+                label, row.row, "last_contact_date", p.last_contact_date, p.enrolment_date, "enrolment"
+            )
         for row in self.rows(label):
             self.state.patients.setdefault(row.record.study_id, row.record)
 
@@ -206,33 +269,68 @@ class RegistryChecker:
             if not self.unique(label, "study_id", ident.study_id, seen, row.row, ident.study_id):
                 continue
             if ident.study_id in self.state.identifier_ids:
-                self.add(label, row.row, "study_id", ident.study_id, "patient already has identifiers in the key table")
+                self.add(
+                    label,
+                    row.row,
+                    "study_id",
+                    ident.study_id,
+                    "patient already has identifiers in the key table",
+                )
             if ident.hospital_number in numbers:
-                self.add(label, row.row, "hospital_number", HIDDEN_VALUE,
-                         "hospital number already belongs to another patient")
+                self.add(
+                    label,
+                    row.row,
+                    "hospital_number",
+                    HIDDEN_VALUE,
+                    "hospital number already belongs to another patient",
+                )
             numbers.add(ident.hospital_number)
             if patient is not None and ident.date_of_birth >= patient.mdt_date:
                 self.add(label, row.row, "date_of_birth", HIDDEN_VALUE, "must be before the MDT date")
 
     def eligibility(self) -> None:
         label, seen = "eligibility.csv", set(self.state.eligibility_ids)
-        criteria = ("rcc_confirmed", "one_to_five_metastases", "all_lesions_treatable", "ecog_0_to_2",
-                    "informed_consent")
+        criteria = (
+            "rcc_confirmed",
+            "one_to_five_metastases",
+            "all_lesions_treatable",
+            "ecog_0_to_2",
+            "informed_consent",
+        )
         for row in self.rows(label):
             check = row.record
             patient = self.patient(label, row)
-            if not self.unique(label, "study_id", check.study_id, seen, row.row, check.study_id,
-                               "duplicate: the patient already has an eligibility record"):
+            if not self.unique(
+                label,
+                "study_id",
+                check.study_id,
+                seen,
+                row.row,
+                check.study_id,
+                "duplicate: the patient already has an eligibility record",
+            ):
                 continue
             for criterion in criteria:
                 if not getattr(check, criterion):
-                    self.add(label, row.row, criterion, "false",
-                             "an enrolled patient must meet every eligibility criterion")
+                    self.add(
+                        label,
+                        row.row,
+                        criterion,
+                        "false",
+                        "an enrolled patient must meet every eligibility criterion",
+                    )
             if check.mdt_decision != "sabr_all_lesions":
-                self.add(label, row.row, "mdt_decision", check.mdt_decision,
-                         "an enrolled patient needs the MDT decision sabr_all_lesions")
+                self.add(
+                    label,
+                    row.row,
+                    "mdt_decision",
+                    check.mdt_decision,
+                    "an enrolled patient needs the MDT decision sabr_all_lesions",
+                )
             if patient is not None:
-                self.not_after(label, row.row, "assessed_on", check.assessed_on, patient.enrolment_date, "enrolment")
+                self.not_after(
+                    label, row.row, "assessed_on", check.assessed_on, patient.enrolment_date, "enrolment"
+                )
 
     def lesions(self) -> None:
         label, seen = "lesions.csv", set[Any]()
@@ -246,8 +344,13 @@ class RegistryChecker:
                 continue
             expected = f"{lesion.study_id}-L{lesion.lesion_number}"
             if lesion.lesion_id != expected:
-                self.add(label, row.row, "lesion_id", lesion.lesion_id,
-                         f"must be <study_id>-L<lesion_number>, here {expected}")
+                self.add(
+                    label,
+                    row.row,
+                    "lesion_id",
+                    lesion.lesion_id,
+                    f"must be <study_id>-L<lesion_number>, here {expected}",
+                )
             self.state.lesions[lesion.lesion_id] = lesion.study_id
 
     def sabr_courses(self) -> None:
@@ -258,19 +361,40 @@ class RegistryChecker:
             owner = self.state.lesions.get(course.lesion_id)
             if owner is None:
                 if course.lesion_id not in self.state.raw_lesion_ids:
-                    self.add(label, row.row, "lesion_id", course.lesion_id,
-                             "unknown lesion: not in lesions.csv nor in the registry")
+                    self.add(
+                        label,
+                        row.row,
+                        "lesion_id",
+                        course.lesion_id,
+                        "unknown lesion: not in lesions.csv nor in the registry",
+                    )
                 continue
             if owner != course.study_id:
-                self.add(label, row.row, "study_id", course.study_id, f"lesion {course.lesion_id} belongs to {owner}")
+                self.add(
+                    label,
+                    row.row,
+                    "study_id",
+                    course.study_id,
+                    f"lesion {course.lesion_id} belongs to {owner}",
+                )
                 continue
             patient = self.state.patients.get(course.study_id)
             if patient is not None:
-                self.not_before(label, row.row, "start_date", course.start_date, patient.mdt_date, "the MDT date")
-                self.not_after(label, row.row, "start_date", course.start_date, patient.last_contact_date,
-                               "the last contact")
-            for mapping, key in ((self.state.first_fraction, course.study_id),
-                                 (self.state.lesion_first_fraction, course.lesion_id)):
+                self.not_before(
+                    label, row.row, "start_date", course.start_date, patient.mdt_date, "the MDT date"
+                )
+                self.not_after(
+                    label,
+                    row.row,
+                    "start_date",
+                    course.start_date,
+                    patient.last_contact_date,
+                    "the last contact",
+                )
+            for mapping, key in (
+                (self.state.first_fraction, course.study_id),
+                (self.state.lesion_first_fraction, course.lesion_id),
+            ):
                 mapping[key] = min(course.start_date, mapping.get(key, course.start_date))
 
     def therapy_lines(self) -> None:
@@ -278,8 +402,15 @@ class RegistryChecker:
         for row in self.rows(label):
             line = row.record
             self.patient(label, row)
-            self.unique(label, "line_number", (line.study_id, line.line_number), seen, row.row, line.line_number,
-                        f"duplicate: {line.study_id} already has therapy line {line.line_number}")
+            self.unique(
+                label,
+                "line_number",
+                (line.study_id, line.line_number),
+                seen,
+                row.row,
+                line.line_number,
+                f"duplicate: {line.study_id} already has therapy line {line.line_number}",
+            )
             if line.stop_date is not None:
                 self.not_before(label, row.row, "stop_date", line.stop_date, line.start_date, "start_date")
 
@@ -289,15 +420,27 @@ class RegistryChecker:
         for row in self.rows(label):
             visit = row.record
             patient = self.patient(label, row)
-            self.unique(label, "visit_number", (visit.study_id, visit.visit_number), seen, row.row,
-                        visit.visit_number, f"duplicate: {visit.study_id} already has visit {visit.visit_number}")
+            self.unique(
+                label,
+                "visit_number",
+                (visit.study_id, visit.visit_number),
+                seen,
+                row.row,
+                visit.visit_number,
+                f"duplicate: {visit.study_id} already has visit {visit.visit_number}",
+            )
             if patient is None:
                 continue
-            self.not_before(label, row.row, "visit_date", visit.visit_date, patient.enrolment_date, "enrolment")
-            self.not_after(label, row.row, "visit_date", visit.visit_date, patient.last_contact_date,
-                           "the last contact")
+            self.not_before(
+                label, row.row, "visit_date", visit.visit_date, patient.enrolment_date, "enrolment"
+            )
+            self.not_after(
+                label, row.row, "visit_date", visit.visit_date, patient.last_contact_date, "the last contact"
+            )
             index_date = self.state.first_fraction.get(visit.study_id)
-            problem = visit_rule_problem(index_date, visit.visit_number, visit.visit_date) if index_date else None
+            problem = (
+                visit_rule_problem(index_date, visit.visit_number, visit.visit_date) if index_date else None
+            )
             if problem:
                 self.add(label, row.row, "visit_date", visit.visit_date.isoformat(), problem)
 
@@ -311,26 +454,52 @@ class RegistryChecker:
                 column = "term" if "not a CTCAE" in problem or "specify" in problem else "grade"
                 self.add(label, row.row, column, event.term if column == "term" else event.grade, problem)
             if event.resolution_date is not None:
-                self.not_before(label, row.row, "resolution_date", event.resolution_date, event.onset_date,
-                                "the onset date")
+                self.not_before(
+                    label,
+                    row.row,
+                    "resolution_date",
+                    event.resolution_date,
+                    event.onset_date,
+                    "the onset date",
+                )
             if event.lesion_id is not None and self.state.lesions.get(event.lesion_id) != event.study_id:
                 self.add(label, row.row, "lesion_id", event.lesion_id, f"not a lesion of {event.study_id}")
             if patient is not None:
-                self.not_before(label, row.row, "onset_date", event.onset_date, patient.enrolment_date, "enrolment")
+                self.not_before(
+                    label, row.row, "onset_date", event.onset_date, patient.enrolment_date, "enrolment"
+                )
 
     def tumour_assessments(self) -> None:
         label, seen = "tumour_assessments.csv", set(self.state.tumour_assessments)
         for row in self.rows(label):
             check = row.record
             patient = self.patient(label, row)
-            self.unique(label, "assessment_date", (check.study_id, check.assessment_date), seen, row.row,
-                        check.assessment_date.isoformat(), "duplicate: one assessment per patient and date")
+            self.unique(
+                label,
+                "assessment_date",
+                (check.study_id, check.assessment_date),
+                seen,
+                row.row,
+                check.assessment_date.isoformat(),
+                "duplicate: one assessment per patient and date",
+            )
             if patient is not None:
-                self.not_before(label, row.row, "assessment_date", check.assessment_date,
-                                patient.mdt_date - timedelta(days=ASSESSMENT_BEFORE_MDT_DAYS),
-                                f"{ASSESSMENT_BEFORE_MDT_DAYS} days before the MDT date")
-                self.not_after(label, row.row, "assessment_date", check.assessment_date, patient.last_contact_date,
-                               "the last contact")
+                self.not_before(
+                    label,
+                    row.row,
+                    "assessment_date",
+                    check.assessment_date,
+                    patient.mdt_date - timedelta(days=ASSESSMENT_BEFORE_MDT_DAYS),
+                    f"{ASSESSMENT_BEFORE_MDT_DAYS} days before the MDT date",
+                )
+                self.not_after(
+                    label,
+                    row.row,
+                    "assessment_date",
+                    check.assessment_date,
+                    patient.last_contact_date,
+                    "the last contact",
+                )
 
     def lesion_assessments(self) -> None:
         label, seen = "lesion_assessments.csv", set(self.state.lesion_assessments)
@@ -339,62 +508,133 @@ class RegistryChecker:
             owner = self.state.lesions.get(check.lesion_id)
             if owner is None:
                 if check.lesion_id not in self.state.raw_lesion_ids:
-                    self.add(label, row.row, "lesion_id", check.lesion_id,
-                             "unknown lesion: not in lesions.csv nor in the registry")
+                    self.add(
+                        label,
+                        row.row,
+                        "lesion_id",
+                        check.lesion_id,
+                        "unknown lesion: not in lesions.csv nor in the registry",
+                    )
                 continue
-            self.unique(label, "assessment_date", (check.lesion_id, check.assessment_date), seen, row.row,
-                        check.assessment_date.isoformat(), "duplicate: one assessment per lesion and date")
-            self.not_before(label, row.row, "assessment_date", check.assessment_date,
-                            self.state.lesion_first_fraction.get(check.lesion_id), "the lesion's first SABR fraction")
+            self.unique(
+                label,
+                "assessment_date",
+                (check.lesion_id, check.assessment_date),
+                seen,
+                row.row,
+                check.assessment_date.isoformat(),
+                "duplicate: one assessment per lesion and date",
+            )
+            self.not_before(
+                label,
+                row.row,
+                "assessment_date",
+                check.assessment_date,
+                self.state.lesion_first_fraction.get(check.lesion_id),
+                "the lesion's first SABR fraction",
+            )
             patient = self.state.patients.get(owner)
             if patient is not None:
-                self.not_after(label, row.row, "assessment_date", check.assessment_date, patient.last_contact_date,
-                               "the last contact")
+                self.not_after(
+                    label,
+                    row.row,
+                    "assessment_date",
+                    check.assessment_date,
+                    patient.last_contact_date,
+                    "the last contact",
+                )
 
     def progression_events(self) -> None:
         label, seen = "progression_events.csv", set(self.state.progression_dates)
         for row in self.rows(label):
             event = row.record
             patient = self.patient(label, row)
-            if not self.unique(label, "study_id", event.study_id, seen, row.row, event.study_id,
-                               "patient already has a progression (record the first progression only)"):
+            if not self.unique(
+                label,
+                "study_id",
+                event.study_id,
+                seen,
+                row.row,
+                event.study_id,
+                "patient already has a progression (record the first progression only)",
+            ):
                 continue
             self.state.progression_dates[event.study_id] = event.event_date
             if patient is None:
                 continue
-            self.not_before(label, row.row, "event_date", event.event_date, patient.enrolment_date, "enrolment")
-            self.not_before(label, row.row, "event_date", event.event_date,
-                            self.state.first_fraction.get(event.study_id), "the first SABR fraction")
-            self.not_after(label, row.row, "event_date", event.event_date, patient.last_contact_date,
-                           "the last contact")
+            self.not_before(
+                label, row.row, "event_date", event.event_date, patient.enrolment_date, "enrolment"
+            )
+            self.not_before(
+                label,
+                row.row,
+                "event_date",
+                event.event_date,
+                self.state.first_fraction.get(event.study_id),
+                "the first SABR fraction",
+            )
+            self.not_after(
+                label, row.row, "event_date", event.event_date, patient.last_contact_date, "the last contact"
+            )
 
     def deaths(self) -> None:
         label, seen = "deaths.csv", set(self.state.death_dates)
         for row in self.rows(label):
             death = row.record
             patient = self.patient(label, row)
-            if not self.unique(label, "study_id", death.study_id, seen, row.row, death.study_id,
-                               "patient already has a death record"):
+            if not self.unique(
+                label,
+                "study_id",
+                death.study_id,
+                seen,
+                row.row,
+                death.study_id,
+                "patient already has a death record",
+            ):
                 continue
             self.state.death_dates[death.study_id] = death.death_date
             if patient is None:
                 continue
-            self.not_before(label, row.row, "death_date", death.death_date, patient.enrolment_date, "enrolment")
-            self.not_before(label, row.row, "death_date", death.death_date, patient.last_contact_date,
-                            "the last contact")
-            self.not_before(label, row.row, "death_date", death.death_date,
-                            self.state.progression_dates.get(death.study_id), "the progression")
+            self.not_before(
+                label, row.row, "death_date", death.death_date, patient.enrolment_date, "enrolment"
+            )
+            self.not_before(
+                label, row.row, "death_date", death.death_date, patient.last_contact_date, "the last contact"
+            )
+            self.not_before(
+                label,
+                row.row,
+                "death_date",
+                death.death_date,
+                self.state.progression_dates.get(death.study_id),
+                "the progression",
+            )
 
     def off_study(self) -> None:
         label, seen = "off_study.csv", set(self.state.off_study_ids)
         for row in self.rows(label):
             record = row.record
             patient = self.patient(label, row)
-            if not self.unique(label, "study_id", record.study_id, seen, row.row, record.study_id,
-                               "patient is already off study"):
+            if not self.unique(
+                label,
+                "study_id",
+                record.study_id,
+                seen,
+                row.row,
+                record.study_id,
+                "patient is already off study",
+            ):
                 continue
             if patient is not None:
-                self.not_before(label, row.row, "off_study_date", record.off_study_date, patient.enrolment_date,
-                                "enrolment")
+                self.not_before(
+                    label,
+                    row.row,
+                    "off_study_date",
+                    record.off_study_date,
+                    patient.enrolment_date,
+                    "enrolment",
+                )
             if record.reason == "death" and record.study_id not in self.state.death_dates:
-                self.add(label, row.row, "reason", "death", "off study for death needs the patient's death record")
+                self.add(
+                    label, row.row, "reason", "death", "off study for death needs the patient's death record"
+                )

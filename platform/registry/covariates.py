@@ -25,8 +25,15 @@ __all__ = ["CLINICAL_COVARIATE_COLUMNS", "compute_clinical_covariates", "clinica
 logger = logging.getLogger(__name__)
 
 _PATIENT_COLUMNS = (
-    "study_id", "age_years", "sex", "ecog", "histology", "imdc_risk", "prior_nephrectomy",
-    "disease_state", "systemic_therapy",
+    "study_id",
+    "age_years",
+    "sex",
+    "ecog",
+    "histology",
+    "imdc_risk",
+    "prior_nephrectomy",
+    "disease_state",
+    "systemic_therapy",
 )
 CLINICAL_COVARIATE_COLUMNS = (*_PATIENT_COLUMNS, "n_lesions", "max_bed10_gy")
 
@@ -35,8 +42,11 @@ def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValidationError(
-            format_problem(f"{name} table lacks column(s) {', '.join(missing)}",
-                           f"{name} needs {', '.join(columns)}", "pass the registry table with its documented columns")
+            format_problem(
+                f"{name} table lacks column(s) {', '.join(missing)}",
+                f"{name} needs {', '.join(columns)}",
+                "pass the registry table with its documented columns",
+            )
         )
 
 
@@ -51,8 +61,11 @@ def _as_bool(values: pd.Series) -> pd.Series:
     if mapped.isna().any():
         bad = sorted({str(v) for v in values[mapped.isna()]})
         raise ValidationError(
-            format_problem(f"prior_nephrectomy values {bad}", "prior_nephrectomy is true or false",
-                           "correct the patients table")
+            format_problem(
+                f"prior_nephrectomy values {bad}",
+                "prior_nephrectomy is true or false",
+                "correct the patients table",
+            )
         )
     return mapped.astype(bool)
 
@@ -89,7 +102,10 @@ def compute_clinical_covariates(
     n_lesions = lesions.groupby("study_id")["lesion_id"].nunique()
     covariates["n_lesions"] = covariates["study_id"].map(n_lesions).fillna(0).astype(int)
     course_bed10 = pd.Series(
-        [bed10(float(dose), int(n)) for dose, n in zip(sabr_courses["total_dose_gy"], sabr_courses["fractions"])],
+        [
+            bed10(float(dose), int(n))
+            for dose, n in zip(sabr_courses["total_dose_gy"], sabr_courses["fractions"])
+        ],
         index=sabr_courses.index,
         dtype=float,
     )
@@ -115,12 +131,18 @@ def clinical_covariates_from_db(db: Database) -> pd.DataFrame:
     """
     patient_columns = [getattr(m.Patient, column) for column in _PATIENT_COLUMNS]
     with db.session() as session:
-        patients = pd.DataFrame(session.execute(select(*patient_columns)).all(), columns=list(_PATIENT_COLUMNS))
-        lesions = pd.DataFrame(session.execute(select(m.Lesion.study_id, m.Lesion.lesion_id)).all(),
-                               columns=["study_id", "lesion_id"])
+        patients = pd.DataFrame(
+            session.execute(select(*patient_columns)).all(), columns=list(_PATIENT_COLUMNS)
+        )
+        lesions = pd.DataFrame(
+            session.execute(select(m.Lesion.study_id, m.Lesion.lesion_id)).all(),
+            columns=["study_id", "lesion_id"],
+        )
         courses = pd.DataFrame(
             session.execute(
-                select(m.Lesion.study_id, m.SabrCourse.total_dose_gy, m.SabrCourse.fractions).join(m.SabrCourse.lesion)
+                select(m.Lesion.study_id, m.SabrCourse.total_dose_gy, m.SabrCourse.fractions).join(
+                    m.SabrCourse.lesion
+                )
             ).all(),
             columns=["study_id", "total_dose_gy", "fractions"],
         )

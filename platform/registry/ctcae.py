@@ -30,9 +30,11 @@ from importlib.resources import files
 
 __all__ = ["CtcaeTerm", "ctcae_terms", "terms_for_entry", "check_ctcae", "CTCAE_SOURCE", "TERM_LIST_VERSION"]
 
-CTCAE_SOURCE = ("NCI CTCAE v5.0 (November 27, 2017), "
-                "https://ctep.cancer.gov/protocolDevelopment/electronic_applications/ctc.htm#ctc_50; "
-                "all 837 terms shipped as sabrkit/registry/data/ctcae_v5_terms.csv")
+CTCAE_SOURCE = (
+    "NCI CTCAE v5.0 (November 27, 2017), "
+    "https://ctep.cancer.gov/protocolDevelopment/electronic_applications/ctc.htm#ctc_50; "
+    "all 837 terms shipped as sabrkit/registry/data/ctcae_v5_terms.csv"
+)
 #: The CTCAE version the shipped term list belongs to.
 TERM_LIST_VERSION = "5.0"
 _OTHER_SPECIFY = " - other, specify"
@@ -61,9 +63,13 @@ def ctcae_terms() -> dict[str, CtcaeTerm]:
     with io.StringIO(source.read_text(encoding="utf-8"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {
-        row["term"].strip().lower(): CtcaeTerm(row["term"].strip(), row["soc"].strip(),
-                                               tuple(int(g) for g in row["allowed_grades"].split()),
-                                               row["study_relevance"].strip(), row["meddra_code"].strip())
+        row["term"].strip().lower(): CtcaeTerm(
+            row["term"].strip(),
+            row["soc"].strip(),
+            tuple(int(g) for g in row["allowed_grades"].split()),
+            row["study_relevance"].strip(),
+            row["meddra_code"].strip(),
+        )
         for row in rows
     }
 
@@ -76,8 +82,14 @@ def terms_for_entry(query: str = "", limit: int | None = None) -> list[CtcaeTerm
     """
     needle = query.strip().lower()
     found = [t for key, t in ctcae_terms().items() if not needle or needle in key or needle in t.soc.lower()]
-    found.sort(key=lambda t: (not t.frequent, not t.term.lower().startswith(needle), needle not in t.term.lower(),
-                              t.term.lower()))
+    found.sort(
+        key=lambda t: (
+            not t.frequent,
+            not t.term.lower().startswith(needle),
+            needle not in t.term.lower(),
+            t.term.lower(),
+        )
+    )
     return found[:limit] if limit else found
 
 
@@ -94,8 +106,10 @@ def check_ctcae(term: str, grade: int | None, version: str) -> str | None:
         return None if ok else "an 'Other, specify' term needs the specification after 'specify:'"
     known = ctcae_terms().get(key)
     if known is None:
-        return (f"{term!r} is not a CTCAE v5.0 term; check the spelling (e.g. 'Dermatitis radiation', "
-                "'Hypokalemia') or use '<SOC> - Other, specify: <text>'")
+        return (
+            f"{term!r} is not a CTCAE v5.0 term; check the spelling (e.g. 'Dermatitis radiation', "
+            "'Hypokalemia') or use '<SOC> - Other, specify: <text>'"
+        )
     if grade is not None and grade not in known.allowed_grades:
         allowed = ", ".join(map(str, known.allowed_grades))
         return f"CTCAE v5.0 defines grades {allowed} for {known.term!r}, not {grade}"

@@ -134,15 +134,21 @@ def compute_endpoints(
     duplicated = patients["study_id"][patients["study_id"].duplicated()].unique().tolist()
     if duplicated:
         raise ValidationError(
-            format_problem(f"patients {', '.join(map(str, duplicated))} appear twice",
-                           "one row per patient", "remove the duplicate patient rows")
+            format_problem(
+                f"patients {', '.join(map(str, duplicated))} appear twice",
+                "one row per patient",
+                "remove the duplicate patient rows",
+            )
         )
     _require_columns(deaths, "deaths", ("study_id", "death_date"))
     twice = deaths["study_id"][deaths["study_id"].duplicated()].unique().tolist()
     if twice:
         raise ValidationError(
-            format_problem(f"patients {', '.join(map(str, twice))} have more than one death",
-                           "at most one death per patient", "remove the wrong death records")
+            format_problem(
+                f"patients {', '.join(map(str, twice))} have more than one death",
+                "at most one death per patient",
+                "remove the wrong death records",
+            )
         )
     study_ids = pd.Index(patients["study_id"], name="study_id")
     last_contact = pd.Series(_dates(patients, "patients", "last_contact_date").to_numpy(), index=study_ids)
@@ -193,16 +199,26 @@ def endpoints_from_db(db: Database) -> pd.DataFrame:
         As :func:`compute_endpoints` (e.g. a patient without a SABR course).
     """
     with db.session() as session:
-        patients = _frame(session.execute(select(m.Patient.study_id, m.Patient.last_contact_date)),
-                          ("study_id", "last_contact_date"))
+        patients = _frame(
+            session.execute(select(m.Patient.study_id, m.Patient.last_contact_date)),
+            ("study_id", "last_contact_date"),
+        )
         courses = _frame(
             session.execute(select(m.Lesion.study_id, m.SabrCourse.start_date).join(m.SabrCourse.lesion)),
             ("study_id", "start_date"),
         )
-        progression = _frame(session.execute(select(m.ProgressionEvent.study_id, m.ProgressionEvent.event_date)),
-                             ("study_id", "event_date"))
-        deaths = _frame(session.execute(select(m.Death.study_id, m.Death.death_date)), ("study_id", "death_date"))
+        progression = _frame(
+            session.execute(select(m.ProgressionEvent.study_id, m.ProgressionEvent.event_date)),
+            ("study_id", "event_date"),
+        )
+        deaths = _frame(
+            session.execute(select(m.Death.study_id, m.Death.death_date)), ("study_id", "death_date")
+        )
     endpoints = compute_endpoints(patients, courses, progression, deaths)
-    logger.info("endpoints for %d patient(s): %d PFS event(s), %d death(s)",
-                len(endpoints), int(endpoints["pfs_event"].sum()), int(endpoints["os_event"].sum()))
+    logger.info(
+        "endpoints for %d patient(s): %d PFS event(s), %d death(s)",
+        len(endpoints),
+        int(endpoints["pfs_event"].sum()),
+        int(endpoints["os_event"].sum()),
+    )
     return endpoints

@@ -46,7 +46,7 @@ from sabrkit.io import atomic_write
 from sabrkit.registry.ctcae import TERM_LIST_VERSION, ctcae_terms
 from sabrkit.registry.dose import bed10
 from sabrkit.registry.endpoints import DAYS_PER_MONTH, compute_endpoints
-from sabrkit.registry.schedule import VISIT_WINDOW_DAYS, BASELINE_WINDOW_BEFORE_DAYS
+from sabrkit.registry.schedule import BASELINE_WINDOW_BEFORE_DAYS, VISIT_WINDOW_DAYS
 from sabrkit.registry.vocabulary import THERAPY_LABELS
 
 __all__ = ["AnalysisTables", "build_analysis_tables", "write_analysis_tables", "ACUTE_DAYS", "STUDY_NAME"]
@@ -91,31 +91,49 @@ def _adsl(frames: dict[str, pd.DataFrame], endpoints: pd.DataFrame, cutoff: pd.T
     patients = frames["patients"].set_index("study_id").sort_index()
     lesions, courses = frames["lesions"], frames["sabr_courses"]
     ids = patients.index
-    course_bed10 = pd.Series([bed10(float(d), int(n)) for d, n in zip(courses["total_dose_gy"], courses["fractions"])],
-                             index=courses.index, dtype=float)
+    course_bed10 = pd.Series(
+        [bed10(float(d), int(n)) for d, n in zip(courses["total_dose_gy"], courses["fractions"])],
+        index=courses.index,
+        dtype=float,
+    )
     progression = frames["progression_events"].set_index("study_id")
     deaths = frames["deaths"].set_index("study_id")
     off = frames["off_study"].set_index("study_id")
     n_lesions = lesions.groupby("study_id")["lesion_id"].nunique().reindex(ids).fillna(0).astype(int)
     end = endpoints.set_index("study_id")
-    adsl = pd.DataFrame({
-        "STUDYID": STUDY_NAME, "USUBJID": ids, "AGE": patients["age_years"], "SEX": patients["sex"],
-        "ECOG": patients["ecog"], "KPS": patients["kps"].astype("Int64"), "HISTOL": patients["histology"],
-        "IMDC": patients["imdc_risk"], "PRNEPH": patients["prior_nephrectomy"].astype(bool),
-        "PRSYSLN": patients["prior_systemic_lines"].astype("Int64"), "DISSTATE": patients["disease_state"],
-        "NMETS": patients["n_metastases"].astype("Int64"), "NLESIONS": n_lesions,
-        "LESGRP": n_lesions.map(_lesion_group),
-        "SITEGRP": lesions.groupby("study_id")["site"].agg(_site_group).reindex(ids),
-        "SYSTHER": patients["systemic_therapy"], "TRT01A": patients["systemic_therapy"].map(THERAPY_LABELS),
-        "MAXBED10": course_bed10.groupby(courses["study_id"]).max().reindex(ids),
-        "MDTDT": patients["mdt_date"], "ENRLDT": patients["enrolment_date"],
-        "TRTSDT": courses.groupby("study_id")["start_date"].min().reindex(ids),
-        "TRTEDT": courses.groupby("study_id")["end_date"].max().reindex(ids),
-        "LSTCNTDT": patients["last_contact_date"],
-        "PROGDT": progression["event_date"].reindex(ids), "PROGTYPE": progression["progression_type"].reindex(ids),
-        "DTHDT": deaths["death_date"].reindex(ids), "DTHCAUS": deaths["cause"].reindex(ids),
-        "EOSDT": off["off_study_date"].reindex(ids), "EOSSTT": off["reason"].reindex(ids).fillna("ongoing"),
-    }).reset_index(drop=True)
+    adsl = pd.DataFrame(
+        {
+            "STUDYID": STUDY_NAME,
+            "USUBJID": ids,
+            "AGE": patients["age_years"],
+            "SEX": patients["sex"],
+            "ECOG": patients["ecog"],
+            "KPS": patients["kps"].astype("Int64"),
+            "HISTOL": patients["histology"],
+            "IMDC": patients["imdc_risk"],
+            "PRNEPH": patients["prior_nephrectomy"].astype(bool),
+            "PRSYSLN": patients["prior_systemic_lines"].astype("Int64"),
+            "DISSTATE": patients["disease_state"],
+            "NMETS": patients["n_metastases"].astype("Int64"),
+            "NLESIONS": n_lesions,
+            "LESGRP": n_lesions.map(_lesion_group),
+            "SITEGRP": lesions.groupby("study_id")["site"].agg(_site_group).reindex(ids),
+            "SYSTHER": patients["systemic_therapy"],
+            "TRT01A": patients["systemic_therapy"].map(THERAPY_LABELS),
+            "MAXBED10": course_bed10.groupby(courses["study_id"]).max().reindex(ids),
+            "MDTDT": patients["mdt_date"],
+            "ENRLDT": patients["enrolment_date"],
+            "TRTSDT": courses.groupby("study_id")["start_date"].min().reindex(ids),
+            "TRTEDT": courses.groupby("study_id")["end_date"].max().reindex(ids),
+            "LSTCNTDT": patients["last_contact_date"],
+            "PROGDT": progression["event_date"].reindex(ids),
+            "PROGTYPE": progression["progression_type"].reindex(ids),
+            "DTHDT": deaths["death_date"].reindex(ids),
+            "DTHCAUS": deaths["cause"].reindex(ids),
+            "EOSDT": off["off_study_date"].reindex(ids),
+            "EOSSTT": off["reason"].reindex(ids).fillna("ongoing"),
+        }
+    ).reset_index(drop=True)
     adsl["DTHFL"] = adsl["DTHDT"].notna()
     adsl["PFSMO"] = end["pfs_months"].reindex(ids).to_numpy()
     adsl["PFSEVNT"] = end["pfs_event"].reindex(ids).to_numpy(dtype=bool)
@@ -129,20 +147,44 @@ def _adsl(frames: dict[str, pd.DataFrame], endpoints: pd.DataFrame, cutoff: pd.T
 
 def _adtte(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
-    for code, name, months, event in (("PFS", "Progression-free survival (months)", "PFSMO", "PFSEVNT"),
-                                      ("OS", "Overall survival (months)", "OSMO", "OSEVNT")):
-        part = pd.DataFrame({"USUBJID": adsl["USUBJID"], "LESIONID": pd.NA, "PARAMCD": code, "PARAM": name,
-                             "STARTDT": adsl["TRTSDT"], "AVAL": adsl[months], "EVENT": adsl[event]})
+    for code, name, months, event in (
+        ("PFS", "Progression-free survival (months)", "PFSMO", "PFSEVNT"),
+        ("OS", "Overall survival (months)", "OSMO", "OSEVNT"),
+    ):
+        part = pd.DataFrame(
+            {
+                "USUBJID": adsl["USUBJID"],
+                "LESIONID": pd.NA,
+                "PARAMCD": code,
+                "PARAM": name,
+                "STARTDT": adsl["TRTSDT"],
+                "AVAL": adsl[months],
+                "EVENT": adsl[event],
+            }
+        )
         part["ADT"] = part["STARTDT"] + pd.to_timedelta(np.rint(part["AVAL"] * DAYS_PER_MONTH), unit="D")
         part["EVNTCD"] = part["EVENT"].astype(int)
-        part["EVNTDESC"] = np.where(part["EVENT"], "progression or death" if code == "PFS" else "death", "censored at last contact")
+        part["EVNTDESC"] = np.where(
+            part["EVENT"], "progression or death" if code == "PFS" else "death", "censored at last contact"
+        )
         parts.append(part)
     parts.append(_local_control(adsl, frames))
     adtte = pd.concat(parts, ignore_index=True)
     adtte["CNSR"] = (~adtte["EVENT"].astype(bool)).astype(int)
     adtte.loc[adtte["EVNTCD"] == 2, "CNSR"] = 1
-    columns = ["USUBJID", "LESIONID", "PARAMCD", "PARAM", "STARTDT", "ADT", "AVAL", "CNSR", "EVENT", "EVNTCD",
-               "EVNTDESC"]
+    columns = [
+        "USUBJID",
+        "LESIONID",
+        "PARAMCD",
+        "PARAM",
+        "STARTDT",
+        "ADT",
+        "AVAL",
+        "CNSR",
+        "EVENT",
+        "EVNTCD",
+        "EVNTDESC",
+    ]
     return adtte.loc[:, columns]
 
 
@@ -165,14 +207,24 @@ def _local_control(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.Da
     is_death = ~is_fail & death.notna()
     end = fail_date.where(is_fail, death.where(is_death, censor))
     code = np.select([is_fail, is_death], [1, 2], 0)
-    return pd.DataFrame({
-        "USUBJID": lesions["study_id"].to_numpy(), "LESIONID": lesions["lesion_id"].to_numpy(), "PARAMCD": "LC",
-        "PARAM": "Local control of the treated lesion (months)", "STARTDT": lesions["STARTDT"].to_numpy(),
-        "ADT": end.to_numpy(), "AVAL": _months(end, lesions["STARTDT"]).to_numpy(), "EVENT": code == 1,
-        "EVNTCD": code,
-        "EVNTDESC": np.select([is_fail, is_death], ["local failure", "death without local failure (competing)"],
-                              "censored at last assessment or contact"),
-    })
+    return pd.DataFrame(
+        {
+            "USUBJID": lesions["study_id"].to_numpy(),
+            "LESIONID": lesions["lesion_id"].to_numpy(),
+            "PARAMCD": "LC",
+            "PARAM": "Local control of the treated lesion (months)",
+            "STARTDT": lesions["STARTDT"].to_numpy(),
+            "ADT": end.to_numpy(),
+            "AVAL": _months(end, lesions["STARTDT"]).to_numpy(),
+            "EVENT": code == 1,
+            "EVNTCD": code,
+            "EVNTDESC": np.select(
+                [is_fail, is_death],
+                ["local failure", "death without local failure (competing)"],
+                "censored at last assessment or contact",
+            ),
+        }
+    )
 
 
 def _ae(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -183,28 +235,43 @@ def _ae(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     courses = frames["sabr_courses"].loc[:, ["study_id", "end_date"]].sort_values("end_date")
     last_fraction = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
     if len(events) and len(courses):
-        merged = pd.merge_asof(events.loc[:, ["study_id", "onset_date"]].reset_index().sort_values("onset_date"),
-                               courses.rename(columns={"end_date": "LASTFXDT"}), left_on="onset_date",
-                               right_on="LASTFXDT", by="study_id", direction="backward")
+        merged = pd.merge_asof(
+            events.loc[:, ["study_id", "onset_date"]].reset_index().sort_values("onset_date"),
+            courses.rename(columns={"end_date": "LASTFXDT"}),
+            left_on="onset_date",
+            right_on="LASTFXDT",
+            by="study_id",
+            direction="backward",
+        )
         last_fraction = merged.set_index("index")["LASTFXDT"].reindex(events.index)
     days_after = (events["onset_date"] - last_fraction).dt.days
     study_day = (events["onset_date"] - first).dt.days
-    phase = np.where(events["onset_date"] < first, "PRE-SABR",
-                     np.where(days_after.notna() & (days_after <= ACUTE_DAYS), "ACUTE", "LATE"))
-    ae = pd.DataFrame({
-        "STUDYID": STUDY_NAME, "DOMAIN": "AE", "USUBJID": events["study_id"],
-        "AESEQ": events.groupby("study_id").cumcount() + 1, "AETERM": events["term"],
-        "AEDECOD": [d.term if d is not None else t for d, t in zip(decoded, events["term"])],
-        "AEBODSYS": [d.soc if d is not None else pd.NA for d in decoded],
-        "AETOXGR": events["grade"].astype("Int64"), "AECTCV": events["ctcae_version"],
-        "AESTDTC": events["onset_date"].dt.strftime("%Y-%m-%d"),
-        "AEENDTC": events["resolution_date"].dt.strftime("%Y-%m-%d"),
-        "AEREL": events["attribution_sabr"].str.upper(),
-        "AESABRFL": events["attribution_sabr"].isin(["definite", "probable", "possible"]),
-        "AELESID": events["lesion_id"],
-        "AESTDY": np.where(study_day >= 0, study_day + 1, study_day),
-        "DAYSLFX": days_after.astype("Int64"), "AEPHASE": phase,
-    })
+    phase = np.where(
+        events["onset_date"] < first,
+        "PRE-SABR",
+        np.where(days_after.notna() & (days_after <= ACUTE_DAYS), "ACUTE", "LATE"),
+    )
+    ae = pd.DataFrame(
+        {
+            "STUDYID": STUDY_NAME,
+            "DOMAIN": "AE",
+            "USUBJID": events["study_id"],
+            "AESEQ": events.groupby("study_id").cumcount() + 1,
+            "AETERM": events["term"],
+            "AEDECOD": [d.term if d is not None else t for d, t in zip(decoded, events["term"])],
+            "AEBODSYS": [d.soc if d is not None else pd.NA for d in decoded],
+            "AETOXGR": events["grade"].astype("Int64"),
+            "AECTCV": events["ctcae_version"],
+            "AESTDTC": events["onset_date"].dt.strftime("%Y-%m-%d"),
+            "AEENDTC": events["resolution_date"].dt.strftime("%Y-%m-%d"),
+            "AEREL": events["attribution_sabr"].str.upper(),
+            "AESABRFL": events["attribution_sabr"].isin(["definite", "probable", "possible"]),
+            "AELESID": events["lesion_id"],
+            "AESTDY": np.where(study_day >= 0, study_day + 1, study_day),
+            "DAYSLFX": days_after.astype("Int64"),
+            "AEPHASE": phase,
+        }
+    )
     ae.loc[ae["AECTCV"] != TERM_LIST_VERSION, "AEBODSYS"] = pd.NA
     return ae.reset_index(drop=True)
 
@@ -215,19 +282,27 @@ def _scores(adsl: pd.DataFrame, visits: pd.DataFrame, column: str, code: str) ->
     due = index_date + pd.to_timedelta(np.rint(scored["visit_number"] * DAYS_PER_MONTH), unit="D")
     offset = (scored["visit_date"] - due).dt.days
     low = np.where(scored["visit_number"] == 0, -BASELINE_WINDOW_BEFORE_DAYS, -VISIT_WINDOW_DAYS)
-    table = pd.DataFrame({
-        "USUBJID": scored["study_id"], "PARAMCD": code, "VISITNUM": scored["visit_number"].astype(int),
-        "ADT": scored["visit_date"], "ADY": (scored["visit_date"] - index_date).dt.days,
-        "AVAL": scored[column].astype(float), "ABLFL": scored["visit_number"] == 0,
-        "INWINDOW": (offset >= low) & (offset <= VISIT_WINDOW_DAYS),
-    }).sort_values(["USUBJID", "VISITNUM"], ignore_index=True)
+    table = pd.DataFrame(
+        {
+            "USUBJID": scored["study_id"],
+            "PARAMCD": code,
+            "VISITNUM": scored["visit_number"].astype(int),
+            "ADT": scored["visit_date"],
+            "ADY": (scored["visit_date"] - index_date).dt.days,
+            "AVAL": scored[column].astype(float),
+            "ABLFL": scored["visit_number"] == 0,
+            "INWINDOW": (offset >= low) & (offset <= VISIT_WINDOW_DAYS),
+        }
+    ).sort_values(["USUBJID", "VISITNUM"], ignore_index=True)
     base = table[table["ABLFL"]].set_index("USUBJID")["AVAL"]
     table["BASE"] = table["USUBJID"].map(base)
     table["CHG"] = table["AVAL"] - table["BASE"]
     return table
 
 
-def build_analysis_tables(frames: dict[str, pd.DataFrame], *, cutoff: pd.Timestamp | None = None) -> AnalysisTables:
+def build_analysis_tables(
+    frames: dict[str, pd.DataFrame], *, cutoff: pd.Timestamp | None = None
+) -> AnalysisTables:
     """Build ADSL, ADTTE, AE, VRS and TESS tables from registry DataFrames.
 
     Parameters
@@ -249,19 +324,32 @@ def build_analysis_tables(frames: dict[str, pd.DataFrame], *, cutoff: pd.Timesta
     if cutoff is None:
         dates = pd.concat([frames["patients"]["last_contact_date"], frames["deaths"]["death_date"]])
         cutoff = dates.max() if len(dates) else pd.Timestamp.today().normalize()
-    endpoints = compute_endpoints(frames["patients"], frames["sabr_courses"], frames["progression_events"],
-                                  frames["deaths"])
+    endpoints = compute_endpoints(
+        frames["patients"], frames["sabr_courses"], frames["progression_events"], frames["deaths"]
+    )
     adsl = _adsl(frames, endpoints, pd.Timestamp(cutoff))
-    tables = AnalysisTables(adsl=adsl, adtte=_adtte(adsl, frames), ae=_ae(adsl, frames),
-                            vrs=_scores(adsl, frames["visits"], "vrs_pain", "VRS"),
-                            tess=_scores(adsl, frames["visits"], "tess_score", "TESS"))
-    logger.info("analysis tables: %d patients, %d time-to-event rows, %d AEs", len(adsl), len(tables.adtte),
-                len(tables.ae))
+    tables = AnalysisTables(
+        adsl=adsl,
+        adtte=_adtte(adsl, frames),
+        ae=_ae(adsl, frames),
+        vrs=_scores(adsl, frames["visits"], "vrs_pain", "VRS"),
+        tess=_scores(adsl, frames["visits"], "tess_score", "TESS"),
+    )
+    logger.info(
+        "analysis tables: %d patients, %d time-to-event rows, %d AEs",
+        len(adsl),
+        len(tables.adtte),
+        len(tables.ae),
+    )
     return tables
 
 
-def write_analysis_tables(tables: AnalysisTables, out_dir: Path, *, formats: tuple[str, ...] = ("parquet", "csv"),
-                          ) -> list[Path]:
+def write_analysis_tables(
+    tables: AnalysisTables,
+    out_dir: Path,
+    *,
+    formats: tuple[str, ...] = ("parquet", "csv"),
+) -> list[Path]:
     """Write each table as ``<out_dir>/<name>.parquet`` and/or ``.csv`` (atomic renames); returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,15 @@ from sabrkit.registry.vocabulary import (
 if TYPE_CHECKING:
     from sabrkit.registry.tables import Patient
 
-__all__ = ["Visit", "AdverseEvent", "TumourAssessment", "LesionAssessment", "ProgressionEvent", "Death", "OffStudy"]
+__all__ = [
+    "Visit",
+    "AdverseEvent",
+    "TumourAssessment",
+    "LesionAssessment",
+    "ProgressionEvent",
+    "Death",
+    "OffStudy",
+]
 
 
 class Visit(Audited, Base):
@@ -71,7 +79,9 @@ class AdverseEvent(Audited, Base):
         CheckConstraint("grade BETWEEN 1 AND 5", name="grade_range"),
         CheckConstraint(sql_in("ctcae_version", CTCAE_VERSIONS), name="ctcae_version_code"),
         CheckConstraint(sql_in("attribution_sabr", ATTRIBUTIONS), name="attribution_sabr_code"),
-        CheckConstraint("resolution_date IS NULL OR resolution_date >= onset_date", name="resolution_after_onset"),
+        CheckConstraint(
+            "resolution_date IS NULL OR resolution_date >= onset_date", name="resolution_after_onset"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -130,7 +140,9 @@ class ProgressionEvent(Audited, Base):
 
     __tablename__ = "progression_events"
     __audit_label_columns__ = ("study_id",)
-    __table_args__ = (CheckConstraint(sql_in("progression_type", PROGRESSION_TYPES), name="progression_type_code"),)
+    __table_args__ = (
+        CheckConstraint(sql_in("progression_type", PROGRESSION_TYPES), name="progression_type_code"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[str] = mapped_column(String(STUDY_ID_LENGTH), patient_fk(), unique=True)

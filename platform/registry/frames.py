@@ -61,5 +61,7 @@ def registry_frames(db: Database) -> dict[str, pd.DataFrame]:
             frames[name] = _typed(pd.DataFrame(rows, columns=_columns(model)), model)
     owner = frames["lesions"].set_index("lesion_id")["study_id"]
     frames["sabr_courses"]["study_id"] = frames["sabr_courses"]["lesion_id"].map(owner)
-    logger.info("read %d patients, %d visits from the registry", len(frames["patients"]), len(frames["visits"]))
+    logger.info(
+        "read %d patients, %d visits from the registry", len(frames["patients"]), len(frames["visits"])
+    )
     return frames

@@ -27,8 +27,8 @@ from sabrkit.audit import insert_audited
 from sabrkit.db.csv_import import ImportRow, ParsedRow, RawRow, check_header, parse_rows, read_raw_rows
 from sabrkit.db.database import Database
 from sabrkit.errors import ImportValidationError, RowError, ValidationError, format_problem
-from sabrkit.registry import tables as m
 from sabrkit.registry import rows as r
+from sabrkit.registry import tables as m
 from sabrkit.registry.checks import RegistryChecker, RegistryState, database_state
 
 __all__ = [
@@ -63,8 +63,16 @@ REGISTRY_FILES: dict[str, tuple[type[ImportRow], type[Any]]] = {
     "off_study.csv": (r.OffStudyRow, m.OffStudy),
 }
 #: Files every registry folder has (a header-only file when there are no records).
-REQUIRED_FILES = ("patients.csv", "identifiers.csv", "lesions.csv", "sabr_courses.csv", "visits.csv",
-                  "adverse_events.csv", "progression_events.csv", "deaths.csv")
+REQUIRED_FILES = (
+    "patients.csv",
+    "identifiers.csv",
+    "lesions.csv",
+    "sabr_courses.csv",
+    "visits.csv",
+    "adverse_events.csv",
+    "progression_events.csv",
+    "deaths.csv",
+)
 #: Files a folder may have; a missing one means no records of that kind.
 OPTIONAL_FILES = tuple(name for name in REGISTRY_FILES if name not in REQUIRED_FILES)
 #: Rows written (and audited) per INSERT batch inside the import's single transaction.
@@ -127,7 +135,10 @@ def read_registry_folder(folder: Path, encoding: str | None = None) -> RegistryS
         raise ValidationError(
             format_problem(
                 f"registry folder {folder} lacks {', '.join(missing)}",
-                "a registry folder holds " + ", ".join(REQUIRED_FILES) + " (optional: " + ", ".join(OPTIONAL_FILES)
+                "a registry folder holds "
+                + ", ".join(REQUIRED_FILES)
+                + " (optional: "
+                + ", ".join(OPTIONAL_FILES)
                 + ")",
                 "add the missing files (a file with only its header row when there are no records)",
             )
@@ -174,7 +185,9 @@ def validate_source(
             parsed[name] = []
             continue
         hidden = IDENTIFIER_COLUMNS if name == "identifiers.csv" else ()
-        parsed[name], file_errors = parse_rows(source.rows.get(name, []), model, label=name, hidden_columns=hidden)
+        parsed[name], file_errors = parse_rows(
+            source.rows.get(name, []), model, label=name, hidden_columns=hidden
+        )
         errors.extend(file_errors)
         source.rows[name] = []  # the parsed rows replace the raw text (memory of large imports)
     state = database_state(db)
@@ -190,25 +203,34 @@ def validate_source(
     return parsed
 
 
-def _refuse_already_loaded(source: RegistrySource, parsed: dict[str, list[ParsedRow[Any]]],
-                           state: RegistryState) -> None:
+def _refuse_already_loaded(
+    source: RegistrySource, parsed: dict[str, list[ParsedRow[Any]]], state: RegistryState
+) -> None:
     """One message, instead of one per row, when patients of ``patients.csv`` are already in the registry."""
     rows = parsed.get("patients.csv", [])
     loaded = [row for row in rows if row.record.study_id in state.patients]
     if not loaded:
         return
     shown = ", ".join(row.record.study_id for row in loaded[:5]) + (", ..." if len(loaded) > 5 else "")
-    rule = (f"{len(loaded)} of the {len(rows)} patient(s) of patients.csv are already in the registry ({shown}): "
-            "this folder (or part of it) was imported before; nothing was imported. Fix: import a folder holding "
-            "only new patients (enter follow-up of known patients with sabrkit registry visit/ae/..., or a folder "
-            "whose patients.csv has only its header)")
+    rule = (
+        f"{len(loaded)} of the {len(rows)} patient(s) of patients.csv are already in the registry ({shown}): "
+        "this folder (or part of it) was imported before; nothing was imported. Fix: import a folder holding "
+        "only new patients (enter follow-up of known patients with sabrkit registry visit/ae/..., or a folder "
+        "whose patients.csv has only its header)"
+    )
     error = RowError(loaded[0].row, "patients.csv:study_id", f"{len(loaded)} patient(s)", rule)
     raise ImportValidationError(source.name, [source.relabel(error)])
 
 
-def write_registry(db: Database, parsed: dict[str, list[ParsedRow[Any]]], source: str, *,
-                   actor: str | None = None, reason: str | None = None,
-                   also: Callable[[Session], None] | None = None) -> LoadSummary:
+def write_registry(
+    db: Database,
+    parsed: dict[str, list[ParsedRow[Any]]],
+    source: str,
+    *,
+    actor: str | None = None,
+    reason: str | None = None,
+    also: Callable[[Session], None] | None = None,
+) -> LoadSummary:
     """Write validated rows in one transaction (with their audit entries); returns the counts.
 
     ``also`` runs in the same transaction after the inserts (e.g. moving the last contact).
@@ -221,7 +243,9 @@ def write_registry(db: Database, parsed: dict[str, list[ParsedRow[Any]]], source
             if rows or name in REQUIRED_FILES:
                 counts[model.__tablename__] = 0
             for start in range(0, len(rows), WRITE_CHUNK):  # bounded memory for large imports
-                records = [row.record.model_dump(exclude=exclude) for row in rows[start:start + WRITE_CHUNK]]
+                records = [
+                    row.record.model_dump(exclude=exclude) for row in rows[start : start + WRITE_CHUNK]
+                ]
                 counts[model.__tablename__] += insert_audited(session, model, records)
         if also is not None:
             also(session)
@@ -238,8 +262,9 @@ def validate_registry_folder(db: Database, folder: Path) -> dict[str, list[Parse
     return validate_source(db, read_registry_folder(folder))
 
 
-def load_registry_folder(db: Database, folder: Path, *, actor: str | None = None,
-                         encoding: str | None = None) -> LoadSummary:
+def load_registry_folder(
+    db: Database, folder: Path, *, actor: str | None = None, encoding: str | None = None
+) -> LoadSummary:
     """Import the registry CSV files of ``folder`` in one transaction, or nothing at all.
 
     Parameters

@@ -48,53 +48,103 @@ def _expected_grid(adsl: pd.DataFrame) -> pd.DataFrame:
     days_available = (end - index).astype(int)
     mask = closes[None, :] <= days_available[:, None]
     patient_idx, visit_idx = np.nonzero(mask)
-    return pd.DataFrame({
-        "study_id": treated["USUBJID"].to_numpy()[patient_idx],
-        "visit_number": numbers[visit_idx],
-        "due": index[patient_idx] + offsets[visit_idx].astype("timedelta64[D]"),
-    })
+    return pd.DataFrame(
+        {
+            "study_id": treated["USUBJID"].to_numpy()[patient_idx],
+            "visit_number": numbers[visit_idx],
+            "due": index[patient_idx] + offsets[visit_idx].astype("timedelta64[D]"),
+        }
+    )
 
 
-def data_quality(adsl: pd.DataFrame, visits: pd.DataFrame, adverse_events: pd.DataFrame,
-                 eligibility: pd.DataFrame) -> pd.DataFrame:
+def data_quality(
+    adsl: pd.DataFrame, visits: pd.DataFrame, adverse_events: pd.DataFrame, eligibility: pd.DataFrame
+) -> pd.DataFrame:
     """Every data query of the registry (see the module docstring), sorted by patient."""
     queries = []
     expected = _expected_grid(adsl)
     recorded = visits.loc[:, ["study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"]]
     merged = expected.merge(recorded[["study_id", "visit_number"]], how="left", indicator=True)
     missing = merged[merged["_merge"] == "left_only"]
-    queries.append(pd.DataFrame({
-        "study_id": missing["study_id"], "record": "visit " + missing["visit_number"].astype(str),
-        "issue": "missing visit", "detail": "due " + pd.to_datetime(missing["due"]).dt.strftime("%Y-%m-%d"),
-    }))
+    queries.append(
+        pd.DataFrame(
+            {
+                "study_id": missing["study_id"],
+                "record": "visit " + missing["visit_number"].astype(str),
+                "issue": "missing visit",
+                "detail": "due " + pd.to_datetime(missing["due"]).dt.strftime("%Y-%m-%d"),
+            }
+        )
+    )
     index_date = recorded["study_id"].map(adsl.set_index("USUBJID")["TRTSDT"])
     due = index_date + pd.to_timedelta(np.rint(recorded["visit_number"] * DAYS_PER_MONTH), unit="D")
     offset = (recorded["visit_date"] - due).dt.days
     low = np.where(recorded["visit_number"] == 0, -BASELINE_WINDOW_BEFORE_DAYS, -VISIT_WINDOW_DAYS)
     late = recorded[offset.notna() & ((offset < low) | (offset > VISIT_WINDOW_DAYS))]
-    queries.append(pd.DataFrame({
-        "study_id": late["study_id"], "record": "visit " + late["visit_number"].astype(str), "issue": "out-of-window visit",
-        "detail": [f"{d:%Y-%m-%d} is {o:+.0f} days from due {u:%Y-%m-%d}"
-                   for d, o, u in zip(late["visit_date"], offset[late.index], due[late.index])],
-    }))
+    queries.append(
+        pd.DataFrame(
+            {
+                "study_id": late["study_id"],
+                "record": "visit " + late["visit_number"].astype(str),
+                "issue": "out-of-window visit",
+                "detail": [
+                    f"{d:%Y-%m-%d} is {o:+.0f} days from due {u:%Y-%m-%d}"
+                    for d, o, u in zip(late["visit_date"], offset[late.index], due[late.index])
+                ],
+            }
+        )
+    )
     for column, issue in (("vrs_pain", "visit without VRS"), ("tess_score", "visit without TESS")):
         gap = recorded[recorded[column].isna()]
-        queries.append(pd.DataFrame({"study_id": gap["study_id"], "record": "visit " + gap["visit_number"].astype(str),
-                                     "issue": issue, "detail": gap["visit_date"].dt.strftime("%Y-%m-%d")}))
+        queries.append(
+            pd.DataFrame(
+                {
+                    "study_id": gap["study_id"],
+                    "record": "visit " + gap["visit_number"].astype(str),
+                    "issue": issue,
+                    "detail": gap["visit_date"].dt.strftime("%Y-%m-%d"),
+                }
+            )
+        )
     ungraded = adverse_events[adverse_events["grade"].isna()]
-    queries.append(pd.DataFrame({
-        "study_id": ungraded["study_id"], "record": "AE " + ungraded["term"].astype(str), "issue": "AE without grade",
-        "detail": "onset " + ungraded["onset_date"].dt.strftime("%Y-%m-%d"),
-    }))
+    queries.append(
+        pd.DataFrame(
+            {
+                "study_id": ungraded["study_id"],
+                "record": "AE " + ungraded["term"].astype(str),
+                "issue": "AE without grade",
+                "detail": "onset " + ungraded["onset_date"].dt.strftime("%Y-%m-%d"),
+            }
+        )
+    )
     no_check = adsl.loc[~adsl["USUBJID"].isin(eligibility["study_id"]), "USUBJID"]
-    queries.append(pd.DataFrame({"study_id": no_check, "record": "enrolment", "issue": "no eligibility record",
-                                 "detail": "enter the eligibility check and MDT decision"}))
+    queries.append(
+        pd.DataFrame(
+            {
+                "study_id": no_check,
+                "record": "enrolment",
+                "issue": "no eligibility record",
+                "detail": "enter the eligibility check and MDT decision",
+            }
+        )
+    )
     off = recorded["study_id"].map(adsl.set_index("USUBJID")["EOSDT"])
     after = recorded[off.notna() & (recorded["visit_date"] > off)]
-    queries.append(pd.DataFrame({"study_id": after["study_id"], "record": "visit " + after["visit_number"].astype(str),
-                                 "issue": "visit after off-study", "detail": after["visit_date"].dt.strftime("%Y-%m-%d")}))
-    table = pd.concat([q for q in queries if len(q)], ignore_index=True) if any(len(q) for q in queries) else \
-        pd.DataFrame(columns=QUERY_COLUMNS)
+    queries.append(
+        pd.DataFrame(
+            {
+                "study_id": after["study_id"],
+                "record": "visit " + after["visit_number"].astype(str),
+                "issue": "visit after off-study",
+                "detail": after["visit_date"].dt.strftime("%Y-%m-%d"),
+            }
+        )
+    )
+    table = (
+        pd.concat([q for q in queries if len(q)], ignore_index=True)
+        if any(len(q) for q in queries)
+        else pd.DataFrame(columns=QUERY_COLUMNS)
+    )
     return table.loc[:, QUERY_COLUMNS].sort_values(["study_id", "issue", "record"], ignore_index=True)
 
 
@@ -114,5 +164,7 @@ def followup_completeness(adsl: pd.DataFrame, visits: pd.DataFrame) -> dict[str,
         "expected_visits": float(n_expected),
         "recorded_expected_visits": float(n_done),
         "visit_completeness": n_done / n_expected if n_expected else float("nan"),
-        "clark_completeness": float(np.nansum(observed) / np.nansum(potential)) if np.nansum(potential) else float("nan"),
+        "clark_completeness": float(np.nansum(observed) / np.nansum(potential))
+        if np.nansum(potential)
+        else float("nan"),
     }

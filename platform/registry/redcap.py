@@ -45,14 +45,33 @@ __all__ = ["REDCAP_EVENTS", "REPEAT_INSTRUMENTS", "read_redcap_export", "REDCAP_
 
 REDCAP_ID_FIELDS = ("record_id", "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
 
-_PATIENT = ("mdt_date", "enrolment_date", "age_years", "sex", "ecog", "kps", "histology", "imdc_risk",
-            "prior_nephrectomy", "disease_state", "systemic_therapy", "prior_systemic_lines", "n_metastases",
-            "last_contact_date")
+_PATIENT = (
+    "mdt_date",
+    "enrolment_date",
+    "age_years",
+    "sex",
+    "ecog",
+    "kps",
+    "histology",
+    "imdc_risk",
+    "prior_nephrectomy",
+    "disease_state",
+    "systemic_therapy",
+    "prior_systemic_lines",
+    "n_metastases",
+    "last_contact_date",
+)
 _IDENTIFIERS = ("hospital_number", "family_name", "given_name", "date_of_birth")
-_ELIGIBILITY = {"elig_assessed_on": "assessed_on", "elig_rcc_confirmed": "rcc_confirmed",
-                "elig_one_to_five_metastases": "one_to_five_metastases",
-                "elig_all_lesions_treatable": "all_lesions_treatable", "elig_ecog_0_to_2": "ecog_0_to_2",
-                "elig_informed_consent": "informed_consent", "mdt_decision": "mdt_decision", "mdt_note": "mdt_note"}
+_ELIGIBILITY = {
+    "elig_assessed_on": "assessed_on",
+    "elig_rcc_confirmed": "rcc_confirmed",
+    "elig_one_to_five_metastases": "one_to_five_metastases",
+    "elig_all_lesions_treatable": "all_lesions_treatable",
+    "elig_ecog_0_to_2": "ecog_0_to_2",
+    "elig_informed_consent": "informed_consent",
+    "mdt_decision": "mdt_decision",
+    "mdt_note": "mdt_note",
+}
 
 #: Non-repeating events: event name pattern -> {registry file: {REDCap field: registry column}}.
 REDCAP_EVENTS: dict[str, dict[str, dict[str, str]]] = {
@@ -63,8 +82,11 @@ REDCAP_EVENTS: dict[str, dict[str, dict[str, str]]] = {
     },
     "month_<n>_arm_1": {
         "visits.csv": {"visit_date": "visit_date", "vrs_pain": "vrs_pain", "tess_score": "tess_score"},
-        "tumour_assessments.csv": {"assessment_date": "assessment_date", "modality": "modality",
-                                   "overall_response": "overall_response"},
+        "tumour_assessments.csv": {
+            "assessment_date": "assessment_date",
+            "modality": "modality",
+            "overall_response": "overall_response",
+        },
     },
     "end_of_study_arm_1": {
         "progression_events.csv": {"progression_date": "event_date", "progression_type": "progression_type"},
@@ -75,33 +97,72 @@ REDCAP_EVENTS: dict[str, dict[str, dict[str, str]]] = {
 #: Repeating instruments: name -> {registry file: {REDCap field: registry column}}.
 REPEAT_INSTRUMENTS: dict[str, dict[str, dict[str, str]]] = {
     "lesion": {
-        "lesions.csv": {f: f for f in ("lesion_number", "site", "organ", "longest_diameter_mm", "series_uid",
-                                       "study_uid", "roi_name")},
-        "sabr_courses.csv": {f: f for f in ("total_dose_gy", "fractions", "start_date", "end_date", "technique",
-                                            "alpha_beta_gy")},
+        "lesions.csv": {
+            f: f
+            for f in (
+                "lesion_number",
+                "site",
+                "organ",
+                "longest_diameter_mm",
+                "series_uid",
+                "study_uid",
+                "roi_name",
+            )
+        },
+        "sabr_courses.csv": {
+            f: f
+            for f in ("total_dose_gy", "fractions", "start_date", "end_date", "technique", "alpha_beta_gy")
+        },
     },
     "systemic_therapy": {
-        "systemic_therapy_lines.csv": {"agent": "agent", "therapy_class": "therapy_class",
-                                       "therapy_start_date": "start_date", "therapy_stop_date": "stop_date"},
+        "systemic_therapy_lines.csv": {
+            "agent": "agent",
+            "therapy_class": "therapy_class",
+            "therapy_start_date": "start_date",
+            "therapy_stop_date": "stop_date",
+        },
     },
     "adverse_event": {
-        "adverse_events.csv": {"ae_term": "term", "ae_grade": "grade", "ae_ctcae_version": "ctcae_version",
-                               "ae_onset_date": "onset_date", "ae_resolution_date": "resolution_date",
-                               "ae_attribution": "attribution_sabr", "ae_lesion_number": "lesion_id"},
+        "adverse_events.csv": {
+            "ae_term": "term",
+            "ae_grade": "grade",
+            "ae_ctcae_version": "ctcae_version",
+            "ae_onset_date": "onset_date",
+            "ae_resolution_date": "resolution_date",
+            "ae_attribution": "attribution_sabr",
+            "ae_lesion_number": "lesion_id",
+        },
     },
     "lesion_assessment": {
-        "lesion_assessments.csv": {"la_lesion_number": "lesion_id", "la_date": "assessment_date",
-                                   "la_local_status": "local_status", "la_longest_diameter_mm": "longest_diameter_mm"},
+        "lesion_assessments.csv": {
+            "la_lesion_number": "lesion_id",
+            "la_date": "assessment_date",
+            "la_local_status": "local_status",
+            "la_longest_diameter_mm": "longest_diameter_mm",
+        },
     },
 }
 #: Fields whose dates show the patient was in contact (the last contact is their latest).
-_CONTACT_FIELDS = ("last_contact_date", "visit_date", "assessment_date", "la_date", "ae_onset_date", "progression_date")
+_CONTACT_FIELDS = (
+    "last_contact_date",
+    "visit_date",
+    "assessment_date",
+    "la_date",
+    "ae_onset_date",
+    "progression_date",
+)
 _ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _MONTH_EVENT = re.compile(r"^month_([0-9]{1,2})_arm_1$")
 #: Files whose rows only exist when one of these fields is filled (optional parts of an event).
-_TRIGGER = {"identifiers.csv": "hospital_number", "sabr_courses.csv": "total_dose_gy", "eligibility.csv": "elig_assessed_on",
-            "tumour_assessments.csv": "assessment_date", "progression_events.csv": "progression_date",
-            "deaths.csv": "death_date", "off_study.csv": "off_study_date"}
+_TRIGGER = {
+    "identifiers.csv": "hospital_number",
+    "sabr_courses.csv": "total_dose_gy",
+    "eligibility.csv": "elig_assessed_on",
+    "tumour_assessments.csv": "assessment_date",
+    "progression_events.csv": "progression_date",
+    "deaths.csv": "death_date",
+    "off_study.csv": "off_study_date",
+}
 
 
 def _known_fields() -> set[str]:
@@ -135,10 +196,16 @@ def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySourc
     header, raw_rows, errors = read_raw_rows(path, encoding)
     errors = [row_error(label, e.row, "(row)", e.value, e.rule) for e in errors]
     known = _known_fields()
-    errors += [row_error(label, 1, column, column, "unknown REDCap field (not in sabrkit's data dictionary)")
-               for column in header if column not in known]
-    errors += [row_error(label, 1, column, None, "required REDCap field is missing from the header")
-               for column in ("record_id", "redcap_event_name") if column not in header]
+    errors += [
+        row_error(label, 1, column, column, "unknown REDCap field (not in sabrkit's data dictionary)")
+        for column in header
+        if column not in known
+    ]
+    errors += [
+        row_error(label, 1, column, None, "required REDCap field is missing from the header")
+        for column in ("record_id", "redcap_event_name")
+        if column not in header
+    ]
     files: dict[str, list[RawRow]] = {}
     field_of: dict[tuple[str, str], str] = {}  # (registry file, column) -> REDCap field
     last_contact: dict[str, str] = {}
@@ -155,8 +222,15 @@ def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySourc
         groups, month = _event_files(event, instrument)
         if groups is None:
             what = f"repeat instrument {instrument!r}" if instrument else f"event {event!r}"
-            errors.append(row_error(label, raw.row, "redcap_repeat_instrument" if instrument else "redcap_event_name",
-                                    instrument or event, f"unknown {what} in sabrkit's REDCap project"))
+            errors.append(
+                row_error(
+                    label,
+                    raw.row,
+                    "redcap_repeat_instrument" if instrument else "redcap_event_name",
+                    instrument or event,
+                    f"unknown {what} in sabrkit's REDCap project",
+                )
+            )
             continue
         for name, mapping in groups.items():
             trigger = _TRIGGER.get(name)
@@ -200,5 +274,10 @@ def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySourc
             return error
         return RowError(error.row, f"{label}:{field_of.get((name, column), column)}", error.value, error.rule)
 
-    return RegistrySource(name=str(path), rows=files, errors=errors, relabel=relabel,
-                          order=lambda error: (error.row, error.column))
+    return RegistrySource(
+        name=str(path),
+        rows=files,
+        errors=errors,
+        relabel=relabel,
+        order=lambda error: (error.row, error.column),
+    )

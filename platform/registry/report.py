@@ -49,8 +49,17 @@ logger = logging.getLogger(__name__)
 
 TARGET_PATIENTS = 60
 #: Keys always present in ``metrics/study.json``.
-METRIC_KEYS = ("n_patients", "pfs_2y", "pfs_2y_ci_low", "pfs_2y_ci_high", "os_2y", "os_2y_ci_low", "os_2y_ci_high",
-               "median_followup_months", "grade3plus_rate")
+METRIC_KEYS = (
+    "n_patients",
+    "pfs_2y",
+    "pfs_2y_ci_low",
+    "pfs_2y_ci_high",
+    "os_2y",
+    "os_2y_ci_low",
+    "os_2y_ci_high",
+    "median_followup_months",
+    "grade3plus_rate",
+)
 
 
 @dataclass
@@ -65,8 +74,9 @@ class _Section:
         self.figures.append({"uri": png_data_uri(figure_png(figure)), "caption": caption})
 
     def table(self, frame: pd.DataFrame, caption: str, *, scroll: bool = False, digits: int = 3) -> None:
-        html = frame.to_html(index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.{digits}g}",
-                             border=0)
+        html = frame.to_html(
+            index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.{digits}g}", border=0
+        )
         self.tables.append({"html": html, "caption": caption, "scroll": scroll})
 
 
@@ -86,8 +96,10 @@ def _pct(value: float) -> str:
 def _enrolment(adsl: pd.DataFrame, target: int) -> _Section:
     section = _Section("Enrolment", "enrolment")
     n = len(adsl)
-    section.paragraphs.append(f"{n} of the target {target} patients enrolled ({_pct(n / target)}), "
-                              f"from {adsl['ENRLDT'].min():%Y-%m-%d} to {adsl['ENRLDT'].max():%Y-%m-%d}.")
+    section.paragraphs.append(
+        f"{n} of the target {target} patients enrolled ({_pct(n / target)}), "
+        f"from {adsl['ENRLDT'].min():%Y-%m-%d} to {adsl['ENRLDT'].max():%Y-%m-%d}."
+    )
     figure, ax = new_figure(7, 3.5)
     dates = adsl["ENRLDT"].sort_values()
     ax.step(dates, np.arange(1, n + 1), where="post", label="enrolled")
@@ -97,42 +109,70 @@ def _enrolment(adsl: pd.DataFrame, target: int) -> _Section:
     figure.autofmt_xdate()
     section.figure(figure, "Cumulative enrolment against the target of the registration.")
     by_month = dates.dt.to_period("Q").value_counts().sort_index()
-    section.table(pd.DataFrame({"quarter": by_month.index.astype(str), "patients": by_month.to_numpy()}),
-                  "Patients enrolled per quarter")
-    baseline = pd.DataFrame({
-        "characteristic": ["age, median (range)", "female", "ECOG 0 / 1 / 2", "clear-cell histology",
-                           "IMDC favourable / intermediate / poor", "prior nephrectomy", "oligoprogressive",
-                           "treated lesions, median (range)", "max BED10 Gy, median"],
-        "value": [f"{adsl['AGE'].median():.0f} ({adsl['AGE'].min()}-{adsl['AGE'].max()})",
-                  f"{(adsl['SEX'] == 'F').sum()}",
-                  " / ".join(str((adsl["ECOG"] == e).sum()) for e in (0, 1, 2)),
-                  f"{(adsl['HISTOL'] == 'clear_cell').sum()}",
-                  " / ".join(str((adsl["IMDC"] == r).sum()) for r in ("favourable", "intermediate", "poor")),
-                  f"{adsl['PRNEPH'].sum()}", f"{(adsl['DISSTATE'] == 'oligoprogressive').sum()}",
-                  f"{adsl['NLESIONS'].median():.0f} ({adsl['NLESIONS'].min()}-{adsl['NLESIONS'].max()})",
-                  f"{adsl['MAXBED10'].median():.1f}"],
-    })
+    section.table(
+        pd.DataFrame({"quarter": by_month.index.astype(str), "patients": by_month.to_numpy()}),
+        "Patients enrolled per quarter",
+    )
+    baseline = pd.DataFrame(
+        {
+            "characteristic": [
+                "age, median (range)",
+                "female",
+                "ECOG 0 / 1 / 2",
+                "clear-cell histology",
+                "IMDC favourable / intermediate / poor",
+                "prior nephrectomy",
+                "oligoprogressive",
+                "treated lesions, median (range)",
+                "max BED10 Gy, median",
+            ],
+            "value": [
+                f"{adsl['AGE'].median():.0f} ({adsl['AGE'].min()}-{adsl['AGE'].max()})",
+                f"{(adsl['SEX'] == 'F').sum()}",
+                " / ".join(str((adsl["ECOG"] == e).sum()) for e in (0, 1, 2)),
+                f"{(adsl['HISTOL'] == 'clear_cell').sum()}",
+                " / ".join(str((adsl["IMDC"] == r).sum()) for r in ("favourable", "intermediate", "poor")),
+                f"{adsl['PRNEPH'].sum()}",
+                f"{(adsl['DISSTATE'] == 'oligoprogressive').sum()}",
+                f"{adsl['NLESIONS'].median():.0f} ({adsl['NLESIONS'].min()}-{adsl['NLESIONS'].max()})",
+                f"{adsl['MAXBED10'].median():.1f}",
+            ],
+        }
+    )
     section.table(baseline, "Baseline characteristics")
     return section
 
 
-def _survival_section(title: str, anchor: str, frame: pd.DataFrame, code: str, landmark: float,
-                      metrics: dict[str, float]) -> _Section:
+def _survival_section(
+    title: str, anchor: str, frame: pd.DataFrame, code: str, landmark: float, metrics: dict[str, float]
+) -> _Section:
     section = _Section(title, anchor)
     marks = km_landmarks(frame["AVAL"], frame["EVENT"], (12.0, landmark))
     key = f"{code.lower()}_{int(landmark // 12)}y"
     final = marks[-1]
-    metrics.update({key: final.estimate, f"{key}_ci_low": final.ci_low, f"{key}_ci_high": final.ci_high,
-                    f"{key}_n_at_risk": final.n_at_risk, f"n_{code.lower()}_events": int(frame["EVENT"].sum())})
+    metrics.update(
+        {
+            key: final.estimate,
+            f"{key}_ci_low": final.ci_low,
+            f"{key}_ci_high": final.ci_high,
+            f"{key}_n_at_risk": final.n_at_risk,
+            f"n_{code.lower()}_events": int(frame["EVENT"].sum()),
+        }
+    )
     section.paragraphs.append(
         f"{int(frame['EVENT'].sum())} events in {len(frame)} patients. {landmark:g}-month {code}: "
         f"{_pct(final.estimate)} (95% CI {_pct(final.ci_low)}-{_pct(final.ci_high)}, log-log), "
-        f"{final.n_at_risk} patients still at risk.")
-    figure = plot_km({"all patients": (frame["AVAL"], frame["EVENT"])}, title=title,
-                     annotation=f"{landmark:g} mo: {_pct(final.estimate)} ({_pct(final.ci_low)}-{_pct(final.ci_high)})")
+        f"{final.n_at_risk} patients still at risk."
+    )
+    figure = plot_km(
+        {"all patients": (frame["AVAL"], frame["EVENT"])},
+        title=title,
+        annotation=f"{landmark:g} mo: {_pct(final.estimate)} ({_pct(final.ci_low)}-{_pct(final.ci_high)})",
+    )
     section.figure(figure, f"Kaplan-Meier estimate of {code} with 95% log-log band and numbers at risk.")
-    section.table(pd.DataFrame([m.as_dict() for m in marks]).rename(columns={"time": "month"}),
-                  f"{code} at landmarks")
+    section.table(
+        pd.DataFrame([m.as_dict() for m in marks]).rename(columns={"time": "month"}), f"{code} at landmarks"
+    )
     return section
 
 
@@ -141,13 +181,21 @@ def _local_control(adtte: pd.DataFrame, metrics: dict[str, float]) -> _Section:
     lc = adtte[adtte["PARAMCD"] == "LC"]
     result = local_failure_incidence(lc)
     at24 = result.table.iloc[-1]
-    metrics.update({"local_control_2y": float(at24["local_control"]), "local_failure_2y": float(at24["cif"]),
-                    "local_failure_2y_ci_low": float(at24["ci_low"]), "local_failure_2y_ci_high": float(at24["ci_high"]),
-                    "n_lesions": int(result.n_lesions), "n_local_failures": int(result.n_local_failures)})
+    metrics.update(
+        {
+            "local_control_2y": float(at24["local_control"]),
+            "local_failure_2y": float(at24["cif"]),
+            "local_failure_2y_ci_low": float(at24["ci_low"]),
+            "local_failure_2y_ci_high": float(at24["ci_high"]),
+            "n_lesions": int(result.n_lesions),
+            "n_local_failures": int(result.n_local_failures),
+        }
+    )
     section.paragraphs.append(
         f"{result.n_lesions} treated lesions, {result.n_local_failures} local failures, {result.n_competing_deaths} "
         f"deaths before local failure (competing). 2-year cumulative incidence of local failure "
-        f"{_pct(at24['cif'])} (95% CI {_pct(at24['ci_low'])}-{_pct(at24['ci_high'])}); local control {_pct(at24['local_control'])}.")
+        f"{_pct(at24['cif'])} (95% CI {_pct(at24['ci_low'])}-{_pct(at24['ci_high'])}); local control {_pct(at24['local_control'])}."
+    )
     section.figure(plot_cumulative_incidence(result), "Aalen-Johansen cumulative incidence of local failure.")
     section.table(result.table, "Cumulative incidence of local failure at landmarks")
     return section
@@ -156,23 +204,50 @@ def _local_control(adtte: pd.DataFrame, metrics: dict[str, float]) -> _Section:
 def _toxicity(ae: pd.DataFrame, adsl: pd.DataFrame, metrics: dict[str, float]) -> _Section:
     section = _Section("Toxicity (CTCAE)", "toxicity")
     patients = adsl["USUBJID"]
-    overall, acute, late = (grade3plus(ae, patients), grade3plus(ae, patients, phase="ACUTE"),
-                            grade3plus(ae, patients, phase="LATE"))
+    overall, acute, late = (
+        grade3plus(ae, patients),
+        grade3plus(ae, patients, phase="ACUTE"),
+        grade3plus(ae, patients, phase="LATE"),
+    )
     sabr_related = grade3plus(ae[ae["AESABRFL"]], patients)
-    metrics.update({"grade3plus_rate": overall.estimate, "grade3plus_ci_low": overall.ci_low,
-                    "grade3plus_ci_high": overall.ci_high, "grade3plus_n": overall.k,
-                    "grade3plus_sabr_related_rate": sabr_related.estimate, "n_adverse_events": int(len(ae))})
+    metrics.update(
+        {
+            "grade3plus_rate": overall.estimate,
+            "grade3plus_ci_low": overall.ci_low,
+            "grade3plus_ci_high": overall.ci_high,
+            "grade3plus_n": overall.k,
+            "grade3plus_sabr_related_rate": sabr_related.estimate,
+            "n_adverse_events": int(len(ae)),
+        }
+    )
     section.paragraphs.append(
         f"{len(ae)} adverse events in {ae['USUBJID'].nunique()} of {len(patients)} patients. Grade >= 3: "
         f"{overall.k}/{overall.n} patients ({_pct(overall.estimate)}, exact 95% CI {_pct(overall.ci_low)}-"
         f"{_pct(overall.ci_high)}); attributed to SABR (definite/probable/possible): {sabr_related.k}. Acute "
-        f"(onset <= {ACUTE_DAYS} days after the last fraction) grade >= 3: {acute.k}; late: {late.k}.")
-    rates = pd.DataFrame([{"events": label, "patients with grade >= 3": p.k, "of": p.n, "rate": p.estimate,
-                           "95% CI low": p.ci_low, "95% CI high": p.ci_high}
-                          for label, p in (("all", overall), ("acute", acute), ("late", late),
-                                           ("SABR-related", sabr_related))])
+        f"(onset <= {ACUTE_DAYS} days after the last fraction) grade >= 3: {acute.k}; late: {late.k}."
+    )
+    rates = pd.DataFrame(
+        [
+            {
+                "events": label,
+                "patients with grade >= 3": p.k,
+                "of": p.n,
+                "rate": p.estimate,
+                "95% CI low": p.ci_low,
+                "95% CI high": p.ci_high,
+            }
+            for label, p in (
+                ("all", overall),
+                ("acute", acute),
+                ("late", late),
+                ("SABR-related", sabr_related),
+            )
+        ]
+    )
     section.table(rates, "Grade >= 3 toxicity (Clopper-Pearson exact intervals)")
-    section.table(toxicity_summary(ae, len(patients)), "Worst grade per patient and term (patients)", scroll=True)
+    section.table(
+        toxicity_summary(ae, len(patients)), "Worst grade per patient and term (patients)", scroll=True
+    )
     return section
 
 
@@ -186,8 +261,10 @@ def _scores(tables: AnalysisTables) -> _Section:
         if summary.empty:
             section.paragraphs.append(f"No {name} scores recorded.")
             continue
-        section.figure(plot_score_by_month(summary, title=f"{name} by month", ylabel=label, limits=limits),
-                       f"Mean {note} per monthly visit and change from baseline, 95% t intervals.")
+        section.figure(
+            plot_score_by_month(summary, title=f"{name} by month", ylabel=label, limits=limits),
+            f"Mean {note} per monthly visit and change from baseline, 95% t intervals.",
+        )
         section.table(summary, f"{name} per month", scroll=True)
     return section
 
@@ -196,7 +273,9 @@ def _therapy(tables: AnalysisTables, metrics: dict[str, float]) -> _Section:
     section = _Section("Comparison by systemic therapy", "therapy")
     pfs = endpoint_frame(tables.adtte, "PFS", tables.adsl)
     groups = {label: (g["AVAL"], g["EVENT"]) for label, g in pfs.groupby("TRT01A")}
-    section.paragraphs.append("Non-randomised comparison: groups differ in prognosis (confounding by indication).")
+    section.paragraphs.append(
+        "Non-randomised comparison: groups differ in prognosis (confounding by indication)."
+    )
     try:
         test = logrank_by(pfs, "TRT01A")
         metrics["pfs_logrank_therapy_p"] = test.p_value
@@ -204,15 +283,22 @@ def _therapy(tables: AnalysisTables, metrics: dict[str, float]) -> _Section:
         section.paragraphs.append(f"PFS by systemic therapy: {annotation}.")
         hr = cox_by(pfs, "TRT01A", reference="SABR alone")
         section.table(hr, "PFS hazard ratios against SABR alone (Cox, Wald 95% CI)")
-    except Exception as exc:  # noqa: BLE001 - a single therapy group, or no events
+    except Exception as exc:
         annotation = None
         section.paragraphs.append(f"No comparison possible: {exc}")
-    section.figure(plot_km(groups, title="PFS by systemic therapy", colours=THERAPY_COLOURS, annotation=annotation),
-                   "Kaplan-Meier PFS per systemic-therapy group.")
+    section.figure(
+        plot_km(groups, title="PFS by systemic therapy", colours=THERAPY_COLOURS, annotation=annotation),
+        "Kaplan-Meier PFS per systemic-therapy group.",
+    )
     os_frame = endpoint_frame(tables.adtte, "OS", tables.adsl)
-    section.figure(plot_km({label: (g["AVAL"], g["EVENT"]) for label, g in os_frame.groupby("TRT01A")},
-                           title="OS by systemic therapy", colours=THERAPY_COLOURS),
-                   "Kaplan-Meier OS per systemic-therapy group.")
+    section.figure(
+        plot_km(
+            {label: (g["AVAL"], g["EVENT"]) for label, g in os_frame.groupby("TRT01A")},
+            title="OS by systemic therapy",
+            colours=THERAPY_COLOURS,
+        ),
+        "Kaplan-Meier OS per systemic-therapy group.",
+    )
     return section
 
 
@@ -220,9 +306,11 @@ def _subgroups(tables: AnalysisTables) -> _Section:
     section = _Section("Prespecified subgroups (PFS)", "subgroups")
     pfs = endpoint_frame(tables.adtte, "PFS", tables.adsl)
     table = subgroup_hazard_ratios(pfs)
-    section.paragraphs.append("Prognostic hazard ratios of each level against the first (reference) level; "
-                              "p het: likelihood-ratio test across levels; p int: interaction with any "
-                              "concurrent systemic therapy. Exploratory.")
+    section.paragraphs.append(
+        "Prognostic hazard ratios of each level against the first (reference) level; "
+        "p het: likelihood-ratio test across levels; p int: interaction with any "
+        "concurrent systemic therapy. Exploratory."
+    )
     section.figure(plot_forest(table, title="PFS hazard ratio by prespecified subgroup"), "Forest plot.")
     section.table(table, "Subgroup hazard ratios")
     return section
@@ -232,11 +320,14 @@ def _followup(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame], metrics: dict
     section = _Section("Follow-up and completeness", "follow-up")
     median = median_followup(adsl["OSMO"], adsl["OSEVNT"])
     completeness = followup_completeness(adsl, frames["visits"])
-    metrics.update({"median_followup_months": median, **{f"followup_{k}": v for k, v in completeness.items()}})
+    metrics.update(
+        {"median_followup_months": median, **{f"followup_{k}": v for k, v in completeness.items()}}
+    )
     section.paragraphs.append(
         f"Median follow-up {median:.1f} months (reverse Kaplan-Meier). {int(completeness['recorded_expected_visits'])} of "
         f"{int(completeness['expected_visits'])} expected monthly visits recorded ({_pct(completeness['visit_completeness'])}); "
-        f"Clark's completeness index {_pct(completeness['clark_completeness'])}.")
+        f"Clark's completeness index {_pct(completeness['clark_completeness'])}."
+    )
     status = adsl["EOSSTT"].value_counts().rename_axis("status").reset_index(name="patients")
     section.table(status, "Disposition (off-study reason, or ongoing)")
     return section
@@ -247,7 +338,9 @@ def _quality(adsl: pd.DataFrame, frames: dict[str, pd.DataFrame], metrics: dict[
     queries = data_quality(adsl, frames["visits"], frames["adverse_events"], frames["eligibility"])
     metrics["n_data_queries"] = int(len(queries))
     counts = queries["issue"].value_counts().rename_axis("issue").reset_index(name="queries")
-    section.paragraphs.append(f"{len(queries)} open data queries." if len(queries) else "No open data queries.")
+    section.paragraphs.append(
+        f"{len(queries)} open data queries." if len(queries) else "No open data queries."
+    )
     if len(queries):
         section.table(counts, "Queries by kind")
         section.table(queries.head(2000), "Query list (first 2000)", scroll=True)
@@ -270,15 +363,24 @@ def _definitions() -> _Section:
     return section
 
 
-def build_study_report(tables: AnalysisTables, frames: dict[str, pd.DataFrame], *,
-                       target_patients: int = TARGET_PATIENTS, landmark_months: float = 24.0,
-                       title: str = "SABR for oligometastatic RCC: study report", version: str = "") -> StudyReport:
+def build_study_report(
+    tables: AnalysisTables,
+    frames: dict[str, pd.DataFrame],
+    *,
+    target_patients: int = TARGET_PATIENTS,
+    landmark_months: float = 24.0,
+    title: str = "SABR for oligometastatic RCC: study report",
+    version: str = "",
+) -> StudyReport:
     """Render the study report from the exported tables and the registry frames (no file I/O)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     adsl = tables.adsl
-    metrics: dict[str, float] = {"n_patients": int(len(adsl)), "target_patients": target_patients,
-                                 "enrolment_fraction": len(adsl) / target_patients}
+    metrics: dict[str, float] = {
+        "n_patients": int(len(adsl)),
+        "target_patients": target_patients,
+        "enrolment_fraction": len(adsl) / target_patients,
+    }
     pfs = endpoint_frame(tables.adtte, "PFS")
     os_ = endpoint_frame(tables.adtte, "OS")
     sections = [
@@ -293,12 +395,18 @@ def build_study_report(tables: AnalysisTables, frames: dict[str, pd.DataFrame], 
         _subgroups(tables),
     ]
     swimmer = _Section("Patient timelines (swimmer plot)", "swimmer")
-    swimmer.figure(plot_swimmer(adsl, frames["sabr_courses"]), "Follow-up per patient with SABR, progression and death.")
+    swimmer.figure(
+        plot_swimmer(adsl, frames["sabr_courses"]), "Follow-up per patient with SABR, progression and death."
+    )
     sections += [swimmer, _quality(adsl, frames, metrics), _definitions()]
     env = Environment(loader=PackageLoader("sabrkit.registry", "templates"), autoescape=select_autoescape())
     html = env.get_template("study_report.html.j2").render(
-        title=title, sections=sections, cutoff=f"{adsl['CUTOFFDT'].max():%Y-%m-%d}" if len(adsl) else "n/a",
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=version)
+        title=title,
+        sections=sections,
+        cutoff=f"{adsl['CUTOFFDT'].max():%Y-%m-%d}" if len(adsl) else "n/a",
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=version,
+    )
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     logger.info("study report: %d sections, %d patients", len(sections), len(adsl))
     return StudyReport(html, clean, tuple(section.title for section in sections))
@@ -306,5 +414,8 @@ def build_study_report(tables: AnalysisTables, frames: dict[str, pd.DataFrame], 
 
 def write_study_report(report: StudyReport, html_path: Path, metrics_path: Path) -> None:
     """Write the HTML page and the metrics JSON (atomic renames)."""
-    for path, text in ((Path(html_path), report.html), (Path(metrics_path), json.dumps(report.metrics, indent=2) + "\n")):
+    for path, text in (
+        (Path(html_path), report.html),
+        (Path(metrics_path), json.dumps(report.metrics, indent=2) + "\n"),
+    ):
         atomic_write_text(path, text)

@@ -87,9 +87,14 @@ def latest_allowed_date(today: dt.date | None = None) -> dt.date:
     try:
         cutoff = dt.date.fromisoformat(text)
     except ValueError:
-        raise ValidationError(format_problem(f"{CUTOFF_ENV}={text!r}", "the data cut-off is a YYYY-MM-DD date",
-                                             f"set {CUTOFF_ENV} to a date such as 2026-11-01, or unset it"),
-                              field=CUTOFF_ENV) from None
+        raise ValidationError(
+            format_problem(
+                f"{CUTOFF_ENV}={text!r}",
+                "the data cut-off is a YYYY-MM-DD date",
+                f"set {CUTOFF_ENV} to a date such as 2026-11-01, or unset it",
+            ),
+            field=CUTOFF_ENV,
+        ) from None
     return min(today, cutoff)
 
 
@@ -97,8 +102,9 @@ def _bound_text(bound: dt.date) -> str:
     return f"today/the data cut-off ({bound.isoformat()})"
 
 
-def check_not_future(field: str, value: dt.date | dt.datetime | None, *, latest: dt.date | None = None,
-                     hidden: bool = False) -> None:
+def check_not_future(
+    field: str, value: dt.date | dt.datetime | None, *, latest: dt.date | None = None, hidden: bool = False
+) -> None:
     """Raise :class:`FutureDateError` if ``value`` lies after :func:`latest_allowed_date`.
 
     Parameters
@@ -118,12 +124,19 @@ def check_not_future(field: str, value: dt.date | dt.datetime | None, *, latest:
     bound = latest or latest_allowed_date()
     if day > bound:
         shown = HIDDEN_VALUE if hidden else day.isoformat()
-        raise FutureDateError(format_problem(f"{field} {shown}", f"no date may lie after {_bound_text(bound)}",
-                                             f"correct {field} (a typo in the year?)"), field=field)
+        raise FutureDateError(
+            format_problem(
+                f"{field} {shown}",
+                f"no date may lie after {_bound_text(bound)}",
+                f"correct {field} (a typo in the year?)",
+            ),
+            field=field,
+        )
 
 
-def future_date_errors(label: str, rows: Iterable[ParsedRow[Any]], latest: dt.date,
-                       hidden_columns: Iterable[str] = ()) -> list[RowError]:
+def future_date_errors(
+    label: str, rows: Iterable[ParsedRow[Any]], latest: dt.date, hidden_columns: Iterable[str] = ()
+) -> list[RowError]:
     """Every date (or date-time) of the parsed rows that lies after ``latest``, as row errors."""
     hidden = set(hidden_columns)
     errors: list[RowError] = []
@@ -137,12 +150,14 @@ def future_date_errors(label: str, rows: Iterable[ParsedRow[Any]], latest: dt.da
                 continue
             if day > latest:
                 shown = HIDDEN_VALUE if column in hidden else value.isoformat()
-                errors.append(row_error(label, row.row, column, shown,
-                                        f"must not lie after {_bound_text(latest)}"))
+                errors.append(
+                    row_error(label, row.row, column, shown, f"must not lie after {_bound_text(latest)}")
+                )
     return errors
 
 
 # ---- one patient's stored record ------------------------------------------------------------------
+
 
 def _as_row(row_model: type[BaseModel], obj: Any, extra: Mapping[str, Any] | None = None) -> BaseModel:
     values = {name: getattr(obj, name, None) for name in row_model.model_fields}
@@ -213,8 +228,11 @@ def patient_rule_errors(session: Session, study_id: str, *, latest: dt.date | No
     state = RegistryState()
     state.raw_study_ids = {study_id}
     state.raw_lesion_ids = set(lesion_ids)
-    state.hospital_numbers = set(session.scalars(
-        select(m.PatientIdentifier.hospital_number).where(m.PatientIdentifier.study_id != study_id)))
+    state.hospital_numbers = set(
+        session.scalars(
+            select(m.PatientIdentifier.hospital_number).where(m.PatientIdentifier.study_id != study_id)
+        )
+    )
     errors.extend(RegistryChecker(state, parsed, latest=latest).run())
     tables = {name: model.__tablename__ for name, (_, model) in REGISTRY_FILES.items()}
     return [RowError(e.row, _table_column(e.column, tables), e.value, e.rule) for e in errors]

@@ -51,8 +51,11 @@ def scheduled_date(index_date: dt.date, visit_number: int) -> dt.date:
 
 
 def _window(visit_number: int) -> tuple[int, int]:
-    return (-BASELINE_WINDOW_BEFORE_DAYS, VISIT_WINDOW_DAYS) if visit_number == 0 else (-VISIT_WINDOW_DAYS,
-                                                                                        VISIT_WINDOW_DAYS)
+    return (
+        (-BASELINE_WINDOW_BEFORE_DAYS, VISIT_WINDOW_DAYS)
+        if visit_number == 0
+        else (-VISIT_WINDOW_DAYS, VISIT_WINDOW_DAYS)
+    )
 
 
 def window_problem(index_date: dt.date, visit_number: int, visit_date: dt.date) -> str | None:
@@ -62,8 +65,10 @@ def window_problem(index_date: dt.date, visit_number: int, visit_date: dt.date) 
     low, high = _window(visit_number)
     if low <= offset <= high:
         return None
-    return (f"visit {visit_number} on {visit_date.isoformat()} is {offset:+d} days from its scheduled date "
-            f"{due.isoformat()} (window {low:+d} to {high:+d} days)")
+    return (
+        f"visit {visit_number} on {visit_date.isoformat()} is {offset:+d} days from its scheduled date "
+        f"{due.isoformat()} (window {low:+d} to {high:+d} days)"
+    )
 
 
 def visit_rule_problem(index_date: dt.date, visit_number: int, visit_date: dt.date) -> str | None:
@@ -76,16 +81,22 @@ def visit_rule_problem(index_date: dt.date, visit_number: int, visit_date: dt.da
         return None
     months = (visit_date - index_date).days / DAYS_PER_MONTH
     nearest = max(0, int(round(months)))
-    return (f"visit {visit_number} is due on {scheduled_date(index_date, visit_number).isoformat()} "
-            f"(month {visit_number} after the first fraction on {index_date.isoformat()}); a visit on "
-            f"{visit_date.isoformat()} is visit {nearest} - correct the visit number or the date")
+    return (
+        f"visit {visit_number} is due on {scheduled_date(index_date, visit_number).isoformat()} "
+        f"(month {visit_number} after the first fraction on {index_date.isoformat()}); a visit on "
+        f"{visit_date.isoformat()} is visit {nearest} - correct the visit number or the date"
+    )
 
 
-def expected_visit_numbers(index_date: dt.date, follow_up_end: dt.date,
-                           last_visit: int = LAST_SCHEDULED_VISIT) -> list[int]:
+def expected_visit_numbers(
+    index_date: dt.date, follow_up_end: dt.date, last_visit: int = LAST_SCHEDULED_VISIT
+) -> list[int]:
     """Visits whose protocol window closed on or before ``follow_up_end`` (they should exist)."""
-    return [n for n in range(last_visit + 1)
-            if scheduled_date(index_date, n) + dt.timedelta(days=_window(n)[1]) <= follow_up_end]
+    return [
+        n
+        for n in range(last_visit + 1)
+        if scheduled_date(index_date, n) + dt.timedelta(days=_window(n)[1]) <= follow_up_end
+    ]
 
 
 def missing_visit_numbers(recorded: Iterable[int], index_date: dt.date, follow_up_end: dt.date) -> list[int]:

@@ -99,7 +99,9 @@ def median_followup(durations: pd.Series, death: pd.Series) -> float:
     return float(kmf.median_survival_time_)
 
 
-def cohort_summary(endpoints: pd.DataFrame, n_lesions: int, landmark_months: float = 24.0) -> dict[str, float]:
+def cohort_summary(
+    endpoints: pd.DataFrame, n_lesions: int, landmark_months: float = 24.0
+) -> dict[str, float]:
     """Counts and 2-year PFS/OS of a cohort, as written to ``metrics/cohort.json``.
 
     ``endpoints`` has one row per patient with ``pfs_months, pfs_event, os_months, os_event``.

@@ -159,8 +159,18 @@ class Eligibility(Audited, Base):
     @property
     def eligible(self) -> bool:
         """Every criterion met and the MDT decided SABR to all lesions."""
-        return all((self.rcc_confirmed, self.one_to_five_metastases, self.all_lesions_treatable, self.ecog_0_to_2,
-                    self.informed_consent)) and self.mdt_decision == "sabr_all_lesions"
+        return (
+            all(
+                (
+                    self.rcc_confirmed,
+                    self.one_to_five_metastases,
+                    self.all_lesions_treatable,
+                    self.ecog_0_to_2,
+                    self.informed_consent,
+                )
+            )
+            and self.mdt_decision == "sabr_all_lesions"
+        )
 
 
 class PatientIdentifier(Audited, Base):
@@ -205,7 +215,9 @@ class Lesion(Audited, Base):
     study_uid: Mapped[str | None] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship(back_populates="lesions")
-    sabr_courses: Mapped[list[SabrCourse]] = relationship(back_populates="lesion", order_by="SabrCourse.start_date")
+    sabr_courses: Mapped[list[SabrCourse]] = relationship(
+        back_populates="lesion", order_by="SabrCourse.start_date"
+    )
 
     def __repr__(self) -> str:
         return f"Lesion({self.lesion_id!r}, site={self.site!r})"

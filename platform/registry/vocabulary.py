@@ -10,22 +10,39 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 __all__ = [
-    "Sex", "SEXES",
-    "Histology", "HISTOLOGIES",
-    "ImdcRisk", "IMDC_RISKS",
-    "DiseaseState", "DISEASE_STATES",
-    "SystemicTherapy", "SYSTEMIC_THERAPIES",
-    "LesionSite", "LESION_SITES",
-    "Attribution", "ATTRIBUTIONS",
-    "ProgressionType", "PROGRESSION_TYPES",
-    "DeathCause", "DEATH_CAUSES",
-    "CtcaeVersion", "CTCAE_VERSIONS",
-    "MdtDecision", "MDT_DECISIONS",
-    "TherapyClass", "THERAPY_CLASSES", "THERAPY_LABELS",
-    "RecistResponse", "RECIST_RESPONSES",
-    "LocalStatus", "LOCAL_STATUSES",
-    "AssessmentModality", "ASSESSMENT_MODALITIES",
-    "OffStudyReason", "OFF_STUDY_REASONS",
+    "Sex",
+    "SEXES",
+    "Histology",
+    "HISTOLOGIES",
+    "ImdcRisk",
+    "IMDC_RISKS",
+    "DiseaseState",
+    "DISEASE_STATES",
+    "SystemicTherapy",
+    "SYSTEMIC_THERAPIES",
+    "LesionSite",
+    "LESION_SITES",
+    "Attribution",
+    "ATTRIBUTIONS",
+    "ProgressionType",
+    "PROGRESSION_TYPES",
+    "DeathCause",
+    "DEATH_CAUSES",
+    "CtcaeVersion",
+    "CTCAE_VERSIONS",
+    "MdtDecision",
+    "MDT_DECISIONS",
+    "TherapyClass",
+    "THERAPY_CLASSES",
+    "THERAPY_LABELS",
+    "RecistResponse",
+    "RECIST_RESPONSES",
+    "LocalStatus",
+    "LOCAL_STATUSES",
+    "AssessmentModality",
+    "ASSESSMENT_MODALITIES",
+    "OffStudyReason",
+    "OFF_STUDY_REASONS",
     "KPS_VALUES",
     "sql_in",
 ]
@@ -51,7 +68,9 @@ RecistResponse = Literal["CR", "PR", "SD", "PD", "NE"]
 #: Local status of a treated lesion at an assessment.
 LocalStatus = Literal["controlled", "local_failure", "not_evaluable"]
 AssessmentModality = Literal["ct", "mri", "pet_ct", "bone_scan", "other"]
-OffStudyReason = Literal["completed", "death", "withdrew_consent", "lost_to_follow_up", "investigator_decision", "other"]
+OffStudyReason = Literal[
+    "completed", "death", "withdrew_consent", "lost_to_follow_up", "investigator_decision", "other"
+]
 
 SEXES: tuple[str, ...] = get_args(Sex)
 HISTOLOGIES: tuple[str, ...] = get_args(Histology)
@@ -72,8 +91,12 @@ OFF_STUDY_REASONS: tuple[str, ...] = get_args(OffStudyReason)
 #: Karnofsky performance status: 0-100 in steps of 10.
 KPS_VALUES: tuple[int, ...] = tuple(range(0, 101, 10))
 #: How reports name the systemic therapy groups (``patients.systemic_therapy``).
-THERAPY_LABELS: dict[str, str] = {"none": "SABR alone", "tki": "SABR + TKI", "ici": "SABR + ICI",
-                                  "tki_ici": "SABR + TKI + ICI"}
+THERAPY_LABELS: dict[str, str] = {
+    "none": "SABR alone",
+    "tki": "SABR + TKI",
+    "ici": "SABR + ICI",
+    "tki_ici": "SABR + TKI + ICI",
+}
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:

@@ -148,8 +148,9 @@ def draw_lesions(
     ratios = np.sort(rng.uniform(0.65, 0.95, (m, 2)), axis=1)[:, ::-1]
     u = rng.random(m)
     location = np.full(m, "other", dtype=object)
-    location[site == "lung"] = np.where(u[site == "lung"] < 0.55, "peripheral",
-                                        np.where(u[site == "lung"] < 0.75, "chest_wall", "central"))
+    location[site == "lung"] = np.where(
+        u[site == "lung"] < 0.55, "peripheral", np.where(u[site == "lung"] < 0.75, "chest_wall", "central")
+    )
     location[site == "bone"] = np.where(u[site == "bone"] < 0.45, "vertebral", "non_vertebral")
     location[site == "brain"] = "parenchyma"
     location[site == "adrenal"] = "gland"
@@ -208,7 +209,9 @@ def draw_enrolment(
     return out
 
 
-def plan_sabr_courses(lesions: pd.DataFrame, patients: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def plan_sabr_courses(
+    lesions: pd.DataFrame, patients: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
     """One SABR course per lesion from :data:`DOSE_TABLE`, on consecutive weekdays.
 
     The first lesion of a patient starts on the patient's ``index_date``; each further lesion is
@@ -244,5 +247,13 @@ def plan_sabr_courses(lesions: pd.DataFrame, patients: pd.DataFrame, rng: np.ran
         rows.append((lesion.lesion_id, lesion.study_id, dose, fx, days[0], days[-1], technique))
     return pd.DataFrame(
         rows,
-        columns=["lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date", "technique"],
+        columns=[
+            "lesion_id",
+            "study_id",
+            "total_dose_gy",
+            "fractions",
+            "start_date",
+            "end_date",
+            "technique",
+        ],
     )

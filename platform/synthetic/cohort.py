@@ -57,7 +57,9 @@ class SyntheticCohort:
         from sabrkit.errors import NotFoundError, format_problem
 
         raise NotFoundError(
-            format_problem(f"table {name!r}", "no such table in the cohort", f"use one of {sorted(self.tables)}")
+            format_problem(
+                f"table {name!r}", "no such table in the cohort", f"use one of {sorted(self.tables)}"
+            )
         )
 
     def render(self, lesion_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +70,9 @@ class SyntheticCohort:
         from sabrkit.errors import NotFoundError, format_problem
 
         raise NotFoundError(
-            format_problem(f"lesion {lesion_id!r}", "no such lesion in the cohort", "use a lesion_id of lesions.csv")
+            format_problem(
+                f"lesion {lesion_id!r}", "no such lesion in the cohort", "use a lesion_id of lesions.csv"
+            )
         )
 
 
@@ -77,8 +81,12 @@ def _days(months: np.ndarray) -> np.ndarray:
 
 
 def _observe_outcomes(
-    patients: pd.DataFrame, sabr_end: pd.Series, t_prog: np.ndarray, t_death: np.ndarray,
-    config: SynthConfig, rng: np.random.Generator,
+    patients: pd.DataFrame,
+    sabr_end: pd.Series,
+    t_prog: np.ndarray,
+    t_death: np.ndarray,
+    config: SynthConfig,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Turn latent times into observed dates: censoring at the cut-off and loss to follow-up.
 
@@ -92,7 +100,10 @@ def _observe_outcomes(
     type_u = rng.random(n)
     cause_u = rng.random(n)
     prog_days, death_days = _days(t_prog), _days(t_death)
-    out: dict[str, list[Any]] = {k: [] for k in ("progression_date", "progression_type", "death_date", "death_cause", "last_contact_date")}
+    out: dict[str, list[Any]] = {
+        k: []
+        for k in ("progression_date", "progression_type", "death_date", "death_cause", "last_contact_date")
+    }
     cum = np.cumsum([p for _, p in _PROGRESSION_TYPES])
     for i in range(n):
         earliest = end[i] + dt.timedelta(days=1)
@@ -100,7 +111,9 @@ def _observe_outcomes(
         if lost[i]:
             window = max((config.cutoff_date - index[i]).days - 30, 1)
             censor = min(censor, index[i] + dt.timedelta(days=30 + int(lost_u[i] * window)))
-        prog = max(index[i] + dt.timedelta(days=int(prog_days[i])), earliest) if np.isfinite(t_prog[i]) else None
+        prog = (
+            max(index[i] + dt.timedelta(days=int(prog_days[i])), earliest) if np.isfinite(t_prog[i]) else None
+        )
         death = max(index[i] + dt.timedelta(days=int(death_days[i])), earliest)
         if prog is not None:
             death = max(death, prog)
@@ -148,7 +161,9 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
     patients = clinical.draw_enrolment(patients, config.enrolment_start, config.enrolment_end, rng)
     courses = clinical.plan_sabr_courses(lesions, patients, rng)
 
-    progression = hazard.as_coefficients(dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS)
+    progression = hazard.as_coefficients(
+        dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS
+    )
     death = hazard.as_coefficients(dict(config.death_coefficients), hazard.DEATH_COEFFICIENTS)
     baseline = hazard.calibrate_baseline(config.target_pfs_2y, config.target_os_2y, progression, death)
     patients["heterogeneity"] = hazard.draw_heterogeneity(n, rng)
@@ -175,9 +190,14 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
     seeds = rng.integers(0, 2**63, size=len(lesions))
     phantoms = tuple(
         phantom.LesionPhantom(
-            lesion_id=r.lesion_id, site=r.site, location=r.location, longest_diameter_mm=float(r.longest_diameter_mm),
-            axis_ratio_1=float(r.axis_ratio_1), axis_ratio_2=float(r.axis_ratio_2),
-            heterogeneity=round(float(r.heterogeneity), 6), noise_sd_hu=SCANNERS[scanner_of[r.study_id]][1],
+            lesion_id=r.lesion_id,
+            site=r.site,
+            location=r.location,
+            longest_diameter_mm=float(r.longest_diameter_mm),
+            axis_ratio_1=float(r.axis_ratio_1),
+            axis_ratio_2=float(r.axis_ratio_2),
+            heterogeneity=round(float(r.heterogeneity), 6),
+            noise_sd_hu=SCANNERS[scanner_of[r.study_id]][1],
             seed=int(seed),
         )
         for r, seed in zip(lesions.itertuples(index=False), seeds)
@@ -214,6 +234,9 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
     truth = build_truth(config, baseline, patients, lesions, phantoms, s_pfs, s_os, best)
     logger.info(
         "synthetic cohort: %d patients, %d lesions, %d progressions, %d deaths",
-        n, len(lesions), int(patients["progression_date"].notna().sum()), int(patients["death_date"].notna().sum()),
+        n,
+        len(lesions),
+        int(patients["progression_date"].notna().sum()),
+        int(patients["death_date"].notna().sum()),
     )
     return SyntheticCohort(config, tables, truth_patients, truth, phantoms)

@@ -62,24 +62,34 @@ def _as_coefficients(name: str, value: object, defaults: Mapping[str, float]) ->
         value = {}
     if not isinstance(value, Mapping):
         raise ConfigError(
-            format_problem(f"{name}={value!r}", f"{name} must map hazard terms to log hazard ratios",
-                           f"pass e.g. {name}={{'heterogeneity': 0.0}}")
+            format_problem(
+                f"{name}={value!r}",
+                f"{name} must map hazard terms to log hazard ratios",
+                f"pass e.g. {name}={{'heterogeneity': 0.0}}",
+            )
         )
     unknown = sorted(set(value) - set(defaults))
     if unknown:
         raise ConfigError(
-            format_problem(f"{name} terms {unknown}", f"the hazard terms are {list(defaults)}",
-                           "remove or rename the terms listed")
+            format_problem(
+                f"{name} terms {unknown}",
+                f"the hazard terms are {list(defaults)}",
+                "remove or rename the terms listed",
+            )
         )
     out = dict(defaults)
     for term, coefficient in value.items():
-        if isinstance(coefficient, bool) or not isinstance(coefficient, (int, float)) or not (
-            -5.0 <= float(coefficient) <= 5.0
+        if (
+            isinstance(coefficient, bool)
+            or not isinstance(coefficient, (int, float))
+            or not (-5.0 <= float(coefficient) <= 5.0)
         ):
             raise ConfigError(
-                format_problem(f"{name}.{term}={coefficient!r}",
-                               "a log hazard ratio must be a number from -5 to 5 (HR 0.007 to 148)",
-                               "pass e.g. 0.69 for a hazard ratio of 2, or 0 to switch the effect off")
+                format_problem(
+                    f"{name}.{term}={coefficient!r}",
+                    "a log hazard ratio must be a number from -5 to 5 (HR 0.007 to 148)",
+                    "pass e.g. 0.69 for a hazard ratio of 2, or 0 to switch the effect off",
+                )
             )
         out[term] = float(coefficient)
     return out
@@ -136,10 +146,18 @@ class SynthConfig:
         set_ = object.__setattr__
         from sabrkit.synthetic import hazard
 
-        set_(self, "progression_coefficients", _as_coefficients(
-            "progression_coefficients", self.progression_coefficients, hazard.PROGRESSION_COEFFICIENTS))
-        set_(self, "death_coefficients", _as_coefficients(
-            "death_coefficients", self.death_coefficients, hazard.DEATH_COEFFICIENTS))
+        set_(
+            self,
+            "progression_coefficients",
+            _as_coefficients(
+                "progression_coefficients", self.progression_coefficients, hazard.PROGRESSION_COEFFICIENTS
+            ),
+        )
+        set_(
+            self,
+            "death_coefficients",
+            _as_coefficients("death_coefficients", self.death_coefficients, hazard.DEATH_COEFFICIENTS),
+        )
         set_(self, "enrolment_start", _as_date("enrolment_start", self.enrolment_start))
         set_(self, "enrolment_end", _as_date("enrolment_end", self.enrolment_end))
         set_(self, "cutoff_date", _as_date("cutoff_date", self.cutoff_date))
@@ -148,8 +166,10 @@ class SynthConfig:
         self._check()
 
     def _check(self) -> None:
-        if isinstance(self.n_patients, bool) or not isinstance(self.n_patients, int) or not (
-            1 <= self.n_patients <= _MAX_PATIENTS
+        if (
+            isinstance(self.n_patients, bool)
+            or not isinstance(self.n_patients, int)
+            or not (1 <= self.n_patients <= _MAX_PATIENTS)
         ):
             raise ConfigError(
                 format_problem(
@@ -212,7 +232,9 @@ class SynthConfig:
             if not isinstance(value, (int, float)) or not (0.05 <= value <= 0.98):
                 raise ConfigError(
                     format_problem(
-                        f"{name}={value!r}", f"{name} must be a probability from 0.05 to 0.98", "pass e.g. 0.45"
+                        f"{name}={value!r}",
+                        f"{name} must be a probability from 0.05 to 0.98",
+                        "pass e.g. 0.45",
                     )
                 )
         if self.target_os_2y <= self.target_pfs_2y:

@@ -139,8 +139,9 @@ def _base_dataset(sop_class: str, patient: dict, study: dict, series_uid: str, m
     return ds
 
 
-def _ct_series(folder: Path, hu: np.ndarray, spacing: tuple, origin: tuple, patient: dict, study: dict,
-               series: dict) -> int:
+def _ct_series(
+    folder: Path, hu: np.ndarray, spacing: tuple, origin: tuple, patient: dict, study: dict, series: dict
+) -> int:
     """Write one CT series (``hu`` indexed [z, y, x]); return the bytes written."""
     ds = _base_dataset(CT_IMAGE_STORAGE, patient, study, series["uid"], "CT")
     ds.Manufacturer, ds.ManufacturerModelName = series["manufacturer"], series["model"]
@@ -194,9 +195,15 @@ def _rtstruct(path: Path, patient: dict, study: dict, rois: list[dict]) -> int:
             ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = CT_IMAGE_STORAGE, sop
             image_refs.append(ref)
         series_ref = Dataset()
-        series_ref.SeriesInstanceUID, series_ref.ContourImageSequence = roi["series_uid"], Sequence(image_refs)
+        series_ref.SeriesInstanceUID, series_ref.ContourImageSequence = (
+            roi["series_uid"],
+            Sequence(image_refs),
+        )
         study_ref = Dataset()
-        study_ref.ReferencedSOPClassUID, study_ref.ReferencedSOPInstanceUID = STUDY_COMPONENT_SOP_CLASS, study["uid"]
+        study_ref.ReferencedSOPClassUID, study_ref.ReferencedSOPInstanceUID = (
+            STUDY_COMPONENT_SOP_CLASS,
+            study["uid"],
+        )
         study_ref.RTReferencedSeriesSequence = Sequence([series_ref])
         frame = Dataset()
         frame.FrameOfReferenceUID, frame.RTReferencedStudySequence = roi["frame_uid"], Sequence([study_ref])
@@ -244,8 +251,14 @@ def _contours_mm(mask: np.ndarray, spacing: tuple, origin: tuple) -> list[tuple[
     return out
 
 
-def follow_up_region(hu: np.ndarray, mask: np.ndarray, spacing: tuple, response: float, noise_sd_hu: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def follow_up_region(
+    hu: np.ndarray,
+    mask: np.ndarray,
+    spacing: tuple,
+    response: float,
+    noise_sd_hu: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """A follow-up scan of one region: the lesion shrunk by ``response`` and fresh noise.
 
     Output voxel ``p`` samples the baseline at ``c + (p - c)(1 + a w(r))`` with ``c`` the
@@ -285,16 +298,24 @@ def _patients(cohort: Path) -> dict[str, dict]:
     for study_id, row in patients.iterrows():
         key = keys.loc[study_id]
         out[study_id] = {
-            "name": f"{key.family_name}^{key.given_name}", "hospital_number": key.hospital_number,
-            "birth_date": key.date_of_birth.replace("-", ""), "sex": row.sex, "age": f"{int(row.age_years):03d}Y",
+            "name": f"{key.family_name}^{key.given_name}",
+            "hospital_number": key.hospital_number,
+            "birth_date": key.date_of_birth.replace("-", ""),
+            "sex": row.sex,
+            "age": f"{int(row.age_years):03d}Y",
             "last_contact": dt.date.fromisoformat(row.last_contact_date),
         }
     return out
 
 
 def write_cohort_dicom(
-    cohort_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, follow_up: bool = True,
-    follow_up_truth_dir: str | os.PathLike[str] | None = None, dose: bool = True, n_violations: int = 3,
+    cohort_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    follow_up: bool = True,
+    follow_up_truth_dir: str | os.PathLike[str] | None = None,
+    dose: bool = True,
+    n_violations: int = 3,
     dose_truth_path: str | os.PathLike[str] | None = None,
 ) -> DicomExportSummary:
     """Write the cohort folder's CT regions and lesion masks as a DICOM export (module docstring).
@@ -336,13 +357,25 @@ def write_cohort_dicom(
 
     cohort, out = Path(cohort_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(format_problem(f"DICOM output folder {str(out)!r} is not empty",
-                                         "a DICOM export is written into a new folder", "remove it or choose another"))
+        raise ConfigError(
+            format_problem(
+                f"DICOM output folder {str(out)!r} is not empty",
+                "a DICOM export is written into a new folder",
+                "remove it or choose another",
+            )
+        )
     images = pd.read_csv(cohort / "images.csv", dtype=str)
     if images.empty:
-        raise ConfigError(format_problem(f"cohort {str(cohort)!r} has no images", "DICOM needs the CT regions",
-                                         "write the cohort with images (write_images=True)"))
-    lesions = pd.read_csv(cohort / "registry" / "lesions.csv", dtype={"series_uid": str}).set_index("lesion_id")
+        raise ConfigError(
+            format_problem(
+                f"cohort {str(cohort)!r} has no images",
+                "DICOM needs the CT regions",
+                "write the cohort with images (write_images=True)",
+            )
+        )
+    lesions = pd.read_csv(cohort / "registry" / "lesions.csv", dtype={"series_uid": str}).set_index(
+        "lesion_id"
+    )
     courses = pd.read_csv(cohort / "registry" / "sabr_courses.csv", parse_dates=["start_date", "end_date"])
     noise_of = {label: sd for label, sd, _ in SCANNERS}
     patients = _patients(cohort)
@@ -354,12 +387,22 @@ def write_cohort_dicom(
         mine = courses[courses["study_id"] == study_id]
         root = out / f"PA{p_index:06d}"
         base_uid = lesions.loc[rows["lesion_id"].iloc[0], "series_uid"]
-        planning = {"date": mine["start_date"].min().date() - dt.timedelta(days=_PLANNING_LEAD_DAYS), "time": "090000",
-                    "uid": derived_uid(base_uid, "planning"), "accession": f"A{p_index:07d}1", "study_id": "1",
-                    "description": "CT SABR planning"}
-        follow = {"date": mine["end_date"].max().date() + dt.timedelta(days=_FOLLOW_UP_DAYS), "time": "103000",
-                  "uid": derived_uid(base_uid, "follow-up"), "accession": f"A{p_index:07d}2", "study_id": "2",
-                  "description": "CT chest abdomen follow-up"}
+        planning = {
+            "date": mine["start_date"].min().date() - dt.timedelta(days=_PLANNING_LEAD_DAYS),
+            "time": "090000",
+            "uid": derived_uid(base_uid, "planning"),
+            "accession": f"A{p_index:07d}1",
+            "study_id": "1",
+            "description": "CT SABR planning",
+        }
+        follow = {
+            "date": mine["end_date"].max().date() + dt.timedelta(days=_FOLLOW_UP_DAYS),
+            "time": "103000",
+            "uid": derived_uid(base_uid, "follow-up"),
+            "accession": f"A{p_index:07d}2",
+            "study_id": "2",
+            "description": "CT chest abdomen follow-up",
+        }
         do_follow = follow_up and follow["date"] <= patient["last_contact"]
         rois = []
         for s_index, row in enumerate(rows.sort_values("lesion_id").itertuples(index=False), start=1):
@@ -370,47 +413,95 @@ def write_cohort_dicom(
             spacing, origin = image.GetSpacing(), image.GetOrigin()
             manufacturer, _, model = row.scanner.partition(" ")
             uid = str(lesion.series_uid)
-            series = {"uid": uid, "frame_uid": derived_uid(uid, "frame"), "number": int(lesion.lesion_number),
-                      "description": f"Planning CT region {lesion.site}", "manufacturer": manufacturer, "model": model,
-                      "sop_uids": [derived_uid(uid, k) for k in range(hu.shape[0])]}
-            n_bytes += _ct_series(root / "ST000001" / f"SE{s_index:06d}", hu, spacing, origin, patient, planning, series)
+            series = {
+                "uid": uid,
+                "frame_uid": derived_uid(uid, "frame"),
+                "number": int(lesion.lesion_number),
+                "description": f"Planning CT region {lesion.site}",
+                "manufacturer": manufacturer,
+                "model": model,
+                "sop_uids": [derived_uid(uid, k) for k in range(hu.shape[0])],
+            }
+            n_bytes += _ct_series(
+                root / "ST000001" / f"SE{s_index:06d}", hu, spacing, origin, patient, planning, series
+            )
             n_series, n_files = n_series + 1, n_files + hu.shape[0]
-            rois.append({"number": int(lesion.lesion_number), "name": str(lesion.roi_name), "series_uid": uid,
-                         "frame_uid": series["frame_uid"], "sop_uids": series["sop_uids"],
-                         "contours": _contours_mm(mask, spacing, origin)})
+            rois.append(
+                {
+                    "number": int(lesion.lesion_number),
+                    "name": str(lesion.roi_name),
+                    "series_uid": uid,
+                    "frame_uid": series["frame_uid"],
+                    "sop_uids": series["sop_uids"],
+                    "contours": _contours_mm(mask, spacing, origin),
+                }
+            )
             if planner is not None:
-                rois.extend(planner.plan(row.lesion_id, mask, spacing, origin, series, root / "ST000001", patient,
-                                         planning, derived_uid(planning["uid"], "rtstruct"), _contours_mm))
+                rois.extend(
+                    planner.plan(
+                        row.lesion_id,
+                        mask,
+                        spacing,
+                        origin,
+                        series,
+                        root / "ST000001",
+                        patient,
+                        planning,
+                        derived_uid(planning["uid"], "rtstruct"),
+                        _contours_mm,
+                    )
+                )
             if do_follow:
                 rng = np.random.default_rng(int(uid.rsplit(".", 1)[-1]) % 2**63)
                 response = float(rng.uniform(0.55, 0.95))
-                fu_hu, fu_mask = follow_up_region(hu, mask, spacing, response, noise_of.get(row.scanner, 15.0), rng)
+                fu_hu, fu_mask = follow_up_region(
+                    hu, mask, spacing, response, noise_of.get(row.scanner, 15.0), rng
+                )
                 fu_uid = derived_uid(uid, "follow-up-series")
-                fu_series = dict(series, uid=fu_uid, frame_uid=derived_uid(fu_uid, "frame"),
-                                 description=f"Follow-up CT region {lesion.site}",
-                                 sop_uids=[derived_uid(fu_uid, k) for k in range(hu.shape[0])])
-                n_bytes += _ct_series(root / "ST000002" / f"SE{s_index:06d}", fu_hu, spacing, origin, patient, follow,
-                                      fu_series)
+                fu_series = dict(
+                    series,
+                    uid=fu_uid,
+                    frame_uid=derived_uid(fu_uid, "frame"),
+                    description=f"Follow-up CT region {lesion.site}",
+                    sop_uids=[derived_uid(fu_uid, k) for k in range(hu.shape[0])],
+                )
+                n_bytes += _ct_series(
+                    root / "ST000002" / f"SE{s_index:06d}", fu_hu, spacing, origin, patient, follow, fu_series
+                )
                 n_series, n_files = n_series + 1, n_files + hu.shape[0]
                 if follow_up_truth_dir is not None:
                     truth = sitk.GetImageFromArray(fu_mask)
                     truth.CopyInformation(image)
                     Path(follow_up_truth_dir).mkdir(parents=True, exist_ok=True)
-                    sitk.WriteImage(truth, str(Path(follow_up_truth_dir) / f"{row.lesion_id}_followup_mask.nii.gz"), True)
-                    truth_rows.append((row.lesion_id, study_id, fu_uid, round(response, 4), _date(follow["date"])))
+                    sitk.WriteImage(
+                        truth, str(Path(follow_up_truth_dir) / f"{row.lesion_id}_followup_mask.nii.gz"), True
+                    )
+                    truth_rows.append(
+                        (row.lesion_id, study_id, fu_uid, round(response, 4), _date(follow["date"]))
+                    )
         n_bytes += _rtstruct(root / "ST000001" / "SE000900" / "RS000001.dcm", patient, planning, rois)
         if planner is not None:
             n_bytes += planner.take_bytes()
         n_struct, n_files = n_struct + 1, n_files + 1
     if follow_up_truth_dir is not None:
-        pd.DataFrame(truth_rows, columns=["lesion_id", "study_id", "series_uid", "response", "study_date"]).to_csv(
-            Path(follow_up_truth_dir) / "follow_up_truth.csv", index=False, lineterminator="\n")
+        pd.DataFrame(
+            truth_rows, columns=["lesion_id", "study_id", "series_uid", "response", "study_date"]
+        ).to_csv(Path(follow_up_truth_dir) / "follow_up_truth.csv", index=False, lineterminator="\n")
     n_plans = 0
     if planner is not None:
         n_plans = planner.n_plans
         n_files += 2 * n_plans
         if dose_truth_path is not None:
             planner.truth().to_csv(dose_truth_path, index=False, lineterminator="\n")
-    logger.info("wrote DICOM export of %d patients to %s: %d CT series, %d RTSTRUCT, %d files, %.0f MB",
-                len(patients), out, n_series, n_struct, n_files, n_bytes / 1e6)
-    return DicomExportSummary(out, images["study_id"].nunique(), n_series, n_struct, n_files, n_bytes, n_plans, n_plans)
+    logger.info(
+        "wrote DICOM export of %d patients to %s: %d CT series, %d RTSTRUCT, %d files, %.0f MB",
+        len(patients),
+        out,
+        n_series,
+        n_struct,
+        n_files,
+        n_bytes / 1e6,
+    )
+    return DicomExportSummary(
+        out, images["study_id"].nunique(), n_series, n_struct, n_files, n_bytes, n_plans, n_plans
+    )

@@ -24,8 +24,15 @@ import pandas as pd
 
 from sabrkit.synthetic.dicom import RT_STRUCTURE_SET_STORAGE, _base_dataset, _date, _ds, derived_uid
 
-__all__ = ["DOSE_GRID_SCALING", "DOSE_TRUTH_COLUMNS", "RT_DOSE_STORAGE", "RT_PLAN_STORAGE", "DosePlanner",
-           "write_rtdose", "write_rtplan"]
+__all__ = [
+    "DOSE_GRID_SCALING",
+    "DOSE_TRUTH_COLUMNS",
+    "RT_DOSE_STORAGE",
+    "RT_PLAN_STORAGE",
+    "DosePlanner",
+    "write_rtdose",
+    "write_rtplan",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +42,19 @@ RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
 DOSE_GRID_SCALING = 1e-5
 #: Columns of the dose ground truth (``dose_truth_path`` of ``write_cohort_dicom``).
 DOSE_TRUTH_COLUMNS: tuple[str, ...] = (
-    "lesion_id", "study_id", "total_dose_gy", "fractions", "bed10_gy", "ptv_roi", "rtplan_uid", "rtdose_uid",
-    "frame_of_reference_uid", "oar", "oar_dmax_gy", "oar_limit_gy", "planted_violation",
+    "lesion_id",
+    "study_id",
+    "total_dose_gy",
+    "fractions",
+    "bed10_gy",
+    "ptv_roi",
+    "rtplan_uid",
+    "rtdose_uid",
+    "frame_of_reference_uid",
+    "oar",
+    "oar_dmax_gy",
+    "oar_limit_gy",
+    "planted_violation",
 )
 
 
@@ -75,12 +93,24 @@ class DosePlanner:
 
     def _limits(self, oar: str, fractions: int) -> tuple[float | None, float | None]:
         tabulated = fractions if self.table.limit(oar, "Dmax", fractions) is not None else 5
-        limits = [lim for _, by_fx in self.table.organs.get(oar, ()) for fx, lim in by_fx.items() if fx == tabulated]
+        limits = [
+            lim for _, by_fx in self.table.organs.get(oar, ()) for fx, lim in by_fx.items() if fx == tabulated
+        ]
         return self.table.limit(oar, "Dmax", tabulated), (min(limits) if limits else None)
 
-    def plan(self, lesion_id: str, gtv: np.ndarray, spacing: tuple, origin: tuple, series: dict, study_dir: Path,
-             patient: dict, study: dict, rtstruct_uid: str,
-             contours_mm: Callable[[np.ndarray, tuple, tuple], list]) -> list[dict[str, Any]]:
+    def plan(
+        self,
+        lesion_id: str,
+        gtv: np.ndarray,
+        spacing: tuple,
+        origin: tuple,
+        series: dict,
+        study_dir: Path,
+        patient: dict,
+        study: dict,
+        rtstruct_uid: str,
+        contours_mm: Callable[[np.ndarray, tuple, tuple], list],
+    ) -> list[dict[str, Any]]:
         """Plan one lesion, write its RTPLAN and RTDOSE; return its PTV and OAR ROIs for the RTSTRUCT."""
         from sabrkit.registry.dose import bed10
         from sabrkit.synthetic.rtplan import dose_grid, oar_for, plan_lesion
@@ -91,31 +121,87 @@ class DosePlanner:
         total, fractions = float(course.total_dose_gy), int(course.fractions)
         oar = oar_for(str(lesion.site), fractions)
         dmax_limit, lowest = self._limits(oar, fractions) if oar else (None, None)
-        result = plan_lesion(gtv, spacing, total, oar, dmax_limit, lowest, lesion_id in self.planted, self.model)
+        result = plan_lesion(
+            gtv, spacing, total, oar, dmax_limit, lowest, lesion_id in self.planted, self.model
+        )
         ptv_name = f"PTV_L{n}"
         base = {"series_uid": series["uid"], "frame_uid": series["frame_uid"], "sop_uids": series["sop_uids"]}
-        rois = [dict(base, number=100 + n, name=ptv_name, type="PTV", color=["255", "128", "0"],
-                     description=f"GTV_L{n} + {self.model.ptv_margin_mm:g} mm", contours=contours_mm(result.ptv, spacing, origin))]
+        rois = [
+            dict(
+                base,
+                number=100 + n,
+                name=ptv_name,
+                type="PTV",
+                color=["255", "128", "0"],
+                description=f"GTV_L{n} + {self.model.ptv_margin_mm:g} mm",
+                contours=contours_mm(result.ptv, spacing, origin),
+            )
+        ]
         if result.oar is not None and result.oar_name is not None:
-            rois.append(dict(base, number=200 + n, name=result.oar_name, type="ORGAN", color=["0", "255", "0"],
-                             description=f"{result.oar_name} near lesion {n}",
-                             contours=contours_mm(result.oar, spacing, origin)))
+            rois.append(
+                dict(
+                    base,
+                    number=200 + n,
+                    name=result.oar_name,
+                    type="ORGAN",
+                    color=["0", "255", "0"],
+                    description=f"{result.oar_name} near lesion {n}",
+                    contours=contours_mm(result.oar, spacing, origin),
+                )
+            )
         plan_uid = derived_uid(series["uid"], "rtplan")
         dose_uid = derived_uid(series["uid"], "rtdose")
-        self._bytes += write_rtplan(study_dir / f"SE{910 + n:06d}" / "RP000001.dcm", patient, study, {
-            "uid": plan_uid, "label": f"SABR L{n}", "frame_uid": series["frame_uid"], "rtstruct_uid": rtstruct_uid,
-            "ptv_roi_number": 100 + n, "ptv_name": ptv_name, "total_dose_gy": total, "fractions": fractions,
-            "lesion_number": n})
+        self._bytes += write_rtplan(
+            study_dir / f"SE{910 + n:06d}" / "RP000001.dcm",
+            patient,
+            study,
+            {
+                "uid": plan_uid,
+                "label": f"SABR L{n}",
+                "frame_uid": series["frame_uid"],
+                "rtstruct_uid": rtstruct_uid,
+                "ptv_roi_number": 100 + n,
+                "ptv_name": ptv_name,
+                "total_dose_gy": total,
+                "fractions": fractions,
+                "lesion_number": n,
+            },
+        )
         grid, grid_spacing, shift = dose_grid(result.dose_gy, spacing, self.model.grid_spacing_mm)
-        self._bytes += write_rtdose(study_dir / f"SE{920 + n:06d}" / "RD000001.dcm", patient, study, {
-            "uid": dose_uid, "plan_uid": plan_uid, "frame_uid": series["frame_uid"], "grid": grid,
-            "spacing": grid_spacing, "origin": tuple(o + d for o, d in zip(origin, shift)), "lesion_number": n})
+        self._bytes += write_rtdose(
+            study_dir / f"SE{920 + n:06d}" / "RD000001.dcm",
+            patient,
+            study,
+            {
+                "uid": dose_uid,
+                "plan_uid": plan_uid,
+                "frame_uid": series["frame_uid"],
+                "grid": grid,
+                "spacing": grid_spacing,
+                "origin": tuple(o + d for o, d in zip(origin, shift)),
+                "lesion_number": n,
+            },
+        )
         self.n_plans += 1
-        self.rows.append((lesion_id, str(lesion.study_id), total, fractions, round(bed10(total, fractions), 4), ptv_name,
-                          plan_uid, dose_uid, series["frame_uid"], result.oar_name or "",
-                          None if result.oar_dmax_gy is None else round(result.oar_dmax_gy, 4),
-                          result.oar_limit_gy if result.oar_name and fractions == self._tabulated(result.oar_name, fractions)
-                          else None, bool(result.planted)))
+        self.rows.append(
+            (
+                lesion_id,
+                str(lesion.study_id),
+                total,
+                fractions,
+                round(bed10(total, fractions), 4),
+                ptv_name,
+                plan_uid,
+                dose_uid,
+                series["frame_uid"],
+                result.oar_name or "",
+                None if result.oar_dmax_gy is None else round(result.oar_dmax_gy, 4),
+                result.oar_limit_gy
+                if result.oar_name and fractions == self._tabulated(result.oar_name, fractions)
+                else None,
+                bool(result.planted),
+            )
+        )
         return rois
 
     def _tabulated(self, oar: str, fractions: int) -> int | None:
@@ -128,7 +214,11 @@ class DosePlanner:
 
     def truth(self) -> pd.DataFrame:
         """The dose ground truth, one row per lesion (:data:`DOSE_TRUTH_COLUMNS`)."""
-        return pd.DataFrame(self.rows, columns=list(DOSE_TRUTH_COLUMNS)).sort_values("lesion_id").reset_index(drop=True)
+        return (
+            pd.DataFrame(self.rows, columns=list(DOSE_TRUTH_COLUMNS))
+            .sort_values("lesion_id")
+            .reset_index(drop=True)
+        )
 
 
 def write_rtplan(path: Path, patient: dict, study: dict, plan: dict) -> int:
@@ -169,7 +259,9 @@ def write_rtplan(path: Path, patient: dict, study: dict, plan: dict) -> int:
     ref_dose.ReferencedDoseReferenceNumber = 1
     group.ReferencedDoseReferenceSequence = Sequence([ref_dose])
     ds.FractionGroupSequence = Sequence([group])
-    ds.PrescriptionDescription = f"{_ds(plan['total_dose_gy'])} Gy in {int(plan['fractions'])} fractions to {plan['ptv_name']}"
+    ds.PrescriptionDescription = (
+        f"{_ds(plan['total_dose_gy'])} Gy in {int(plan['fractions'])} fractions to {plan['ptv_name']}"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path.stat().st_size

@@ -33,16 +33,33 @@ TIMEPOINT_MONTHS = {"month_1": 1, "month_3": 3, "month_6": 6, "month_12": 12, "m
 
 # (term, probability per treated lesion, onset window in days after the course's first fraction)
 _SITE_AES: dict[str, tuple[tuple[str, float, tuple[int, int]], ...]] = {
-    "lung": (("Fatigue", 0.25, (0, 30)), ("Cough", 0.12, (7, 90)), ("Pneumonitis", 0.07, (45, 180)),
-             ("Dyspnea", 0.06, (30, 180))),
-    "bone": (("Pain", 0.22, (0, 10)), ("Fatigue", 0.18, (0, 30)), ("Nausea", 0.05, (0, 14)),
-             ("Dermatitis radiation", 0.04, (7, 40))),
+    "lung": (
+        ("Fatigue", 0.25, (0, 30)),
+        ("Cough", 0.12, (7, 90)),
+        ("Pneumonitis", 0.07, (45, 180)),
+        ("Dyspnea", 0.06, (30, 180)),
+    ),
+    "bone": (
+        ("Pain", 0.22, (0, 10)),
+        ("Fatigue", 0.18, (0, 30)),
+        ("Nausea", 0.05, (0, 14)),
+        ("Dermatitis radiation", 0.04, (7, 40)),
+    ),
     "brain": (("Headache", 0.20, (0, 30)), ("Fatigue", 0.18, (0, 30)), ("Nausea", 0.10, (0, 14))),
-    "adrenal": (("Fatigue", 0.22, (0, 30)), ("Nausea", 0.18, (0, 21)), ("Abdominal pain", 0.07, (7, 60)),
-                ("Diarrhea", 0.05, (0, 30))),
+    "adrenal": (
+        ("Fatigue", 0.22, (0, 30)),
+        ("Nausea", 0.18, (0, 21)),
+        ("Abdominal pain", 0.07, (7, 60)),
+        ("Diarrhea", 0.05, (0, 30)),
+    ),
     "liver": (("Fatigue", 0.22, (0, 30)), ("Nausea", 0.14, (0, 21)), ("Abdominal pain", 0.08, (7, 60))),
-    "pancreas": (("Nausea", 0.22, (0, 21)), ("Fatigue", 0.18, (0, 30)), ("Abdominal pain", 0.10, (7, 60)),
-                 ("Diarrhea", 0.08, (0, 30)), ("Vomiting", 0.06, (0, 21))),
+    "pancreas": (
+        ("Nausea", 0.22, (0, 21)),
+        ("Fatigue", 0.18, (0, 30)),
+        ("Abdominal pain", 0.10, (7, 60)),
+        ("Diarrhea", 0.08, (0, 30)),
+        ("Vomiting", 0.06, (0, 21)),
+    ),
     "lymph_node": (("Fatigue", 0.18, (0, 30)), ("Nausea", 0.08, (0, 21)), ("Diarrhea", 0.04, (0, 30))),
 }
 _LOCATION_AES: dict[str, tuple[tuple[str, float, tuple[int, int]], ...]] = {
@@ -76,8 +93,28 @@ _VOLUMES_ML = {
     "urine": (10.0, 20.0, 30.0),
 }
 
-_FAMILY = ("Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun",
-           "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo")
+_FAMILY = (
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Lin",
+    "Gao",
+    "Luo",
+)
 _GIVEN_M = ("Wei", "Qiang", "Jun", "Lei", "Yong", "Jie", "Tao", "Ming", "Chao", "Hao", "Bin", "Gang")
 _GIVEN_F = ("Fang", "Na", "Min", "Jing", "Li", "Yan", "Xiu", "Juan", "Ying", "Hua", "Mei", "Lan")
 
@@ -167,7 +204,9 @@ def draw_adverse_events(
             if rng.random() < p:
                 onset = start + dt.timedelta(days=int(rng.integers(lo, hi + 1)))
                 generic = term in ("Fatigue", "Nausea", "Headache", "Diarrhea", "Vomiting")
-                attribution = rng.choice(["probable", "possible"] if generic else ["definite", "probable", "possible"])
+                attribution = rng.choice(
+                    ["probable", "possible"] if generic else ["definite", "probable", "possible"]
+                )
                 record(lesion.study_id, term, _grade(term, rng), onset, str(attribution))
     for row in patients.itertuples(index=False):
         drugs = {"tki": ("tki",), "ici": ("ici",), "tki_ici": ("tki", "ici")}.get(row.systemic_therapy, ())
@@ -175,9 +214,17 @@ def draw_adverse_events(
             for term, p in _SYSTEMIC_AES[drug]:
                 if rng.random() < p:
                     onset = row.index_date + dt.timedelta(days=int(rng.integers(0, 181)))
-                    record(row.study_id, term, _grade(term, rng), onset, str(rng.choice(["unlikely", "unrelated"])))
+                    record(
+                        row.study_id,
+                        term,
+                        _grade(term, rng),
+                        onset,
+                        str(rng.choice(["unlikely", "unrelated"])),
+                    )
     rows = [(sid, term, g, CTCAE_VERSION, onset, attr) for (sid, term), (g, onset, attr) in found.items()]
-    out = pd.DataFrame(rows, columns=["study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr"])
+    out = pd.DataFrame(
+        rows, columns=["study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr"]
+    )
     return out.sort_values(["study_id", "onset_date", "term"], kind="stable").reset_index(drop=True)
 
 
@@ -186,7 +233,9 @@ def _collected_at(day: dt.date, rng: np.random.Generator) -> str:
     return f"{day.isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def draw_biobank_samples(patients: pd.DataFrame, courses: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def draw_biobank_samples(
+    patients: pd.DataFrame, courses: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
     """Samples at protocol timepoints while the patient is alive and on study.
 
     Baseline between enrolment and the first fraction; end of SABR on the last fraction day;
@@ -202,10 +251,14 @@ def draw_biobank_samples(patients: pd.DataFrame, courses: pd.DataFrame, rng: np.
     rows = []
     for row in patients.itertuples(index=False):
         lead = (row.index_date - row.enrolment_date).days
-        plan = [("baseline", row.index_date - dt.timedelta(days=int(rng.integers(0, min(lead, 7) + 1)))),
-                ("end_of_sabr", sabr_end[row.study_id])]
+        plan = [
+            ("baseline", row.index_date - dt.timedelta(days=int(rng.integers(0, min(lead, 7) + 1)))),
+            ("end_of_sabr", sabr_end[row.study_id]),
+        ]
         for name, month in TIMEPOINT_MONTHS.items():
-            plan.append((name, _visit_month_day(row.index_date, month) + dt.timedelta(days=int(rng.integers(-5, 6)))))
+            plan.append(
+                (name, _visit_month_day(row.index_date, month) + dt.timedelta(days=int(rng.integers(-5, 6))))
+            )
         if row.progression_date is not None:
             plan.append(("progression", row.progression_date + dt.timedelta(days=int(rng.integers(0, 8)))))
         for timepoint, day in sorted(plan, key=lambda item: item[1]):
@@ -249,6 +302,15 @@ def draw_identifiers(patients: pd.DataFrame, rng: np.random.Generator) -> pd.Dat
         name = str(rng.choice(given))
         if rng.random() < 0.5:
             name += str(rng.choice(given)).lower()
-        rows.append((row.study_id, f"H{int(number):08d}", str(rng.choice(_FAMILY)), name,
-                     _birth_date(row.enrolment_date, int(row.age_years), rng)))
-    return pd.DataFrame(rows, columns=["study_id", "hospital_number", "family_name", "given_name", "date_of_birth"])
+        rows.append(
+            (
+                row.study_id,
+                f"H{int(number):08d}",
+                str(rng.choice(_FAMILY)),
+                name,
+                _birth_date(row.enrolment_date, int(row.age_years), rng),
+            )
+        )
+    return pd.DataFrame(
+        rows, columns=["study_id", "hospital_number", "family_name", "given_name", "date_of_birth"]
+    )

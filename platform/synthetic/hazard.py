@@ -254,8 +254,10 @@ def _calibration_sample() -> tuple[pd.DataFrame, float, float]:
 
 @functools.lru_cache(maxsize=8)
 def calibrate_baseline(
-    target_pfs_2y: float, target_os_2y: float,
-    progression: Coefficients = DEFAULT_PROGRESSION, death: Coefficients = DEFAULT_DEATH,
+    target_pfs_2y: float,
+    target_os_2y: float,
+    progression: Coefficients = DEFAULT_PROGRESSION,
+    death: Coefficients = DEFAULT_DEATH,
 ) -> BaselineHazards:
     """Baseline scales that give the target population 2-year PFS and OS (deterministic).
 
@@ -280,7 +282,9 @@ def calibrate_baseline(
         pfs, weight, exposure = _os_parts(horizon, eta_p, eta_d, lam_p, lam_d, n_grid=_CALIBRATION_GRID)
 
         def os_gap(log_lam: float) -> float:
-            return float((pfs + (weight * np.exp(-np.exp(log_lam) * exposure)).sum(axis=1)).mean() - target_os_2y)
+            return float(
+                (pfs + (weight * np.exp(-np.exp(log_lam) * exposure)).sum(axis=1)).mean() - target_os_2y
+            )
 
         lam_dp = float(np.exp(brentq(os_gap, -25.0, 8.0, xtol=1e-8)))
     except ValueError as exc:
@@ -295,7 +299,15 @@ def calibrate_baseline(
     pfs_all, os_all = survival_at(horizon, eta_p, eta_d, baseline, n_grid=_CALIBRATION_GRID)
     logger.debug("calibrated baseline hazards: %s", baseline)
     return BaselineHazards(
-        lam_p, lam_d, lam_dp, SHAPE_PROGRESSION, SHAPE_DEATH, mu, sd, float(pfs_all.mean()), float(os_all.mean())
+        lam_p,
+        lam_d,
+        lam_dp,
+        SHAPE_PROGRESSION,
+        SHAPE_DEATH,
+        mu,
+        sd,
+        float(pfs_all.mean()),
+        float(os_all.mean()),
     )
 
 
@@ -347,8 +359,10 @@ def in_best_subgroup(patients: pd.DataFrame) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def population_summary(
-    target_pfs_2y: float, target_os_2y: float,
-    progression: Coefficients = DEFAULT_PROGRESSION, death: Coefficients = DEFAULT_DEATH,
+    target_pfs_2y: float,
+    target_os_2y: float,
+    progression: Coefficients = DEFAULT_PROGRESSION,
+    death: Coefficients = DEFAULT_DEATH,
 ) -> dict[str, float]:
     """Population 2-year PFS/OS overall, in :data:`BEST_SUBGROUP` and outside it (calibration sample),
     and the population (oracle) Harrell C of the true progression linear predictor for PFS

@@ -69,10 +69,16 @@ def _write_images(cohort: SyntheticCohort, folder: Path) -> None:
         image, mask = phantom.render_lesion(spec, config.image_shape, config.spacing_mm)
         origin = phantom.region_origin(spec.site, config.image_shape, config.spacing_mm)
         row = rows.loc[spec.lesion_id]
-        sitk.WriteImage(phantom.to_sitk(image, config.spacing_mm, origin), str(folder / row["image_path"]), True)
-        sitk.WriteImage(phantom.to_sitk(mask, config.spacing_mm, origin), str(folder / row["mask_path"]), True)
+        sitk.WriteImage(
+            phantom.to_sitk(image, config.spacing_mm, origin), str(folder / row["image_path"]), True
+        )
+        sitk.WriteImage(
+            phantom.to_sitk(mask, config.spacing_mm, origin), str(folder / row["mask_path"]), True
+        )
         if k % 25 == 0:
-            logger.info("rendered %d/%d lesions (%.1f s)", k, len(cohort.phantoms), time.perf_counter() - started)
+            logger.info(
+                "rendered %d/%d lesions (%.1f s)", k, len(cohort.phantoms), time.perf_counter() - started
+            )
 
 
 def _check_target(target: Path, overwrite: bool) -> None:

@@ -129,26 +129,32 @@ def _smooth_field(shape: tuple[int, ...], sigma_vox: np.ndarray, rng: np.random.
         position = np.arange(n, dtype=np.float32) / f
         below = position.astype(int)
         weight = (position - below).reshape([-1 if a == axis else 1 for a in range(field.ndim)])
-        field = np.take(field, below, axis=axis) * (1.0 - weight) + np.take(field, below + 1, axis=axis) * weight
+        field = (
+            np.take(field, below, axis=axis) * (1.0 - weight) + np.take(field, below + 1, axis=axis) * weight
+        )
     field -= field.mean()
     return field / max(float(field.std()), 1e-6)
 
 
 def _grid_mm(shape_zyx: tuple[int, int, int], spacing_zyx: np.ndarray) -> list[np.ndarray]:
-    return [np.arange(n, dtype=np.float32).reshape([-1 if a == i else 1 for a in range(3)]) * s
-            for i, (n, s) in enumerate(zip(shape_zyx, spacing_zyx))]
+    return [
+        np.arange(n, dtype=np.float32).reshape([-1 if a == i else 1 for a in range(3)]) * s
+        for i, (n, s) in enumerate(zip(shape_zyx, spacing_zyx))
+    ]
 
 
-def _vessels(shape: tuple[int, int, int], spacing: np.ndarray, scale_mm: float, width: float,
-             rng: np.random.Generator) -> np.ndarray:
+def _vessels(
+    shape: tuple[int, int, int], spacing: np.ndarray, scale_mm: float, width: float, rng: np.random.Generator
+) -> np.ndarray:
     """Tubular structures (0-1): where two smooth random fields are both near zero."""
     f1 = _smooth_field(shape, scale_mm / spacing, rng)
     f2 = _smooth_field(shape, scale_mm / spacing, rng)
     return np.exp(-(f1**2 + f2**2) / (2 * width**2))
 
 
-def _background(site: str, location: str, shape: tuple[int, int, int], spacing: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def _background(
+    site: str, location: str, shape: tuple[int, int, int], spacing: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Site-appropriate anatomy (HU) without noise; ``shape``/``spacing`` in z, y, x order."""
     z, y, x = _grid_mm(shape, spacing)
     extent = np.array(shape) * spacing
@@ -229,7 +235,9 @@ def render_lesion(
     box = _lesion_box(shape, spacing, centre_mm / spacing, radius * 1.3 + 3.0)
     box_shape = tuple(s.stop - s.start for s in box)
     offset = np.array([s.start for s in box], dtype=np.float32) * spacing
-    coords = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in box_shape], indexing="ij"), axis=-1)
+    coords = np.stack(
+        np.meshgrid(*[np.arange(n, dtype=np.float32) for n in box_shape], indexing="ij"), axis=-1
+    )
     rel = coords * spacing + offset - centre_mm.astype(np.float32)
     local = rel @ _random_rotation(rng).astype(np.float32)
     r_norm = np.sqrt(((local / axes) ** 2).sum(axis=-1))
@@ -245,7 +253,9 @@ def render_lesion(
     tumour = _LESION_HU[lesion.site] + rng.normal(0.0, 6.0) + amplitude * (0.8 * fine + 0.6 * coarse)
     core_fraction = float(np.clip(0.15 + 0.25 * h, 0.0, 0.6)) if lesion.longest_diameter_mm >= 20.0 else 0.0
     if core_fraction > 0.05:
-        core_r = r_norm * (1.0 - 0.15 * _smooth_field(box_shape, np.maximum(radius / 3.0, 2.0) / spacing, rng))
+        core_r = r_norm * (
+            1.0 - 0.15 * _smooth_field(box_shape, np.maximum(radius / 3.0, 2.0) / spacing, rng)
+        )
         core = np.clip((core_fraction - core_r) * radius / 1.5 + 0.5, 0.0, 1.0)
         tumour = tumour * (1.0 - core) + (_NECROSIS_HU + 0.3 * amplitude * fine) * core
 
@@ -266,7 +276,9 @@ def render_lesion(
     return hu, mask
 
 
-def to_sitk(array_zyx: np.ndarray, spacing_xyz: tuple[float, float, float], origin_xyz: tuple[float, float, float]):
+def to_sitk(
+    array_zyx: np.ndarray, spacing_xyz: tuple[float, float, float], origin_xyz: tuple[float, float, float]
+):
     """Wrap a ``[z, y, x]`` array as a SimpleITK image with spacing, origin and identity direction."""
     import SimpleITK as sitk
 

@@ -48,7 +48,16 @@ from scipy import ndimage as ndi
 
 from sabrkit.errors import ConfigError, format_problem
 
-__all__ = ["SITE_OAR", "DoseModel", "LesionPlan", "dose_grid", "oar_for", "plan_dose", "plan_lesion", "ptv_mask"]
+__all__ = [
+    "SITE_OAR",
+    "DoseModel",
+    "LesionPlan",
+    "dose_grid",
+    "oar_for",
+    "plan_dose",
+    "plan_lesion",
+    "ptv_mask",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +96,23 @@ class DoseModel:
     violation_fraction: float = 1.25
 
     def __post_init__(self) -> None:
-        if not (self.hot_spot >= 1.0 and self.tau_mm > 0 and self.d50_mm > 0 and self.grid_spacing_mm > 0
-                and self.ptv_margin_mm >= 0 and self.oar_radius_mm > 0
-                and 0 < self.safe_fraction < 0.9 and self.violation_fraction > 1.1):
-            raise ConfigError(format_problem(f"dose model {self}", "hot_spot >= 1, lengths > 0, "
-                                             "safe_fraction in (0, 0.9), violation_fraction > 1.1",
-                                             "use the defaults of DoseModel"))
+        if not (
+            self.hot_spot >= 1.0
+            and self.tau_mm > 0
+            and self.d50_mm > 0
+            and self.grid_spacing_mm > 0
+            and self.ptv_margin_mm >= 0
+            and self.oar_radius_mm > 0
+            and 0 < self.safe_fraction < 0.9
+            and self.violation_fraction > 1.1
+        ):
+            raise ConfigError(
+                format_problem(
+                    f"dose model {self}",
+                    "hot_spot >= 1, lengths > 0, safe_fraction in (0, 0.9), violation_fraction > 1.1",
+                    "use the defaults of DoseModel",
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -118,8 +138,9 @@ def ptv_mask(gtv: np.ndarray, spacing_xyz: tuple[float, float, float], margin_mm
     return (outside <= margin_mm + 1e-6).astype(np.uint8)
 
 
-def plan_dose(ptv: np.ndarray, spacing_xyz: tuple[float, float, float], prescription_gy: float,
-              model: DoseModel) -> np.ndarray:
+def plan_dose(
+    ptv: np.ndarray, spacing_xyz: tuple[float, float, float], prescription_gy: float, model: DoseModel
+) -> np.ndarray:
     """The analytic dose (Gy, float32, ``[z, y, x]``) of a PTV on its CT grid."""
     step = _step(spacing_xyz)
     half = 0.5 * float(step.min())  # voxel centres sit half a voxel from the surface
@@ -131,8 +152,12 @@ def plan_dose(ptv: np.ndarray, spacing_xyz: tuple[float, float, float], prescrip
     return (prescription_gy * np.where(s <= 0, inside, outside)).astype(np.float32)
 
 
-def _cylinder(shape: tuple[int, ...], spacing_xyz: tuple[float, float, float], centre_yx_mm: tuple[float, float],
-              radius_mm: float) -> np.ndarray:
+def _cylinder(
+    shape: tuple[int, ...],
+    spacing_xyz: tuple[float, float, float],
+    centre_yx_mm: tuple[float, float],
+    radius_mm: float,
+) -> np.ndarray:
     y = np.arange(shape[1]) * spacing_xyz[1]
     x = np.arange(shape[2]) * spacing_xyz[0]
     disc = (y[:, None] - centre_yx_mm[0]) ** 2 + (x[None, :] - centre_yx_mm[1]) ** 2 <= radius_mm**2
@@ -145,9 +170,16 @@ def _near_max(dose: np.ndarray, mask: np.ndarray, voxel_cc: float, volume_cc: fl
     return float(values[min(k, values.size) - 1])
 
 
-def plan_lesion(gtv: np.ndarray, spacing_xyz: tuple[float, float, float], prescription_gy: float,
-                oar_name: str | None, oar_limit_gy: float | None, oar_lowest_limit_gy: float | None, planted: bool,
-                model: DoseModel | None = None) -> LesionPlan:
+def plan_lesion(
+    gtv: np.ndarray,
+    spacing_xyz: tuple[float, float, float],
+    prescription_gy: float,
+    oar_name: str | None,
+    oar_limit_gy: float | None,
+    oar_lowest_limit_gy: float | None,
+    planted: bool,
+    model: DoseModel | None = None,
+) -> LesionPlan:
     """Plan one lesion: PTV, dose and (when ``oar_name``) the OAR placed for its target near-maximum.
 
     ``oar_limit_gy`` is the OAR's ``Dmax`` limit for the plan's fractions and
@@ -167,8 +199,12 @@ def plan_lesion(gtv: np.ndarray, spacing_xyz: tuple[float, float, float], prescr
     _, yy, xx = np.nonzero(ptv)
     centre = (float(yy.mean()) * spacing_xyz[1], float(xx.mean()) * spacing_xyz[0])
     extent = ((gtv.shape[1] - 1) * spacing_xyz[1], (gtv.shape[2] - 1) * spacing_xyz[0])
-    edges = [(0, 1.0, float(yy.max()) * spacing_xyz[1]), (0, -1.0, float(yy.min()) * spacing_xyz[1]),
-             (1, 1.0, float(xx.max()) * spacing_xyz[0]), (1, -1.0, float(xx.min()) * spacing_xyz[0])]
+    edges = [
+        (0, 1.0, float(yy.max()) * spacing_xyz[1]),
+        (0, -1.0, float(yy.min()) * spacing_xyz[1]),
+        (1, 1.0, float(xx.max()) * spacing_xyz[0]),
+        (1, -1.0, float(xx.min()) * spacing_xyz[0]),
+    ]
     # the side of the PTV with the most room to the region's border (posterior +y first on ties)
     axis, sign, edge = max(edges, key=lambda e: (extent[e[0]] - e[2]) if e[1] > 0 else e[2])
 
@@ -204,8 +240,9 @@ def plan_lesion(gtv: np.ndarray, spacing_xyz: tuple[float, float, float], prescr
     return LesionPlan(dose, ptv, None, None, None, None, False)
 
 
-def dose_grid(dose: np.ndarray, spacing_xyz: tuple[float, float, float], grid_spacing_mm: float
-              ) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
+def dose_grid(
+    dose: np.ndarray, spacing_xyz: tuple[float, float, float], grid_spacing_mm: float
+) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
     """Sample the CT-grid dose (trilinear) on a grid of ``grid_spacing_mm`` in x, y and every CT slice.
 
     The dose grid starts a quarter of its spacing inside the CT origin in x and y (so that no
@@ -221,4 +258,8 @@ def dose_grid(dose: np.ndarray, spacing_xyz: tuple[float, float, float], grid_sp
     x = (shift + np.arange(nx) * grid_spacing_mm) / spacing_xyz[0]
     coords = np.meshgrid(z, y, x, indexing="ij")
     sampled = ndi.map_coordinates(dose.astype(np.float64), coords, order=1, mode="nearest")
-    return sampled.astype(np.float32), (grid_spacing_mm, grid_spacing_mm, float(spacing_xyz[2])), (shift, shift, 0.0)
+    return (
+        sampled.astype(np.float32),
+        (grid_spacing_mm, grid_spacing_mm, float(spacing_xyz[2])),
+        (shift, shift, 0.0),
+    )

@@ -26,19 +26,46 @@ logger = logging.getLogger(__name__)
 #: relative path -> columns, in order, of every table of the cohort folder.
 CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "registry/patients.csv": (
-        "study_id", "mdt_date", "enrolment_date", "age_years", "sex", "ecog", "histology", "imdc_risk",
-        "prior_nephrectomy", "disease_state", "systemic_therapy", "last_contact_date",
+        "study_id",
+        "mdt_date",
+        "enrolment_date",
+        "age_years",
+        "sex",
+        "ecog",
+        "histology",
+        "imdc_risk",
+        "prior_nephrectomy",
+        "disease_state",
+        "systemic_therapy",
+        "last_contact_date",
     ),
     "registry/identifiers.csv": ("study_id", "hospital_number", "family_name", "given_name", "date_of_birth"),
     "registry/lesions.csv": (
-        "lesion_id", "study_id", "lesion_number", "site", "longest_diameter_mm", "series_uid", "roi_name",
+        "lesion_id",
+        "study_id",
+        "lesion_number",
+        "site",
+        "longest_diameter_mm",
+        "series_uid",
+        "roi_name",
     ),
     "registry/sabr_courses.csv": (
-        "lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date", "technique",
+        "lesion_id",
+        "study_id",
+        "total_dose_gy",
+        "fractions",
+        "start_date",
+        "end_date",
+        "technique",
     ),
     "registry/visits.csv": ("study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"),
     "registry/adverse_events.csv": (
-        "study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr",
+        "study_id",
+        "term",
+        "grade",
+        "ctcae_version",
+        "onset_date",
+        "attribution_sabr",
     ),
     "registry/progression_events.csv": ("study_id", "event_date", "progression_type"),
     "registry/deaths.csv": ("study_id", "death_date", "cause"),
@@ -56,13 +83,26 @@ CONSENT_SCOPES = "storage;future_research;image_linkage"
 def consent_table(patients: pd.DataFrame) -> pd.DataFrame:
     """One signed consent per patient (form 1.0 at enrolment, every scope but genetic research);
     ``withdrawn_on`` empty. Edit the written ``biobank/consents.csv`` to record a withdrawal."""
-    return pd.DataFrame({"study_id": patients["study_id"], "form_version": CONSENT_FORM[0],
-                         "signed_on": patients["enrolment_date"], "scopes": CONSENT_SCOPES, "withdrawn_on": None})
+    return pd.DataFrame(
+        {
+            "study_id": patients["study_id"],
+            "form_version": CONSENT_FORM[0],
+            "signed_on": patients["enrolment_date"],
+            "scopes": CONSENT_SCOPES,
+            "withdrawn_on": None,
+        }
+    )
 
 
 def contract_tables(
-    patients: pd.DataFrame, identifiers: pd.DataFrame, lesions: pd.DataFrame, courses: pd.DataFrame,
-    visits: pd.DataFrame, adverse_events: pd.DataFrame, samples: pd.DataFrame, images: pd.DataFrame,
+    patients: pd.DataFrame,
+    identifiers: pd.DataFrame,
+    lesions: pd.DataFrame,
+    courses: pd.DataFrame,
+    visits: pd.DataFrame,
+    adverse_events: pd.DataFrame,
+    samples: pd.DataFrame,
+    images: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
     """Every table of the cohort folder with exactly the contract's columns (dates as ``date``)."""
     progressed = patients[patients["progression_date"].notna()]
@@ -80,7 +120,10 @@ def contract_tables(
         "biobank/consents.csv": consent_table(patients),
         "images.csv": images,
     }
-    return {path: frames[path].loc[:, list(cols)].reset_index(drop=True) for path, cols in CONTRACT_COLUMNS.items()}
+    return {
+        path: frames[path].loc[:, list(cols)].reset_index(drop=True)
+        for path, cols in CONTRACT_COLUMNS.items()
+    }
 
 
 def _r(value: float, digits: int = 6) -> float:
@@ -92,16 +135,26 @@ def _oracle(patients: pd.DataFrame, progression: hazard.Coefficients) -> dict[st
     end = patients["progression_date"].where(patients["progression_date"].notna(), patients["death_date"])
     event = end.notna().to_numpy()
     end = end.where(end.notna(), patients["last_contact_date"])
-    months = np.array([(e - i).days for e, i in zip(end, patients["index_date"])], dtype=float) / DAYS_PER_MONTH
+    months = (
+        np.array([(e - i).days for e, i in zip(end, patients["index_date"])], dtype=float) / DAYS_PER_MONTH
+    )
     return hazard.oracle_concordance(patients["lp_progression"].to_numpy(dtype=float), months, event)
 
 
 def build_truth(
-    config: SynthConfig, baseline: hazard.BaselineHazards, patients: pd.DataFrame, lesions: pd.DataFrame,
-    phantoms: Sequence[phantom.LesionPhantom], s_pfs: np.ndarray, s_os: np.ndarray, best: np.ndarray,
+    config: SynthConfig,
+    baseline: hazard.BaselineHazards,
+    patients: pd.DataFrame,
+    lesions: pd.DataFrame,
+    phantoms: Sequence[phantom.LesionPhantom],
+    s_pfs: np.ndarray,
+    s_os: np.ndarray,
+    best: np.ndarray,
 ) -> dict[str, Any]:
     """The ``ground_truth.json`` document (JSON-ready, floats rounded to 6 decimals)."""
-    progression = hazard.as_coefficients(dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS)
+    progression = hazard.as_coefficients(
+        dict(config.progression_coefficients), hazard.PROGRESSION_COEFFICIENTS
+    )
     death = hazard.as_coefficients(dict(config.death_coefficients), hazard.DEATH_COEFFICIENTS)
     population = hazard.population_summary(config.target_pfs_2y, config.target_os_2y, progression, death)
     pfs_event = patients["progression_date"].notna() | patients["death_date"].notna()

@@ -18,14 +18,30 @@ from sabrkit.web.accounts import (
 )
 from sabrkit.web.app import app_from_environment, create_app
 from sabrkit.web.errors import AccessDeniedError, LoginError, LoginThrottledError
-from sabrkit.web.tables import LoginFailure, WebSession, WebUser
 from sabrkit.web.roles import PERMISSIONS, ROLES, can
 from sabrkit.web.settings import WebSettings
+from sabrkit.web.tables import LoginFailure, WebSession, WebUser
 
 __all__ = [
-    "create_app", "app_from_environment", "WebSettings",
-    "create_user", "set_password", "set_role", "set_active", "list_users", "create_api_token", "authenticate",
-    "CurrentUser", "UserSummary", "WebUser", "WebSession", "LoginFailure",
-    "ROLES", "PERMISSIONS", "can",
-    "LoginError", "LoginThrottledError", "AccessDeniedError",
+    "create_app",
+    "app_from_environment",
+    "WebSettings",
+    "create_user",
+    "set_password",
+    "set_role",
+    "set_active",
+    "list_users",
+    "create_api_token",
+    "authenticate",
+    "CurrentUser",
+    "UserSummary",
+    "WebUser",
+    "WebSession",
+    "LoginFailure",
+    "ROLES",
+    "PERMISSIONS",
+    "can",
+    "LoginError",
+    "LoginThrottledError",
+    "AccessDeniedError",
 ]

@@ -37,14 +37,21 @@ __all__ = ["create_app", "app_from_environment", "SecurityHeaders"]
 
 logger = logging.getLogger(__name__)
 
-_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'")
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 # the study report is a self-contained page with inline styles; Swagger UI and ReDoc run one inline
 # script each, their assets come from this server (fastapi-offline's bundle), never from a CDN
-_DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-             "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'")
-_RELAXED_CSP = {"/reports/study": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
-                "/docs": _DOCS_CSP, "/redoc": _DOCS_CSP}
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'"
+)
+_RELAXED_CSP = {
+    "/reports/study": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "/docs": _DOCS_CSP,
+    "/redoc": _DOCS_CSP,
+}
 #: Where the Swagger UI / ReDoc files are served from (fastapi-offline's package folder).
 DOCS_ASSETS = "/static/api-docs"
 
@@ -70,8 +77,11 @@ class SecurityHeaders:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                            (b"referrer-policy", b"same-origin")]
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
                 if csp:
                     headers.append((b"content-security-policy", csp.encode("ascii")))
                 if api:
@@ -91,8 +101,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Any:
         if _is_api(request):
-            return JSONResponse({"error": "LoginRequired", "detail": "log in, or send Authorization: Bearer <token>"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "LoginRequired", "detail": "log in, or send Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
@@ -110,16 +123,29 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def bad_request(request: Request, exc: RequestValidationError) -> Any:
         problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "rule": e["msg"]} for e in exc.errors()]
         if _is_api(request):
-            return JSONResponse({"error": "RequestValidationError", "detail": "invalid request",
-                                 "errors": problems}, status_code=422)
+            return JSONResponse(
+                {"error": "RequestValidationError", "detail": "invalid request", "errors": problems},
+                status_code=422,
+            )
         user = getattr(request.state, "user", None)
         lines = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
-        return render(request, "error.html", user, status_code=422, error=f"invalid request: {lines}",
-                      title="Invalid request")
+        return render(
+            request,
+            "error.html",
+            user,
+            status_code=422,
+            error=f"invalid request: {lines}",
+            title="Invalid request",
+        )
 
 
-def create_app(settings: Settings, web_settings: WebSettings | None = None, *, database: Database | None = None,
-               migrate: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings,
+    web_settings: WebSettings | None = None,
+    *,
+    database: Database | None = None,
+    migrate: bool = True,
+) -> FastAPI:
     """Build the web application.
 
     Parameters
@@ -153,21 +179,32 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
         if owned:
             db.dispose()
 
-    app = FastAPI(title="sabrkit", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=lifespan,
-                  description="JSON API of the SABR RCC registry and biobank: the same services as the "
-                              "`sabrkit` CLI. Authenticate with `Authorization: Bearer <token>` "
-                              "(`sabrkit users token USER`) or a browser session plus the `X-CSRF-Token` header.")
+    app = FastAPI(
+        title="sabrkit",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        description="JSON API of the SABR RCC registry and biobank: the same services as the "
+        "`sabrkit` CLI. Authenticate with `Authorization: Bearer <token>` "
+        "(`sabrkit users token USER`) or a browser session plus the `X-CSRF-Token` header.",
+    )
     app.state.db = db
     app.state.settings = settings
     app.state.web_settings = web_settings
     app.state.templates = make_templates()
-    app.state.dashboard = DashboardCache(target=web_settings.enrolment_target,
-                                         database_url=db.url.render_as_string(hide_password=False),
-                                         worker=web_settings.report_worker, wait_seconds=web_settings.report_wait_seconds)
+    app.state.dashboard = DashboardCache(
+        target=web_settings.enrolment_target,
+        database_url=db.url.render_as_string(hide_password=False),
+        worker=web_settings.report_worker,
+        wait_seconds=web_settings.report_wait_seconds,
+    )
     app.state.session_cache = SessionCache(web_settings.session_cache_seconds)
     app.add_middleware(SecurityHeaders)
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="api-docs")
+    app.mount(
+        DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="api-docs"
+    )
     app.mount("/static", StaticFiles(directory=str(files("sabrkit.web").joinpath("static"))), name="static")
     for module in (auth, lab, shipments, corrections, registry, research, admin, api):
         app.include_router(module.router)
@@ -179,15 +216,23 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
 
     @app.get("/docs", include_in_schema=False)
     def docs(user: Any = Depends(current_user)) -> Any:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="sabrkit API",
-                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="sabrkit API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(user: Any = Depends(current_user)) -> Any:
-        return get_redoc_html(openapi_url="/openapi.json", title="sabrkit API", redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="sabrkit API",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -197,8 +242,12 @@ def create_app(settings: Settings, web_settings: WebSettings | None = None, *, d
     def home(request: Request, user: Any = Depends(optional_user)) -> Any:
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        start = {"lab": "/lab", "coordinator": "/registry/patients", "researcher": "/dashboard",
-                 "admin": "/admin/users"}.get(user.role, "/find")
+        start = {
+            "lab": "/lab",
+            "coordinator": "/registry/patients",
+            "researcher": "/dashboard",
+            "admin": "/admin/users",
+        }.get(user.role, "/find")
         return RedirectResponse(start, status_code=303)
 
     logger.info("web app ready on %s", db)

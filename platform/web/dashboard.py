@@ -56,11 +56,19 @@ class CohortDashboard:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the figure and the query list)."""
-        return {"data_version": self.version, "target": self.target, "n_patients": self.n_patients,
-                "n_treated": self.n_treated, "enrolment_fraction": self.enrolment_fraction,
-                "completeness": self.completeness, "median_followup_months": self.median_followup_months,
-                "landmarks": self.landmarks, "grade3plus": self.grade3plus, "toxicity": self.toxicity,
-                "n_queries": len(self.queries)}
+        return {
+            "data_version": self.version,
+            "target": self.target,
+            "n_patients": self.n_patients,
+            "n_treated": self.n_treated,
+            "enrolment_fraction": self.enrolment_fraction,
+            "completeness": self.completeness,
+            "median_followup_months": self.median_followup_months,
+            "landmarks": self.landmarks,
+            "grade3plus": self.grade3plus,
+            "toxicity": self.toxicity,
+            "n_queries": len(self.queries),
+        }
 
 
 def build_dashboard(db: Database, *, target: int = 60, version: int | None = None) -> CohortDashboard:
@@ -88,23 +96,39 @@ def build_dashboard(db: Database, *, target: int = 60, version: int | None = Non
     for name, frame in (("PFS", pfs), ("OS", os_)):
         for months in (12.0, 24.0):
             at = survival_at(frame["AVAL"], frame["EVENT"], months, name=name)
-            landmarks[f"{name} {months:g} months"] = {k: v if isinstance(v, int) else _finite(v)
-                                                      for k, v in at.as_dict().items()}
+            landmarks[f"{name} {months:g} months"] = {
+                k: v if isinstance(v, int) else _finite(v) for k, v in at.as_dict().items()
+            }
     severe = grade3plus(tables.ae, adsl["USUBJID"])
     toxicity = toxicity_summary(tables.ae, len(adsl)) if len(tables.ae) else pd.DataFrame()
     queries = data_quality(adsl, frames["visits"], frames["adverse_events"], frames["eligibility"])
-    figure = plot_km({"PFS": (pfs["AVAL"], pfs["EVENT"]), "OS": (os_["AVAL"], os_["EVENT"])},
-                     title="Progression-free and overall survival (Kaplan-Meier, 95% CI)",
-                     colours={"PFS": "#1b6fb5", "OS": "#b2182b"})
+    figure = plot_km(
+        {"PFS": (pfs["AVAL"], pfs["EVENT"]), "OS": (os_["AVAL"], os_["EVENT"])},
+        title="Progression-free and overall survival (Kaplan-Meier, 95% CI)",
+        colours={"PFS": "#1b6fb5", "OS": "#b2182b"},
+    )
     return CohortDashboard(
-        version=version, target=target, n_patients=n_patients, n_treated=len(adsl), completeness=completeness,
-        median_followup_months=_finite(median_followup(adsl["OSMO"], adsl["OSEVNT"])), landmarks=landmarks,
-        grade3plus={"k": severe.k, "n": severe.n, "proportion": _finite(severe.estimate),
-                    "ci_low": _finite(severe.ci_low), "ci_high": _finite(severe.ci_high)},
-        toxicity=[{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-                  for row in toxicity.to_dict("records")],
+        version=version,
+        target=target,
+        n_patients=n_patients,
+        n_treated=len(adsl),
+        completeness=completeness,
+        median_followup_months=_finite(median_followup(adsl["OSMO"], adsl["OSEVNT"])),
+        landmarks=landmarks,
+        grade3plus={
+            "k": severe.k,
+            "n": severe.n,
+            "proportion": _finite(severe.estimate),
+            "ci_low": _finite(severe.ci_low),
+            "ci_high": _finite(severe.ci_high),
+        },
+        toxicity=[
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in toxicity.to_dict("records")
+        ],
         queries=[{k: str(v) for k, v in row.items()} for row in queries.to_dict("records")],
-        km_png=figure_png(figure))
+        km_png=figure_png(figure),
+    )
 
 
 def _build_report_html(db: Database, target: int) -> str:
@@ -167,13 +191,23 @@ class DashboardCache:
     rebuilt and a page is never silently stale.
     """
 
-    def __init__(self, target: int = 60, *, database_url: str | None = None, worker: str = "thread",
-                 wait_seconds: float = 3.0):
+    def __init__(
+        self,
+        target: int = 60,
+        *,
+        database_url: str | None = None,
+        worker: str = "thread",
+        wait_seconds: float = 3.0,
+    ):
         self.target = target
         self.wait_seconds = wait_seconds
         self._url = database_url
-        self._use_process = worker == "process" and database_url is not None and ":memory:" not in database_url \
+        self._use_process = (
+            worker == "process"
+            and database_url is not None
+            and ":memory:" not in database_url
             and database_url not in ("sqlite://", "sqlite:///")
+        )
         self._lock = threading.Lock()
         self._executors: dict[str, Executor] = {}
         self._done: dict[str, tuple[int, Any]] = {}
@@ -185,10 +219,13 @@ class DashboardCache:
             if self._use_process:
                 import multiprocessing
 
-                self._executors[kind] = ProcessPoolExecutor(max_workers=1, initializer=_warm_up,
-                                                            mp_context=multiprocessing.get_context("spawn"))
+                self._executors[kind] = ProcessPoolExecutor(
+                    max_workers=1, initializer=_warm_up, mp_context=multiprocessing.get_context("spawn")
+                )
             else:
-                self._executors[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sabrkit-{kind}")
+                self._executors[kind] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"sabrkit-{kind}"
+                )
         return self._executors[kind]
 
     def _submit(self, kind: str, db: Database, version: int) -> _Build:
@@ -206,7 +243,9 @@ class DashboardCache:
     def _finished(self, kind: str, version: int, future: Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             if not future.cancelled():
-                logger.error("building the %s (data version %d) failed", kind, version, exc_info=future.exception())
+                logger.error(
+                    "building the %s (data version %d) failed", kind, version, exc_info=future.exception()
+                )
             return
         with self._lock:
             if kind not in self._done or self._done[kind][0] <= version:
@@ -220,8 +259,11 @@ class DashboardCache:
             if done is not None and done[0] == version:
                 return BuildResult(done[1], version, True)
             running = self._running.get(kind)
-            failed = running is not None and running.future.done() and (
-                running.future.cancelled() or running.future.exception() is not None)
+            failed = (
+                running is not None
+                and running.future.done()
+                and (running.future.cancelled() or running.future.exception() is not None)
+            )
             if running is None or failed or (running.future.done() and running.version != version):
                 running = self._running[kind] = self._submit(kind, db, version)
             # else: a build is running (for this or an older version): join it; the next request after it
@@ -233,8 +275,10 @@ class DashboardCache:
                 return BuildResult(value, version, True)
         except FutureTimeout:
             pass
-        except Exception:  # noqa: BLE001  (reported by _finished; the last good result is shown)
-            logger.warning("showing the last %s built: the build of data version %d failed", kind, running.version)
+        except Exception:
+            logger.warning(
+                "showing the last %s built: the build of data version %d failed", kind, running.version
+            )
         with self._lock:
             done = self._done.get(kind)
         return BuildResult(done[1], done[0], False) if done else BuildResult(None, None, False)

@@ -27,7 +27,11 @@ __all__ = ["DemoSite", "build_demo", "DEMO_BOXES"]
 logger = logging.getLogger(__name__)
 
 #: Boxes of the demo freezer (path, geometry).
-DEMO_BOXES: tuple[tuple[str, str], ...] = (("F1/S1/R1/B01", "9x9"), ("F1/S1/R1/B02", "9x9"), ("F1/S1/R2/B01", "10x10"))
+DEMO_BOXES: tuple[tuple[str, str], ...] = (
+    ("F1/S1/R1/B01", "9x9"),
+    ("F1/S1/R1/B02", "9x9"),
+    ("F1/S1/R2/B01", "10x10"),
+)
 _ACTOR = "demo-setup"
 
 
@@ -44,8 +48,15 @@ class DemoSite:
         return [f"{name:<12} {role:<12} {password}" for name, (role, password) in self.accounts.items()]
 
 
-def build_demo(folder: Path, *, n_patients: int = 60, seed: int = 20240502, n_stored: int = 60,
-               passwords: Mapping[str, str] | None = None, password_profile: str = "default") -> DemoSite:
+def build_demo(
+    folder: Path,
+    *,
+    n_patients: int = 60,
+    seed: int = 20240502,
+    n_stored: int = 60,
+    passwords: Mapping[str, str] | None = None,
+    password_profile: str = "default",
+) -> DemoSite:
     """Build a demo site in ``folder`` (created; an existing demo database there is replaced).
 
     Parameters
@@ -92,20 +103,43 @@ def build_demo(folder: Path, *, n_patients: int = 60, seed: int = 20240502, n_st
         for index, accession_id in enumerate(summary.accession_ids[: min(n_stored, rows * columns * 2)]):
             box = DEMO_BOXES[index // (rows * columns)][0]
             slot = index % (rows * columns)
-            place_sample(db, accession_id, box, position_label(slot // columns + 1, slot % columns + 1),
-                         operator=_ACTOR)
-        add_consent_form(db, "1.0", "SABR-RCC registry and biobank consent", dt.date(2024, 1, 1), operator=_ACTOR)
+            place_sample(
+                db,
+                accession_id,
+                box,
+                position_label(slot // columns + 1, slot % columns + 1),
+                operator=_ACTOR,
+            )
+        add_consent_form(
+            db, "1.0", "SABR-RCC registry and biobank consent", dt.date(2024, 1, 1), operator=_ACTOR
+        )
         with (cohort / "registry" / "patients.csv").open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                record_consent(db, row["study_id"], "1.0", dt.date.fromisoformat(row["enrolment_date"]),
-                               ("storage", "future_research", "image_linkage"), operator=_ACTOR)
+                record_consent(
+                    db,
+                    row["study_id"],
+                    "1.0",
+                    dt.date.fromisoformat(row["enrolment_date"]),
+                    ("storage", "future_research", "image_linkage"),
+                    operator=_ACTOR,
+                )
         accounts: dict[str, tuple[str, str]] = {}
         for role in ROLES:
             password = (passwords or {}).get(role) or secrets.token_urlsafe(12)
-            create_user(db, role, password, role, display_name=f"Demo {role}", actor=_ACTOR,
-                        reason="demo account", password_profile=password_profile)
+            create_user(
+                db,
+                role,
+                password,
+                role,
+                display_name=f"Demo {role}",
+                actor=_ACTOR,
+                reason="demo account",
+                password_profile=password_profile,
+            )
             accounts[role] = (role, password)
     finally:
         db.dispose()
-    logger.info("demo site with %d patients and %d samples in %s", n_patients, len(summary.accession_ids), folder)
+    logger.info(
+        "demo site with %d patients and %d samples in %s", n_patients, len(summary.accession_ids), folder
+    )
     return DemoSite(folder, url, accounts)

@@ -36,8 +36,12 @@ def _interval(block: dict[str, Any], key: str) -> dict[str, float | None]:
         value = block.get(name)
         return None if value is None or value != value else float(value)
 
-    return {"mean": number(f"{key}_mean"), "low": number(f"{key}_p025"), "high": number(f"{key}_p975"),
-            "sd": number(f"{key}_sd")}
+    return {
+        "mean": number(f"{key}_mean"),
+        "low": number(f"{key}_p025"),
+        "high": number(f"{key}_p975"),
+        "sd": number(f"{key}_sd"),
+    }
 
 
 def _metrics_files(project: Path) -> list[Path]:
@@ -62,15 +66,24 @@ def list_experiments(project: str | Path) -> list[dict[str, Any]]:
     for record in table.to_dict("records"):
         document = documents.get(record["experiment"], {})
         summary, comparison = document.get("summary") or {}, document.get("comparison") or {}
-        rows.append({
-            "name": record["experiment"], "estimator": record["estimator"], "feature_set": record["feature_set"],
-            "endpoint": record.get("endpoint"), "n_patients": record["n_patients"], "n_events": record["n_events"],
-            "validation": record["repeats_x_folds"],
-            "metrics": {m: _interval(summary, m) for m in _METRICS},
-            "delta_uno_c": _interval(comparison, "delta_uno_c"), "delta_ibs": _interval(comparison, "delta_ibs"),
-            "share_better": comparison.get("delta_uno_c_share_better"),
-            "run_id": record.get("mlflow_run_id") if record.get("mlflow_run_id") == record.get("mlflow_run_id") else None,
-        })
+        rows.append(
+            {
+                "name": record["experiment"],
+                "estimator": record["estimator"],
+                "feature_set": record["feature_set"],
+                "endpoint": record.get("endpoint"),
+                "n_patients": record["n_patients"],
+                "n_events": record["n_events"],
+                "validation": record["repeats_x_folds"],
+                "metrics": {m: _interval(summary, m) for m in _METRICS},
+                "delta_uno_c": _interval(comparison, "delta_uno_c"),
+                "delta_ibs": _interval(comparison, "delta_ibs"),
+                "share_better": comparison.get("delta_uno_c_share_better"),
+                "run_id": record.get("mlflow_run_id")
+                if record.get("mlflow_run_id") == record.get("mlflow_run_id")
+                else None,
+            }
+        )
     return rows
 
 
@@ -78,13 +91,22 @@ def _experiment_dir(project: Path, name: str) -> tuple[Path, Path]:
     from sabrkit.models.experiment import experiment_paths
 
     if not SAFE_NAME.match(name):
-        raise NotFoundError(format_problem(f"experiment {name!r}", "names are letters, digits, _ . -",
-                                           "open it from the Experiments page"))
+        raise NotFoundError(
+            format_problem(
+                f"experiment {name!r}",
+                "names are letters, digits, _ . -",
+                "open it from the Experiments page",
+            )
+        )
     paths = experiment_paths(project, name)
     if not paths["metrics"].is_file():
-        raise NotFoundError(format_problem(f"experiment {name!r}", "its metrics file must exist "
-                                           f"({paths['metrics'].relative_to(project)})",
-                                           "run it: `dvc repro` or `sabrkit train`"))
+        raise NotFoundError(
+            format_problem(
+                f"experiment {name!r}",
+                f"its metrics file must exist ({paths['metrics'].relative_to(project)})",
+                "run it: `dvc repro` or `sabrkit train`",
+            )
+        )
     return paths["metrics"], paths["out_dir"]
 
 
@@ -101,11 +123,16 @@ def experiment_detail(project: str | Path, name: str) -> dict[str, Any]:
     plots = sorted(p.name for p in (out_dir / "plots").glob("*.png")) if (out_dir / "plots").is_dir() else []
     summary, comparison = document.get("summary") or {}, document.get("comparison") or {}
     return {
-        "name": name, "document": document, "folds": table("folds.csv"), "comparison_folds": table("comparison.csv"),
-        "plots": plots, "has_report": (out_dir / "report.html").is_file(),
+        "name": name,
+        "document": document,
+        "folds": table("folds.csv"),
+        "comparison_folds": table("comparison.csv"),
+        "plots": plots,
+        "has_report": (out_dir / "report.html").is_file(),
         "metrics": {m: _interval(summary, m) for m in _METRICS},
-        "reference": {m: _interval((document.get("clinical_reference") or {}).get("summary") or {}, m)
-                      for m in _METRICS},
+        "reference": {
+            m: _interval((document.get("clinical_reference") or {}).get("summary") or {}, m) for m in _METRICS
+        },
         "delta": {m: _interval(comparison, f"delta_{m}") for m in ("uno_c", "harrell_c", "ibs")},
         "mlflow": document.get("mlflow") or {},
     }
@@ -115,25 +142,36 @@ def plot_path(project: str | Path, name: str, plot: str) -> Path:
     """The PNG file of one plot of one experiment (only files inside its ``plots/`` folder)."""
     _, out_dir = _experiment_dir(Path(project), name)
     if not SAFE_NAME.match(plot) or not plot.endswith(".png") or not (out_dir / "plots" / plot).is_file():
-        raise NotFoundError(format_problem(f"plot {plot!r} of {name}", "a PNG the experiment wrote",
-                                           "open it from the experiment page"))
+        raise NotFoundError(
+            format_problem(
+                f"plot {plot!r} of {name}", "a PNG the experiment wrote", "open it from the experiment page"
+            )
+        )
     return out_dir / "plots" / plot
 
 
 @lru_cache(maxsize=256)
 def mlflow_run_info(tracking_uri: str, run_id: str) -> dict[str, str | None]:
     """The run's MLflow experiment ID, status and registered model version (None values when unreachable)."""
-    info: dict[str, str | None] = {"experiment_id": None, "status": None, "registered_model": None,
-                                   "model_version": None, "error": None}
+    info: dict[str, str | None] = {
+        "experiment_id": None,
+        "status": None,
+        "registered_model": None,
+        "model_version": None,
+        "error": None,
+    }
     try:
         from mlflow.tracking import MlflowClient
 
         run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
-    except Exception as exc:  # noqa: BLE001  (the page says the store could not be read)
+    except Exception as exc:
         logger.warning("MLflow run %s not read from %s: %s", run_id, tracking_uri, exc)
         info["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         return info
-    info.update(experiment_id=run.info.experiment_id, status=run.info.status,
-                registered_model=run.data.tags.get("sabrkit.registered_model"),
-                model_version=run.data.tags.get("sabrkit.model_version"))
+    info.update(
+        experiment_id=run.info.experiment_id,
+        status=run.info.status,
+        registered_model=run.data.tags.get("sabrkit.registered_model"),
+        model_version=run.data.tags.get("sabrkit.model_version"),
+    )
     return info

@@ -24,7 +24,6 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-
 from markupsafe import Markup, escape
 
 from sabrkit.errors import ConsentError, ImportValidationError, NotFoundError, SabrkitError
@@ -32,8 +31,18 @@ from sabrkit.web.accounts import CurrentUser
 from sabrkit.web.errors import AccessDeniedError, LoginThrottledError
 from sabrkit.web.roles import can
 
-__all__ = ["make_templates", "render", "redirect", "flash", "error_status", "error_lines", "field_errors", "field_label",
-           "NAVIGATION", "FIELD_LABELS"]
+__all__ = [
+    "make_templates",
+    "render",
+    "redirect",
+    "flash",
+    "error_status",
+    "error_lines",
+    "field_errors",
+    "field_label",
+    "NAVIGATION",
+    "FIELD_LABELS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +66,46 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
 
 #: Field names of the services -> the words a form shows (unlisted names: underscores become spaces).
 FIELD_LABELS: dict[str, str] = {
-    "study_id": "Study ID", "mdt_date": "MDT date", "assessed_on": "MDT date", "enrolment_date": "Enrolment date",
-    "age_years": "Age", "ecog": "ECOG", "kps": "KPS", "imdc_risk": "IMDC risk", "n_metastases": "Number of metastases",
-    "visit_number": "Visit number", "visit_date": "Visit date", "vrs_pain": "Pain (VRS)", "tess_score": "TESS",
-    "term": "CTCAE term", "grade": "Grade", "onset_date": "Onset", "resolution_date": "Resolved",
-    "attribution_sabr": "Attribution to SABR", "event_date": "Progression date", "death_date": "Date of death",
-    "off_study_date": "Off-study date", "assessment_date": "Assessment date", "last_contact_date": "Last contact",
-    "hospital_number": "Hospital number", "family_name": "Family name", "given_name": "Given name",
-    "date_of_birth": "Date of birth", "collected_at": "Collected at", "received_at": "Received at",
-    "processed_at": "Processed at", "frozen_at": "Frozen at", "volume_ml": "Volume", "position": "Position",
-    "password": "Password", "username": "User name", "reason": "Reason", "total_dose_gy": "Total dose",
-    "start_date": "First fraction", "end_date": "Last fraction", "longest_diameter_mm": "Longest diameter",
+    "study_id": "Study ID",
+    "mdt_date": "MDT date",
+    "assessed_on": "MDT date",
+    "enrolment_date": "Enrolment date",
+    "age_years": "Age",
+    "ecog": "ECOG",
+    "kps": "KPS",
+    "imdc_risk": "IMDC risk",
+    "n_metastases": "Number of metastases",
+    "visit_number": "Visit number",
+    "visit_date": "Visit date",
+    "vrs_pain": "Pain (VRS)",
+    "tess_score": "TESS",
+    "term": "CTCAE term",
+    "grade": "Grade",
+    "onset_date": "Onset",
+    "resolution_date": "Resolved",
+    "attribution_sabr": "Attribution to SABR",
+    "event_date": "Progression date",
+    "death_date": "Date of death",
+    "off_study_date": "Off-study date",
+    "assessment_date": "Assessment date",
+    "last_contact_date": "Last contact",
+    "hospital_number": "Hospital number",
+    "family_name": "Family name",
+    "given_name": "Given name",
+    "date_of_birth": "Date of birth",
+    "collected_at": "Collected at",
+    "received_at": "Received at",
+    "processed_at": "Processed at",
+    "frozen_at": "Frozen at",
+    "volume_ml": "Volume",
+    "position": "Position",
+    "password": "Password",
+    "username": "User name",
+    "reason": "Reason",
+    "total_dose_gy": "Total dose",
+    "start_date": "First fraction",
+    "end_date": "Last fraction",
+    "longest_diameter_mm": "Longest diameter",
 }
 #: Fields of the adverse-event rows of the visit form (named ``ae_<field>-<row>`` there).
 AE_FIELDS = ("term", "grade", "onset_date", "attribution_sabr", "resolution_date", "lesion_id")
@@ -81,8 +119,9 @@ def field_label(name: str) -> str:
     return FIELD_LABELS.get(base, base.replace("_", " ").capitalize())
 
 
-def field_errors(error: SabrkitError | None, *, ae_rows: bool = False, default_field: str | None = None
-                 ) -> dict[str, list[str]]:
+def field_errors(
+    error: SabrkitError | None, *, ae_rows: bool = False, default_field: str | None = None
+) -> dict[str, list[str]]:
     """Form field -> messages, for every part of ``error`` that names a field.
 
     Parameters
@@ -130,12 +169,17 @@ def make_templates() -> Jinja2Templates:
     from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
     folder = str(files("sabrkit.web").joinpath("templates"))
-    env = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True,
-                                                                                    default_for_string=True))
-    env.filters["num"] = lambda value, digits=3: "" if value is None else (
-        f"{value:.{digits}g}" if isinstance(value, float) else str(value))
-    env.filters["dt"] = lambda value: "" if value is None else (
-        value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "hour") else value.isoformat())
+    env = Environment(
+        loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True, default_for_string=True)
+    )
+    env.filters["num"] = lambda value, digits=3: (
+        "" if value is None else (f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+    )
+    env.filters["dt"] = lambda value: (
+        ""
+        if value is None
+        else (value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "hour") else value.isoformat())
+    )
     env.filters["cell"] = _cell
     env.filters["qty"] = _quantity
     env.filters["pct"] = lambda value: "n/a" if value is None or value != value else f"{100 * value:.1f}%"
@@ -194,22 +238,53 @@ def redirect(path: str, message: str | None = None, kind: str = "ok") -> Redirec
     return flash(response, message, kind) if message else response
 
 
-def render(request: Request, template: str, user: CurrentUser | None, *, status_code: int = 200,
-           error: SabrkitError | str | None = None, **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    user: CurrentUser | None,
+    *,
+    status_code: int = 200,
+    error: SabrkitError | str | None = None,
+    **context: Any,
+) -> HTMLResponse:
     """Render a page with the layout's context (user, navigation, CSRF token, flash, error lines)."""
     templates: Jinja2Templates = request.app.state.templates
-    nav = [(label, path) for label, path, permission in NAVIGATION if user is not None and can(user.role, permission)]
-    here = max((p for _, p in nav if request.url.path == p or request.url.path.startswith(p + "/")), key=len,
-               default=None)
+    nav = [
+        (label, path)
+        for label, path, permission in NAVIGATION
+        if user is not None and can(user.role, permission)
+    ]
+    here = max(
+        (p for _, p in nav if request.url.path == p or request.url.path.startswith(p + "/")),
+        key=len,
+        default=None,
+    )
     flashed = _pop_flash(request)
     errors = error_lines(error) if isinstance(error, SabrkitError) else ([error] if error else [])
-    at_fields = field_errors(error, ae_rows=bool(context.pop("ae_rows", False)),
-                             default_field=context.pop("error_field", None)) if isinstance(error, SabrkitError) else {}
-    response = templates.TemplateResponse(request, template, {
-        "user": user, "nav": nav, "csrf_token": user.csrf_token if user else context.pop("csrf_token", ""),
-        "flash": flashed, "errors": errors, "field_errors": at_fields, "can": (lambda p: user is not None and can(user.role, p)),
-        "path": request.url.path, "here": here, **context,
-    }, status_code=status_code)
+    at_fields = (
+        field_errors(
+            error, ae_rows=bool(context.pop("ae_rows", False)), default_field=context.pop("error_field", None)
+        )
+        if isinstance(error, SabrkitError)
+        else {}
+    )
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "nav": nav,
+            "csrf_token": user.csrf_token if user else context.pop("csrf_token", ""),
+            "flash": flashed,
+            "errors": errors,
+            "field_errors": at_fields,
+            "can": (lambda p: user is not None and can(user.role, p)),
+            "path": request.url.path,
+            "here": here,
+            **context,
+        },
+        status_code=status_code,
+    )
     if flashed:
         response.delete_cookie(FLASH_COOKIE, path="/")
     response.headers["Cache-Control"] = "no-store"
@@ -236,8 +311,12 @@ def error_status(error: BaseException) -> int:
 def error_lines(error: SabrkitError) -> list[str]:
     """Readable lines: one per row error of an import-style error, else the message."""
     if isinstance(error, ImportValidationError):
-        return [f"{field_label(e.column)}" + (f" ({e.value})" if e.value not in (None, "") else "") + f": {e.rule}"
-                for e in error.errors]
+        return [
+            f"{field_label(e.column)}"
+            + (f" ({e.value})" if e.value not in (None, "") else "")
+            + f": {e.rule}"
+            for e in error.errors
+        ]
     return [str(error)]
 
 
@@ -245,6 +324,13 @@ def error_payload(error: SabrkitError) -> dict[str, Any]:
     """JSON body of an API error: type, message and, for import-style errors, every row error."""
     body: dict[str, Any] = {"error": type(error).__name__, "detail": str(error)}
     if isinstance(error, ImportValidationError):
-        body["errors"] = [{"row": e.row, "field": e.column.split(":", 1)[-1], "value": None if e.value is None else str(e.value), "rule": e.rule}
-                          for e in error.errors]
+        body["errors"] = [
+            {
+                "row": e.row,
+                "field": e.column.split(":", 1)[-1],
+                "value": None if e.value is None else str(e.value),
+                "rule": e.rule,
+            }
+            for e in error.errors
+        ]
     return body

@@ -39,9 +39,26 @@ from sabrkit.web.roles import can
 from sabrkit.web.settings import WebSettings
 
 __all__ = [
-    "SESSION_COOKIE", "LOGIN_CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "LoginRequired", "CsrfError",
-    "FormTooLargeError", "UnsupportedFormError", "FormFields", "SessionCache", "get_db", "get_web_settings", "client_address",
-    "current_user", "optional_user", "require", "form_fields", "check_login_csrf", "new_login_csrf", "check_origin",
+    "SESSION_COOKIE",
+    "LOGIN_CSRF_COOKIE",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "LoginRequired",
+    "CsrfError",
+    "FormTooLargeError",
+    "UnsupportedFormError",
+    "FormFields",
+    "SessionCache",
+    "get_db",
+    "get_web_settings",
+    "client_address",
+    "current_user",
+    "optional_user",
+    "require",
+    "form_fields",
+    "check_login_csrf",
+    "new_login_csrf",
+    "check_origin",
 ]
 
 SESSION_COOKIE = "sabrkit_session"
@@ -139,10 +156,14 @@ async def form_fields(request: Request) -> FormFields:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise FormTooLargeError(f"form of {len(body)} bytes; rule: at most {MAX_FORM_BYTES} bytes; fix: send less")
+        raise FormTooLargeError(
+            f"form of {len(body)} bytes; rule: at most {MAX_FORM_BYTES} bytes; fix: send less"
+        )
     if body and content_type not in ("application/x-www-form-urlencoded", ""):
-        raise UnsupportedFormError(f"form sent as {content_type!r}; rule: forms are URL-encoded; "
-                                   "fix: send application/x-www-form-urlencoded (or use the JSON API)")
+        raise UnsupportedFormError(
+            f"form sent as {content_type!r}; rule: forms are URL-encoded; "
+            "fix: send application/x-www-form-urlencoded (or use the JSON API)"
+        )
     fields = FormFields(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     request.state.form_fields = fields
     return fields
@@ -200,9 +221,11 @@ def check_origin(request: Request) -> None:
     host = request.headers.get("host", "").strip().lower()
     sent = urlsplit(source.strip())
     if source.strip().lower() == "null" or not sent.netloc or sent.netloc.lower() != host:
-        raise CsrfError(f"request from {source[:100]!r} to host {host!r}; rule: forms are accepted only from this "
-                        "site's own pages (Origin/Referer must match the host); fix: open the page from this site "
-                        "and submit it again")
+        raise CsrfError(
+            f"request from {source[:100]!r} to host {host!r}; rule: forms are accepted only from this "
+            "site's own pages (Origin/Referer must match the host); fix: open the page from this site "
+            "and submit it again"
+        )
 
 
 async def _check_csrf(request: Request, user: CurrentUser) -> None:
@@ -214,8 +237,10 @@ async def _check_csrf(request: Request, user: CurrentUser) -> None:
     if not sent and content_type in ("application/x-www-form-urlencoded", ""):
         sent = (await form_fields(request)).get(CSRF_FIELD)
     if not sent or not hmac.compare_digest(str(sent), user.csrf_token):
-        raise CsrfError("request without a valid CSRF token; rule: every form carries the session's token; "
-                        "fix: reload the page and submit the form again")
+        raise CsrfError(
+            "request without a valid CSRF token; rule: every form carries the session's token; "
+            "fix: reload the page and submit the form again"
+        )
 
 
 def require(permission: str) -> Callable[..., Any]:
@@ -223,8 +248,10 @@ def require(permission: str) -> Callable[..., Any]:
 
     async def dependency(request: Request, user: CurrentUser = Depends(current_user)) -> CurrentUser:
         if not can(user.role, permission):
-            raise AccessDeniedError(f"{user.username} ({user.role}) may not do this; rule: needs the "
-                                    f"{permission!r} permission; fix: ask an admin, or log in with another account")
+            raise AccessDeniedError(
+                f"{user.username} ({user.role}) may not do this; rule: needs the "
+                f"{permission!r} permission; fix: ask an admin, or log in with another account"
+            )
         await _check_csrf(request, user)
         return user
 
@@ -244,6 +271,8 @@ async def check_login_csrf(request: Request) -> FormFields:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
     sent = fields.get(CSRF_FIELD)
     if not cookie or not sent or not hmac.compare_digest(cookie, sent):
-        raise CsrfError("login form without its CSRF token; rule: the login form must come from this site; "
-                        "fix: reload the login page (cookies must be enabled)")
+        raise CsrfError(
+            "login form without its CSRF token; rule: the login form must come from this site; "
+            "fix: reload the login page (cookies must be enabled)"
+        )
     return fields

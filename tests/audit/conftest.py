@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sabrkit.db import Database
 from sabrkit.audit import open_database
+from sabrkit.db import Database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
 from sabrkit.registry import (
     AdverseEvent,
@@ -31,7 +31,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     server = postgres_test_url()
     if server is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
     with temporary_postgres_schema(server) as url:
         yield url
 
@@ -46,9 +48,18 @@ def db(db_url: str) -> Iterator[Database]:
 
 def _patient(study_id: str = "SABR-RCC-001", **overrides: object) -> Patient:
     values: dict[str, object] = dict(
-        study_id=study_id, mdt_date=date(2024, 5, 2), enrolment_date=date(2024, 5, 6), age_years=64, sex="M",
-        ecog=1, histology="clear_cell", imdc_risk="intermediate", prior_nephrectomy=True,
-        disease_state="oligometastatic", systemic_therapy="tki", last_contact_date=date(2025, 5, 6),
+        study_id=study_id,
+        mdt_date=date(2024, 5, 2),
+        enrolment_date=date(2024, 5, 6),
+        age_years=64,
+        sex="M",
+        ecog=1,
+        histology="clear_cell",
+        imdc_risk="intermediate",
+        prior_nephrectomy=True,
+        disease_state="oligometastatic",
+        systemic_therapy="tki",
+        last_contact_date=date(2025, 5, 6),
     )
     values.update(overrides)
     return Patient(**values)
@@ -65,17 +76,58 @@ def registry(db: Database) -> Database:
     """One patient with a key-table row, a lesion, a course, a visit, an AE, progression and death."""
     with db.transaction(actor="coordinator-a") as session:
         session.add(_patient())
-        session.add(PatientIdentifier(study_id="SABR-RCC-001", hospital_number="H7777777", family_name="Testperson",
-                                      given_name="Alan", date_of_birth=date(1960, 3, 14)))
-        session.add(Lesion(lesion_id="SABR-RCC-001-L1", study_id="SABR-RCC-001", lesion_number=1, site="lung",
-                           longest_diameter_mm=18.5))
+        session.add(
+            PatientIdentifier(
+                study_id="SABR-RCC-001",
+                hospital_number="H7777777",
+                family_name="Testperson",
+                given_name="Alan",
+                date_of_birth=date(1960, 3, 14),
+            )
+        )
+        session.add(
+            Lesion(
+                lesion_id="SABR-RCC-001-L1",
+                study_id="SABR-RCC-001",
+                lesion_number=1,
+                site="lung",
+                longest_diameter_mm=18.5,
+            )
+        )
         session.flush()
-        session.add(SabrCourse(lesion_id="SABR-RCC-001-L1", total_dose_gy=54, fractions=3,
-                               start_date=date(2024, 6, 1), end_date=date(2024, 6, 5), technique="VMAT"))
-        session.add(Visit(study_id="SABR-RCC-001", visit_number=1, visit_date=date(2024, 7, 1), vrs_pain=1,
-                          tess_score=50))
-        session.add(AdverseEvent(study_id="SABR-RCC-001", term="Fatigue", grade=1, ctcae_version="5.0",
-                                 onset_date=date(2024, 6, 20), attribution_sabr="probable"))
-        session.add(ProgressionEvent(study_id="SABR-RCC-001", event_date=date(2024, 12, 1), progression_type="distant"))
+        session.add(
+            SabrCourse(
+                lesion_id="SABR-RCC-001-L1",
+                total_dose_gy=54,
+                fractions=3,
+                start_date=date(2024, 6, 1),
+                end_date=date(2024, 6, 5),
+                technique="VMAT",
+            )
+        )
+        session.add(
+            Visit(
+                study_id="SABR-RCC-001",
+                visit_number=1,
+                visit_date=date(2024, 7, 1),
+                vrs_pain=1,
+                tess_score=50,
+            )
+        )
+        session.add(
+            AdverseEvent(
+                study_id="SABR-RCC-001",
+                term="Fatigue",
+                grade=1,
+                ctcae_version="5.0",
+                onset_date=date(2024, 6, 20),
+                attribution_sabr="probable",
+            )
+        )
+        session.add(
+            ProgressionEvent(
+                study_id="SABR-RCC-001", event_date=date(2024, 12, 1), progression_type="distant"
+            )
+        )
         session.add(Death(study_id="SABR-RCC-001", death_date=date(2025, 6, 1), cause="rcc"))
     return db

@@ -5,9 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from datetime import date
 
-from sabrkit.audit import verify_audit
+from sabrkit.audit import open_database, verify_audit
 from sabrkit.db import Database
-from sabrkit.audit import open_database
 from sabrkit.registry import Patient
 
 N_PROCESSES = 4
@@ -15,9 +14,20 @@ N_TRANSACTIONS = 8
 
 
 def _patient(study_id: str) -> Patient:
-    return Patient(study_id=study_id, mdt_date=date(2024, 5, 2), enrolment_date=date(2024, 5, 6), age_years=64,
-                   sex="M", ecog=1, histology="clear_cell", imdc_risk="intermediate", prior_nephrectomy=True,
-                   disease_state="oligometastatic", systemic_therapy="tki", last_contact_date=date(2025, 5, 6))
+    return Patient(
+        study_id=study_id,
+        mdt_date=date(2024, 5, 2),
+        enrolment_date=date(2024, 5, 6),
+        age_years=64,
+        sex="M",
+        ecog=1,
+        histology="clear_cell",
+        imdc_risk="intermediate",
+        prior_nephrectomy=True,
+        disease_state="oligometastatic",
+        systemic_therapy="tki",
+        last_contact_date=date(2025, 5, 6),
+    )
 
 
 def _writer(url: str, worker: int) -> None:

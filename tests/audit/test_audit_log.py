@@ -8,9 +8,18 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select, update
 
-from sabrkit.audit import AuditError, AuditLogEntry, GENESIS_HASH, audit_history, entry_hash, insert_audited, insert_audited_rows, verify_audit
+from sabrkit.audit import (
+    GENESIS_HASH,
+    AuditError,
+    AuditLogEntry,
+    audit_history,
+    entry_hash,
+    insert_audited,
+    insert_audited_rows,
+    open_database,
+    verify_audit,
+)
 from sabrkit.db import Database
-from sabrkit.audit import open_database
 from sabrkit.registry import Patient, PatientIdentifier, Visit
 
 
@@ -22,8 +31,16 @@ def _entries(db: Database) -> list[AuditLogEntry]:
 def test_every_insert_is_logged_and_chained(registry: Database):
     entries = _entries(registry)
     assert [e.table_name for e in entries].count("patients") == 1
-    assert {e.table_name for e in entries} == {"patients", "patient_identifiers", "lesions", "sabr_courses", "visits",
-                                                "adverse_events", "progression_events", "deaths"}
+    assert {e.table_name for e in entries} == {
+        "patients",
+        "patient_identifiers",
+        "lesions",
+        "sabr_courses",
+        "visits",
+        "adverse_events",
+        "progression_events",
+        "deaths",
+    }
     assert [e.id for e in entries] == list(range(1, len(entries) + 1))
     assert entries[0].prev_hash == GENESIS_HASH
     for before, entry in zip([None, *entries], entries):
@@ -40,12 +57,23 @@ def test_every_insert_is_logged_and_chained(registry: Database):
 def test_hash_is_sha256_of_canonical_entry_plus_previous_hash():
     import hashlib
 
-    entry = {"id": 1, "recorded_at": "2026-01-01T00:00:00.000000", "actor": "a", "action": "insert",
-             "table_name": "visits", "row_key": "1", "old_values": None, "new_values": '{"x":1}', "reason": None,
-             "prev_hash": GENESIS_HASH}
-    canonical = ('{"action":"insert","actor":"a","id":1,"new_values":"{\\"x\\":1}","old_values":null,'
-                 '"prev_hash":"' + GENESIS_HASH + '","reason":null,"recorded_at":"2026-01-01T00:00:00.000000",'
-                 '"row_key":"1","table_name":"visits"}')
+    entry = {
+        "id": 1,
+        "recorded_at": "2026-01-01T00:00:00.000000",
+        "actor": "a",
+        "action": "insert",
+        "table_name": "visits",
+        "row_key": "1",
+        "old_values": None,
+        "new_values": '{"x":1}',
+        "reason": None,
+        "prev_hash": GENESIS_HASH,
+    }
+    canonical = (
+        '{"action":"insert","actor":"a","id":1,"new_values":"{\\"x\\":1}","old_values":null,'
+        '"prev_hash":"' + GENESIS_HASH + '","reason":null,"recorded_at":"2026-01-01T00:00:00.000000",'
+        '"row_key":"1","table_name":"visits"}'
+    )
     assert entry_hash(entry, GENESIS_HASH) == hashlib.sha256((canonical + GENESIS_HASH).encode()).hexdigest()
 
 
@@ -62,7 +90,9 @@ def test_update_without_reason_is_refused_naming_table_and_row(registry: Databas
 
 
 def test_update_and_delete_with_reason_record_old_new_who_and_why(registry: Database):
-    with registry.transaction(actor="coordinator-b", reason="query 7: pain score transcribed wrongly") as session:
+    with registry.transaction(
+        actor="coordinator-b", reason="query 7: pain score transcribed wrongly"
+    ) as session:
         visit = session.scalars(select(Visit)).one()
         visit.vrs_pain = 2
         visit.tess_score = 50  # same value (int vs stored 50.0): not a change
@@ -70,12 +100,19 @@ def test_update_and_delete_with_reason_record_old_new_who_and_why(registry: Data
         session.delete(session.scalars(select(Visit)).one())
     entries = _entries(registry)
     updated, deleted = entries[-2], entries[-1]
-    assert (updated.action, updated.actor, updated.reason) == ("update", "coordinator-b",
-                                                                "query 7: pain score transcribed wrongly")
+    assert (updated.action, updated.actor, updated.reason) == (
+        "update",
+        "coordinator-b",
+        "query 7: pain score transcribed wrongly",
+    )
     old, new = json.loads(updated.old_values), json.loads(updated.new_values)
     assert (old["vrs_pain"], new["vrs_pain"]) == (1, 2)
     assert old["tess_score"] == new["tess_score"] == 50.0
-    assert deleted.action == "delete" and deleted.new_values is None and json.loads(deleted.old_values)["vrs_pain"] == 2
+    assert (
+        deleted.action == "delete"
+        and deleted.new_values is None
+        and json.loads(deleted.old_values)["vrs_pain"] == 2
+    )
     assert len(audit_history(registry, "visits", updated.row_key)) == 3
     assert verify_audit(registry).ok
 
@@ -123,8 +160,16 @@ def test_orm_bulk_statements_on_audited_tables_are_refused(registry: Database):
 
 
 def test_insert_audited_fast_path_logs_every_row(registry: Database):
-    rows = [dict(study_id="SABR-RCC-001", visit_number=n, visit_date=date(2024, 7, 1 + n), vrs_pain=n % 5,
-                 tess_score=40 + n) for n in range(2, 12)]
+    rows = [
+        dict(
+            study_id="SABR-RCC-001",
+            visit_number=n,
+            visit_date=date(2024, 7, 1 + n),
+            vrs_pain=n % 5,
+            tess_score=40 + n,
+        )
+        for n in range(2, 12)
+    ]
     with registry.transaction(actor="importer") as session:
         assert insert_audited(session, Visit, rows) == 10
     with registry.session() as session:
@@ -145,8 +190,13 @@ def test_direct_and_returning_bulk_paths_log_the_same_row(registry: Database):
         (returned_id,) = insert_audited_rows(session, Visit, [dict(base, visit_number=21, id=explicit)])
     assert returned_id == explicit and direct_id < explicit
     with registry.session() as session:
-        logged = dict(session.execute(select(AuditLogEntry.row_key, AuditLogEntry.new_values)
-                                      .where(AuditLogEntry.table_name == "visits")).all())
+        logged = dict(
+            session.execute(
+                select(AuditLogEntry.row_key, AuditLogEntry.new_values).where(
+                    AuditLogEntry.table_name == "visits"
+                )
+            ).all()
+        )
     direct, returning = json.loads(logged[str(direct_id)]), json.loads(logged[str(explicit)])
     for row in (direct, returning):
         row.pop("id"), row.pop("visit_number")
@@ -174,7 +224,11 @@ def test_fast_sqlite_datetime_binding_equals_sqlalchemys():
     Table("t", MetaData(), column)
     dialect = sqlite.dialect()
     fast, general = _binder(column, dialect), DateTime().dialect_impl(dialect).bind_processor(dialect)
-    for value in (dt.datetime(2024, 5, 1, 10, 0), dt.datetime(999, 1, 2, 3, 4, 5, 6), dt.datetime(2026, 12, 31, 23, 59, 59, 999999)):
+    for value in (
+        dt.datetime(2024, 5, 1, 10, 0),
+        dt.datetime(999, 1, 2, 3, 4, 5, 6),
+        dt.datetime(2026, 12, 31, 23, 59, 59, 999999),
+    ):
         assert fast(value, plain_value(value, column)) == fast(value) == general(value)
 
 
@@ -184,9 +238,18 @@ def test_fast_entry_hash_equals_the_canonical_json_definition():
 
     from sabrkit.audit.chain import canonical_json
 
-    entry = {"id": 41, "recorded_at": dt.datetime(2026, 1, 2, 3, 4, 5, 6), "actor": "Zoë \"qa\"", "action": "update",
-             "table_name": "visits", "row_key": "17", "old_values": '{"a":"ä\\n"}', "new_values": None,
-             "reason": "query 7: naïve\ttab", "prev_hash": "ab" * 32}
+    entry = {
+        "id": 41,
+        "recorded_at": dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+        "actor": 'Zoë "qa"',
+        "action": "update",
+        "table_name": "visits",
+        "row_key": "17",
+        "old_values": '{"a":"ä\\n"}',
+        "new_values": None,
+        "reason": "query 7: naïve\ttab",
+        "prev_hash": "ab" * 32,
+    }
     as_text = {**entry, "recorded_at": "2026-01-02T03:04:05.000006"}
     expected = hashlib.sha256((canonical_json(as_text) + entry["prev_hash"]).encode()).hexdigest()
     assert entry_hash(entry, entry["prev_hash"]) == expected
@@ -197,15 +260,32 @@ def test_bulk_chain_hashes_equal_entry_by_entry_hashes():
 
     from sabrkit.audit.chain import chain_hashes
 
-    pending = [("insert", "visits", "1", None, '{"x":"é"}'), ("update", "visits", "1", '{"x":"é"}', '{"x":2}'),
-               ("delete", "lesions", "SABR-RCC-001-L1", '{"y":null}', None)]
+    pending = [
+        ("insert", "visits", "1", None, '{"x":"é"}'),
+        ("update", "visits", "1", '{"x":"é"}', '{"x":2}'),
+        ("delete", "lesions", "SABR-RCC-001-L1", '{"y":null}', None),
+    ]
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 600)
-    fast = chain_hashes(pending, first_id=8, recorded_at=when, actor='a "b"', reason="why\n", prev_hash="cd" * 32)
+    fast = chain_hashes(
+        pending, first_id=8, recorded_at=when, actor='a "b"', reason="why\n", prev_hash="cd" * 32
+    )
     prev, slow = "cd" * 32, []
     for offset, (action, table, key, old, new) in enumerate(pending):
-        prev = entry_hash({"id": 8 + offset, "recorded_at": when, "actor": 'a "b"', "action": action,
-                           "table_name": table, "row_key": key, "old_values": old, "new_values": new,
-                           "reason": "why\n", "prev_hash": prev}, prev)
+        prev = entry_hash(
+            {
+                "id": 8 + offset,
+                "recorded_at": when,
+                "actor": 'a "b"',
+                "action": action,
+                "table_name": table,
+                "row_key": key,
+                "old_values": old,
+                "new_values": new,
+                "reason": "why\n",
+                "prev_hash": prev,
+            },
+            prev,
+        )
         slow.append(prev)
     assert fast == slow
 

@@ -65,7 +65,9 @@ def test_keyed_registry_verifies_against_key_and_checkpoint(keyed_registry: Data
     assert report.n_keyed == report.n_entries == 8
     assert report.checkpoint is not None and "entry 8" in report.checkpoint
     assert "8 keyed entr(ies) verified" in str(report)
-    assert all(e["key_id"] == load_keyring().current and len(e["entry_mac"]) == 64 for e in _entries(keyed_registry))
+    assert all(
+        e["key_id"] == load_keyring().current and len(e["entry_mac"]) == 64 for e in _entries(keyed_registry)
+    )
 
 
 def test_truncation_is_detected_naming_the_entry(keyed_registry: Database):
@@ -73,8 +75,13 @@ def test_truncation_is_detected_naming_the_entry(keyed_registry: Database):
     _drop_append_only_triggers(db)
     last = _entries(db)[-1]
     table, key = last["table_name"], last["row_key"]
-    key_column = {"deaths": "id", "progression_events": "id", "adverse_events": "id", "visits": "id",
-                  "sabr_courses": "id"}.get(table, "id")
+    key_column = {
+        "deaths": "id",
+        "progression_events": "id",
+        "adverse_events": "id",
+        "visits": "id",
+        "sabr_courses": "id",
+    }.get(table, "id")
     with db.engine.begin() as connection:
         connection.execute(text(f"DELETE FROM {table} WHERE {key_column} = :key"), {"key": int(key)})
         connection.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": last["id"]})
@@ -92,8 +99,12 @@ def test_appended_entry_with_a_valid_plain_hash_is_detected(keyed_registry: Data
     entries = _entries(db)
     tail = entries[-1]
     with db.engine.begin() as connection:
-        connection.execute(text("INSERT INTO visits (id, study_id, visit_number, visit_date, vrs_pain) "
-                                "VALUES (900, 'SABR-RCC-001', 2, '2024-08-01', 0)"))
+        connection.execute(
+            text(
+                "INSERT INTO visits (id, study_id, visit_number, visit_date, vrs_pain) "
+                "VALUES (900, 'SABR-RCC-001', 2, '2024-08-01', 0)"
+            )
+        )
     with db.session() as session:
         visit = session.get(Visit, 900)
         from sqlalchemy import inspect as sa_inspect
@@ -102,16 +113,26 @@ def test_appended_entry_with_a_valid_plain_hash_is_detected(keyed_registry: Data
 
         table = audited_table(sa_inspect(Visit))
         new_values = canonical_json(table.plain_row(lambda key, column: getattr(visit, key)))
-    forged = {"id": tail["id"] + 1, "recorded_at": dt.datetime(2024, 8, 1, 9, 0), "actor": "dr-made-up",
-              "action": "insert", "table_name": "visits", "row_key": "900", "old_values": None,
-              "new_values": new_values, "reason": None, "prev_hash": tail["entry_hash"]}
+    forged = {
+        "id": tail["id"] + 1,
+        "recorded_at": dt.datetime(2024, 8, 1, 9, 0),
+        "actor": "dr-made-up",
+        "action": "insert",
+        "table_name": "visits",
+        "row_key": "900",
+        "old_values": None,
+        "new_values": new_values,
+        "reason": None,
+        "prev_hash": tail["entry_hash"],
+    }
     forged["entry_hash"] = entry_hash(forged, tail["entry_hash"])
     forged["key_id"] = tail["key_id"] if copy_mac else None
     forged["entry_mac"] = tail["entry_mac"] if copy_mac else None
     columns = ", ".join(forged)
     with db.engine.begin() as connection:
-        connection.execute(text(f"INSERT INTO audit_log ({columns}) VALUES ({', '.join(':' + k for k in forged)})"),
-                           forged)
+        connection.execute(
+            text(f"INSERT INTO audit_log ({columns}) VALUES ({', '.join(':' + k for k in forged)})"), forged
+        )
     assert _plain_chain_ok(db)  # hash chain intact and the row matches its (forged) entry
     report = verify_audit(db)
     assert [(p.kind, p.row_key) for p in report.problems] == [("key", "9")]
@@ -134,12 +155,24 @@ def test_recomputed_history_is_detected_naming_the_first_rewritten_entry(keyed_r
         rewritten.append({**fields, "entry_hash": prev})
     with db.engine.begin() as connection:
         for entry in rewritten:
-            connection.execute(text("UPDATE audit_log SET actor = :actor, prev_hash = :prev_hash, "
-                                    "entry_hash = :entry_hash WHERE id = :id"), entry)
+            connection.execute(
+                text(
+                    "UPDATE audit_log SET actor = :actor, prev_hash = :prev_hash, "
+                    "entry_hash = :entry_hash WHERE id = :id"
+                ),
+                entry,
+            )
     assert _plain_chain_ok(db)
     report = verify_audit(db)
     kinds = [(p.kind, p.row_key) for p in report.problems]
-    assert kinds == [("key", "4"), ("key", "5"), ("key", "6"), ("key", "7"), ("key", "8"), ("checkpoint", "8")]
+    assert kinds == [
+        ("key", "4"),
+        ("key", "5"),
+        ("key", "6"),
+        ("key", "7"),
+        ("key", "8"),
+        ("checkpoint", "8"),
+    ]
     assert "audit_log entry 4" in str(report) and "history up to it was rewritten" in str(report)
     # the same rewrite with the MACs removed (posing as an unkeyed log) is still caught by the checkpoint
     with db.engine.begin() as connection:
@@ -161,7 +194,9 @@ def test_restore_from_a_backup_verifies_against_its_checkpoint(keyed_registry: D
     shutil.copyfile(latest_file, backup_checkpoint)  # kept with the backup
     shutil.copyfile(path, tmp_path / "backup.db")
     with db.transaction(actor="nurse") as session:  # work after the backup, then a checkpoint
-        session.add(Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0))
+        session.add(
+            Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0)
+        )
     write_checkpoint(db)
     db.dispose()
     shutil.copyfile(tmp_path / "backup.db", path)  # the restore
@@ -192,7 +227,9 @@ def test_key_rotation_keeps_old_entries_verifiable(keyed_registry: Database):
     rotate_key_file()
     keyed_registry.forget_audit_keyring()
     with keyed_registry.transaction(actor="nurse") as session:
-        session.add(Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0))
+        session.add(
+            Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0)
+        )
     entries = _entries(keyed_registry)
     assert entries[0]["key_id"] == old and entries[-1]["key_id"] == load_keyring().current != old
     assert verify_audit(keyed_registry).ok
@@ -205,13 +242,17 @@ def test_without_a_key_file_writes_work_unkeyed_until_the_chain_is_keyed(registr
     init_key_file()
     registry.forget_audit_keyring()
     with registry.transaction(actor="nurse") as session:
-        session.add(Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0))
+        session.add(
+            Visit(study_id="SABR-RCC-001", visit_number=2, visit_date=dt.date(2024, 9, 1), vrs_pain=0)
+        )
     assert verify_audit(registry).ok
     key_file_path().rename(key_file_path().with_suffix(".moved"))
     registry.forget_audit_keyring()
     with pytest.raises(AuditKeyError, match="the chain is keyed"):
         with registry.transaction(actor="nurse") as session:
-            session.add(Visit(study_id="SABR-RCC-001", visit_number=3, visit_date=dt.date(2024, 10, 1), vrs_pain=0))
+            session.add(
+                Visit(study_id="SABR-RCC-001", visit_number=3, visit_date=dt.date(2024, 10, 1), vrs_pain=0)
+            )
     report = verify_audit(registry)
     assert [p.kind for p in report.problems] == ["key"] and "no audit key file" in str(report)
     with pytest.raises(AuditKeyError, match="already exists"):

@@ -48,15 +48,21 @@ def test_direct_sql_update_is_detected_naming_the_row(registry: Database, table:
 
 def test_direct_sql_insert_and_delete_are_detected(registry: Database):
     with registry.engine.begin() as connection:
-        connection.execute(text("INSERT INTO visits (study_id, visit_number, visit_date, vrs_pain) "
-                                "VALUES ('SABR-RCC-001', 2, '2024-08-01', 0)"))
+        connection.execute(
+            text(
+                "INSERT INTO visits (study_id, visit_number, visit_date, vrs_pain) "
+                "VALUES ('SABR-RCC-001', 2, '2024-08-01', 0)"
+            )
+        )
         connection.execute(text("DELETE FROM adverse_events"))
     kinds = {(p.kind, p.table_name) for p in verify_audit(registry).problems}
     assert kinds == {("inserted", "visits"), ("deleted", "adverse_events")}
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'someone else' WHERE id = 3",
-                                       "DELETE FROM audit_log WHERE id = 3"])
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET actor = 'someone else' WHERE id = 3", "DELETE FROM audit_log WHERE id = 3"],
+)
 def test_audit_log_refuses_update_and_delete(registry: Database, statement: str):
     with pytest.raises(DatabaseError, match="append-only"):
         with registry.engine.begin() as connection:

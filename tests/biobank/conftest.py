@@ -3,13 +3,9 @@ SABRKIT_TEST_POSTGRES_URL is set (one throw-away schema per test)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from sabrkit.db import Database
-
-
-
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from sabrkit.biobank import (
 from sabrkit.errors import ValidationError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-SAMPLE_IDS = [make_accession_id(code, serial) for code in SPECIMEN_CODES.values() for serial in (1, 42, 98765, 999999)]
+SAMPLE_IDS = [
+    make_accession_id(code, serial) for code in SPECIMEN_CODES.values() for serial in (1, 42, 98765, 999999)
+]
 
 
 def test_reference_vector_from_python_stdnum_docs():
@@ -55,7 +57,7 @@ def test_every_single_character_substitution_is_detected(accession_id):
     for position in range(len(compact)):
         for char in ALPHABET:
             if char != compact[position]:
-                changed = compact[:position] + char + compact[position + 1:]
+                changed = compact[:position] + char + compact[position + 1 :]
                 assert not _checks(changed), (accession_id, position, char)
 
 
@@ -63,6 +65,7 @@ def test_adjacent_transpositions_are_detected_except_the_documented_hybrid_blind
     """ISO/IEC 7064 hybrid systems detect every single substitution but not every adjacent
     transposition: for MOD 37,36, 72 of the 45,360 (running state, ordered pair) combinations,
     i.e. 1 in 630, leave the check unchanged. Computed here exhaustively."""
+
     def step(state: int, char: str) -> int:
         total = (state + ALPHABET.index(char)) % 36 or 36
         return (2 * total) % 37
@@ -81,7 +84,7 @@ def test_swapped_serial_digits_are_caught_in_over_99_percent_of_ids():
                 a, b = compact[position], compact[position + 1]
                 if a != b:
                     swaps += 1
-                    missed += _checks(compact[:position] + b + a + compact[position + 2:])
+                    missed += _checks(compact[:position] + b + a + compact[position + 2 :])
     assert swaps > 2_000
     assert missed / swaps < 0.01
 

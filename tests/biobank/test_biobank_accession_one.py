@@ -12,16 +12,30 @@ from sabrkit.errors import ImportValidationError
 
 
 def test_one_specimen_gets_an_id_custody_events_and_audit_entries(enrolled_db):
-    accession_id = accession_sample(enrolled_db, {"study_id": "SABR-RCC-001", "timepoint": "baseline",
-                                                  "specimen_type": "plasma", "collected_at": "2024-06-03T09:30",
-                                                  "volume_ml": 4, "centrifugation_g": "", "frozen_at": None},
-                                    operator="lab1")
+    accession_id = accession_sample(
+        enrolled_db,
+        {
+            "study_id": "SABR-RCC-001",
+            "timepoint": "baseline",
+            "specimen_type": "plasma",
+            "collected_at": "2024-06-03T09:30",
+            "volume_ml": 4,
+            "centrifugation_g": "",
+            "frozen_at": None,
+        },
+        operator="lab1",
+    )
     assert accession_id.startswith("SABR-PL-")
     with enrolled_db.session() as session:
         sample = session.execute(select(Sample).where(Sample.accession_id == accession_id)).scalar_one()
-        events = session.scalars(select(CustodyEvent.event_type).where(CustodyEvent.sample_id == sample.id)).all()
-        logged = session.scalar(select(func.count()).where(AuditLogEntry.table_name == "samples",
-                                                            AuditLogEntry.row_key == str(sample.id)))
+        events = session.scalars(
+            select(CustodyEvent.event_type).where(CustodyEvent.sample_id == sample.id)
+        ).all()
+        logged = session.scalar(
+            select(func.count()).where(
+                AuditLogEntry.table_name == "samples", AuditLogEntry.row_key == str(sample.id)
+            )
+        )
     assert sample.remaining_quantity == 4.0 and sample.quantity_unit == "mL"
     assert sorted(events) == ["collected", "received"] and logged == 1
     assert verify_audit(enrolled_db).ok
@@ -31,12 +45,29 @@ def test_every_problem_is_reported_and_nothing_written(enrolled_db):
     with enrolled_db.session() as session:
         before = session.scalar(select(func.count()).select_from(Sample))
     with pytest.raises(ImportValidationError) as caught:
-        accession_sample(enrolled_db, {"study_id": "SABR-RCC-001", "timepoint": "month_5", "specimen_type": "plasma",
-                                       "collected_at": "2024-06-03T09:30", "colour": "red"}, label="form")
+        accession_sample(
+            enrolled_db,
+            {
+                "study_id": "SABR-RCC-001",
+                "timepoint": "month_5",
+                "specimen_type": "plasma",
+                "collected_at": "2024-06-03T09:30",
+                "colour": "red",
+            },
+            label="form",
+        )
     columns = {error.column for error in caught.value.errors}
     assert {"form:timepoint", "form:colour"} <= columns, columns
     with pytest.raises(ImportValidationError, match="processing before collection"):
-        accession_sample(enrolled_db, {"study_id": "SABR-RCC-001", "timepoint": "baseline", "specimen_type": "serum",
-                                       "collected_at": "2024-06-03T09:30", "processed_at": "2024-06-03T08:00"})
+        accession_sample(
+            enrolled_db,
+            {
+                "study_id": "SABR-RCC-001",
+                "timepoint": "baseline",
+                "specimen_type": "serum",
+                "collected_at": "2024-06-03T09:30",
+                "processed_at": "2024-06-03T08:00",
+            },
+        )
     with enrolled_db.session() as session:
         assert session.scalar(select(func.count()).select_from(Sample)) == before

@@ -36,9 +36,12 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
 def assay_db(enrolled_db: Database) -> tuple[Database, list[str], list[str]]:
     add_consent_form(enrolled_db, "1.0", "consent", date(2024, 1, 1), operator="c")
     for study_id in ("SABR-RCC-001", "SABR-RCC-002"):
-        record_consent(enrolled_db, study_id, "1.0", date(2024, 5, 6), ["storage", "future_research"], operator="c")
+        record_consent(
+            enrolled_db, study_id, "1.0", date(2024, 5, 6), ["storage", "future_research"], operator="c"
+        )
     first = add_samples(enrolled_db, 2, study_id="SABR-RCC-001") + add_samples(
-        enrolled_db, 1, study_id="SABR-RCC-001", timepoint="month_3")
+        enrolled_db, 1, study_id="SABR-RCC-001", timepoint="month_3"
+    )
     second = add_samples(enrolled_db, 1, study_id="SABR-RCC-002")
     return enrolled_db, first, second
 
@@ -47,16 +50,30 @@ def test_bad_rows_reported_together_nothing_written(assay_db, tmp_path: Path):
     db, first, _ = assay_db
     rows = [
         [first[0], "IL6", "4.2", "pg/mL", "ELISA", "B1", "1.0", "2024-08-01"],
-        ["SABR-PL-000999-X", "IL6", "1", "pg/mL", "ELISA", "B1", "1.0", "2024-08-01"],   # malformed
-        [first[0].replace("000001", "000077")[:-1] + "Z", "IL6", "1", "pg/mL", "ELISA", "B1", "", "2024-08-01"],
-        [first[1], "IL 6", "1", "pg/mL", "ELISA", "B1", "", "2024-08-01"],               # analyte name
-        [first[1], "IL6", "1", "pg/mL", "ELISA", "B1", "-1", "2024-08-01"],              # LOD < 0
-        [first[1], "IL6", "1", "pg/mL", "ELISA", "B1", "", "2024-05-01"],                # before collection
+        ["SABR-PL-000999-X", "IL6", "1", "pg/mL", "ELISA", "B1", "1.0", "2024-08-01"],  # malformed
+        [
+            first[0].replace("000001", "000077")[:-1] + "Z",
+            "IL6",
+            "1",
+            "pg/mL",
+            "ELISA",
+            "B1",
+            "",
+            "2024-08-01",
+        ],
+        [first[1], "IL 6", "1", "pg/mL", "ELISA", "B1", "", "2024-08-01"],  # analyte name
+        [first[1], "IL6", "1", "pg/mL", "ELISA", "B1", "-1", "2024-08-01"],  # LOD < 0
+        [first[1], "IL6", "1", "pg/mL", "ELISA", "B1", "", "2024-05-01"],  # before collection
     ]
     with pytest.raises(ImportValidationError) as caught:
         import_assay_results(db, _write(tmp_path / "a.csv", rows), operator="lab2")
     assert {(e.row, e.column.split(":")[1]) for e in caught.value.errors} == {
-        (3, "accession_id"), (4, "accession_id"), (5, "analyte"), (6, "lod"), (7, "measured_on")}
+        (3, "accession_id"),
+        (4, "accession_id"),
+        (5, "analyte"),
+        (6, "lod"),
+        (7, "measured_on"),
+    }
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(AssayResult)) == 0
     summary = import_assay_results(db, _write(tmp_path / "b.csv", rows[:1]), operator="lab2", dry_run=True)
@@ -67,8 +84,8 @@ def test_export_joined_to_patients_and_wide_features(assay_db, tmp_path: Path):
     db, first, second = assay_db
     rows = [
         [first[0], "ctDNA_VAF", "0.8", "%", "ddPCR", "R1", "0.1", "2024-08-01"],
-        [first[1], "ctDNA_VAF", "0.05", "%", "ddPCR", "R1", "0.1", "2024-08-01"],   # below LOD
-        [first[2], "ctDNA_VAF", "", "%", "ddPCR", "R2", "0.1", "2024-10-01"],       # not detected
+        [first[1], "ctDNA_VAF", "0.05", "%", "ddPCR", "R1", "0.1", "2024-08-01"],  # below LOD
+        [first[2], "ctDNA_VAF", "", "%", "ddPCR", "R2", "0.1", "2024-10-01"],  # not detected
         [second[0], "IL6", "3.0", "pg/mL", "ELISA", "E1", "1.0", "2024-08-02"],
     ]
     import_assay_results(db, _write(tmp_path / "a.csv", rows), operator="lab2")
@@ -82,6 +99,9 @@ def test_export_joined_to_patients_and_wide_features(assay_db, tmp_path: Path):
     assert wide.loc["SABR-RCC-002", "IL6_baseline"] == 3.0
     # a participant without consent is left out
     [third] = add_samples(db, 1, study_id="SABR-RCC-003")
-    import_assay_results(db, _write(tmp_path / "c.csv", [[third, "IL6", "1", "pg/mL", "ELISA", "E2", "", "2024-08-01"]]),
-                         operator="lab2")
+    import_assay_results(
+        db,
+        _write(tmp_path / "c.csv", [[third, "IL6", "1", "pg/mL", "ELISA", "E2", "", "2024-08-01"]]),
+        operator="lab2",
+    )
     assert "SABR-RCC-003" not in set(assay_results_table(db)["study_id"])

@@ -5,8 +5,8 @@ edit behind the platform's back)."""
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +14,8 @@ from biobank_helpers import STUDY_IDS, make_patient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from sabrkit.cli import app
 from sabrkit.audit import open_database
+from sabrkit.cli import app
 
 runner = CliRunner()
 
@@ -39,8 +39,10 @@ def test_biobank_commands_end_to_end(tmp_path: Path):
         writer.writerow(["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "4.0"])
         writer.writerow(["SABR-RCC-003", "month_3", "serum", "2024-09-01T09:00", "2.0"])
     bad = tmp_path / "bad.csv"
-    bad.write_text("study_id,timepoint,specimen_type,collected_at,volume_ml\n"
-                   "SABR-RCC-009,baseline,plasma,2024-05-27T08:15,4\nSABR-RCC-001,week_9,plasma,2024-05-27T08:15,4\n")
+    bad.write_text(
+        "study_id,timepoint,specimen_type,collected_at,volume_ml\n"
+        "SABR-RCC-009,baseline,plasma,2024-05-27T08:15,4\nSABR-RCC-001,week_9,plasma,2024-05-27T08:15,4\n"
+    )
 
     code, out = _invoke(url, "import", str(bad), "--operator", "lab1")
     assert code == 1 and "row 2" in out and "row 3" in out and "nothing was imported" in out
@@ -64,22 +66,49 @@ def test_biobank_commands_end_to_end(tmp_path: Path):
     assert "2 of 4 mL" in out and "F1/S1/R1/B01:A1" in out
     code, out = _invoke(url, "events", plasma)
     # the event types in order (tolerant of how the console wraps lines)
-    kinds = re.findall(r"\b(collected|received|processed|frozen|thawed|moved|aliquoted|shipped|consumed|disposed)\b", out)
+    kinds = re.findall(
+        r"\b(collected|received|processed|frozen|thawed|moved|aliquoted|shipped|consumed|disposed)\b", out
+    )
     assert kinds == ["collected", "received", "frozen", "aliquoted"], out
-    assert _invoke(url, "consent", "form-add", "1.0", "--title", "Biobank consent", "--from", "2024-01-01")[0] == 0
+    assert (
+        _invoke(url, "consent", "form-add", "1.0", "--title", "Biobank consent", "--from", "2024-01-01")[0]
+        == 0
+    )
     for study_id in ("SABR-RCC-001", "SABR-RCC-003"):
-        code, out = _invoke(url, "consent", "record", study_id, "--form", "1.0", "--signed", "2024-05-06",
-                            "--scope", "storage", "--scope", "future_research")
+        code, out = _invoke(
+            url,
+            "consent",
+            "record",
+            study_id,
+            "--form",
+            "1.0",
+            "--signed",
+            "2024-05-06",
+            "--scope",
+            "storage",
+            "--scope",
+            "future_research",
+        )
         assert code == 0, out
-    code, out = _invoke(url, "consent", "withdraw", "SABR-RCC-003", "--reason", "participant request",
-                        "--operator", "coordinator")
+    code, out = _invoke(
+        url,
+        "consent",
+        "withdraw",
+        "SABR-RCC-003",
+        "--reason",
+        "participant request",
+        "--operator",
+        "coordinator",
+    )
     assert code == 0 and "1 disposal task(s)" in out
     assert serum in _invoke(url, "consent", "tasks")[1]
     code, out = _invoke(url, "shipment", "create", "--to", "Cytokine lab")
     shipment = out.strip()
     code, out = _invoke(url, "shipment", "add", shipment, serum)
     assert code == 1 and "ConsentError" in out and "consent 1.0 of SABR-RCC-003" in out
-    code, out = _invoke(url, "labels", plasma, "--pdf", str(tmp_path / "l.pdf"), "--zpl", str(tmp_path / "l.zpl"))
+    code, out = _invoke(
+        url, "labels", plasma, "--pdf", str(tmp_path / "l.pdf"), "--zpl", str(tmp_path / "l.zpl")
+    )
     assert code == 0 and (tmp_path / "l.pdf").read_bytes().startswith(b"%PDF")
     assert _invoke(url, "export", str(tmp_path / "export"), "--format", "csv")[0] == 0
     exported = pd.read_csv(tmp_path / "export" / "samples.csv")
@@ -87,6 +116,8 @@ def test_biobank_commands_end_to_end(tmp_path: Path):
     code, out = _invoke(url, "audit", "verify")
     assert code == 0 and "OK" in out
     with open_database(url) as db, db.engine.begin() as connection:  # an edit behind the platform's back
-        connection.execute(text("UPDATE samples SET remaining_quantity = 4.0 WHERE accession_id = :a"), {"a": plasma})
+        connection.execute(
+            text("UPDATE samples SET remaining_quantity = 4.0 WHERE accession_id = :a"), {"a": plasma}
+        )
     code, out = _invoke(url, "audit", "verify")
     assert code == 1 and "samples" in out

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from sabrkit.audit import verify_audit
 from sabrkit.biobank import create_storage
-from sabrkit.biobank.tables import CustodyEvent, Sample, SampleDerivation, SamplePosition
 from sabrkit.biobank.storage import position_label
+from sabrkit.biobank.tables import CustodyEvent, Sample, SampleDerivation, SamplePosition
 from sabrkit.db import Database
 
 pytestmark = pytest.mark.slow  # 8 processes contend for one lock: 30-60 s on a 2-core machine
@@ -73,8 +73,16 @@ print(json.dumps({"made": made, "refused": refused, "other": other}), flush=True
 
 def _run_workers(script: str, args: list[list[str]], stdin_first: list[str] | None = None) -> list[dict]:
     """Start one process per args list, wait until all are ready, release them together."""
-    processes = [subprocess.Popen([sys.executable, "-c", script, *a], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for a in args]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *a],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in args
+    ]
     try:
         for index, process in enumerate(processes):
             if stdin_first is not None:
@@ -107,7 +115,7 @@ def test_eight_processes_compete_for_one_hundred_positions(enrolled_db: Database
     stdin, args = [], []
     for worker in range(N_WORKERS):
         order = [positions[i] for i in rng.permutation(100)] * 2
-        mine = accession_ids[worker * N_ATTEMPTS:(worker + 1) * N_ATTEMPTS]
+        mine = accession_ids[worker * N_ATTEMPTS : (worker + 1) * N_ATTEMPTS]
         stdin.append(json.dumps(list(zip(mine, order))))
         args.append([db_url, BOX, f"worker{worker}"])
     results = _run_workers(_PLACE_WORKER, args, stdin)
@@ -123,15 +131,24 @@ def test_eight_processes_compete_for_one_hundred_positions(enrolled_db: Database
     assert sorted(position for _, position in placed) == sorted(positions)
     with db.session() as session:
         per_position = session.execute(
-            select(SamplePosition.row, SamplePosition.col, func.count()).group_by(SamplePosition.row, SamplePosition.col)
+            select(SamplePosition.row, SamplePosition.col, func.count()).group_by(
+                SamplePosition.row, SamplePosition.col
+            )
         ).all()
         assert len(per_position) == 100 and {n for _, _, n in per_position} == {1}
-        stored = dict(session.execute(
-            select(Sample.accession_id, Sample.status).join(SamplePosition, SamplePosition.sample_id == Sample.id)).all())
+        stored = dict(
+            session.execute(
+                select(Sample.accession_id, Sample.status).join(
+                    SamplePosition, SamplePosition.sample_id == Sample.id
+                )
+            ).all()
+        )
         assert stored == {accession_id: "stored" for accession_id, _ in placed}
         frozen = session.execute(
-            select(Sample.accession_id, CustodyEvent.location).join(CustodyEvent, CustodyEvent.sample_id == Sample.id)
-            .where(CustodyEvent.event_type == "frozen")).all()
+            select(Sample.accession_id, CustodyEvent.location)
+            .join(CustodyEvent, CustodyEvent.sample_id == Sample.id)
+            .where(CustodyEvent.event_type == "frozen")
+        ).all()
         # exactly one "frozen" event per successful placement, at the position it got; none for refusals
         assert sorted(frozen) == sorted((a, f"{BOX}:{p}") for a, p in placed)
     assert verify_audit(db).ok
@@ -148,7 +165,8 @@ def test_concurrent_aliquots_never_oversubscribe_the_parent(enrolled_db: Databas
     with db.session() as session:
         sample = session.execute(select(Sample).where(Sample.accession_id == parent)).scalar_one()
         assert (sample.remaining_quantity, sample.status) == (0.0, "depleted")
-        taken = session.execute(select(func.sum(SampleDerivation.quantity_taken))
-                                .where(SampleDerivation.parent_id == sample.id)).scalar_one()
+        taken = session.execute(
+            select(func.sum(SampleDerivation.quantity_taken)).where(SampleDerivation.parent_id == sample.id)
+        ).scalar_one()
         assert taken == 5.0
     assert verify_audit(db).ok

@@ -41,10 +41,18 @@ ALL_SCOPES = ["storage", "future_research", "genetic_research", "image_linkage"]
 @pytest.fixture
 def consented_db(enrolled_db: Database) -> Database:
     add_consent_form(enrolled_db, "1.0", "SABR RCC biobank consent", date(2024, 1, 1), operator="coordinator")
-    add_consent_form(enrolled_db, "2.0", "SABR RCC biobank consent (genetics)", date(2024, 6, 1), operator="coordinator")
+    add_consent_form(
+        enrolled_db, "2.0", "SABR RCC biobank consent (genetics)", date(2024, 6, 1), operator="coordinator"
+    )
     record_consent(enrolled_db, "SABR-RCC-001", "1.0", date(2024, 5, 6), ALL_SCOPES, operator="coordinator")
-    record_consent(enrolled_db, "SABR-RCC-002", "1.0", date(2024, 5, 6), ["storage", "future_research"],
-                   operator="coordinator")
+    record_consent(
+        enrolled_db,
+        "SABR-RCC-002",
+        "1.0",
+        date(2024, 5, 6),
+        ["storage", "future_research"],
+        operator="coordinator",
+    )
     record_consent(enrolled_db, "SABR-RCC-003", "1.0", date(2024, 5, 6), ALL_SCOPES, operator="coordinator")
     return enrolled_db
 
@@ -59,21 +67,31 @@ def _assay_csv(path: Path, accession_ids: list[str]) -> Path:
 
 
 def test_scopes_and_versions(consented_db: Database):
-    assert consented_study_ids(consented_db, "future_research") == {"SABR-RCC-001", "SABR-RCC-002", "SABR-RCC-003"}
+    assert consented_study_ids(consented_db, "future_research") == {
+        "SABR-RCC-001",
+        "SABR-RCC-002",
+        "SABR-RCC-003",
+    }
     assert consented_study_ids(consented_db, "genetic_research") == {"SABR-RCC-001", "SABR-RCC-003"}
     # re-consent on the newer form version replaces the scopes in force
     record_consent(consented_db, "SABR-RCC-003", "2.0", date(2024, 7, 1), ["storage"], operator="coordinator")
     assert "SABR-RCC-003" not in consented_study_ids(consented_db, "image_linkage")
     with pytest.raises(Exception, match=r"form 2.0 is in use from 2024-06-01"):
-        record_consent(consented_db, "SABR-RCC-002", "2.0", date(2024, 5, 7), ALL_SCOPES, operator="coordinator")
+        record_consent(
+            consented_db, "SABR-RCC-002", "2.0", date(2024, 5, 7), ALL_SCOPES, operator="coordinator"
+        )
     with pytest.raises(NotFoundError):
-        record_consent(consented_db, "SABR-RCC-099", "1.0", date(2024, 5, 6), ALL_SCOPES, operator="coordinator")
+        record_consent(
+            consented_db, "SABR-RCC-099", "1.0", date(2024, 5, 6), ALL_SCOPES, operator="coordinator"
+        )
 
 
 def test_release_needs_the_scope(consented_db: Database):
     [sample] = add_samples(consented_db, 1, study_id="SABR-RCC-002")
     code = create_shipment(consented_db, "Genomics core", "genetic_research", operator="lab1")
-    with pytest.raises(ConsentError, match=r"consent 1.0 of SABR-RCC-002 \(signed 2024-05-06\) does not cover genetic"):
+    with pytest.raises(
+        ConsentError, match=r"consent 1.0 of SABR-RCC-002 \(signed 2024-05-06\) does not cover genetic"
+    ):
         add_to_shipment(consented_db, code, [sample], operator="lab1")
 
 
@@ -87,7 +105,9 @@ def test_withdrawal_blocks_every_release_and_export(consented_db: Database, tmp_
     draft = create_shipment(db, "Cytokine lab", "future_research", operator="lab1")
     add_to_shipment(db, draft, [kept[0], gone[1]], operator="lab1")
 
-    summary = withdraw_consent(db, "SABR-RCC-003", operator="coordinator", reason="participant request 2024-09-01")
+    summary = withdraw_consent(
+        db, "SABR-RCC-003", operator="coordinator", reason="participant request 2024-09-01"
+    )
     assert (summary.disposal_tasks, summary.removed_from_shipments) == (3, 1)
 
     # 1. no release: adding, and shipping a shipment that still held the sample, both fail naming the consent
@@ -109,12 +129,26 @@ def test_withdrawal_blocks_every_release_and_export(consented_db: Database, tmp_
         assert "SABR-RCC-003" not in consented_study_ids(db, scope)
     # 3. disposal tasks for every sample still held
     with db.session() as session:
-        tasks = session.execute(select(Sample.accession_id).join(DisposalTask, DisposalTask.sample_id == Sample.id)
-                                .where(DisposalTask.status == "open")).scalars().all()
+        tasks = (
+            session.execute(
+                select(Sample.accession_id)
+                .join(DisposalTask, DisposalTask.sample_id == Sample.id)
+                .where(DisposalTask.status == "open")
+            )
+            .scalars()
+            .all()
+        )
         assert sorted(tasks) == sorted(gone)
         # 4. the audit log shows who withdrew and why
-        entries = session.execute(select(AuditLogEntry).where(AuditLogEntry.table_name == "consents",
-                                                              AuditLogEntry.action == "update")).scalars().all()
+        entries = (
+            session.execute(
+                select(AuditLogEntry).where(
+                    AuditLogEntry.table_name == "consents", AuditLogEntry.action == "update"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(entries) == 1 and entries[0].actor == "coordinator"
     assert entries[0].reason == "consent withdrawal: participant request 2024-09-01"
     assert json.loads(entries[0].new_values)["withdrawn_at"] is not None
@@ -138,8 +172,9 @@ def test_consent_checked_again_when_the_shipment_leaves(consented_db: Database, 
     assert ship(db, code, operator="lab1") == 2
     assert receive_shipment(db, code, operator="courier-desk") == 2
     with db.session() as session:
-        assert set(session.execute(select(Sample.status).where(Sample.accession_id.in_(samples))).scalars()) == {
-            "at_destination"}
+        assert set(
+            session.execute(select(Sample.status).where(Sample.accession_id.in_(samples))).scalars()
+        ) == {"at_destination"}
     # withdrawal between draft and departure blocks the whole shipment
     [late] = add_samples(db, 1, study_id="SABR-RCC-002")
     second = create_shipment(db, "Cytokine lab", "future_research", operator="lab1")
@@ -163,12 +198,15 @@ def test_after_withdrawal_samples_are_only_disposed_of(consented_db: Database):
     with consented_db.session() as session:
         before = {(s.accession_id, s.status, s.remaining_quantity) for s in session.scalars(select(Sample))}
         held = {s.id for s in session.scalars(select(Sample).where(Sample.study_id == "SABR-RCC-003"))}
-        tasks = {t.sample_id for t in session.scalars(select(DisposalTask).where(DisposalTask.status == "open"))}
+        tasks = {
+            t.sample_id for t in session.scalars(select(DisposalTask).where(DisposalTask.status == "open"))
+        }
     assert held == tasks  # every remaining sample, the aliquot included, has a disposal task
     attempts = {
         "aliquoting": lambda: aliquot_sample(consented_db, second, [0.5], operator="lab1"),
-        "extracting dna": lambda: derive_sample(consented_db, buffy, "dna", taken=0.5, yield_quantity=10,
-                                                operator="lab1"),
+        "extracting dna": lambda: derive_sample(
+            consented_db, buffy, "dna", taken=0.5, yield_quantity=10, operator="lab1"
+        ),
         "pooling": lambda: pool_samples(consented_db, {first: 0.5, second: 0.5}, operator="lab1"),
         "consuming": lambda: consume_sample(consented_db, aliquot, operator="lab1", reason="ELISA"),
     }
@@ -177,11 +215,16 @@ def test_after_withdrawal_samples_are_only_disposed_of(consented_db: Database):
             attempt()
         assert "sabrkit biobank dispose" in str(caught.value)
     with consented_db.session() as session:
-        assert {(s.accession_id, s.status, s.remaining_quantity) for s in session.scalars(select(Sample))} == before
+        assert {
+            (s.accession_id, s.status, s.remaining_quantity) for s in session.scalars(select(Sample))
+        } == before
     dispose_sample(consented_db, aliquot, operator="lab1", reason="consent withdrawn")  # the documented step
     with consented_db.session() as session:
-        task = session.scalars(select(DisposalTask).join(Sample, Sample.id == DisposalTask.sample_id)
-                               .where(Sample.accession_id == aliquot)).one()
+        task = session.scalars(
+            select(DisposalTask)
+            .join(Sample, Sample.id == DisposalTask.sample_id)
+            .where(Sample.accession_id == aliquot)
+        ).one()
     assert task.status == "done"
 
 
@@ -189,6 +232,9 @@ def test_a_sample_received_after_the_withdrawal_gets_a_disposal_task(consented_d
     withdraw_consent(consented_db, "SABR-RCC-002", operator="coordinator", reason="participant asked")
     [late] = add_samples(consented_db, 1, study_id="SABR-RCC-002")
     with consented_db.session() as session:
-        tasks = session.scalars(select(DisposalTask).join(Sample, Sample.id == DisposalTask.sample_id)
-                                .where(Sample.accession_id == late)).all()
+        tasks = session.scalars(
+            select(DisposalTask)
+            .join(Sample, Sample.id == DisposalTask.sample_id)
+            .where(Sample.accession_id == late)
+        ).all()
     assert [t.status for t in tasks] == ["open"] and "received after the withdrawal" in tasks[0].reason

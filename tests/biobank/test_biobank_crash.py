@@ -47,23 +47,39 @@ def _write_rows(path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml", "source_id"])
         for i in range(N_ROWS):  # the tube barcode makes each row distinct (exact duplicate rows are refused)
-            writer.writerow([f"SABR-RCC-00{1 + i % 3}", "month_3", ("plasma", "serum", "urine")[i % 3],
-                             f"2024-09-{1 + i % 28:02d}T{8 + i % 4:02d}:{i % 60:02d}", "1.5", f"TUBE-{i:05d}"])
+            writer.writerow(
+                [
+                    f"SABR-RCC-00{1 + i % 3}",
+                    "month_3",
+                    ("plasma", "serum", "urine")[i % 3],
+                    f"2024-09-{1 + i % 28:02d}T{8 + i % 4:02d}:{i % 60:02d}",
+                    "1.5",
+                    f"TUBE-{i:05d}",
+                ]
+            )
     return path
 
 
 def _counts(db: Database) -> tuple[int, int]:
     with db.session() as session:
-        return (session.scalar(select(func.count()).select_from(Sample)),
-                session.scalar(select(func.count()).select_from(CustodyEvent)))
+        return (
+            session.scalar(select(func.count()).select_from(Sample)),
+            session.scalar(select(func.count()).select_from(CustodyEvent)),
+        )
 
 
 @pytest.mark.slow  # a 10,000-row import twice and a killed process: 10-35 s
-def test_sigkill_mid_import_leaves_none_then_a_full_run_commits_all(enrolled_db: Database, db_url: str, tmp_path: Path):
+def test_sigkill_mid_import_leaves_none_then_a_full_run_commits_all(
+    enrolled_db: Database, db_url: str, tmp_path: Path
+):
     csv_path = _write_rows(tmp_path / "samples.csv")
     marker = tmp_path / "half-written"
-    process = subprocess.Popen([sys.executable, "-c", _IMPORT_UNTIL_HALF_THEN_WAIT, db_url, str(csv_path), str(marker)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _IMPORT_UNTIL_HALF_THEN_WAIT, db_url, str(csv_path), str(marker)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():

@@ -9,14 +9,25 @@ import pytest
 import zxingcpp
 from biobank_helpers import add_samples
 
-from sabrkit.biobank import LAYOUTS, LabelRecord, label_records, make_accession_id, write_label_sheet, zpl_labels
+from sabrkit.biobank import (
+    LAYOUTS,
+    LabelRecord,
+    label_records,
+    make_accession_id,
+    write_label_sheet,
+    zpl_labels,
+)
 from sabrkit.db import Database
 from sabrkit.errors import NotFoundError, ValidationError
 
+
 def _records() -> list[LabelRecord]:
     ids = [make_accession_id("plasma", 123), make_accession_id("serum", 7), make_accession_id("dna", 999999)]
-    return [LabelRecord(ids[0], "plasma", "month_3"), LabelRecord(ids[1], "serum", "baseline"),
-            LabelRecord(ids[2], "dna", "progression")]
+    return [
+        LabelRecord(ids[0], "plasma", "month_3"),
+        LabelRecord(ids[1], "serum", "baseline"),
+        LabelRecord(ids[2], "dna", "progression"),
+    ]
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -31,7 +42,9 @@ def test_rendered_barcodes_decode_to_the_accession_ids(layout: str, tmp_path: Pa
     assert {result.format.name for result in decoded} == {"QRCode"}
     text = document[0].get_textpage().get_text_range()
     for record in records:
-        assert record.accession_id in text.replace("\r", "").replace("\n", "") or record.accession_id[:7] in text
+        assert (
+            record.accession_id in text.replace("\r", "").replace("\n", "") or record.accession_id[:7] in text
+        )
 
 
 def test_sheets_continue_on_new_pages_and_skip_used_labels(tmp_path: Path):
@@ -60,7 +73,9 @@ def test_zpl_has_one_datamatrix_and_the_readable_id_per_label():
     assert len(blocks) == 3
     for block, record in zip(blocks, records):
         assert block.strip().startswith("^XA")
-        assert f"^BXN,5,200^FD{record.accession_id}^FS" in block  # Data Matrix ECC 200, 5-dot modules at 300 dpi
+        assert (
+            f"^BXN,5,200^FD{record.accession_id}^FS" in block
+        )  # Data Matrix ECC 200, 5-dot modules at 300 dpi
         assert block.count(f"^FD{record.accession_id}^FS") == 2  # barcode + human-readable line
         assert "^PW384" in block and "^LL150" in block  # 1.28 x 0.5 in at 300 dpi
     assert f"^FDMA,{records[0].accession_id}^FS" in zpl_labels(records, symbology="qr")

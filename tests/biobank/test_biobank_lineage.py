@@ -27,6 +27,7 @@ from sabrkit.biobank import (
 from sabrkit.biobank.tables import Sample
 from sabrkit.db import Database
 
+
 def _t0() -> datetime:
     """Five minutes after now: after the samples a test adds are received (computed per test,
     since a module-level constant goes stale when the suite runs long)."""
@@ -46,12 +47,22 @@ def test_aliquots_take_from_the_parent_and_never_more_than_is_left(enrolled_db: 
     assert lineage(enrolled_db, parent) == {"parents": [], "children": sorted(children)}
     assert lineage(enrolled_db, children[0]) == {"parents": [parent], "children": []}
     child = _sample(enrolled_db, children[0])
-    assert (child.kind, child.quantity, child.study_id, child.timepoint) == ("aliquot", 1.0, "SABR-RCC-001", "baseline")
+    assert (child.kind, child.quantity, child.study_id, child.timepoint) == (
+        "aliquot",
+        1.0,
+        "SABR-RCC-001",
+        "baseline",
+    )
     with pytest.raises(QuantityError, match=r"never takes more than the parent has left \(1.5 mL\)"):
         aliquot_sample(enrolled_db, parent, [1.0, 1.0], operator="lab1")
-    assert _sample(enrolled_db, parent).remaining_quantity == pytest.approx(1.5)  # refused request changed nothing
+    assert _sample(enrolled_db, parent).remaining_quantity == pytest.approx(
+        1.5
+    )  # refused request changed nothing
     aliquot_sample(enrolled_db, parent, [1.5], operator="lab1")
-    assert (_sample(enrolled_db, parent).remaining_quantity, _sample(enrolled_db, parent).status) == (0.0, "depleted")
+    assert (_sample(enrolled_db, parent).remaining_quantity, _sample(enrolled_db, parent).status) == (
+        0.0,
+        "depleted",
+    )
     with pytest.raises(SampleStateError, match="status depleted"):
         aliquot_sample(enrolled_db, parent, [0.1], operator="lab1")
 
@@ -64,9 +75,11 @@ def test_consumed_and_disposed_samples_cannot_be_used(enrolled_db: Database):
     with pytest.raises(SampleStateError, match="consumed"):
         aliquot_sample(enrolled_db, a, [0.1], operator="lab1")
     dispose_sample(enrolled_db, b, operator="lab1", reason="tube cracked")
-    for action in (lambda: aliquot_sample(enrolled_db, b, [0.1], operator="lab1"),
-                   lambda: consume_sample(enrolled_db, b, operator="lab1", reason="x"),
-                   lambda: dispose_sample(enrolled_db, b, operator="lab1", reason="again")):
+    for action in (
+        lambda: aliquot_sample(enrolled_db, b, [0.1], operator="lab1"),
+        lambda: consume_sample(enrolled_db, b, operator="lab1", reason="x"),
+        lambda: dispose_sample(enrolled_db, b, operator="lab1", reason="again"),
+    ):
         with pytest.raises(SampleStateError, match="disposed"):
             action()
 
@@ -76,7 +89,10 @@ def test_derivative_and_pool(enrolled_db: Database):
     dna = derive_sample(enrolled_db, buffy, "dna", taken=0.5, yield_quantity=12.5, operator="lab1")
     extracted = _sample(enrolled_db, dna)
     assert dna.startswith("SABR-DN-") and (extracted.kind, extracted.quantity, extracted.quantity_unit) == (
-        "derivative", 12.5, "ug")
+        "derivative",
+        12.5,
+        "ug",
+    )
     assert _sample(enrolled_db, buffy).remaining_quantity == 0.5
     a, b = add_samples(enrolled_db, 2, volume_ml=1.0)
     pooled = pool_samples(enrolled_db, {a: 0.5, b: 1.0}, operator="lab1")
@@ -99,7 +115,9 @@ def test_freeze_thaw_counts_equal_the_hand_worked_example(enrolled_db: Database)
     thaw_sample(enrolled_db, parent, operator="lab1", at=T0 + timedelta(days=10))
     place_sample(enrolled_db, parent, box, "A1", operator="lab1", at=T0 + timedelta(days=10, hours=1))
     assert thaw_sample(enrolled_db, parent, operator="lab1", at=T0 + timedelta(days=20)) == 2
-    [child] = aliquot_sample(enrolled_db, parent, [1.0], operator="lab1", at=T0 + timedelta(days=20, minutes=30))
+    [child] = aliquot_sample(
+        enrolled_db, parent, [1.0], operator="lab1", at=T0 + timedelta(days=20, minutes=30)
+    )
     assert freeze_thaw_count(enrolled_db, child) == 2
     place_sample(enrolled_db, child, box, "A2", operator="lab1", at=T0 + timedelta(days=20, hours=1))
     thaw_sample(enrolled_db, child, operator="lab1", at=T0 + timedelta(days=30))
@@ -107,7 +125,17 @@ def test_freeze_thaw_counts_equal_the_hand_worked_example(enrolled_db: Database)
     thaw_sample(enrolled_db, parent, operator="lab1", at=T0 + timedelta(days=40))
     assert (freeze_thaw_count(enrolled_db, parent), freeze_thaw_count(enrolled_db, child)) == (3, 3)
     kinds = [e.event_type for e in custody_history(enrolled_db, parent)]
-    assert kinds == ["collected", "received", "frozen", "thawed", "frozen", "thawed", "aliquoted", "frozen", "thawed"]
+    assert kinds == [
+        "collected",
+        "received",
+        "frozen",
+        "thawed",
+        "frozen",
+        "thawed",
+        "aliquoted",
+        "frozen",
+        "thawed",
+    ]
 
 
 def test_custody_events_are_append_only_in_the_database(enrolled_db: Database):

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from sabrkit.db.errors import WriteConflictError
+from sabrkit.audit import open_database
 from sabrkit.biobank import Sample, custody_history, load_samples, validate_accession_id
 from sabrkit.biobank.tables import BiobankCounter
 from sabrkit.db import Database
-from sabrkit.audit import open_database
+from sabrkit.db.errors import WriteConflictError
 from sabrkit.errors import ImportValidationError
 
 COLUMNS = ["study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"]
@@ -36,7 +36,10 @@ def _write(path: Path, rows: list[list[str]], columns: list[str] = COLUMNS) -> P
 
 def _by_sample(db: Database) -> dict[tuple[str, str, str], str]:
     with db.session() as session:
-        return {(s.study_id, s.timepoint, s.specimen_type): s.accession_id for s in session.scalars(select(Sample))}
+        return {
+            (s.study_id, s.timepoint, s.specimen_type): s.accession_id
+            for s in session.scalars(select(Sample))
+        }
 
 
 def test_samples_get_deterministic_accession_ids(enrolled_db: Database, tmp_path: Path):
@@ -44,7 +47,11 @@ def test_samples_get_deterministic_accession_ids(enrolled_db: Database, tmp_path
     assert summary.n_samples == 5
     # order: study ID, collection time, protocol timepoint, specimen type; serials count per specimen code
     assert [a[:14] for a in summary.accession_ids] == [
-        "SABR-PL-000001", "SABR-UR-000001", "SABR-PB-000001", "SABR-PL-000002", "SABR-SE-000001",
+        "SABR-PL-000001",
+        "SABR-UR-000001",
+        "SABR-PB-000001",
+        "SABR-PL-000002",
+        "SABR-SE-000001",
     ]
     for accession_id in summary.accession_ids:
         validate_accession_id(accession_id)
@@ -80,17 +87,45 @@ def test_serials_continue_per_specimen_code(enrolled_db: Database, tmp_path: Pat
 
 
 def test_preanalytical_columns_give_the_sprec_code(enrolled_db: Database, tmp_path: Path):
-    columns = [*COLUMNS, "primary_container", "processed_at", "pre_centrifugation_temperature", "centrifugation_g",
-                         "centrifugation_minutes", "centrifugation_temperature", "centrifugation_braking",
-                         "post_centrifugation_temperature", "frozen_at", "storage_container", "storage_temperature_c"]
-    row = ["SABR-RCC-001", "baseline", "serum", "2024-05-27T08:00", "2.0", "SST", "2024-05-27T10:30",
-           "room_temperature", "1500", "10", "room_temperature", "true", "room_temperature", "2024-05-27T11:40",
-           "cryotube_1_2ml", "-80"]
+    columns = [
+        *COLUMNS,
+        "primary_container",
+        "processed_at",
+        "pre_centrifugation_temperature",
+        "centrifugation_g",
+        "centrifugation_minutes",
+        "centrifugation_temperature",
+        "centrifugation_braking",
+        "post_centrifugation_temperature",
+        "frozen_at",
+        "storage_container",
+        "storage_temperature_c",
+    ]
+    row = [
+        "SABR-RCC-001",
+        "baseline",
+        "serum",
+        "2024-05-27T08:00",
+        "2.0",
+        "SST",
+        "2024-05-27T10:30",
+        "room_temperature",
+        "1500",
+        "10",
+        "room_temperature",
+        "true",
+        "room_temperature",
+        "2024-05-27T11:40",
+        "cryotube_1_2ml",
+        "-80",
+    ]
     summary = load_samples(enrolled_db, _write(tmp_path / "s.csv", [row], columns))
     with enrolled_db.session() as session:
         sample = session.scalars(select(Sample).where(Sample.accession_id == summary.accession_ids[0])).one()
     assert sample.sprec_code == "SER-SST-C-B-N-D-D"  # hand-worked in test_biobank_sprec.py
-    assert sample.processed_at - sample.collected_at == datetime(2024, 1, 1, 10, 30) - datetime(2024, 1, 1, 8, 0)
+    assert sample.processed_at - sample.collected_at == datetime(2024, 1, 1, 10, 30) - datetime(
+        2024, 1, 1, 8, 0
+    )
 
 
 def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database, tmp_path: Path):
@@ -98,23 +133,39 @@ def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database,
     ok = ["SABR-RCC-001", "baseline", "plasma", "2024-05-27T08:15", "4.0", "", "", ""]
     rows = [
         ok,
-        ["SABR-RCC-077", *ok[1:]],                                  # 3: patient not enrolled
-        ["SABR-RCC-001", "week_2", *ok[2:]],                        # 4: unknown timepoint
-        ["SABR-RCC-001", "baseline", "saliva", *ok[3:]],            # 5: unknown specimen type
-        [*ok[:3], "27/05/2024", *ok[4:]],                           # 6: datetime format
-        [*ok[:4], "-1", *ok[5:]],                                   # 7: volume
-        [*ok[:5], "2024-05-27T07:00", "", ""],                      # 8: processing before collection
-        [*ok[:3], "2024-05-01T08:00", *ok[4:]],                     # 9: collected before enrolment
-        [*ok[:6], "XYZ", ""],                                       # 10: unknown SPREC container
-        [*ok[:7], "2000"],                                          # 11: g-force without minutes
-        ["SABR-RCC-001", "baseline", "ffpe", "2024-05-27T08:15", "1", "", "", ""],  # 12: FFPE is counted, not mL
+        ["SABR-RCC-077", *ok[1:]],  # 3: patient not enrolled
+        ["SABR-RCC-001", "week_2", *ok[2:]],  # 4: unknown timepoint
+        ["SABR-RCC-001", "baseline", "saliva", *ok[3:]],  # 5: unknown specimen type
+        [*ok[:3], "27/05/2024", *ok[4:]],  # 6: datetime format
+        [*ok[:4], "-1", *ok[5:]],  # 7: volume
+        [*ok[:5], "2024-05-27T07:00", "", ""],  # 8: processing before collection
+        [*ok[:3], "2024-05-01T08:00", *ok[4:]],  # 9: collected before enrolment
+        [*ok[:6], "XYZ", ""],  # 10: unknown SPREC container
+        [*ok[:7], "2000"],  # 11: g-force without minutes
+        [
+            "SABR-RCC-001",
+            "baseline",
+            "ffpe",
+            "2024-05-27T08:15",
+            "1",
+            "",
+            "",
+            "",
+        ],  # 12: FFPE is counted, not mL
     ]
     with pytest.raises(ImportValidationError) as caught:
         load_samples(enrolled_db, _write(tmp_path / "samples.csv", rows, columns))
     reported = {(e.row, e.column.split(":")[1]) for e in caught.value.errors}
     assert reported == {
-        (3, "study_id"), (4, "timepoint"), (5, "specimen_type"), (6, "collected_at"), (7, "volume_ml"),
-        (8, "processed_at"), (9, "collected_at"), (10, "primary_container"), (11, "centrifugation_minutes"),
+        (3, "study_id"),
+        (4, "timepoint"),
+        (5, "specimen_type"),
+        (6, "collected_at"),
+        (7, "volume_ml"),
+        (8, "processed_at"),
+        (9, "collected_at"),
+        (10, "primary_container"),
+        (11, "centrifugation_minutes"),
         (12, "volume_ml"),
     }
     messages = {e.row: e.rule for e in caught.value.errors}
@@ -127,6 +178,14 @@ def test_every_bad_row_is_reported_and_nothing_is_written(enrolled_db: Database,
 def test_database_refuses_bad_sample_values(enrolled_db: Database):
     with pytest.raises(WriteConflictError):
         with enrolled_db.transaction() as session:
-            session.add(Sample(accession_id="SABR-PL-000001-C", study_id="SABR-RCC-001", timepoint="baseline",
-                               specimen_type="plasma", collected_at=datetime(2024, 5, 27), quantity=2.0,
-                               remaining_quantity=3.0))  # more left than there ever was
+            session.add(
+                Sample(
+                    accession_id="SABR-PL-000001-C",
+                    study_id="SABR-RCC-001",
+                    timepoint="baseline",
+                    specimen_type="plasma",
+                    collected_at=datetime(2024, 5, 27),
+                    quantity=2.0,
+                    remaining_quantity=3.0,
+                )
+            )  # more left than there ever was

@@ -45,20 +45,22 @@ def test_reimporting_the_same_file_leaves_the_count_unchanged(enrolled_db: Datab
     assert str(again).endswith("5 already imported, 0 new; nothing written")
     assert _count(enrolled_db) == 5
     with enrolled_db.session() as session:
-        assert session.scalars(select(Sample.source_site).where(Sample.source_id == "TUBE-0001")).one() == "main"
+        assert (
+            session.scalars(select(Sample.source_site).where(Sample.source_id == "TUBE-0001")).one() == "main"
+        )
 
 
 def test_a_file_extending_an_imported_one_adds_only_the_new_rows(enrolled_db: Database, tmp_path: Path):
     load_samples(enrolled_db, _write(tmp_path / "first.csv", ROWS[:3]))
     extra = ["SABR-RCC-003", "baseline", "serum", "2024-06-20T09:00", "2.0", "TUBE-0003"]
-    summary = load_samples(enrolled_db, _write(tmp_path / "all.csv", ROWS + [extra]))
+    summary = load_samples(enrolled_db, _write(tmp_path / "all.csv", [*ROWS, extra]))
     assert (summary.n_samples, summary.n_already) == (3, 3)
     assert "3 already imported, 3 new" in str(summary)
     assert _count(enrolled_db) == 6
 
 
 def test_exact_duplicate_rows_and_repeated_source_ids_are_refused(enrolled_db: Database, tmp_path: Path):
-    rows = ROWS + [ROWS[0], ["SABR-RCC-002", "month_1", "serum", "2024-07-12T09:30", "2.0", "TUBE-0001"]]
+    rows = [*ROWS, ROWS[0], ["SABR-RCC-002", "month_1", "serum", "2024-07-12T09:30", "2.0", "TUBE-0001"]]
     with pytest.raises(ImportValidationError) as caught:
         load_samples(enrolled_db, _write(tmp_path / "dup.csv", rows))
     found = [(e.row, e.column.split(":")[-1], e.rule.split(":")[0]) for e in caught.value.errors]
@@ -73,18 +75,32 @@ def test_a_source_id_reused_for_another_sample_is_refused(enrolled_db: Database,
     with pytest.raises(ImportValidationError, match="already names another sample"):
         load_samples(enrolled_db, _write(tmp_path / "second.csv", other))
     # the same barcode at another site is another tube
-    summary = load_samples(enrolled_db, _write(tmp_path / "site.csv", [other[0] + ["site-b"]],
-                                               COLUMNS + ["source_site"]))
+    summary = load_samples(
+        enrolled_db, _write(tmp_path / "site.csv", [other[0] + ["site-b"]], [*COLUMNS, "source_site"])
+    )
     assert summary.n_samples == 1
     with pytest.raises(ImportValidationError, match="already accessioned"):
-        accession_sample(enrolled_db, {"study_id": "SABR-RCC-001", "timepoint": "month_1", "specimen_type": "plasma",
-                                       "collected_at": "2024-07-01T10:00", "volume_ml": "4.5", "source_id": "TUBE-0001"})
+        accession_sample(
+            enrolled_db,
+            {
+                "study_id": "SABR-RCC-001",
+                "timepoint": "month_1",
+                "specimen_type": "plasma",
+                "collected_at": "2024-07-01T10:00",
+                "volume_ml": "4.5",
+                "source_id": "TUBE-0001",
+            },
+        )
     assert _count(enrolled_db) == 3
 
 
 def test_sample_dates_after_today_are_refused(enrolled_db: Database, tmp_path: Path):
     with pytest.raises(ImportValidationError) as caught:
-        load_samples(enrolled_db, _write(tmp_path / "f.csv", [["SABR-RCC-001", "baseline", "serum",
-                                                                "2099-05-27T08:15", "2.0", ""]]))
+        load_samples(
+            enrolled_db,
+            _write(
+                tmp_path / "f.csv", [["SABR-RCC-001", "baseline", "serum", "2099-05-27T08:15", "2.0", ""]]
+            ),
+        )
     assert [e.column for e in caught.value.errors] == ["f.csv:collected_at"]
     assert "must not lie after today" in caught.value.errors[0].rule

@@ -32,8 +32,9 @@ def test_positions_and_geometry_parse():
 
 
 def test_storage_levels_boxes_and_placement(enrolled_db: Database):
-    assert create_storage(enrolled_db, "F1/S1/R1/B01", geometry="9x9", temperature_c=-80, operator="lab1") == [
-        "F1", "F1/S1", "F1/S1/R1", "F1/S1/R1/B01"]
+    assert create_storage(
+        enrolled_db, "F1/S1/R1/B01", geometry="9x9", temperature_c=-80, operator="lab1"
+    ) == ["F1", "F1/S1", "F1/S1/R1", "F1/S1/R1/B01"]
     assert create_storage(enrolled_db, "F1/S1/R1/B02", geometry="10x10", operator="lab1") == ["F1/S1/R1/B02"]
     with pytest.raises(ValidationError, match="needs a geometry"):
         create_storage(enrolled_db, "F1/S1/R1/B03", operator="lab1")
@@ -54,11 +55,17 @@ def test_storage_levels_boxes_and_placement(enrolled_db: Database):
     place_sample(enrolled_db, b, "F1/S1/R1/B02", "J10", operator="lab1")
     place_sample(enrolled_db, c, "F1/S1/R1/B01", "I9", operator="lab1")
 
-    assert move_sample(enrolled_db, a, "F1/S1/R1/B02", "A1", operator="lab2", reason="box B01 reorganised") \
+    assert (
+        move_sample(enrolled_db, a, "F1/S1/R1/B02", "A1", operator="lab2", reason="box B01 reorganised")
         == "F1/S1/R1/B02:A1"
+    )
     moved = custody_history(enrolled_db, a)[-1]
     assert (moved.event_type, moved.operator, moved.location, moved.details) == (
-        "moved", "lab2", "F1/S1/R1/B02:A1", "from F1/S1/R1/B01:A1")
+        "moved",
+        "lab2",
+        "F1/S1/R1/B02:A1",
+        "from F1/S1/R1/B01:A1",
+    )
     assert locate(enrolled_db, a) == "F1/S1/R1/B02:A1"
     place_sample(enrolled_db, add_samples(enrolled_db, 1)[0], "F1/S1/R1/B01", "A1", operator="lab1")  # freed
 

@@ -22,6 +22,7 @@ def _invoke(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args), env={"COLUMNS": "1000"})
     return result.exit_code, " ".join(result.output.split())
 
+
 #: The revision before the biobank tables (0003): an old schema for the current code.
 OLD_REVISION = "0002"
 
@@ -43,7 +44,9 @@ READ_ONLY_COMMANDS = [
 
 
 @pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=lambda c: " ".join(c[:3]))
-def test_read_only_command_on_an_old_schema_names_the_fix_and_changes_nothing(db_url: str, command: tuple[str, ...]):
+def test_read_only_command_on_an_old_schema_names_the_fix_and_changes_nothing(
+    db_url: str, command: tuple[str, ...]
+):
     upgrade(db_url, OLD_REVISION)
     before = _schema(db_url)
     assert before[0] == OLD_REVISION != head_revision()

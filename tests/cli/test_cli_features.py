@@ -16,8 +16,14 @@ from sabrkit.cli import app
 runner = CliRunner()
 
 
-def _write_case(folder: Path, lesion_id: str, rng: np.random.Generator, *, empty_mask: bool = False,
-                mask_spacing: tuple[float, float, float] | None = None) -> tuple[str, str]:
+def _write_case(
+    folder: Path,
+    lesion_id: str,
+    rng: np.random.Generator,
+    *,
+    empty_mask: bool = False,
+    mask_spacing: tuple[float, float, float] | None = None,
+) -> tuple[str, str]:
     z, y, x = np.mgrid[0:20, 0:32, 0:32]
     lesion = (x - 16) ** 2 + (y - 16) ** 2 + ((z - 10) * 2) ** 2 <= 36
     hu = rng.normal(-800, 30, lesion.shape)
@@ -63,7 +69,10 @@ def test_extract_stops_naming_lesion_and_problem(cohort, rng, problem: str, expe
         rows = [*rows, (bad_id, image_name, mask_name)]
     manifest = folder / "images.csv"
     pd.DataFrame(
-        [{"lesion_id": r[0], "study_id": r[0].rsplit("-L", 1)[0], "image_path": r[1], "mask_path": r[2]} for r in rows]
+        [
+            {"lesion_id": r[0], "study_id": r[0].rsplit("-L", 1)[0], "image_path": r[1], "mask_path": r[2]}
+            for r in rows
+        ]
     ).to_csv(manifest, index=False)
     out = folder / "features" / "lesion_features.parquet"
 

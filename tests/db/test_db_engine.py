@@ -8,18 +8,27 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from sabrkit.db.errors import WriteConflictError
-from sabrkit.db import Database, make_engine
 from sabrkit.audit import open_database
+from sabrkit.db import Database, make_engine
+from sabrkit.db.errors import WriteConflictError
 from sabrkit.errors import ConfigError
 from sabrkit.registry import Patient
 
 
 def _patient(study_id: str = "SABR-RCC-001", **overrides: object) -> Patient:
     values: dict[str, object] = dict(
-        study_id=study_id, mdt_date=date(2024, 5, 2), enrolment_date=date(2024, 5, 6), age_years=64, sex="M",
-        ecog=1, histology="clear_cell", imdc_risk="intermediate", prior_nephrectomy=True,
-        disease_state="oligometastatic", systemic_therapy="tki", last_contact_date=date(2025, 5, 6),
+        study_id=study_id,
+        mdt_date=date(2024, 5, 2),
+        enrolment_date=date(2024, 5, 6),
+        age_years=64,
+        sex="M",
+        ecog=1,
+        histology="clear_cell",
+        imdc_risk="intermediate",
+        prior_nephrectomy=True,
+        disease_state="oligometastatic",
+        systemic_therapy="tki",
+        last_contact_date=date(2025, 5, 6),
     )
     values.update(overrides)
     return Patient(**values)
@@ -79,8 +88,11 @@ def test_sqlite_write_transactions_begin_immediate(tmp_path: Path):
         db.upgrade()
         from sqlalchemy import event
 
-        event.listen(db.engine, "before_cursor_execute",
-                     lambda conn, cursor, statement, *args: statements.append(statement))
+        event.listen(
+            db.engine,
+            "before_cursor_execute",
+            lambda conn, cursor, statement, *args: statements.append(statement),
+        )
         with db.transaction() as session:
             session.execute(text("SELECT 1"))
         with db.session() as session:
@@ -97,6 +109,10 @@ def test_transaction_records_actor_and_reason(db: Database):
     with db.transaction(actor="monitor", reason="source data verification") as session:
         session.get(Patient, "SABR-RCC-001").ecog = 2
     with db.session() as session:
-        entries = session.execute(select(AuditLogEntry.actor, AuditLogEntry.action, AuditLogEntry.reason)).all()
-    assert [tuple(e) for e in entries] == [("coordinator", "insert", None),
-                                           ("monitor", "update", "source data verification")]
+        entries = session.execute(
+            select(AuditLogEntry.actor, AuditLogEntry.action, AuditLogEntry.reason)
+        ).all()
+    assert [tuple(e) for e in entries] == [
+        ("coordinator", "insert", None),
+        ("monitor", "update", "source data verification"),
+    ]

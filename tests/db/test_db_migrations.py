@@ -6,14 +6,22 @@ from importlib.resources import files
 
 from sqlalchemy import CheckConstraint, inspect
 
-from sabrkit.db import current_revision, downgrade, head_revision, schema_differences, upgrade
 from sabrkit.audit import open_database
+from sabrkit.db import current_revision, downgrade, head_revision, schema_differences, upgrade
 from sabrkit.db.engine import make_engine
 from sabrkit.db.migrate import MIGRATIONS_DIR, target_metadata
 
 EXPECTED_TABLES = {
-    "patients", "patient_identifiers", "lesions", "sabr_courses", "visits", "adverse_events",
-    "progression_events", "deaths", "samples", "audit_log",
+    "patients",
+    "patient_identifiers",
+    "lesions",
+    "sabr_courses",
+    "visits",
+    "adverse_events",
+    "progression_events",
+    "deaths",
+    "samples",
+    "audit_log",
 }
 
 

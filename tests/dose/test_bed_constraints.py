@@ -45,7 +45,9 @@ def test_constraint_table_is_versioned_and_cites_its_source(tmp_path) -> None:
     assert table.version == "tg101-2010.1" and "Med Phys 2010;37(8):4078" in table.source
     assert table.limit("SpinalCord", "Dmax", 3) == 21.9 and table.limit("SpinalCord", "Dmax", 8) is None
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nversion: 1\nsource: y\npoint_volume_cc: 0.035\norgans: {A: {constraints: [{metric: Dmax}]}}\n")
+    bad.write_text(
+        "name: x\nversion: 1\nsource: y\npoint_volume_cc: 0.035\norgans: {A: {constraints: [{metric: Dmax}]}}\n"
+    )
     with pytest.raises(ConfigError, match="exactly metric and limits"):
         load_constraint_table(bad)
 
@@ -80,10 +82,13 @@ def test_bed10_per_lesion_equals_the_registry(planned_export) -> None:
 
     cohort, export, truth = planned_export
     courses = pd.read_csv(cohort / "registry" / "sabr_courses.csv")
-    registry = {row.lesion_id: bed10(float(row.total_dose_gy), int(row.fractions)) for row in courses.itertuples()}
+    registry = {
+        row.lesion_id: bed10(float(row.total_dose_gy), int(row.fractions)) for row in courses.itertuples()
+    }
     dvh = check_folder(export, study_id_of=_study_id_of(cohort)).dvh
-    ptv = dvh[dvh["roi_name"].str.startswith("PTV")].merge(truth[["rtplan_uid", "lesion_id", "ptv_roi"]],
-                                                           on="rtplan_uid")
+    ptv = dvh[dvh["roi_name"].str.startswith("PTV")].merge(
+        truth[["rtplan_uid", "lesion_id", "ptv_roi"]], on="rtplan_uid"
+    )
     ptv = ptv[ptv["roi_name"] == ptv["ptv_roi"]]
     assert len(ptv) == len(courses)
     for row in ptv.itertuples(index=False):
@@ -98,8 +103,12 @@ def test_dose_report_lists_the_violations(planned_export, tmp_path) -> None:
 
     cohort, export, truth = planned_export
     checks = check_folder(export, study_id_of=_study_id_of(cohort)).checks
-    lesions = pd.DataFrame([dict.fromkeys(LESION_DOSE_COLUMNS, 1.0) | {"lesion_id": "SABR-RCC-001-L1",
-                                                                       "study_id": "SABR-RCC-001"}])
+    lesions = pd.DataFrame(
+        [
+            dict.fromkeys(LESION_DOSE_COLUMNS, 1.0)
+            | {"lesion_id": "SABR-RCC-001-L1", "study_id": "SABR-RCC-001"}
+        ]
+    )
     html = build_dose_report(checks, lesions, table_version="tg101-2010.1")
     assert "OAR dose constraints" in html and "Dose per lesion" in html
     n_fail = int((checks["status"] == "fail").sum())

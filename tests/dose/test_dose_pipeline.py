@@ -27,15 +27,25 @@ def test_constraints_command_writes_tables_and_the_summary(planned_export, tmp_p
     summary = json.loads(metrics.read_text())
     checks = pd.read_csv(out / "constraints.csv")
     assert summary["n_patients"] == truth["study_id"].nunique() and summary["n_plans"] == len(truth)
-    assert summary["n_violations"] == int((checks["status"] == "fail").sum()) >= int(truth["planted_violation"].sum())
+    assert (
+        summary["n_violations"]
+        == int((checks["status"] == "fail").sum())
+        >= int(truth["planted_violation"].sum())
+    )
     assert summary["n_checks"] == int(checks["status"].isin(["pass", "fail"]).sum())
-    assert set(pd.read_csv(out / "plan_dvh.csv")["study_id"]) == set(truth["study_id"])  # pseudonyms, not hospital IDs
+    assert set(pd.read_csv(out / "plan_dvh.csv")["study_id"]) == set(
+        truth["study_id"]
+    )  # pseudonyms, not hospital IDs
     assert "FAIL" in done.output
-    strict = runner.invoke(app, [*args, "--key-table", str(cohort / "registry" / "identifiers.csv"), "--fail-on-violation"])
+    strict = runner.invoke(
+        app, [*args, "--key-table", str(cohort / "registry" / "identifiers.csv"), "--fail-on-violation"]
+    )
     assert strict.exit_code == 1
 
 
-def test_deidentified_ingested_plans_keep_oar_names_and_give_lesion_bed_maps(planned_export, tmp_path: Path) -> None:
+def test_deidentified_ingested_plans_keep_oar_names_and_give_lesion_bed_maps(
+    planned_export, tmp_path: Path
+) -> None:
     """The pipeline's order: de-identify (params.yaml keep pattern), ingest, constraint check, lesion tables."""
     from sabrkit.dose.lesions import lesion_dose_tables
     from sabrkit.dose.plans import check_folder
@@ -45,9 +55,15 @@ def test_deidentified_ingested_plans_keep_oar_names_and_give_lesion_bed_maps(pla
     cohort, export, truth = planned_export
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
     pattern = yaml.safe_load((ROOT / "params.yaml").read_text())["deidentify"]["keep_label_pattern"]
-    deidentify_folder(export, tmp_path / "deid", DeidConfig(
-        secret="dose-pipeline-test-secret-0123", pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"])),
-        keep_label_pattern=pattern))
+    deidentify_folder(
+        export,
+        tmp_path / "deid",
+        DeidConfig(
+            secret="dose-pipeline-test-secret-0123",
+            pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"])),
+            keep_label_pattern=pattern,
+        ),
+    )
     checked = check_folder(tmp_path / "deid")
     failed = checked.checks[checked.checks["status"] == "fail"]
     planted = truth[truth["planted_violation"]]
@@ -76,8 +92,11 @@ def test_dosiomics_of_the_dose_map_agree_with_the_dvh(planned_export, tmp_path: 
 
     cohort, export, _ = planned_export
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
-    ingest_folder(export, tmp_path / "imaging", IngestConfig(patient_key=dict(zip(keys["hospital_number"],
-                                                                                  keys["study_id"]))))
+    ingest_folder(
+        export,
+        tmp_path / "imaging",
+        IngestConfig(patient_key=dict(zip(keys["hospital_number"], keys["study_id"]))),
+    )
     lesions, _, _ = lesion_dose_tables(tmp_path / "imaging", tmp_path / "dose")
     lesions = lesions.head(6)
     features, failures = extract_dosiomics(tmp_path / "imaging", lesions, tmp_path / "dose")

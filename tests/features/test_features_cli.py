@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from sabrkit.cli.main import app
 
-DATA = Path(__file__).parents[1] / "data"  # the repo's copies of the IBSI digital phantom and reference values
+DATA = (
+    Path(__file__).parents[1] / "data"
+)  # the repo's copies of the IBSI digital phantom and reference values
 runner = CliRunner()
 
 
@@ -28,7 +30,9 @@ def test_extract_with_cache_then_icc_round(tmp_path: Path, write_case: Callable)
         image, mask = write_case(lesion_id)
         rows.append((lesion_id, lesion_id[:12], image.name, mask.name))
     manifest = tmp_path / "images.csv"
-    pd.DataFrame(rows, columns=["lesion_id", "study_id", "image_path", "mask_path"]).to_csv(manifest, index=False)
+    pd.DataFrame(rows, columns=["lesion_id", "study_id", "image_path", "mask_path"]).to_csv(
+        manifest, index=False
+    )
     args = ["features", "extract", str(manifest), "--out", str(tmp_path / "f.parquet"),
             "--cache-dir", str(tmp_path / "cache"), "--failures", str(tmp_path / "failures.csv")]  # fmt: skip
     first = runner.invoke(app, args)

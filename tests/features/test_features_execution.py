@@ -99,13 +99,17 @@ def test_dask_local_cluster_gives_the_local_table(three_lesions: pd.DataFrame) -
     params = load_params("ct_v1")
     local = extract_lesion_features(three_lesions, params, progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        on_dask = extract_lesion_features(three_lesions, params, progress=False, scheduler=cluster.scheduler_address)
+        on_dask = extract_lesion_features(
+            three_lesions, params, progress=False, scheduler=cluster.scheduler_address
+        )
     pd.testing.assert_frame_equal(local.features, on_dask.features, check_exact=True)
 
 
 def test_bad_scheduler_is_rejected(three_lesions: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="scheduler"):
-        extract_lesion_features(three_lesions, load_params("ct_v1"), progress=False, scheduler="localhost:8786")
+        extract_lesion_features(
+            three_lesions, load_params("ct_v1"), progress=False, scheduler="localhost:8786"
+        )
 
 
 def test_workers_are_forked_only_while_no_other_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +137,9 @@ def test_start_method_override_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
 def _smooth_with_four_threads(_: int) -> float:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(4)
     image = sitk.GaussianSource(sitk.sitkFloat32, size=[96, 96, 48], sigma=[20, 20, 10], mean=[48, 48, 24])
-    resampled = sitk.Resample(sitk.SmoothingRecursiveGaussian(image, 2.0), image, sitk.Transform(), sitk.sitkBSpline)
+    resampled = sitk.Resample(
+        sitk.SmoothingRecursiveGaussian(image, 2.0), image, sitk.Transform(), sitk.sitkBSpline
+    )
     return float(sitk.GetArrayViewFromImage(resampled).sum())
 
 

@@ -46,7 +46,9 @@ def test_one_row_per_lesion_with_features_and_provenance(tmp_path: Path, good_ma
     assert list(table.columns[-len(PROVENANCE_COLUMNS) :]) == list(PROVENANCE_COLUMNS)
     features = feature_columns(table)
     assert len(features) == table.shape[1] - 2 - len(PROVENANCE_COLUMNS) > 90
-    assert {"original_firstorder_Mean", "original_glcm_Contrast", "original_shape_MeshVolume"} <= set(features)
+    assert {"original_firstorder_Mean", "original_glcm_Contrast", "original_shape_MeshVolume"} <= set(
+        features
+    )
     assert not any(c.startswith("diagnostics_") for c in table.columns)
     assert np.isfinite(table[features].to_numpy()).all()
     # lesion of radius 8 mm: mesh volume close to 4/3 pi r^3 (voxelised sphere)
@@ -115,7 +117,9 @@ def test_any_failure_above_zero_threshold_raises_listing_all(tmp_path: Path, wri
     assert "SABR-RCC-001-L1" not in str(error)
 
 
-def test_failures_within_threshold_return_good_rows_and_failures(tmp_path: Path, write_case: Callable) -> None:
+def test_failures_within_threshold_return_good_rows_and_failures(
+    tmp_path: Path, write_case: Callable
+) -> None:
     manifest = _failing_manifest(tmp_path, write_case)
     result = extract_lesion_features(
         manifest, load_params("ct_v1"), max_failure_fraction=0.8, progress=False, base_dir=tmp_path
@@ -130,7 +134,9 @@ def test_bad_arguments_are_rejected(tmp_path: Path, good_manifest: pd.DataFrame)
     with pytest.raises(ConfigError, match="n_jobs"):
         extract_lesion_features(good_manifest, params, n_jobs=0, progress=False, base_dir=tmp_path)
     with pytest.raises(ConfigError, match="max_failure_fraction"):
-        extract_lesion_features(good_manifest, params, max_failure_fraction=1.5, progress=False, base_dir=tmp_path)
+        extract_lesion_features(
+            good_manifest, params, max_failure_fraction=1.5, progress=False, base_dir=tmp_path
+        )
     with pytest.raises(ValidationError, match="image_path"):
         extract_lesion_features(good_manifest.drop(columns="image_path"), params, progress=False)
     with pytest.raises(ValidationError, match="SABR-RCC-001-L1"):
@@ -159,8 +165,12 @@ def test_ct_v2_stays_in_the_ct_range_where_ct_v1_overshoots(tmp_path: Path) -> N
         sitk.WriteImage(image, str(tmp_path / f"{name}.nii.gz"))
     manifest = pd.DataFrame({"lesion_id": ["SABR-RCC-001-L1"], "study_id": ["SABR-RCC-001"],
                              "image_path": ["ct.nii.gz"], "mask_path": ["mask.nii.gz"]})  # fmt: skip
-    old = extract_lesion_features(manifest, load_params("ct_v1"), progress=False, base_dir=tmp_path).features.iloc[0]
-    new = extract_lesion_features(manifest, load_params("ct_v2"), progress=False, base_dir=tmp_path).features.iloc[0]
+    old = extract_lesion_features(
+        manifest, load_params("ct_v1"), progress=False, base_dir=tmp_path
+    ).features.iloc[0]
+    new = extract_lesion_features(
+        manifest, load_params("ct_v2"), progress=False, base_dir=tmp_path
+    ).features.iloc[0]
     assert old["original_firstorder_Minimum"] < -1024  # the problem ct-v2 fixes
     assert new["original_firstorder_Minimum"] >= -1000 and new["original_firstorder_Maximum"] <= 3000
     assert float(new["original_firstorder_Minimum"]).is_integer()  # whole HU

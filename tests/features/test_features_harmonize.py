@@ -70,7 +70,9 @@ def test_matches_neurocombat_on_training_and_new_rows(cohort: tuple[pd.DataFrame
     assert spread_after < 0.25 * spread_before
 
 
-def test_learns_only_from_training_rows(cohort: tuple[pd.DataFrame, pd.Series], rng: np.random.Generator) -> None:
+def test_learns_only_from_training_rows(
+    cohort: tuple[pd.DataFrame, pd.Series], rng: np.random.Generator
+) -> None:
     X, batches = cohort
     train, held_out = X.iloc[::2].index.append(X.iloc[1::2].index[:3]), X.iloc[1::2].index[3:]
     model_a = ComBat(batches=batches).fit(X.loc[train])
@@ -157,7 +159,9 @@ def test_combat_pipeline_survives_cv_with_a_single_patient_scanner() -> None:
     ids = data.X.index
     scanner = pd.Series(["A"] * 20 + ["B"] * 19 + ["C"], index=ids)
     renamed = data.X.set_axis([f"original_firstorder_F{i}" for i in range(data.X.shape[1])], axis=1)
-    data = type(data)(**{**data.__dict__, "X": renamed, "feature_names": tuple(renamed.columns), "blocks": {}})
+    data = type(data)(
+        **{**data.__dict__, "X": renamed, "feature_names": tuple(renamed.columns), "blocks": {}}
+    )
     pipeline = build_pipeline("coxph", preprocessing=[{"combat": {"batches": scanner}}, "scale"])
     result = repeated_stratified_cv(pipeline, data, n_splits=5, n_repeats=2, random_state=0)
     assert np.isfinite(result.folds["harrell_c"]).all()

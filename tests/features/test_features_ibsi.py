@@ -57,7 +57,12 @@ def test_every_aggregation_of_the_digital_phantom_matches(comparison: pd.DataFra
 
 def test_conversions_are_exact_formulas_of_pyradiomics_values(comparison: pd.DataFrame) -> None:
     by_tag = comparison.set_index("ibsi_tag")
-    assert set(CONVERSIONS) == {"stat_kurt", "morph_pca_maj_axis", "morph_pca_min_axis", "morph_pca_least_axis"}
+    assert set(CONVERSIONS) == {
+        "stat_kurt",
+        "morph_pca_maj_axis",
+        "morph_pca_min_axis",
+        "morph_pca_least_axis",
+    }
     # pyradiomics' kurtosis minus 3 is IBSI's excess kurtosis (-0.355 in the manual)
     assert by_tag.loc["stat_kurt", "ours"] == pytest.approx(by_tag.loc["stat_kurt", "pyradiomics"] - 3)
     assert abs(by_tag.loc["stat_kurt", "ours"] - (-0.355)) <= 0.0005
@@ -99,4 +104,6 @@ def test_reference_reader_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="columns"):
         read_ibsi_reference(wrong)
     with pytest.raises(ValidationError, match="feature not computed"):
-        compare_with_ibsi_reference(pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE))
+        compare_with_ibsi_reference(
+            pd.Series({"original_firstorder_Mean": 2.15}), read_ibsi_reference(REFERENCE)
+        )

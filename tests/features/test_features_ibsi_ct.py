@@ -40,7 +40,9 @@ def test_configuration_is_ibsi_compliant(results: tuple[dict, dict], config: str
     expected = {"A": 265, "B": 265, "C": 148, "D": 148, "E": 148}[config]
     assert section["n_compared"] == expected
     checkpoints = section["checkpoints"]
-    assert checkpoints["n_compared"] >= 60 and checkpoints["mismatched_tags"] == [], checkpoints["mismatched_tags"]
+    assert checkpoints["n_compared"] >= 60 and checkpoints["mismatched_tags"] == [], checkpoints[
+        "mismatched_tags"
+    ]
     comparison, _ = tables[config]
     # the preprocessing really differs between configurations: mean after interpolation and re-segmentation
     assert comparison["ibsi_tag"].str.contains("_2D_avg" if config in "AB" else "_3D_avg").any()
@@ -56,13 +58,19 @@ def test_docs_page_is_current(results: tuple[dict, dict]) -> None:
 
 @pytest.mark.parametrize("require", ["0", "1"])
 def test_missing_ct_phantom_skips_or_fails_as_required(tmp_path: Path, require: str) -> None:
-    env = {**os.environ, "SABRKIT_IBSI_DATA": str(tmp_path / "absent"), "SABRKIT_REQUIRE_REFERENCE_DATA": require}
+    env = {
+        **os.environ,
+        "SABRKIT_IBSI_DATA": str(tmp_path / "absent"),
+        "SABRKIT_REQUIRE_REFERENCE_DATA": require,
+    }
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-rs",
          str(Path(__file__).parent / "test_features_ibsi_processing.py"), "-k", "each_step and grid"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if require == "1":
-        assert run.returncode == 1 and "SABRKIT_REQUIRE_REFERENCE_DATA=1 requires it" in run.stdout, run.stdout
+        assert run.returncode == 1 and "SABRKIT_REQUIRE_REFERENCE_DATA=1 requires it" in run.stdout, (
+            run.stdout
+        )
     else:
         assert run.returncode == 0 and "5 skipped" in run.stdout and "CC BY-NC" in run.stdout, run.stdout

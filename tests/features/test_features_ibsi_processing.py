@@ -123,17 +123,25 @@ def test_fixed_bin_size_starts_at_the_resegmentation_lower_bound() -> None:
 def test_cropped_interpolation_gives_the_whole_grid_values_in_the_roi(  # type: ignore[no-untyped-def]
     make_ct_case, interpolation: str
 ) -> None:
-    image, mask = make_ct_case(size_xyz=(60, 56, 24), spacing=(0.7, 0.7, 2.5), radius_mm=6.0, origin=(-3.0, 4.0, 1.0))
+    image, mask = make_ct_case(
+        size_xyz=(60, 56, 24), spacing=(0.7, 0.7, 2.5), radius_mm=6.0, origin=(-3.0, 4.0, 1.0)
+    )
     processing = IBSIProcessing(spacing_mm=(1.0, 1.0, 1.0), image_interpolation=interpolation, round_intensities=True,
                                 resegment_range=(-1000, 3000))  # fmt: skip
     whole = process_roi(image, mask, processing, bin_width=25)
     cropped = process_roi(image, mask, processing, bin_width=25, crop=True)
     assert cropped.intensities.size < whole.intensities.size / 4
     for roi in (whole, cropped):
-        assert roi.morph_mask.sum() == whole.morph_mask.sum() and roi.intensity_mask.sum() == whole.intensity_mask.sum()
+        assert (
+            roi.morph_mask.sum() == whole.morph_mask.sum()
+            and roi.intensity_mask.sum() == whole.intensity_mask.sum()
+        )
     # interpolated values agree to ~1e-11 HU (the crop's origin changes float rounding); after rounding
     # to whole HU a value lying exactly on .5 may go either way: at most 1 HU, on a handful of voxels
-    full, part = np.sort(whole.intensities[whole.morph_mask]), np.sort(cropped.intensities[cropped.morph_mask])
+    full, part = (
+        np.sort(whole.intensities[whole.morph_mask]),
+        np.sort(cropped.intensities[cropped.morph_mask]),
+    )
     assert np.abs(full - part).max() <= 1 and (full != part).mean() <= 0.005
     unrounded = processing.model_copy(update={"round_intensities": False})
     full = np.sort(process_roi(image, mask, unrounded, bin_width=25).intensities[whole.morph_mask])

@@ -144,12 +144,18 @@ def test_log_and_wavelet_columns_are_feature_columns(tmp_path: Path, write_case)
         {"lesion_id": ["SABR-RCC-001-L1"], "study_id": ["SABR-RCC-001"], "image_path": [str(image)],
          "mask_path": [str(mask)]}
     )  # fmt: skip
-    params = load_params("ct_v1").derive(
-        "ct-v1-filters-test", feature_classes={"firstorder": ["Mean"]}
-    ).with_image_types(log_sigma_mm=[2.0], wavelet=True)
+    params = (
+        load_params("ct_v1")
+        .derive("ct-v1-filters-test", feature_classes={"firstorder": ["Mean"]})
+        .with_image_types(log_sigma_mm=[2.0], wavelet=True)
+    )
     table = extract_lesion_features(manifest, params, progress=False).features
     names = set(feature_columns(table))
-    assert {"original_firstorder_Mean", "log-sigma-2-0-mm-3D_firstorder_Mean", "wavelet-HHH_firstorder_Mean"} <= names
+    assert {
+        "original_firstorder_Mean",
+        "log-sigma-2-0-mm-3D_firstorder_Mean",
+        "wavelet-HHH_firstorder_Mean",
+    } <= names
     assert len(names) == 1 + 1 + 8
 
 
@@ -168,16 +174,24 @@ def test_pyradiomics_part_of_every_profile_loads_in_plain_pyradiomics(tmp_path: 
 
     assert name in packaged_params()
     raw = yaml.safe_load(resources.files("sabrkit.features.params").joinpath(f"{name}.yaml").read_text())
-    part = raw["pyradiomics"] if "pyradiomics" in raw else {k: raw[k] for k in ("setting", "imageType", "featureClass")}
+    part = (
+        raw["pyradiomics"]
+        if "pyradiomics" in raw
+        else {k: raw[k] for k in ("setting", "imageType", "featureClass")}
+    )
     assert part == load_params(name).to_pyradiomics_dict()
     file = tmp_path / f"{name}_pyradiomics.yaml"
     file.write_text(yaml.safe_dump(part))
     extractor = featureextractor.RadiomicsFeatureExtractor(str(file))  # pyradiomics validates the file itself
     extractor.enabledFeatures = {"firstorder": ["Mean"]}
-    result = extractor.execute(str(DIGITAL / "image" / "phantom.nii.gz"), str(DIGITAL / "mask" / "mask.nii.gz"))
+    result = extractor.execute(
+        str(DIGITAL / "image" / "phantom.nii.gz"), str(DIGITAL / "mask" / "mask.nii.gz")
+    )
     mean = float(result["original_firstorder_Mean"])
     if not {"resampledPixelSpacing", "normalize"} & set(part["setting"]):
-        assert abs(mean - 2.15) < 0.005  # IBSI stat_mean of the digital phantom (no resampling in pyradiomics)
+        assert (
+            abs(mean - 2.15) < 0.005
+        )  # IBSI stat_mean of the digital phantom (no resampling in pyradiomics)
     else:
         assert math.isfinite(mean)  # resampled / z-score normalised by pyradiomics itself
 
@@ -191,11 +205,16 @@ def test_two_section_layout_names_unknown_keys_and_keeps_preprocessing_in_the_ha
     with pytest.raises(ConfigError, match=r"top-level key\(s\) \['setting'\]"):
         RadiomicsParams.from_mapping({**profile, "setting": {}})
     with pytest.raises(ConfigError, match="resegment_sigma"):
-        bad = {**profile["sabrkit"], "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_sigma": -1}}
+        bad = {
+            **profile["sabrkit"],
+            "preprocessing": {**profile["sabrkit"]["preprocessing"], "resegment_sigma": -1},
+        }
         RadiomicsParams.from_mapping({**profile, "sabrkit": bad})
     # same pyradiomics settings, other preprocessing -> other hash; the derived copy keeps preprocessing
     narrower = {**profile["sabrkit"]["preprocessing"], "resegment_range": [-500, 400]}
-    other = RadiomicsParams.from_mapping({**profile, "sabrkit": {**profile["sabrkit"], "preprocessing": narrower}})
+    other = RadiomicsParams.from_mapping(
+        {**profile, "sabrkit": {**profile["sabrkit"], "preprocessing": narrower}}
+    )
     assert other.params_hash != load_params("ibsi_ct_c").params_hash
     derived = load_params("ibsi_ct_c").derive("ibsi-ct-c-bw10", setting={"binWidth": 10})
     assert derived.preprocessing == load_params("ibsi_ct_c").preprocessing

@@ -52,12 +52,16 @@ def test_icc1_equals_pingouin(rng: np.random.Generator) -> None:
     values = table.sort_values(["study_id", "perturbation"])[features].to_numpy().reshape(30, 6, 3)
     vectorised = icc1(values)
     for j, feature in enumerate(features):
-        reference = pingouin.intraclass_corr(table, targets="study_id", raters="perturbation", ratings=feature)
+        reference = pingouin.intraclass_corr(
+            table, targets="study_id", raters="perturbation", ratings=feature
+        )
         by_type = reference.set_index("Type")  # pingouin 0.6 names the row ICC(1,1), 0.5 ICC1
         expected = float(by_type.loc["ICC(1,1)" if "ICC(1,1)" in by_type.index else "ICC1", "ICC"])
         assert vectorised[j] == pytest.approx(expected, abs=1e-10)
         assert ours.loc[feature, "icc"] == pytest.approx(expected, abs=1e-10)
-    assert ours.loc["original_firstorder_Mean", "icc"] > 0.95 and ours.loc["original_glcm_Contrast", "icc"] < 0.3
+    assert (
+        ours.loc["original_firstorder_Mean", "icc"] > 0.95 and ours.loc["original_glcm_Contrast", "icc"] < 0.3
+    )
     assert ours.loc["original_firstorder_Mean", "ci95_low"] < ours.loc["original_firstorder_Mean", "icc"]
 
 

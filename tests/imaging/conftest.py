@@ -13,8 +13,10 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-patient synthetic cohort with small CT regions (56 x 56 x 24 voxels)."""
     from sabrkit.synthetic import SynthConfig, synthesize
 
-    return synthesize(tmp_path_factory.mktemp("cohort") / "cohort",
-                      SynthConfig(n_patients=3, seed=20240507, image_shape=(56, 56, 24)))
+    return synthesize(
+        tmp_path_factory.mktemp("cohort") / "cohort",
+        SynthConfig(n_patients=3, seed=20240507, image_shape=(56, 56, 24)),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,20 @@ SCAN_DATE = "20250214"
 PHONE = "555-0199-88"
 ADDRESS = "12 Quarry Lane, Hollowfield"
 #: every planted identifying string (names, numbers, birth date, scan date, phone, address, institution)
-NEEDLES: tuple[str, ...] = (HOSPITAL_NUMBER, OTHER_HOSPITAL_NUMBER, FAMILY, GIVEN, BIRTH_DATE, SCAN_DATE, PHONE,
-                            "Quarry Lane", "Hollowfield", "St Wystan", "Dr Pemberton-Ayre", "Pemberton")
+NEEDLES: tuple[str, ...] = (
+    HOSPITAL_NUMBER,
+    OTHER_HOSPITAL_NUMBER,
+    FAMILY,
+    GIVEN,
+    BIRTH_DATE,
+    SCAN_DATE,
+    PHONE,
+    "Quarry Lane",
+    "Hollowfield",
+    "St Wystan",
+    "Dr Pemberton-Ayre",
+    "Pemberton",
+)
 KEY_TABLE = {HOSPITAL_NUMBER: "SABR-RCC-042"}
 _DATE_UID_ROOT = "1.2.826.0.1.3680043.9.7431"
 
@@ -56,7 +68,11 @@ def corpus_datasets() -> list:
         ds.OtherPatientIDs = OTHER_HOSPITAL_NUMBER
         ds.IssuerOfPatientID = "St Wystan Hospital"
         other = Dataset()
-        other.PatientID, other.IssuerOfPatientID, other.TypeOfPatientID = OTHER_HOSPITAL_NUMBER, "St Wystan Hospital", "TEXT"
+        other.PatientID, other.IssuerOfPatientID, other.TypeOfPatientID = (
+            OTHER_HOSPITAL_NUMBER,
+            "St Wystan Hospital",
+            "TEXT",
+        )
         ds.OtherPatientIDsSequence = Sequence([other])
         ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = SCAN_DATE
         ds.AcquisitionDateTime = f"{SCAN_DATE}093012.000000"
@@ -71,7 +87,10 @@ def corpus_datasets() -> list:
         ds.AdmittingDiagnosesDescription = f"RCC, see St Wystan file {OTHER_HOSPITAL_NUMBER}"
         ds.StationName, ds.DeviceSerialNumber = "StWystanCT1", "SN-Pemberton"
         request = Dataset()
-        request.RequestedProcedureID, request.ScheduledProcedureStepID = HOSPITAL_NUMBER, f"SPS-{HOSPITAL_NUMBER}"
+        request.RequestedProcedureID, request.ScheduledProcedureStepID = (
+            HOSPITAL_NUMBER,
+            f"SPS-{HOSPITAL_NUMBER}",
+        )
         request.AccessionNumber = f"ACC{HOSPITAL_NUMBER}"
         request.RequestedProcedureDescription = f"CT for {FAMILY}"
         ds.RequestAttributesSequence = Sequence([request])

@@ -3,7 +3,6 @@ independent rasterisation of its contours (matplotlib's Path), for the imaging t
 
 from __future__ import annotations
 
-
 TCIA_SPACING = (0.9765625, 0.9765625, 3.0)  # x, y, z (mm)
 TCIA_ORIGIN = (-46.8828125, -51.3671875, -99.0)
 TCIA_SHAPE = (24, 96, 96)  # z, y, x
@@ -18,10 +17,16 @@ def _circle(cx: float, cy: float, rx: float, ry: float, z: float, n: int = 48, p
 
 def tcia_rois() -> dict[str, dict[int, list]]:
     """ROI name -> slice index -> closed contours (n x 3, patient mm), the shapes of a chest CT."""
-    ox, oy, oz = TCIA_ORIGIN
+    _ox, _oy, oz = TCIA_ORIGIN
     sz = TCIA_SPACING[2]
-    rois: dict[str, dict[int, list]] = {"GTV-1": {}, "Spinal-Cord": {}, "Lung-Left": {}, "Lung-Right": {},
-                                        "Esophagus": {}, "BODY": {}}
+    rois: dict[str, dict[int, list]] = {
+        "GTV-1": {},
+        "Spinal-Cord": {},
+        "Lung-Left": {},
+        "Lung-Right": {},
+        "Esophagus": {},
+        "BODY": {},
+    }
     for k in range(TCIA_SHAPE[0]):
         z = oz + k * sz
         if 8 <= k <= 15:
@@ -115,7 +120,10 @@ def write_tcia_export(root, patient_id: str = "LUNG1-001", rois: dict | None = N
             for points in polygons:
                 contour = Dataset()
                 image = Dataset()
-                image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", sop_uids[k]
+                image.ReferencedSOPClassUID, image.ReferencedSOPInstanceUID = (
+                    "1.2.840.10008.5.1.4.1.1.2",
+                    sop_uids[k],
+                )
                 contour.ContourImageSequence = Sequence([image])
                 contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(points)
                 contour.ContourData = [round(float(v), 4) for v in points.reshape(-1)]
@@ -135,9 +143,11 @@ def independent_mask(contours_by_slice: dict[int, list]):
     import numpy as np
     from matplotlib.path import Path as PolygonPath
 
-    nz, ny, nx = TCIA_SHAPE
+    _nz, ny, nx = TCIA_SHAPE
     ii, jj = np.meshgrid(np.arange(nx), np.arange(ny))
-    centres = np.column_stack([TCIA_ORIGIN[0] + ii.ravel() * TCIA_SPACING[0], TCIA_ORIGIN[1] + jj.ravel() * TCIA_SPACING[1]])
+    centres = np.column_stack(
+        [TCIA_ORIGIN[0] + ii.ravel() * TCIA_SPACING[0], TCIA_ORIGIN[1] + jj.ravel() * TCIA_SPACING[1]]
+    )
     mask = np.zeros(TCIA_SHAPE, dtype=bool)
     for k, polygons in contours_by_slice.items():
         for points in polygons:

@@ -42,13 +42,23 @@ def broken_export(tiny_dicom: Path, tmp_path_factory: pytest.TempPathFactory) ->
     contour.ReferencedROINumber, contour.ContourSequence = 9, Sequence([])
     ds.ROIContourSequence.append(contour)
     ds.save_as(rtstruct, enforce_file_format=True)
-    return {"root": root, "truncated": truncated, "missing": missing, "uneven": uneven, "rtstruct": rtstruct,
-            "rtstruct_p3": root / "PA000003" / "ST000001" / "SE000900" / "RS000001.dcm"}
+    return {
+        "root": root,
+        "truncated": truncated,
+        "missing": missing,
+        "uneven": uneven,
+        "rtstruct": rtstruct,
+        "rtstruct_p3": root / "PA000003" / "ST000001" / "SE000900" / "RS000001.dcm",
+    }
 
 
 @pytest.fixture(scope="module")
-def result(broken_export: dict[str, Path], key_table: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
-    return ingest_folder(broken_export["root"], tmp_path_factory.mktemp("out"), IngestConfig(patient_key=key_table))
+def result(
+    broken_export: dict[str, Path], key_table: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+):
+    return ingest_folder(
+        broken_export["root"], tmp_path_factory.mktemp("out"), IngestConfig(patient_key=key_table)
+    )
 
 
 def _failure(result, needle: str):
@@ -69,7 +79,11 @@ def test_truncated_file_is_named_with_the_reason(result, broken_export) -> None:
 def test_missing_slice_is_reported_for_the_series_and_its_roi(result, broken_export) -> None:
     folder = broken_export["missing"].parent
     series = _failure(result, f"between '{folder / 'IM000011.dcm'}' and '{folder / 'IM000013.dcm'}'")
-    assert series.stage == "series" and "uneven slice spacing" in series.reason and "1 slice(s) missing" in series.reason
+    assert (
+        series.stage == "series"
+        and "uneven slice spacing" in series.reason
+        and "1 slice(s) missing" in series.reason
+    )
     roi = _failure(result, "[ROI GTV_L2]")
     assert roi.case_id.startswith(str(folder.parent)) and "could not be ingested" in roi.reason
 

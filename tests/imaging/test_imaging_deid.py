@@ -33,13 +33,21 @@ def _dicom_files(folder: Path) -> list[Path]:
 
 def _identifiers(cohort: Path) -> list[str]:
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
-    return [*keys["hospital_number"], *(keys["family_name"] + "^" + keys["given_name"]),
-            *keys["date_of_birth"].str.replace("-", "")]
+    return [
+        *keys["hospital_number"],
+        *(keys["family_name"] + "^" + keys["given_name"]),
+        *keys["date_of_birth"].str.replace("-", ""),
+    ]
 
 
 def _original_uids(folder: Path) -> frozenset[str]:
-    keep = {"SOPClassUID", "ReferencedSOPClassUID", "MediaStorageSOPClassUID", "TransferSyntaxUID",
-            "ImplementationClassUID"}
+    keep = {
+        "SOPClassUID",
+        "ReferencedSOPClassUID",
+        "MediaStorageSOPClassUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+    }
     uids = set()
     for path in _dicom_files(folder):
         for element in pydicom.dcmread(path, stop_before_pixels=True).iterall():
@@ -49,7 +57,9 @@ def _original_uids(folder: Path) -> frozenset[str]:
 
 
 @pytest.fixture(scope="module")
-def deidentified(tiny_dicom: Path, key_table: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def deidentified(
+    tiny_dicom: Path, key_table: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("deid") / "deid"
     result = deidentify_folder(tiny_dicom, out, DeidConfig(secret=SECRET, pseudonym_of=key_table))
     assert result.failures == [] and result.n_written == len(_dicom_files(tiny_dicom))
@@ -59,18 +69,20 @@ def deidentified(tiny_dicom: Path, key_table: dict[str, str], tmp_path_factory: 
 def test_profile_table_is_ps315_table_e1_1() -> None:
     entries = profile_entries()
     assert len(entries) == 621  # DICOM 2024e
-    assert profile_entry(0x00100010).basic_profile == "Z"      # Patient's Name
-    assert profile_entry(0x00100020).basic_profile == "Z/D"    # Patient ID
-    assert profile_entry(0x0020000E).basic_profile == "U"      # Series Instance UID
-    assert profile_entry(0x60023000).name == "Overlay Data"    # repeating group 60xx
+    assert profile_entry(0x00100010).basic_profile == "Z"  # Patient's Name
+    assert profile_entry(0x00100020).basic_profile == "Z/D"  # Patient ID
+    assert profile_entry(0x0020000E).basic_profile == "U"  # Series Instance UID
+    assert profile_entry(0x60023000).name == "Overlay Data"  # repeating group 60xx
     assert resolved_action(profile_entry(0x00080020), "DA") == "SHIFT"  # Study Date, modified-dates option
-    assert resolved_action(profile_entry(0x00081140), "SQ") == "KU"     # Referenced Image Sequence X/Z/U*
+    assert resolved_action(profile_entry(0x00081140), "SQ") == "KU"  # Referenced Image Sequence X/Z/U*
 
 
-def test_no_listed_phi_tag_and_no_key_table_identifier_remains(deidentified: Path, tiny_dicom: Path,
-                                                                tiny_cohort: Path) -> None:
-    findings = check_deidentified_folder(deidentified, original_uids=_original_uids(tiny_dicom),
-                                         identifiers=_identifiers(tiny_cohort))
+def test_no_listed_phi_tag_and_no_key_table_identifier_remains(
+    deidentified: Path, tiny_dicom: Path, tiny_cohort: Path
+) -> None:
+    findings = check_deidentified_folder(
+        deidentified, original_uids=_original_uids(tiny_dicom), identifiers=_identifiers(tiny_cohort)
+    )
     assert findings == []
     assert_no_phi(findings)
 
@@ -111,7 +123,8 @@ def test_dates_shift_by_one_offset_per_patient_across_studies(deidentified: Path
 
 
 def test_uids_are_consistent_and_the_deidentified_export_ingests_to_the_same_masks(
-        deidentified: Path, tiny_dicom: Path, key_table, tmp_path: Path) -> None:
+    deidentified: Path, tiny_dicom: Path, key_table, tmp_path: Path
+) -> None:
     series_of_patient: dict[str, set[str]] = {}
     for path in _dicom_files(deidentified):
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -125,14 +138,21 @@ def test_uids_are_consistent_and_the_deidentified_export_ingests_to_the_same_mas
     mapper = Deidentifier(DeidConfig(secret=SECRET, pseudonym_of=key_table))
     for lesion_id in a.index:
         assert b.loc[lesion_id, "series_uid"] == mapper.new_uid(a.loc[lesion_id, "series_uid"])
-        mask_a = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "original" / a.loc[lesion_id, "mask_path"])))
-        mask_b = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "released" / b.loc[lesion_id, "mask_path"])))
+        mask_a = sitk.GetArrayFromImage(
+            sitk.ReadImage(str(tmp_path / "original" / a.loc[lesion_id, "mask_path"]))
+        )
+        mask_b = sitk.GetArrayFromImage(
+            sitk.ReadImage(str(tmp_path / "released" / b.loc[lesion_id, "mask_path"]))
+        )
         np.testing.assert_array_equal(mask_a, mask_b)
-        assert b.loc[lesion_id, "roi_name"] == a.loc[lesion_id, "roi_name"]  # GTV labels kept (clean descriptors)
+        assert (
+            b.loc[lesion_id, "roi_name"] == a.loc[lesion_id, "roi_name"]
+        )  # GTV labels kept (clean descriptors)
 
 
 def test_rerun_writes_nothing_new_and_the_same_secret_gives_the_same_names(
-        deidentified: Path, tiny_dicom: Path, key_table) -> None:
+    deidentified: Path, tiny_dicom: Path, key_table
+) -> None:
     names = sorted(p.relative_to(deidentified) for p in _dicom_files(deidentified))
     again = deidentify_folder(tiny_dicom, deidentified, DeidConfig(secret=SECRET, pseudonym_of=key_table))
     assert again.n_written == 0 and again.n_skipped == len(names)
@@ -140,8 +160,11 @@ def test_rerun_writes_nothing_new_and_the_same_secret_gives_the_same_names(
 
 
 def test_unknown_patient_and_short_secret_are_refused(tiny_dicom: Path, tmp_path: Path) -> None:
-    result = deidentify_folder(tiny_dicom / "PA000001" / "ST000001" / "SE000900", tmp_path,
-                               DeidConfig(secret=SECRET, pseudonym_of={}))
+    result = deidentify_folder(
+        tiny_dicom / "PA000001" / "ST000001" / "SE000900",
+        tmp_path,
+        DeidConfig(secret=SECRET, pseudonym_of={}),
+    )
     assert result.n_written == 0 and len(result.failures) == 1
     assert "not in the key table" in result.failures[0].reason
     with pytest.raises(ConfigError, match="16 characters"):
@@ -160,7 +183,9 @@ def test_private_tags_and_nested_identifiers_are_cleaned(key_table) -> None:
     item = Dataset()
     item.ReferencedSOPInstanceUID, item.OperatorsName = "1.2.3.5", "Smith^Ann"
     ds.ReferencedImageSequence = Sequence([item])
-    Deidentifier(DeidConfig(secret=SECRET, pseudonym_of=key_table, date_offset_days={pseudonym: -10})).deidentify(ds)
+    Deidentifier(
+        DeidConfig(secret=SECRET, pseudonym_of=key_table, date_offset_days={pseudonym: -10})
+    ).deidentify(ds)
     assert 0x00091010 not in ds
     assert ds.StudyDate == "20241223" and ds.PatientID == pseudonym
     nested = ds.ReferencedImageSequence[0]

@@ -28,9 +28,9 @@ SECRET = "crosscheck-secret-0123456789"
 #: what a tool changes and sabrkit keeps on purpose, with the reason (docs/imaging.md, "Kept on purpose")
 KEPT_ON_PURPOSE = {
     "TM": "times of day are kept: the Retain Longitudinal Temporal Information with Modified Dates option shifts "
-          "dates by whole days per patient and keeps times (dicognito shifts date-times by hours, deid removes them)",
+    "dates by whole days per patient and keeps times (dicognito shifts date-times by hours, deid removes them)",
     "1.2.840.10008": "UIDs of the DICOM standard (SOP Class, Referenced SOP Class, Transfer Syntax UIDs) name the kind "
-                     "of object, not a patient; PS3.15 keeps them and readers need them (deid's recipe removes them)",
+    "of object, not a patient; PS3.15 keeps them and readers need them (deid's recipe removes them)",
 }
 
 
@@ -62,8 +62,11 @@ def _deid(datasets: list, tmp_path: Path) -> list:
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
         paths.append(str(path))
-    return list(replace_identifiers(dicom_files=paths, deid=DeidRecipe(), save=False, remove_private=True,
-                                    strip_sequences=False))
+    return list(
+        replace_identifiers(
+            dicom_files=paths, deid=DeidRecipe(), save=False, remove_private=True, strip_sequences=False
+        )
+    )
 
 
 def _walk(dataset, prefix=()):
@@ -104,7 +107,8 @@ def _datasets(tiny_dicom: Path, tmp_path: Path) -> list:
 
 @pytest.mark.parametrize("tool", ["dicognito", "deid"])
 def test_everything_the_other_tool_removes_or_replaces_sabrkit_removes_or_replaces(
-        tool: str, tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
+    tool: str, tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path
+) -> None:
     pseudonyms = {**key_table, **KEY_TABLE, "LUNG1-001": "SABR-RCC-001"}
     ours = Deidentifier(DeidConfig(secret=SECRET, pseudonym_of=pseudonyms))
     originals = _datasets(tiny_dicom, tmp_path)
@@ -128,8 +132,10 @@ def test_everything_the_other_tool_removes_or_replaces_sabrkit_removes_or_replac
             if reason is not None:
                 kept_on_purpose.add(reason)
                 continue
-            gaps.append(f"{original.Modality} {element.tag} {element.keyword}: {tool} "
-                        f"{_fate(path, element, after_tool)}, sabrkit kept {_value(element)!r}")
+            gaps.append(
+                f"{original.Modality} {element.tag} {element.keyword}: {tool} "
+                f"{_fate(path, element, after_tool)}, sabrkit kept {_value(element)!r}"
+            )
     assert compared > 500 and changed_by_tool > 100
     assert gaps == []
     docs = (Path(__file__).parents[2] / "docs" / "imaging.md").read_text()
@@ -140,12 +146,14 @@ def test_everything_the_other_tool_removes_or_replaces_sabrkit_removes_or_replac
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, object]:
     root = tmp_path_factory.mktemp("corpus")
     write_corpus(root / "export")
-    result = deidentify_folder(root / "export", root / "released", DeidConfig(secret=SECRET, pseudonym_of=KEY_TABLE))
+    result = deidentify_folder(
+        root / "export", root / "released", DeidConfig(secret=SECRET, pseudonym_of=KEY_TABLE)
+    )
     return root / "export", root / "released", result
 
 
 def test_nothing_planted_survives_in_the_released_files(corpus) -> None:
-    export, released, result = corpus
+    _export, released, result = corpus
     files = sorted(released.rglob("*.dcm"))
     assert result.n_written == len(files) == 3
     for path in files:
@@ -164,7 +172,7 @@ def test_nothing_planted_survives_in_the_released_files(corpus) -> None:
 
 
 def test_burned_in_annotation_is_refused_and_the_check_flags_the_planted_corpus(corpus) -> None:
-    export, released, result = corpus
+    export, _released, result = corpus
     assert len(result.failures) == 1
     failure = result.failures[0]
     assert failure.case_id.endswith("burned_in.dcm") and "BurnedInAnnotation = YES" in failure.reason

@@ -42,7 +42,9 @@ def test_each_lesion_gets_its_plan_and_the_dose_on_its_ct(tiny_cohort: Path, ing
     assert on_ct.GetSize() == ct.GetSize() and on_ct.GetOrigin() == pytest.approx(ct.GetOrigin())
     gtv = sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_cohort / "images" / f"{row.lesion_id}_mask.nii.gz")))
     model = DoseModel()
-    expected = plan_dose(ptv_mask(gtv, ct.GetSpacing(), model.ptv_margin_mm), ct.GetSpacing(), row.prescription_gy, model)
+    expected = plan_dose(
+        ptv_mask(gtv, ct.GetSpacing(), model.ptv_margin_mm), ct.GetSpacing(), row.prescription_gy, model
+    )
     got = sitk.GetArrayFromImage(on_ct)
     inside = ptv_mask(gtv, ct.GetSpacing(), model.ptv_margin_mm) != 0
     # 2 mm dose grid, trilinear both ways: within 2 % of the prescription on average in the PTV
@@ -56,7 +58,8 @@ def test_rerun_reuses_the_dose_files(tiny_dicom: Path, key_table: dict[str, str]
 
 
 def test_bad_and_unlinked_dose_objects_are_named_and_the_rest_completes(
-        tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
+    tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path
+) -> None:
     src = tmp_path / "export"
     shutil.copytree(tiny_dicom, src)
     doses = sorted(src.rglob("RD*.dcm"))

@@ -33,7 +33,9 @@ def test_spacing_mismatch_names_case_both_values_and_fix(pair: tuple[sitk.Image,
     assert isinstance(info.value, ValueError)
 
 
-def test_every_differing_property_is_listed(pair: tuple[sitk.Image, sitk.Image], make_ct_case: Callable) -> None:
+def test_every_differing_property_is_listed(
+    pair: tuple[sitk.Image, sitk.Image], make_ct_case: Callable
+) -> None:
     image, _ = pair
     _, other = make_ct_case(size_xyz=(40, 40, 21))
     other.SetOrigin((0.0, 0.0, 0.0))
@@ -60,7 +62,9 @@ def test_mask_voxel_count_and_empty_mask(pair: tuple[sitk.Image, sitk.Image]) ->
     assert check_mask_not_empty(mask, "L1") == int(sitk.GetArrayViewFromImage(mask).sum())
     with pytest.raises(EmptyMaskError) as info:
         check_mask_not_empty(mask, "SABR-RCC-009-L1", label=2)
-    assert "SABR-RCC-009-L1" in str(info.value) and "label 2" in str(info.value) and "[0, 1]" in str(info.value)
+    assert (
+        "SABR-RCC-009-L1" in str(info.value) and "label 2" in str(info.value) and "[0, 1]" in str(info.value)
+    )
     empty = mask * 0
     with pytest.raises(EmptyMaskError, match="SABR-RCC-009-L3"):
         check_mask_not_empty(empty, "SABR-RCC-009-L3")

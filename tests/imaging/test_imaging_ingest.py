@@ -37,11 +37,15 @@ def test_dicom_round_trip_gives_back_the_cohort_images_and_masks_exactly(ingeste
         np.testing.assert_allclose(image.GetOrigin(), original.GetOrigin(), atol=1e-4)
         np.testing.assert_allclose(image.GetSpacing(), original.GetSpacing(), atol=1e-6)
         mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out / mine.mask_path)))
-        np.testing.assert_array_equal(mask, sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_cohort / row.mask_path))))
+        np.testing.assert_array_equal(
+            mask, sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_cohort / row.mask_path)))
+        )
         assert mine.scanner == row.scanner and mine.modality == "CT"
 
 
-def test_manifest_has_the_cohort_columns_and_links_rois_to_registry_lesions(ingested, tiny_cohort: Path) -> None:
+def test_manifest_has_the_cohort_columns_and_links_rois_to_registry_lesions(
+    ingested, tiny_cohort: Path
+) -> None:
     out, _result = ingested
     table = pd.read_csv(out / "images.csv")
     assert list(table.columns[:6]) == CONTRACT_IMAGES_COLUMNS
@@ -56,7 +60,9 @@ def test_manifest_has_the_cohort_columns_and_links_rois_to_registry_lesions(inge
     assert (series["study_date"] > "2024").all()
 
 
-def test_rerun_on_the_same_folder_does_no_work_twice(ingested, tiny_dicom: Path, key_table: dict[str, str]) -> None:
+def test_rerun_on_the_same_folder_does_no_work_twice(
+    ingested, tiny_dicom: Path, key_table: dict[str, str]
+) -> None:
     out, first = ingested
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")}
     again = ingest_folder(tiny_dicom, out, IngestConfig(patient_key=key_table))
@@ -65,22 +71,29 @@ def test_rerun_on_the_same_folder_does_no_work_twice(ingested, tiny_dicom: Path,
     pd.testing.assert_frame_equal(again.lesions, first.lesions)
 
 
-def test_changed_roi_pattern_redoes_only_the_structure_sets(tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
+def test_changed_roi_pattern_redoes_only_the_structure_sets(
+    tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path
+) -> None:
     ingest_folder(tiny_dicom, tmp_path, IngestConfig(patient_key=key_table))
     narrower = ingest_folder(tiny_dicom, tmp_path, IngestConfig(patient_key=key_table, roi_pattern="GTV_L1"))
     assert set(narrower.lesions["lesion_id"].str[-2:]) == {"L1"}
-    assert not any(p.name.endswith("-L2_mask.nii.gz") for p in (tmp_path / "masks").iterdir())  # stale masks removed
+    assert not any(
+        p.name.endswith("-L2_mask.nii.gz") for p in (tmp_path / "masks").iterdir()
+    )  # stale masks removed
 
 
 def test_preprocess_runs_on_the_ingest_manifest(ingested, tmp_path: Path) -> None:
     out, result = ingested
-    table = preprocess_manifest(pd.read_csv(out / "images.csv"), tmp_path / "pre", PreprocessConfig(), base_dir=out)
+    table = preprocess_manifest(
+        pd.read_csv(out / "images.csv"), tmp_path / "pre", PreprocessConfig(), base_dir=out
+    )
     assert len(table) == len(result.lesions)
     assert sitk.ReadImage(table["image_path"][0]).GetSpacing() == (1.0, 1.0, 1.0)
 
 
-def test_unknown_patient_id_is_refused_without_echoing_it(tiny_dicom: Path, key_table: dict[str, str],
-                                                          tmp_path: Path) -> None:
+def test_unknown_patient_id_is_refused_without_echoing_it(
+    tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path
+) -> None:
     result = ingest_folder(tiny_dicom, tmp_path)
     assert result.lesions.empty and result.failures
     assert all("not a pseudonymous study ID" in f.reason for f in result.failures if f.stage == "series")
@@ -108,7 +121,9 @@ def test_ingest_config_is_validated(tmp_path: Path) -> None:
     assert mapped.lesion_id_of("SABR-RCC-001", "GTV_primary") == "SABR-RCC-001-L3"
 
 
-def test_rewritten_identical_export_does_no_work(tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path) -> None:
+def test_rewritten_identical_export_does_no_work(
+    tiny_dicom: Path, key_table: dict[str, str], tmp_path: Path
+) -> None:
     config = IngestConfig(patient_key=key_table)
     first = ingest_folder(tiny_dicom, tmp_path / "out", config)
     copy = tmp_path / "copy"

@@ -48,7 +48,8 @@ def test_n4_dict_form_uses_the_mask_key_and_leaves_other_keys(rng: np.random.Gen
     mask = sitk.GetImageFromArray(body.astype(np.uint8))
     mask.CopyInformation(image)
     out = N4BiasFieldCorrectiond(("image",), mask_key="body", shrink_factor=2, iterations=(10,))(
-        {"image": image, "body": mask, "lesion_id": "SABR-RCC-001-L1"})
+        {"image": image, "body": mask, "lesion_id": "SABR-RCC-001-L1"}
+    )
     assert out["lesion_id"] == "SABR-RCC-001-L1" and out["body"] is mask
     assert out["image"].GetPixelID() == sitk.sitkFloat32
 
@@ -67,7 +68,9 @@ def test_percentile_normalisation_maps_the_percentiles_to_0_and_1() -> None:
     image = sitk.GetImageFromArray(np.arange(1000, dtype=np.float32).reshape(10, 10, 10))
     out = sitk.GetArrayFromImage(PercentileNormalize(10, 90)(image)).ravel()
     lo, hi = np.percentile(np.arange(1000), [10, 90])
-    assert out[int(lo)] == pytest.approx(0.0, abs=1e-6) and out[500] == pytest.approx((500 - lo) / (hi - lo), rel=1e-6)
+    assert out[int(lo)] == pytest.approx(0.0, abs=1e-6) and out[500] == pytest.approx(
+        (500 - lo) / (hi - lo), rel=1e-6
+    )
     assert out.min() == 0.0 and out.max() == 1.0
     unclipped = sitk.GetArrayFromImage(PercentileNormalize(10, 90, clip=False)(image))
     assert unclipped.min() < 0 and unclipped.max() > 1
@@ -77,7 +80,9 @@ def test_dict_forms_compose_with_monai_and_touch_only_their_keys(rng: np.random.
     image, body = _mr_like(rng, bias=False)
     mask = sitk.GetImageFromArray(body.astype(np.uint8))
     mask.CopyInformation(image)
-    pipeline = Compose([ZScoreNormalized(("image",), mask_key="mask"), PercentileNormalized(("image",), lower=0, upper=100)])
+    pipeline = Compose(
+        [ZScoreNormalized(("image",), mask_key="mask"), PercentileNormalized(("image",), lower=0, upper=100)]
+    )
     out = pipeline({"image": image, "mask": mask, "lesion_id": "x"})
     assert out["mask"] is mask and out["lesion_id"] == "x"
     values = sitk.GetArrayFromImage(out["image"])

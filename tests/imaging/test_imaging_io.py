@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gzip
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,9 @@ from sabrkit.imaging import read_image, sha256_file, write_image
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".mha"])
-def test_write_then_read_keeps_voxels_and_geometry(tmp_path: Path, make_ct_case: Callable, suffix: str) -> None:
+def test_write_then_read_keeps_voxels_and_geometry(
+    tmp_path: Path, make_ct_case: Callable, suffix: str
+) -> None:
     image, _ = make_ct_case()
     path = write_image(image, tmp_path / "sub" / f"SABR-RCC-001-L1_ct{suffix}")
     back = read_image(path, "SABR-RCC-001-L1")
@@ -72,9 +73,13 @@ def _assert_same_image(ours: sitk.Image, itk: sitk.Image) -> None:
     assert ours.GetPixelID() == itk.GetPixelID()
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(ours), sitk.GetArrayViewFromImage(itk))
     assert (ours.GetSpacing(), ours.GetOrigin(), ours.GetDirection()) == (
-        itk.GetSpacing(), itk.GetOrigin(), itk.GetDirection())
+        itk.GetSpacing(),
+        itk.GetOrigin(),
+        itk.GetDirection(),
+    )
     assert {k: ours.GetMetaData(k) for k in ours.GetMetaDataKeys()} == {
-        k: itk.GetMetaData(k) for k in itk.GetMetaDataKeys()}
+        k: itk.GetMetaData(k) for k in itk.GetMetaDataKeys()
+    }
 
 
 @pytest.fixture
@@ -108,8 +113,12 @@ def test_fast_read_matches_itk_on_the_ibsi_ct_phantom(shared_data: Path) -> None
     _assert_same_image(read_image(phantom, "phantom"), sitk.ReadImage(str(phantom)))
 
 
-def test_fast_read_falls_back_to_itk(large_nii_gz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image_io, "_ram_folder", lambda: str(tmp_path / "no-such-folder"))  # nowhere to inflate
+def test_fast_read_falls_back_to_itk(
+    large_nii_gz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        image_io, "_ram_folder", lambda: str(tmp_path / "no-such-folder")
+    )  # nowhere to inflate
     _assert_same_image(read_image(large_nii_gz, "SABR-RCC-001-L1"), sitk.ReadImage(str(large_nii_gz)))
     plain = tmp_path / "plain_ct.nii.gz"  # named .nii.gz, written uncompressed: ITK reads it as it is
     plain.write_bytes(gzip.decompress(large_nii_gz.read_bytes()))
@@ -117,7 +126,9 @@ def test_fast_read_falls_back_to_itk(large_nii_gz: Path, tmp_path: Path, monkeyp
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
-def test_damaged_nii_gz_is_refused_not_read_with_zeros(large_nii_gz: Path, tmp_path: Path, damage: str) -> None:
+def test_damaged_nii_gz_is_refused_not_read_with_zeros(
+    large_nii_gz: Path, tmp_path: Path, damage: str
+) -> None:
     data = bytearray(large_nii_gz.read_bytes())
     if damage == "truncated":
         data = data[: len(data) // 2]
@@ -126,7 +137,9 @@ def test_damaged_nii_gz_is_refused_not_read_with_zeros(large_nii_gz: Path, tmp_p
     else:
         data[len(data) // 2] ^= 0xFF
     damaged = _write(tmp_path / "SABR-RCC-002-L1_ct.nii.gz", bytes(data))
-    with pytest.raises(ImageReadError, match=r"SABR-RCC-002-L1.*is damaged: its gzip stream fails.*copy or export"):
+    with pytest.raises(
+        ImageReadError, match=r"SABR-RCC-002-L1.*is damaged: its gzip stream fails.*copy or export"
+    ):
         read_image(damaged, "SABR-RCC-002-L1")
 
 

@@ -25,8 +25,14 @@ def test_streamed_file_is_byte_identical_to_simpleitk_after_inflating(dtype, tmp
     image.SetOrigin((-10.5, 3.25, 99.0))
     image.SetDirection((0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0))
     sitk.WriteImage(image, str(tmp_path / "itk.nii.gz"), True)
-    with NiftiSliceWriter(tmp_path / "streamed.nii.gz", image.GetSize(), image.GetSpacing(), image.GetOrigin(),
-                          image.GetDirection(), dtype) as out:
+    with NiftiSliceWriter(
+        tmp_path / "streamed.nii.gz",
+        image.GetSize(),
+        image.GetSpacing(),
+        image.GetOrigin(),
+        image.GetDirection(),
+        dtype,
+    ) as out:
         for plane in volume:
             out.write(plane)
     itk_bytes = gzip.decompress((tmp_path / "itk.nii.gz").read_bytes())
@@ -35,12 +41,14 @@ def test_streamed_file_is_byte_identical_to_simpleitk_after_inflating(dtype, tmp
 
 def test_incomplete_stream_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="2 of 3 slices"):
-        with NiftiSliceWriter(tmp_path / "x.nii.gz", (4, 5, 3), (1, 1, 1), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1),
-                              np.int16) as out:
+        with NiftiSliceWriter(
+            tmp_path / "x.nii.gz", (4, 5, 3), (1, 1, 1), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1), np.int16
+        ) as out:
             out.write_zeros(2)
     with pytest.raises(ValueError, match="shape"):
-        with NiftiSliceWriter(tmp_path / "x.nii.gz", (4, 5, 3), (1, 1, 1), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1),
-                              np.int16) as out:
+        with NiftiSliceWriter(
+            tmp_path / "x.nii.gz", (4, 5, 3), (1, 1, 1), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1), np.int16
+        ) as out:
             out.write(np.zeros((4, 5), np.int16))
     assert list(tmp_path.iterdir()) == []
 
@@ -74,7 +82,9 @@ def test_series_conversion_equals_simpleitk_series_reader(tmp_path: Path) -> Non
 def test_non_integer_rescale_is_stored_as_float32(tmp_path: Path) -> None:
     root, _ = write_tcia_export(tmp_path / "export")
     series = _series(root)
-    for k, record in enumerate(series.files):  # a later slice gets a fractional intercept: int16 cannot hold it
+    for k, record in enumerate(
+        series.files
+    ):  # a later slice gets a fractional intercept: int16 cannot hold it
         ds = pydicom.dcmread(record.path)
         ds.RescaleIntercept = "-1024.5" if k == 7 else "-1024"
         ds.save_as(record.path)
@@ -83,8 +93,12 @@ def test_non_integer_rescale_is_stored_as_float32(tmp_path: Path) -> None:
     mine = sitk.ReadImage(str(out))
     assert mine.GetPixelID() == sitk.sitkFloat32
     # reference: pydicom's stored values with each slice's own slope and intercept
-    truth = np.stack([pydicom.pixels.apply_rescale(pydicom.dcmread(f.path).pixel_array, pydicom.dcmread(f.path))
-                      for f in series.files])
+    truth = np.stack(
+        [
+            pydicom.pixels.apply_rescale(pydicom.dcmread(f.path).pixel_array, pydicom.dcmread(f.path))
+            for f in series.files
+        ]
+    )
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mine), truth.astype(np.float32))
     assert sitk.GetArrayFromImage(mine)[7].flat[0] % 1 == 0.5
     # (SimpleITK's ImageSeriesReader picks int16 from the first slice and loses the .5 of slice 7)

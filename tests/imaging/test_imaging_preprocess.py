@@ -49,7 +49,10 @@ def test_config_is_frozen_and_rejects_unknown_keys() -> None:
 
 
 def test_preprocess_writes_resampled_clipped_cases(tmp_path: Path, write_case: Callable) -> None:
-    rows = [("SABR-RCC-002-L1", *write_case("a")), ("SABR-RCC-001-L1", *write_case("b", spacing=(0.7, 0.7, 1.5)))]
+    rows = [
+        ("SABR-RCC-002-L1", *write_case("a")),
+        ("SABR-RCC-001-L1", *write_case("b", spacing=(0.7, 0.7, 1.5))),
+    ]
     config = PreprocessConfig(spacing_mm=(1.0, 1.0, 1.0), hu_window=(-500.0, 200.0), crop_margin_mm=5.0)
     out = preprocess_manifest(_manifest(rows, tmp_path), tmp_path / "pre", config, base_dir=tmp_path)
     assert list(out["lesion_id"]) == ["SABR-RCC-001-L1", "SABR-RCC-002-L1"]
@@ -103,7 +106,11 @@ def test_failures_within_threshold_are_recorded(tmp_path: Path, write_case: Call
     manifest = _bad_cases(tmp_path, write_case)
     out = preprocess_manifest(manifest, tmp_path / "pre", base_dir=tmp_path, max_failure_fraction=0.75)
     assert list(out["lesion_id"]) == ["SABR-RCC-001-L1"]
-    assert [f.case_id for f in out.attrs["failures"]] == ["SABR-RCC-002-L1", "SABR-RCC-003-L1", "SABR-RCC-004-L1"]
+    assert [f.case_id for f in out.attrs["failures"]] == [
+        "SABR-RCC-002-L1",
+        "SABR-RCC-003-L1",
+        "SABR-RCC-004-L1",
+    ]
     recorded = pd.read_csv(tmp_path / "pre" / "failures.csv")
     assert list(recorded["stage"]) == ["geometry", "mask", "read"]
 

@@ -14,8 +14,10 @@ from sabrkit.imaging.dicom_index import crawl_dicom, group_series, read_series
 from sabrkit.imaging.rtstruct import read_rtstruct, roi_series_uids
 
 IBSI_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ibsi_ct_phantom"
-needs_ibsi = pytest.mark.skipif(not (IBSI_CT / "dicom" / "mask").is_dir(),
-                                reason="IBSI CT phantom not found at ../shared/data/ibsi_ct_phantom")
+needs_ibsi = pytest.mark.skipif(
+    not (IBSI_CT / "dicom" / "mask").is_dir(),
+    reason="IBSI CT phantom not found at ../shared/data/ibsi_ct_phantom",
+)
 
 
 def _grid(size=(20, 20, 3), spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 0.0)) -> sitk.Image:
@@ -69,15 +71,17 @@ def test_inner_contour_makes_a_hole_and_two_contours_on_one_slice_both_fill() ->
     mask = sitk.GetArrayFromImage(rasterize_contours([outer, inner, separate], grid))
     assert mask[0].sum() == 0 and mask[2].sum() == 0  # contours sit on slice z = 2 mm only
     expected = np.zeros((20, 20), np.uint8)
-    expected[2:13, 2:13] = 1   # voxel centres 2..12 inside the outer square
-    expected[5:9, 5:9] = 0     # the hole: centres 5..8
+    expected[2:13, 2:13] = 1  # voxel centres 2..12 inside the outer square
+    expected[5:9, 5:9] = 0  # the hole: centres 5..8
     expected[15:18, 15:18] = 1
     np.testing.assert_array_equal(mask[1], expected)
 
 
 def test_contours_follow_the_image_direction_and_origin() -> None:
     grid = _grid(origin=(-10.0, -10.0, -2.0))
-    grid.SetDirection((-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))  # patient x, y flipped (LPS from a RAS grid)
+    grid.SetDirection(
+        (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
+    )  # patient x, y flipped (LPS from a RAS grid)
     # voxel index i maps to x = -10 - i; indices 2..4 -> x in [-14, -12]
     contour = _square(-14.5, -14.5, -11.5, -11.5, 0.0)
     mask = sitk.GetArrayFromImage(rasterize_contours([contour], grid))

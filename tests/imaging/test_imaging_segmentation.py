@@ -66,7 +66,9 @@ def test_seed_and_box_are_validated(make_ct_case) -> None:
 
 def test_confidence_connected_method_runs(make_ct_case) -> None:
     image, mask = make_ct_case(size_xyz=(48, 48, 24), radius_mm=8.0)
-    found = segment_from_seed(image, (24, 24, 12), SeedSegmentationConfig(method="confidence", inner_margin_voxels=0))
+    found = segment_from_seed(
+        image, (24, 24, 12), SeedSegmentationConfig(method="confidence", inner_margin_voxels=0)
+    )
     # plain ConfidenceConnected under-segments a noisy lesion (the adaptive "threshold" method is the default)
     assert dice_coefficient(sitk.GetArrayFromImage(found) > 0, sitk.GetArrayFromImage(mask) > 0) >= 0.45
 
@@ -80,7 +82,9 @@ def test_mask_qc_counts_volume_components_and_dice(make_ct_case) -> None:
     qc = mask_qc(noisy, reference=mask)
     n = int(voxels.sum())
     assert qc["n_voxels"] == n and qc["volume_mm3"] == pytest.approx(n * 0.8 * 0.8 * 2.0)
-    assert qc["n_components"] == 2 and qc["largest_component_fraction"] == pytest.approx((n - 1) / n, abs=1e-4)
+    assert qc["n_components"] == 2 and qc["largest_component_fraction"] == pytest.approx(
+        (n - 1) / n, abs=1e-4
+    )
     assert qc["dice"] == pytest.approx(2 * (n - 1) / (2 * n - 1))
 
 
@@ -88,10 +92,22 @@ def test_qc_manifest_writes_one_png_per_lesion(write_case, tmp_path: Path) -> No
     rows = []
     for lesion_id in ("SABR-RCC-001-L1", "SABR-RCC-001-L2"):
         image_path, mask_path = write_case(lesion_id)
-        rows.append({"lesion_id": lesion_id, "image_path": str(image_path), "mask_path": str(mask_path),
-                     "reference_path": str(mask_path)})
-    rows.append({"lesion_id": "SABR-RCC-009-L1", "image_path": str(tmp_path / "missing.nii.gz"),
-                 "mask_path": str(tmp_path / "missing.nii.gz"), "reference_path": None})
+        rows.append(
+            {
+                "lesion_id": lesion_id,
+                "image_path": str(image_path),
+                "mask_path": str(mask_path),
+                "reference_path": str(mask_path),
+            }
+        )
+    rows.append(
+        {
+            "lesion_id": "SABR-RCC-009-L1",
+            "image_path": str(tmp_path / "missing.nii.gz"),
+            "mask_path": str(tmp_path / "missing.nii.gz"),
+            "reference_path": None,
+        }
+    )
     table = qc_manifest(pd.DataFrame(rows), tmp_path / "qc", reference_column="reference_path")
     assert list(table["lesion_id"]) == ["SABR-RCC-001-L1", "SABR-RCC-001-L2"]
     assert (table["dice"] == 1.0).all() and (table["n_components"] == 1).all()

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from tcia_export import independent_mask, tcia_rois, write_tcia_export
 from typer.testing import CliRunner
 
 from sabrkit.cli import app
@@ -21,7 +22,6 @@ from sabrkit.imaging.ingest import DEFAULT_LESION_PATTERN
 from sabrkit.imaging.key_table import KeyTableError, read_key_table
 from sabrkit.imaging.oars import OAR_SYNONYMS, oar_name
 from sabrkit.imaging.roi_map import RoiMapError, read_roi_map
-from tcia_export import independent_mask, tcia_rois, write_tcia_export
 
 runner = CliRunner()
 HOSPITAL_NUMBER = "LUNG1-001"
@@ -59,9 +59,12 @@ def key_csv(tmp_path: Path) -> Path:
 
 
 def test_default_ingest_writes_lesion_and_oar_masks_equal_to_an_independent_rasterisation(
-        export: Path, key_csv: Path, tmp_path: Path) -> None:
+    export: Path, key_csv: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "imaging"
-    result = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(out), "--key-table", str(key_csv)])
+    result = runner.invoke(
+        app, ["imaging", "ingest", str(export), "--out", str(out), "--key-table", str(key_csv)]
+    )
     assert result.exit_code == 0, result.output
     assert "1 lesion mask(s), 4 OAR mask(s)" in " ".join(result.output.split())
     images = pd.read_csv(out / "images.csv")
@@ -84,8 +87,9 @@ def test_default_ingest_writes_lesion_and_oar_masks_equal_to_an_independent_rast
     assert pd.read_csv(out / "failures.csv").empty
 
 
-def test_no_hospital_number_in_any_output_file_path_or_log_line(export: Path, key_csv: Path, tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_no_hospital_number_in_any_output_file_path_or_log_line(
+    export: Path, key_csv: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     key = read_key_table(key_csv)
     caplog.set_level(logging.DEBUG)
     result = ingest_folder(export, tmp_path / "out", IngestConfig(patient_key=key.study_id_of))
@@ -104,8 +108,18 @@ def test_no_hospital_number_in_any_output_file_path_or_log_line(export: Path, ke
 
 def test_key_table_mapping_an_id_to_itself_is_refused(export: Path, tmp_path: Path) -> None:
     (tmp_path / "key.csv").write_text(f"hospital_number,study_id\n{HOSPITAL_NUMBER},{HOSPITAL_NUMBER}\n")
-    result = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(tmp_path / "out"),
-                                 "--key-table", str(tmp_path / "key.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(export),
+            "--out",
+            str(tmp_path / "out"),
+            "--key-table",
+            str(tmp_path / "key.csv"),
+        ],
+    )
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "KeyTableError" in text and "line(s) 2: maps a hospital number to itself" in text
@@ -115,8 +129,10 @@ def test_key_table_mapping_an_id_to_itself_is_refused(export: Path, tmp_path: Pa
 
 def test_key_table_study_ids_must_satisfy_the_pseudonym_rule(tmp_path: Path) -> None:
     path = tmp_path / "key.csv"
-    path.write_text(f"hospital_number,study_id\n{HOSPITAL_NUMBER},SABR-RCC-001\nLUNG1-002,LUNG1-002x\n"
-                    "LUNG1-003,SABR-RCC-001x\nSABR-RCC-004,SABR-RCC-005\nLUNG1-006,\n")
+    path.write_text(
+        f"hospital_number,study_id\n{HOSPITAL_NUMBER},SABR-RCC-001\nLUNG1-002,LUNG1-002x\n"
+        "LUNG1-003,SABR-RCC-001x\nSABR-RCC-004,SABR-RCC-005\nLUNG1-006,\n"
+    )
     with pytest.raises(KeyTableError) as info:
         read_key_table(path)
     message = str(info.value)
@@ -128,15 +144,35 @@ def test_key_table_study_ids_must_satisfy_the_pseudonym_rule(tmp_path: Path) -> 
 
 def test_key_table_with_a_wrong_header_gives_a_one_screen_named_error(export: Path, tmp_path: Path) -> None:
     (tmp_path / "key.csv").write_text(f"patient_id,study_id\n{HOSPITAL_NUMBER},SABR-RCC-001\n")
-    result = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(tmp_path / "out"),
-                                 "--key-table", str(tmp_path / "key.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(export),
+            "--out",
+            str(tmp_path / "out"),
+            "--key-table",
+            str(tmp_path / "key.csv"),
+        ],
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 12
     text = " ".join(result.output.split())
     assert "KeyTableError" in text and "missing ['hospital_number']" in text and "patient_id" in text
     (tmp_path / "headerless.csv").write_text(f"{HOSPITAL_NUMBER},SABR-RCC-001\n")
-    headerless = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(tmp_path / "out"),
-                                     "--key-table", str(tmp_path / "headerless.csv")])
+    headerless = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(export),
+            "--out",
+            str(tmp_path / "out"),
+            "--key-table",
+            str(tmp_path / "headerless.csv"),
+        ],
+    )
     assert headerless.exit_code == 1 and HOSPITAL_NUMBER not in headerless.output
     assert "lack its header line" in " ".join(headerless.output.split())
 
@@ -147,8 +183,20 @@ def test_a_hospital_number_in_a_lesion_label_never_reaches_the_outputs(tmp_path:
     write_tcia_export(tmp_path / "export", rois=rois)
     roi_map = tmp_path / "roi_map.csv"
     roi_map.write_text(f"roi_name,maps_to\nGTV_{HOSPITAL_NUMBER},L1\n")
-    result = runner.invoke(app, ["imaging", "ingest", str(tmp_path / "export"), "--out", str(tmp_path / "out"),
-                                 "--key-table", str(key_csv), "--roi-map", str(roi_map)])
+    result = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(tmp_path / "export"),
+            "--out",
+            str(tmp_path / "out"),
+            "--key-table",
+            str(key_csv),
+            "--roi-map",
+            str(roi_map),
+        ],
+    )
     assert result.exit_code == 1
     assert "holds a hospital number" in " ".join(result.output.split())
     assert HOSPITAL_NUMBER not in result.output
@@ -161,7 +209,9 @@ def test_a_hospital_number_in_a_lesion_label_never_reaches_the_outputs(tmp_path:
     assert HOSPITAL_NUMBER not in str(info.value)
 
 
-def test_changing_the_lesion_pattern_reruns_no_ct_conversion(export: Path, key_csv: Path, tmp_path: Path) -> None:
+def test_changing_the_lesion_pattern_reruns_no_ct_conversion(
+    export: Path, key_csv: Path, tmp_path: Path
+) -> None:
     key = dict(read_key_table(key_csv).study_id_of)
     first = ingest_folder(export, tmp_path, IngestConfig(patient_key=key))
     assert first.units_done == {"rtstruct": 1, "series": 1}
@@ -170,35 +220,75 @@ def test_changing_the_lesion_pattern_reruns_no_ct_conversion(export: Path, key_c
     second = ingest_folder(export, tmp_path, IngestConfig(patient_key=key, lesion_pattern=r"GTV-(?P<n>\d+)"))
     assert second.units_done == {"rtstruct": 1} and second.n_units_reused == 1
     assert image.stat().st_mtime_ns == written
-    third = ingest_folder(export, tmp_path, IngestConfig(patient_key=key, lesion_pattern=r"GTV-(?P<n>\d+)", oars=False))
+    third = ingest_folder(
+        export, tmp_path, IngestConfig(patient_key=key, lesion_pattern=r"GTV-(?P<n>\d+)", oars=False)
+    )
     assert third.units_done == {"rtstruct": 1} and list(third.masks["kind"]) == ["lesion"]
     assert not list(tmp_path.glob("masks/*Lung_L*"))  # OAR masks of the earlier run removed
-    fourth = ingest_folder(export, tmp_path, IngestConfig(patient_key=key, slice_tolerance=0.02, oars=False,
-                                                          lesion_pattern=r"GTV-(?P<n>\d+)"))
+    fourth = ingest_folder(
+        export,
+        tmp_path,
+        IngestConfig(patient_key=key, slice_tolerance=0.02, oars=False, lesion_pattern=r"GTV-(?P<n>\d+)"),
+    )
     assert fourth.units_done == {"rtstruct": 1, "series": 1}  # the series depends on its own settings
 
 
 def test_roi_map_on_the_command_line(export: Path, key_csv: Path, tmp_path: Path) -> None:
     roi_map = tmp_path / "roi_map.csv"
     roi_map.write_text("roi_name,maps_to,study_id\ngtv-1,L2,SABR-RCC-001\nBODY,Skin,\nEsophagus,ignore,\n")
-    result = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(tmp_path / "out"),
-                                 "--key-table", str(key_csv), "--roi-map", str(roi_map)])
+    result = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(export),
+            "--out",
+            str(tmp_path / "out"),
+            "--key-table",
+            str(key_csv),
+            "--roi-map",
+            str(roi_map),
+        ],
+    )
     assert result.exit_code == 0, result.output
     masks = pd.read_csv(tmp_path / "out" / "masks.csv")
     assert list(masks.loc[masks["kind"] == "lesion", "structure_id"]) == ["SABR-RCC-001-L2"]
     assert sorted(masks.loc[masks["kind"] == "oar", "oar"]) == ["Lung_L", "Lung_R", "Skin", "SpinalCord"]
     (tmp_path / "bad.csv").write_text("roi_name,maps_to\nGTV-1,lesion one\nCord,\n")
-    bad = runner.invoke(app, ["imaging", "ingest", str(export), "--out", str(tmp_path / "out"),
-                              "--roi-map", str(tmp_path / "bad.csv")])
+    bad = runner.invoke(
+        app,
+        [
+            "imaging",
+            "ingest",
+            str(export),
+            "--out",
+            str(tmp_path / "out"),
+            "--roi-map",
+            str(tmp_path / "bad.csv"),
+        ],
+    )
     text = " ".join(bad.output.split())
     assert bad.exit_code == 1 and "RoiMapError" in text and "line 2: maps_to is neither" in text
     assert "line 3: empty roi_name or maps_to" in text
 
 
-@pytest.mark.parametrize(("roi", "lesion"), [
-    ("GTV-1", "L1"), ("GTV_1", "L1"), ("GTV1", "L1"), ("GTV L1", "L1"), ("GTVp", "L1"), ("GTV_L1", "L1"),
-    ("gtv-2", "L2"), ("Gtv_l3", "L3"), ("GTV-L12", "L12"), ("GTV", "L1"), ("GTV_primary", "L1"), ("GTV 4", "L4"),
-])
+@pytest.mark.parametrize(
+    ("roi", "lesion"),
+    [
+        ("GTV-1", "L1"),
+        ("GTV_1", "L1"),
+        ("GTV1", "L1"),
+        ("GTV L1", "L1"),
+        ("GTVp", "L1"),
+        ("GTV_L1", "L1"),
+        ("gtv-2", "L2"),
+        ("Gtv_l3", "L3"),
+        ("GTV-L12", "L12"),
+        ("GTV", "L1"),
+        ("GTV_primary", "L1"),
+        ("GTV 4", "L4"),
+    ],
+)
 def test_default_lesion_pattern_takes_the_clinical_and_tcia_spellings(roi: str, lesion: str) -> None:
     assert IngestConfig().lesion_id_of("SABR-RCC-001", roi) == f"SABR-RCC-001-{lesion}"
     assert re.fullmatch(DEFAULT_LESION_PATTERN, roi, flags=re.IGNORECASE)
@@ -212,7 +302,11 @@ def test_other_gtv_names_are_reported_not_guessed(roi: str) -> None:
 
 def test_oar_synonym_table_is_unambiguous_and_documented() -> None:
     assert oar_name("Spinal-Cord") == "SpinalCord" and oar_name("spinal cord") == "SpinalCord"
-    assert oar_name("Lung-Left") == "Lung_L" and oar_name("Lt Lung") == "Lung_L" and oar_name("Lung-Right") == "Lung_R"
+    assert (
+        oar_name("Lung-Left") == "Lung_L"
+        and oar_name("Lt Lung") == "Lung_L"
+        and oar_name("Lung-Right") == "Lung_R"
+    )
     assert oar_name("Oesophagus") == "Esophagus" and oar_name("Cord") == "SpinalCord"
     for derived in ("Lungs-GTV", "Cord_PRV5", "Esophagus_avoid", "PTV", "BODY", "GTV-1"):
         assert oar_name(derived) is None, derived

@@ -33,7 +33,11 @@ def _lesion(make_ct_case: Callable, **kwargs: object) -> dict[str, object]:
 
 
 def test_pairs_subclass_monai() -> None:
-    pairs = [(ResampleToSpacing, ResampleToSpacingd), (ClipIntensity, ClipIntensityd), (CropToMask, CropToMaskd)]
+    pairs = [
+        (ResampleToSpacing, ResampleToSpacingd),
+        (ClipIntensity, ClipIntensityd),
+        (CropToMask, CropToMaskd),
+    ]
     for array_form, dict_form in pairs:
         assert issubclass(array_form, Transform) and issubclass(dict_form, MapTransform)
     assert issubclass(CheckGeometryd, MapTransform)

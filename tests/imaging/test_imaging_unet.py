@@ -25,8 +25,16 @@ from sabrkit.imaging import (
 from sabrkit.imaging.unet import TrainedUNet, build_unet
 from sabrkit.imaging.unet_infer import largest_component, predict_mask
 
-TINY = UNetConfig(channels=(4, 8, 16), strides=(2, 2), patch_size=(16, 16, 16), samples_per_lesion=2, batch_lesions=2,
-                  max_epochs=2, max_minutes=1.0, n_threads=1)
+TINY = UNetConfig(
+    channels=(4, 8, 16),
+    strides=(2, 2),
+    patch_size=(16, 16, 16),
+    samples_per_lesion=2,
+    batch_lesions=2,
+    max_epochs=2,
+    max_minutes=1.0,
+    n_threads=1,
+)
 
 
 def test_dice_coefficient_formula() -> None:
@@ -57,7 +65,9 @@ def test_untrained_network_predicts_on_the_input_grid_and_round_trips(tmp_path: 
 
     torch.manual_seed(0)
     model = build_unet(TINY).eval()
-    image = np.random.default_rng(0).random((1, 20, 23, 17), dtype=np.float32)  # smaller than a patch on one axis
+    image = np.random.default_rng(0).random(
+        (1, 20, 23, 17), dtype=np.float32
+    )  # smaller than a patch on one axis
     assert predict_mask(model, image, TINY).shape == (20, 23, 17)
     save_unet(TrainedUNet(model, TINY, [], {}, "cpu", 0.0), tmp_path)
     loaded, config = load_unet(tmp_path)
@@ -73,11 +83,21 @@ def test_untrained_network_predicts_on_the_input_grid_and_round_trips(tmp_path: 
 
 @pytest.mark.slow
 def test_tiny_training_run_learns_something(tiny_cohort: Path, tmp_path: Path) -> None:
-    preprocessed = preprocess_manifest(pd.read_csv(tiny_cohort / "images.csv"), tmp_path / "pre", PreprocessConfig(),
-                                       base_dir=tiny_cohort)
+    preprocessed = preprocess_manifest(
+        pd.read_csv(tiny_cohort / "images.csv"), tmp_path / "pre", PreprocessConfig(), base_dir=tiny_cohort
+    )
     lesions = lesion_arrays(preprocessed, None, TINY)
-    config = UNetConfig(channels=(4, 8, 16), strides=(2, 2), patch_size=(16, 16, 16), samples_per_lesion=4,
-                        batch_lesions=2, max_epochs=15, max_minutes=1.5, n_threads=1, validate_every=15)
+    config = UNetConfig(
+        channels=(4, 8, 16),
+        strides=(2, 2),
+        patch_size=(16, 16, 16),
+        samples_per_lesion=4,
+        batch_lesions=2,
+        max_epochs=15,
+        max_minutes=1.5,
+        n_threads=1,
+        validate_every=15,
+    )
     trained = train_unet(lesions, config, lesions)
     losses = [h["loss"] for h in trained.history]
     assert losses[-1] < losses[0]

@@ -42,17 +42,35 @@ def make_toy_cohort(rng: np.random.Generator, n: int = 60, n_noise: int = 30) ->
     time = np.maximum(np.minimum(event_time, censor_time), 0.2)
     endpoints = pd.DataFrame(
         {
-            "study_id": ids, "index_date": "2025-01-01", "pfs_months": time, "pfs_event": event_time <= censor_time,
-            "os_months": time + 3.0, "os_event": False,
+            "study_id": ids,
+            "index_date": "2025-01-01",
+            "pfs_months": time,
+            "pfs_event": event_time <= censor_time,
+            "os_months": time + 3.0,
+            "os_event": False,
         }
     )
     radiomic = {f"original_firstorder_Noise{j:02d}": rng.standard_normal(n) for j in range(n_noise)}
     radiomic[SIGNAL] = signal
     radiomic["original_glcm_JointEntropy"] = signal + 0.3 * rng.standard_normal(n)
-    patient_features = pd.DataFrame({"study_id": ids, **radiomic, "n_lesions": clinical["n_lesions"],
-                                     "total_volume_mm3": rng.uniform(500, 5000, n), "prov_params_hash": "abc"})
-    biomarkers = pd.DataFrame({"study_id": ids, "ctdna_baseline": ctdna, "il6_baseline": rng.standard_normal(n)})
-    return {"clinical": clinical, "endpoints": endpoints, "patient_features": patient_features, "biomarkers": biomarkers}
+    patient_features = pd.DataFrame(
+        {
+            "study_id": ids,
+            **radiomic,
+            "n_lesions": clinical["n_lesions"],
+            "total_volume_mm3": rng.uniform(500, 5000, n),
+            "prov_params_hash": "abc",
+        }
+    )
+    biomarkers = pd.DataFrame(
+        {"study_id": ids, "ctdna_baseline": ctdna, "il6_baseline": rng.standard_normal(n)}
+    )
+    return {
+        "clinical": clinical,
+        "endpoints": endpoints,
+        "patient_features": patient_features,
+        "biomarkers": biomarkers,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,5 +96,8 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("mlflow_store")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        yield {"uri": f"sqlite:///{folder / 'mlflow.db'}", "artifacts": (folder / "artifacts").as_uri(),
-               "folder": str(folder)}
+        yield {
+            "uri": f"sqlite:///{folder / 'mlflow.db'}",
+            "artifacts": (folder / "artifacts").as_uri(),
+            "folder": str(folder),
+        }

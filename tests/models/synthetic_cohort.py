@@ -39,17 +39,31 @@ def build(folder: Path, n_jobs: int = 2, seed: int = 20240501) -> SyntheticModel
     features_path = folder / "features" / "lesion_features.parquet"
     if not features_path.is_file():
         synthesize(cohort, SynthConfig(n_patients=60, seed=seed))
-        preprocess_manifest(pd.read_csv(cohort / "images.csv"), preprocessed, PreprocessConfig(), n_jobs=n_jobs,
-                            base_dir=cohort)
-        result = extract_lesion_features(pd.read_csv(preprocessed / "images.csv"), load_params("ct_v1"), n_jobs=n_jobs,
-                                         progress=False, base_dir=preprocessed)
+        preprocess_manifest(
+            pd.read_csv(cohort / "images.csv"),
+            preprocessed,
+            PreprocessConfig(),
+            n_jobs=n_jobs,
+            base_dir=cohort,
+        )
+        result = extract_lesion_features(
+            pd.read_csv(preprocessed / "images.csv"),
+            load_params("ct_v1"),
+            n_jobs=n_jobs,
+            progress=False,
+            base_dir=preprocessed,
+        )
         features_path.parent.mkdir(parents=True, exist_ok=True)
         write_feature_table(result.features, features_path)
     registry = cohort / "registry"
     patients = pd.read_csv(registry / "patients.csv")
     courses = pd.read_csv(registry / "sabr_courses.csv")
-    endpoints = compute_endpoints(patients, courses, pd.read_csv(registry / "progression_events.csv"),
-                                  pd.read_csv(registry / "deaths.csv"))
+    endpoints = compute_endpoints(
+        patients,
+        courses,
+        pd.read_csv(registry / "progression_events.csv"),
+        pd.read_csv(registry / "deaths.csv"),
+    )
     clinical = compute_clinical_covariates(patients, pd.read_csv(registry / "lesions.csv"), courses)
     return SyntheticModelInputs(
         folder=folder,
@@ -67,5 +81,7 @@ if __name__ == "__main__":
 
     start = time.perf_counter()
     inputs = build(Path(sys.argv[1]))
-    print(f"{len(inputs.lesion_features)} lesions, {inputs.endpoints['pfs_event'].sum()} PFS events, "
-          f"{time.perf_counter() - start:.0f} s")
+    print(
+        f"{len(inputs.lesion_features)} lesions, {inputs.endpoints['pfs_event'].sum()} PFS events, "
+        f"{time.perf_counter() - start:.0f} s"
+    )

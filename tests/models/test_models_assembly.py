@@ -13,7 +13,12 @@ from sabrkit.models.dataset import FEATURE_SETS, parse_feature_set
 
 def _assemble(toy, feature_set: str = "clinical+radiomic+biomarker", **kwargs):
     return assemble_dataset(
-        toy["patient_features"], toy["endpoints"], toy["clinical"], feature_set, biomarkers=toy["biomarkers"], **kwargs
+        toy["patient_features"],
+        toy["endpoints"],
+        toy["clinical"],
+        feature_set,
+        biomarkers=toy["biomarkers"],
+        **kwargs,
     )
 
 
@@ -39,15 +44,25 @@ def test_blocks_hold_their_columns_and_select_keeps_rows(toy_cohort) -> None:
     with pytest.raises(ModelInputError, match=r"needs block\(s\) \['deep'\]"):
         dataset.select("deep")
     # raw clinical levels travel as characteristics, never as features
-    assert dataset.characteristics.loc["SABR-RCC-001", "systemic_therapy"] in {"none", "tki", "ici", "tki_ici"}
+    assert dataset.characteristics.loc["SABR-RCC-001", "systemic_therapy"] in {
+        "none",
+        "tki",
+        "ici",
+        "tki_ici",
+    }
     assert "systemic_therapy" not in dataset.X.columns
 
 
 def test_consent_keeps_only_consented_patients_from_ids_or_a_table(toy_cohort) -> None:
     allowed = [f"SABR-RCC-{i:03d}" for i in range(1, 41)]
     by_ids = _assemble(toy_cohort, consented=allowed)
-    assert list(by_ids.row_ids) == allowed and by_ids.consent == "applied: 20 patient(s) without consent excluded"
-    table = pd.DataFrame({"study_id": toy_cohort["clinical"]["study_id"], "consented": [True] * 40 + [False] * 20})
+    assert (
+        list(by_ids.row_ids) == allowed
+        and by_ids.consent == "applied: 20 patient(s) without consent excluded"
+    )
+    table = pd.DataFrame(
+        {"study_id": toy_cohort["clinical"]["study_id"], "consented": [True] * 40 + [False] * 20}
+    )
     by_table = _assemble(toy_cohort, consented=table)
     assert list(by_table.row_ids) == allowed
     assert consented_ids(pd.DataFrame({"study_id": ["A", "B"], "consented": ["true", "false"]})) == {"A"}
@@ -61,24 +76,36 @@ def test_consent_keeps_only_consented_patients_from_ids_or_a_table(toy_cohort) -
 def test_unconsented_patients_are_dropped_before_completeness_is_checked(toy_cohort) -> None:
     features = toy_cohort["patient_features"].iloc[:50]  # patients 51-60 have no features...
     allowed = [f"SABR-RCC-{i:03d}" for i in range(1, 51)]  # ... and no consent: not an error
-    dataset = assemble_dataset(features, toy_cohort["endpoints"], toy_cohort["clinical"], "clinical+radiomic",
-                               require_complete=True, consented=allowed)
+    dataset = assemble_dataset(
+        features,
+        toy_cohort["endpoints"],
+        toy_cohort["clinical"],
+        "clinical+radiomic",
+        require_complete=True,
+        consented=allowed,
+    )
     assert dataset.n_patients == 50
 
 
 def test_a_column_in_two_blocks_is_rejected(toy_cohort) -> None:
     biomarkers = toy_cohort["biomarkers"].rename(columns={"il6_baseline": "original_glcm_SumEntropy"})
     with pytest.raises(ModelInputError, match="is in blocks 'radiomic' and 'biomarker'"):
-        assemble_dataset(toy_cohort["patient_features"], toy_cohort["endpoints"], toy_cohort["clinical"],
-                         "clinical+radiomic+biomarker", biomarkers=biomarkers)
+        assemble_dataset(
+            toy_cohort["patient_features"],
+            toy_cohort["endpoints"],
+            toy_cohort["clinical"],
+            "clinical+radiomic+biomarker",
+            biomarkers=biomarkers,
+        )
 
 
 def test_deep_block_and_missing_biomarker_values_stay_nan(toy_cohort) -> None:
     deep = pd.DataFrame({"study_id": toy_cohort["clinical"]["study_id"], "deep_000": 1.0, "deep_001": 2.0})
     biomarkers = toy_cohort["biomarkers"].copy()
     biomarkers.loc[3, "il6_baseline"] = np.nan
-    dataset = assemble_dataset(None, toy_cohort["endpoints"], None, "deep+biomarker", deep_features=deep,
-                               biomarkers=biomarkers)
+    dataset = assemble_dataset(
+        None, toy_cohort["endpoints"], None, "deep+biomarker", deep_features=deep, biomarkers=biomarkers
+    )
     assert dataset.feature_names == ("deep_000", "deep_001", "ctdna_baseline", "il6_baseline")
     assert np.isnan(dataset.X.loc["SABR-RCC-004", "il6_baseline"])
     assert dataset.characteristics is None
@@ -90,10 +117,23 @@ def _lesion_tables(toy) -> tuple[pd.DataFrame, pd.DataFrame]:
     for study_id in toy["clinical"]["study_id"]:
         for n in range(1, int(rng.integers(1, 4)) + 1):
             lesion_id = f"{study_id}-L{n}"
-            rows.append({"lesion_id": lesion_id, "study_id": study_id, "original_firstorder_Mean": rng.normal(),
-                         "original_shape_MeshVolume": rng.uniform(100, 900), "prov_params_hash": "x"})
-            outcomes.append({"lesion_id": lesion_id, "study_id": study_id,
-                             "local_control_months": rng.uniform(1, 24), "local_failure": bool(rng.random() < 0.3)})
+            rows.append(
+                {
+                    "lesion_id": lesion_id,
+                    "study_id": study_id,
+                    "original_firstorder_Mean": rng.normal(),
+                    "original_shape_MeshVolume": rng.uniform(100, 900),
+                    "prov_params_hash": "x",
+                }
+            )
+            outcomes.append(
+                {
+                    "lesion_id": lesion_id,
+                    "study_id": study_id,
+                    "local_control_months": rng.uniform(1, 24),
+                    "local_failure": bool(rng.random() < 0.3),
+                }
+            )
     return pd.DataFrame(rows), pd.DataFrame(outcomes)
 
 
@@ -102,7 +142,9 @@ def test_lesion_dataset_carries_each_lesions_patient(toy_cohort) -> None:
     dataset = assemble_lesion_dataset(lesions, outcomes, toy_cohort["clinical"], "clinical+radiomic")
     assert dataset.unit == "lesion" and dataset.endpoint == "local_control"
     assert dataset.X.index.name == "lesion_id" and len(dataset.X) == len(lesions)
-    assert all(lesion.startswith(patient) for lesion, patient in zip(dataset.row_ids, dataset.study_ids, strict=True))
+    assert all(
+        lesion.startswith(patient) for lesion, patient in zip(dataset.row_ids, dataset.study_ids, strict=True)
+    )
     assert dataset.n_patients == 60 and len(dataset.y) > 60
     # clinical covariates are the lesion's patient's
     first = dataset.row_ids[0]
@@ -125,4 +167,7 @@ def test_dataset_file_round_trip_keeps_blocks_characteristics_and_consent(toy_co
     pd.testing.assert_frame_equal(again.X, dataset.X)
     pd.testing.assert_frame_equal(again.characteristics, dataset.characteristics)
     assert again.blocks == dataset.blocks and again.consent == dataset.consent
-    assert (again.y == dataset.y).all() and again.select("biomarker").feature_names == ("ctdna_baseline", "il6_baseline")
+    assert (again.y == dataset.y).all() and again.select("biomarker").feature_names == (
+        "ctdna_baseline",
+        "il6_baseline",
+    )

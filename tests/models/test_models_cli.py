@@ -42,8 +42,17 @@ def project(toy_cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def experiment_run(project: Path):
     """`sabrkit models run-experiment` on the toy project, run once for the tests that read its outputs."""
-    return CliRunner().invoke(app, ["models", "run-experiment", str(project / "experiments" / "toy.yaml"),
-                                    "--project", str(project), "--no-mlflow"])
+    return CliRunner().invoke(
+        app,
+        [
+            "models",
+            "run-experiment",
+            str(project / "experiments" / "toy.yaml"),
+            "--project",
+            str(project),
+            "--no-mlflow",
+        ],
+    )
 
 
 def test_run_experiment_writes_outputs_and_metrics(project: Path, experiment_run) -> None:
@@ -58,8 +67,10 @@ def test_run_experiment_writes_outputs_and_metrics(project: Path, experiment_run
 def test_compare_reads_the_metrics_files(project: Path, experiment_run, tmp_path: Path) -> None:
     assert experiment_run.exit_code == 0, experiment_run.output
     out = tmp_path / "table.csv"
-    result = CliRunner().invoke(app, ["models", "compare", "--metrics-dir", str(project / "metrics" / "experiments"),
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        ["models", "compare", "--metrics-dir", str(project / "metrics" / "experiments"), "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     assert "toy" in result.output and out.read_text().startswith("experiment,estimator,feature_set")
 
@@ -76,8 +87,17 @@ def test_check_reports_bad_experiment_files(project: Path, tmp_path: Path) -> No
 def test_missing_inputs_fail_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "toy.yaml").write_text(yaml.safe_dump(EXPERIMENT))
-    result = CliRunner().invoke(app, ["models", "run-experiment", str(tmp_path / "experiments" / "toy.yaml"),
-                                      "--project", str(tmp_path), "--no-mlflow"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "models",
+            "run-experiment",
+            str(tmp_path / "experiments" / "toy.yaml"),
+            "--project",
+            str(tmp_path),
+            "--no-mlflow",
+        ],
+    )
     assert result.exit_code == 1 and "does not exist" in result.output and "dvc repro" in result.output
 
 

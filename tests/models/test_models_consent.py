@@ -63,17 +63,28 @@ def test_withdrawn_patient_is_absent_from_data_set_cv_and_final_model(registry, 
     from sabrkit.models.experiment_io import ExperimentInputs
     from sabrkit.models.spec import parse_experiment
 
-    dataset = assemble_dataset(None, registry["endpoints"], registry["clinical"], "clinical",
-                               consented=registry["snapshot"])
+    dataset = assemble_dataset(
+        None, registry["endpoints"], registry["clinical"], "clinical", consented=registry["snapshot"]
+    )
     assert WITHDRAWN not in set(dataset.row_ids) and dataset.n_patients == 23
     assert dataset.consent.startswith("applied: 1 patient")
-    spec = parse_experiment({
-        "name": "consent_check", "data": {"feature_set": "clinical"},
-        "model": {"estimator": "coxph"}, "validation": {"n_splits": 3, "n_repeats": 1},
-        "analysis": {"importance_repeats": 0, "permutations": 0, "interval_bootstrap": 0, "screening": False},
-    })
-    inputs = ExperimentInputs(endpoints=registry["endpoints"], clinical=registry["clinical"],
-                              consented=registry["snapshot"])
+    spec = parse_experiment(
+        {
+            "name": "consent_check",
+            "data": {"feature_set": "clinical"},
+            "model": {"estimator": "coxph"},
+            "validation": {"n_splits": 3, "n_repeats": 1},
+            "analysis": {
+                "importance_repeats": 0,
+                "permutations": 0,
+                "interval_bootstrap": 0,
+                "screening": False,
+            },
+        }
+    )
+    inputs = ExperimentInputs(
+        endpoints=registry["endpoints"], clinical=registry["clinical"], consented=registry["snapshot"]
+    )
     result = run_experiment(spec, inputs, tracking_uri=None, out_dir=tmp_path / "out")
     assert WITHDRAWN not in set(result.cv.oof["study_id"])
     assert WITHDRAWN not in set(result.dataset.row_ids)  # the final model's training rows
@@ -93,7 +104,7 @@ def test_a_model_without_a_consent_check_is_refused() -> None:
     base = {"name": "x", "data": {"feature_set": "clinical"}, "model": {"estimator": "coxph"}}
     with pytest.raises(ConfigError, match="consent_reason"):
         parse_experiment({**base, "inputs": {"consent": "not_required"}})
-    with pytest.raises(ConfigError, match="inputs.consent is required"):
+    with pytest.raises(ConfigError, match=r"inputs\.consent is required"):
         parse_experiment({**base, "inputs": {"consent": None}})
     spec = parse_experiment({**base, "inputs": {"consent": "not_required", "consent_reason": "public data"}})
     assert spec.inputs.consent == "not_required"

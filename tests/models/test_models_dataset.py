@@ -100,7 +100,9 @@ def test_unknown_level_is_rejected_with_the_allowed_levels() -> None:
     ],
 )
 def test_feature_sets(feature_set: str, expected_present: list[str], expected_absent: list[str]) -> None:
-    dataset = assemble_dataset(patient_features(), endpoints_table(), clinical_table(), feature_set=feature_set)
+    dataset = assemble_dataset(
+        patient_features(), endpoints_table(), clinical_table(), feature_set=feature_set
+    )
     assert dataset.X.index.name == "study_id"
     assert dataset.feature_names == tuple(dataset.X.columns)
     for column in expected_present:
@@ -115,7 +117,9 @@ def test_feature_sets(feature_set: str, expected_present: list[str], expected_ab
 
 
 def test_os_endpoint_and_outcome_table_round_trip() -> None:
-    dataset = assemble_dataset(None, endpoints_table(), clinical_table(), feature_set="clinical", endpoint="os")
+    dataset = assemble_dataset(
+        None, endpoints_table(), clinical_table(), feature_set="clinical", endpoint="os"
+    )
     assert dataset.n_events == 2 and dataset.endpoint == "os"
     table = dataset.outcome_table()
     assert list(table.columns) == ["study_id", "os_months", "os_event"]
@@ -124,14 +128,18 @@ def test_os_endpoint_and_outcome_table_round_trip() -> None:
 
 def test_inner_join_drops_and_logs_missing_patients(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="sabrkit.models.assembly"):
-        dataset = assemble_dataset(patient_features(IDS[:6]), endpoints_table(), clinical_table(), require_complete=False)
+        dataset = assemble_dataset(
+            patient_features(IDS[:6]), endpoints_table(), clinical_table(), require_complete=False
+        )
     assert dataset.n_patients == 6
     assert "SABR-RCC-007" in caplog.text and "SABR-RCC-008" in caplog.text
 
 
 def test_require_complete_names_the_missing_study_ids() -> None:
     with pytest.raises(ModelInputError, match=r"patient_features lacks \['SABR-RCC-007', 'SABR-RCC-008'\]"):
-        assemble_dataset(patient_features(IDS[:6]), endpoints_table(), clinical_table(), require_complete=True)
+        assemble_dataset(
+            patient_features(IDS[:6]), endpoints_table(), clinical_table(), require_complete=True
+        )
 
 
 def test_duplicate_study_id_is_rejected() -> None:

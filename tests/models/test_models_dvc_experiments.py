@@ -35,9 +35,12 @@ STAGE = "experiment@radiomic_spca"
 METRICS = "metrics/experiments/radiomic_spca.json"
 
 
-def _run(project: Path, env: dict[str, str], *args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def _run(
+    project: Path, env: dict[str, str], *args: str, timeout: int = 1200
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -75,8 +78,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
         "DVC_NO_ANALYTICS": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
     }
     env.pop("SABRKIT_MLFLOW_TRACKING_URI", None)
     _git(project, env, "init", "-q")
@@ -86,8 +91,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     _ok(_dvc(project, env, "repro", STAGE))  # the main pipeline on a clean commit
     _git(project, env, "add", "-A")
     _git(project, env, "commit", "-qm", "pipeline outputs: dvc.lock and metrics")
-    _ok(_dvc(project, env, "exp", "run", STAGE, "-n", "two-repeats", "-S",
-             "experiments/radiomic_spca.yaml:validation.n_repeats=2"))
+    _ok(
+        _dvc(
+            project,
+            env,
+            "exp",
+            "run",
+            STAGE,
+            "-n",
+            "two-repeats",
+            "-S",
+            "experiments/radiomic_spca.yaml:validation.n_repeats=2",
+        )
+    )
     return project, env
 
 
@@ -103,13 +119,30 @@ def test_metrics_are_in_git_and_exp_show_has_numbers_for_baseline_and_experiment
     assert METRICS in _git(root, env, "ls-files", "metrics")
     rows = json.loads(_ok(_dvc(root, env, "exp", "show", "--json")))
     baseline = next(r for r in rows if r["rev"] != "workspace")
-    runs = [run for e in baseline.get("experiments") or [] for run in e.get("revs", []) if run.get("name") == "two-repeats"]
+    runs = [
+        run
+        for e in baseline.get("experiments") or []
+        for run in e.get("revs", [])
+        if run.get("name") == "two-repeats"
+    ]
     assert runs, rows
     base, run = _numeric(baseline), _numeric(runs[0])
     assert isinstance(base["uno_c_mean"], float) and isinstance(run["uno_c_mean"], float)
     assert base["n_repeats"] == 1 and run["n_repeats"] == 2
-    short = _ok(_dvc(root, env, "exp", "show", "--no-pager", "--only-changed", "--drop", ".*", "--keep",
-                     r"^(Experiment|Created)$|(summary\.(uno_c|harrell_c|ibs|auc_24)_mean|validation\.n_repeats)$"))
+    short = _ok(
+        _dvc(
+            root,
+            env,
+            "exp",
+            "show",
+            "--no-pager",
+            "--only-changed",
+            "--drop",
+            ".*",
+            "--keep",
+            r"^(Experiment|Created)$|(summary\.(uno_c|harrell_c|ibs|auc_24)_mean|validation\.n_repeats)$",
+        )
+    )
     assert "two-repeats" in short and "harrell_c_mean" in short
     diff = json.loads(_ok(_dvc(root, env, "exp", "diff", "HEAD", "two-repeats", "--json")))
     assert diff["metrics"][METRICS]["validation.n_repeats"]["new"] == 2
@@ -127,8 +160,12 @@ def test_metrics_diff_between_two_commits_and_show_without_dicom_warnings(projec
     # those of root stages this small project skipped (a full `dvc repro` writes them)
     failed = {path for path, entry in shown.items() if "error" in entry}
     declared = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    skipped = {next(iter(m)) if isinstance(m, dict) else m for name, stage in declared.items()
-               if name not in ("ingest", "experiment") for m in stage.get("metrics", [])}
+    skipped = {
+        next(iter(m)) if isinstance(m, dict) else m
+        for name, stage in declared.items()
+        if name not in ("ingest", "experiment")
+        for m in stage.get("metrics", [])
+    }
     assert failed <= skipped, failed - skipped
     assert not {"metrics/deid.json", "metrics/unet.json", "metrics/segment.json"} & set(shown)
 

@@ -34,7 +34,11 @@ def test_registry_lists_the_models_and_rejects_unknown_names() -> None:
 
 
 # small ensembles keep the contract test fast; whas500 times are in days
-_CONTRACT_PARAMS = {"rsf": {"n_estimators": 30}, "gbsa": {"n_estimators": 60}, "horizon_logistic": {"horizon_months": 365.0}}
+_CONTRACT_PARAMS = {
+    "rsf": {"n_estimators": 30},
+    "gbsa": {"n_estimators": 60},
+    "horizon_logistic": {"horizon_months": 365.0},
+}
 
 
 @pytest.mark.parametrize("name", available_estimators())
@@ -44,7 +48,9 @@ def test_contract_clone_params_fit_predict(name: str, whas500) -> None:
     params = pipeline.get_params()
     twin = clone(pipeline)
     assert twin is not pipeline
-    assert twin.set_params(**{k: v for k, v in params.items() if "__" in k}).get_params().keys() == params.keys()
+    assert (
+        twin.set_params(**{k: v for k, v in params.items() if "__" in k}).get_params().keys() == params.keys()
+    )
     assert type(clone(pipeline)[-1]) is type(pipeline[-1])
     fitted = clone(pipeline).fit(X, y)
     risk = fitted.predict(X)
@@ -58,7 +64,9 @@ def test_contract_clone_params_fit_predict(name: str, whas500) -> None:
 
 
 def test_coxnet_risk_rises_with_a_harmful_feature() -> None:
-    dataset = simulate_feature_cohort(np.random.default_rng(5), 150, 30, n_informative=1, log_hazard_ratio=1.5)
+    dataset = simulate_feature_cohort(
+        np.random.default_rng(5), 150, 30, n_informative=1, log_hazard_ratio=1.5
+    )
     fitted = build_pipeline("coxnet", k=5).fit(dataset.X, dataset.y)
     low, high = dataset.X.median().to_frame().T, dataset.X.median().to_frame().T
     high["feature_0000"] += 2.0
@@ -69,7 +77,9 @@ def test_coxnet_risk_rises_with_a_harmful_feature() -> None:
 def test_grid_search_tunes_pipeline_parameters(whas500) -> None:
     X, y = whas500
     search = GridSearchCV(
-        build_pipeline("coxnet", k=5), {"coxnet__l1_ratio": [0.5, 1.0], "select__k": [3, 5]}, cv=KFold(3, shuffle=True, random_state=0)
+        build_pipeline("coxnet", k=5),
+        {"coxnet__l1_ratio": [0.5, 1.0], "select__k": [3, 5]},
+        cv=KFold(3, shuffle=True, random_state=0),
     ).fit(X, y)
     assert set(search.best_params_) == {"coxnet__l1_ratio", "select__k"}
     assert 0.6 < search.best_score_ < 1.0

@@ -33,24 +33,52 @@ def experiment(toy_cohort, mlflow_store, tmp_path_factory: pytest.TempPathFactor
     table_path = tmp / "data" / "features" / "patient_features.parquet"
     table_path.parent.mkdir(parents=True)
     toy_cohort["patient_features"].to_parquet(table_path)
-    lock = {"schema": "2.0", "stages": {"assemble": {"cmd": "x", "outs": [
-        {"path": "data/features/patient_features.parquet", "md5": file_md5(table_path), "size": 1}]}}}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "assemble": {
+                "cmd": "x",
+                "outs": [
+                    {"path": "data/features/patient_features.parquet", "md5": file_md5(table_path), "size": 1}
+                ],
+            }
+        },
+    }
     (tmp / "dvc.lock").write_text(yaml.safe_dump(lock))
     inputs = ExperimentInputs(
-        endpoints=toy_cohort["endpoints"], clinical=toy_cohort["clinical"],
-        patient_features=toy_cohort["patient_features"], biomarkers=toy_cohort["biomarkers"],
-        consented=toy_cohort["clinical"]["study_id"].iloc[:55].tolist(), feature_table_path=table_path,
+        endpoints=toy_cohort["endpoints"],
+        clinical=toy_cohort["clinical"],
+        patient_features=toy_cohort["patient_features"],
+        biomarkers=toy_cohort["biomarkers"],
+        consented=toy_cohort["clinical"]["study_id"].iloc[:55].tolist(),
+        feature_table_path=table_path,
     )
     uri = mlflow_store["uri"]
-    result = run_experiment(parse_experiment(SPEC), inputs, tracking_uri=uri, out_dir=tmp / "out",
-                            artifact_location=mlflow_store["artifacts"])
+    result = run_experiment(
+        parse_experiment(SPEC),
+        inputs,
+        tracking_uri=uri,
+        out_dir=tmp / "out",
+        artifact_location=mlflow_store["artifacts"],
+    )
     return {"result": result, "uri": uri, "tmp": tmp, "table_path": table_path}
 
 
 def test_outputs_are_written(experiment) -> None:
     out = experiment["tmp"] / "out"
-    for name in ("metrics.json", "folds.csv", "reference_folds.csv", "comparison.csv", "oof.csv", "profile.csv",
-                 "therapy.csv", "importance.csv", "screening.csv", "calibration_24.csv", "report.html"):
+    for name in (
+        "metrics.json",
+        "folds.csv",
+        "reference_folds.csv",
+        "comparison.csv",
+        "oof.csv",
+        "profile.csv",
+        "therapy.csv",
+        "importance.csv",
+        "screening.csv",
+        "calibration_24.csv",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     for plot in ("km_risk_groups", "calibration_24", "therapy_forest", "volcano", "importance"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 1000, plot
@@ -64,8 +92,17 @@ def test_metrics_document(experiment) -> None:
     assert metrics["n_patients"] == 55 and metrics["feature_set"] == "clinical+radiomic+biomarker"
     assert metrics["lineage"]["consent"] == "applied: 5 patient(s) without consent excluded"
     assert metrics["validation"]["strata"] == "disease_state" and metrics["validation"]["n_repeats"] == 2
-    for key in ("harrell_c_mean", "uno_c_mean", "uno_c_sd", "uno_c_p025", "uno_c_p975", "auc_12_mean", "ibs_mean",
-                "ibs_km_mean", "calibration_error_24_mean"):
+    for key in (
+        "harrell_c_mean",
+        "uno_c_mean",
+        "uno_c_sd",
+        "uno_c_p025",
+        "uno_c_p975",
+        "auc_12_mean",
+        "ibs_mean",
+        "ibs_km_mean",
+        "calibration_error_24_mean",
+    ):
         assert key in metrics["summary"], key
     assert metrics["summary"]["uno_c_mean"] > 0.65  # planted signal: SumEntropy, ctDNA, disease state
     assert metrics["clinical_reference"]["estimator"] == "coxph"
@@ -74,13 +111,23 @@ def test_metrics_document(experiment) -> None:
     assert metrics["risk_groups"]["n_permutations"] == 19
     summary, comparison = metrics["summary"], metrics["comparison"]
     assert summary["uno_c_ci_low"] < summary["uno_c_mean"] < summary["uno_c_ci_high"]
-    assert comparison["delta_uno_c_ci_low"] < comparison["delta_uno_c_mean"] < comparison["delta_uno_c_ci_high"]
+    assert (
+        comparison["delta_uno_c_ci_low"] < comparison["delta_uno_c_mean"] < comparison["delta_uno_c_ci_high"]
+    )
     for horizon in ("12", "24"):
-        assert 0 <= metrics["calibration_pooled"][f"e50_{horizon}"] <= metrics["calibration_pooled"][f"e90_{horizon}"]
+        assert (
+            0
+            <= metrics["calibration_pooled"][f"e50_{horizon}"]
+            <= metrics["calibration_pooled"][f"e90_{horizon}"]
+        )
     cutoff = json.loads((experiment["tmp"] / "out" / "model" / "risk_cutoff.json").read_text())
     assert cutoff["risk_cutoff"] == metrics["risk_groups"]["final_model_risk_cutoff"]
     assert metrics["importance"]["shap"].startswith("skipped")
-    assert metrics["importance"]["top"][0] in {"original_glcm_SumEntropy", "original_glcm_JointEntropy", "ctdna_baseline"}
+    assert metrics["importance"]["top"][0] in {
+        "original_glcm_SumEntropy",
+        "original_glcm_JointEntropy",
+        "ctdna_baseline",
+    }
     assert metrics["lineage"]["feature_table_md5_source"] == "dvc.lock"
     assert "not predictive" in metrics["note"]
 
@@ -102,16 +149,34 @@ def test_mlflow_parent_run_children_lineage_artifacts_and_registered_model(exper
     assert tags["dvc_md5_feature_table"] == file_md5(experiment["table_path"])
     assert tags["dvc_md5_source"] == "dvc.lock" and tags["consent"].startswith("applied")
     assert len(tags.get("git_commit", "x" * 40)) == 40
-    assert params["coxnet__l1_ratio"] == "0.5" and params["select__k"] == "5" and params["cv_n_repeats"] == "2"
-    for key in ("uno_c_mean", "delta_uno_c_mean", "clinical_uno_c_mean", "permutation_p", "uno_c_ci_low",
-                "delta_uno_c_ci_high", "pooled_ici_24", "ibs_mean"):
+    assert (
+        params["coxnet__l1_ratio"] == "0.5" and params["select__k"] == "5" and params["cv_n_repeats"] == "2"
+    )
+    for key in (
+        "uno_c_mean",
+        "delta_uno_c_mean",
+        "clinical_uno_c_mean",
+        "permutation_p",
+        "uno_c_ci_low",
+        "delta_uno_c_ci_high",
+        "pooled_ici_24",
+        "ibs_mean",
+    ):
         assert key in metrics, key
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert len(children) == 6 and all("auc_12" in c.data.metrics for c in children)
-    listed = {a.path for folder in ("plots", "tables", "features", "extra/experiment") for a in client.list_artifacts(
-        run.info.run_id, folder)}
-    assert {"plots/km_risk_groups.png", "plots/calibration_24.png", "tables/profile.csv", "tables/importance.csv",
-            "features/features.json"} <= listed
+    listed = {
+        a.path
+        for folder in ("plots", "tables", "features", "extra/experiment")
+        for a in client.list_artifacts(run.info.run_id, folder)
+    }
+    assert {
+        "plots/km_risk_groups.png",
+        "plots/calibration_24.png",
+        "tables/profile.csv",
+        "tables/importance.csv",
+        "features/features.json",
+    } <= listed
     versions = client.search_model_versions("name = 'sabr-toy_coxnet'")
     assert len(versions) == 1 and versions[0].run_id == run.info.run_id
     assert tags["sabrkit.model_version"] == str(versions[0].version)
@@ -132,7 +197,8 @@ def test_comparison_table_from_json_and_from_mlflow(experiment, tmp_path: Path) 
     table = experiment_table([metrics_file, tmp_path / "other.json"])
     assert table["experiment"].tolist() == ["toy_coxnet", "other"]  # sorted by Uno C
     assert table.loc[0, "delta_uno_c_vs_clinical"] == pytest.approx(
-        experiment["result"].metrics["comparison"]["delta_uno_c_mean"])
+        experiment["result"].metrics["comparison"]["delta_uno_c_mean"]
+    )
     from_mlflow = experiment_table_from_mlflow(experiment["uri"], "toy")
     assert from_mlflow["experiment"].tolist() == ["toy_coxnet"]
     assert from_mlflow.loc[0, "uno_c_mean"] == pytest.approx(table.loc[0, "uno_c_mean"])
@@ -143,7 +209,9 @@ def test_lineage_hash_sources(tmp_path: Path) -> None:
     table = tmp_path / "features.parquet"
     table.write_bytes(b"abc")
     assert feature_table_md5(table).source == "file md5"
-    (tmp_path / "features.parquet.dvc").write_text(yaml.safe_dump({"outs": [{"md5": file_md5(table), "path": "features.parquet"}]}))
+    (tmp_path / "features.parquet.dvc").write_text(
+        yaml.safe_dump({"outs": [{"md5": file_md5(table), "path": "features.parquet"}]})
+    )
     assert feature_table_md5(table).source == "dvc file"
     table.write_bytes(b"changed")
     stale = feature_table_md5(table)
@@ -160,7 +228,9 @@ def test_final_model_scores_new_patients_with_its_own_training_cutoff(experiment
     table = data.X.reset_index()
     table.to_parquet(tmp_path / "new.parquet")
     out = tmp_path / "predictions.csv"
-    result = CliRunner().invoke(app, ["models", "predict", str(model_dir), str(tmp_path / "new.parquet"), "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["models", "predict", str(model_dir), str(tmp_path / "new.parquet"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out)
     cutoff = experiment["result"].metrics["risk_groups"]["final_model_risk_cutoff"]

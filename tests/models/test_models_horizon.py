@@ -29,7 +29,9 @@ def _toy(n: int = 120, seed: int = 0):
     x = rng.standard_normal((n, 2))
     event_time = rng.exponential(12.0 / np.exp(1.2 * x[:, 0]))
     censor = rng.uniform(2, 30, n)
-    y = Surv.from_arrays(event_time <= censor, np.minimum(event_time, censor), name_event="event", name_time="time")
+    y = Surv.from_arrays(
+        event_time <= censor, np.minimum(event_time, censor), name_event="event", name_time="time"
+    )
     return x, y
 
 
@@ -50,9 +52,13 @@ def test_ipcw_weights_are_the_inverse_censoring_survival() -> None:
     censoring = CensoringDistributionEstimator().fit(y)
     at = np.where(label, y["time"], 12.0)[known]
     weights = 1.0 / np.clip(censoring.predict_proba(at), 0.05, 1.0)
-    reference = LogisticRegression(C=1.0).fit(X[known], label[known].astype(int), sample_weight=weights / weights.mean())
+    reference = LogisticRegression(C=1.0).fit(
+        X[known], label[known].astype(int), sample_weight=weights / weights.mean()
+    )
     assert model.coef_ == pytest.approx(reference.coef_.ravel(), rel=1e-6)
-    excluded = FixedHorizonClassifier(12.0, censoring="exclude", classifier=LogisticRegression(C=1.0)).fit(X, y)
+    excluded = FixedHorizonClassifier(12.0, censoring="exclude", classifier=LogisticRegression(C=1.0)).fit(
+        X, y
+    )
     assert not np.allclose(model.coef_, excluded.coef_)
 
 
@@ -73,10 +79,16 @@ def test_a_horizon_without_both_outcomes_is_refused() -> None:
 
 
 def test_horizon_pipeline_cross_validates_like_a_survival_model() -> None:
-    dataset = simulate_feature_cohort(np.random.default_rng(11), 60, 50, n_informative=3, log_hazard_ratio=2.5)
-    result = repeated_stratified_cv(build_pipeline("horizon_logistic", k=5), dataset, n_splits=5, n_repeats=2,
-                                    random_state=0)
+    dataset = simulate_feature_cohort(
+        np.random.default_rng(11), 60, 50, n_informative=3, log_hazard_ratio=2.5
+    )
+    result = repeated_stratified_cv(
+        build_pipeline("horizon_logistic", k=5), dataset, n_splits=5, n_repeats=2, random_state=0
+    )
     assert result.summary["uno_c_mean"] > 0.7 and result.summary["auc_12_mean"] > 0.7
     # no survival function: the IBS and calibration are undefined and say why
-    assert result.folds["ibs"].isna().all() and result.folds["undefined"].str.contains("no survival function").all()
+    assert (
+        result.folds["ibs"].isna().all()
+        and result.folds["undefined"].str.contains("no survival function").all()
+    )
     assert result.oof["surv_24"].isna().all()

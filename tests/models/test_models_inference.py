@@ -62,7 +62,9 @@ def test_signed_logrank_matches_lifelines_and_handles_one_group() -> None:
     time, event = rng.exponential(10, 50), rng.random(50) < 0.7
     high = rng.random(50) < 0.5
     z = signed_logrank_z(time, event, high)
-    reference = logrank_test(time[high], time[~high], event_observed_A=event[high], event_observed_B=event[~high])
+    reference = logrank_test(
+        time[high], time[~high], event_observed_A=event[high], event_observed_B=event[~high]
+    )
     assert z**2 == pytest.approx(reference.test_statistic, rel=1e-6)
     assert signed_logrank_z(time, event, np.zeros(50, bool)) == float("-inf")
 
@@ -73,8 +75,16 @@ def test_bootstrap_interval_surrounds_the_estimate_and_pairs_the_reference() -> 
     reference = data.select("simulated") if "simulated" in data.blocks else data
     observed_model = run_procedure(_pipeline(), data, 5, 1, 0)
     observed = {"uno_c": observed_model.uno_c, "delta_uno_c": 0.0}
-    interval = bootstrap_cv_interval(_pipeline(), data, rng, 30, observed=observed, reference=(_pipeline(), reference),
-                                     n_splits=5, random_state=0)
+    interval = bootstrap_cv_interval(
+        _pipeline(),
+        data,
+        rng,
+        30,
+        observed=observed,
+        reference=(_pipeline(), reference),
+        n_splits=5,
+        random_state=0,
+    )
     low, high = interval.intervals["uno_c"]
     assert low < observed_model.uno_c < high and 0.02 < high - low < 0.5
     # the same model as its own reference, on the same bootstrap cohorts and folds: delta exactly 0
@@ -88,7 +98,13 @@ def test_bootstrap_refuses_too_few_samples_and_other_patients() -> None:
         bootstrap_cv_interval(_pipeline(), data, np.random.default_rng(0), 10, observed={"uno_c": 0.5})
     other = simulate_feature_cohort(np.random.default_rng(1), 31, 3)
     with pytest.raises(ModelInputError, match="same patients"):
-        bootstrap_cv_interval(_pipeline(), data, np.random.default_rng(0), 20, observed={"uno_c": 0.5},
-                              reference=(_pipeline(), other))
+        bootstrap_cv_interval(
+            _pipeline(),
+            data,
+            np.random.default_rng(0),
+            20,
+            observed={"uno_c": 0.5},
+            reference=(_pipeline(), other),
+        )
     with pytest.raises(ModelInputError, match="at least 1"):
         procedure_permutation_test(_pipeline(), data, np.random.default_rng(0), 0)

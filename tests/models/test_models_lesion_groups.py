@@ -19,10 +19,13 @@ def lesion_dataset():
     cohort = generate_cohort(SynthConfig(n_patients=40, seed=20240513), np.random.default_rng(20240513))
     lesions = cohort.table("lesions")[["lesion_id", "study_id"]]
     rng = np.random.default_rng(7)
-    features = lesions.assign(dose_firstorder_Mean=rng.normal(60, 10, len(lesions)),
-                              bed_firstorder_Mean=rng.normal(120, 20, len(lesions)))
-    outcomes = lesions.assign(local_control_months=rng.uniform(1, 36, len(lesions)),
-                              local_failure=rng.random(len(lesions)) < 0.4)
+    features = lesions.assign(
+        dose_firstorder_Mean=rng.normal(60, 10, len(lesions)),
+        bed_firstorder_Mean=rng.normal(120, 20, len(lesions)),
+    )
+    outcomes = lesions.assign(
+        local_control_months=rng.uniform(1, 36, len(lesions)), local_failure=rng.random(len(lesions)) < 0.4
+    )
     return assemble_lesion_dataset(features, outcomes, feature_set="radiomic")
 
 

@@ -36,9 +36,18 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     port = _free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     command = [
-        str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{folder / 'backend.db'}",
-        "--artifacts-destination", str(folder / "artifacts"),
+        str(mlflow_bin),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'backend.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
     ]
     log = (folder / "server.log").open("w")
     # no job runner: MLflow 3's server otherwise starts a pool of huey consumers this test never uses
@@ -80,8 +89,14 @@ def test_log_and_read_back_through_a_tracking_server(server, tmp_path: Path) -> 
     pipeline = build_pipeline("coxnet", k=5)
     result = repeated_stratified_cv(pipeline, dataset, n_splits=3, n_repeats=1, random_state=0)
     run_id = log_cv_to_mlflow(
-        result, pipeline, dataset, experiment_name="remote", tracking_uri=server["url"], run_name="remote-coxnet",
-        tags={"estimator": "coxnet"}, registered_model_name="sabr-remote",
+        result,
+        pipeline,
+        dataset,
+        experiment_name="remote",
+        tracking_uri=server["url"],
+        run_name="remote-coxnet",
+        tags={"estimator": "coxnet"},
+        registered_model_name="sabr-remote",
     )
     client = MlflowClient(tracking_uri=server["url"])
     run = client.get_run(run_id)

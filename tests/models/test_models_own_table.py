@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from sabrkit.cli.main import app
 from sabrkit.models.experiment import run_experiment_file
 from sabrkit.models.one_table import (
@@ -22,7 +24,6 @@ from sabrkit.models.one_table import (
     TableColumnError,
     TimeUnitError,
 )
-from typer.testing import CliRunner
 
 DAYS_TO_MONTHS = 12 / 365.25
 COVARIATES = ["age", "tsize", "pnodes", "tgrade", "horTh", "menostat", "estrec", "progrec"]
@@ -33,8 +34,13 @@ ANALYSIS = {"importance_repeats": 0, "permutations": 0, "interval_bootstrap": 0,
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=root,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -57,13 +63,21 @@ def project(gbsg2: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Pa
     (root / "data").mkdir()
     gbsg2.to_csv(root / "data" / "gbsg2.csv", index=False)
     (root / "experiments").mkdir()
-    table = {"path": "data/gbsg2.csv", "id": "pid", "time": "rfs_days", "event": "recurrence", "time_unit": "days",
-             "covariates": COVARIATES}
+    table = {
+        "path": "data/gbsg2.csv",
+        "id": "pid",
+        "time": "rfs_days",
+        "event": "recurrence",
+        "time_unit": "days",
+        "covariates": COVARIATES,
+    }
     experiments = {
         "gbsg2_comparator": {"table": {**table, "comparator": COMPARATOR}, "model": {"estimator": "coxph"}},
         "gbsg2_alone": {"table": table, "model": {"estimator": "coxph"}},
-        "gbsg2_rsf": {"table": {**table, "covariates": ["age", "tsize", "pnodes", "estrec", "progrec"]},
-                      "model": {"estimator": "rsf", "params": {"n_estimators": 40, "min_samples_leaf": 15}}},
+        "gbsg2_rsf": {
+            "table": {**table, "covariates": ["age", "tsize", "pnodes", "estrec", "progrec"]},
+            "model": {"estimator": "rsf", "params": {"n_estimators": 40, "min_samples_leaf": 15}},
+        },
     }
     for name, document in experiments.items():
         document.update(validation=VALIDATION, analysis=ANALYSIS)
@@ -127,7 +141,9 @@ def comparator_run(project: Path, mlflow_store: dict) -> dict:
     return metrics
 
 
-def test_gbsg2_in_days_runs_in_one_step_and_matches_plain_sksurv_per_fold(project, gbsg2, comparator_run) -> None:
+def test_gbsg2_in_days_runs_in_one_step_and_matches_plain_sksurv_per_fold(
+    project, gbsg2, comparator_run
+) -> None:
     metrics = comparator_run
     assert metrics["n_patients"] == 686 and metrics["n_events"] == 299 and metrics["time_unit"] == "days"
     ours = pd.read_csv(project / "models" / "experiments" / "gbsg2_comparator" / "folds.csv")
@@ -147,17 +163,21 @@ def test_comparator_of_real_covariates_is_plain_cox_on_the_same_folds(project, g
     np.testing.assert_allclose(reference["harrell_c"], plain["harrell_c"], atol=1e-6)
     comparison = comparator_run["comparison"]
     assert comparison["delta_harrell_c_mean"] == pytest.approx(
-        (_plain_cox_folds(gbsg2, COVARIATES)["harrell_c"] - plain["harrell_c"]).mean(), abs=1e-6)
+        (_plain_cox_folds(gbsg2, COVARIATES)["harrell_c"] - plain["harrell_c"]).mean(), abs=1e-6
+    )
     assert comparator_run["clinical_reference"]["estimator"] == "coxph"
 
 
 def test_decision_curve_and_lineage_of_the_researchers_repo(project, comparator_run, mlflow_store) -> None:
     from mlflow import MlflowClient
+
     from sabrkit.models.lineage import file_md5
 
     out = project / "models" / "experiments" / "gbsg2_comparator"
     curve = pd.read_csv(out / "decision_curve.csv")
-    assert {"model", "comparator", "all", "none"} <= set(curve["model"]) and (out / "plots" / "decision_curve.png").is_file()
+    assert {"model", "comparator", "all", "none"} <= set(curve["model"]) and (
+        out / "plots" / "decision_curve.png"
+    ).is_file()
     report = (out / "report.html").read_text()
     assert "Decision curve at 24 months" in report and "brier_36" in report and "auc_36" in report
     assert "input times in days" in report
@@ -172,7 +192,9 @@ def test_decision_curve_and_lineage_of_the_researchers_repo(project, comparator_
     assert tags["input_md5.table"] == lineage["input_md5"]["table"]
     assert tags["sabrkit_version"] and tags.get("sabrkit_git_commit") != head
     assert "dvc_experiment" not in tags
-    assert comparator_run["mlflow"]["registered_model"] is None  # sabrkit train registers only with --register
+    assert (
+        comparator_run["mlflow"]["registered_model"] is None
+    )  # sabrkit train registers only with --register
     assert client.search_model_versions("name = 'sabr-gbsg2_comparator'") == []
 
 
@@ -197,10 +219,18 @@ def test_forest_out_of_bag_c_equals_sksurv(project, gbsg2) -> None:
 
     metrics = _train(project, "gbsg2_rsf", "--no-mlflow")
     columns = ["age", "tsize", "pnodes", "estrec", "progrec"]
-    forest = RandomSurvivalForest(n_estimators=40, min_samples_split=10, min_samples_leaf=15, max_features="sqrt",
-                                  random_state=0, oob_score=True)
-    forest.fit(gbsg2[columns].to_numpy(dtype=float),
-               Surv.from_arrays(gbsg2["recurrence"].astype(bool), gbsg2["rfs_days"] * DAYS_TO_MONTHS))
+    forest = RandomSurvivalForest(
+        n_estimators=40,
+        min_samples_split=10,
+        min_samples_leaf=15,
+        max_features="sqrt",
+        random_state=0,
+        oob_score=True,
+    )
+    forest.fit(
+        gbsg2[columns].to_numpy(dtype=float),
+        Surv.from_arrays(gbsg2["recurrence"].astype(bool), gbsg2["rfs_days"] * DAYS_TO_MONTHS),
+    )
     assert metrics["final_model_oob_c"] == pytest.approx(forest.oob_score_, abs=1e-9)
 
 
@@ -211,8 +241,15 @@ def _run(project: Path, name: str, document: dict) -> None:
 
 
 def _broken(**table_changes) -> dict:
-    table = {"path": "data/gbsg2.csv", "id": "pid", "time": "rfs_days", "event": "recurrence", "time_unit": "days",
-             "covariates": COVARIATES, **table_changes}
+    table = {
+        "path": "data/gbsg2.csv",
+        "id": "pid",
+        "time": "rfs_days",
+        "event": "recurrence",
+        "time_unit": "days",
+        "covariates": COVARIATES,
+        **table_changes,
+    }
     return {"table": table, "model": {"estimator": "coxph"}, "validation": VALIDATION, "analysis": ANALYSIS}
 
 
@@ -226,11 +263,17 @@ def test_odd_columns_are_refused_with_the_rule_and_the_fix(project, gbsg2) -> No
     odd.to_csv(project / "data" / "odd.csv", index=False)
     with pytest.raises(TableColumnError, match=r"'note' has 686 distinct values.*at most table.max_levels"):
         _run(project, "bad_text", _broken(path="data/odd.csv", covariates=[*COVARIATES, "note"]))
-    with pytest.raises(TableColumnError, match=r"'horTh' of block 'receptors' holds text.*list 'horTh' under"):
-        _run(project, "bad_block", _broken(covariates=["age", "tsize"],
-                                           blocks={"receptors": {"columns": ["estrec", "horTh"]}}))
-    odd.assign(recurrence=odd["recurrence"].map({1: "relapse", 0: "no"})).to_csv(project / "data" / "odd.csv",
-                                                                                  index=False)
+    with pytest.raises(
+        TableColumnError, match=r"'horTh' of block 'receptors' holds text.*list 'horTh' under"
+    ):
+        _run(
+            project,
+            "bad_block",
+            _broken(covariates=["age", "tsize"], blocks={"receptors": {"columns": ["estrec", "horTh"]}}),
+        )
+    odd.assign(recurrence=odd["recurrence"].map({1: "relapse", 0: "no"})).to_csv(
+        project / "data" / "odd.csv", index=False
+    )
     with pytest.raises(TableColumnError, match=r"event column 'recurrence' holds \['relapse'\]"):
         _run(project, "bad_event", _broken(path="data/odd.csv"))
 
@@ -244,7 +287,9 @@ def test_horizon_past_follow_up_is_an_error_not_nan(project) -> None:
     document = {**_broken(), "validation": {**VALIDATION, "tau_months": 120}}
     with pytest.raises(FollowUpHorizonError, match=r"tau_months = 120 months \(3652 days\).*8 to 2659 days"):
         _run(project, "bad_tau", document)
-    result = CliRunner().invoke(app, ["train", "experiments/bad_tau.yaml", "--project", str(project), "--no-mlflow"])
+    result = CliRunner().invoke(
+        app, ["train", "experiments/bad_tau.yaml", "--project", str(project), "--no-mlflow"]
+    )
     assert result.exit_code == 1 and "FollowUpHorizonError" in result.output
 
 
@@ -256,19 +301,22 @@ def test_spec_rules_of_the_table_section() -> None:
     assert parse_experiment({**base, "name": "x"}).compares_with_reference is False
     with_all = parse_experiment({**base, "name": "x", "table": {**base["table"], "comparator": "covariates"}})
     assert with_all.table.comparator == COVARIATES
-    for change, message in (({"comparator": ["nodes"]}, "comparator \\['nodes'\\] are not covariates"),
-                            ({"comparator": []}, "write comparator: null"),
-                            ({"time_unit": "hours"}, "time_unit"),
-                            ({"covariates": ["age", "rfs_days"]}, "are the id, time or event column")):
+    for change, message in (
+        ({"comparator": ["nodes"]}, "comparator \\['nodes'\\] are not covariates"),
+        ({"comparator": []}, "write comparator: null"),
+        ({"time_unit": "hours"}, "time_unit"),
+        ({"covariates": ["age", "rfs_days"]}, "are the id, time or event column"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_experiment({**base, "name": "x", "table": {**base["table"], **change}})
-    with pytest.raises(ConfigError, match="either data: .* or table:"):
+    with pytest.raises(ConfigError, match=r"either data: .* or table:"):
         parse_experiment({**base, "name": "x", "data": {"feature_set": "clinical"}})
 
 
 def test_decision_curve_matches_a_hand_computed_net_benefit() -> None:
     """Net benefit at t (Vickers 2008) from lifelines' Kaplan-Meier, against dcurves through sabrkit."""
     from lifelines import KaplanMeierFitter
+
     from sabrkit.models.horizon_metrics import decision_curve
 
     rng = np.random.default_rng(3)
@@ -295,11 +343,17 @@ def test_the_registry_is_one_producer_of_the_table(toy_cohort, tmp_path: Path) -
     from sabrkit.models.registry_table import registry_table
     from sabrkit.models.spec import parse_experiment
 
-    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
-              "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1}, "analysis": ANALYSIS}
+    common = {
+        "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+        "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1},
+        "analysis": ANALYSIS,
+    }
     registry_spec = parse_experiment({"name": "reg", "data": {"feature_set": "clinical+radiomic"}, **common})
-    inputs = ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=toy_cohort["clinical"],
-                              patient_features=toy_cohort["patient_features"])
+    inputs = ExperimentInputs(
+        endpoints=toy_cohort["endpoints"],
+        clinical=toy_cohort["clinical"],
+        patient_features=toy_cohort["patient_features"],
+    )
     table, section = registry_table(registry_spec, inputs, path="registry_table.csv")
     table.to_csv(tmp_path / "registry_table.csv", index=False)
     table_spec = parse_experiment({"name": "tab", "table": section, **common})
@@ -308,8 +362,9 @@ def test_the_registry_is_one_producer_of_the_table(toy_cohort, tmp_path: Path) -
     assert via_table.cv.folds["test_ids_sha1"].tolist() == via_registry.cv.folds["test_ids_sha1"].tolist()
     for column in ("harrell_c", "uno_c"):
         np.testing.assert_allclose(via_table.cv.folds[column], via_registry.cv.folds[column], atol=1e-9)
-    np.testing.assert_allclose(via_table.reference_cv.folds["harrell_c"], via_registry.reference_cv.folds["harrell_c"],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        via_table.reference_cv.folds["harrell_c"], via_registry.reference_cv.folds["harrell_c"], atol=1e-9
+    )
 
 
 def test_registry_experiment_without_clinical_table_or_with_an_empty_one(toy_cohort) -> None:
@@ -319,17 +374,29 @@ def test_registry_experiment_without_clinical_table_or_with_an_empty_one(toy_coh
     from sabrkit.models.experiment_io import ExperimentInputs
     from sabrkit.models.spec import parse_experiment
 
-    common = {"model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
-              "validation": {"n_splits": 3, "n_repeats": 1, "random_state": 1}, "analysis": ANALYSIS}
-    spec = parse_experiment({"name": "no_clinical", "inputs": {"clinical": None}, "data": {"feature_set": "radiomic"},
-                             **common})
+    common = {
+        "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
+        "validation": {"n_splits": 3, "n_repeats": 1, "random_state": 1},
+        "analysis": ANALYSIS,
+    }
+    spec = parse_experiment(
+        {"name": "no_clinical", "inputs": {"clinical": None}, "data": {"feature_set": "radiomic"}, **common}
+    )
     assert not spec.compares_with_reference
-    result = run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"],
-                                                   patient_features=toy_cohort["patient_features"]))
+    result = run_experiment(
+        spec,
+        ExperimentInputs(endpoints=toy_cohort["endpoints"], patient_features=toy_cohort["patient_features"]),
+    )
     assert result.reference_cv is None and result.metrics["comparison"] is None
     assert np.isfinite(result.metrics["summary"]["uno_c_mean"])
     empty = toy_cohort["clinical"][["study_id"]]
     spec = parse_experiment({"name": "empty_clinical", "data": {"feature_set": "radiomic"}, **common})
     with pytest.raises(ModelInputError, match="clinical reference model of 'empty_clinical' has no columns"):
-        run_experiment(spec, ExperimentInputs(endpoints=toy_cohort["endpoints"], clinical=empty,
-                                              patient_features=toy_cohort["patient_features"]))
+        run_experiment(
+            spec,
+            ExperimentInputs(
+                endpoints=toy_cohort["endpoints"],
+                clinical=empty,
+                patient_features=toy_cohort["patient_features"],
+            ),
+        )

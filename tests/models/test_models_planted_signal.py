@@ -27,12 +27,15 @@ EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "radiomic_spc
 def planted(synthetic_model_inputs):
     cohort = synthetic_model_inputs
     spec = load_experiment(EXPERIMENT)
-    spec = spec.model_copy(update={
-        "validation": spec.validation.model_copy(update={"bootstrap_optimism": 0}),
-        "analysis": spec.analysis.model_copy(update={"permutations": 39, "interval_bootstrap": 0}),
-    })
+    spec = spec.model_copy(
+        update={
+            "validation": spec.validation.model_copy(update={"bootstrap_optimism": 0}),
+            "analysis": spec.analysis.model_copy(update={"permutations": 39, "interval_bootstrap": 0}),
+        }
+    )
     inputs = ExperimentInputs(
-        endpoints=cohort.endpoints, clinical=cohort.clinical,
+        endpoints=cohort.endpoints,
+        clinical=cohort.clinical,
         patient_features=aggregate_lesions(cohort.lesion_features, spec.inputs.aggregation),
         lesion_features=cohort.lesion_features,
     )
@@ -64,8 +67,11 @@ def test_planted_best_subgroup_appears_in_the_low_risk_profile(planted) -> None:
     result, cohort = planted
     best = cohort.truth["best_subgroup"]
     truth = cohort.truth_patients.set_index("study_id")
-    groups = result.tables["oof"].groupby("study_id")["risk_group"].agg(lambda g: "high" if (g == "high").mean() >= 0.5
-                                                                         else "low")
+    groups = (
+        result.tables["oof"]
+        .groupby("study_id")["risk_group"]
+        .agg(lambda g: "high" if (g == "high").mean() >= 0.5 else "low")
+    )
     members = truth.index[truth["best_subgroup"].astype(bool)]
     assert len(members) >= 5
     assert (groups.loc[members] == "low").mean() >= 0.8  # the planted best-doing patients are called low risk

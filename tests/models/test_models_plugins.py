@@ -11,7 +11,6 @@ from sabrkit.models.spec import parse_experiment
 from sabrkit.models.validation import repeated_stratified_cv
 
 
-
 def test_the_features_room_provides_the_plugins():
     from sabrkit.features import ComBat, ICCSelector  # the pipelines below build them by name
 
@@ -20,13 +19,19 @@ def test_the_features_room_provides_the_plugins():
 
 @pytest.fixture(scope="module")
 def radiomic(toy_cohort):
-    return assemble_dataset(toy_cohort["patient_features"], toy_cohort["endpoints"], toy_cohort["clinical"],
-                            "clinical+radiomic").select("radiomic")
+    return assemble_dataset(
+        toy_cohort["patient_features"], toy_cohort["endpoints"], toy_cohort["clinical"], "clinical+radiomic"
+    ).select("radiomic")
 
 
 def _spec(preprocessing: list) -> object:
-    return parse_experiment({"name": "p", "data": {"feature_set": "radiomic"},
-                             "model": {"estimator": "coxnet", "params": {"alpha": 0.05}, "preprocessing": preprocessing}})
+    return parse_experiment(
+        {
+            "name": "p",
+            "data": {"feature_set": "radiomic"},
+            "model": {"estimator": "coxnet", "params": {"alpha": 0.05}, "preprocessing": preprocessing},
+        }
+    )
 
 
 def _round_trip(fitted, X: pd.DataFrame, folder) -> np.ndarray:
@@ -47,16 +52,39 @@ def test_combat_step_harmonises_inside_each_training_fold(radiomic, tmp_path) ->
     dataset = type(dataset)(shifted, dataset.y, "radiomic", dataset.feature_names, blocks=dataset.blocks)
     spec = _spec(["impute", "variance", {"combat": {}}, "scale", {"select": {"k": 5}}])
     pipeline = spec.model.build(side_data={"batches": scanner, "perturbed_features": None})
-    assert [name for name, _ in pipeline.steps] == ["impute", "variance", "combat", "scale", "select", "coxnet"]
+    assert [name for name, _ in pipeline.steps] == [
+        "impute",
+        "variance",
+        "combat",
+        "scale",
+        "select",
+        "coxnet",
+    ]
     fitted = pipeline.fit(dataset.X.iloc[:40], dataset.y[:40])
     harmonised = fitted[:3].transform(dataset.X.iloc[40:])
-    assert isinstance(harmonised, pd.DataFrame) and list(harmonised.index) == list(ids[40:])  # index kept for lookup
+    assert isinstance(harmonised, pd.DataFrame) and list(harmonised.index) == list(
+        ids[40:]
+    )  # index kept for lookup
     radiomic_columns = [c for c in harmonised.columns if c.startswith("original_")]  # what ComBat harmonises
-    gap = harmonised[radiomic_columns].groupby(scanner.loc[ids[40:]].to_numpy()).mean().diff().iloc[-1].abs().mean()
-    raw_gap = dataset.X.iloc[40:][radiomic_columns].groupby(scanner.loc[ids[40:]].to_numpy()).mean().diff().iloc[-1]
-    assert raw_gap.abs().mean() > 2.5 and gap < 1.0  # the offset is largely removed on rows the step never saw
+    gap = (
+        harmonised[radiomic_columns]
+        .groupby(scanner.loc[ids[40:]].to_numpy())
+        .mean()
+        .diff()
+        .iloc[-1]
+        .abs()
+        .mean()
+    )
+    raw_gap = (
+        dataset.X.iloc[40:][radiomic_columns].groupby(scanner.loc[ids[40:]].to_numpy()).mean().diff().iloc[-1]
+    )
+    assert (
+        raw_gap.abs().mean() > 2.5 and gap < 1.0
+    )  # the offset is largely removed on rows the step never saw
     # the stored model keeps the scanner of every known patient (as a plain dict) and predicts the same
-    assert _round_trip(fitted, dataset.X.iloc[40:], tmp_path) == pytest.approx(fitted.predict(dataset.X.iloc[40:]))
+    assert _round_trip(fitted, dataset.X.iloc[40:], tmp_path) == pytest.approx(
+        fitted.predict(dataset.X.iloc[40:])
+    )
     result = repeated_stratified_cv(pipeline, dataset, n_splits=3, n_repeats=1, random_state=0)
     assert result.summary["uno_c_mean"] > 0.6
 
@@ -79,6 +107,8 @@ def test_icc_step_drops_unreliable_features_learnt_on_training_patients(radiomic
     assert set(reliable) <= kept and "original_firstorder_Noise00" not in kept
     assert fitted.named_steps["icc"].icc_.index.isin(radiomic.X.columns).all()
     assert _round_trip(fitted, radiomic.X, tmp_path) == pytest.approx(fitted.predict(radiomic.X))
-    assert fitted.named_steps["icc"].perturbed_features is perturbed  # the stored copy dropped it, not the model
+    assert (
+        fitted.named_steps["icc"].perturbed_features is perturbed
+    )  # the stored copy dropped it, not the model
     result = repeated_stratified_cv(pipeline, radiomic, n_splits=3, n_repeats=1, random_state=0)
     assert result.summary["uno_c_mean"] > 0.6

@@ -17,8 +17,13 @@ from sabrkit.models.screening import benjamini_hochberg, univariate_cox_screen
 
 @pytest.fixture(scope="module")
 def dataset(toy_cohort):
-    return assemble_dataset(toy_cohort["patient_features"], toy_cohort["endpoints"], toy_cohort["clinical"],
-                            "clinical+radiomic+biomarker", biomarkers=toy_cohort["biomarkers"])
+    return assemble_dataset(
+        toy_cohort["patient_features"],
+        toy_cohort["endpoints"],
+        toy_cohort["clinical"],
+        "clinical+radiomic+biomarker",
+        biomarkers=toy_cohort["biomarkers"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +35,14 @@ def groups(dataset) -> pd.Series:
 
 def test_smd_formulas() -> None:
     low, high = np.array([1.0, 2.0, 3.0, 4.0]), np.array([3.0, 4.0, 5.0, 6.0])
-    assert standardised_mean_difference(low, high) == pytest.approx(-2 / np.sqrt((low.var(ddof=1) + high.var(ddof=1)) / 2))
+    assert standardised_mean_difference(low, high) == pytest.approx(
+        -2 / np.sqrt((low.var(ddof=1) + high.var(ddof=1)) / 2)
+    )
     p_low, p_high = 0.75, 0.25
     expected = (p_low - p_high) / np.sqrt((p_low * (1 - p_low) + p_high * (1 - p_high)) / 2)
-    assert standardised_mean_difference(np.array([1, 1, 1, 0.0]), np.array([1, 0, 0, 0.0]), binary=True) == pytest.approx(expected)
+    assert standardised_mean_difference(
+        np.array([1, 1, 1, 0.0]), np.array([1, 0, 0, 0.0]), binary=True
+    ) == pytest.approx(expected)
     assert standardised_mean_difference(np.ones(3), np.ones(3)) == 0.0
 
 
@@ -55,8 +64,13 @@ def test_risk_by_therapy_matches_lifelines_within_each_class(dataset, groups) ->
     table = risk_by_therapy(dataset, groups)
     assert table["therapy"].tolist()[-1] == "all" and table["n"].iloc[-1] == 60
     assert table.set_index("therapy").loc["none", "label"] == "SABR alone"
-    frame = pd.DataFrame({"time": dataset.y["time"], "event": dataset.y["event"].astype(int),
-                          "high_risk": (groups == "high").astype(int).to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "time": dataset.y["time"],
+            "event": dataset.y["event"].astype(int),
+            "high_risk": (groups == "high").astype(int).to_numpy(),
+        }
+    )
     expected = CoxPHFitter().fit(frame, "time", "event").summary.loc["high_risk"]
     overall = table.iloc[-1]
     assert overall["hazard_ratio"] == pytest.approx(expected["exp(coef)"], rel=1e-6)
@@ -81,7 +95,9 @@ def test_screening_reports_lifelines_hazard_ratios_and_fdr(dataset) -> None:
     assert top["feature"] in {"original_glcm_SumEntropy", "original_glcm_JointEntropy", "ctdna_baseline"}
     assert top["significant"] and top["hazard_ratio"] > 1.5
     x = dataset.X["ctdna_baseline"]
-    frame = pd.DataFrame({"x": (x - x.mean()) / x.std(ddof=1), "time": dataset.y["time"], "event": dataset.y["event"]})
+    frame = pd.DataFrame(
+        {"x": (x - x.mean()) / x.std(ddof=1), "time": dataset.y["time"], "event": dataset.y["event"]}
+    )
     expected = CoxPHFitter().fit(frame, "time", "event").summary.loc["x"]
     row = table.set_index("feature").loc["ctdna_baseline"]
     assert row["hazard_ratio"] == pytest.approx(expected["exp(coef)"], rel=1e-6)

@@ -23,7 +23,9 @@ def oof_and_endpoints() -> tuple[pd.DataFrame, pd.DataFrame]:
     for repeat in range(3):
         flipped = high ^ (rng.random(40) < 0.1)  # other repeats disagree for a few patients
         groups = np.where(high if repeat == 0 else flipped, "high", "low")
-        repeats.append(pd.DataFrame({"study_id": ids, "repeat": repeat, "fold": 0, "risk": 0.0, "risk_group": groups}))
+        repeats.append(
+            pd.DataFrame({"study_id": ids, "repeat": repeat, "fold": 0, "risk": 0.0, "risk_group": groups})
+        )
     return pd.concat(repeats, ignore_index=True), endpoints
 
 
@@ -34,7 +36,9 @@ def test_km_and_log_rank_match_lifelines(oof_and_endpoints) -> None:
     for group in ("low", "high"):
         part = rows[rows["risk_group"] == group]
         reference = KaplanMeierFitter().fit(part["pfs_months"], part["pfs_event"])
-        np.testing.assert_allclose(km.fitters[group].survival_function_.to_numpy(), reference.survival_function_.to_numpy())
+        np.testing.assert_allclose(
+            km.fitters[group].survival_function_.to_numpy(), reference.survival_function_.to_numpy()
+        )
         assert km.groups.loc[group, "n"] == len(part)
         assert km.groups.loc[group, "events"] == part["pfs_event"].sum()
     high, low = rows[rows["risk_group"] == "high"], rows[rows["risk_group"] == "low"]
@@ -82,8 +86,15 @@ def test_permutation_test_is_one_sided_towards_a_worse_high_risk_group() -> None
     high = np.arange(n) < 30
     time = np.where(high, rng.exponential(6.0, n), rng.exponential(24.0, n))
     event = rng.random(n) < 0.8
-    oof = pd.DataFrame({"study_id": [f"SABR-RCC-{i:03d}" for i in range(n)], "repeat": 0, "fold": 0, "risk": 0.0,
-                        "risk_group": np.where(high, "high", "low")})
+    oof = pd.DataFrame(
+        {
+            "study_id": [f"SABR-RCC-{i:03d}" for i in range(n)],
+            "repeat": 0,
+            "fold": 0,
+            "risk": 0.0,
+            "risk_group": np.where(high, "high", "low"),
+        }
+    )
     endpoints = pd.DataFrame({"study_id": oof["study_id"], "pfs_months": time, "pfs_event": event})
     km = km_by_risk_group(oof, endpoints, repeat=0)
     z, p = logrank_permutation_test(km, np.random.default_rng(0), n_permutations=199)
@@ -91,7 +102,8 @@ def test_permutation_test_is_one_sided_towards_a_worse_high_risk_group() -> None
     assert p == pytest.approx(1 / 200)  # no permutation reaches the observed separation
     # the same separation with the labels swapped: the "high-risk" group does better -> not significant
     swapped = oof.assign(risk_group=np.where(high, "low", "high"))
-    z_swapped, p_swapped = logrank_permutation_test(km_by_risk_group(swapped, endpoints, repeat=0),
-                                                    np.random.default_rng(0), n_permutations=199)
+    z_swapped, p_swapped = logrank_permutation_test(
+        km_by_risk_group(swapped, endpoints, repeat=0), np.random.default_rng(0), n_permutations=199
+    )
     assert z_swapped < 0 and p_swapped > 0.9
     assert isinstance(km, RiskGroupSurvival)

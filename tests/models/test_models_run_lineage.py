@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from sabrkit.models.run_lineage import (
     dvc_experiment,
     experiment_lineage,
@@ -16,15 +17,24 @@ from sabrkit.models.run_lineage import (
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=root,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    for name, text in {"dvc.lock": "a\n", "params.yaml": "x: 1\n", "metrics/cohort.json": "{}\n",
-                       "data.csv": "id,time\n1,2\n"}.items():
+    for name, text in {
+        "dvc.lock": "a\n",
+        "params.yaml": "x: 1\n",
+        "metrics/cohort.json": "{}\n",
+        "data.csv": "id,time\n1,2\n",
+    }.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     _git(tmp_path, "init", "-q")
@@ -51,10 +61,14 @@ def test_lineage_record_and_registration_policy(repo: Path) -> None:
     assert lineage["input_files"] == {"table": "data.csv"} and lineage["time_unit"] == "weeks"
     assert lineage["git_commit"] == _git(repo, "rev-parse", "HEAD") and lineage["dvc_experiment"] is None
     assert pipeline_registration(lineage)[0] is True
-    under_exp = experiment_lineage(repo, {}, environ={"DVC_EXP_NAME": "quick-try", "DVC_EXP_BASELINE_REV": "abc"})
+    under_exp = experiment_lineage(
+        repo, {}, environ={"DVC_EXP_NAME": "quick-try", "DVC_EXP_BASELINE_REV": "abc"}
+    )
     assert under_exp["dvc_experiment"] == {"name": "quick-try", "baseline_rev": "abc"}
     assert pipeline_registration(under_exp) == (
-        False, "DVC experiment 'quick-try': runs are logged, no model version is registered")
+        False,
+        "DVC experiment 'quick-try': runs are logged, no model version is registered",
+    )
     (repo / "params.yaml").write_text("x: 3\n")
     registers, reason = pipeline_registration(experiment_lineage(repo, {}, environ={}))
     assert not registers and "uncommitted changes" in reason

@@ -17,7 +17,9 @@ MINIMAL = {"name": "x", "data": {"feature_set": "clinical+radiomic"}, "model": {
 
 def test_minimal_experiment_gets_documented_defaults() -> None:
     spec = parse_experiment(MINIMAL)
-    assert spec.validation.n_splits == 5 and spec.validation.n_repeats == 10 and spec.validation.tau_months == 24
+    assert (
+        spec.validation.n_splits == 5 and spec.validation.n_repeats == 10 and spec.validation.tau_months == 24
+    )
     assert spec.clinical_reference.estimator == "coxph" and spec.compares_with_reference
     assert spec.inputs.lesion_features == "data/features/lesion_features.parquet"
     assert spec.registered_model_name == "sabr-x"
@@ -26,7 +28,10 @@ def test_minimal_experiment_gets_documented_defaults() -> None:
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
-        ({"model": {"estimator": "coxnet", "columns": ["original_glcm_Contrast"]}}, r"model\.columns: Extra inputs"),
+        (
+            {"model": {"estimator": "coxnet", "columns": ["original_glcm_Contrast"]}},
+            r"model\.columns: Extra inputs",
+        ),
         ({"data": {"feature_set": "clinical", "features": ["age_years"]}}, r"data\.features: Extra inputs"),
         ({"selected_features": ["a"]}, "selected_features: Extra inputs"),
         ({"validation": {"n_splits": 1}}, r"validation\.n_splits"),
@@ -71,17 +76,35 @@ def test_file_name_is_the_experiment_name(tmp_path: Path) -> None:
 
 
 def test_clinical_reference_experiment_is_not_compared_with_itself() -> None:
-    spec = parse_experiment({"name": "c", "data": {"feature_set": "clinical"},
-                             "model": {"estimator": "coxph", "params": {"alpha": 0.01}}})
+    spec = parse_experiment(
+        {
+            "name": "c",
+            "data": {"feature_set": "clinical"},
+            "model": {"estimator": "coxph", "params": {"alpha": 0.01}},
+        }
+    )
     assert not spec.compares_with_reference
-    other = parse_experiment({"name": "c", "data": {"feature_set": "clinical"},
-                              "model": {"estimator": "coxph", "params": {"alpha": 1.0}}})
+    other = parse_experiment(
+        {
+            "name": "c",
+            "data": {"feature_set": "clinical"},
+            "model": {"estimator": "coxph", "params": {"alpha": 1.0}},
+        }
+    )
     assert other.compares_with_reference
 
 
 def test_side_data_steps_need_their_tables() -> None:
-    spec = parse_experiment({**MINIMAL, "model": {"estimator": "coxnet", "params": {"alpha": 0.1},
-                                                  "preprocessing": ["impute", {"combat": {}}, "scale"]}})
+    spec = parse_experiment(
+        {
+            **MINIMAL,
+            "model": {
+                "estimator": "coxnet",
+                "params": {"alpha": 0.1},
+                "preprocessing": ["impute", {"combat": {}}, "scale"],
+            },
+        }
+    )
     with pytest.raises(ConfigError, match=r"set inputs.images"):
         spec.model.build()
 

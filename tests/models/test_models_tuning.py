@@ -40,8 +40,9 @@ def test_grid_is_checked_against_the_pipeline(cohort) -> None:
 
 
 def test_nested_cv_tunes_inside_every_outer_training_fold(cohort) -> None:
-    search = tuned_pipeline(build_pipeline("coxnet", k=5), {"select__k": [2, 8], "coxnet__l1_ratio": [0.5, 1.0]},
-                            inner_splits=3)
+    search = tuned_pipeline(
+        build_pipeline("coxnet", k=5), {"select__k": [2, 8], "coxnet__l1_ratio": [0.5, 1.0]}, inner_splits=3
+    )
     result = repeated_stratified_cv(search, cohort, n_splits=4, n_repeats=1, random_state=0)
     chosen = [json.loads(text) for text in result.folds["best_params"]]
     assert len(chosen) == 4 and all(set(c) == {"select__k", "coxnet__l1_ratio"} for c in chosen)
@@ -53,11 +54,20 @@ def test_lesion_rows_of_a_patient_never_straddle_a_fold() -> None:
     rng = np.random.default_rng(2)
     patients = np.repeat([f"SABR-RCC-{i:03d}" for i in range(1, 31)], rng.integers(1, 4, 30))
     lesion_ids = [f"{p}-L{k}" for p, k in zip(patients, pd.Series(patients).groupby(patients).cumcount() + 1)]
-    X = pd.DataFrame({"original_firstorder_Mean": rng.standard_normal(len(patients))},
-                     index=pd.Index(lesion_ids, name="lesion_id"))
+    X = pd.DataFrame(
+        {"original_firstorder_Mean": rng.standard_normal(len(patients))},
+        index=pd.Index(lesion_ids, name="lesion_id"),
+    )
     event = rng.random(len(patients)) < 0.4
-    dataset = make_dataset(X, event, rng.uniform(1, 24, len(patients)), "radiomic", "local_control",
-                           groups=patients, unit="lesion")
+    dataset = make_dataset(
+        X,
+        event,
+        rng.uniform(1, 24, len(patients)),
+        "radiomic",
+        "local_control",
+        groups=patients,
+        unit="lesion",
+    )
     splits = cv_splits(dataset, n_splits=5, n_repeats=3, random_state=0)
     assert len(splits) == 15
     for _, _, train, test in splits:

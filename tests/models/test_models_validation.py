@@ -39,7 +39,9 @@ def signal_cohort():
 
 def test_pure_noise_gives_chance_concordance_when_selection_is_inside_the_folds(noise_cohort) -> None:
     assert 30 <= noise_cohort.n_events <= 40
-    result = repeated_stratified_cv(build_pipeline("coxnet"), noise_cohort, n_splits=5, n_repeats=3, random_state=0)
+    result = repeated_stratified_cv(
+        build_pipeline("coxnet"), noise_cohort, n_splits=5, n_repeats=3, random_state=0
+    )
     assert 0.40 <= result.summary["uno_c_mean"] <= 0.60
     assert 0.40 <= result.summary["harrell_c_mean"] <= 0.60
 
@@ -53,14 +55,21 @@ def test_selecting_on_all_patients_first_leaks(noise_cohort) -> None:
 
 
 def test_planted_signal_is_found(signal_cohort) -> None:
-    result = repeated_stratified_cv(build_pipeline("coxnet"), signal_cohort, n_splits=5, n_repeats=3, random_state=0)
+    result = repeated_stratified_cv(
+        build_pipeline("coxnet"), signal_cohort, n_splits=5, n_repeats=3, random_state=0
+    )
     assert result.summary["uno_c_mean"] >= 0.65
     assert result.summary["n_uno_undefined"] == 0
 
 
 def test_permuted_outcome_control_destroys_the_signal(signal_cohort) -> None:
     control = permuted_control(
-        build_pipeline("coxnet"), signal_cohort, np.random.default_rng(2), n_splits=5, n_repeats=3, random_state=0
+        build_pipeline("coxnet"),
+        signal_cohort,
+        np.random.default_rng(2),
+        n_splits=5,
+        n_repeats=3,
+        random_state=0,
     )
     assert control.settings["control"] == "permuted outcome"
     assert 0.35 <= control.summary["uno_c_mean"] <= 0.62
@@ -68,10 +77,20 @@ def test_permuted_outcome_control_destroys_the_signal(signal_cohort) -> None:
 
 
 def test_result_tables_and_summary(signal_cohort) -> None:
-    result = repeated_stratified_cv(build_pipeline("coxnet"), signal_cohort, n_splits=4, n_repeats=2, random_state=3)
+    result = repeated_stratified_cv(
+        build_pipeline("coxnet"), signal_cohort, n_splits=4, n_repeats=2, random_state=3
+    )
     assert len(result.folds) == 8
     assert result.folds[["repeat", "fold"]].drop_duplicates().shape[0] == 8
-    assert list(result.oof.columns) == ["study_id", "repeat", "fold", "risk", "risk_group", "surv_12", "surv_24"]
+    assert list(result.oof.columns) == [
+        "study_id",
+        "repeat",
+        "fold",
+        "risk",
+        "risk_group",
+        "surv_12",
+        "surv_24",
+    ]
     assert result.oof[["surv_12", "surv_24"]].notna().all().all()  # coxnet has a baseline survival function
     assert ((result.oof["surv_24"] <= result.oof["surv_12"] + 1e-12) & (result.oof["surv_24"] >= 0)).all()
     for _, rows in result.oof.groupby("repeat"):  # every patient exactly once per repeat
@@ -79,7 +98,14 @@ def test_result_tables_and_summary(signal_cohort) -> None:
     assert set(result.oof["risk_group"]) == {"high", "low"}
     assert (result.folds["tau_months"] <= 24.0).all()
     summary = result.summary
-    for key in ("harrell_c_mean", "harrell_c_sd", "harrell_c_p025", "harrell_c_p975", "uno_c_mean", "uno_c_sd"):
+    for key in (
+        "harrell_c_mean",
+        "harrell_c_sd",
+        "harrell_c_p025",
+        "harrell_c_p975",
+        "uno_c_mean",
+        "uno_c_sd",
+    ):
         assert np.isfinite(summary[key])
     assert summary["harrell_c_p025"] <= summary["harrell_c_mean"] <= summary["harrell_c_p975"]
     assert summary["n_patients"] == 60 and summary["n_events"] == signal_cohort.n_events
@@ -104,7 +130,9 @@ def test_cv_is_deterministic_given_random_state(signal_cohort) -> None:
 
 
 def test_every_test_fold_keeps_the_event_fraction(noise_cohort) -> None:
-    dataset = SurvivalDataset(noise_cohort.X.iloc[:, :5], noise_cohort.y, "small", tuple(noise_cohort.X.columns[:5]))
+    dataset = SurvivalDataset(
+        noise_cohort.X.iloc[:, :5], noise_cohort.y, "small", tuple(noise_cohort.X.columns[:5])
+    )
     labels = stratification_labels(dataset)
     assert set(labels) == {0, 1}  # the event indicator, not the (event, time) pairs
     result = repeated_stratified_cv(build_pipeline("coxph"), dataset, n_splits=5, n_repeats=4, random_state=1)
@@ -138,7 +166,9 @@ def test_risk_cutoff_comes_from_the_training_fold_only(signal_cohort) -> None:
     evaluation = evaluate_fold(pipeline, signal_cohort, train, test)
     # the cut-off is the median risk of the training patients under the model fitted on them
     fitted = pipeline.fit(signal_cohort.X.iloc[train], signal_cohort.y[train])
-    assert evaluation.risk_cutoff == pytest.approx(float(np.median(fitted.predict(signal_cohort.X.iloc[train]))))
+    assert evaluation.risk_cutoff == pytest.approx(
+        float(np.median(fitted.predict(signal_cohort.X.iloc[train])))
+    )
     # changing the test patients (features and outcomes) leaves the cut-off unchanged
     X_changed = signal_cohort.X.copy()
     X_changed.iloc[test] = X_changed.iloc[test] * 5.0 + 3.0
@@ -153,7 +183,9 @@ def test_risk_cutoff_comes_from_the_training_fold_only(signal_cohort) -> None:
 
 
 def test_cv_records_the_training_cutoff_of_each_fold(signal_cohort) -> None:
-    result = repeated_stratified_cv(build_pipeline("coxnet"), signal_cohort, n_splits=5, n_repeats=1, random_state=0)
+    result = repeated_stratified_cv(
+        build_pipeline("coxnet"), signal_cohort, n_splits=5, n_repeats=1, random_state=0
+    )
     oof = result.oof.merge(result.folds[["repeat", "fold", "risk_cutoff"]], on=["repeat", "fold"])
     assert ((oof["risk"] > oof["risk_cutoff"]) == (oof["risk_group"] == "high")).all()
 
@@ -161,15 +193,21 @@ def test_cv_records_the_training_cutoff_of_each_fold(signal_cohort) -> None:
 def test_undefined_concordance_is_nan_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     from sksurv.util import Surv
 
-    y_train = Surv.from_arrays([True, False, True, True], [5.0, 8.0, 12.0, 30.0], name_event="event", name_time="time")
+    y_train = Surv.from_arrays(
+        [True, False, True, True], [5.0, 8.0, 12.0, 30.0], name_event="event", name_time="time"
+    )
     y_test = Surv.from_arrays([False, False, False], [4.0, 9.0, 15.0], name_event="event", name_time="time")
-    harrell, uno, tau, undefined = fold_concordance(y_train, y_test, np.array([0.1, 0.2, 0.3]), tau_months=24.0)
+    harrell, uno, tau, undefined = fold_concordance(
+        y_train, y_test, np.array([0.1, 0.2, 0.3]), tau_months=24.0
+    )
     assert np.isnan(harrell) and np.isnan(uno) and tau == 24.0 and len(undefined) == 2
 
     # a cohort with few events: some 6-fold test folds have no event before tau
     dataset = simulate_feature_cohort(np.random.default_rng(4), 30, 5, event_fraction=0.2, median_months=40.0)
     with caplog.at_level(logging.WARNING, logger="sabrkit.models.validation"):
-        result = repeated_stratified_cv(build_pipeline("coxph"), dataset, n_splits=6, n_repeats=2, random_state=0)
+        result = repeated_stratified_cv(
+            build_pipeline("coxph"), dataset, n_splits=6, n_repeats=2, random_state=0
+        )
     n_nan = int(result.folds["uno_c"].isna().sum())
     assert n_nan > 0
     assert result.summary["n_uno_undefined"] == n_nan

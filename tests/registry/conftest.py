@@ -7,18 +7,42 @@ from pathlib import Path
 
 import pytest
 
-
-
-
-
 # ---- a small, hand-written, valid registry folder -------------------------------------------
 
 REGISTRY_COLUMNS: dict[str, list[str]] = {
-    "patients.csv": ["study_id", "mdt_date", "enrolment_date", "age_years", "sex", "ecog", "histology", "imdc_risk",
-                     "prior_nephrectomy", "disease_state", "systemic_therapy", "last_contact_date"],
+    "patients.csv": [
+        "study_id",
+        "mdt_date",
+        "enrolment_date",
+        "age_years",
+        "sex",
+        "ecog",
+        "histology",
+        "imdc_risk",
+        "prior_nephrectomy",
+        "disease_state",
+        "systemic_therapy",
+        "last_contact_date",
+    ],
     "identifiers.csv": ["study_id", "hospital_number", "family_name", "given_name", "date_of_birth"],
-    "lesions.csv": ["lesion_id", "study_id", "lesion_number", "site", "longest_diameter_mm", "series_uid", "roi_name"],
-    "sabr_courses.csv": ["lesion_id", "study_id", "total_dose_gy", "fractions", "start_date", "end_date", "technique"],
+    "lesions.csv": [
+        "lesion_id",
+        "study_id",
+        "lesion_number",
+        "site",
+        "longest_diameter_mm",
+        "series_uid",
+        "roi_name",
+    ],
+    "sabr_courses.csv": [
+        "lesion_id",
+        "study_id",
+        "total_dose_gy",
+        "fractions",
+        "start_date",
+        "end_date",
+        "technique",
+    ],
     "visits.csv": ["study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"],
     "adverse_events.csv": ["study_id", "term", "grade", "ctcae_version", "onset_date", "attribution_sabr"],
     "progression_events.csv": ["study_id", "event_date", "progression_type"],

@@ -20,8 +20,29 @@ from sabrkit.registry.analyses.km import km_curve
 from sabrkit.registry.survival import median_followup
 
 # Gehan (1965) leukaemia remission times, 6-MP arm (+ = censored); the classic KM example.
-GEHAN_6MP = [(6, 1), (6, 1), (6, 1), (6, 0), (7, 1), (9, 0), (10, 1), (10, 0), (11, 0), (13, 1), (16, 1), (17, 0),
-             (19, 0), (20, 0), (22, 1), (23, 1), (25, 0), (32, 0), (32, 0), (34, 0), (35, 0)]
+GEHAN_6MP = [
+    (6, 1),
+    (6, 1),
+    (6, 1),
+    (6, 0),
+    (7, 1),
+    (9, 0),
+    (10, 1),
+    (10, 0),
+    (11, 0),
+    (13, 1),
+    (16, 1),
+    (17, 0),
+    (19, 0),
+    (20, 0),
+    (22, 1),
+    (23, 1),
+    (25, 0),
+    (32, 0),
+    (32, 0),
+    (34, 0),
+    (35, 0),
+]
 
 
 def test_kaplan_meier_matches_r_survfit_and_greenwood():
@@ -37,8 +58,15 @@ def test_kaplan_meier_matches_r_survfit_and_greenwood():
     #    23      6       1    0.448  0.1346
     # With conf.type = "log-log", R's limits are S^exp(-/+ 1.96 * (std.err / S) / |log S|),
     # computed here from the printed survival and std.err.
-    published = {6: (0.857, 0.0764, 21), 7: (0.807, 0.0869, 17), 10: (0.753, 0.0963, 15), 13: (0.690, 0.1068, 12),
-                 16: (0.627, 0.1141, 11), 22: (0.538, 0.1282, 7), 23: (0.448, 0.1346, 6)}
+    published = {
+        6: (0.857, 0.0764, 21),
+        7: (0.807, 0.0869, 17),
+        10: (0.753, 0.0963, 15),
+        13: (0.690, 0.1068, 12),
+        16: (0.627, 0.1141, 11),
+        22: (0.538, 0.1282, 7),
+        23: (0.448, 0.1346, 6),
+    }
     durations = pd.Series([t for t, _ in GEHAN_6MP], dtype=float)
     events = pd.Series([e == 1 for _, e in GEHAN_6MP])
     for time, (s, std_err, n_risk) in published.items():
@@ -57,8 +85,13 @@ def test_logrank_by_cell_type_matches_scikit_survival_veterans():
     from sksurv.datasets import load_veterans_lung_cancer
 
     features, outcome = load_veterans_lung_cancer()
-    frame = pd.DataFrame({"AVAL": outcome["Survival_in_days"], "EVENT": outcome["Status"],
-                          "Celltype": features["Celltype"].astype(str)})
+    frame = pd.DataFrame(
+        {
+            "AVAL": outcome["Survival_in_days"],
+            "EVENT": outcome["Status"],
+            "Celltype": features["Celltype"].astype(str),
+        }
+    )
     result = logrank_by(frame, "Celltype")
     assert result.chi2 == pytest.approx(25.4037, abs=1e-4)
     assert result.p_value == pytest.approx(1.27e-05, rel=5e-3)
@@ -76,8 +109,9 @@ def test_cox_hazard_ratio_matches_r_coxph_on_rossi():
     rossi = load_rossi()
     frame = rossi.rename(columns={"week": "AVAL", "arrest": "EVENT"})
     frame["FIN"] = np.where(frame["fin"] == 1, "aid", "no aid")
-    table = cox_by(frame, "FIN", reference="no aid",
-                   adjust_for=("age", "race", "wexp", "mar", "paro", "prio")).set_index("level")
+    table = cox_by(
+        frame, "FIN", reference="no aid", adjust_for=("age", "race", "wexp", "mar", "paro", "prio")
+    ).set_index("level")
     assert table.loc["aid", "hr"] == pytest.approx(0.68426, abs=5e-5)
     se = (np.log(table.loc["aid", "ci_high"]) - np.log(table.loc["aid", "hr"])) / 1.959964
     assert se == pytest.approx(0.19138, abs=5e-5)
@@ -112,19 +146,32 @@ def test_aalen_johansen_without_censoring_is_the_cumulative_proportion():
     censored = local_failure_incidence(pd.DataFrame({"AVAL": durations, "EVNTCD": codes}), times=(24.0,))
     assert censored.table["cif"].iloc[0] == pytest.approx(0.433333, abs=1e-5)
     # with deaths censored instead, 1 - KM overstates the risk of local failure
-    naive = 1 - km_curve(pd.Series(durations, dtype=float), pd.Series(codes) == 1).survival_function_at_times(24).iloc[0]
+    naive = (
+        1
+        - km_curve(pd.Series(durations, dtype=float), pd.Series(codes) == 1)
+        .survival_function_at_times(24)
+        .iloc[0]
+    )
     assert naive > result.loc[24.0, "cif"]
 
 
 def test_reverse_km_median_followup_hand_example():
     # times 6, 12, 18, 24, 30 months; the patient at 12 died (censors the reverse KM). Reverse KM:
     # S(6) = 4/5, S(18) = 4/5 * 2/3 = 0.533, S(24) = 0.533 * 1/2 = 0.267 -> median = 24 months
-    assert median_followup(pd.Series([6, 12, 18, 24, 30.0]), pd.Series([0, 1, 0, 0, 0])) == pytest.approx(24.0)
+    assert median_followup(pd.Series([6, 12, 18, 24, 30.0]), pd.Series([0, 1, 0, 0, 0])) == pytest.approx(
+        24.0
+    )
 
 
 def test_score_by_month_uses_t_intervals_and_change_from_baseline():
-    scores = pd.DataFrame({"USUBJID": ["a", "b", "c", "a", "b", "c"], "VISITNUM": [0, 0, 0, 1, 1, 1],
-                           "AVAL": [40.0, 44.0, 48.0, 42.0, 47.0, 49.0], "CHG": [0, 0, 0, 2.0, 3.0, 1.0]})
+    scores = pd.DataFrame(
+        {
+            "USUBJID": ["a", "b", "c", "a", "b", "c"],
+            "VISITNUM": [0, 0, 0, 1, 1, 1],
+            "AVAL": [40.0, 44.0, 48.0, 42.0, 47.0, 49.0],
+            "CHG": [0, 0, 0, 2.0, 3.0, 1.0],
+        }
+    )
     month1 = score_by_month(scores).set_index("month").loc[1]
     half = 4.302653 * np.std([42, 47, 49], ddof=1) / np.sqrt(3)  # t(0.975, 2) = 4.302653
     assert (month1["mean"], month1["ci_high"]) == pytest.approx((46.0, 46.0 + half))
@@ -132,22 +179,37 @@ def test_score_by_month_uses_t_intervals_and_change_from_baseline():
 
 
 def test_toxicity_summary_keeps_the_worst_grade_per_patient_and_term():
-    ae = pd.DataFrame({"USUBJID": ["a", "a", "b", "c"], "AEDECOD": ["Fatigue", "Fatigue", "Fatigue", "Pneumonitis"],
-                       "AETOXGR": pd.array([1, 2, 1, 3], dtype="Int64"), "AEPHASE": ["ACUTE", "LATE", "ACUTE", "LATE"]})
+    ae = pd.DataFrame(
+        {
+            "USUBJID": ["a", "a", "b", "c"],
+            "AEDECOD": ["Fatigue", "Fatigue", "Fatigue", "Pneumonitis"],
+            "AETOXGR": pd.array([1, 2, 1, 3], dtype="Int64"),
+            "AEPHASE": ["ACUTE", "LATE", "ACUTE", "LATE"],
+        }
+    )
     table = toxicity_summary(ae, n_patients=4).set_index("term")
-    assert table.loc["Fatigue", ["any_grade", "grade_1", "grade_2", "acute", "late"]].tolist() == [2, 1, 1, 2, 1]
+    assert table.loc["Fatigue", ["any_grade", "grade_1", "grade_2", "acute", "late"]].tolist() == [
+        2,
+        1,
+        1,
+        2,
+        1,
+    ]
     assert table.loc["Pneumonitis", "grade3plus"] == 1
 
 
 def test_subgroup_hazard_ratios_report_interaction_p_values(rng):
     n = 200
-    frame = pd.DataFrame({"DISSTATE": rng.choice(["oligometastatic", "oligoprogressive"], n),
-                          "ANYSYST": rng.random(n) < 0.6})
+    frame = pd.DataFrame(
+        {"DISSTATE": rng.choice(["oligometastatic", "oligoprogressive"], n), "ANYSYST": rng.random(n) < 0.6}
+    )
     hazard = np.where(frame["DISSTATE"] == "oligoprogressive", 2.0, 1.0)
     frame["AVAL"] = rng.exponential(12.0 / hazard)
     frame["EVENT"] = frame["AVAL"] < 24
     frame.loc[~frame["EVENT"], "AVAL"] = 24.0
-    table = subgroup_hazard_ratios(frame, [("DISSTATE", "Disease state", "oligometastatic")]).set_index("level")
+    table = subgroup_hazard_ratios(frame, [("DISSTATE", "Disease state", "oligometastatic")]).set_index(
+        "level"
+    )
     assert table.loc["oligoprogressive", "hr"] == pytest.approx(2.0, rel=0.35)
     assert table.loc["oligoprogressive", "ci_low"] > 1.0
     assert 0.0 <= table["p_interaction"].iloc[0] <= 1.0 and table["p_heterogeneity"].iloc[0] < 0.01

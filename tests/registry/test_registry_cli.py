@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from sabrkit.cli.registry import app
 from sabrkit.audit import open_database
+from sabrkit.cli.registry import app
 
 runner = CliRunner()
 
@@ -33,7 +33,12 @@ def test_dry_run_lists_every_bad_row_and_writes_nothing(db_url, registry_tables,
     folder = write_registry(tmp_path / "bad", bad)
     result = _invoke("import", str(folder), "--dry-run", "--database-url", db_url)
     assert result.exit_code == 1
-    for expected in ("visits.csv:tess_score", "adverse_events.csv:grade", "lesions.csv:site", "nothing was imported"):
+    for expected in (
+        "visits.csv:tess_score",
+        "adverse_events.csv:grade",
+        "lesions.csv:site",
+        "nothing was imported",
+    ):
         assert expected in result.output
     good = write_registry(tmp_path / "good", registry_tables)
     result = _invoke("import", str(good), "--dry-run", "--database-url", db_url)
@@ -42,15 +47,18 @@ def test_dry_run_lists_every_bad_row_and_writes_nothing(db_url, registry_tables,
         assert session.execute(text("SELECT count(*) FROM patients")).scalar() == 0
 
 
-def test_audit_verify_passes_then_names_the_row_edited_behind_its_back(db_url, registry_tables, write_registry,
-                                                                        tmp_path):
+def test_audit_verify_passes_then_names_the_row_edited_behind_its_back(
+    db_url, registry_tables, write_registry, tmp_path
+):
     folder = write_registry(tmp_path / "good", registry_tables)
     assert _invoke("import", str(folder), "--database-url", db_url, "--actor", "importer").exit_code == 0
     result = _invoke("audit", "verify", "--database-url", db_url)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
     with open_database(db_url) as db, db.engine.begin() as connection:
-        visit_id = connection.execute(text("SELECT id FROM visits WHERE study_id = 'SABR-RCC-002'")).scalar_one()
+        visit_id = connection.execute(
+            text("SELECT id FROM visits WHERE study_id = 'SABR-RCC-002'")
+        ).scalar_one()
         connection.execute(text("UPDATE visits SET tess_score = 59 WHERE id = :id"), {"id": visit_id})
     result = _invoke("audit", "verify", "--database-url", db_url)
     assert result.exit_code == 1
@@ -61,18 +69,56 @@ def test_audit_verify_passes_then_names_the_row_edited_behind_its_back(db_url, r
 
 
 def test_entry_commands_and_export(db_url, registry_tables, write_registry, tmp_path):
-    assert _invoke("import", str(write_registry(tmp_path / "r", registry_tables)), "--database-url", db_url).exit_code == 0
-    ok = _invoke("visit", "--study-id", "SABR-RCC-003", "--visit-number", "2", "--visit-date", "2024-10-01",
-                 "--vrs-pain", "0", "--tess-score", "57", "--database-url", db_url, "--actor", "nurse")
+    assert (
+        _invoke(
+            "import", str(write_registry(tmp_path / "r", registry_tables)), "--database-url", db_url
+        ).exit_code
+        == 0
+    )
+    ok = _invoke(
+        "visit",
+        "--study-id",
+        "SABR-RCC-003",
+        "--visit-number",
+        "2",
+        "--visit-date",
+        "2024-10-01",
+        "--vrs-pain",
+        "0",
+        "--tess-score",
+        "57",
+        "--database-url",
+        db_url,
+        "--actor",
+        "nurse",
+    )
     assert ok.exit_code == 0, ok.output
-    bad = _invoke("ae", "--study-id", "SABR-RCC-003", "--term", "Edema cerebral", "--grade", "2",
-                  "--onset-date", "2024-10-01", "--attribution", "possible", "--database-url", db_url)
+    bad = _invoke(
+        "ae",
+        "--study-id",
+        "SABR-RCC-003",
+        "--term",
+        "Edema cerebral",
+        "--grade",
+        "2",
+        "--onset-date",
+        "2024-10-01",
+        "--attribution",
+        "possible",
+        "--database-url",
+        db_url,
+    )
     assert bad.exit_code == 1 and "grades 3, 4, 5" in bad.output
-    assert _invoke("correct", "visits", "1", "--set", "vrs_pain=2", "--reason", "query 3",
-                   "--database-url", db_url).exit_code == 0
+    assert (
+        _invoke(
+            "correct", "visits", "1", "--set", "vrs_pain=2", "--reason", "query 3", "--database-url", db_url
+        ).exit_code
+        == 0
+    )
     out = tmp_path / "exports"
     result = _invoke("export", "--out", str(out), "--database-url", db_url)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in ("adsl", "adtte", "ae", "tess", "vrs")
-                                                           for s in ("csv", "parquet"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{n}.{s}" for n in ("adsl", "adtte", "ae", "tess", "vrs") for s in ("csv", "parquet")
+    )
     assert _invoke("audit", "verify", "--database-url", db_url).exit_code == 0

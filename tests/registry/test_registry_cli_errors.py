@@ -32,8 +32,17 @@ def _invoke(*args: str):
 def _snapshot(db_url: str) -> dict[str, int]:
     """Row counts of the tables the commands below could touch, and the audit log's length."""
     with Database.from_url(db_url) as db, db.engine.connect() as connection:
-        return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                for table in ("patients", "patient_identifiers", "visits", "samples", "consent_forms", "audit_log")}
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in (
+                "patients",
+                "patient_identifiers",
+                "visits",
+                "samples",
+                "consent_forms",
+                "audit_log",
+            )
+        }
 
 
 def _assert_one_screen_error(result, kind: str, *expected: str) -> None:
@@ -52,9 +61,16 @@ def _assert_one_screen_error(result, kind: str, *expected: str) -> None:
 
 @pytest.fixture
 def loaded(db_url, registry_tables, write_registry, tmp_path) -> str:
-    assert _invoke("registry", "migrate", "--database-url", db_url).exit_code == 0  # only `migrate` makes the schema
-    result = _invoke("registry", "import", str(write_registry(tmp_path / "registry", registry_tables)),
-                     "--database-url", db_url)
+    assert (
+        _invoke("registry", "migrate", "--database-url", db_url).exit_code == 0
+    )  # only `migrate` makes the schema
+    result = _invoke(
+        "registry",
+        "import",
+        str(write_registry(tmp_path / "registry", registry_tables)),
+        "--database-url",
+        db_url,
+    )
     assert result.exit_code == 0, result.output
     return db_url
 
@@ -62,27 +78,54 @@ def loaded(db_url, registry_tables, write_registry, tmp_path) -> str:
 def test_latin1_csv_names_file_line_and_encoding_fix(loaded, registry_tables, write_registry, tmp_path):
     before = _snapshot(loaded)
     samples = tmp_path / "samples.csv"
-    samples.write_bytes("study_id,timepoint,specimen_type,collected_at,volume_ml\n"
-                        "SABR-RCC-001,baseline,plasma,2024-05-27T08:15,4.0 # Müller\n".encode("latin-1"))
+    samples.write_bytes(
+        "study_id,timepoint,specimen_type,collected_at,volume_ml\n"
+        "SABR-RCC-001,baseline,plasma,2024-05-27T08:15,4.0 # Müller\n".encode("latin-1")
+    )
     result = _invoke("biobank", "import", str(samples), "--database-url", loaded)
-    _assert_one_screen_error(result, "ValidationError", "samples.csv: line 2", "not UTF-8", "--encoding latin-1")
-    folder = write_registry(tmp_path / "latin", {"patients.csv": [], "visits.csv": [
-        {"study_id": "SABR-RCC-001", "visit_number": "3", "visit_date": "2024-09-01", "vrs_pain": "1",
-         "tess_score": ""}]})
-    (folder / "identifiers.csv").write_bytes(b"study_id,hospital_number,family_name,given_name,date_of_birth\n"
-                                             b"SABR-RCC-009,H9,M\xfcller,Jo,1960-01-01\n")
+    _assert_one_screen_error(
+        result, "ValidationError", "samples.csv: line 2", "not UTF-8", "--encoding latin-1"
+    )
+    folder = write_registry(
+        tmp_path / "latin",
+        {
+            "patients.csv": [],
+            "visits.csv": [
+                {
+                    "study_id": "SABR-RCC-001",
+                    "visit_number": "3",
+                    "visit_date": "2024-09-01",
+                    "vrs_pain": "1",
+                    "tess_score": "",
+                }
+            ],
+        },
+    )
+    (folder / "identifiers.csv").write_bytes(
+        b"study_id,hospital_number,family_name,given_name,date_of_birth\n"
+        b"SABR-RCC-009,H9,M\xfcller,Jo,1960-01-01\n"
+    )
     result = _invoke("registry", "import", str(folder), "--database-url", loaded)
     _assert_one_screen_error(result, "ValidationError", "identifiers.csv: line 2", "--encoding latin-1")
     assert "M\xfcller" not in result.output and "Müller" not in result.output
-    with_encoding = _invoke("registry", "import", str(folder), "--encoding", "latin-1", "--dry-run",
-                            "--database-url", loaded)
-    assert with_encoding.exit_code == 1 and "not UTF-8" not in with_encoding.output  # decoded; other rules speak
+    with_encoding = _invoke(
+        "registry", "import", str(folder), "--encoding", "latin-1", "--dry-run", "--database-url", loaded
+    )
+    assert (
+        with_encoding.exit_code == 1 and "not UTF-8" not in with_encoding.output
+    )  # decoded; other rules speak
     assert _snapshot(loaded) == before
 
 
 def test_unreachable_postgresql_is_one_named_error():
-    result = _invoke("registry", "audit", "history", "visits",
-                     "--database-url", "postgresql+psycopg://sabr:secret@127.0.0.1:9/nowhere")
+    result = _invoke(
+        "registry",
+        "audit",
+        "history",
+        "visits",
+        "--database-url",
+        "postgresql+psycopg://sabr:secret@127.0.0.1:9/nowhere",
+    )
     _assert_one_screen_error(result, "DatabaseUnavailableError", "cannot connect", "127.0.0.1:9/nowhere")
     assert "secret" not in result.output
 
@@ -113,8 +156,18 @@ def test_read_only_database_is_one_named_error(loaded):
     before = _snapshot(loaded)
     path = loaded.removeprefix("sqlite:///")
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
-    result = _invoke("registry", "visit", "--study-id", "SABR-RCC-003", "--visit-number", "2", "--visit-date",
-                     "2024-10-01", "--database-url", read_only)
+    result = _invoke(
+        "registry",
+        "visit",
+        "--study-id",
+        "SABR-RCC-003",
+        "--visit-number",
+        "2",
+        "--visit-date",
+        "2024-10-01",
+        "--database-url",
+        read_only,
+    )
     _assert_one_screen_error(result, "ReadOnlyDatabaseError", "read-only", "permissions")
     assert _snapshot(loaded) == before
 
@@ -122,17 +175,43 @@ def test_read_only_database_is_one_named_error(loaded):
 def test_bad_arguments_give_named_errors_and_change_nothing(loaded):
     before = _snapshot(loaded)
     cases = [
-        (("registry", "correct", "visits", "abc", "--set", "visit_date=2020-01-01", "--reason", "typo"),
-         "ValidationError", "rows are numbered"),
-        (("registry", "correct", "visits", "1", "--set", "visit_date=2020-01-01", "--reason", "typo"),
-         "ImportValidationError", "must be on or after enrolment"),
-        (("registry", "delete", "patients", "SABR-RCC-001", "--reason", "test"),
-         "ValidationError", "is referred to by"),
+        (
+            ("registry", "correct", "visits", "abc", "--set", "visit_date=2020-01-01", "--reason", "typo"),
+            "ValidationError",
+            "rows are numbered",
+        ),
+        (
+            ("registry", "correct", "visits", "1", "--set", "visit_date=2020-01-01", "--reason", "typo"),
+            "ImportValidationError",
+            "must be on or after enrolment",
+        ),
+        (
+            ("registry", "delete", "patients", "SABR-RCC-001", "--reason", "test"),
+            "ValidationError",
+            "is referred to by",
+        ),
         (("registry", "delete", "patients", "X", "--reason", "test"), "NotFoundError", "patients row X"),
-        (("biobank", "consent", "form-add", "2.0", "--title", "Main", "--from", "2024-02-30"),
-         "ValidationError", "--from '2024-02-30'"),
-        (("biobank", "consent", "record", "SABR-RCC-001", "--form", "2.0", "--signed", "14/03/2024", "--scope",
-          "storage"), "ValidationError", "--signed '14/03/2024'"),
+        (
+            ("biobank", "consent", "form-add", "2.0", "--title", "Main", "--from", "2024-02-30"),
+            "ValidationError",
+            "--from '2024-02-30'",
+        ),
+        (
+            (
+                "biobank",
+                "consent",
+                "record",
+                "SABR-RCC-001",
+                "--form",
+                "2.0",
+                "--signed",
+                "14/03/2024",
+                "--scope",
+                "storage",
+            ),
+            "ValidationError",
+            "--signed '14/03/2024'",
+        ),
         (("biobank", "pool", "--part", "X"), "ValidationError", "--part 'X'"),
         (("biobank", "pool", "--part", "SABR-PL-000001-C=abc"), "ValidationError", "ACCESSION=AMOUNT"),
     ]
@@ -144,7 +223,9 @@ def test_bad_arguments_give_named_errors_and_change_nothing(loaded):
 
 def test_long_error_lists_go_to_a_csv_with_a_short_summary(loaded, tmp_path):
     samples = tmp_path / "many.csv"
-    rows = "".join(f"SABR-RCC-{900 + i % 50:03d},baseline,plasma,2024-05-27T08:{i % 60:02d},4.0\n" for i in range(150))
+    rows = "".join(
+        f"SABR-RCC-{900 + i % 50:03d},baseline,plasma,2024-05-27T08:{i % 60:02d},4.0\n" for i in range(150)
+    )
     samples.write_text("study_id,timepoint,specimen_type,collected_at,volume_ml\n" + rows)
     result = _invoke("biobank", "import", str(samples), "--database-url", loaded)
     _assert_one_screen_error(result, "ImportValidationError", "150 bad row value(s)", "many.csv.errors.csv")
@@ -179,10 +260,12 @@ _RACE = textwrap.dedent("""
 
 
 def test_concurrent_import_loser_prints_no_identifier(db_url, registry_tables, write_registry, tmp_path):
-    planted = {"hospital_number": ["HPLANT0001", "HPLANT0002", "HPLANT0003"],
-               "family_name": ["Zzyzxplanted", "Qwertyplanted", "Xylophplanted"],
-               "given_name": ["Ottoplanted", "Bertaplanted", "Carlplanted"],
-               "date_of_birth": ["1951-07-23", "1949-02-11", "1962-12-30"]}
+    planted = {
+        "hospital_number": ["HPLANT0001", "HPLANT0002", "HPLANT0003"],
+        "family_name": ["Zzyzxplanted", "Qwertyplanted", "Xylophplanted"],
+        "given_name": ["Ottoplanted", "Bertaplanted", "Carlplanted"],
+        "date_of_birth": ["1951-07-23", "1949-02-11", "1962-12-30"],
+    }
     tables = copy.deepcopy(registry_tables)
     for index, row in enumerate(tables["identifiers.csv"]):
         for column, values in planted.items():
@@ -191,10 +274,29 @@ def test_concurrent_import_loser_prints_no_identifier(db_url, registry_tables, w
     with Database.from_url(db_url) as db:
         db.upgrade()
     env = {**os.environ, "COLUMNS": "200"}
-    processes = [subprocess.Popen(
-        [sys.executable, "-c", _RACE, str(tmp_path / f"ready-{me}"), str(tmp_path / f"ready-{1 - me}"),
-         "--log-level", "DEBUG", "registry", "import", str(folder), "--database-url", db_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for me in (0, 1)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _RACE,
+                str(tmp_path / f"ready-{me}"),
+                str(tmp_path / f"ready-{1 - me}"),
+                "--log-level",
+                "DEBUG",
+                "registry",
+                "import",
+                str(folder),
+                "--database-url",
+                db_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for me in (0, 1)
+    ]
     outputs = [process.communicate(timeout=300) for process in processes]
     codes = sorted(process.returncode for process in processes)
     everything = "\n".join(out + err for out, err in outputs)

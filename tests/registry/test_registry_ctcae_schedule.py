@@ -31,7 +31,11 @@ def test_term_list_ships_with_its_source_and_grades():
 def test_every_term_of_the_synthetic_generator_is_in_the_list():
     from sabrkit.synthetic import followup
 
-    used = {term for options in (*followup._SITE_AES.values(), *followup._LOCATION_AES.values()) for term, *_ in options}
+    used = {
+        term
+        for options in (*followup._SITE_AES.values(), *followup._LOCATION_AES.values())
+        for term, *_ in options
+    }
     used |= {term for options in followup._SYSTEMIC_AES.values() for term, _ in options}
     assert {term.lower() for term in used} <= set(ctcae_terms())
 
@@ -51,7 +55,9 @@ def test_visit_schedule_and_windows():
     assert scheduled_date(index, 3) == dt.date(2024, 9, 2)  # round(3 * 30.4375) = 91 days
     assert window_problem(index, 3, dt.date(2024, 9, 9)) is None  # +7 days: inside the protocol window
     assert "+8 days" in window_problem(index, 3, dt.date(2024, 9, 10))
-    assert visit_rule_problem(index, 3, dt.date(2024, 9, 17)) is None  # +15: accepted (flagged as out of window)
+    assert (
+        visit_rule_problem(index, 3, dt.date(2024, 9, 17)) is None
+    )  # +15: accepted (flagged as out of window)
     assert "is visit 4" in visit_rule_problem(index, 3, dt.date(2024, 10, 2))
     assert visit_rule_problem(index, 0, dt.date(2024, 5, 20)) is None  # baseline up to 30 days before
     assert "up to visit 24" in visit_rule_problem(index, 25, dt.date(2026, 7, 1))

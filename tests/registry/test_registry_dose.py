@@ -35,8 +35,13 @@ def test_conventional_fractionation_eqd2_equals_total_dose():
 
 @pytest.mark.parametrize(
     ("dose", "fractions", "alpha_beta", "rule"),
-    [(0.0, 3, 10.0, "total dose"), (54.0, 0, 10.0, "fractions"), (54.0, 2.5, 10.0, "fractions"),
-     (54.0, 3, 0.0, "alpha/beta"), (float("nan"), 3, 10.0, "total dose")],
+    [
+        (0.0, 3, 10.0, "total dose"),
+        (54.0, 0, 10.0, "fractions"),
+        (54.0, 2.5, 10.0, "fractions"),
+        (54.0, 3, 0.0, "alpha/beta"),
+        (float("nan"), 3, 10.0, "total dose"),
+    ],
 )
 def test_invalid_dose_inputs_raise(dose, fractions, alpha_beta, rule):
     with pytest.raises(ValidationError, match=rule):

@@ -27,7 +27,9 @@ def _frames():
     progression = pd.DataFrame(
         {"study_id": ["SABR-RCC-001", "SABR-RCC-004"], "event_date": ["2024-12-01", "2025-01-01"]}
     )
-    deaths = pd.DataFrame({"study_id": ["SABR-RCC-001", "SABR-RCC-002"], "death_date": ["2025-03-01", "2025-07-01"]})
+    deaths = pd.DataFrame(
+        {"study_id": ["SABR-RCC-001", "SABR-RCC-002"], "death_date": ["2025-03-01", "2025-07-01"]}
+    )
     return patients, sabr_courses, progression, deaths
 
 
@@ -61,8 +63,10 @@ def test_hand_worked_endpoints():
 def test_death_before_progression_ends_pfs_at_death_and_earliest_progression_wins():
     patients, courses, _, _ = _frames()
     progression = pd.DataFrame(
-        {"study_id": ["SABR-RCC-002", "SABR-RCC-004", "SABR-RCC-004"],
-         "event_date": ["2025-08-01", "2025-03-01", "2025-01-01"]}
+        {
+            "study_id": ["SABR-RCC-002", "SABR-RCC-004", "SABR-RCC-004"],
+            "event_date": ["2025-08-01", "2025-03-01", "2025-01-01"],
+        }
     )
     deaths = pd.DataFrame({"study_id": ["SABR-RCC-002"], "death_date": ["2025-07-01"]})
     rows = compute_endpoints(patients, courses, progression, deaths).set_index("study_id")
@@ -107,4 +111,3 @@ def test_missing_column_and_duplicate_death_are_refused():
         compute_endpoints(patients.drop(columns="last_contact_date"), courses, progression, deaths)
     with pytest.raises(ValidationError, match="more than one death"):
         compute_endpoints(patients, courses, progression, pd.concat([deaths, deaths]))
-

@@ -14,15 +14,15 @@ from sabrkit.registry import load_registry_folder, validate_registry_folder
 
 #: (file, row index, column, bad value, words expected in the rule) - nine kinds of problem
 BAD_CELLS = [
-    ("patients.csv", 1, "sex", "X", "Input should be 'F' or 'M'"),                       # vocabulary
-    ("visits.csv", 0, "vrs_pain", "7", "less than or equal to 4"),                       # range
-    ("visits.csv", 3, "visit_date", "2024/09/01", "YYYY-MM-DD"),                         # date format
-    ("deaths.csv", 0, "death_date", "2025-02-01", "on or after the last contact"),        # date order
-    ("lesions.csv", 2, "study_id", "SABR-RCC-099", "unknown patient"),                   # reference
+    ("patients.csv", 1, "sex", "X", "Input should be 'F' or 'M'"),  # vocabulary
+    ("visits.csv", 0, "vrs_pain", "7", "less than or equal to 4"),  # range
+    ("visits.csv", 3, "visit_date", "2024/09/01", "YYYY-MM-DD"),  # date format
+    ("deaths.csv", 0, "death_date", "2025-02-01", "on or after the last contact"),  # date order
+    ("lesions.csv", 2, "study_id", "SABR-RCC-099", "unknown patient"),  # reference
     ("adverse_events.csv", 0, "grade", "4", "CTCAE v5.0 defines grades 1, 2, 3 for 'Fatigue'"),  # CTCAE grade
-    ("adverse_events.csv", 1, "term", "Pneumonia-ish", "not a CTCAE v5.0 term"),         # CTCAE term
-    ("visits.csv", 1, "visit_date", "2024-07-02", "is visit 1"),                         # visit window
-    ("patients.csv", 1, "age_years", "17", "greater than or equal to 18"),               # range (age)
+    ("adverse_events.csv", 1, "term", "Pneumonia-ish", "not a CTCAE v5.0 term"),  # CTCAE term
+    ("visits.csv", 1, "visit_date", "2024-07-02", "is visit 1"),  # visit window
+    ("patients.csv", 1, "age_years", "17", "greater than or equal to 18"),  # range (age)
 ]
 
 
@@ -30,12 +30,17 @@ def _counts(db) -> dict[str, int]:
     from sabrkit.registry.load import REGISTRY_FILES
 
     with db.session() as session:
-        counts = {m.__tablename__: session.scalar(select(func.count()).select_from(m)) for _, m in REGISTRY_FILES.values()}
+        counts = {
+            m.__tablename__: session.scalar(select(func.count()).select_from(m))
+            for _, m in REGISTRY_FILES.values()
+        }
         counts["audit_log"] = session.scalar(select(func.count()).select_from(AuditLogEntry))
     return counts
 
 
-def test_every_bad_row_is_reported_in_one_run_and_nothing_changes(db, registry_tables, write_registry, tmp_path):
+def test_every_bad_row_is_reported_in_one_run_and_nothing_changes(
+    db, registry_tables, write_registry, tmp_path
+):
     bad = copy.deepcopy(registry_tables)
     for name, index, column, value, _ in BAD_CELLS:
         bad[name][index][column] = value

@@ -24,20 +24,31 @@ ALL_MODELS = [model for _, model in REGISTRY_FILES.values()]
 
 def _counts(db: Database) -> dict[str, int]:
     with db.session() as session:
-        return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) for model in ALL_MODELS}
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in ALL_MODELS
+        }
 
 
 def test_valid_folder_loads_with_dose_endpoints_and_covariates(db, registry_tables, write_registry, tmp_path):
     folder = write_registry(tmp_path / "registry", registry_tables)
     summary = load_registry_folder(db, folder)
     assert summary.counts == {
-        "patients": 3, "patient_identifiers": 3, "lesions": 4, "sabr_courses": 4, "visits": 4,
-        "adverse_events": 2, "progression_events": 1, "deaths": 2,
+        "patients": 3,
+        "patient_identifiers": 3,
+        "lesions": 4,
+        "sabr_courses": 4,
+        "visits": 4,
+        "adverse_events": 2,
+        "progression_events": 1,
+        "deaths": 2,
     }
     assert summary.total == 23
     assert {k: v for k, v in _counts(db).items() if v or k in summary.counts} == summary.counts
     with db.session() as session:
-        course = session.scalars(select(m.SabrCourse).where(m.SabrCourse.lesion_id == "SABR-RCC-001-L1")).one()
+        course = session.scalars(
+            select(m.SabrCourse).where(m.SabrCourse.lesion_id == "SABR-RCC-001-L1")
+        ).one()
         assert (course.alpha_beta_gy, course.bed_gy, course.eqd2_gy) == pytest.approx((10.0, 151.2, 126.0))
         visit = session.scalars(select(m.Visit).where(m.Visit.study_id == "SABR-RCC-002")).one()
         assert visit.tess_score is None and visit.vrs_pain == 0
@@ -83,7 +94,9 @@ def test_every_bad_row_is_reported_and_nothing_is_written(db, registry_tables, w
     t["adverse_events.csv"][1]["ctcae_version"] = "3.0"  # unknown CTCAE version
     t["progression_events.csv"][0]["event_date"] = "2024-05-01"  # before enrolment
     t["deaths.csv"][1]["death_date"] = "1751328000"  # a Unix timestamp, not an ISO date
-    t["deaths.csv"].append({"study_id": "SABR-RCC-042", "death_date": "2025-01-01", "cause": "rcc"})  # unknown
+    t["deaths.csv"].append(
+        {"study_id": "SABR-RCC-042", "death_date": "2025-01-01", "cause": "rcc"}
+    )  # unknown
     folder = write_registry(tmp_path / "registry", t)
 
     with pytest.raises(ImportValidationError) as caught:

@@ -11,16 +11,26 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sabrkit.cli.registry import report_command
 from sabrkit.audit import open_database
+from sabrkit.cli.registry import report_command
 from sabrkit.registry import load_registry_folder
 from sabrkit.registry.report import METRIC_KEYS
 from sabrkit.synthetic import SynthConfig, synthesize
 
-SECTIONS = ("Enrolment", "Follow-up and completeness", "Progression-free survival", "Overall survival",
-            "Local control per treated lesion", "Toxicity (CTCAE)", "Pain (VRS) and quality of life (TESS)",
-            "Comparison by systemic therapy", "Prespecified subgroups (PFS)", "Patient timelines (swimmer plot)",
-            "Data quality", "Definitions")
+SECTIONS = (
+    "Enrolment",
+    "Follow-up and completeness",
+    "Progression-free survival",
+    "Overall survival",
+    "Local control per treated lesion",
+    "Toxicity (CTCAE)",
+    "Pain (VRS) and quality of life (TESS)",
+    "Comparison by systemic therapy",
+    "Prespecified subgroups (PFS)",
+    "Patient timelines (swimmer plot)",
+    "Data quality",
+    "Definitions",
+)
 
 
 @pytest.mark.slow
@@ -34,8 +44,20 @@ def test_synthetic_cohort_report_covers_every_section_and_the_true_pfs(tmp_path:
     app.command("report")(report_command)
     app.command("noop")(lambda: None)
     html, metrics_path = tmp_path / "reports" / "study.html", tmp_path / "metrics" / "study.json"
-    result = CliRunner().invoke(app, ["report", "--out", str(html), "--metrics", str(metrics_path),
-                                      "--database-url", url, "--tables", str(tmp_path / "tables")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--out",
+            str(html),
+            "--metrics",
+            str(metrics_path),
+            "--database-url",
+            url,
+            "--tables",
+            str(tmp_path / "tables"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     page = html.read_text()
     for title in SECTIONS:

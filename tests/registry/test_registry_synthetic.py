@@ -9,8 +9,14 @@ import pandas as pd
 
 from sabrkit.biobank import load_samples, validate_accession_id
 from sabrkit.db import Database
+from sabrkit.registry import (
+    REGISTRY_FILES,
+    REQUIRED_FILES,
+    clinical_covariates_from_db,
+    endpoints_from_db,
+    load_registry_folder,
+)
 from sabrkit.synthetic import SynthConfig, synthesize
-from sabrkit.registry import REGISTRY_FILES, REQUIRED_FILES, clinical_covariates_from_db, endpoints_from_db, load_registry_folder
 
 
 def _n_rows(path: Path) -> int:

@@ -87,13 +87,24 @@ def test_identifiers_and_categories(clinical_cohort):
     assert (patients.loc[oligoprogressive, "systemic_therapy"] != "none").all()
     assert set(lesions["site"]) <= {"lung", "bone", "lymph_node", "adrenal", "liver", "brain", "pancreas"}
     assert lesions["site"].value_counts().index[0] == "lung"
-    assert set(clinical_cohort.table("progression_events")["progression_type"]) <= {"local", "distant", "both"}
+    assert set(clinical_cohort.table("progression_events")["progression_type"]) <= {
+        "local",
+        "distant",
+        "both",
+    }
     assert set(clinical_cohort.table("deaths")["cause"]) <= {"rcc", "other"}
     visits = clinical_cohort.table("visits")
     assert visits["vrs_pain"].between(0, 4).all() and visits["tess_score"].between(0, 60).all()
     samples = clinical_cohort.table("samples")
     assert set(samples["timepoint"]) <= {
-        "baseline", "end_of_sabr", "month_1", "month_3", "month_6", "month_12", "month_24", "progression"
+        "baseline",
+        "end_of_sabr",
+        "month_1",
+        "month_3",
+        "month_6",
+        "month_12",
+        "month_24",
+        "progression",
     }
     assert set(samples["specimen_type"]) == {"plasma", "serum", "whole_blood", "pbmc", "urine"}
     assert samples["collected_at"].str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}").all()
@@ -185,8 +196,10 @@ def test_pain_falls_after_sabr_and_quality_of_life_drops_at_progression(large_co
     assert len(painful) > 200
     assert painful[3].mean() < painful[0].mean() - 1.0
     progression = large_cohort.table("progression_events").set_index("study_id")["event_date"]
-    visits = visits.assign(after=pd.to_datetime(visits["visit_date"]).to_numpy()
-                           >= pd.to_datetime(progression.reindex(visits["study_id"])).to_numpy())
+    visits = visits.assign(
+        after=pd.to_datetime(visits["visit_date"]).to_numpy()
+        >= pd.to_datetime(progression.reindex(visits["study_id"])).to_numpy()
+    )
     progressed = visits[visits["study_id"].isin(progression.index)]
     means = progressed.groupby("after")["tess_score"].mean()
     assert means[True] < means[False] - 3.0
@@ -200,7 +213,9 @@ def test_key_table_birth_dates_match_age(clinical_cohort):
         born, enrolled = row["date_of_birth"], patients.loc[sid, "enrolment_date"]
         age = enrolled.year - born.year - ((enrolled.month, enrolled.day) < (born.month, born.day))
         assert age == patients.loc[sid, "age_years"], sid
-    others = pd.concat([t.astype(str) for p, t in clinical_cohort.tables.items() if "identifiers" not in p], axis=0)
+    others = pd.concat(
+        [t.astype(str) for p, t in clinical_cohort.tables.items() if "identifiers" not in p], axis=0
+    )
     text = others.to_csv()
     assert not any(number in text for number in keys["hospital_number"])
 
@@ -255,10 +270,24 @@ def test_write_is_deterministic_and_atomic(tmp_path):
     assert set(patients["prior_nephrectomy"]) <= {"true", "false"}
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", patients["enrolment_date"].iloc[0])
     truth = json.loads((first / "ground_truth.json").read_text())
-    assert {"config", "hazard_model", "signal_features", "best_subgroup", "true_pfs_2y", "true_os_2y",
-            "population_pfs_2y", "population_os_2y", "n_pfs_events", "n_deaths"} <= set(truth)
+    assert {
+        "config",
+        "hazard_model",
+        "signal_features",
+        "best_subgroup",
+        "true_pfs_2y",
+        "true_os_2y",
+        "population_pfs_2y",
+        "population_os_2y",
+        "n_pfs_events",
+        "n_deaths",
+    } <= set(truth)
     assert truth["config"]["n_patients"] == 8 and truth["signal_features"]
-    assert set(truth["hazard_model"]["progression_coefficients"]) >= {"heterogeneity", "imdc_poor", "oligoprogressive"}
+    assert set(truth["hazard_model"]["progression_coefficients"]) >= {
+        "heterogeneity",
+        "imdc_poor",
+        "oligoprogressive",
+    }
     other = synthesize(tmp_path / "c", SynthConfig.tiny(seed=1))
     assert (other / "registry/patients.csv").read_bytes() != (first / "registry/patients.csv").read_bytes()
     # no staging folder left behind; an earlier cohort is replaced as a whole
@@ -303,7 +332,9 @@ def test_config_rejects_bad_values(overrides):
 
 
 def test_config_parses_mappings_and_refuses_unknown_keys():
-    config = SynthConfig.from_mapping({"n_patients": 12, "enrolment_start": "2024-06-01", "image_shape": [64, 64, 32]})
+    config = SynthConfig.from_mapping(
+        {"n_patients": 12, "enrolment_start": "2024-06-01", "image_shape": [64, 64, 32]}
+    )
     assert config.enrolment_start == dt.date(2024, 6, 1) and config.image_shape == (64, 64, 32)
     assert SynthConfig.from_mapping(config.to_dict()) == config
     with pytest.raises(ConfigError, match="n_patient"):

@@ -9,7 +9,14 @@ from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 
-from sabrkit.synthetic import SIGNAL_FEATURES, LesionPhantom, SynthConfig, generate_cohort, render_lesion, synthesize
+from sabrkit.synthetic import (
+    SIGNAL_FEATURES,
+    LesionPhantom,
+    SynthConfig,
+    generate_cohort,
+    render_lesion,
+    synthesize,
+)
 
 SHAPE = (128, 128, 64)
 SPACING = (0.8, 0.8, 2.0)
@@ -37,8 +44,14 @@ def test_image_and_mask_share_the_grid_and_are_typed():
 
 @pytest.mark.parametrize(
     ("site", "location", "diameter"),
-    [("lung", "peripheral", 10.0), ("lung", "chest_wall", 24.0), ("bone", "vertebral", 35.0),
-     ("adrenal", "gland", 55.0), ("brain", "parenchyma", 12.0), ("liver", "other", 28.0)],
+    [
+        ("lung", "peripheral", 10.0),
+        ("lung", "chest_wall", 24.0),
+        ("bone", "vertebral", 35.0),
+        ("adrenal", "gland", 55.0),
+        ("brain", "parenchyma", 12.0),
+        ("liver", "other", 28.0),
+    ],
 )
 def test_mask_matches_the_longest_diameter(site, location, diameter):
     _, mask = render_lesion(_lesion(site, location, diameter), SHAPE, SPACING)
@@ -81,7 +94,9 @@ def test_written_images_keep_the_geometry(tmp_path):
     image = sitk.ReadImage(str(folder / f"images/{lesion.lesion_id}_ct.nii.gz"))
     mask = sitk.ReadImage(str(folder / f"images/{lesion.lesion_id}_mask.nii.gz"))
     assert image.GetSize() == mask.GetSize() == config.image_shape
-    assert np.allclose(image.GetSpacing(), config.spacing_mm) and np.allclose(mask.GetSpacing(), config.spacing_mm)
+    assert np.allclose(image.GetSpacing(), config.spacing_mm) and np.allclose(
+        mask.GetSpacing(), config.spacing_mm
+    )
     assert image.GetOrigin() == mask.GetOrigin()
     assert image.GetDirection() == mask.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     assert image.GetPixelID() == sitk.sitkInt16 and mask.GetPixelID() == sitk.sitkUInt8

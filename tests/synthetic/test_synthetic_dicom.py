@@ -41,7 +41,12 @@ def test_ct_slices_carry_geometry_rescale_and_identifiers(export) -> None:
     assert ds.PatientID == keys.loc[first.study_id, "hospital_number"]
     assert [float(v) for v in ds.PixelSpacing] == pytest.approx(reference.GetSpacing()[1::-1])
     assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx(
-        [reference.GetOrigin()[0], reference.GetOrigin()[1], reference.GetOrigin()[2] + 3 * reference.GetSpacing()[2]])
+        [
+            reference.GetOrigin()[0],
+            reference.GetOrigin()[1],
+            reference.GetOrigin()[2] + 3 * reference.GetSpacing()[2],
+        ]
+    )
     assert float(ds.RescaleIntercept) == -1024 and float(ds.RescaleSlope) == 1 and ds.PixelRepresentation == 0
     hu = ds.pixel_array.astype(int) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
     np.testing.assert_array_equal(hu, sitk.GetArrayFromImage(reference)[3])
@@ -56,9 +61,15 @@ def test_rtstruct_holds_every_lesion_of_the_patient_with_its_references(export) 
         assert ds.Modality == "RTSTRUCT"
         names = [r.ROIName for r in ds.StructureSetROISequence]
         assert sorted(n for n in names if n.startswith("GTV")) == sorted(mine["roi_name"])
-        assert sorted(n for n in names if n.startswith("PTV")) == sorted(f"PTV_L{k}" for k in mine["lesion_number"])
-        referenced = {s.SeriesInstanceUID for f in ds.ReferencedFrameOfReferenceSequence
-                      for st in f.RTReferencedStudySequence for s in st.RTReferencedSeriesSequence}
+        assert sorted(n for n in names if n.startswith("PTV")) == sorted(
+            f"PTV_L{k}" for k in mine["lesion_number"]
+        )
+        referenced = {
+            s.SeriesInstanceUID
+            for f in ds.ReferencedFrameOfReferenceSequence
+            for st in f.RTReferencedStudySequence
+            for s in st.RTReferencedSeriesSequence
+        }
         assert referenced == set(mine["series_uid"])
         for roi in ds.ROIContourSequence:
             for contour in roi.ContourSequence:
@@ -69,15 +80,23 @@ def test_rtstruct_holds_every_lesion_of_the_patient_with_its_references(export) 
 
 def test_follow_up_study_has_no_contours_and_a_later_date(export) -> None:
     cohort, out, truth = export
-    planning = pydicom.dcmread(next((out / "PA000001" / "ST000001" / "SE000001").glob("*.dcm")), stop_before_pixels=True)
-    follow = pydicom.dcmread(next((out / "PA000001" / "ST000002" / "SE000001").glob("*.dcm")), stop_before_pixels=True)
+    planning = pydicom.dcmread(
+        next((out / "PA000001" / "ST000001" / "SE000001").glob("*.dcm")), stop_before_pixels=True
+    )
+    follow = pydicom.dcmread(
+        next((out / "PA000001" / "ST000002" / "SE000001").glob("*.dcm")), stop_before_pixels=True
+    )
     assert follow.StudyDate > planning.StudyDate and follow.StudyInstanceUID != planning.StudyInstanceUID
     assert not list((out / "PA000001" / "ST000002").glob("SE000900"))
     table = pd.read_csv(truth / "follow_up_truth.csv")
     assert (table["response"].between(0.55, 0.95)).all()
     first = table.iloc[0]
-    shrunk = sitk.GetArrayFromImage(sitk.ReadImage(str(truth / f"{first.lesion_id}_followup_mask.nii.gz"))).sum()
-    baseline = sitk.GetArrayFromImage(sitk.ReadImage(str(cohort / "images" / f"{first.lesion_id}_mask.nii.gz"))).sum()
+    shrunk = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(truth / f"{first.lesion_id}_followup_mask.nii.gz"))
+    ).sum()
+    baseline = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(cohort / "images" / f"{first.lesion_id}_mask.nii.gz"))
+    ).sum()
     assert shrunk < baseline
 
 
@@ -85,8 +104,8 @@ def test_mask_contours_fill_back_exactly() -> None:
     rng = np.random.default_rng(3)
     mask = np.zeros((3, 30, 30), np.uint8)
     mask[1, 5:20, 4:25] = 1
-    mask[1, 9:13, 9:13] = 0           # a hole
-    mask[1, 24:28, 24:28] = 1         # a second island
+    mask[1, 9:13, 9:13] = 0  # a hole
+    mask[1, 24:28, 24:28] = 1  # a second island
     mask[1] |= (rng.random((30, 30)) > 0.97).astype(np.uint8)  # speckles, diagonal contacts
     grid = sitk.Image((30, 30, 3), sitk.sitkUInt8)
     contours = [np.column_stack([xy, np.full(len(xy), 1.0)]) for xy in mask_contours(mask[1])]

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from web_helpers import CSRF, PASSWORDS, Browser, as_user  # noqa: F401  (re-exported for fixtures)
 
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: end-to-end tests in headless Chromium (Playwright); "
-                            "skipped when chromium or playwright is missing")
+    config.addinivalue_line(
+        "markers",
+        "browser: end-to-end tests in headless Chromium (Playwright); "
+        "skipped when chromium or playwright is missing",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +28,13 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo database file (12 patients, 20 stored samples), built once."""
     from sabrkit.web.demo import build_demo
 
-    site = build_demo(tmp_path_factory.mktemp("web-demo"), n_patients=12, n_stored=20, passwords=PASSWORDS,
-                      password_profile="fast-insecure")
+    site = build_demo(
+        tmp_path_factory.mktemp("web-demo"),
+        n_patients=12,
+        n_stored=20,
+        passwords=PASSWORDS,
+        password_profile="fast-insecure",
+    )
     return site.folder / "sabrkit.db"
 
 
@@ -42,7 +51,9 @@ def app(site_url: str):
     from sabrkit.settings import Settings
     from sabrkit.web import WebSettings, create_app
 
-    application = create_app(Settings(database_url=site_url), WebSettings(report_worker="thread", report_wait_seconds=300))
+    application = create_app(
+        Settings(database_url=site_url), WebSettings(report_worker="thread", report_wait_seconds=300)
+    )
     yield application
     application.state.db.dispose()
 

@@ -38,13 +38,23 @@ def build_experiment_project(folder: Path) -> dict[str, str]:
     table_path = folder / "data" / "features" / "patient_features.parquet"
     table_path.parent.mkdir(parents=True)
     cohort["patient_features"].to_parquet(table_path)
-    inputs = ExperimentInputs(endpoints=cohort["endpoints"], clinical=cohort["clinical"],
-                              patient_features=cohort["patient_features"], biomarkers=cohort["biomarkers"],
-                              consented=cohort["clinical"]["study_id"].tolist(), feature_table_path=table_path)
+    inputs = ExperimentInputs(
+        endpoints=cohort["endpoints"],
+        clinical=cohort["clinical"],
+        patient_features=cohort["patient_features"],
+        biomarkers=cohort["biomarkers"],
+        consented=cohort["clinical"]["study_id"].tolist(),
+        feature_table_path=table_path,
+    )
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     paths = experiment_paths(folder, SPEC["name"])
     spec_object = parse_experiment(SPEC)
-    result = run_experiment(spec_object, inputs, tracking_uri=uri, out_dir=paths["out_dir"],
-                            artifact_location=(folder / "mlartifacts").as_uri())
+    result = run_experiment(
+        spec_object,
+        inputs,
+        tracking_uri=uri,
+        out_dir=paths["out_dir"],
+        artifact_location=(folder / "mlartifacts").as_uri(),
+    )
     write_json(result.metrics, paths["metrics"])  # what run_experiment_file writes for DVC
     return {"project": str(folder), "uri": uri, "run_id": str(result.run_id), "name": SPEC["name"]}

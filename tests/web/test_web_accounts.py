@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from web_helpers import PASSWORDS, as_user
 from sqlalchemy import select
+from web_helpers import PASSWORDS, as_user
 
 
 def test_passwords_are_argon2_hashed_and_account_changes_audited(app):
@@ -18,16 +18,23 @@ def test_passwords_are_argon2_hashed_and_account_changes_audited(app):
     with db.session() as session:
         stored = session.scalar(select(WebUser.password_hash).where(WebUser.username == "tech.one"))
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and "a-long-enough-pass" not in stored
-    for bad in (("x", "a-long-enough-pass", "lab"), ("tech.two", "short", "lab"), ("tech.two", "a-long-enough-pass",
-                                                                                   "superuser"),
-                ("tech.one", "a-long-enough-pass", "lab")):
+    for bad in (
+        ("x", "a-long-enough-pass", "lab"),
+        ("tech.two", "short", "lab"),
+        ("tech.two", "a-long-enough-pass", "superuser"),
+        ("tech.one", "a-long-enough-pass", "lab"),
+    ):
         with pytest.raises(ValidationError):
             create_user(db, *bad, actor="admin")
     set_role(db, "tech.one", "coordinator", actor="admin", reason="moved to the trials office")
     entries = audit_history(db, "web_users")
     mine = [e for e in entries if "tech.one" in (e.new_values or e.old_values or "")]
-    assert [e.action for e in mine] == ["insert", "update"] and mine[-1].reason == "moved to the trials office"
-    assert all("a-long-enough-pass" not in (e.new_values or "") and stored not in (e.new_values or "") for e in mine)
+    assert [e.action for e in mine] == ["insert", "update"] and mine[
+        -1
+    ].reason == "moved to the trials office"
+    assert all(
+        "a-long-enough-pass" not in (e.new_values or "") and stored not in (e.new_values or "") for e in mine
+    )
     assert {u.username: u.role for u in list_users(db)}["tech.one"] == "coordinator"
     assert verify_audit(db).ok
 
@@ -50,37 +57,53 @@ def test_password_reset_and_deactivation_end_sessions(app):
     assert admin.post("/admin/users/admin/deactivate", {"reason": "oops"}).status_code == 422
     token_page = admin.post("/admin/users/researcher/token", {"reason": "R notebook"})
     token = token_page.text.split('<code class="token">')[1].split("</code>")[0]
-    assert admin.client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()["role"] == "researcher"
+    assert (
+        admin.client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()["role"]
+        == "researcher"
+    )
     assert "left the unit" in admin.client.get("/admin/audit").text
 
 
 def test_user_changes_own_password(app):
     coordinator = as_user(app, "coordinator")
-    wrong = coordinator.post("/account/password", {"current_password": "nope-nope-nope", "new_password": "x" * 12,
-                                                   "repeat_password": "x" * 12})
+    wrong = coordinator.post(
+        "/account/password",
+        {"current_password": "nope-nope-nope", "new_password": "x" * 12, "repeat_password": "x" * 12},
+    )
     assert wrong.status_code in (401, 403)
-    changed = coordinator.post("/account/password", {"current_password": PASSWORDS["coordinator"],
-                                                     "new_password": "new-coord-pass-1", "repeat_password":
-                                                     "new-coord-pass-1"}, follow_redirects=False)
+    changed = coordinator.post(
+        "/account/password",
+        {
+            "current_password": PASSWORDS["coordinator"],
+            "new_password": "new-coord-pass-1",
+            "repeat_password": "new-coord-pass-1",
+        },
+        follow_redirects=False,
+    )
     assert changed.status_code == 303
     assert coordinator.login("coordinator", "new-coord-pass-1").status_code == 303
 
 
 def test_cli_users_and_serve_help(site_url):
+    import typer
     from typer.testing import CliRunner
 
     from sabrkit.cli.web import serve, users_app
 
-    import typer
-
     runner = CliRunner()
-    added = runner.invoke(users_app, ["add", "firstadmin", "--role", "admin", "--password-stdin", "--database-url",
-                                      site_url], input="first-admin-pass-1\n")
+    added = runner.invoke(
+        users_app,
+        ["add", "firstadmin", "--role", "admin", "--password-stdin", "--database-url", site_url],
+        input="first-admin-pass-1\n",
+    )
     assert added.exit_code == 0, added.output
     listed = runner.invoke(users_app, ["list", "--database-url", site_url])
     assert "firstadmin" in listed.output and "admin" in listed.output
-    refused = runner.invoke(users_app, ["add", "x", "--role", "admin", "--password-stdin", "--database-url", site_url],
-                            input="short\n")
+    refused = runner.invoke(
+        users_app,
+        ["add", "x", "--role", "admin", "--password-stdin", "--database-url", site_url],
+        input="short\n",
+    )
     assert refused.exit_code == 1 and "rule:" in refused.output
     token = runner.invoke(users_app, ["token", "firstadmin", "--label", "ci", "--database-url", site_url])
     assert token.exit_code == 0 and len(token.output.strip()) >= 40

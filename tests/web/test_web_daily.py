@@ -22,16 +22,24 @@ def test_correction_needs_a_reason_and_reruns_the_rules(app):
     form = coordinator.client.get(path)
     assert form.status_code == 200 and 'name="tess_score"' in form.text
     no_reason = coordinator.post(path, {"tess_score": "12"})
-    assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text and 'value="12"' in no_reason.text
+    assert (
+        no_reason.status_code == 422
+        and 'id="error-reason"' in no_reason.text
+        and 'value="12"' in no_reason.text
+    )
     nothing = coordinator.post(path, {"reason": "checked"})
     assert nothing.status_code == 422 and "no value changed" in nothing.text
-    done = coordinator.post(path, {"tess_score": "12", "reason": "transcription error"}, follow_redirects=False)
+    done = coordinator.post(
+        path, {"tess_score": "12", "reason": "transcription error"}, follow_redirects=False
+    )
     assert done.status_code == 303
     with app.state.db.session() as session:
         assert session.get(Visit, visit_id).tess_score == 12
-        entry = session.scalars(select(AuditLogEntry).where(AuditLogEntry.table_name == "visits",
-                                                            AuditLogEntry.row_key == str(visit_id))
-                                .order_by(AuditLogEntry.id.desc())).first()
+        entry = session.scalars(
+            select(AuditLogEntry)
+            .where(AuditLogEntry.table_name == "visits", AuditLogEntry.row_key == str(visit_id))
+            .order_by(AuditLogEntry.id.desc())
+        ).first()
         assert (entry.action, entry.actor, entry.reason) == ("update", "coordinator", "transcription error")
     assert old_tess != 12
     # researchers cannot correct; the key table is the coordinator's only
@@ -48,17 +56,23 @@ def test_delete_asks_for_confirmation_and_a_reason(app):
         event_id = session.scalar(select(AdverseEvent.id).order_by(AdverseEvent.id))
     path = f"/registry/delete/adverse_events/{event_id}"
     asked = coordinator.post(path, {})
-    assert asked.status_code == 200 and "Delete adverse event" in asked.text and 'name="confirmed"' in asked.text
+    assert (
+        asked.status_code == 200 and "Delete adverse event" in asked.text and 'name="confirmed"' in asked.text
+    )
     no_reason = coordinator.post(path, {"confirmed": "yes"})
     assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
     with app.state.db.session() as session:
         assert session.get(AdverseEvent, event_id) is not None
-    done = coordinator.post(path, {"confirmed": "yes", "reason": "entered on the wrong patient"}, follow_redirects=False)
+    done = coordinator.post(
+        path, {"confirmed": "yes", "reason": "entered on the wrong patient"}, follow_redirects=False
+    )
     assert done.status_code == 303
     with app.state.db.session() as session:
         assert session.get(AdverseEvent, event_id) is None
     # a lesion others refer to is refused with the reason
-    refused = coordinator.post("/registry/delete/lesions/SABR-RCC-001-L1", {"confirmed": "yes", "reason": "x"})
+    refused = coordinator.post(
+        "/registry/delete/lesions/SABR-RCC-001-L1", {"confirmed": "yes", "reason": "x"}
+    )
     assert refused.status_code == 422 and "referred to by" in refused.text
 
 
@@ -118,8 +132,13 @@ def test_a_future_sample_date_is_refused_at_its_field(app):
     lab = as_user(app, "lab")
     page = lab.client.get("/lab/accession")
     assert f'max="{latest_allowed_date().isoformat()}T23:59"' in page.text  # the browser mirrors the rule
-    future = {**ACCESSION, "collected_at": "2031-03-02T08:30", "received_at": "2031-03-02T09:10",
-              "processed_at": "2031-03-02T09:40", "frozen_at": "2031-03-02T10:05"}
+    future = {
+        **ACCESSION,
+        "collected_at": "2031-03-02T08:30",
+        "received_at": "2031-03-02T09:10",
+        "processed_at": "2031-03-02T09:40",
+        "frozen_at": "2031-03-02T10:05",
+    }
     refused = lab.post("/lab/accession", future)
     assert refused.status_code == 422
     at_field = refused.text.split('id="error-collected_at"', 1)[1].split("</span>", 1)[0]
@@ -133,8 +152,9 @@ def test_sample_correction_with_a_reason(app):
 
     lab = as_user(app, "lab")
     with app.state.db.session() as session:
-        sample = session.scalars(select(Sample).where(Sample.kind == "primary", Sample.status == "stored")
-                                 .order_by(Sample.id)).first()
+        sample = session.scalars(
+            select(Sample).where(Sample.kind == "primary", Sample.status == "stored").order_by(Sample.id)
+        ).first()
         accession_id, sample_id, timepoint = sample.accession_id, sample.id, sample.timepoint
     path = f"/lab/samples/{accession_id}/correct"
     page = lab.client.get(path)
@@ -143,11 +163,19 @@ def test_sample_correction_with_a_reason(app):
     no_reason = lab.post(path, {"timepoint": new_timepoint})
     assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
     future = lab.post(path, {"collected_at": "2031-01-01T08:00", "reason": "typo"})
-    assert future.status_code == 422 and "must not lie after today" in future.text.split('id="error-collected_at"')[1]
-    done = lab.post(path, {"timepoint": new_timepoint, "reason": "label said month 12"}, follow_redirects=False)
+    assert (
+        future.status_code == 422
+        and "must not lie after today" in future.text.split('id="error-collected_at"')[1]
+    )
+    done = lab.post(
+        path, {"timepoint": new_timepoint, "reason": "label said month 12"}, follow_redirects=False
+    )
     assert done.status_code == 303
     with app.state.db.session() as session:
         assert session.get(Sample, sample_id).timepoint == new_timepoint
-        entry = session.scalars(select(AuditLogEntry).where(AuditLogEntry.table_name == "samples")
-                                .order_by(AuditLogEntry.id.desc())).first()
+        entry = session.scalars(
+            select(AuditLogEntry)
+            .where(AuditLogEntry.table_name == "samples")
+            .order_by(AuditLogEntry.id.desc())
+        ).first()
         assert (entry.action, entry.actor, entry.reason) == ("update", "lab", "label said month 12")

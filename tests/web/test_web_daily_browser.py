@@ -25,16 +25,28 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Path:
-    folder = Path(os.environ.get("SABRKIT_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts") / "web-daily"
+    folder = (
+        Path(os.environ.get("SABRKIT_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts") / "web-daily"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -80,15 +92,20 @@ def _patient_alive(app) -> str:
 
     with app.state.db.session() as session:
         dead = set(session.scalars(select(Death.study_id)))
-        return next(s for s in session.scalars(select(Patient.study_id).order_by(Patient.study_id)) if s not in dead)
+        return next(
+            s for s in session.scalars(select(Patient.study_id).order_by(Patient.study_id)) if s not in dead
+        )
 
 
 def _sample(app, status: str) -> str:
     from sabrkit.biobank.tables import Sample
 
     with app.state.db.session() as session:
-        return session.scalar(select(Sample.accession_id).where(Sample.status == status, Sample.kind == "primary")
-                              .order_by(Sample.id))
+        return session.scalar(
+            select(Sample.accession_id)
+            .where(Sample.status == status, Sample.kind == "primary")
+            .order_by(Sample.id)
+        )
 
 
 def test_correct_a_visit_vrs_with_a_reason_and_see_it_in_the_audit_log(app, session):
@@ -98,7 +115,9 @@ def test_correct_a_visit_vrs_with_a_reason_and_see_it_in_the_audit_log(app, sess
 
     study_id = _patient_alive(app)
     with app.state.db.session() as db_session:
-        visit = db_session.scalars(select(Visit).where(Visit.study_id == study_id).order_by(Visit.visit_number)).first()
+        visit = db_session.scalars(
+            select(Visit).where(Visit.study_id == study_id).order_by(Visit.visit_number)
+        ).first()
         old = visit.vrs_pain
         visit_id = visit.id
     new = 3 if old != 3 else 2
@@ -128,13 +147,30 @@ def test_an_error_is_shown_at_its_field_and_every_value_stays(app, session):
 
     page = session.page
     session.login("coordinator", "/registry/enrol")
-    values = {"study_id": "SABR-RCC-001", "mdt_date": "2026-03-01", "enrolment_date": "2026-03-08", "age_years": "63",
-              "ecog": "1", "kps": "90", "n_metastases": "2", "prior_systemic_lines": "1", "hospital_number": "H7770001",
-              "family_name": "Fieldkept", "given_name": "Ada", "date_of_birth": "1963-02-03"}
+    values = {
+        "study_id": "SABR-RCC-001",
+        "mdt_date": "2026-03-01",
+        "enrolment_date": "2026-03-08",
+        "age_years": "63",
+        "ecog": "1",
+        "kps": "90",
+        "n_metastases": "2",
+        "prior_systemic_lines": "1",
+        "hospital_number": "H7770001",
+        "family_name": "Fieldkept",
+        "given_name": "Ada",
+        "date_of_birth": "1963-02-03",
+    }
     for name, value in values.items():
         page.fill(f"input[name={name}]", value)
     page.select_option("select[name=sex]", "F")
-    for name in ("rcc_confirmed", "one_to_five_metastases", "all_lesions_treatable", "ecog_0_to_2", "informed_consent"):
+    for name in (
+        "rcc_confirmed",
+        "one_to_five_metastases",
+        "all_lesions_treatable",
+        "ecog_0_to_2",
+        "informed_consent",
+    ):
         page.check(f"input[name={name}]")
     page.click("button:has-text('Enrol')")
     # SABR-RCC-001 is enrolled already: the message sits at the Study ID field
@@ -150,12 +186,14 @@ def test_an_error_is_shown_at_its_field_and_every_value_stays(app, session):
 def test_a_future_date_is_refused_at_its_field(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.registry.tables import Visit
     from sabrkit.registry.rules import latest_allowed_date
+    from sabrkit.registry.tables import Visit
 
     study_id = _patient_alive(app)
     with app.state.db.session() as db_session:
-        n_visits = db_session.scalar(select(func.count()).select_from(Visit).where(Visit.study_id == study_id))
+        n_visits = db_session.scalar(
+            select(func.count()).select_from(Visit).where(Visit.study_id == study_id)
+        )
     future = (latest_allowed_date() + dt.timedelta(days=30)).isoformat()
     page = session.page
     session.login("coordinator", f"/registry/patients/{study_id}/visit")
@@ -171,7 +209,10 @@ def test_a_future_date_is_refused_at_its_field(app, session):
     expect(page.locator("input[name=visit_date]")).to_have_value(future)
     session.shot("future-date-refused")
     with app.state.db.session() as db_session:
-        assert db_session.scalar(select(func.count()).select_from(Visit).where(Visit.study_id == study_id)) == n_visits
+        assert (
+            db_session.scalar(select(func.count()).select_from(Visit).where(Visit.study_id == study_id))
+            == n_visits
+        )
 
 
 def test_thaw_then_return_to_freezer(app, session):
@@ -194,7 +235,9 @@ def test_thaw_then_return_to_freezer(app, session):
     expect(page.locator(".flash.ok")).to_contain_text(f"Returned to the freezer at {location}")
     expect(page.locator("h1 .status")).to_have_text("stored")
     session.shot("returned")
-    assert locate(app.state.db, accession_id) == location and freeze_thaw_count(app.state.db, accession_id) == 1
+    assert (
+        locate(app.state.db, accession_id) == location and freeze_thaw_count(app.state.db, accession_id) == 1
+    )
 
 
 def test_dispose_with_confirmation_then_read_only(app, session):
@@ -229,7 +272,12 @@ def test_keyboard_only_placement(app, session):
     box = "F1/S1/R1/B02"
     received = _sample(app, "received")
     grid = box_map(app.state.db, box)
-    free = [(r, c) for r in range(1, grid.n_rows + 1) for c in range(1, grid.n_columns + 1) if not grid.cells[(r, c)]]
+    free = [
+        (r, c)
+        for r in range(1, grid.n_rows + 1)
+        for c in range(1, grid.n_columns + 1)
+        if not grid.cells[(r, c)]
+    ]
     typed = position_label(*free[-1])  # the last free position: far from the first
     page = session.page
     session.login("lab", f"/lab/boxes/{box}")
@@ -256,8 +304,11 @@ def test_keyboard_only_placement(app, session):
     expect(page.locator(f"td.free button[data-position='{first_free}']")).to_be_focused()
     grid = box_map(app.state.db, box)
     r, c = _parse(first_free)
-    target, keys = next(((r2, c2), k) for (r2, c2), k in (((r, c + 1), "ArrowRight"), ((r + 1, c), "ArrowDown"))
-                        if (r2, c2) in grid.cells and not grid.cells[(r2, c2)])
+    target, keys = next(
+        ((r2, c2), k)
+        for (r2, c2), k in (((r, c + 1), "ArrowRight"), ((r + 1, c), "ArrowDown"))
+        if (r2, c2) in grid.cells and not grid.cells[(r2, c2)]
+    )
     page.keyboard.press(keys)
     label = position_label(*target)
     expect(page.locator(f"td.free button[data-position='{label}']")).to_be_focused()
@@ -266,8 +317,10 @@ def test_keyboard_only_placement(app, session):
     session.shot("stored-by-arrows")
     # browser-side checks must be valid patterns (Chromium compiles `pattern` with the `v` flag, where an
     # unescaped '-' at the end of a class is a syntax error and the check silently disappears)
-    check = ("els => els.map(e => { try { new RegExp('^(?:' + e.pattern + ')$', 'v'); return null; } "
-             "catch (error) { return e.name + ': ' + e.pattern; } }).filter(Boolean)")
+    check = (
+        "els => els.map(e => { try { new RegExp('^(?:' + e.pattern + ')$', 'v'); return null; } "
+        "catch (error) { return e.name + ': ' + e.pattern; } }).filter(Boolean)"
+    )
     for path in (f"/lab/boxes/{box}?sample={second}", "/lab/accession"):
         page.goto(session.base + path)
         assert page.eval_on_selector_all("[pattern]", check) == [], path
@@ -277,7 +330,11 @@ def _received_all(app) -> list[str]:
     from sabrkit.biobank.tables import Sample
 
     with app.state.db.session() as session:
-        return list(session.scalars(select(Sample.accession_id).where(Sample.status == "received").order_by(Sample.id)))
+        return list(
+            session.scalars(
+                select(Sample.accession_id).where(Sample.status == "received").order_by(Sample.id)
+            )
+        )
 
 
 def _parse(position: str) -> tuple[int, int]:
@@ -289,8 +346,8 @@ def _parse(position: str) -> tuple[int, int]:
 def test_hypokalemia_grade_3_is_entered(app, session):
     from playwright.sync_api import expect
 
-    from sabrkit.registry.tables import AdverseEvent, Patient
     from sabrkit.registry.rules import latest_allowed_date
+    from sabrkit.registry.tables import AdverseEvent, Patient
 
     study_id = _patient_alive(app)
     with app.state.db.session() as db_session:
@@ -311,6 +368,7 @@ def test_hypokalemia_grade_3_is_entered(app, session):
     expect(page.locator("main")).to_contain_text("Hypokalemia")
     session.shot("hypokalemia-recorded")
     with app.state.db.session() as db_session:
-        event = db_session.scalars(select(AdverseEvent).where(AdverseEvent.study_id == study_id,
-                                                              AdverseEvent.term == "Hypokalemia")).one()
+        event = db_session.scalars(
+            select(AdverseEvent).where(AdverseEvent.study_id == study_id, AdverseEvent.term == "Hypokalemia")
+        ).one()
         assert (event.grade, event.ctcae_version, event.onset_date.isoformat()) == (3, "5.0", onset)

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_helpers import PASSWORDS
 from sqlalchemy import func, select
+from web_helpers import PASSWORDS
 
 CHROMIUM = os.environ.get("SABRKIT_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,9 +30,14 @@ def _chromium() -> str | None:
 
 
 if _chromium() is None:
-    pytest.skip(f"browser test needs Chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package (pip install "
-                    "playwright; the browser itself comes from apt, not `playwright install`)")
+    pytest.skip(
+        f"browser test needs Chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True
+    )
+pytest.importorskip(
+    "playwright.sync_api",
+    reason="browser test needs the playwright package (pip install "
+    "playwright; the browser itself comes from apt, not `playwright install`)",
+)
 
 
 def _free_port() -> int:
@@ -70,16 +75,22 @@ def artifacts() -> Path:
 def _visit_to_record(app) -> tuple[str, int, str, str]:
     """A patient's first unrecorded visit (number, due date) and a CTCAE term new to the cohort."""
     from sabrkit.registry.ctcae import ctcae_terms
-    from sabrkit.registry.tables import AdverseEvent, Lesion, SabrCourse, Visit
     from sabrkit.registry.schedule import scheduled_date
+    from sabrkit.registry.tables import AdverseEvent, Lesion, SabrCourse, Visit
 
     study_id = "SABR-RCC-003"
     with app.state.db.session() as session:
-        index = session.scalar(select(func.min(SabrCourse.start_date)).join(Lesion).where(Lesion.study_id == study_id))
+        index = session.scalar(
+            select(func.min(SabrCourse.start_date)).join(Lesion).where(Lesion.study_id == study_id)
+        )
         done = set(session.scalars(select(Visit.visit_number).where(Visit.study_id == study_id)))
         used = {t.lower() for t in session.scalars(select(AdverseEvent.term))}
     number = next(n for n in range(1, 30) if n not in done)
-    term = next(t.term for key, t in sorted(ctcae_terms().items()) if key not in used and t.allowed_grades == (1, 2, 3))
+    term = next(
+        t.term
+        for key, t in sorted(ctcae_terms().items())
+        if key not in used and t.allowed_grades == (1, 2, 3)
+    )
     return study_id, number, scheduled_date(index, number).isoformat(), term
 
 
@@ -90,16 +101,28 @@ def test_bench_to_dashboard_in_a_browser(app, server, artifacts):
 
     with app.state.db.session() as session:
         n_samples = session.scalar(select(func.count()).select_from(Sample))
-        stored = session.scalar(select(Sample.accession_id).where(Sample.status == "stored").order_by(Sample.id))
+        stored = session.scalar(
+            select(Sample.accession_id).where(Sample.status == "stored").order_by(Sample.id)
+        )
     study_id, visit_number, visit_date, term = _visit_to_record(app)
     shots: list[str] = []
 
     with sync_playwright() as playwright:
         # no background networking: on a closed network Chromium would otherwise keep trying
         # (and failing) to reach Google's update, sync and component services
-        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
 

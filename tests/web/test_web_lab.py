@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import re
 
-from web_helpers import as_user
 from sqlalchemy import select
+from web_helpers import as_user
 
-ACCESSION = {"study_id": "SABR-RCC-002", "timepoint": "month_6", "specimen_type": "plasma",
-             "collected_at": "2026-03-02T08:30", "volume_ml": "4", "received_at": "2026-03-02T09:10",
-             "processed_at": "2026-03-02T09:40", "centrifugation_g": "2000", "centrifugation_minutes": "10",
-             "centrifugation_temperature": "room_temperature", "frozen_at": "2026-03-02T10:05",
-             "storage_temperature_c": "-80", "primary_container": "PED", "pre_centrifugation_temperature":
-             "room_temperature"}
+ACCESSION = {
+    "study_id": "SABR-RCC-002",
+    "timepoint": "month_6",
+    "specimen_type": "plasma",
+    "collected_at": "2026-03-02T08:30",
+    "volume_ml": "4",
+    "received_at": "2026-03-02T09:10",
+    "processed_at": "2026-03-02T09:40",
+    "centrifugation_g": "2000",
+    "centrifugation_minutes": "10",
+    "centrifugation_temperature": "room_temperature",
+    "frozen_at": "2026-03-02T10:05",
+    "storage_temperature_c": "-80",
+    "primary_container": "PED",
+    "pre_centrifugation_temperature": "room_temperature",
+}
 ID = re.compile(r"SABR-[A-Z]{2}-[0-9]{6}-[0-9A-Z]")
 
 
@@ -29,10 +39,13 @@ def test_scan_finds_sample_patient_and_box(app):
         from sabrkit.biobank.tables import Sample
 
         accession_id = session.scalar(select(Sample.accession_id).order_by(Sample.id))
-    for code, target in ((accession_id, f"/lab/samples/{accession_id}"), (f"  {accession_id.lower()}\n", f"/lab/samples/{accession_id}"),
-                         ("SABR-RCC-004", "/registry/patients/SABR-RCC-004"),
-                         ("SABR-RCC-004-L1", "/registry/patients/SABR-RCC-004"),
-                         ("F1/S1/R1/B01:A1", "/lab/boxes/F1/S1/R1/B01")):
+    for code, target in (
+        (accession_id, f"/lab/samples/{accession_id}"),
+        (f"  {accession_id.lower()}\n", f"/lab/samples/{accession_id}"),
+        ("SABR-RCC-004", "/registry/patients/SABR-RCC-004"),
+        ("SABR-RCC-004-L1", "/registry/patients/SABR-RCC-004"),
+        ("F1/S1/R1/B01:A1", "/lab/boxes/F1/S1/R1/B01"),
+    ):
         response = lab.client.get("/find", params={"code": code}, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == target, code
     partial = lab.client.get("/find", params={"code": accession_id[:10]})
@@ -75,9 +88,13 @@ def test_accession_aliquot_place_and_audit(app):
     assert freeze_thaw_count(app.state.db, children[0]) == 0
     assert "freeze-thaw cycle 1" in lab.post(f"/lab/samples/{children[0]}/thaw", {"confirmed": "yes"}).text
     assert freeze_thaw_count(app.state.db, children[0]) == 1
-    consumed = lab.post(f"/lab/samples/{children[0]}/consume", {"amount": "0.25", "reason": "ctDNA assay batch 7"})
+    consumed = lab.post(
+        f"/lab/samples/{children[0]}/consume", {"amount": "0.25", "reason": "ctDNA assay batch 7"}
+    )
     assert "0.75 left" in consumed.text
-    assert lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "", "confirmed": "yes"}).status_code == 422
+    assert (
+        lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "", "confirmed": "yes"}).status_code == 422
+    )
     asked = lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "tube cracked"})
     assert f"Dispose of {children[2]}?" in asked.text and "cannot be undone" in asked.text
     disposed = lab.post(f"/lab/samples/{children[2]}/dispose", {"reason": "tube cracked", "confirmed": "yes"})
@@ -92,7 +109,9 @@ def test_accession_aliquot_place_and_audit(app):
 
 def test_invalid_accession_reports_every_problem_and_keeps_values(app):
     lab = as_user(app, "lab")
-    response = lab.post("/lab/accession", {**ACCESSION, "study_id": "SABR-RCC-777", "processed_at": "2026-03-01T08:00"})
+    response = lab.post(
+        "/lab/accession", {**ACCESSION, "study_id": "SABR-RCC-777", "processed_at": "2026-03-01T08:00"}
+    )
     assert response.status_code == 422
     assert "patient not enrolled" in response.text and "processing before collection" in response.text
     assert 'value="SABR-RCC-777"' in response.text  # the form keeps what was typed
@@ -102,10 +121,17 @@ def test_labels_pdf_and_shipment_manifest(app):
     lab = as_user(app, "lab")
     accession_id = _accession(lab, study_id="SABR-RCC-005")
     pdf = lab.client.get("/lab/labels", params={"ids": f"{accession_id} "})
-    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content[:4] == b"%PDF"
+    assert (
+        pdf.status_code == 200
+        and pdf.headers["content-type"] == "application/pdf"
+        and pdf.content[:4] == b"%PDF"
+    )
     assert lab.client.get("/lab/labels", params={"ids": "SABR-PL-999999-Z"}).status_code in (404, 422)
-    created = lab.post("/lab/shipments", {"destination": "Central lab, Leeds", "purpose": "future_research"},
-                       follow_redirects=False)
+    created = lab.post(
+        "/lab/shipments",
+        {"destination": "Central lab, Leeds", "purpose": "future_research"},
+        follow_redirects=False,
+    )
     code = created.headers["location"].rsplit("/", 1)[-1]
     assert lab.post(f"/lab/shipments/{code}/add", {"accession_ids": f"{accession_id}\n"}).status_code == 200
     assert "Ship now" in lab.post(f"/lab/shipments/{code}/ship").text  # asks first
@@ -123,23 +149,41 @@ def test_api_lookup_and_placement(app):
     token = create_api_token(app.state.db, "lab", label="bench scanner", days=1, actor="test")
     lab = as_user(app, "lab")
     headers = {"Authorization": f"Bearer {token}"}
-    created = lab.client.post("/api/samples", headers=headers, json={k: v for k, v in ACCESSION.items()
-                                                                      if k in ("study_id", "timepoint", "specimen_type",
-                                                                               "collected_at")} | {"volume_ml": 2.0})
+    created = lab.client.post(
+        "/api/samples",
+        headers=headers,
+        json={
+            k: v
+            for k, v in ACCESSION.items()
+            if k in ("study_id", "timepoint", "specimen_type", "collected_at")
+        }
+        | {"volume_ml": 2.0},
+    )
     accession_id = created.json()["accession_id"]
     summary = lab.client.get(f"/api/samples/{accession_id}", headers=headers).json()
-    assert summary["status"] == "received" and summary["location"] is None and summary["study_id"] == "SABR-RCC-002"
+    assert (
+        summary["status"] == "received"
+        and summary["location"] is None
+        and summary["study_id"] == "SABR-RCC-002"
+    )
     detail = lab.client.get(f"/api/samples/{accession_id}/detail", headers=headers).json()
     assert detail["sample"]["status"] == "received" and [e["event_type"] for e in detail["events"]] == [
-        "collected", "received"]
-    placed = lab.client.post(f"/api/samples/{accession_id}/place", headers=headers,
-                             json={"box": "F1/S1/R2/B01", "position": "J10"})
+        "collected",
+        "received",
+    ]
+    placed = lab.client.post(
+        f"/api/samples/{accession_id}/place", headers=headers, json={"box": "F1/S1/R2/B01", "position": "J10"}
+    )
     assert placed.json() == {"location": "F1/S1/R2/B01:J10"}
-    assert lab.client.get(f"/api/samples/{accession_id}", headers=headers).json()["location"] == "F1/S1/R2/B01:J10"
+    assert (
+        lab.client.get(f"/api/samples/{accession_id}", headers=headers).json()["location"]
+        == "F1/S1/R2/B01:J10"
+    )
     box = lab.client.get("/api/boxes/F1/S1/R2/B01", headers=headers).json()
     assert box["occupied"] == 1 and box["positions"][-1]["accession_id"] == accession_id
-    again = lab.client.post(f"/api/samples/{accession_id}/place", headers=headers,
-                            json={"box": "F1/S1/R2/B01", "position": "J9"})
+    again = lab.client.post(
+        f"/api/samples/{accession_id}/place", headers=headers, json={"box": "F1/S1/R2/B01", "position": "J9"}
+    )
     assert again.status_code == 422 and again.json()["error"] == "SampleStateError"
     missing = lab.client.get("/api/samples/SABR-PL-999999-Z", headers=headers)
     assert missing.status_code in (404, 422)

@@ -39,9 +39,23 @@ def test_dashboard_follows_new_data(app):
     assert again["data_version"] == first["data_version"]  # cached while nothing changes
     detail = coordinator.client.get("/api/patients/SABR-RCC-006").json()
     onset = detail["patient"]["enrolment_date"]
-    response = coordinator.client.post("/api/registry", headers={"X-CSRF-Token": coordinator.csrf}, json={
-        "entries": {"ae": {"study_id": "SABR-RCC-006", "term": "Pneumonitis", "grade": 2, "ctcae_version": "5.0",
-                           "onset_date": onset, "attribution_sabr": "probable"}}, "reason": "test"})
+    response = coordinator.client.post(
+        "/api/registry",
+        headers={"X-CSRF-Token": coordinator.csrf},
+        json={
+            "entries": {
+                "ae": {
+                    "study_id": "SABR-RCC-006",
+                    "term": "Pneumonitis",
+                    "grade": 2,
+                    "ctcae_version": "5.0",
+                    "onset_date": onset,
+                    "attribution_sabr": "probable",
+                }
+            },
+            "reason": "test",
+        },
+    )
     assert response.status_code == 201, response.text
     after = researcher.client.get("/api/dashboard").json()
     assert after["data_version"] > first["data_version"]
@@ -57,8 +71,11 @@ def test_inventory_by_timepoint(app):
     inventory = researcher.client.get("/api/inventory").json()
     with app.state.db.session() as session:
         total = session.scalar(select(func.count()).select_from(Sample))
-        baseline_plasma = session.scalar(select(func.count()).select_from(Sample).where(
-            Sample.timepoint == "baseline", Sample.specimen_type == "plasma"))
+        baseline_plasma = session.scalar(
+            select(func.count())
+            .select_from(Sample)
+            .where(Sample.timepoint == "baseline", Sample.specimen_type == "plasma")
+        )
     assert inventory["total"] == total
     baseline = next(row for row in inventory["rows"] if row["timepoint"] == "baseline")
     assert baseline["cells"]["plasma"]["n"] == baseline_plasma

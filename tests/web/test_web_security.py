@@ -4,19 +4,52 @@ identifiers, CSRF on every form, SQL injection harmless in every search field, f
 from __future__ import annotations
 
 import pytest
-from web_helpers import PASSWORDS, as_user
 from sqlalchemy import func, select
+from web_helpers import PASSWORDS, as_user
 
-PAGES = ["/find", "/lab", "/lab/accession", "/lab/boxes", "/lab/boxes/F1/S1/R1/B01", "/lab/shipments", "/lab/labels",
-         "/registry/patients", "/registry/patients/SABR-RCC-001", "/registry/enrol", "/registry/quality",
-         "/dashboard", "/dashboard/km.png", "/inventory", "/reports/study", "/admin/users", "/admin/audit", "/account",
-         "/docs"]
-API = ["/openapi.json", "/api/me", "/api/samples?q=SABR", "/api/boxes", "/api/patients", "/api/dashboard", "/api/ctcae/terms"]
+PAGES = [
+    "/find",
+    "/lab",
+    "/lab/accession",
+    "/lab/boxes",
+    "/lab/boxes/F1/S1/R1/B01",
+    "/lab/shipments",
+    "/lab/labels",
+    "/registry/patients",
+    "/registry/patients/SABR-RCC-001",
+    "/registry/enrol",
+    "/registry/quality",
+    "/dashboard",
+    "/dashboard/km.png",
+    "/inventory",
+    "/reports/study",
+    "/admin/users",
+    "/admin/audit",
+    "/account",
+    "/docs",
+]
+API = [
+    "/openapi.json",
+    "/api/me",
+    "/api/samples?q=SABR",
+    "/api/boxes",
+    "/api/patients",
+    "/api/dashboard",
+    "/api/ctcae/terms",
+]
 
 # every write form a researcher (or a forged request) might try
 WRITES = [
-    ("/lab/accession", {"study_id": "SABR-RCC-001", "timepoint": "month_3", "specimen_type": "plasma",
-                        "collected_at": "2026-01-05T09:00", "volume_ml": "2"}),
+    (
+        "/lab/accession",
+        {
+            "study_id": "SABR-RCC-001",
+            "timepoint": "month_3",
+            "specimen_type": "plasma",
+            "collected_at": "2026-01-05T09:00",
+            "volume_ml": "2",
+        },
+    ),
     ("/lab/boxes/F1/S1/R1/B01/place", {"sample": "SABR-PL-000001-X", "position": "I9"}),
     ("/lab/boxes", {"path": "F9/S1/R1/B01", "geometry": "9x9"}),
     ("/lab/shipments", {"destination": "Lab X", "purpose": "future_research"}),
@@ -25,8 +58,17 @@ WRITES = [
     ("/admin/users", {"username": "mallory", "password": "mallory-pass-1", "role": "admin"}),
 ]
 
-INJECTIONS = ["' OR '1'='1", "'; DROP TABLE samples; --", "SABR-PL-%", "\" OR 1=1 --", "%' UNION SELECT hospital_number, "
-              "family_name, given_name, date_of_birth, 1, 1, 1 FROM patient_identifiers --", "_", "\\", "<script>x</script>"]
+INJECTIONS = [
+    "' OR '1'='1",
+    "'; DROP TABLE samples; --",
+    "SABR-PL-%",
+    '" OR 1=1 --',
+    "%' UNION SELECT hospital_number, "
+    "family_name, given_name, date_of_birth, 1, 1, 1 FROM patient_identifiers --",
+    "_",
+    "\\",
+    "<script>x</script>",
+]
 
 
 def _count(app, model) -> int:
@@ -50,11 +92,23 @@ def test_login_redirects_back_but_never_off_site(web):
     page = web.client.get("/lab/boxes", follow_redirects=True)
     assert page.url.path == "/login" and "next" in str(page.url)
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    response = web.client.post("/login", data={"username": "lab", "password": PASSWORDS["lab"], "csrf_token": token,
-                                               "next": "//evil.example/steal"}, follow_redirects=False)
+    response = web.client.post(
+        "/login",
+        data={
+            "username": "lab",
+            "password": PASSWORDS["lab"],
+            "csrf_token": token,
+            "next": "//evil.example/steal",
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
-    assert "sabrkit_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert (
+        "sabrkit_session=" in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=lax" in cookie.replace("Lax", "lax")
+    )
 
 
 def test_researcher_sees_no_identifiers_and_cannot_write(app, web):
@@ -63,7 +117,12 @@ def test_researcher_sees_no_identifiers_and_cannot_write(app, web):
 
     with app.state.db.session() as session:
         ident = session.get(PatientIdentifier, "SABR-RCC-001")
-        secrets_ = [ident.hospital_number, ident.family_name, ident.given_name, ident.date_of_birth.isoformat()]
+        secrets_ = [
+            ident.hospital_number,
+            ident.family_name,
+            ident.given_name,
+            ident.date_of_birth.isoformat(),
+        ]
     researcher = as_user(app, "researcher")
     coordinator = as_user(app, "coordinator")
     page = researcher.client.get("/registry/patients/SABR-RCC-001")
@@ -83,14 +142,25 @@ def test_researcher_sees_no_identifiers_and_cannot_write(app, web):
         response = researcher.post(path, data, follow_redirects=False)
         assert response.status_code == 403, path
         assert "may not do this" in response.text
-    for path, body in [("/api/samples", {"study_id": "SABR-RCC-001", "timepoint": "month_3", "specimen_type": "plasma",
-                                         "collected_at": "2026-01-05T09:00"}),
-                       ("/api/registry", {"entries": {"visit": {"study_id": "SABR-RCC-001"}}})]:
+    for path, body in [
+        (
+            "/api/samples",
+            {
+                "study_id": "SABR-RCC-001",
+                "timepoint": "month_3",
+                "specimen_type": "plasma",
+                "collected_at": "2026-01-05T09:00",
+            },
+        ),
+        ("/api/registry", {"entries": {"visit": {"study_id": "SABR-RCC-001"}}}),
+    ]:
         response = researcher.client.post(path, json=body, headers={"X-CSRF-Token": researcher.csrf})
         assert response.status_code == 403, path
     assert _count(app, WebUser) == users_before
     nav = researcher.client.get("/dashboard").text
-    assert 'href="/lab"' not in nav and 'href="/registry/enrol"' not in nav and 'href="/admin/users"' not in nav
+    assert (
+        'href="/lab"' not in nav and 'href="/registry/enrol"' not in nav and 'href="/admin/users"' not in nav
+    )
 
 
 def test_admin_and_lab_do_not_see_identifiers(app):
@@ -123,10 +193,16 @@ def test_post_without_csrf_token_is_refused(app, web):
     assert _count(app, Sample) == before + 1
     # another session's token is not accepted
     other = as_user(app, "lab")
-    assert lab.client.post("/lab/accession", data={**form, "csrf_token": other.csrf},
-                           follow_redirects=False).status_code == 403
+    assert (
+        lab.client.post(
+            "/lab/accession", data={**form, "csrf_token": other.csrf}, follow_redirects=False
+        ).status_code
+        == 403
+    )
     # login form without its double-submit token
-    response = web.client.post("/login", data={"username": "lab", "password": PASSWORDS["lab"], "csrf_token": "x"})
+    response = web.client.post(
+        "/login", data={"username": "lab", "password": PASSWORDS["lab"], "csrf_token": "x"}
+    )
     assert response.status_code == 403
 
 
@@ -137,12 +213,28 @@ def test_bearer_token_needs_no_csrf_and_respects_roles(app, web):
     researcher_token = create_api_token(app.state.db, "researcher", label="script", days=1, actor="test")
     headers = {"Authorization": f"Bearer {lab_token}"}
     assert web.client.get("/api/me", headers=headers).json()["role"] == "lab"
-    created = web.client.post("/api/samples", headers=headers, json={
-        "study_id": "SABR-RCC-003", "timepoint": "month_3", "specimen_type": "serum",
-        "collected_at": "2026-06-01T08:15", "volume_ml": 1.5})
+    created = web.client.post(
+        "/api/samples",
+        headers=headers,
+        json={
+            "study_id": "SABR-RCC-003",
+            "timepoint": "month_3",
+            "specimen_type": "serum",
+            "collected_at": "2026-06-01T08:15",
+            "volume_ml": 1.5,
+        },
+    )
     assert created.status_code == 201, created.text
-    denied = web.client.post("/api/samples", headers={"Authorization": f"Bearer {researcher_token}"}, json={
-        "study_id": "SABR-RCC-003", "timepoint": "month_3", "specimen_type": "serum", "collected_at": "2026-06-01T08:15"})
+    denied = web.client.post(
+        "/api/samples",
+        headers={"Authorization": f"Bearer {researcher_token}"},
+        json={
+            "study_id": "SABR-RCC-003",
+            "timepoint": "month_3",
+            "specimen_type": "serum",
+            "collected_at": "2026-06-01T08:15",
+        },
+    )
     assert denied.status_code == 403
     assert web.client.get("/api/me", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     # an API token is not a browser session
@@ -191,8 +283,11 @@ def test_repeated_failed_logins_are_throttled(app, web):
     def attempt(password: str) -> object:
         page = web.client.get("/login")
         token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-        return web.client.post("/login", data={"username": "lab", "password": password, "csrf_token": token},
-                               follow_redirects=False)
+        return web.client.post(
+            "/login",
+            data={"username": "lab", "password": password, "csrf_token": token},
+            follow_redirects=False,
+        )
 
     for _ in range(5):
         response = attempt("wrong-password-x")
@@ -224,7 +319,10 @@ def test_lock_expires_and_success_clears_failures(app):
     assert locked.value.until == now + timedelta(minutes=10)
     # another address is not affected; after the lock the right password works and clears the failures
     assert authenticate(db, "lab", PASSWORDS["lab"], "10.0.0.10", settings, now=now)[1] == "lab"
-    assert authenticate(db, "LAB ", PASSWORDS["lab"], "10.0.0.9", settings, now=now + timedelta(minutes=11))[1] == "lab"
+    assert (
+        authenticate(db, "LAB ", PASSWORDS["lab"], "10.0.0.9", settings, now=now + timedelta(minutes=11))[1]
+        == "lab"
+    )
     for _ in range(2):
         with pytest.raises(LoginError):
             authenticate(db, "lab", "nope-nope-nope", "10.0.0.9", settings, now=now + timedelta(minutes=12))

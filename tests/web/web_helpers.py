@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PASSWORDS = {"admin": "admin-password-1", "lab": "lab-password-12", "coordinator": "coord-password-1",
-             "researcher": "research-pass-1"}
+PASSWORDS = {
+    "admin": "admin-password-1",
+    "lab": "lab-password-12",
+    "coordinator": "coord-password-1",
+    "researcher": "research-pass-1",
+}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -21,8 +25,16 @@ class Browser:
         client = self.client
         page = client.get("/login")
         token = CSRF.search(page.text).group(1)
-        response = client.post("/login", data={"username": username, "password": password or PASSWORDS[username],
-                                                "csrf_token": token, "next": "/"}, follow_redirects=False)
+        response = client.post(
+            "/login",
+            data={
+                "username": username,
+                "password": password or PASSWORDS[username],
+                "csrf_token": token,
+                "next": "/",
+            },
+            follow_redirects=False,
+        )
         home = client.get("/account")
         found = CSRF.search(home.text)
         self.csrf = found.group(1) if found else None

@@ -48,7 +48,14 @@ __all__ = ["RadiomicsParams", "load_params", "packaged_params", "TOP_LEVEL_KEYS"
 logger = logging.getLogger(__name__)
 
 #: Keys a parameter file may hold at the top level.
-TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "modality", "description", "setting", "imageType", "featureClass")
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "version",
+    "modality",
+    "description",
+    "setting",
+    "imageType",
+    "featureClass",
+)
 
 #: Keys of the two-section layout: top level, the ``sabrkit`` section, the ``pyradiomics`` section.
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -91,8 +98,9 @@ class RadiomicsParams(BaseModel):
     modality: Literal["CT", "MR", "PT", "RTDOSE"]
     description: str = ""
     setting: dict[str, Any] = Field(default_factory=dict)
-    image_types: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"Original": dict[str, Any]()},
-                                                   alias="imageType")
+    image_types: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"Original": dict[str, Any]()}, alias="imageType"
+    )
     feature_classes: dict[str, list[str] | None] = Field(alias="featureClass", min_length=1)
     preprocessing: IBSIProcessing | None = None
 
@@ -171,7 +179,11 @@ class RadiomicsParams(BaseModel):
 
     def to_profile(self) -> dict[str, Any]:
         """The profile in the two-section layout (``sabrkit`` / ``pyradiomics``), as a YAML-ready dict."""
-        sabrkit: dict[str, Any] = {"version": self.version, "modality": self.modality, "description": self.description}
+        sabrkit: dict[str, Any] = {
+            "version": self.version,
+            "modality": self.modality,
+            "description": self.description,
+        }
         if self.preprocessing is not None:
             sabrkit["preprocessing"] = json.loads(self.preprocessing.model_dump_json())
         return {"sabrkit": sabrkit, "pyradiomics": self.to_pyradiomics_dict()}
@@ -259,7 +271,11 @@ class RadiomicsParams(BaseModel):
         )
 
     def with_image_types(
-        self, *, log_sigma_mm: list[float] | tuple[float, ...] = (), wavelet: bool = False, original: bool = True
+        self,
+        *,
+        log_sigma_mm: list[float] | tuple[float, ...] = (),
+        wavelet: bool = False,
+        original: bool = True,
     ) -> RadiomicsParams:
         """Return these parameters with Laplacian-of-Gaussian and/or wavelet images enabled.
 
@@ -316,7 +332,9 @@ class RadiomicsParams(BaseModel):
                 # pykwalify loads pyradiomics' schema functions with the deprecated load_module()
                 warnings.filterwarnings("ignore", message="the load_module", category=DeprecationWarning)
                 core = pykwalify.core.Core(
-                    source_data=self.to_pyradiomics_dict(), schema_files=[schema_file], extensions=[schema_funcs]
+                    source_data=self.to_pyradiomics_dict(),
+                    schema_files=[schema_file],
+                    extensions=[schema_funcs],
                 )
                 core.validate(raise_exception=True)
         except pykwalify.errors.SchemaError as exc:
@@ -359,7 +377,9 @@ def _flatten_sections(mapping: dict[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(
             format_problem(
                 f"{source}: unknown {'; '.join(problems)}",
-                "a profile has a 'sabrkit' section (" + ", ".join(SECTION_KEYS["sabrkit"]) + ") and a 'pyradiomics' "
+                "a profile has a 'sabrkit' section ("
+                + ", ".join(SECTION_KEYS["sabrkit"])
+                + ") and a 'pyradiomics' "
                 "section (" + ", ".join(SECTION_KEYS["pyradiomics"]) + ")",
                 "move or rename the key (pyradiomics settings belong under pyradiomics.setting)",
             )
@@ -444,7 +464,9 @@ def load_params(name_or_path: str | os.PathLike[str]) -> RadiomicsParams:
         mapping = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
-            format_problem(f"{source}: YAML syntax error ({exc})", "the file must be valid YAML", "fix the line named")
+            format_problem(
+                f"{source}: YAML syntax error ({exc})", "the file must be valid YAML", "fix the line named"
+            )
         ) from exc
     params = RadiomicsParams.from_mapping(mapping, source=source)
     logger.debug("loaded %s: version %s, hash %s", source, params.version, params.params_hash)

@@ -40,8 +40,14 @@ class CumulativeIncidence:
     fitter: Any
 
 
-def local_failure_incidence(lc: pd.DataFrame, times: Sequence[float] = (12.0, 24.0), *, duration: str = "AVAL",
-                            event_code: str = "EVNTCD", alpha: float = 0.05) -> CumulativeIncidence:
+def local_failure_incidence(
+    lc: pd.DataFrame,
+    times: Sequence[float] = (12.0, 24.0),
+    *,
+    duration: str = "AVAL",
+    event_code: str = "EVNTCD",
+    alpha: float = 0.05,
+) -> CumulativeIncidence:
     """Aalen-Johansen cumulative incidence of local failure (code 1) with death (code 2) competing.
 
     Parameters
@@ -67,10 +73,19 @@ def local_failure_incidence(lc: pd.DataFrame, times: Sequence[float] = (12.0, 24
         cif = float(upto.iloc[-1, 0]) if len(upto) else 0.0
         band = ci[ci.index <= time]
         low, high = (float(band.iloc[-1, 0]), float(band.iloc[-1, 1])) if len(band) else (0.0, 0.0)
-        rows.append({"time": float(time), "cif": cif, "ci_low": low if np.isfinite(low) else 0.0,
-                     "ci_high": high if np.isfinite(high) else cif, "local_control": 1.0 - cif,
-                     "n_at_risk": int((durations >= time).sum())})
-    return CumulativeIncidence(pd.DataFrame(rows), len(lc), int((codes == 1).sum()), int((codes == 2).sum()), fitter)
+        rows.append(
+            {
+                "time": float(time),
+                "cif": cif,
+                "ci_low": low if np.isfinite(low) else 0.0,
+                "ci_high": high if np.isfinite(high) else cif,
+                "local_control": 1.0 - cif,
+                "n_at_risk": int((durations >= time).sum()),
+            }
+        )
+    return CumulativeIncidence(
+        pd.DataFrame(rows), len(lc), int((codes == 1).sum()), int((codes == 2).sum()), fitter
+    )
 
 
 def plot_cumulative_incidence(result: CumulativeIncidence, *, max_months: float = 24.0) -> Any:
@@ -80,12 +95,19 @@ def plot_cumulative_incidence(result: CumulativeIncidence, *, max_months: float 
     figure, ax = new_figure()
     curve = result.fitter.cumulative_density_
     ci = result.fitter.confidence_interval_cumulative_density_
-    ax.step(curve.index, curve.iloc[:, 0], where="post", color="#b2182b", label="local failure (Aalen-Johansen)")
-    ax.fill_between(ci.index, ci.iloc[:, 0].fillna(0), ci.iloc[:, 1].fillna(0), step="post", alpha=0.2,
-                    color="#b2182b")
-    ax.set(xlim=(0, max_months), ylim=(0, max(0.25, float(curve.iloc[:, 0].max()) * 1.3)),
-           xlabel="Months from the lesion's first fraction", ylabel="Cumulative incidence",
-           title=f"Local failure per treated lesion (n={result.n_lesions}; death competing)")
+    ax.step(
+        curve.index, curve.iloc[:, 0], where="post", color="#b2182b", label="local failure (Aalen-Johansen)"
+    )
+    ax.fill_between(
+        ci.index, ci.iloc[:, 0].fillna(0), ci.iloc[:, 1].fillna(0), step="post", alpha=0.2, color="#b2182b"
+    )
+    ax.set(
+        xlim=(0, max_months),
+        ylim=(0, max(0.25, float(curve.iloc[:, 0].max()) * 1.3)),
+        xlabel="Months from the lesion's first fraction",
+        ylabel="Cumulative incidence",
+        title=f"Local failure per treated lesion (n={result.n_lesions}; death competing)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     return figure

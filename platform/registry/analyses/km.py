@@ -36,16 +36,24 @@ def endpoint_frame(adtte: pd.DataFrame, paramcd: str, adsl: pd.DataFrame | None 
     """The ADTTE rows of one endpoint (``PFS``, ``OS``, ``LC``) with ADSL columns joined on ``USUBJID``."""
     rows = adtte[adtte["PARAMCD"] == paramcd].copy()
     if rows.empty:
-        raise ValidationError(format_problem(f"no {paramcd} rows in the ADTTE table", "PARAMCD is PFS, OS or LC",
-                                             "build the tables with sabrkit.registry.exports"))
+        raise ValidationError(
+            format_problem(
+                f"no {paramcd} rows in the ADTTE table",
+                "PARAMCD is PFS, OS or LC",
+                "build the tables with sabrkit.registry.exports",
+            )
+        )
     rows["EVENT"] = rows["EVENT"].astype(bool)
     if adsl is not None:
-        rows = rows.merge(adsl.drop(columns=[c for c in ("AVAL", "EVENT") if c in adsl]), on="USUBJID", how="left")
+        rows = rows.merge(
+            adsl.drop(columns=[c for c in ("AVAL", "EVENT") if c in adsl]), on="USUBJID", how="left"
+        )
     return rows
 
 
-def km_landmarks(durations: pd.Series, events: pd.Series, times: Sequence[float] = (12.0, 24.0),
-                 alpha: float = 0.05) -> list[SurvivalAt]:
+def km_landmarks(
+    durations: pd.Series, events: pd.Series, times: Sequence[float] = (12.0, 24.0), alpha: float = 0.05
+) -> list[SurvivalAt]:
     """S(t) with its log-log CI and the number at risk at each landmark (months)."""
     return [survival_at(durations, events, time, alpha=alpha) for time in times]
 
@@ -54,8 +62,9 @@ def km_curve(durations: pd.Series, events: pd.Series, alpha: float = 0.05, label
     """A fitted lifelines ``KaplanMeierFitter`` (log-log CI)."""
     from lifelines import KaplanMeierFitter
 
-    return KaplanMeierFitter(alpha=alpha, label=label).fit(pd.Series(durations, dtype=float),
-                                                           pd.Series(events).astype(bool))
+    return KaplanMeierFitter(alpha=alpha, label=label).fit(
+        pd.Series(durations, dtype=float), pd.Series(events).astype(bool)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,22 @@ class LogRank:
 
 def _check_groups(frame: pd.DataFrame, group: str, minimum: int = 2) -> pd.DataFrame:
     if group not in frame:
-        raise ValidationError(format_problem(f"column {group!r} missing", "group by an ADSL column",
-                                             "pass one of " + ", ".join(map(str, frame.columns))))
+        raise ValidationError(
+            format_problem(
+                f"column {group!r} missing",
+                "group by an ADSL column",
+                "pass one of " + ", ".join(map(str, frame.columns)),
+            )
+        )
     kept = frame[frame[group].notna()]
     if kept[group].nunique() < minimum:
-        raise ValidationError(format_problem(f"{group} has {kept[group].nunique()} group(s)",
-                                             f"a comparison needs at least {minimum} groups", "choose another variable"))
+        raise ValidationError(
+            format_problem(
+                f"{group} has {kept[group].nunique()} group(s)",
+                f"a comparison needs at least {minimum} groups",
+                "choose another variable",
+            )
+        )
     return kept
 
 
@@ -84,14 +103,26 @@ def logrank_by(frame: pd.DataFrame, group: str, duration: str = "AVAL", event: s
     from lifelines.statistics import multivariate_logrank_test
 
     kept = _check_groups(frame, group)
-    result = multivariate_logrank_test(kept[duration].astype(float), kept[group].astype(str),
-                                       kept[event].astype(bool))
-    return LogRank(float(result.test_statistic), int(result.degrees_of_freedom), float(result.p_value),
-                   tuple(sorted(kept[group].astype(str).unique())))
+    result = multivariate_logrank_test(
+        kept[duration].astype(float), kept[group].astype(str), kept[event].astype(bool)
+    )
+    return LogRank(
+        float(result.test_statistic),
+        int(result.degrees_of_freedom),
+        float(result.p_value),
+        tuple(sorted(kept[group].astype(str).unique())),
+    )
 
 
-def cox_by(frame: pd.DataFrame, group: str, reference: str | None = None, duration: str = "AVAL",
-           event: str = "EVENT", alpha: float = 0.05, adjust_for: Sequence[str] = ()) -> pd.DataFrame:
+def cox_by(
+    frame: pd.DataFrame,
+    group: str,
+    reference: str | None = None,
+    duration: str = "AVAL",
+    event: str = "EVENT",
+    alpha: float = 0.05,
+    adjust_for: Sequence[str] = (),
+) -> pd.DataFrame:
     """Hazard ratio of each level of ``group`` against ``reference`` (Cox model).
 
     ``adjust_for`` names numeric columns added to the model (adjusted hazard ratios); without
@@ -110,7 +141,10 @@ def cox_by(frame: pd.DataFrame, group: str, reference: str | None = None, durati
     design = pd.get_dummies(kept[group].astype(str)).astype(float).drop(columns=[reference])
     for column in adjust_for:
         design[column] = kept[column].astype(float).to_numpy()
-    design[duration], design[event] = kept[duration].astype(float).to_numpy(), kept[event].astype(bool).to_numpy()
+    design[duration], design[event] = (
+        kept[duration].astype(float).to_numpy(),
+        kept[event].astype(bool).to_numpy(),
+    )
     fitted = CoxPHFitter(alpha=alpha).fit(design, duration, event)
     summary = fitted.summary
     rows = []
@@ -121,15 +155,25 @@ def cox_by(frame: pd.DataFrame, group: str, reference: str | None = None, durati
             row.update(hr=1.0, ci_low=np.nan, ci_high=np.nan, p=np.nan)
         else:
             s, pct = summary.loc[level], f"{100 * (1 - alpha):g}%"
-            row.update(hr=float(s["exp(coef)"]), ci_low=float(s[f"exp(coef) lower {pct}"]),
-                       ci_high=float(s[f"exp(coef) upper {pct}"]), p=float(s["p"]))
+            row.update(
+                hr=float(s["exp(coef)"]),
+                ci_low=float(s[f"exp(coef) lower {pct}"]),
+                ci_high=float(s[f"exp(coef) upper {pct}"]),
+                p=float(s["p"]),
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def plot_km(groups: dict[str, tuple[pd.Series, pd.Series]], *, title: str, xlabel: str = "Months from first SABR fraction",
-            at_risk_times: Sequence[float] = (0, 6, 12, 18, 24), colours: dict[str, str] | None = None,
-            annotation: str | None = None) -> Any:
+def plot_km(
+    groups: dict[str, tuple[pd.Series, pd.Series]],
+    *,
+    title: str,
+    xlabel: str = "Months from first SABR fraction",
+    at_risk_times: Sequence[float] = (0, 6, 12, 18, 24),
+    colours: dict[str, str] | None = None,
+    annotation: str | None = None,
+) -> Any:
     """Kaplan-Meier curves with 95 % log-log bands, censor ticks and a numbers-at-risk table."""
     from lifelines.plotting import add_at_risk_counts
 
@@ -140,8 +184,9 @@ def plot_km(groups: dict[str, tuple[pd.Series, pd.Series]], *, title: str, xlabe
     for label, (durations, events) in groups.items():
         fitter = km_curve(durations, events, label=f"{label} (n={len(durations)})")
         colour = (colours or {}).get(label)
-        fitter.plot_survival_function(ax=ax, ci_show=True, show_censors=True, color=colour,
-                                      censor_styles={"ms": 5, "marker": "|"})
+        fitter.plot_survival_function(
+            ax=ax, ci_show=True, show_censors=True, color=colour, censor_styles={"ms": 5, "marker": "|"}
+        )
         fitters.append(fitter)
     ax.set(title=title, xlabel=xlabel, ylabel="Probability", ylim=(0, 1.02), xlim=(0, max(at_risk_times)))
     ax.set_xticks(list(at_risk_times))

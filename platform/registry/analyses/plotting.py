@@ -9,8 +9,12 @@ from typing import Any
 __all__ = ["new_figure", "figure_png", "png_data_uri", "THERAPY_COLOURS"]
 
 #: One colour per systemic-therapy group, fixed so every figure uses the same.
-THERAPY_COLOURS = {"SABR alone": "#1b9e77", "SABR + TKI": "#d95f02", "SABR + ICI": "#7570b3",
-                   "SABR + TKI + ICI": "#e7298a"}
+THERAPY_COLOURS = {
+    "SABR alone": "#1b9e77",
+    "SABR + TKI": "#d95f02",
+    "SABR + ICI": "#7570b3",
+    "SABR + TKI + ICI": "#e7298a",
+}
 
 
 def new_figure(width: float = 7.0, height: float = 4.5) -> tuple[Any, Any]:

@@ -47,23 +47,43 @@ def score_by_month(scores: pd.DataFrame, alpha: float = 0.05, max_visit: int = 2
         mean, low, high = _mean_ci(group["AVAL"], alpha)
         change = group["CHG"].dropna()
         c_mean, c_low, c_high = _mean_ci(change, alpha)
-        rows.append({"month": int(month), "n": int(group["AVAL"].count()), "mean": mean, "ci_low": low,
-                     "ci_high": high, "n_change": int(change.count()), "mean_change": c_mean,
-                     "change_ci_low": c_low, "change_ci_high": c_high})
+        rows.append(
+            {
+                "month": int(month),
+                "n": int(group["AVAL"].count()),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n_change": int(change.count()),
+                "mean_change": c_mean,
+                "change_ci_low": c_low,
+                "change_ci_high": c_high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def plot_score_by_month(summary: pd.DataFrame, *, title: str, ylabel: str, limits: tuple[float, float]) -> Any:
+def plot_score_by_month(
+    summary: pd.DataFrame, *, title: str, ylabel: str, limits: tuple[float, float]
+) -> Any:
     """Mean score per month with its 95 % CI (left) and mean change from baseline (right)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 4), dpi=110, layout="constrained")
     left, right = figure.subplots(1, 2)
-    for ax, mean, low, high, label in ((left, "mean", "ci_low", "ci_high", ylabel),
-                                       (right, "mean_change", "change_ci_low", "change_ci_high",
-                                        "change from baseline (visit 0)")):
-        ax.errorbar(summary["month"], summary[mean], yerr=[summary[mean] - summary[low], summary[high] - summary[mean]],
-                    fmt="o-", ms=3, capsize=2, color="#2166ac")
+    for ax, mean, low, high, label in (
+        (left, "mean", "ci_low", "ci_high", ylabel),
+        (right, "mean_change", "change_ci_low", "change_ci_high", "change from baseline (visit 0)"),
+    ):
+        ax.errorbar(
+            summary["month"],
+            summary[mean],
+            yerr=[summary[mean] - summary[low], summary[high] - summary[mean]],
+            fmt="o-",
+            ms=3,
+            capsize=2,
+            color="#2166ac",
+        )
         ax.set(xlabel="Month after first SABR fraction", ylabel=label)
         ax.grid(alpha=0.3)
     left.set_ylim(*limits)

@@ -54,9 +54,15 @@ def _dummies(values: pd.Series, reference: str, prefix: str) -> pd.DataFrame:
     return dummies.drop(columns=[f"{prefix}={reference}"], errors="ignore")
 
 
-def subgroup_hazard_ratios(frame: pd.DataFrame, subgroups: Sequence[tuple[str, str, str]] = SUBGROUPS, *,
-                           duration: str = "AVAL", event: str = "EVENT", exposure: str = "ANYSYST",
-                           alpha: float = 0.05) -> pd.DataFrame:
+def subgroup_hazard_ratios(
+    frame: pd.DataFrame,
+    subgroups: Sequence[tuple[str, str, str]] = SUBGROUPS,
+    *,
+    duration: str = "AVAL",
+    event: str = "EVENT",
+    exposure: str = "ANYSYST",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Hazard ratio per subgroup level with heterogeneity and interaction p-values.
 
     Parameters
@@ -97,19 +103,31 @@ def subgroup_hazard_ratios(frame: pd.DataFrame, subgroups: Sequence[tuple[str, s
                 full = _fit(data, [*names, exposure, *interactions], duration, event)
                 lr = 2.0 * (full.log_likelihood_ - main.log_likelihood_)
                 p_int = float(stats.chi2.sf(max(lr, 0.0), len(interactions)))
-        except Exception as exc:  # noqa: BLE001 - a degenerate subgroup must not stop the report
+        except Exception as exc:
             logger.warning("subgroup %s: Cox model not estimable (%s)", column, exc)
         for level in levels:
             members = frame[frame[column].astype(str) == level]
-            row = {"variable": column, "label": label, "level": level, "n": len(members),
-                   "events": int(members[event].sum()), "hr": 1.0 if level == reference else np.nan,
-                   "ci_low": np.nan, "ci_high": np.nan, "p_heterogeneity": p_het, "p_interaction": p_int}
+            row = {
+                "variable": column,
+                "label": label,
+                "level": level,
+                "n": len(members),
+                "events": int(members[event].sum()),
+                "hr": 1.0 if level == reference else np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "p_heterogeneity": p_het,
+                "p_interaction": p_int,
+            }
             name = f"{column}={level}"
             if fitted is not None and name in fitted.params_.index and row["events"] > 0:
                 beta, se = float(fitted.params_[name]), float(fitted.standard_errors_[name])
                 if np.isfinite(se) and se < 10:
-                    row.update(hr=float(np.exp(beta)), ci_low=float(np.exp(beta - z * se)),
-                               ci_high=float(np.exp(beta + z * se)))
+                    row.update(
+                        hr=float(np.exp(beta)),
+                        ci_low=float(np.exp(beta - z * se)),
+                        ci_high=float(np.exp(beta + z * se)),
+                    )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -133,8 +151,15 @@ def plot_forest(table: pd.DataFrame, *, title: str) -> Any:
             labels.append(f"   {row['level']} ({row['events']}/{row['n']})")
             ticks.append(y)
             if np.isfinite(row["ci_low"]):
-                ax.errorbar(row["hr"], y, xerr=[[row["hr"] - row["ci_low"]], [row["ci_high"] - row["hr"]]],
-                            fmt="s", color="#2166ac", ms=5, capsize=2)
+                ax.errorbar(
+                    row["hr"],
+                    y,
+                    xerr=[[row["hr"] - row["ci_low"]], [row["ci_high"] - row["hr"]]],
+                    fmt="s",
+                    color="#2166ac",
+                    ms=5,
+                    capsize=2,
+                )
             elif row["hr"] == 1.0:
                 ax.plot(1.0, y, "D", color="grey", ms=4)
             y -= 1

@@ -35,22 +35,38 @@ def plot_swimmer(adsl: pd.DataFrame, courses: pd.DataFrame, *, max_patients: int
         for start in starts.get(row["USUBJID"], []):
             ax.plot((start - row["TRTSDT"]).days / DAYS_PER_MONTH, y, ">", color="black", ms=3)
         if pd.notna(row["PROGDT"]):
-            ax.plot((row["PROGDT"] - row["TRTSDT"]).days / DAYS_PER_MONTH, y, "o",
-                    color=_PROGRESSION_COLOURS.get(row["PROGTYPE"], "red"), ms=4)
+            ax.plot(
+                (row["PROGDT"] - row["TRTSDT"]).days / DAYS_PER_MONTH,
+                y,
+                "o",
+                color=_PROGRESSION_COLOURS.get(row["PROGTYPE"], "red"),
+                ms=4,
+            )
         if row["DTHFL"]:
             ax.plot(row["OSMO"], y, "x", color="black", ms=5)
         elif row["EOSSTT"] == "ongoing":
-            ax.annotate("", xy=(row["OSMO"] + 0.8, y), xytext=(row["OSMO"], y),
-                        arrowprops={"arrowstyle": "->", "lw": 0.6})
+            ax.annotate(
+                "",
+                xy=(row["OSMO"] + 0.8, y),
+                xytext=(row["OSMO"], y),
+                arrowprops={"arrowstyle": "->", "lw": 0.6},
+            )
     from matplotlib.patches import Patch
 
     handles: list[Any] = [Patch(color=c, label=label) for label, c in THERAPY_COLOURS.items()]
-    handles += [ax.plot([], [], "o", color=c, label=f"progression: {kind}")[0] for kind, c in _PROGRESSION_COLOURS.items()]
-    handles += [ax.plot([], [], "x", color="black", label="death")[0],
-                ax.plot([], [], ">", color="black", label="SABR course")[0]]
+    handles += [
+        ax.plot([], [], "o", color=c, label=f"progression: {kind}")[0]
+        for kind, c in _PROGRESSION_COLOURS.items()
+    ]
+    handles += [
+        ax.plot([], [], "x", color="black", label="death")[0],
+        ax.plot([], [], ">", color="black", label="SABR course")[0],
+    ]
     ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.set_yticks(range(len(shown)))
     ax.set_yticklabels(shown["USUBJID"], fontsize=5)
     suffix = "" if len(shown) == len(adsl) else f" ({len(shown)} longest of {len(adsl)})"
-    ax.set(xlabel="Months from first SABR fraction", title=f"Patient timelines{suffix}", ylim=(-1, len(shown)))
+    ax.set(
+        xlabel="Months from first SABR fraction", title=f"Patient timelines{suffix}", ylim=(-1, len(shown))
+    )
     return figure

@@ -63,7 +63,9 @@ def toxicity_summary(ae: pd.DataFrame, n_patients: int) -> pd.DataFrame:
     (``acute``/``late``: patients with the term in that phase).
     """
     worst = max_grade_per_patient(ae)
-    table = worst.pivot_table(index="AEDECOD", columns="AETOXGR", values="USUBJID", aggfunc="count", fill_value=0)
+    table = worst.pivot_table(
+        index="AEDECOD", columns="AETOXGR", values="USUBJID", aggfunc="count", fill_value=0
+    )
     table = table.reindex(columns=range(1, 6), fill_value=0)
     table.columns = [f"grade_{grade}" for grade in table.columns]
     table.insert(0, "any_grade", table.sum(axis=1))
@@ -76,7 +78,9 @@ def toxicity_summary(ae: pd.DataFrame, n_patients: int) -> pd.DataFrame:
     return table.sort_values(["any_grade", "term"], ascending=[False, True], ignore_index=True)
 
 
-def grade3plus(ae: pd.DataFrame, patients: pd.Series, *, phase: str | None = None, alpha: float = 0.05) -> Proportion:
+def grade3plus(
+    ae: pd.DataFrame, patients: pd.Series, *, phase: str | None = None, alpha: float = 0.05
+) -> Proportion:
     """Patients (of ``patients``) with any grade >= 3 event, with the exact CI."""
     worst = max_grade_per_patient(ae, phase=phase)
     severe = set(worst.loc[worst["AETOXGR"] >= 3, "USUBJID"]) & set(patients)

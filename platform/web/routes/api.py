@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from sabrkit.biobank.load import accession_sample
 from sabrkit.db.database import Database
 from sabrkit.web import queries
 from sabrkit.web.accounts import CurrentUser
-from sabrkit.biobank.load import accession_sample
 from sabrkit.web.roles import can
 from sabrkit.web.security import get_db, require
 
@@ -67,8 +67,19 @@ class Use(BaseModel):
 class RegistryEntry(BaseModel):
     """Records of one or more kinds (``visit``, ``ae``, ``assessment`` ...), as the CLI enters them."""
 
-    entries: dict[str, dict[str, Any] | list[dict[str, Any]]] = Field(examples=[{"visit": {
-        "study_id": "SABR-RCC-001", "visit_number": 3, "visit_date": "2025-03-01", "vrs_pain": 1, "tess_score": 52}}])
+    entries: dict[str, dict[str, Any] | list[dict[str, Any]]] = Field(
+        examples=[
+            {
+                "visit": {
+                    "study_id": "SABR-RCC-001",
+                    "visit_number": 3,
+                    "visit_date": "2025-03-01",
+                    "vrs_pain": 1,
+                    "tess_score": 52,
+                }
+            }
+        ]
+    )
     reason: str | None = None
 
 
@@ -94,25 +105,34 @@ def me(user: CurrentUser = Depends(READ)) -> dict[str, Any]:
 def find(code: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> dict[str, Any]:
     """Resolve a scanned code: sample, patient or box, or candidates starting with it."""
     found = queries.find_code(db, code)
-    return {"kind": found.kind, "code": found.code, "target": found.target, "candidates": list(found.candidates)}
+    return {
+        "kind": found.kind,
+        "code": found.code,
+        "target": found.target,
+        "candidates": list(found.candidates),
+    }
 
 
 @router.get("/samples/{accession_id}")
-def sample(accession_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> dict[str, Any]:
+def sample(
+    accession_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> dict[str, Any]:
     """A scanned sample: type, study ID, timepoint, status, amount left and location (one query set)."""
     return queries.sample_summary(db, accession_id)
 
 
 @router.get("/samples/{accession_id}/detail")
-def sample_detail(accession_id: str, user: CurrentUser = Depends(READ),
-                  db: Database = Depends(get_db)) -> dict[str, Any]:
+def sample_detail(
+    accession_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> dict[str, Any]:
     """A sample in full: every column, location, freeze-thaw count, lineage and chain of custody."""
     return _json(queries.sample_detail(db, accession_id))
 
 
 @router.get("/samples")
-def samples(q: str = "", location: str = "", user: CurrentUser = Depends(READ),
-            db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+def samples(
+    q: str = "", location: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> list[dict[str, Any]]:
     """Samples whose accession or study ID starts with ``q``, or stored at/below ``location``."""
     from sabrkit.biobank import find_samples
 
@@ -122,15 +142,21 @@ def samples(q: str = "", location: str = "", user: CurrentUser = Depends(READ),
 
 
 @router.post("/samples", status_code=201)
-def accession(body: Accession, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)) -> dict[str, str]:
+def accession(
+    body: Accession, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, str]:
     """Accession one specimen; returns its accession ID."""
-    return {"accession_id": accession_sample(db, body.model_dump(exclude_none=True), operator=user.username,
-                                             label="request")}
+    return {
+        "accession_id": accession_sample(
+            db, body.model_dump(exclude_none=True), operator=user.username, label="request"
+        )
+    }
 
 
 @router.post("/samples/{accession_id}/aliquots", status_code=201)
-def aliquots(accession_id: str, body: Aliquots, user: CurrentUser = Depends(LAB),
-             db: Database = Depends(get_db)) -> dict[str, list[str]]:
+def aliquots(
+    accession_id: str, body: Aliquots, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, list[str]]:
     """Split aliquots off a sample (never more than it has left)."""
     from sabrkit.biobank import aliquot_sample
 
@@ -138,8 +164,9 @@ def aliquots(accession_id: str, body: Aliquots, user: CurrentUser = Depends(LAB)
 
 
 @router.post("/samples/{accession_id}/place")
-def place(accession_id: str, body: Placement, user: CurrentUser = Depends(LAB),
-          db: Database = Depends(get_db)) -> dict[str, str]:
+def place(
+    accession_id: str, body: Placement, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, str]:
     """Store a sample in a free position (409 "position occupied" when taken)."""
     from sabrkit.biobank import place_sample
 
@@ -147,17 +174,23 @@ def place(accession_id: str, body: Placement, user: CurrentUser = Depends(LAB),
 
 
 @router.post("/samples/{accession_id}/move")
-def move(accession_id: str, body: Placement, user: CurrentUser = Depends(LAB),
-         db: Database = Depends(get_db)) -> dict[str, str]:
+def move(
+    accession_id: str, body: Placement, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, str]:
     """Move a stored sample to a free position."""
     from sabrkit.biobank import move_sample
 
-    return {"location": move_sample(db, accession_id, body.box, body.position, operator=user.username,
-                                    reason=body.reason)}
+    return {
+        "location": move_sample(
+            db, accession_id, body.box, body.position, operator=user.username, reason=body.reason
+        )
+    }
 
 
 @router.post("/samples/{accession_id}/thaw")
-def thaw(accession_id: str, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)) -> dict[str, int]:
+def thaw(
+    accession_id: str, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, int]:
     """Thaw a stored sample; returns its freeze-thaw count."""
     from sabrkit.biobank import thaw_sample
 
@@ -165,18 +198,23 @@ def thaw(accession_id: str, user: CurrentUser = Depends(LAB), db: Database = Dep
 
 
 @router.post("/samples/{accession_id}/consume")
-def consume(accession_id: str, body: Use, user: CurrentUser = Depends(LAB),
-            db: Database = Depends(get_db)) -> dict[str, float]:
+def consume(
+    accession_id: str, body: Use, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, float]:
     """Use (part of) a sample up; returns what is left."""
     from sabrkit.biobank import consume_sample
 
-    return {"remaining": consume_sample(db, accession_id, amount=body.amount, operator=user.username,
-                                        reason=body.reason)}
+    return {
+        "remaining": consume_sample(
+            db, accession_id, amount=body.amount, operator=user.username, reason=body.reason
+        )
+    }
 
 
 @router.post("/samples/{accession_id}/dispose")
-def dispose(accession_id: str, body: Use, user: CurrentUser = Depends(LAB),
-            db: Database = Depends(get_db)) -> dict[str, str]:
+def dispose(
+    accession_id: str, body: Use, user: CurrentUser = Depends(LAB), db: Database = Depends(get_db)
+) -> dict[str, str]:
     """Destroy a sample."""
     from sabrkit.biobank import dispose_sample
 
@@ -201,13 +239,17 @@ def box(box_path: str, user: CurrentUser = Depends(READ), db: Database = Depends
 
 
 @router.get("/patients")
-def patients(q: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+def patients(
+    q: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> list[dict[str, Any]]:
     """Patients by study-ID prefix (coordinators: also by hospital number or family name; never returned)."""
     return _json(queries.patients(db, q, with_identifiers=can(user.role, "read_identifiers")))
 
 
 @router.get("/patients/{study_id}")
-def patient(study_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> dict[str, Any]:
+def patient(
+    study_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> dict[str, Any]:
     """A patient's registry record (identifiers only for roles that may read them)."""
     detail = queries.patient_detail(db, study_id)
     if can(user.role, "read_identifiers"):
@@ -216,17 +258,25 @@ def patient(study_id: str, user: CurrentUser = Depends(READ), db: Database = Dep
 
 
 @router.post("/registry", status_code=201)
-def record(body: RegistryEntry, user: CurrentUser = Depends(REGISTRY), db: Database = Depends(get_db)) -> dict[str, Any]:
+def record(
+    body: RegistryEntry, user: CurrentUser = Depends(REGISTRY), db: Database = Depends(get_db)
+) -> dict[str, Any]:
     """Enter registry records (``visit``, ``ae``, ``assessment``, ``progression`` ...) in one transaction."""
     from sabrkit.registry.capture import record as record_entries
 
     if "identifiers" in body.entries and not can(user.role, "read_identifiers"):
         from sabrkit.web.errors import AccessDeniedError
 
-        raise AccessDeniedError(f"{user.username} ({user.role}) may not enter identifiers; rule: the key table is "
-                                "the coordinators'; fix: leave 'identifiers' out")
-    summary = record_entries(db, body.entries, actor=user.username,
-                             reason=body.reason or f"entered through the API by {user.username}")
+        raise AccessDeniedError(
+            f"{user.username} ({user.role}) may not enter identifiers; rule: the key table is "
+            "the coordinators'; fix: leave 'identifiers' out"
+        )
+    summary = record_entries(
+        db,
+        body.entries,
+        actor=user.username,
+        reason=body.reason or f"entered through the API by {user.username}",
+    )
     return {"counts": summary.counts}
 
 
@@ -236,12 +286,22 @@ def ctcae_terms(q: str = "", user: CurrentUser = Depends(READ)) -> list[dict[str
     the grades each allows and its MedDRA code (at most 50)."""
     from sabrkit.registry.ctcae import terms_for_entry
 
-    return [{"term": t.term, "soc": t.soc, "grades": list(t.allowed_grades), "meddra_code": t.meddra_code,
-             "frequent": t.frequent} for t in terms_for_entry(q, limit=50)]
+    return [
+        {
+            "term": t.term,
+            "soc": t.soc,
+            "grades": list(t.allowed_grades),
+            "meddra_code": t.meddra_code,
+            "frequent": t.frequent,
+        }
+        for t in terms_for_entry(q, limit=50)
+    ]
 
 
 @router.get("/dashboard")
-def dashboard(request: Request, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> dict[str, Any]:
+def dashboard(
+    request: Request, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> dict[str, Any]:
     """Cohort summary: enrolment against the target, follow-up completeness, KM landmarks, toxicity."""
     return request.app.state.dashboard.dashboard(db).as_dict()
 
@@ -253,6 +313,8 @@ def inventory(user: CurrentUser = Depends(READ), db: Database = Depends(get_db))
 
 
 @router.get("/quality")
-def quality(request: Request, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> list[dict[str, str]]:
+def quality(
+    request: Request, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> list[dict[str, str]]:
     """The data-quality queue (missing and out-of-window visits, AEs without grade ...)."""
     return request.app.state.dashboard.dashboard(db).queries

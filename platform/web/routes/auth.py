@@ -44,13 +44,29 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request, *, next_path: str, status_code: int = 200, error: Any = None,
-                username: str = "") -> Any:
+def _login_page(
+    request: Request, *, next_path: str, status_code: int = 200, error: Any = None, username: str = ""
+) -> Any:
     token = new_login_csrf()
-    response = render(request, "login.html", None, status_code=status_code, error=error, csrf_token=token,
-                      next_path=next_path, username=username, title="Log in")
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login",
-                        secure=request.app.state.web_settings.cookie_secure)
+    response = render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        error=error,
+        csrf_token=token,
+        next_path=next_path,
+        username=username,
+        title="Log in",
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+        secure=request.app.state.web_settings.cookie_secure,
+    )
     return response
 
 
@@ -62,30 +78,55 @@ def login_form(request: Request, next: str = "/", user: CurrentUser | None = Dep
 
 
 @router.post("/login")
-def login(request: Request, form: FormFields = Depends(check_login_csrf), db: Database = Depends(get_db),
-          settings: WebSettings = Depends(get_web_settings)) -> Any:
+def login(
+    request: Request,
+    form: FormFields = Depends(check_login_csrf),
+    db: Database = Depends(get_db),
+    settings: WebSettings = Depends(get_web_settings),
+) -> Any:
     username = (form.get("username") or "").strip()
     next_path = _safe_next(form.get("next"))
     try:
-        user_id, name = authenticate(db, username, form.get("password") or "", client_address(request), settings)
+        user_id, name = authenticate(
+            db, username, form.get("password") or "", client_address(request), settings
+        )
     except LoginError as exc:
-        return _login_page(request, next_path=next_path, status_code=error_status(exc) if error_status(exc) == 429
-                           else 401, error=exc, username=username)
+        return _login_page(
+            request,
+            next_path=next_path,
+            status_code=error_status(exc) if error_status(exc) == 429 else 401,
+            error=exc,
+            username=username,
+        )
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         close_session(db, old)
         request.app.state.session_cache.clear()
-    token = open_session(db, user_id, lifetime=timedelta(hours=settings.session_hours),
-                         client_address=client_address(request), actor=name)
+    token = open_session(
+        db,
+        user_id,
+        lifetime=timedelta(hours=settings.session_hours),
+        client_address=client_address(request),
+        actor=name,
+    )
     response = redirect(next_path)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
-                        samesite="lax", secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, user: CurrentUser = Depends(require("read")), db: Database = Depends(get_db)) -> Any:
+def logout(
+    request: Request, user: CurrentUser = Depends(require("read")), db: Database = Depends(get_db)
+) -> Any:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         close_session(db, token)
@@ -101,19 +142,36 @@ def account(request: Request, user: CurrentUser = Depends(current_user)) -> Any:
 
 
 @router.post("/account/password")
-def change_password(request: Request, user: CurrentUser = Depends(require("read")),
-                    form: FormFields = Depends(form_fields), db: Database = Depends(get_db),
-                    settings: WebSettings = Depends(get_web_settings)) -> Any:
+def change_password(
+    request: Request,
+    user: CurrentUser = Depends(require("read")),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+    settings: WebSettings = Depends(get_web_settings),
+) -> Any:
     try:
         authenticate(db, user.username, form.get("current_password") or "", client_address(request), settings)
         if (form.get("new_password") or "") != (form.get("repeat_password") or ""):
-            return render(request, "account.html", user, status_code=422, error="the two new passwords differ",
-                          title="My account")
-        set_password(db, user.username, form.get("new_password") or "", actor=user.username,
-                     reason="password changed by its owner")
+            return render(
+                request,
+                "account.html",
+                user,
+                status_code=422,
+                error="the two new passwords differ",
+                title="My account",
+            )
+        set_password(
+            db,
+            user.username,
+            form.get("new_password") or "",
+            actor=user.username,
+            reason="password changed by its owner",
+        )
         request.app.state.session_cache.clear()
     except SabrkitError as exc:
-        return render(request, "account.html", user, status_code=error_status(exc), error=exc, title="My account")
+        return render(
+            request, "account.html", user, status_code=error_status(exc), error=exc, title="My account"
+        )
     response = redirect("/login", "Password changed: log in with the new one.")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -35,73 +35,156 @@ def _record(db: Database, user: CurrentUser, table: str, row_key: str) -> dict[s
     if table == "patient_identifiers" and not can(user.role, "read_identifiers"):
         from sabrkit.web.errors import AccessDeniedError
 
-        raise AccessDeniedError(format_problem(f"{user.username} ({user.role}) correcting the key table",
-                                               "only coordinators read or change direct identifiers",
-                                               "ask a coordinator"))
+        raise AccessDeniedError(
+            format_problem(
+                f"{user.username} ({user.role}) correcting the key table",
+                "only coordinators read or change direct identifiers",
+                "ask a coordinator",
+            )
+        )
     return queries.registry_record(db, table, row_key)
 
 
-def _page(request: Request, user: CurrentUser, record: dict[str, Any], values: dict[str, str], *,
-          status_code: int = 200, error: Any = None) -> Any:
+def _page(
+    request: Request,
+    user: CurrentUser,
+    record: dict[str, Any],
+    values: dict[str, str],
+    *,
+    status_code: int = 200,
+    error: Any = None,
+) -> Any:
     from sabrkit.registry.ctcae import terms_for_entry
     from sabrkit.registry.rules import latest_allowed_date
 
-    fields = [{"name": name, "label": field_label(name), "kind": kind, "fixed": name in _FIXED,
-               "value": values.get(name, record["values"].get(name, ""))}
-              for name, kind in record["fields"].items()]
-    terms = [{"term": t.term, "grades": list(t.allowed_grades)} for t in terms_for_entry()] \
-        if "term" in record["fields"] else []
-    return render(request, "correct.html", user, record=record, fields=fields, reason=values.get("reason", ""),
-                  ctcae_terms=terms, today=latest_allowed_date().isoformat(), status_code=status_code, error=error,
-                  title=f"Correct {record['label']}")
+    fields = [
+        {
+            "name": name,
+            "label": field_label(name),
+            "kind": kind,
+            "fixed": name in _FIXED,
+            "value": values.get(name, record["values"].get(name, "")),
+        }
+        for name, kind in record["fields"].items()
+    ]
+    terms = (
+        [{"term": t.term, "grades": list(t.allowed_grades)} for t in terms_for_entry()]
+        if "term" in record["fields"]
+        else []
+    )
+    return render(
+        request,
+        "correct.html",
+        user,
+        record=record,
+        fields=fields,
+        reason=values.get("reason", ""),
+        ctcae_terms=terms,
+        today=latest_allowed_date().isoformat(),
+        status_code=status_code,
+        error=error,
+        title=f"Correct {record['label']}",
+    )
 
 
 @router.get("/registry/correct/{table}/{row_key}")
-def correct_form(request: Request, table: str, row_key: str, user: CurrentUser = Depends(WRITE),
-                 db: Database = Depends(get_db)) -> Any:
+def correct_form(
+    request: Request,
+    table: str,
+    row_key: str,
+    user: CurrentUser = Depends(WRITE),
+    db: Database = Depends(get_db),
+) -> Any:
     return _page(request, user, _record(db, user, table, row_key), {})
 
 
 @router.post("/registry/correct/{table}/{row_key}")
-def correct(request: Request, table: str, row_key: str, user: CurrentUser = Depends(WRITE),
-            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def correct(
+    request: Request,
+    table: str,
+    row_key: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.registry.capture import correct as correct_row
 
     record = _record(db, user, table, row_key)
-    typed = {name: (form.get(name) or "").strip() for name in record["fields"] if name not in _FIXED and name in form}
+    typed = {
+        name: (form.get(name) or "").strip()
+        for name in record["fields"]
+        if name not in _FIXED and name in form
+    }
     changes = {name: value for name, value in typed.items() if value != record["values"].get(name, "")}
     reason = form.text("reason") or ""
     try:
         if not changes:
-            raise ValidationError(format_problem("no value changed", "a correction changes at least one value",
-                                                 "edit a value, or go back"))
+            raise ValidationError(
+                format_problem(
+                    "no value changed", "a correction changes at least one value", "edit a value, or go back"
+                )
+            )
         if not reason:
-            raise ValidationError(format_problem("no reason", "every correction needs a reason (audit log)",
-                                                 "type why, e.g. 'source document checked: VRS was 2'"), field="reason")
+            raise ValidationError(
+                format_problem(
+                    "no reason",
+                    "every correction needs a reason (audit log)",
+                    "type why, e.g. 'source document checked: VRS was 2'",
+                ),
+                field="reason",
+            )
         correct_row(db, table, row_key, changes, reason=reason, actor=user.username)
     except SabrkitError as exc:
-        return _page(request, user, record, {**typed, "reason": reason}, status_code=error_status(exc), error=exc)
-    what = ", ".join(f"{field_label(k)} {record['values'].get(k) or '–'} -> {v or '–'}" for k, v in changes.items())
+        return _page(
+            request, user, record, {**typed, "reason": reason}, status_code=error_status(exc), error=exc
+        )
+    what = ", ".join(
+        f"{field_label(k)} {record['values'].get(k) or '–'} -> {v or '–'}" for k, v in changes.items()
+    )
     return redirect(f"/registry/patients/{quote(record['study_id'])}", f"Corrected {record['label']}: {what}")
 
 
 @router.post("/registry/delete/{table}/{row_key}")
-def delete(request: Request, table: str, row_key: str, user: CurrentUser = Depends(WRITE),
-           form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def delete(
+    request: Request,
+    table: str,
+    row_key: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.registry.capture import delete as delete_row
 
     record = _record(db, user, table, row_key)
     reason = form.text("reason") or ""
     if form.get("confirmed") != "yes" or not reason:
-        error = None if form.get("confirmed") != "yes" else ValidationError(format_problem(
-            "no reason", "a deletion needs a reason (audit log)", "type why the record goes"), field="reason")
-        return render(request, "confirm.html", user, title=f"Delete {record['label']}?",
-                      question=f"Delete {record['label']} of {record['study_id']}?",
-                      details=[f"{field_label(k)}: {v}" for k, v in record["values"].items() if v != ""],
-                      consequence="The record leaves the registry; the audit log keeps its last values and your reason.",
-                      action=f"/registry/delete/{quote(table)}/{quote(row_key)}", button="Delete", danger=True,
-                      reason=reason, needs_reason=True, back=f"/registry/patients/{quote(record['study_id'])}",
-                      error=error, status_code=422 if error else 200)
+        error = (
+            None
+            if form.get("confirmed") != "yes"
+            else ValidationError(
+                format_problem(
+                    "no reason", "a deletion needs a reason (audit log)", "type why the record goes"
+                ),
+                field="reason",
+            )
+        )
+        return render(
+            request,
+            "confirm.html",
+            user,
+            title=f"Delete {record['label']}?",
+            question=f"Delete {record['label']} of {record['study_id']}?",
+            details=[f"{field_label(k)}: {v}" for k, v in record["values"].items() if v != ""],
+            consequence="The record leaves the registry; the audit log keeps its last values and your reason.",
+            action=f"/registry/delete/{quote(table)}/{quote(row_key)}",
+            button="Delete",
+            danger=True,
+            reason=reason,
+            needs_reason=True,
+            back=f"/registry/patients/{quote(record['study_id'])}",
+            error=error,
+            status_code=422 if error else 200,
+        )
     try:
         delete_row(db, table, row_key, reason=reason, actor=user.username)
     except SabrkitError as exc:

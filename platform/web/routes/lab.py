@@ -26,12 +26,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from sabrkit.biobank.load import accession_sample
+from sabrkit.biobank.samples import SampleIntake
 from sabrkit.db.database import Database
 from sabrkit.errors import SabrkitError, ValidationError, format_problem
 from sabrkit.web import queries
 from sabrkit.web.accounts import CurrentUser
-from sabrkit.biobank.load import accession_sample
-from sabrkit.biobank.samples import SampleIntake
 from sabrkit.web.rendering import error_status, redirect, render
 from sabrkit.web.security import FormFields, form_fields, get_db, require
 
@@ -49,8 +49,11 @@ def _amounts(text: str | None) -> list[float]:
     try:
         return [float(part) for part in parts]
     except ValueError:
-        raise ValidationError(format_problem(f"aliquot amounts {text!r}", "numbers separated by commas or spaces",
-                                             "e.g. 0.5, 0.5, 0.5")) from None
+        raise ValidationError(
+            format_problem(
+                f"aliquot amounts {text!r}", "numbers separated by commas or spaces", "e.g. 0.5, 0.5, 0.5"
+            )
+        ) from None
 
 
 def _number(text: str | None, name: str) -> float | None:
@@ -59,11 +62,15 @@ def _number(text: str | None, name: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise ValidationError(format_problem(f"{name} {text!r}", "a number", "type a number such as 0.5")) from None
+        raise ValidationError(
+            format_problem(f"{name} {text!r}", "a number", "type a number such as 0.5")
+        ) from None
 
 
 @router.get("/find")
-def find(request: Request, code: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)) -> Any:
+def find(
+    request: Request, code: str = "", user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> Any:
     if not code.strip():
         return render(request, "find.html", user, found=None, code="", title="Scan or type a code")
     found = queries.find_code(db, code)
@@ -73,26 +80,58 @@ def find(request: Request, code: str = "", user: CurrentUser = Depends(READ), db
 
 
 @router.get("/lab")
-def lab_home(request: Request, q: str = "", status: str = "received", page: int = 1, user: CurrentUser = Depends(WRITE),
-             db: Database = Depends(get_db)) -> Any:
+def lab_home(
+    request: Request,
+    q: str = "",
+    status: str = "received",
+    page: int = 1,
+    user: CurrentUser = Depends(WRITE),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank.vocabulary import SAMPLE_STATUSES
 
     listed = queries.sample_list(db, q, status=status, page=page)
-    return render(request, "lab_home.html", user, listed=listed, q=q, status=status, statuses=SAMPLE_STATUSES,
-                  boxes=queries.boxes(db), title="Lab bench")
+    return render(
+        request,
+        "lab_home.html",
+        user,
+        listed=listed,
+        q=q,
+        status=status,
+        statuses=SAMPLE_STATUSES,
+        boxes=queries.boxes(db),
+        title="Lab bench",
+    )
 
 
-def _accession_page(request: Request, user: CurrentUser, values: dict[str, Any], *, status_code: int = 200,
-                    error: Any = None, duplicates: list[str] | None = None) -> Any:
+def _accession_page(
+    request: Request,
+    user: CurrentUser,
+    values: dict[str, Any],
+    *,
+    status_code: int = 200,
+    error: Any = None,
+    duplicates: list[str] | None = None,
+) -> Any:
     from sabrkit.biobank.sprec import PRIMARY_CONTAINERS, STORAGE_CONTAINERS
     from sabrkit.biobank.vocabulary import PRIMARY_SPECIMEN_TYPES, TIMEPOINTS
     from sabrkit.registry.rules import latest_allowed_date
 
-    return render(request, "accession.html", user, values=values, timepoints=TIMEPOINTS,
-                  specimen_types=PRIMARY_SPECIMEN_TYPES, containers=PRIMARY_CONTAINERS,
-                  storage_containers=STORAGE_CONTAINERS, status_code=status_code, error=error, title="Accession",
-                  duplicates=duplicates or [],
-                  latest_time=f"{latest_allowed_date().isoformat()}T23:59")  # mirrors the no-future-date rule
+    return render(
+        request,
+        "accession.html",
+        user,
+        values=values,
+        timepoints=TIMEPOINTS,
+        specimen_types=PRIMARY_SPECIMEN_TYPES,
+        containers=PRIMARY_CONTAINERS,
+        storage_containers=STORAGE_CONTAINERS,
+        status_code=status_code,
+        error=error,
+        title="Accession",
+        duplicates=duplicates or [],
+        latest_time=f"{latest_allowed_date().isoformat()}T23:59",
+    )  # mirrors the no-future-date rule
 
 
 @router.get("/lab/accession")
@@ -101,8 +140,12 @@ def accession_form(request: Request, study_id: str = "", user: CurrentUser = Dep
 
 
 @router.post("/lab/accession")
-def accession(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
-              db: Database = Depends(get_db)) -> Any:
+def accession(
+    request: Request,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     values = {key: value for key, value in form.items() if key in SampleIntake.model_fields}
     duplicates: list[str] = []
     for key in ("collected_at", "received_at", "processed_at", "frozen_at"):
@@ -111,35 +154,68 @@ def accession(request: Request, user: CurrentUser = Depends(WRITE), form: FormFi
     try:
         duplicates = [] if form.get("confirm_duplicate") == "yes" else queries.same_accession(db, values)
         if duplicates:
-            raise ValidationError(format_problem(
-                f"{', '.join(duplicates)} was already accessioned for this patient, timepoint, specimen type and "
-                "collection minute", "one tube is accessioned once",
-                "open that sample instead, or tick 'second specimen' if this is another tube"), field="collected_at")
+            raise ValidationError(
+                format_problem(
+                    f"{', '.join(duplicates)} was already accessioned for this patient, timepoint, specimen type and "
+                    "collection minute",
+                    "one tube is accessioned once",
+                    "open that sample instead, or tick 'second specimen' if this is another tube",
+                ),
+                field="collected_at",
+            )
         accession_id = accession_sample(db, values, operator=user.username)
     except SabrkitError as exc:
-        return _accession_page(request, user, values, status_code=error_status(exc), error=exc,
-                               duplicates=duplicates if isinstance(exc, ValidationError) else [])
+        return _accession_page(
+            request,
+            user,
+            values,
+            status_code=error_status(exc),
+            error=exc,
+            duplicates=duplicates if isinstance(exc, ValidationError) else [],
+        )
     return redirect(_sample_url(accession_id), f"Accessioned {accession_id}. Print its label, then store it.")
 
 
-def _sample_page(request: Request, user: CurrentUser, db: Database, accession_id: str, *, status_code: int = 200,
-                 error: Any = None) -> Any:
+def _sample_page(
+    request: Request,
+    user: CurrentUser,
+    db: Database,
+    accession_id: str,
+    *,
+    status_code: int = 200,
+    error: Any = None,
+) -> Any:
     from sabrkit.biobank.vocabulary import USABLE_STATUSES
 
     detail = queries.sample_detail(db, accession_id)
-    return render(request, "sample.html", user, status_code=status_code, error=error, boxes=queries.boxes(db),
-                  usable_statuses=USABLE_STATUSES,
-                  title=f"Sample {detail['sample']['accession_id']}", **detail)
+    return render(
+        request,
+        "sample.html",
+        user,
+        status_code=status_code,
+        error=error,
+        boxes=queries.boxes(db),
+        usable_statuses=USABLE_STATUSES,
+        title=f"Sample {detail['sample']['accession_id']}",
+        **detail,
+    )
 
 
 @router.get("/lab/samples/{accession_id}")
-def sample_page(request: Request, accession_id: str, user: CurrentUser = Depends(READ),
-                db: Database = Depends(get_db)) -> Any:
+def sample_page(
+    request: Request, accession_id: str, user: CurrentUser = Depends(READ), db: Database = Depends(get_db)
+) -> Any:
     return _sample_page(request, user, db, accession_id)
 
 
-def _sample_action(request: Request, user: CurrentUser, db: Database, accession_id: str,
-                   action: Callable[[], str], then: str | None = None) -> Any:
+def _sample_action(
+    request: Request,
+    user: CurrentUser,
+    db: Database,
+    accession_id: str,
+    action: Callable[[], str],
+    then: str | None = None,
+) -> Any:
     try:
         message = action()
     except SabrkitError as exc:
@@ -148,8 +224,13 @@ def _sample_action(request: Request, user: CurrentUser, db: Database, accession_
 
 
 @router.post("/lab/samples/{accession_id}/aliquot")
-def aliquot(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def aliquot(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import aliquot_sample
 
     def action() -> str:
@@ -159,7 +240,9 @@ def aliquot(request: Request, accession_id: str, user: CurrentUser = Depends(WRI
     return _sample_action(request, user, db, accession_id, action)
 
 
-def _store(db: Database, user: CurrentUser, accession_id: str, box: str, position: str, reason: str | None) -> str:
+def _store(
+    db: Database, user: CurrentUser, accession_id: str, box: str, position: str, reason: str | None
+) -> str:
     """Place a sample, or move it when it already has a position elsewhere (same services as the CLI)."""
     from sabrkit.biobank import locate, move_sample, place_sample
     from sabrkit.biobank.storage import parse_position, position_label
@@ -167,92 +250,199 @@ def _store(db: Database, user: CurrentUser, accession_id: str, box: str, positio
     current = locate(db, accession_id)
     target = f"{box.strip('/')}:{position_label(*parse_position(position))}"
     if current is not None and current != target:
-        return "Moved to " + move_sample(db, accession_id, box, position, operator=user.username, reason=reason)
+        return "Moved to " + move_sample(
+            db, accession_id, box, position, operator=user.username, reason=reason
+        )
     return "Stored at " + place_sample(db, accession_id, box, position, operator=user.username)
 
 
 @router.post("/lab/samples/{accession_id}/place")
-def place(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-          form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
-    return _sample_action(request, user, db, accession_id, lambda: _store(
-        db, user, accession_id, form.get("box") or "", form.get("position") or "", form.text("reason")))
+def place(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
+    return _sample_action(
+        request,
+        user,
+        db,
+        accession_id,
+        lambda: _store(
+            db, user, accession_id, form.get("box") or "", form.get("position") or "", form.text("reason")
+        ),
+    )
 
 
-def _confirm(request: Request, user: CurrentUser, db: Database, accession_id: str, action: str, *, question: str,
-             consequence: str, button: str, danger: bool = False, needs_reason: bool = False,
-             carry: dict[str, str] | None = None, reason: str = "", error: Any = None) -> Any:
+def _confirm(
+    request: Request,
+    user: CurrentUser,
+    db: Database,
+    accession_id: str,
+    action: str,
+    *,
+    question: str,
+    consequence: str,
+    button: str,
+    danger: bool = False,
+    needs_reason: bool = False,
+    carry: dict[str, str] | None = None,
+    reason: str = "",
+    error: Any = None,
+) -> Any:
     """The confirmation page of a sample action (re-posts the form with ``confirmed=yes``)."""
     detail = queries.sample_detail(db, accession_id)
     s = detail["sample"]
-    details = [f"{s['specimen_type']} of {s['study_id']}, {s['timepoint']}", f"status: {s['status']}",
-               f"location: {detail['location'] or 'not in storage'}", f"freeze-thaw cycles so far: {detail['freeze_thaw']}"]
-    return render(request, "confirm.html", user, title=question, question=question, details=details,
-                  consequence=consequence, action=f"{_sample_url(accession_id)}/{action}", button=button, danger=danger,
-                  needs_reason=needs_reason, carry=carry or {}, reason=reason, back=_sample_url(accession_id),
-                  error=error, status_code=422 if error else 200)
+    details = [
+        f"{s['specimen_type']} of {s['study_id']}, {s['timepoint']}",
+        f"status: {s['status']}",
+        f"location: {detail['location'] or 'not in storage'}",
+        f"freeze-thaw cycles so far: {detail['freeze_thaw']}",
+    ]
+    return render(
+        request,
+        "confirm.html",
+        user,
+        title=question,
+        question=question,
+        details=details,
+        consequence=consequence,
+        action=f"{_sample_url(accession_id)}/{action}",
+        button=button,
+        danger=danger,
+        needs_reason=needs_reason,
+        carry=carry or {},
+        reason=reason,
+        back=_sample_url(accession_id),
+        error=error,
+        status_code=422 if error else 200,
+    )
 
 
 @router.post("/lab/samples/{accession_id}/thaw")
-def thaw(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-         form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def thaw(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import thaw_sample
 
     if form.get("confirmed") != "yes":
-        return _confirm(request, user, db, accession_id, "thaw", question=f"Thaw {accession_id}?",
-                        consequence="It is taken out and thawed: one more freeze-thaw cycle. Its position stays "
-                                    "reserved; use 'Return to freezer' to put it back.", button="Thaw")
-    return _sample_action(request, user, db, accession_id, lambda: (
-        f"Thawed: freeze-thaw cycle {thaw_sample(db, accession_id, operator=user.username)}"))
+        return _confirm(
+            request,
+            user,
+            db,
+            accession_id,
+            "thaw",
+            question=f"Thaw {accession_id}?",
+            consequence="It is taken out and thawed: one more freeze-thaw cycle. Its position stays "
+            "reserved; use 'Return to freezer' to put it back.",
+            button="Thaw",
+        )
+    return _sample_action(
+        request,
+        user,
+        db,
+        accession_id,
+        lambda: f"Thawed: freeze-thaw cycle {thaw_sample(db, accession_id, operator=user.username)}",
+    )
 
 
 @router.post("/lab/samples/{accession_id}/return")
-def return_to_freezer(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-                      db: Database = Depends(get_db)) -> Any:
+def return_to_freezer(
+    request: Request, accession_id: str, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)
+) -> Any:
     """Put a thawed sample back into the position it kept (the CLI's ``biobank place`` to its own position)."""
     from sabrkit.biobank import locate, place_sample
 
     def action() -> str:
         location = locate(db, accession_id)
         if not location:
-            raise ValidationError(format_problem(f"{accession_id} has no reserved position",
-                                                 "'return to freezer' puts a thawed sample back where it was",
-                                                 "store it on a box map instead"))
+            raise ValidationError(
+                format_problem(
+                    f"{accession_id} has no reserved position",
+                    "'return to freezer' puts a thawed sample back where it was",
+                    "store it on a box map instead",
+                )
+            )
         box, _, position = location.rpartition(":")
-        return "Returned to the freezer at " + place_sample(db, accession_id, box, position, operator=user.username)
+        return "Returned to the freezer at " + place_sample(
+            db, accession_id, box, position, operator=user.username
+        )
 
     return _sample_action(request, user, db, accession_id, action)
 
 
 @router.post("/lab/samples/{accession_id}/consume")
-def consume(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def consume(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import consume_sample
 
     def action() -> str:
         reason = form.text("reason")
         if not reason:
-            raise ValidationError(format_problem("no reason", "using a sample up needs a reason (assay, batch)",
-                                                 "type what it was used for"))
-        left = consume_sample(db, accession_id, amount=_number(form.get("amount"), "amount"),
-                              operator=user.username, reason=reason)
+            raise ValidationError(
+                format_problem(
+                    "no reason",
+                    "using a sample up needs a reason (assay, batch)",
+                    "type what it was used for",
+                )
+            )
+        left = consume_sample(
+            db,
+            accession_id,
+            amount=_number(form.get("amount"), "amount"),
+            operator=user.username,
+            reason=reason,
+        )
         return f"Consumed; {left:g} left"
 
     return _sample_action(request, user, db, accession_id, action)
 
 
 @router.post("/lab/samples/{accession_id}/dispose")
-def dispose(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-            form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def dispose(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import dispose_sample
 
     reason = form.text("reason") or ""
     if form.get("confirmed") != "yes" or not reason:
-        error = ValidationError(format_problem("no reason", "disposal needs a reason", "type why it is destroyed"),
-                                field="reason") if form.get("confirmed") == "yes" else None
-        return _confirm(request, user, db, accession_id, "dispose", question=f"Dispose of {accession_id}?",
-                        consequence="The sample is destroyed: its position is freed and it becomes read-only. "
-                                    "This cannot be undone.", button="Dispose", danger=True, needs_reason=True,
-                        reason=reason, error=error)
+        error = (
+            ValidationError(
+                format_problem("no reason", "disposal needs a reason", "type why it is destroyed"),
+                field="reason",
+            )
+            if form.get("confirmed") == "yes"
+            else None
+        )
+        return _confirm(
+            request,
+            user,
+            db,
+            accession_id,
+            "dispose",
+            question=f"Dispose of {accession_id}?",
+            consequence="The sample is destroyed: its position is freed and it becomes read-only. "
+            "This cannot be undone.",
+            button="Dispose",
+            danger=True,
+            needs_reason=True,
+            reason=reason,
+            error=error,
+        )
 
     def action() -> str:
         dispose_sample(db, accession_id, operator=user.username, reason=reason)
@@ -262,18 +452,36 @@ def dispose(request: Request, accession_id: str, user: CurrentUser = Depends(WRI
 
 
 @router.post("/lab/samples/{accession_id}/ship")
-def add_to_shipment(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-                    form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def add_to_shipment(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import add_to_shipment as add
 
     code = form.get("shipment") or ""
     if form.get("confirmed") != "yes":
-        return _confirm(request, user, db, accession_id, "ship", question=f"Add {accession_id} to shipment {code}?",
-                        consequence="It is listed on the manifest; when the shipment is sent, the sample leaves "
-                                    "its position (consent is checked then).", button="Add to shipment",
-                        carry={"shipment": code})
-    return _sample_action(request, user, db, accession_id,
-                          lambda: f"Added to {code} ({add(db, code, [accession_id], operator=user.username)})")
+        return _confirm(
+            request,
+            user,
+            db,
+            accession_id,
+            "ship",
+            question=f"Add {accession_id} to shipment {code}?",
+            consequence="It is listed on the manifest; when the shipment is sent, the sample leaves "
+            "its position (consent is checked then).",
+            button="Add to shipment",
+            carry={"shipment": code},
+        )
+    return _sample_action(
+        request,
+        user,
+        db,
+        accession_id,
+        lambda: f"Added to {code} ({add(db, code, [accession_id], operator=user.username)})",
+    )
 
 
 @router.get("/lab/boxes")
@@ -282,60 +490,134 @@ def box_list(request: Request, user: CurrentUser = Depends(READ), db: Database =
 
 
 @router.post("/lab/boxes")
-def box_create(request: Request, user: CurrentUser = Depends(WRITE), form: FormFields = Depends(form_fields),
-               db: Database = Depends(get_db)) -> Any:
+def box_create(
+    request: Request,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import create_storage
 
     path = (form.get("path") or "").strip().strip("/")
     try:
-        created = create_storage(db, path, geometry=form.text("geometry"),
-                                 temperature_c=_number(form.get("temperature_c"), "temperature"), operator=user.username)
+        created = create_storage(
+            db,
+            path,
+            geometry=form.text("geometry"),
+            temperature_c=_number(form.get("temperature_c"), "temperature"),
+            operator=user.username,
+        )
     except SabrkitError as exc:
-        return render(request, "boxes.html", user, boxes=queries.boxes(db), status_code=error_status(exc), error=exc,
-                      title="Boxes")
-    return redirect(f"/lab/boxes/{quote(path)}", "Created " + ", ".join(created) if created else f"{path} exists")
+        return render(
+            request,
+            "boxes.html",
+            user,
+            boxes=queries.boxes(db),
+            status_code=error_status(exc),
+            error=exc,
+            title="Boxes",
+        )
+    return redirect(
+        f"/lab/boxes/{quote(path)}", "Created " + ", ".join(created) if created else f"{path} exists"
+    )
 
 
-def _box_page(request: Request, user: CurrentUser, db: Database, box_path: str, sample: str, *,
-              status_code: int = 200, error: Any = None, typed_position: str = "") -> Any:
+def _box_page(
+    request: Request,
+    user: CurrentUser,
+    db: Database,
+    box_path: str,
+    sample: str,
+    *,
+    status_code: int = 200,
+    error: Any = None,
+    typed_position: str = "",
+) -> Any:
     from sabrkit.biobank import box_map, locate
     from sabrkit.biobank.storage import position_label
 
     grid = box_map(db, box_path)
     chosen = sample.strip().upper()
     location = locate(db, chosen) if chosen and queries.ACCESSION_PATTERN.match(chosen) else None
-    rows = [[{"position": position_label(r, c), "accession_id": grid.cells[(r, c)]} for c in range(1, grid.n_columns + 1)]
-            for r in range(1, grid.n_rows + 1)]
+    rows = [
+        [
+            {"position": position_label(r, c), "accession_id": grid.cells[(r, c)]}
+            for c in range(1, grid.n_columns + 1)
+        ]
+        for r in range(1, grid.n_rows + 1)
+    ]
     free = [cell["position"] for row in rows for cell in row if not cell["accession_id"]]
-    return render(request, "box.html", user, grid=grid, rows=rows, sample=chosen, sample_location=location,
-                  first_free=free[0] if free else "", typed_position=typed_position, error_field="position",
-                  boxes=queries.boxes(db), status_code=status_code, error=error, title=f"Box {grid.box}")
+    return render(
+        request,
+        "box.html",
+        user,
+        grid=grid,
+        rows=rows,
+        sample=chosen,
+        sample_location=location,
+        first_free=free[0] if free else "",
+        typed_position=typed_position,
+        error_field="position",
+        boxes=queries.boxes(db),
+        status_code=status_code,
+        error=error,
+        title=f"Box {grid.box}",
+    )
 
 
 @router.get("/lab/boxes/{box_path:path}")
-def box_page(request: Request, box_path: str, sample: str = "", user: CurrentUser = Depends(READ),
-             db: Database = Depends(get_db)) -> Any:
+def box_page(
+    request: Request,
+    box_path: str,
+    sample: str = "",
+    user: CurrentUser = Depends(READ),
+    db: Database = Depends(get_db),
+) -> Any:
     return _box_page(request, user, db, box_path, sample)
 
 
 @router.post("/lab/boxes/{box_path:path}/place")
-def box_place(request: Request, box_path: str, user: CurrentUser = Depends(WRITE),
-              form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def box_place(
+    request: Request,
+    box_path: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     sample = (form.get("sample") or "").strip().upper()
     try:
         if not sample:
-            raise ValidationError(format_problem("no sample chosen", "a position is filled with a sample",
-                                                 "scan the sample into the box page first"))
+            raise ValidationError(
+                format_problem(
+                    "no sample chosen",
+                    "a position is filled with a sample",
+                    "scan the sample into the box page first",
+                )
+            )
         message = _store(db, user, sample, box_path, form.get("position") or "", form.text("reason"))
     except SabrkitError as exc:
-        return _box_page(request, user, db, box_path, sample, status_code=error_status(exc), error=exc,
-                         typed_position=(form.get("position") or "").strip().upper())
+        return _box_page(
+            request,
+            user,
+            db,
+            box_path,
+            sample,
+            status_code=error_status(exc),
+            error=exc,
+            typed_position=(form.get("position") or "").strip().upper(),
+        )
     return redirect(f"/lab/boxes/{quote(box_path)}", f"{sample}: {message}")
 
 
 @router.get("/lab/labels")
-def labels(request: Request, ids: str = "", layout: str = "a4-38x21mm", skip: int = 0,
-           user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+def labels(
+    request: Request,
+    ids: str = "",
+    layout: str = "a4-38x21mm",
+    skip: int = 0,
+    user: CurrentUser = Depends(WRITE),
+    db: Database = Depends(get_db),
+) -> Any:
     from sabrkit.biobank import LAYOUTS, label_records, write_label_sheet
 
     accession_ids = [part.strip().upper() for part in ids.replace(",", " ").split() if part.strip()]
@@ -344,13 +626,26 @@ def labels(request: Request, ids: str = "", layout: str = "a4-38x21mm", skip: in
     try:
         records = label_records(db, accession_ids)
         with tempfile.TemporaryDirectory(prefix="sabrkit-labels-") as folder:
-            pdf = write_label_sheet(records, Path(folder) / "labels.pdf", layout, skip=max(0, skip)).read_bytes()
+            pdf = write_label_sheet(
+                records, Path(folder) / "labels.pdf", layout, skip=max(0, skip)
+            ).read_bytes()
     except (SabrkitError, KeyError) as exc:
         error = exc if isinstance(exc, SabrkitError) else ValidationError(f"unknown label layout {layout!r}")
-        return render(request, "labels.html", user, layouts=list(LAYOUTS), ids=ids, status_code=error_status(error),
-                      error=error, title="Print labels")
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": 'inline; filename="labels.pdf"', "Cache-Control": "no-store"})
+        return render(
+            request,
+            "labels.html",
+            user,
+            layouts=list(LAYOUTS),
+            ids=ids,
+            status_code=error_status(error),
+            error=error,
+            title="Print labels",
+        )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="labels.pdf"', "Cache-Control": "no-store"},
+    )
 
 
 def _sample_form_values(sample: dict[str, Any]) -> dict[str, str]:
@@ -370,27 +665,51 @@ def _sample_form_values(sample: dict[str, Any]) -> dict[str, str]:
     return {name: text(sample.get(name)) for name in CORRECTABLE_SAMPLE_FIELDS}
 
 
-def _correct_page(request: Request, user: CurrentUser, db: Database, accession_id: str, values: dict[str, str], *,
-                  status_code: int = 200, error: Any = None) -> Any:
+def _correct_page(
+    request: Request,
+    user: CurrentUser,
+    db: Database,
+    accession_id: str,
+    values: dict[str, str],
+    *,
+    status_code: int = 200,
+    error: Any = None,
+) -> Any:
     from sabrkit.biobank.vocabulary import TIMEPOINTS
     from sabrkit.registry.rules import latest_allowed_date
 
     detail = queries.sample_detail(db, accession_id)
     current = _sample_form_values(detail["sample"])
-    return render(request, "sample_correct.html", user, sample=detail["sample"], current=current,
-                  values={**current, **values}, timepoints=TIMEPOINTS, status_code=status_code, error=error,
-                  latest_time=f"{latest_allowed_date().isoformat()}T23:59", title=f"Correct {accession_id}")
+    return render(
+        request,
+        "sample_correct.html",
+        user,
+        sample=detail["sample"],
+        current=current,
+        values={**current, **values},
+        timepoints=TIMEPOINTS,
+        status_code=status_code,
+        error=error,
+        latest_time=f"{latest_allowed_date().isoformat()}T23:59",
+        title=f"Correct {accession_id}",
+    )
 
 
 @router.get("/lab/samples/{accession_id}/correct")
-def sample_correct_form(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-                        db: Database = Depends(get_db)) -> Any:
+def sample_correct_form(
+    request: Request, accession_id: str, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)
+) -> Any:
     return _correct_page(request, user, db, accession_id, {})
 
 
 @router.post("/lab/samples/{accession_id}/correct")
-def sample_correct(request: Request, accession_id: str, user: CurrentUser = Depends(WRITE),
-                   form: FormFields = Depends(form_fields), db: Database = Depends(get_db)) -> Any:
+def sample_correct(
+    request: Request,
+    accession_id: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
     """Correct recorded collection and processing values (:func:`sabrkit.biobank.corrections.correct_sample`)."""
     from sabrkit.biobank.corrections import CORRECTABLE_SAMPLE_FIELDS, correct_sample
 
@@ -400,12 +719,25 @@ def sample_correct(request: Request, accession_id: str, user: CurrentUser = Depe
     reason = form.text("reason") or ""
     try:
         if not changes:
-            raise ValidationError(format_problem("no value changed", "a correction changes at least one value",
-                                                 "edit a value, or go back"))
+            raise ValidationError(
+                format_problem(
+                    "no value changed", "a correction changes at least one value", "edit a value, or go back"
+                )
+            )
         changed = correct_sample(db, accession_id, changes, reason=reason, operator=user.username)
     except SabrkitError as exc:
-        return _correct_page(request, user, db, accession_id, {**typed, "reason": reason},
-                             status_code=error_status(exc), error=exc)
-    what = ", ".join(f"{name.replace('_', ' ')} {current.get(name) or '–'} -> {typed.get(name) or '–'}"
-                     for name in changed if name in typed)
+        return _correct_page(
+            request,
+            user,
+            db,
+            accession_id,
+            {**typed, "reason": reason},
+            status_code=error_status(exc),
+            error=exc,
+        )
+    what = ", ".join(
+        f"{name.replace('_', ' ')} {current.get(name) or '–'} -> {typed.get(name) or '–'}"
+        for name in changed
+        if name in typed
+    )
     return redirect(_sample_url(accession_id), f"Corrected: {what}")

@@ -35,8 +35,9 @@ def mlflow_link(request: Request) -> dict[str, str | None]:
 
 
 def _building(request: Request, user: CurrentUser, what: str) -> Any:
-    return render(request, "building.html", user, what=what, title=f"{what.capitalize()}: being built",
-                  status_code=202)
+    return render(
+        request, "building.html", user, what=what, title=f"{what.capitalize()}: being built", status_code=202
+    )
 
 
 @router.get("/dashboard")
@@ -45,8 +46,16 @@ def dashboard(request: Request, user: CurrentUser = Depends(READ), db: Database 
     if built.value is None:
         return _building(request, user, "cohort dashboard")
     inventory = queries.inventory(db)
-    return render(request, "dashboard.html", user, board=built.value, fresh=built.fresh, inventory=inventory,
-                  mlflow=mlflow_link(request), title="Cohort dashboard")
+    return render(
+        request,
+        "dashboard.html",
+        user,
+        board=built.value,
+        fresh=built.fresh,
+        inventory=inventory,
+        mlflow=mlflow_link(request),
+        title="Cohort dashboard",
+    )
 
 
 @router.get("/dashboard/km.png")
@@ -67,7 +76,11 @@ def study_report(request: Request, user: CurrentUser = Depends(READ), db: Databa
     built = request.app.state.dashboard.get("report", db)
     if built.value is None:
         return _building(request, user, "study report")
-    headers = {"Cache-Control": "no-store", "X-Data-Version": str(built.version), "X-Fresh": str(built.fresh).lower()}
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Data-Version": str(built.version),
+        "X-Fresh": str(built.fresh).lower(),
+    }
     if not built.fresh:
         headers["Refresh"] = "5"  # the newest data are being built: reload when ready
     return HTMLResponse(built.value, headers=headers)
@@ -85,9 +98,16 @@ def _mlflow_links(request: Request, tracking_uri: str | None, run_id: str | None
         return {"info": None, "run_url": None, "model_url": None, **link}
     info = mlflow_run_info(tracking_uri or link["tracking_uri"] or "", run_id)
     base = (link["url"] or "").rstrip("/")
-    run_url = f"{base}/#/experiments/{info['experiment_id']}/runs/{run_id}" if base and info["experiment_id"] else None
-    model_url = (f"{base}/#/models/{quote(str(info['registered_model']))}/versions/{info['model_version']}"
-                 if base and info["registered_model"] and info["model_version"] else None)
+    run_url = (
+        f"{base}/#/experiments/{info['experiment_id']}/runs/{run_id}"
+        if base and info["experiment_id"]
+        else None
+    )
+    model_url = (
+        f"{base}/#/models/{quote(str(info['registered_model']))}/versions/{info['model_version']}"
+        if base and info["registered_model"] and info["model_version"]
+        else None
+    )
     return {"info": info, "run_url": run_url, "model_url": model_url, **link}
 
 
@@ -97,8 +117,15 @@ def experiments(request: Request, user: CurrentUser = Depends(READ)) -> Any:
 
     project = _project(request)
     rows = list_experiments(project)
-    return render(request, "experiments.html", user, rows=rows, project=str(project.resolve()),
-                  mlflow=mlflow_link(request), title="Experiments")
+    return render(
+        request,
+        "experiments.html",
+        user,
+        rows=rows,
+        project=str(project.resolve()),
+        mlflow=mlflow_link(request),
+        title="Experiments",
+    )
 
 
 @router.get("/research/experiments/{name}")
@@ -115,5 +142,8 @@ def experiment(request: Request, name: str, user: CurrentUser = Depends(READ)) -
 def experiment_plot(request: Request, name: str, plot: str, user: CurrentUser = Depends(READ)) -> Response:
     from sabrkit.web.experiments import plot_path
 
-    return Response(plot_path(_project(request), name, plot).read_bytes(), media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})
+    return Response(
+        plot_path(_project(request), name, plot).read_bytes(),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=300"},
+    )

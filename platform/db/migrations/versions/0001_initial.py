@@ -48,15 +48,19 @@ def upgrade() -> None:
         sa.CheckConstraint("age_years BETWEEN 18 AND 120", name=op.f("ck_patients_age_years_range")),
         sa.CheckConstraint("sex IN ('F', 'M')", name=op.f("ck_patients_sex_code")),
         sa.CheckConstraint("ecog BETWEEN 0 AND 4", name=op.f("ck_patients_ecog_range")),
-        sa.CheckConstraint("histology IN ('clear_cell', 'non_clear_cell')", name=op.f("ck_patients_histology_code")),
+        sa.CheckConstraint(
+            "histology IN ('clear_cell', 'non_clear_cell')", name=op.f("ck_patients_histology_code")
+        ),
         sa.CheckConstraint(
             "imdc_risk IN ('favourable', 'intermediate', 'poor')", name=op.f("ck_patients_imdc_risk_code")
         ),
         sa.CheckConstraint(
-            "disease_state IN ('oligometastatic', 'oligoprogressive')", name=op.f("ck_patients_disease_state_code")
+            "disease_state IN ('oligometastatic', 'oligoprogressive')",
+            name=op.f("ck_patients_disease_state_code"),
         ),
         sa.CheckConstraint(
-            "systemic_therapy IN ('none', 'tki', 'ici', 'tki_ici')", name=op.f("ck_patients_systemic_therapy_code")
+            "systemic_therapy IN ('none', 'tki', 'ici', 'tki_ici')",
+            name=op.f("ck_patients_systemic_therapy_code"),
         ),
         sa.CheckConstraint("enrolment_date >= mdt_date", name=op.f("ck_patients_enrolment_after_mdt")),
         sa.CheckConstraint(
@@ -108,7 +112,10 @@ def upgrade() -> None:
         sa.Column("eqd2_gy", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sabr_courses")),
         sa.ForeignKeyConstraint(
-            ["lesion_id"], ["lesions.lesion_id"], name=op.f("fk_sabr_courses_lesion_id_lesions"), onupdate="CASCADE"
+            ["lesion_id"],
+            ["lesions.lesion_id"],
+            name=op.f("fk_sabr_courses_lesion_id_lesions"),
+            onupdate="CASCADE",
         ),
         sa.CheckConstraint("total_dose_gy > 0", name=op.f("ck_sabr_courses_total_dose_positive")),
         sa.CheckConstraint("fractions >= 1", name=op.f("ck_sabr_courses_fractions_positive")),

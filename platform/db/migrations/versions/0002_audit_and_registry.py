@@ -69,7 +69,9 @@ def _audit_log_upgrade() -> None:
     )
     op.create_index("ix_audit_log_table_name_row_key", "audit_log", ["table_name", "row_key"])
     dialect = op.get_bind().dialect.name
-    for statement in _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS if dialect == "postgresql" else ():
+    for statement in (
+        _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS if dialect == "postgresql" else ()
+    ):
         op.execute(statement)
 
 
@@ -106,7 +108,9 @@ def _study_id_fk(table: str) -> sa.ForeignKeyConstraint:
 def _registry_upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for column, name, rule in _PATIENT_COLUMNS:
-            op.execute(f"ALTER TABLE patients ADD COLUMN {column} INTEGER CONSTRAINT ck_patients_{name} CHECK ({rule})")
+            op.execute(
+                f"ALTER TABLE patients ADD COLUMN {column} INTEGER CONSTRAINT ck_patients_{name} CHECK ({rule})"
+            )
     else:
         for column, name, rule in _PATIENT_COLUMNS:
             op.add_column("patients", sa.Column(column, sa.Integer(), nullable=True))
@@ -117,10 +121,17 @@ def _registry_upgrade() -> None:
         batch.alter_column("grade", existing_type=sa.Integer(), nullable=True)
         batch.add_column(sa.Column("resolution_date", sa.Date(), nullable=True))
         batch.add_column(sa.Column("lesion_id", sa.String(40), nullable=True))
-        batch.create_foreign_key(op.f("fk_adverse_events_lesion_id_lesions"), "lesions", ["lesion_id"],
-                                 ["lesion_id"], onupdate="CASCADE")
-        batch.create_check_constraint(op.f("ck_adverse_events_resolution_after_onset"),
-                                      "resolution_date IS NULL OR resolution_date >= onset_date")
+        batch.create_foreign_key(
+            op.f("fk_adverse_events_lesion_id_lesions"),
+            "lesions",
+            ["lesion_id"],
+            ["lesion_id"],
+            onupdate="CASCADE",
+        )
+        batch.create_check_constraint(
+            op.f("ck_adverse_events_resolution_after_onset"),
+            "resolution_date IS NULL OR resolution_date >= onset_date",
+        )
     op.create_table(
         "eligibility",
         sa.Column("study_id", sa.String(32), nullable=False),
@@ -134,8 +145,10 @@ def _registry_upgrade() -> None:
         sa.Column("mdt_note", sa.String(500), nullable=True),
         sa.PrimaryKeyConstraint("study_id", name=op.f("pk_eligibility")),
         _study_id_fk("eligibility"),
-        sa.CheckConstraint(_in("mdt_decision", ("sabr_all_lesions", "not_for_sabr")),
-                           name=op.f("ck_eligibility_mdt_decision_code")),
+        sa.CheckConstraint(
+            _in("mdt_decision", ("sabr_all_lesions", "not_for_sabr")),
+            name=op.f("ck_eligibility_mdt_decision_code"),
+        ),
     )
     op.create_table(
         "systemic_therapy_lines",
@@ -148,12 +161,18 @@ def _registry_upgrade() -> None:
         sa.Column("stop_date", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_systemic_therapy_lines")),
         _study_id_fk("systemic_therapy_lines"),
-        sa.UniqueConstraint("study_id", "line_number", name=op.f("uq_systemic_therapy_lines_study_id_line_number")),
+        sa.UniqueConstraint(
+            "study_id", "line_number", name=op.f("uq_systemic_therapy_lines_study_id_line_number")
+        ),
         sa.CheckConstraint("line_number >= 1", name=op.f("ck_systemic_therapy_lines_line_number_positive")),
-        sa.CheckConstraint(_in("therapy_class", ("tki", "ici", "tki_ici")),
-                           name=op.f("ck_systemic_therapy_lines_therapy_class_code")),
-        sa.CheckConstraint("stop_date IS NULL OR stop_date >= start_date",
-                           name=op.f("ck_systemic_therapy_lines_stop_after_start")),
+        sa.CheckConstraint(
+            _in("therapy_class", ("tki", "ici", "tki_ici")),
+            name=op.f("ck_systemic_therapy_lines_therapy_class_code"),
+        ),
+        sa.CheckConstraint(
+            "stop_date IS NULL OR stop_date >= start_date",
+            name=op.f("ck_systemic_therapy_lines_stop_after_start"),
+        ),
     )
     op.create_index(op.f("ix_systemic_therapy_lines_study_id"), "systemic_therapy_lines", ["study_id"])
     op.create_table(
@@ -166,11 +185,17 @@ def _registry_upgrade() -> None:
         sa.Column("overall_response", sa.String(2), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tumour_assessments")),
         _study_id_fk("tumour_assessments"),
-        sa.UniqueConstraint("study_id", "assessment_date", name=op.f("uq_tumour_assessments_study_id_assessment_date")),
-        sa.CheckConstraint(_in("overall_response", ("CR", "PR", "SD", "PD", "NE")),
-                           name=op.f("ck_tumour_assessments_overall_response_code")),
-        sa.CheckConstraint(_in("modality", ("ct", "mri", "pet_ct", "bone_scan", "other")),
-                           name=op.f("ck_tumour_assessments_modality_code")),
+        sa.UniqueConstraint(
+            "study_id", "assessment_date", name=op.f("uq_tumour_assessments_study_id_assessment_date")
+        ),
+        sa.CheckConstraint(
+            _in("overall_response", ("CR", "PR", "SD", "PD", "NE")),
+            name=op.f("ck_tumour_assessments_overall_response_code"),
+        ),
+        sa.CheckConstraint(
+            _in("modality", ("ct", "mri", "pet_ct", "bone_scan", "other")),
+            name=op.f("ck_tumour_assessments_modality_code"),
+        ),
     )
     op.create_index(op.f("ix_tumour_assessments_study_id"), "tumour_assessments", ["study_id"])
     op.create_table(
@@ -181,12 +206,22 @@ def _registry_upgrade() -> None:
         sa.Column("local_status", sa.String(16), nullable=False),
         sa.Column("longest_diameter_mm", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lesion_assessments")),
-        sa.ForeignKeyConstraint(["lesion_id"], ["lesions.lesion_id"], name=op.f("fk_lesion_assessments_lesion_id_lesions"),
-                                onupdate="CASCADE"),
-        sa.UniqueConstraint("lesion_id", "assessment_date", name=op.f("uq_lesion_assessments_lesion_id_assessment_date")),
-        sa.CheckConstraint(_in("local_status", ("controlled", "local_failure", "not_evaluable")),
-                           name=op.f("ck_lesion_assessments_local_status_code")),
-        sa.CheckConstraint("longest_diameter_mm > 0", name=op.f("ck_lesion_assessments_longest_diameter_positive")),
+        sa.ForeignKeyConstraint(
+            ["lesion_id"],
+            ["lesions.lesion_id"],
+            name=op.f("fk_lesion_assessments_lesion_id_lesions"),
+            onupdate="CASCADE",
+        ),
+        sa.UniqueConstraint(
+            "lesion_id", "assessment_date", name=op.f("uq_lesion_assessments_lesion_id_assessment_date")
+        ),
+        sa.CheckConstraint(
+            _in("local_status", ("controlled", "local_failure", "not_evaluable")),
+            name=op.f("ck_lesion_assessments_local_status_code"),
+        ),
+        sa.CheckConstraint(
+            "longest_diameter_mm > 0", name=op.f("ck_lesion_assessments_longest_diameter_positive")
+        ),
     )
     op.create_index(op.f("ix_lesion_assessments_lesion_id"), "lesion_assessments", ["lesion_id"])
     op.create_table(
@@ -197,8 +232,17 @@ def _registry_upgrade() -> None:
         sa.PrimaryKeyConstraint("study_id", name=op.f("pk_off_study")),
         _study_id_fk("off_study"),
         sa.CheckConstraint(
-            _in("reason", ("completed", "death", "withdrew_consent", "lost_to_follow_up", "investigator_decision",
-                           "other")),
+            _in(
+                "reason",
+                (
+                    "completed",
+                    "death",
+                    "withdrew_consent",
+                    "lost_to_follow_up",
+                    "investigator_decision",
+                    "other",
+                ),
+            ),
             name=op.f("ck_off_study_reason_code"),
         ),
     )

@@ -29,20 +29,67 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_TIMEPOINTS = ("baseline", "end_of_sabr", "month_1", "month_3", "month_6", "month_12", "month_24", "progression",
-               "unscheduled")
+_TIMEPOINTS = (
+    "baseline",
+    "end_of_sabr",
+    "month_1",
+    "month_3",
+    "month_6",
+    "month_12",
+    "month_24",
+    "progression",
+    "unscheduled",
+)
 _OLD_TIMEPOINTS = _TIMEPOINTS[:-1]
-_SPECIMEN_TYPES = ("whole_blood", "plasma", "serum", "buffy_coat", "pbmc", "urine", "ffpe", "fresh_frozen_tissue",
-                   "dna", "rna", "cfdna")
+_SPECIMEN_TYPES = (
+    "whole_blood",
+    "plasma",
+    "serum",
+    "buffy_coat",
+    "pbmc",
+    "urine",
+    "ffpe",
+    "fresh_frozen_tissue",
+    "dna",
+    "rna",
+    "cfdna",
+)
 _OLD_SPECIMEN_TYPES = ("plasma", "serum", "whole_blood", "pbmc", "urine", "fresh_frozen_tissue", "ffpe")
-_STATUSES = ("received", "stored", "in_use", "in_transit", "at_destination", "depleted", "consumed", "disposed")
+_STATUSES = (
+    "received",
+    "stored",
+    "in_use",
+    "in_transit",
+    "at_destination",
+    "depleted",
+    "consumed",
+    "disposed",
+)
 _OLD_STATUSES = ("received", "stored", "in_use", "depleted", "shipped", "destroyed")
 _TEMPERATURES = ("room_temperature", "refrigerated", "body")
-_EVENTS = ("collected", "received", "processed", "aliquoted", "frozen", "thawed", "moved", "shipped",
-           "received_at_destination", "consumed", "disposed")
+_EVENTS = (
+    "collected",
+    "received",
+    "processed",
+    "aliquoted",
+    "frozen",
+    "thawed",
+    "moved",
+    "shipped",
+    "received_at_destination",
+    "consumed",
+    "disposed",
+)
 _SCOPES = ("storage", "future_research", "genetic_research", "image_linkage")
-_CODES = {"plasma": "PL", "serum": "SE", "whole_blood": "WB", "pbmc": "PB", "urine": "UR",
-          "fresh_frozen_tissue": "FF", "ffpe": "FP"}
+_CODES = {
+    "plasma": "PL",
+    "serum": "SE",
+    "whole_blood": "WB",
+    "pbmc": "PB",
+    "urine": "UR",
+    "fresh_frozen_tissue": "FF",
+    "ffpe": "FP",
+}
 
 _APPEND_ONLY = "custody_events is append-only: record a new event instead"
 _SQLITE_TRIGGERS = (
@@ -105,7 +152,9 @@ def _upgrade_samples() -> None:
         for name in ("timepoint_code", "specimen_type_code", "status_code", "volume_positive"):
             batch.drop_constraint(op.f(f"ck_samples_{name}"), type_="check")
     op.execute("UPDATE samples SET quantity = volume_ml, remaining_quantity = volume_ml")
-    op.execute("UPDATE samples SET quantity_unit = 'count' WHERE specimen_type IN ('ffpe', 'fresh_frozen_tissue')")
+    op.execute(
+        "UPDATE samples SET quantity_unit = 'count' WHERE specimen_type IN ('ffpe', 'fresh_frozen_tissue')"
+    )
     op.execute("UPDATE samples SET status = 'in_transit' WHERE status = 'shipped'")
     op.execute("UPDATE samples SET status = 'disposed' WHERE status = 'destroyed'")
     checks = {
@@ -129,9 +178,18 @@ def _upgrade_samples() -> None:
 def _downgrade_samples() -> None:
     with op.batch_alter_table("samples") as batch:
         batch.add_column(sa.Column("volume_ml", sa.Float(), nullable=True))
-        for name in ("timepoint_code", "specimen_type_code", "kind_code", "status_code", "quantity_unit_code",
-                     "quantity_positive", "remaining_within_quantity", "processed_after_collected",
-                     "pre_temperature_code", "post_temperature_code"):
+        for name in (
+            "timepoint_code",
+            "specimen_type_code",
+            "kind_code",
+            "status_code",
+            "quantity_unit_code",
+            "quantity_positive",
+            "remaining_within_quantity",
+            "processed_after_collected",
+            "pre_temperature_code",
+            "post_temperature_code",
+        ):
             batch.drop_constraint(op.f(f"ck_samples_{name}"), type_="check")
     op.execute("UPDATE samples SET volume_ml = quantity WHERE quantity_unit = 'mL'")
     op.execute("UPDATE samples SET status = 'shipped' WHERE status IN ('in_transit', 'at_destination')")
@@ -140,14 +198,17 @@ def _downgrade_samples() -> None:
         for name, _, _, _ in _NEW_SAMPLE_COLUMNS:
             batch.drop_column(name)
         batch.create_check_constraint(op.f("ck_samples_timepoint_code"), _in("timepoint", _OLD_TIMEPOINTS))
-        batch.create_check_constraint(op.f("ck_samples_specimen_type_code"), _in("specimen_type", _OLD_SPECIMEN_TYPES))
+        batch.create_check_constraint(
+            op.f("ck_samples_specimen_type_code"), _in("specimen_type", _OLD_SPECIMEN_TYPES)
+        )
         batch.create_check_constraint(op.f("ck_samples_status_code"), _in("status", _OLD_STATUSES))
         batch.create_check_constraint(op.f("ck_samples_volume_positive"), "volume_ml > 0")
 
 
 def _create_tables() -> None:
     op.create_table(
-        "sample_derivations", _id(),
+        "sample_derivations",
+        _id(),
         sa.Column("parent_id", sa.Integer(), nullable=False),
         sa.Column("child_id", sa.Integer(), nullable=False),
         sa.Column("quantity_taken", sa.Float(), nullable=False),
@@ -162,7 +223,8 @@ def _create_tables() -> None:
     op.create_index(op.f("ix_sample_derivations_parent_id"), "sample_derivations", ["parent_id"])
     op.create_index(op.f("ix_sample_derivations_child_id"), "sample_derivations", ["child_id"])
     op.create_table(
-        "storage_units", _id(),
+        "storage_units",
+        _id(),
         sa.Column("path", sa.String(200), nullable=False),
         sa.Column("name", sa.String(40), nullable=False),
         sa.Column("level", sa.String(8), nullable=False),
@@ -173,17 +235,22 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_storage_units")),
         _fk("storage_units", "parent_id", "storage_units.id"),
         sa.UniqueConstraint("path", name=op.f("uq_storage_units_path")),
-        sa.CheckConstraint(_in("level", ("freezer", "shelf", "rack", "box")), name=op.f("ck_storage_units_level_code")),
+        sa.CheckConstraint(
+            _in("level", ("freezer", "shelf", "rack", "box")), name=op.f("ck_storage_units_level_code")
+        ),
         sa.CheckConstraint(
             "(level = 'box' AND n_rows BETWEEN 1 AND 26 AND n_columns BETWEEN 1 AND 99) OR "
             "(level <> 'box' AND n_rows IS NULL AND n_columns IS NULL)",
             name=op.f("ck_storage_units_box_geometry"),
         ),
-        sa.CheckConstraint("(level = 'freezer') = (parent_id IS NULL)", name=op.f("ck_storage_units_only_freezers_at_top")),
+        sa.CheckConstraint(
+            "(level = 'freezer') = (parent_id IS NULL)", name=op.f("ck_storage_units_only_freezers_at_top")
+        ),
     )
     op.create_index(op.f("ix_storage_units_parent_id"), "storage_units", ["parent_id"])
     op.create_table(
-        "sample_positions", _id(),
+        "sample_positions",
+        _id(),
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.Column("box_id", sa.Integer(), nullable=False),
         sa.Column("row", sa.Integer(), nullable=False),
@@ -198,7 +265,8 @@ def _create_tables() -> None:
     )
     op.create_index(op.f("ix_sample_positions_box_id"), "sample_positions", ["box_id"])
     op.create_table(
-        "shipments", _id(),
+        "shipments",
+        _id(),
         sa.Column("shipment_code", sa.String(20), nullable=False),
         sa.Column("destination", sa.String(200), nullable=False),
         sa.Column("purpose_scope", sa.String(20), nullable=False),
@@ -210,11 +278,14 @@ def _create_tables() -> None:
         sa.Column("received_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shipments")),
         sa.UniqueConstraint("shipment_code", name=op.f("uq_shipments_shipment_code")),
-        sa.CheckConstraint(_in("status", ("draft", "shipped", "received")), name=op.f("ck_shipments_status_code")),
+        sa.CheckConstraint(
+            _in("status", ("draft", "shipped", "received")), name=op.f("ck_shipments_status_code")
+        ),
         sa.CheckConstraint(_in("purpose_scope", _SCOPES), name=op.f("ck_shipments_purpose_scope_code")),
     )
     op.create_table(
-        "shipment_items", _id(),
+        "shipment_items",
+        _id(),
         sa.Column("shipment_id", sa.Integer(), nullable=False),
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shipment_items")),
@@ -225,7 +296,8 @@ def _create_tables() -> None:
     op.create_index(op.f("ix_shipment_items_shipment_id"), "shipment_items", ["shipment_id"])
     op.create_index(op.f("ix_shipment_items_sample_id"), "shipment_items", ["sample_id"])
     op.create_table(
-        "custody_events", _id(),
+        "custody_events",
+        _id(),
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.Column("event_type", sa.String(24), nullable=False),
         sa.Column("occurred_at", sa.DateTime(), nullable=False),
@@ -247,7 +319,8 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("version", name=op.f("pk_consent_forms")),
     )
     op.create_table(
-        "consents", _id(),
+        "consents",
+        _id(),
         sa.Column("study_id", sa.String(32), nullable=False),
         sa.Column("form_version", sa.String(16), nullable=False),
         sa.Column("signed_on", sa.Date(), nullable=False),
@@ -255,14 +328,19 @@ def _create_tables() -> None:
         sa.Column("withdrawn_at", sa.DateTime(), nullable=True),
         sa.Column("withdrawal_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
-        sa.ForeignKeyConstraint(["study_id"], ["patients.study_id"], name=op.f("fk_consents_study_id_patients"),
-                                onupdate="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["study_id"],
+            ["patients.study_id"],
+            name=op.f("fk_consents_study_id_patients"),
+            onupdate="CASCADE",
+        ),
         _fk("consents", "form_version", "consent_forms.version"),
         sa.UniqueConstraint("study_id", "form_version", name=op.f("uq_consents_study_id_form_version")),
     )
     op.create_index(op.f("ix_consents_study_id"), "consents", ["study_id"])
     op.create_table(
-        "disposal_tasks", _id(),
+        "disposal_tasks",
+        _id(),
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.Column("consent_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
@@ -277,7 +355,8 @@ def _create_tables() -> None:
     )
     op.create_index(op.f("ix_disposal_tasks_sample_id"), "disposal_tasks", ["sample_id"])
     op.create_table(
-        "assay_results", _id(),
+        "assay_results",
+        _id(),
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.Column("analyte", sa.String(64), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
@@ -304,12 +383,16 @@ def _start_counters() -> None:
     bind = op.get_bind()
     for code in _CODES.values():
         highest = bind.execute(
-            sa.text("SELECT MAX(CAST(substr(accession_id, 9, 6) AS INTEGER)) FROM samples WHERE substr(accession_id, 6, 2) = :code"),
+            sa.text(
+                "SELECT MAX(CAST(substr(accession_id, 9, 6) AS INTEGER)) FROM samples WHERE substr(accession_id, 6, 2) = :code"
+            ),
             {"code": code},
         ).scalar()
         if highest:
-            bind.execute(sa.text("INSERT INTO biobank_counters (name, value) VALUES (:name, :value)"),
-                         {"name": f"accession:{code}", "value": int(highest)})
+            bind.execute(
+                sa.text("INSERT INTO biobank_counters (name, value) VALUES (:name, :value)"),
+                {"name": f"accession:{code}", "value": int(highest)},
+            )
 
 
 def upgrade() -> None:
@@ -317,7 +400,9 @@ def upgrade() -> None:
     _create_tables()
     _start_counters()
     dialect = op.get_bind().dialect.name
-    for statement in _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS if dialect == "postgresql" else ():
+    for statement in (
+        _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS if dialect == "postgresql" else ()
+    ):
         op.execute(statement)
 
 
@@ -329,8 +414,18 @@ def downgrade() -> None:
     elif dialect == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS custody_events_no_update_delete ON custody_events")
         op.execute("DROP FUNCTION IF EXISTS custody_events_append_only()")
-    for table in ("biobank_counters", "assay_results", "disposal_tasks", "consents", "consent_forms",
-                  "custody_events", "shipment_items", "shipments", "sample_positions", "storage_units",
-                  "sample_derivations"):
+    for table in (
+        "biobank_counters",
+        "assay_results",
+        "disposal_tasks",
+        "consents",
+        "consent_forms",
+        "custody_events",
+        "shipment_items",
+        "shipments",
+        "sample_positions",
+        "storage_units",
+        "sample_derivations",
+    ):
         op.drop_table(table)
     _downgrade_samples()

@@ -60,8 +60,9 @@ def upgrade() -> None:
         sa.Column("client_address", sa.String(64), nullable=True),
         sa.Column("label", sa.String(100), nullable=True),
         sa.CheckConstraint(_in("kind", _KINDS), name=op.f("ck_web_sessions_kind_code")),
-        sa.ForeignKeyConstraint(["user_id"], ["web_users.id"], name=op.f("fk_web_sessions_user_id_web_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["web_users.id"], name=op.f("fk_web_sessions_user_id_web_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
     )
@@ -74,9 +75,14 @@ def upgrade() -> None:
         sa.Column("failed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_login_failures")),
     )
-    op.create_index("ix_web_login_failures_username_failed_at", "web_login_failures", ["username", "failed_at"])
-    op.create_index("ix_web_login_failures_client_address_failed_at", "web_login_failures",
-                    ["client_address", "failed_at"])
+    op.create_index(
+        "ix_web_login_failures_username_failed_at", "web_login_failures", ["username", "failed_at"]
+    )
+    op.create_index(
+        "ix_web_login_failures_client_address_failed_at",
+        "web_login_failures",
+        ["client_address", "failed_at"],
+    )
 
 
 def downgrade() -> None:
