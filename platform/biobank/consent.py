@@ -232,8 +232,8 @@ def open_disposal_tasks_for_withdrawn(session: Session, samples: Iterable[Sample
     tasks = [
         dict(
             sample_id=s.id,
-            consent_id=withdrawn[s.study_id].id,
-            status="open",  # type: ignore[union-attr]
+            consent_id=withdrawn[s.study_id].id,  # type: ignore[union-attr]
+            status="open",
             created_at=at,
             reason=f"consent withdrawn by {s.study_id}: sample received after the withdrawal",
         )

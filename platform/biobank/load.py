@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -184,16 +185,16 @@ def split_already_imported(
                 Sample.specimen_type,
                 Sample.collected_at,
             ).where(Sample.source_id.in_(ids[start : start + 500]))
-            for site, source_id, *key in session.execute(query):
-                stored[(site, source_id)] = tuple(key)
+            for site, source_id, *stored_key in session.execute(query):
+                stored[(cast(str, site), cast(str, source_id))] = tuple(stored_key)
     keyed_rows = [row for row in rows if row.record.source() is None]
     unsourced: Counter[tuple[object, ...]] = Counter()
     if keyed_rows:
         study_ids = sorted({row.record.study_id for row in keyed_rows})
-        query = select(Sample.study_id, Sample.timepoint, Sample.specimen_type, Sample.collected_at).where(
-            Sample.kind == "primary", Sample.source_id.is_(None), Sample.study_id.in_(study_ids)
-        )
-        unsourced.update(tuple(key) for key in session.execute(query))
+        unsourced_query = select(
+            Sample.study_id, Sample.timepoint, Sample.specimen_type, Sample.collected_at
+        ).where(Sample.kind == "primary", Sample.source_id.is_(None), Sample.study_id.in_(study_ids))
+        unsourced.update(tuple(key) for key in session.execute(unsourced_query))
     fresh: list[ParsedRow[SampleIntake]] = []
     errors: list[RowError] = []
     already = 0

@@ -157,7 +157,8 @@ class SampleIntake(ImportRow):
         """Column values of the new ``samples`` row, without accession ID (SPREC derived here)."""
         quantity, unit = self.amount()
         values = self.model_dump(exclude={"volume_ml", "quantity", "quantity_unit", "source_site"})
-        values["source_site"] = self.source()[0] if self.source_id is not None else None
+        source = self.source()
+        values["source_site"] = source[0] if source is not None else None
         sprec = self.sprec_code()
         values.update(
             quantity=quantity,

@@ -75,7 +75,7 @@ def aggregation_prefix(aggregation: str, merged: bool = False) -> str:
 def _preset_bins_class(feature_class: type) -> type:
     """Subclass of a pyradiomics feature class whose discretisation is sabrkit's preset bins."""
 
-    class _PresetBins(feature_class):  # type: ignore[misc, valid-type]
+    class _PresetBins(feature_class):
         def _applyBinning(self, matrix: np.ndarray) -> np.ndarray:
             bins = np.where(self.maskArray, self.settings["sabrkit_bins"], 0)
             levels = np.unique(bins[self.maskArray])

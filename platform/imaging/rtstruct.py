@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -226,13 +227,13 @@ class ImageGrid:
     direction: tuple[float, ...]
 
     @classmethod
-    def of(cls, image: object) -> ImageGrid:
+    def of(cls, image: Any) -> ImageGrid:
         return cls(
             tuple(image.GetSize()),
             tuple(image.GetSpacing()),
-            tuple(image.GetOrigin()),  # type: ignore[attr-defined]
+            tuple(image.GetOrigin()),
             tuple(image.GetDirection()),
-        )  # type: ignore[attr-defined]
+        )
 
     def GetSize(self) -> tuple[int, int, int]:
         return self.size

@@ -132,7 +132,7 @@ def assemble_experiment_data(
                 inputs.endpoints,
                 inputs.clinical,
                 feature_set,
-                endpoint,
+                endpoint,  # type: ignore[arg-type]  # the spec keeps local_control to unit: lesion
                 deep_features=inputs.deep_features,
                 biomarkers=inputs.biomarkers,
                 consented=inputs.consented,
@@ -494,7 +494,10 @@ def _consent_lineage(inputs: ExperimentInputs) -> dict[str, Any]:
     if not isinstance(snapshot, pd.DataFrame):
         snapshot = pd.DataFrame({"study_id": sorted(map(str, snapshot)), "consented": True})
     allowed = consented_ids(inputs.consented)
-    excluded = sum(1 for s in set(inputs.endpoints["study_id"].astype(str)) if s not in allowed)
+    endpoints = inputs.endpoints
+    if endpoints is None:  # a one-table experiment: its consent filter ran in assemble_table_data
+        return {"consent_snapshot_sha256": snapshot_sha256(snapshot), "n_excluded_no_consent": None}
+    excluded = sum(1 for s in set(endpoints["study_id"].astype(str)) if s not in allowed)
     return {"consent_snapshot_sha256": snapshot_sha256(snapshot), "n_excluded_no_consent": excluded}
 
 

@@ -7,7 +7,7 @@ no display needed); the caller saves or logs it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,10 @@ def plot_decision_curve(table: pd.DataFrame, months: float = 24.0) -> Figure:
     """Net benefit against the threshold risk at ``months``: the model(s), treat all, treat none."""
     fig = _figure((6.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
-    styles = {"all": dict(color="grey", linestyle="--"), "none": dict(color="black", linestyle=":")}
+    styles: dict[str, dict[str, Any]] = {
+        "all": dict(color="grey", linestyle="--"),
+        "none": dict(color="black", linestyle=":"),
+    }
     for name, part in table.groupby("model", sort=False):
         ax.plot(
             part["threshold"],

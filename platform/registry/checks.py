@@ -219,7 +219,7 @@ class RegistryChecker:
                     row.row,
                     column,
                     getattr(record, column),
-                    self.deaths_known.get(study_id),
+                    self.deaths_known.get(str(study_id)),
                     "the patient's death",
                 )
 
