@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -309,3 +312,68 @@ def test_concurrent_import_loser_prints_no_identifier(db_url, registry_tables, w
         for value in values:
             assert value not in everything, value
     assert _snapshot(db_url)["patients"] == 3
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="permissions do not bind root: the command runs as user nobody through setpriv (util-linux), "
+    "which needs root",
+)
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_read_only_file_or_folder_is_one_named_error_for_an_ordinary_user(
+    what, registry_tables, write_registry, monkeypatch
+):
+    """A database file (or its folder) the user may not write: one named screen, nothing written."""
+    base = Path(tempfile.mkdtemp(prefix="sabrkit-read-only-"))
+    try:
+        base.chmod(0o755)  # pytest's own tmp_path is private to root
+        folder = base / "db"
+        folder.mkdir()
+        database = folder / "sabrkit.db"
+        url = f"sqlite:///{database}"
+        monkeypatch.setenv("SABRKIT_AUDIT_KEY_FILE", str(base / "no-key" / "audit-key.json"))
+        monkeypatch.setenv("SABRKIT_AUDIT_CHECKPOINT_DIR", str(base / "checkpoints"))
+        assert _invoke("registry", "migrate", "--database-url", url).exit_code == 0
+        loaded = _invoke(
+            "registry",
+            "import",
+            str(write_registry(base / "registry", registry_tables)),
+            "--database-url",
+            url,
+        )
+        assert loaded.exit_code == 0, loaded.output
+        before = _snapshot(url)
+        if what == "file":
+            folder.chmod(0o777)
+            for file in folder.iterdir():
+                file.chmod(0o444)
+        else:
+            for file in folder.iterdir():
+                file.chmod(0o666)
+            folder.chmod(0o555)
+        scratch = base / "home"
+        scratch.mkdir(mode=0o777)
+        scratch.chmod(0o777)
+        env = {**os.environ, "HOME": str(scratch), "MPLCONFIGDIR": str(scratch)}
+        command = [
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            sys.executable, "-c", "from sabrkit.cli import app; app()",
+            "registry", "visit", "--study-id", "SABR-RCC-003", "--visit-number", "2", "--visit-date", "2024-10-01",
+            "--database-url", url,
+        ]  # fmt: skip
+        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        output = run.stdout + run.stderr
+        assert run.returncode == 1, output
+        assert "Traceback" not in output, output
+        assert "error: ReadOnlyDatabaseError:" in output or "error: DatabaseUnavailableError:" in output, (
+            output
+        )
+        assert "permission" in output, output
+        assert len(output.splitlines()) <= SCREEN_LINES, output
+        folder.chmod(0o755)
+        assert _snapshot(url) == before
+    finally:
+        for path in (base / "db", base):
+            if path.exists():
+                path.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
