@@ -66,7 +66,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         shutil.copytree(REPO_ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     experiment = yaml.safe_load((REPO_ROOT / "experiments" / "radiomic_spca.yaml").read_text())
     experiment["validation"].update(n_splits=3, n_repeats=1, bootstrap_optimism=0)
-    experiment["analysis"] = {"importance_repeats": 0, "logrank_permutations": 19, "screening": False}
+    experiment["analysis"] = {
+        "importance_repeats": 0,
+        "permutations": 19,
+        "interval_bootstrap": 0,
+        "screening": False,
+    }
     (project / "experiments").mkdir()
     (project / "experiments" / "radiomic_spca.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())

@@ -19,7 +19,7 @@ SPEC = {
     "data": {"feature_set": "clinical+radiomic+biomarker"},
     "model": {"estimator": "coxnet", "params": {"alpha": 0.05, "k": 5}},
     "validation": {"n_splits": 3, "n_repeats": 2, "random_state": 1, "strata": "disease_state"},
-    "analysis": {"importance_repeats": 1, "logrank_permutations": 19},
+    "analysis": {"importance_repeats": 1, "permutations": 19, "interval_bootstrap": 0},
     "tracking": {"experiment_name": "web-toy", "registered_model_name": "web_toy_model"},
 }
 
