@@ -158,6 +158,21 @@ class SegmentParams(_Section):
     min_dice_warning: float = Field(0.5, ge=0, le=1)
 
 
+class FollowupParams(_Section):
+    """The `followup` stage (sabrkit.imaging.followup_run.FollowUpConfig; docs/imaging.md)."""
+
+    min_interval_days: int = Field(28, ge=0)  # a follow-up is a study at least this long after planning
+    search_margin_mm: float = Field(15.0, ge=0)
+    max_rotation_deg: float = Field(15.0, gt=0, le=180)
+    max_translation_mm: float = Field(60.0, gt=0)
+    min_correlation: float = Field(0.5, ge=-1, le=1)
+    empty_mask_is_complete_response: bool = False
+    mask_source: Literal["semiauto", "segment"] = "semiauto"
+    links: str | None = None  # CSV lesion_id,series_uid (project-relative) replacing the pairing rule
+    seed: int = 20240501  # metric sampling of the registration
+    max_failure_fraction: float = Field(0.25, ge=0, le=1)
+
+
 class ExperimentsParams(_Section):
     """Which files of ``experiments/`` the ``experiment`` stage runs (``experiment@<name>``)."""
 
@@ -198,6 +213,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "dose": DoseParams,
     "unet": UnetParams,
     "segment": SegmentParams,
+    "followup": FollowupParams,
 }
 
 

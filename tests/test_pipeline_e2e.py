@@ -45,6 +45,8 @@ TINY = {
         "validate_every": 1,
         "samples_per_lesion": 2,
     },
+    # 48 mm regions leave little anatomy around a lesion to register on: failures are recorded, not fatal
+    "followup": {"max_failure_fraction": 1.0},
 }
 #: the one experiment the tiny pipeline runs, with a tiny validation
 TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
@@ -140,6 +142,11 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert json.loads((root / "metrics" / "unet.json").read_text())["epochs"] >= 1
     segments = json.loads((root / "metrics" / "segment.json").read_text())
     assert segments["n_series"] > 0, segments
+    # follow-up: every follow-up series paired with its lesion, each pair registered or named in failures.csv
+    follow = json.loads((root / "metrics" / "followup.json").read_text())
+    assert follow["n_pairs"] == segments["n_series"], follow
+    assert follow["n_registered"] + follow["n_failures"] >= follow["n_pairs"], follow
+    assert (root / "data" / "followup" / "delta_features.parquet").is_file()
     # the dose stage: plans linked and checked, one BED map per lesion
     constraints = json.loads((root / "metrics" / "constraints.json").read_text())
     assert constraints["n_patients"] == N_PATIENTS and constraints["n_failures"] == 0, constraints

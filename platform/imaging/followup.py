@@ -4,12 +4,14 @@
   ``ImageRegistrationMethod`` (Euler 3-D transform, Mattes mutual information, regular-step
   gradient descent, a three-level pyramid), starting from the geometric centres;
   :func:`resample_to` then puts a follow-up image or mask on the planning grid.
-* :func:`longest_axial_diameter_mm` is the RECIST-like size of a lesion mask: the largest
-  Feret diameter over its axial slices (``LabelShapeStatisticsImageFilter``).
+* :func:`longest_axial_diameter_mm` is the RECIST 1.1 size of a lesion mask: the largest
+  Feret diameter over its axial slices (``LabelShapeStatisticsImageFilter``), what a reader
+  measures on the axial images; :func:`longest_3d_diameter_mm` the 3-D Feret diameter beside it.
 * :func:`delta_features` turns two lesion feature tables (planning and follow-up) into absolute
   and relative changes per month, and :func:`size_response` the diameter change with a
-  RECIST 1.1-like category (CR: no lesion left, PR: at least 30 % smaller, PD: at least 20 %
-  and 5 mm larger, SD otherwise; a single-lesion reading, not a RECIST assessment of a patient).
+  RECIST 1.1-like category (CR: no lesion left, PR: at least 30 % smaller than baseline, PD: at
+  least 20 % and 5 mm larger than the nadir, SD otherwise; a single-lesion reading, not a RECIST
+  assessment of a patient).
 """
 
 from __future__ import annotations
@@ -22,15 +24,31 @@ import pandas as pd
 
 from sabrkit.errors import ValidationError, format_problem
 
-__all__ = ["delta_features", "longest_axial_diameter_mm", "register_rigid", "resample_to", "size_response"]
+__all__ = [
+    "delta_features",
+    "longest_3d_diameter_mm",
+    "longest_axial_diameter_mm",
+    "register_rigid",
+    "resample_to",
+    "size_response",
+]
 
 logger = logging.getLogger(__name__)
 
 
 def register_rigid(
-    fixed: Any, moving: Any, *, sampling_fraction: float = 0.2, seed: int = 20240501, iterations: int = 200
+    fixed: Any,
+    moving: Any,
+    *,
+    sampling_fraction: float = 0.2,
+    seed: int = 20240501,
+    iterations: int = 200,
+    fixed_mask: Any = None,
 ) -> Any:
     """Rigid (Euler 3-D) transform mapping ``fixed`` (planning CT) points into ``moving`` (follow-up CT).
+
+    ``fixed_mask`` (optional, on ``fixed``'s grid): only its non-zero voxels enter the metric, e.g.
+    everything but the lesion and its surroundings, which change between the scans.
 
     Returns
     -------
@@ -56,6 +74,8 @@ def register_rigid(
     method.SetShrinkFactorsPerLevel([4, 2, 1])
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    if fixed_mask is not None:
+        method.SetMetricFixedMask(sitk.Cast(sitk.NotEqual(fixed_mask, 0), sitk.sitkUInt8))
     method.SetInitialTransform(initial, inPlace=False)
     transform = method.Execute(fixed_f, moving_f)
     logger.info(
@@ -145,8 +165,44 @@ def delta_features(
     return pd.concat([absolute, relative], axis=1)
 
 
-def size_response(baseline_mm: float, follow_up_mm: float) -> tuple[float, str]:
-    """Relative change of the longest diameter and a RECIST 1.1-like category (module docstring)."""
+def longest_3d_diameter_mm(mask: Any) -> float:
+    """Largest 3-D Feret diameter (mm) of a binary mask (all foreground voxels together); 0 when empty."""
+    import SimpleITK as sitk
+
+    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.ComputeFeretDiameterOn()
+    stats.Execute(binary)
+    return float(stats.GetFeretDiameter(1)) if stats.HasLabel(1) else 0.0
+
+
+#: Relative tolerance at the RECIST thresholds, so that a change of exactly -30 % or +20 % computed
+#: in floating point (e.g. 21/30 - 1 = -0.30000000000000004) falls on the side the definition says.
+_THRESHOLD_EPS = 1e-9
+
+
+def size_response(
+    baseline_mm: float, follow_up_mm: float, nadir_mm: float | None = None
+) -> tuple[float, str]:
+    """Relative change of the longest diameter and a RECIST 1.1-like single-lesion category.
+
+    Parameters
+    ----------
+    baseline_mm : float
+        Longest diameter on the planning (baseline) CT, > 0.
+    follow_up_mm : float
+        Longest diameter on the follow-up CT (0: no lesion left).
+    nadir_mm : float, optional
+        Smallest diameter so far (baseline and earlier follow-ups); progression is measured from
+        it as in RECIST 1.1. Defaults to ``baseline_mm`` (first follow-up).
+
+    Returns
+    -------
+    (float, str)
+        ``(follow_up - baseline) / baseline`` and the category: ``CR`` when ``follow_up_mm == 0``;
+        ``PD`` when ``follow_up >= 1.2 nadir`` and ``follow_up - nadir >= 5 mm``; ``PR`` when the
+        change from baseline is ``<= -30 %``; ``SD`` otherwise.
+    """
     if not baseline_mm > 0:
         raise ValidationError(
             format_problem(
@@ -155,11 +211,19 @@ def size_response(baseline_mm: float, follow_up_mm: float) -> tuple[float, str]:
                 "measure the lesion on the planning CT",
             )
         )
+    if not follow_up_mm >= 0:
+        raise ValidationError(
+            format_problem(
+                f"follow-up diameter {follow_up_mm!r} mm", "must be >= 0", "measure the follow-up lesion"
+            )
+        )
+    nadir = baseline_mm if nadir_mm is None else min(float(nadir_mm), baseline_mm)
     change = (follow_up_mm - baseline_mm) / baseline_mm
     if follow_up_mm == 0:
         return change, "CR"
-    if change <= -0.30:
-        return change, "PR"
-    if change >= 0.20 and follow_up_mm - baseline_mm >= 5.0:
+    growth = (follow_up_mm - nadir) / nadir if nadir > 0 else np.inf
+    if growth >= 0.20 - _THRESHOLD_EPS and follow_up_mm - nadir >= 5.0 - _THRESHOLD_EPS:
         return change, "PD"
+    if change <= -0.30 + _THRESHOLD_EPS:
+        return change, "PR"
     return change, "SD"

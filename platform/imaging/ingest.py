@@ -329,6 +329,7 @@ def _ingest_series(item: ImageSeries, context: IngestContext) -> UnitResult:
             "slice_spacing_mm": round(spacing, 6),
             "scanner": f"{first.manufacturer} {first.model}".strip(),
             "frame_of_reference_uid": first.frame_of_reference_uid,
+            "series_number": first.series_number,
         }
     )
     return result

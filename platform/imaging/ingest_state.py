@@ -30,7 +30,7 @@ __all__ = ["STATE_FILE", "STATE_VERSION", "UnitResult", "IngestState", "fingerpr
 logger = logging.getLogger(__name__)
 
 STATE_FILE = ".ingest_state.json"
-STATE_VERSION = 3
+STATE_VERSION = 4  # 4: series rows gained series_number (follow-up pairing)
 
 
 def fingerprint(parts: Iterable[object]) -> str:

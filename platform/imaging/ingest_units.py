@@ -76,6 +76,7 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "slice_spacing_mm",
     "scanner",
     "frame_of_reference_uid",
+    "series_number",
 )
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha")
 _IMAGE_ROLES = ("_ct", "_image", "_img")
@@ -392,6 +393,7 @@ def ingest_nifti_pair(case: str, image_path: Path, mask_path: Path, context: Ing
             "slice_spacing_mm": round(image.GetSpacing()[2], 6),
             "scanner": "",
             "frame_of_reference_uid": "",
+            "series_number": None,
         }
     )
     result.lesions.append(

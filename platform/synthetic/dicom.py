@@ -17,7 +17,10 @@ For every patient of a cohort folder written by :func:`sabrkit.synthetic.write_c
   OARs are placed to break their TG-101 ``Dmax`` limit (see ``dose_truth_path``);
 * a **follow-up CT study** (three months after the last fraction, unless after last contact)
   with one uncontoured CT series per lesion region: the baseline region with the lesion shrunk
-  by a smooth radial warp (response factor 0.55-0.95) and fresh noise.
+  by a smooth radial warp (response factor 0.55-0.95; lesions only shrink and the factor is drawn
+  independently of the outcome model, so it carries no planted signal), fresh noise, and a small
+  rigid set-up difference (:func:`setup_motion`, up to 2 degrees and 4 mm, recorded in the
+  follow-up truth so that registration can be checked).
 
 The export carries the fake direct identifiers of ``registry/identifiers.csv`` (name,
 hospital number, birth date) and the usual free text, as a real export would; run
@@ -47,7 +50,14 @@ from sabrkit.errors import ConfigError, format_problem
 if TYPE_CHECKING:  # pydicom is imported by the functions that write files
     from pydicom.dataset import Dataset
 
-__all__ = ["DicomExportSummary", "derived_uid", "mask_contours", "write_cohort_dicom"]
+__all__ = [
+    "FOLLOW_UP_TRUTH_COLUMNS",
+    "DicomExportSummary",
+    "derived_uid",
+    "mask_contours",
+    "setup_motion",
+    "write_cohort_dicom",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,13 @@ STUDY_COMPONENT_SOP_CLASS = "1.2.840.10008.3.1.2.3.1"  # Detached Study Manageme
 INSTITUTION = "Synthetic University Hospital"
 _HU_OFFSET = 1024
 _FOLLOW_UP_DAYS = 91
+#: Columns of ``follow_up_truth.csv``: the lesion's true shrink factor and the set-up motion ``K``
+#: of :func:`setup_motion` (Euler angles in radians about x, y, z; translation in mm).
+FOLLOW_UP_TRUTH_COLUMNS: tuple[str, ...] = (
+    "lesion_id", "study_id", "series_uid", "response", "study_date",
+    "setup_angle_x_rad", "setup_angle_y_rad", "setup_angle_z_rad",
+    "setup_shift_x_mm", "setup_shift_y_mm", "setup_shift_z_mm",
+)  # fmt: skip
 _PLANNING_LEAD_DAYS = 7
 
 
@@ -290,6 +307,47 @@ def follow_up_region(
     return np.clip(np.rint(image), -1024, 3071).astype(np.int16), new_mask.astype(np.uint8)
 
 
+def setup_motion(
+    hu: np.ndarray,
+    mask: np.ndarray,
+    spacing: tuple,
+    origin: tuple,
+    angles_rad: tuple[float, ...],
+    translation_mm: tuple[float, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The follow-up region as seen after a rigid patient set-up difference.
+
+    The set-up motion is the Euler 3-D transform ``K`` (SimpleITK convention: rotation about the
+    region's centre by ``angles_rad`` = (x, y, z), then ``translation_mm``): the returned image at
+    physical point ``p`` shows the unmoved follow-up at ``K(p)``, so registering the planning CT
+    (fixed) to the returned follow-up (moving) should find ``K^-1`` (fixed -> moving points).
+    Linear interpolation for the image and nearest neighbour for the mask, edge values continued
+    (``mode="nearest"``) so no air appears at the border. Identity direction cosines assumed.
+    """
+    import SimpleITK as sitk
+    from scipy import ndimage as ndi
+
+    motion = sitk.Euler3DTransform()
+    step = np.array(spacing, dtype=float)  # x, y, z
+    size = np.array(hu.shape[::-1], dtype=float)
+    motion.SetCenter(tuple(np.asarray(origin, float) + step * (size - 1) / 2))
+    motion.SetRotation(*angles_rad)
+    motion.SetTranslation(translation_mm)
+    # index (x, y, z) -> physical -> K -> index of the unmoved image; arrays are [z, y, x]
+    matrix = np.asarray(motion.GetMatrix()).reshape(3, 3)
+    centre, shift = np.asarray(motion.GetCenter()), np.asarray(motion.GetTranslation())
+    linear = np.diag(1 / step) @ matrix @ np.diag(step)
+    offset = (
+        matrix @ (np.asarray(origin, float) - centre) + centre + shift - np.asarray(origin, float)
+    ) / step
+    flip = np.eye(3)[::-1]  # (x, y, z) <-> (z, y, x)
+    image = ndi.affine_transform(
+        hu.astype(np.float32), flip @ linear @ flip, offset=flip @ offset, order=1, mode="nearest"
+    )
+    moved = ndi.affine_transform(mask, flip @ linear @ flip, offset=flip @ offset, order=0, mode="constant")
+    return np.clip(np.rint(image), -1024, 3071).astype(np.int16), moved.astype(np.uint8)
+
+
 def _patients(cohort: Path) -> dict[str, dict]:
     registry = cohort / "registry"
     patients = pd.read_csv(registry / "patients.csv", dtype=str).set_index("study_id")
@@ -457,6 +515,11 @@ def write_cohort_dicom(
                 fu_hu, fu_mask = follow_up_region(
                     hu, mask, spacing, response, noise_of.get(row.scanner, 15.0), rng
                 )
+                # set-up difference between the two scans (drawn after the response and noise,
+                # so those are unchanged): up to 2 degrees about each axis and 4 mm along each
+                angles = tuple(float(a) for a in np.deg2rad(rng.uniform(-2.0, 2.0, 3)))
+                shift = tuple(float(t) for t in rng.uniform(-4.0, 4.0, 3))
+                fu_hu, fu_mask = setup_motion(fu_hu, fu_mask, spacing, origin, angles, shift)
                 fu_uid = derived_uid(uid, "follow-up-series")
                 fu_series = dict(
                     series,
@@ -477,16 +540,24 @@ def write_cohort_dicom(
                         truth, str(Path(follow_up_truth_dir) / f"{row.lesion_id}_followup_mask.nii.gz"), True
                     )
                     truth_rows.append(
-                        (row.lesion_id, study_id, fu_uid, round(response, 4), _date(follow["date"]))
+                        (
+                            row.lesion_id,
+                            study_id,
+                            fu_uid,
+                            round(response, 4),
+                            _date(follow["date"]),
+                            *(round(a, 6) for a in angles),
+                            *(round(t, 4) for t in shift),
+                        )
                     )
         n_bytes += _rtstruct(root / "ST000001" / "SE000900" / "RS000001.dcm", patient, planning, rois)
         if planner is not None:
             n_bytes += planner.take_bytes()
         n_struct, n_files = n_struct + 1, n_files + 1
     if follow_up_truth_dir is not None:
-        pd.DataFrame(
-            truth_rows, columns=["lesion_id", "study_id", "series_uid", "response", "study_date"]
-        ).to_csv(Path(follow_up_truth_dir) / "follow_up_truth.csv", index=False, lineterminator="\n")
+        pd.DataFrame(truth_rows, columns=list(FOLLOW_UP_TRUTH_COLUMNS)).to_csv(
+            Path(follow_up_truth_dir) / "follow_up_truth.csv", index=False, lineterminator="\n"
+        )
     n_plans = 0
     if planner is not None:
         n_plans = planner.n_plans
