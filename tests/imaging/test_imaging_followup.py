@@ -272,3 +272,49 @@ def test_batch_follow_up_records_failed_cases_and_completes_the_rest(follow_up_e
     )
     assert len(seeded) + len(seeded_failures) == len(accepted) and len(seeded) >= 1
     assert seeded["dice"].median() > 0.5, seeded[["lesion_id", "dice"]]
+
+
+def test_pairing_rule_dates_series_numbers_and_links() -> None:
+    """Tables only: the follow-up rule picks later, uncontoured series; series numbers split a date; links override."""
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": ["P1-L1", "P1-L2", "P2-L1"],
+            "study_id": ["P1", "P1", "P2"],
+            "series_uid": ["plan1", "plan2", "plan3"],
+            "study_date": ["2025-01-10", "2025-01-10", "2025-03-01"],
+            "image_path": ["a", "b", "c"],
+            "mask_path": ["am", "bm", "cm"],
+        }
+    )
+    series = pd.DataFrame(
+        {
+            "study_id": ["P1", "P1", "P1", "P1", "P1", "P2", "P2", "P2"],
+            "study_date": [
+                "2025-01-10", "2025-01-10", "2025-01-20", "2025-04-15", "2025-04-15",
+                "2025-03-01", "2025-06-01", "2025-09-01",
+            ],
+            "modality": ["CT"] * 8,
+            "series_uid": ["plan1", "plan2", "replan", "fu1", "fu2", "plan3", "fu3", "fu4"],
+            "image_path": ["a", "b", "r", "f1", "f2", "c", "f3", "f4"],
+            "series_number": [1, 2, 1, 2, 1, 1, 7, 8],
+        }
+    )  # fmt: skip
+    masks = pd.DataFrame({"series_uid": ["fu1", "fu2", "fu3"], "mask_path": ["m1", "m2", "m3"]})
+    pairs, failures = pair_follow_ups(lesions, series, masks, FollowUpConfig())
+    got = {(r.lesion_id, r.follow_up_index): r.follow_up_series_uid for r in pairs.itertuples()}
+    # P1: the 10-day re-planning scan is no follow-up; on 04-15 the series number tells the lesions apart
+    # P2: one series per date serves the lesion: two timepoints, the second without a mask yet
+    assert got == {("P1-L1", 1): "fu2", ("P1-L2", 1): "fu1", ("P2-L1", 1): "fu3", ("P2-L1", 2): "fu4"}
+    assert not failures
+    assert pairs.set_index(["lesion_id", "follow_up_index"]).loc[("P2-L1", 2), "follow_up_mask_path"] == ""
+    assert pairs.set_index(["lesion_id", "follow_up_index"]).loc[("P1-L1", 1), "interval_days"] == 95
+    # ambiguous: two series on one date and no matching number -> a named pairing failure
+    renumbered = series.assign(series_number=[1, 2, 1, 5, 6, 1, 7, 8])
+    pairs, failures = pair_follow_ups(lesions, renumbered, masks, FollowUpConfig())
+    assert {f.case_id for f in failures} == {"P1-L1", "P1-L2"} and {f.stage for f in failures} == {"pairing"}
+    assert "followup.links" in failures[0].reason and set(pairs["lesion_id"]) == {"P2-L1"}
+    # an explicit link replaces the rule for its lesion
+    links = pd.DataFrame({"lesion_id": ["P1-L1"], "series_uid": ["fu1"]})
+    pairs, failures = pair_follow_ups(lesions, renumbered, masks, FollowUpConfig(), links)
+    assert pairs.set_index("lesion_id").loc["P1-L1", "follow_up_series_uid"] == "fu1"
+    assert {f.case_id for f in failures} == {"P1-L2"}
