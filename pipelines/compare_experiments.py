@@ -1,8 +1,9 @@
 """DVC stage `compare_experiments`: one table of every experiment the pipeline ran.
 
 Reads ``metrics/experiments/<name>.json`` for the names in ``params.yaml`` ``experiments.names``
-(and ``experiments.dicom_names``, the DICOM path's lesion-level experiments, when their metrics
-exist: that pipeline is optional) and writes ``reports/experiments.csv`` (every column) and ``reports/experiments.md`` (the
+(and, from ``metrics/dicom_experiments/``, ``experiments.dicom_names``: the DICOM path's
+lesion-level experiments, when their metrics exist, since that pipeline is optional; not a DVC
+dependency of this stage, so `sabrkit demo --with-dicom` forces this stage after the DICOM path) and writes ``reports/experiments.csv`` (every column) and ``reports/experiments.md`` (the
 columns a reader compares: cross-validated C and AUC as mean ± SD over repeats, and the paired
 difference from the clinical-only model on the same folds). Rows are sorted by Uno's C.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from stage_params import ROOT, load_all
 
 METRICS = ROOT / "metrics" / "experiments"
+DICOM_METRICS = ROOT / "metrics" / "dicom_experiments"
 REPORTS = ROOT / "reports"
 
 
@@ -52,8 +54,13 @@ def main() -> None:
     from sabrkit.models.experiment_table import experiment_table
 
     experiments = load_all()["experiments"]
-    names = [*experiments.names, *(n for n in experiments.dicom_names if (METRICS / f"{n}.json").is_file())]
-    table = experiment_table([METRICS / f"{name}.json" for name in names])
+    files = [METRICS / f"{name}.json" for name in experiments.names]
+    files += [
+        DICOM_METRICS / f"{n}.json"
+        for n in experiments.dicom_names
+        if (DICOM_METRICS / f"{n}.json").is_file()
+    ]
+    table = experiment_table(files)
     REPORTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(REPORTS / "experiments.csv", index=False)
     (REPORTS / "experiments.md").write_text(markdown(table), encoding="utf-8")

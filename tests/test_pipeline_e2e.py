@@ -103,7 +103,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     dicom = _dvc(project, "repro", "pipelines/dicom/dvc.yaml", env=env)  # the DICOM path's own pipeline
     assert dicom.returncode == 0, dicom.stdout[-4000:] + dicom.stderr[-4000:]
     # as `sabrkit demo --with-dicom`: the comparison table and the study report take in the DICOM path
-    for args in (("compare_experiments",), ("--force", "--single-item", "report")):
+    for args in (("--force", "--single-item", "compare_experiments"), ("--force", "--single-item", "report")):
         again = _dvc(project, "repro", *args, env=env)
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
     return project, env
@@ -153,7 +153,7 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     segments = json.loads((root / "metrics" / "segment.json").read_text())
     assert segments["n_series"] > 0, segments
     # the dose stage: plans linked and checked, one BED map per lesion
-    lesion = json.loads((root / "metrics" / "experiments" / f"{LESION_EXPERIMENT}.json").read_text())
+    lesion = json.loads((root / "metrics" / "dicom_experiments" / f"{LESION_EXPERIMENT}.json").read_text())
     assert lesion["unit"] == "lesion" and lesion["clinical_reference"]["feature_set"] == "dose", lesion
     assert (
         f"| {LESION_EXPERIMENT} | spca_cox | dose+dvh+dosiomic |"

@@ -357,7 +357,9 @@ def run_experiment(
             )
         except Exception as exc:
             logger.warning("risk by therapy class not computed: %s", exc)
-    screened = [b for b in ("biomarker", "radiomic", "deep") if b in descriptive.blocks]
+    screened = [
+        b for b in ("biomarker", "radiomic", "dvh", "dosiomic", "delta", "deep") if b in descriptive.blocks
+    ]
     if spec.table is not None:  # the table's own blocks (numeric by construction), not its covariates
         screened = [b for b in descriptive.blocks if b != COVARIATES_BLOCK]
     if a.screening and screened:
@@ -742,13 +744,15 @@ def run_experiment_file(
     artifact_location: str | None = None,
     n_jobs: int | None = None,
     register: bool | None = None,
+    metrics_path: str | Path | None = None,
 ) -> ExperimentResult:
     """Load ``experiments/<name>.yaml``, read its inputs under ``project``, run it, write its outputs.
 
     ``register`` as for :func:`run_experiment`; ``project``'s git commit is the run's ``git_commit``.
 
     Outputs: ``<project>/models/experiments/<name>/`` (see :func:`run_experiment`) and the
-    metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics).
+    metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics), or at
+    ``metrics_path``.
     """
     from sabrkit.models.experiment_io import read_experiment_inputs
     from sabrkit.models.spec import load_experiment
@@ -767,5 +771,5 @@ def run_experiment_file(
         project=project,
         register=register,
     )
-    write_json(result.metrics, paths["metrics"])
+    write_json(result.metrics, paths["metrics"] if metrics_path is None else metrics_path)
     return result
