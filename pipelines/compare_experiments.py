@@ -1,7 +1,9 @@
 """DVC stage `compare_experiments`: one table of every experiment the pipeline ran.
 
 Reads ``metrics/experiments/<name>.json`` for the names in ``params.yaml`` ``experiments.names``
-and writes ``reports/experiments.csv`` (every column) and ``reports/experiments.md`` (the
+(and, from ``metrics/dicom_experiments/``, ``experiments.dicom_names``: the DICOM path's
+lesion-level experiments, when their metrics exist, since that pipeline is optional; not a DVC
+dependency of this stage, so `sabrkit demo --with-dicom` forces this stage after the DICOM path) and writes ``reports/experiments.csv`` (every column) and ``reports/experiments.md`` (the
 columns a reader compares: cross-validated C and AUC as mean ± SD over repeats, and the paired
 difference from the clinical-only model on the same folds). Rows are sorted by Uno's C.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 from stage_params import ROOT, load_all
 
 METRICS = ROOT / "metrics" / "experiments"
+DICOM_METRICS = ROOT / "metrics" / "dicom_experiments"
 REPORTS = ROOT / "reports"
 
 
@@ -26,11 +29,14 @@ def markdown(table) -> str:
     lines = [
         "# Experiments",
         "",
-        "Cross-validated metrics, mean ± SD over repeats; Δ Uno C = model − clinical-only model on the same "
-        "folds. Written by `dvc repro` (stage compare_experiments).",
+        "Cross-validated metrics, mean ± SD over repeats; Δ Uno C = model − its comparator on the same "
+        "folds (the clinical-only model unless the comparator column names another, e.g. `dose`: BED10 "
+        "alone for lesion-level local control; events of a lesion-level experiment are local failures). "
+        "Written by `dvc repro` (stage compare_experiments).",
         "",
-        "| experiment | model | features | patients | events | Harrell C | Uno C | AUC 12 m | AUC 24 m | IBS | Δ Uno C |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| experiment | model | features | patients | events | Harrell C | Uno C | AUC 12 m | AUC 24 m | IBS | "
+        "Δ Uno C | comparator | endpoint |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in table.to_dict("records"):
         delta = row.get("delta_uno_c_vs_clinical")
@@ -38,7 +44,8 @@ def markdown(table) -> str:
         lines.append(
             f"| {row['experiment']} | {row['estimator']} | {row['feature_set']} | {row['n_patients']} | "
             f"{row['n_events']} | {_pm(row, 'harrell_c')} | {_pm(row, 'uno_c')} | {_pm(row, 'auc_12')} | "
-            f"{_pm(row, 'auc_24')} | {_pm(row, 'ibs')} | {delta_text} |"
+            f"{_pm(row, 'auc_24')} | {_pm(row, 'ibs')} | {delta_text} | {row.get('comparator') or '-'} | "
+            f"{row.get('endpoint') or '-'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -46,8 +53,14 @@ def markdown(table) -> str:
 def main() -> None:
     from sabrkit.models.experiment_table import experiment_table
 
-    names = load_all()["experiments"].names
-    table = experiment_table([METRICS / f"{name}.json" for name in names])
+    experiments = load_all()["experiments"]
+    files = [METRICS / f"{name}.json" for name in experiments.names]
+    files += [
+        DICOM_METRICS / f"{n}.json"
+        for n in experiments.dicom_names
+        if (DICOM_METRICS / f"{n}.json").is_file()
+    ]
+    table = experiment_table(files)
     REPORTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(REPORTS / "experiments.csv", index=False)
     (REPORTS / "experiments.md").write_text(markdown(table), encoding="utf-8")

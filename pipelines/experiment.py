@@ -1,8 +1,10 @@
 """DVC stage `experiment@<name>`: run experiments/<name>.yaml (model x feature set x validation).
 
-Usage: ``python pipelines/experiment.py <name>``. Writes ``models/experiments/<name>/``
+Usage: ``python pipelines/experiment.py <name> [--metrics-dir DIR]``. Writes ``models/experiments/<name>/``
 (folds, out-of-fold predictions, comparison with the clinical model, profile, plots, report,
-final model) and ``metrics/experiments/<name>.json``, and logs the run to MLflow (tracking URI
+final model) and ``metrics/experiments/<name>.json`` (``DIR/<name>.json`` with ``--metrics-dir``: the
+DICOM path's experiments write ``metrics/dicom_experiments/``, outside the folder the root
+pipeline's ``compare_experiments`` depends on, so a plain `dvc repro` never pulls the DICOM path in), and logs the run to MLflow (tracking URI
 from SABRKIT_MLFLOW_TRACKING_URI / MLFLOW_TRACKING_URI, default sqlite:///mlflow.db). The
 experiment file is a DVC params file of the stage, so `dvc exp run -S
 'experiments/<name>.yaml:validation.n_repeats=20'` re-runs it with a changed value.
@@ -27,15 +29,19 @@ def main() -> None:
     from sabrkit.models.run_lineage import experiment_lineage, pipeline_registration
     from sabrkit.settings import Settings
 
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    metrics_dir = None
+    if len(args) == 3 and args[1] == "--metrics-dir":
+        metrics_dir = ROOT / args[2]
+    elif len(args) != 1:
         raise ConfigError(
             format_problem(
                 f"arguments {sys.argv[1:]}",
-                "one experiment name",
-                "run python pipelines/experiment.py <name>",
+                "one experiment name, optionally followed by --metrics-dir DIR",
+                "run python pipelines/experiment.py <name> [--metrics-dir metrics/dicom_experiments]",
             )
         )
-    name = sys.argv[1]
+    name = args[0]
     execution = load_all()["execution"]
     tracking_uri = Settings().resolved_mlflow_uri()
     artifact_location = (ROOT / "mlartifacts").as_uri() if tracking_uri.startswith("sqlite") else None
@@ -49,6 +55,7 @@ def main() -> None:
         artifact_location=artifact_location,
         n_jobs=execution.n_jobs,
         register=None if register else False,
+        metrics_path=None if metrics_dir is None else metrics_dir / f"{name}.json",
     )
     s = result.metrics["summary"]
     print(

@@ -2,7 +2,8 @@
 
 Creates ``data/registry/sabrkit.db`` with Alembic, loads the registry CSVs and the biobank
 samples (each all-or-nothing), then exports the endpoint and clinical-covariate tables the
-models use, the consent snapshot (``consent.parquet``: whose consent covers future research and
+models use (``endpoints.parquet``, ``clinical.parquet``, ``lesion_outcomes.parquet``: local control
+per treated lesion with death as the competing event), the consent snapshot (``consent.parquet``: whose consent covers future research and
 image linkage; ``biobank/consents.csv`` rows, withdrawals applied), and the cohort's Kaplan-Meier summary (``metrics/cohort.json``).
 """
 
@@ -20,7 +21,12 @@ def main() -> None:
     from sabrkit.audit import open_database
     from sabrkit.biobank import load_samples
     from sabrkit.models.consent_snapshot import consent_snapshot, load_consent_table
-    from sabrkit.registry import clinical_covariates_from_db, endpoints_from_db, load_registry_folder
+    from sabrkit.registry import (
+        clinical_covariates_from_db,
+        endpoints_from_db,
+        lesion_outcomes_from_db,
+        load_registry_folder,
+    )
     from sabrkit.registry.survival import cohort_summary
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -34,10 +40,12 @@ def main() -> None:
         consents = load_consent_table(db, SOURCE / "biobank" / "consents.csv")
         endpoints = endpoints_from_db(db)
         clinical = clinical_covariates_from_db(db)
+        lesion_outcomes = lesion_outcomes_from_db(db)
         snapshot = consent_snapshot(db, endpoints["study_id"])
     endpoints.to_parquet(OUT / "endpoints.parquet", index=False)
     snapshot.to_parquet(OUT / "consent.parquet", index=False)
     clinical.to_parquet(OUT / "clinical.parquet", index=False)
+    lesion_outcomes.to_parquet(OUT / "lesion_outcomes.parquet", index=False)
     summary = cohort_summary(endpoints, n_lesions=int(clinical["n_lesions"].sum()))
     metrics = ROOT / "metrics"
     metrics.mkdir(exist_ok=True)

@@ -2,7 +2,10 @@
 
 Reads ``data/registry/sabrkit.db`` (written by the ``ingest`` stage), writes the analysis tables
 (``data/exports/{adsl,adtte,ae,vrs,tess}.{parquet,csv}``), the self-contained study report
-``reports/study.html`` and ``metrics/study.json``. Parameters: the ``report`` section of
+``reports/study.html`` and ``metrics/study.json``. When the DICOM path's ``dose`` stage has run
+(``data/dose/constraints.csv`` and ``lesion_dose.csv`` exist) the report adds its dose and OAR
+constraints section; the DICOM path is optional, so these files are not DVC dependencies of this
+stage: `sabrkit demo --with-dicom` re-runs it after that pipeline. Parameters: the ``report`` section of
 ``params.yaml`` (target_patients, landmark_months, cutoff_date); until that section is
 registered in ``stage_params.py`` the defaults below apply.
 """
@@ -42,12 +45,17 @@ def main() -> None:
     cutoff = pd.Timestamp(params.cutoff_date) if params.cutoff_date else None
     tables = build_analysis_tables(frames, cutoff=cutoff)
     write_analysis_tables(tables, EXPORTS)
+    from sabrkit.dose.report import dose_study_section, read_dose_outputs
+
+    dose = read_dose_outputs(ROOT / "data" / "dose", ROOT / "metrics" / "constraints.json")
+    extra = [] if dose is None else [dose_study_section(dose[0], dose[1], table_version=dose[2])]
     report = build_study_report(
         tables,
         frames,
         target_patients=params.target_patients,
         landmark_months=params.landmark_months,
         version=__version__,
+        extra_sections=extra,
     )
     write_study_report(report, REPORT, METRICS)
     print(

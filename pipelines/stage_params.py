@@ -177,8 +177,11 @@ class ExperimentsParams(_Section):
     """Which files of ``experiments/`` the ``experiment`` stage runs (``experiment@<name>``)."""
 
     names: list[str] = Field(default_factory=list)
+    #: experiments the DICOM path's pipeline runs (they need its dose tables); the comparison
+    #: table lists each one whose metrics file exists
+    dicom_names: list[str] = Field(default_factory=list)
 
-    @field_validator("names")
+    @field_validator("names", "dicom_names")
     @classmethod
     def _files_exist(cls, names: list[str]) -> list[str]:
         if len(set(names)) != len(names):

@@ -50,6 +50,7 @@ TINY = {
 }
 #: the one experiment the tiny pipeline runs, with a tiny validation
 TINY_EXPERIMENT = {"n_splits": 3, "n_repeats": 1}
+LESION_EXPERIMENT = "lesion_local_control_dose"
 
 
 def _dvc(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -76,6 +77,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     experiment["validation"].update(TINY_EXPERIMENT)
     (project / "experiments").mkdir()
     (project / "experiments" / "clinical_coxph.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
+    # the DICOM path's lesion-level local-control experiment (params.yaml experiments.dicom_names)
+    lesion = yaml.safe_load((REPO_ROOT / "experiments" / f"{LESION_EXPERIMENT}.yaml").read_text())
+    lesion["validation"].update(TINY_EXPERIMENT)
+    lesion["analysis"].update(permutations=9, interval_bootstrap=20)
+    (project / "experiments" / f"{LESION_EXPERIMENT}.yaml").write_text(
+        yaml.safe_dump(lesion, sort_keys=False)
+    )
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section].update(values)
@@ -96,6 +104,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     assert repro.returncode == 0, repro.stdout[-4000:] + repro.stderr[-4000:]
     dicom = _dvc(project, "repro", "pipelines/dicom/dvc.yaml", env=env)  # the DICOM path's own pipeline
     assert dicom.returncode == 0, dicom.stdout[-4000:] + dicom.stderr[-4000:]
+    # as `sabrkit demo --with-dicom`: the comparison table and the study report take in the DICOM path
+    for args in (("--force", "--single-item", "compare_experiments"), ("--force", "--single-item", "report")):
+        again = _dvc(project, "repro", *args, env=env)
+        assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
     return project, env
 
 
@@ -148,6 +160,13 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert follow["n_registered"] + follow["n_failures"] >= follow["n_pairs"], follow
     assert (root / "data" / "followup" / "delta_features.parquet").is_file()
     # the dose stage: plans linked and checked, one BED map per lesion
+    lesion = json.loads((root / "metrics" / "dicom_experiments" / f"{LESION_EXPERIMENT}.json").read_text())
+    assert lesion["unit"] == "lesion" and lesion["clinical_reference"]["feature_set"] == "dose", lesion
+    assert (
+        f"| {LESION_EXPERIMENT} | spca_cox | dose+dvh+dosiomic |"
+        in (root / "reports" / "experiments.md").read_text()
+    )
+    assert "Dose and OAR constraints</h2>" in (root / "reports" / "study.html").read_text()
     constraints = json.loads((root / "metrics" / "constraints.json").read_text())
     assert constraints["n_patients"] == N_PATIENTS and constraints["n_failures"] == 0, constraints
     assert {"n_checks", "n_violations", "table_version"} <= set(constraints)

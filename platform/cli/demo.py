@@ -42,9 +42,15 @@ def run_demo(project: Path, *, force: bool, settings: Settings, with_dicom: bool
     if not (project / ".dvc").is_dir():
         scm = ["--no-scm"] if not (project / ".git").exists() else []
         subprocess.run([*_dvc_command(), "init", "-q", *scm], cwd=project, env=env, check=True)
-    runs: list[list[str]] = [[]] + ([[DICOM_PIPELINE]] if with_dicom else [])
+    # with the DICOM path, compare_experiments and report run again (forced: the DICOM path's
+    # outputs are not their DVC deps, it is optional): the comparison table then lists its
+    # lesion-level experiment (params.yaml experiments.dicom_names) and the study report gains its
+    # dose and OAR constraints section
+    again = [["--force", "--single-item", stage] for stage in ("compare_experiments", "report")]
+    runs: list[list[str]] = [[]] + ([[DICOM_PIPELINE], *again] if with_dicom else [])
     for targets in runs:
-        command = [*_dvc_command(), "repro", *(["--force"] if force else []), *targets]
+        forced = ["--force"] if force and "--force" not in targets else []
+        command = [*_dvc_command(), "repro", *forced, *targets]
         console.print(f"[bold]$ {' '.join(['dvc', *command[3:]])}[/]")
         completed = subprocess.run(command, cwd=project, env=env)
         if completed.returncode != 0:

@@ -550,10 +550,16 @@ def report_command(
     cutoff: str = typer.Option(
         None, "--cutoff", help="Data cut-off (YYYY-MM-DD; default: the latest contact)."
     ),
+    dose_dir: Path = typer.Option(
+        None,
+        "--dose",
+        help="The dose stage's folder (data/dose: constraints.csv, lesion_dose.csv): adds the dose and "
+        "OAR constraints section.",
+    ),
     database_url: str = DB_OPTION,
 ) -> None:
     """Write the study report (self-contained HTML: enrolment, PFS/OS, local control, toxicity, VRS/TESS,
-    subgroups, swimmer plot, data quality) and metrics/study.json."""
+    subgroups, swimmer plot, data quality; dose and OAR constraints with --dose) and metrics/study.json."""
     import pandas as pd
 
     from sabrkit.registry.exports import build_analysis_tables, write_analysis_tables
@@ -564,7 +570,24 @@ def report_command(
     with open_cli_database(database_url) as db:
         frames = registry_frames(db)
     tables = build_analysis_tables(frames, cutoff=pd.Timestamp(cutoff) if cutoff else None)
-    report = build_study_report(tables, frames, target_patients=target, version=__version__)
+    extra: list[Any] = []
+    if dose_dir is not None:
+        from sabrkit.dose.report import dose_study_section, read_dose_outputs
+        from sabrkit.errors import ConfigError, format_problem
+
+        dose = read_dose_outputs(dose_dir, dose_dir.parent.parent / "metrics" / "constraints.json")
+        if dose is None:
+            raise ConfigError(
+                format_problem(
+                    f"--dose {dose_dir}",
+                    "the folder holds the dose stage's constraints.csv and lesion_dose.csv",
+                    "run the DICOM path's dose stage (dvc repro pipelines/dicom/dvc.yaml) or drop --dose",
+                )
+            )
+        extra.append(dose_study_section(dose[0], dose[1], table_version=dose[2]))
+    report = build_study_report(
+        tables, frames, target_patients=target, version=__version__, extra_sections=extra
+    )
     write_study_report(report, out, metrics)
     if tables_dir is not None:
         write_analysis_tables(tables, tables_dir)

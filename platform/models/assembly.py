@@ -21,7 +21,7 @@ tagged on the MLflow run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal, overload
 
 import numpy as np
@@ -30,6 +30,7 @@ import pandas as pd
 from sabrkit.errors import ModelInputError, format_problem
 from sabrkit.models.clinical_encoding import CLINICAL_NUMERIC, clinical_characteristics, encode_clinical
 from sabrkit.models.dataset import DIRECT_IDENTIFIER_COLUMNS, SurvivalDataset, make_outcome, parse_feature_set
+from sabrkit.models.lesion_blocks import LESION_BLOCKS
 
 __all__ = ["assemble_dataset", "assemble_lesion_dataset", "consented_ids", "LESION_OUTCOME_COLUMNS"]
 
@@ -183,6 +184,7 @@ def assemble_dataset(
     *,
     deep_features: pd.DataFrame | None = None,
     biomarkers: pd.DataFrame | None = None,
+    patient_blocks: Mapping[str, pd.DataFrame] | None = None,
     consented: Iterable[str] | pd.DataFrame | None = None,
 ) -> SurvivalDataset:
     """Join feature blocks, clinical characteristics and outcomes on ``study_id``.
@@ -210,6 +212,9 @@ def assemble_dataset(
     biomarkers : pandas.DataFrame, optional
         ``study_id`` plus one numeric column per biomarker (block ``biomarker``); NaN values
         stay NaN for in-fold imputation.
+    patient_blocks : mapping block -> DataFrame, optional
+        The lesion-level blocks ``dose``, ``dvh``, ``dosiomic``, ``delta`` aggregated per patient
+        (``study_id`` plus numeric columns; :func:`sabrkit.models.lesion_blocks.aggregate_block`).
     consented : iterable of str, or DataFrame, optional
         Study IDs whose consent covers this analysis (see the module docstring). None: not
         checked, recorded as ``consent="not checked"``.
@@ -241,12 +246,14 @@ def assemble_dataset(
         "clinical": clinical,
         "deep": deep_features,
         "biomarker": biomarkers,
+        **{b: (patient_blocks or {}).get(b) for b in LESION_BLOCKS},
     }
     arguments = {
         "radiomic": "patient_features",
         "clinical": "clinical",
         "deep": "deep_features",
         "biomarker": "biomarkers",
+        **{b: f"patient_blocks[{b!r}]" for b in LESION_BLOCKS},
     }
     tables: dict[str, pd.DataFrame] = {}
     for block in wanted:
@@ -321,29 +328,35 @@ def assemble_dataset(
 
 
 def assemble_lesion_dataset(
-    lesion_features: pd.DataFrame,
+    lesion_features: pd.DataFrame | None,
     lesion_outcomes: pd.DataFrame,
     clinical: pd.DataFrame | None = None,
     feature_set: str = "radiomic",
     require_complete: bool = False,
     *,
+    lesion_blocks: Mapping[str, pd.DataFrame] | None = None,
     consented: Iterable[str] | pd.DataFrame | None = None,
 ) -> SurvivalDataset:
     """One row per treated lesion for local-control models; ``groups`` holds each lesion's patient.
 
     Parameters
     ----------
-    lesion_features : pandas.DataFrame
-        Lesion feature table (``lesion_id``, ``study_id``, pyradiomics features, ``prov_*``).
+    lesion_features : pandas.DataFrame or None
+        Lesion feature table (``lesion_id``, ``study_id``, pyradiomics features, ``prov_*``);
+        needed for the ``radiomic`` block.
     lesion_outcomes : pandas.DataFrame
         :data:`LESION_OUTCOME_COLUMNS`: ``lesion_id, study_id, local_control_months,
-        local_failure`` (time from the lesion's first fraction to local failure or censoring).
-        The registry does not derive this table yet; it comes from the lesion-level RECIST
-        reads.
+        local_failure`` (time from the lesion's first fraction to local failure or censoring;
+        a death before local failure is censored: the cause-specific hazard). The registry
+        writes it (:func:`sabrkit.registry.lesion_outcomes_from_db`, ``data/registry/lesion_outcomes.parquet``).
     clinical : pandas.DataFrame, optional
         Clinical covariates of the lesion's patient (block ``clinical``; also the
         ``characteristics``).
-    feature_set : {"radiomic", "clinical", "clinical+radiomic"}
+    feature_set : str
+        Blocks ``clinical``, ``radiomic``, ``dose``, ``dvh``, ``dosiomic``, ``delta`` joined by ``+``.
+    lesion_blocks : mapping block -> DataFrame, optional
+        The ``dose``, ``dvh``, ``dosiomic`` and ``delta`` blocks
+        (:func:`sabrkit.models.lesion_blocks.lesion_block`), indexed by ``lesion_id``.
     require_complete : bool
     consented : iterable of str, or DataFrame, optional
         As for :func:`assemble_dataset` (filtered on the lesion's ``study_id``).
@@ -355,16 +368,25 @@ def assemble_lesion_dataset(
         then splits with ``StratifiedGroupKFold`` so a patient's lesions stay in one fold.
     """
     wanted = parse_feature_set(feature_set)
-    if set(wanted) - {"clinical", "radiomic"}:
+    if set(wanted) - {"clinical", "radiomic", *LESION_BLOCKS}:
         raise ModelInputError(
             format_problem(
                 f"lesion feature_set {feature_set!r}",
-                "lesion-level sets use the clinical and radiomic blocks",
-                "use 'radiomic', 'clinical' or 'clinical+radiomic'",
+                f"lesion-level sets use the blocks {['clinical', 'radiomic', *LESION_BLOCKS]}",
+                "drop the patient-level blocks (deep, biomarker)",
             )
         )
     allowed = None if consented is None else consented_ids(consented)
-    _check_one_per(lesion_features, "lesion_features", key="lesion_id")
+    if lesion_features is not None:
+        _check_one_per(lesion_features, "lesion_features", key="lesion_id")
+    elif "radiomic" in wanted:
+        raise ModelInputError(
+            format_problem(
+                f"feature_set {feature_set!r} without lesion_features",
+                "the radiomic block needs the lesion feature table",
+                "pass lesion_features",
+            )
+        )
     _check_one_per(lesion_outcomes, "lesion_outcomes", key="lesion_id")
     missing_cols = [c for c in LESION_OUTCOME_COLUMNS if c not in lesion_outcomes.columns]
     if missing_cols:
@@ -376,13 +398,25 @@ def assemble_lesion_dataset(
             )
         )
     before = set(lesion_outcomes["study_id"].astype(str))
-    features = _filter_consent(lesion_features, allowed)
     outcomes = _filter_consent(lesion_outcomes, allowed).set_index("lesion_id")
     consent = _consent_note(allowed, before, set(outcomes["study_id"].astype(str)))
-    patient_of = features.set_index("lesion_id")["study_id"].astype(str)
+    patient_of = outcomes["study_id"].astype(str)
     tables: dict[str, pd.DataFrame] = {}
-    if "radiomic" in wanted:
+    if "radiomic" in wanted and lesion_features is not None:  # (None was refused above)
+        features = _filter_consent(lesion_features, allowed)
         tables["radiomic"] = _numeric_block(features.drop(columns="study_id"), "lesion_features", "lesion_id")
+    for block in [b for b in wanted if b in LESION_BLOCKS]:
+        table = (lesion_blocks or {}).get(block)
+        if table is None:
+            raise ModelInputError(
+                format_problem(
+                    f"feature_set {feature_set!r} without the {block} block",
+                    f"the {block} block needs its lesion table",
+                    f"pass lesion_blocks[{block!r}] (sabrkit.models.lesion_blocks.lesion_block)",
+                )
+            )
+        table = _filter_consent(table, allowed)
+        tables[block] = table.drop(columns="study_id").astype(float)
     clinical_rows = None
     if clinical is not None:
         _check_one_per(clinical, "clinical")
@@ -399,7 +433,7 @@ def assemble_lesion_dataset(
         encoded = encode_clinical(clinical_rows)
         tables["clinical"] = encoded.reindex(patient_of.to_numpy()).set_axis(patient_of.index)
         tables["clinical"] = tables["clinical"][patient_of.isin(encoded.index).to_numpy()]
-    named = {"lesion_features" if b == "radiomic" else "clinical": t for b, t in tables.items()}
+    named = {{"radiomic": "lesion_features", "clinical": "clinical"}.get(b, b): t for b, t in tables.items()}
     ids = _join({**named, "lesion_outcomes": outcomes}, require_complete)
     X = pd.concat([tables[b].loc[ids] for b in wanted], axis=1)
     X.index.name = "lesion_id"

@@ -10,11 +10,17 @@ block          columns
 =============  ==========================================================================
 clinical       one-hot clinical covariates (:mod:`sabrkit.models.clinical_encoding`)
 radiomic       pyradiomics features (``original_glcm_Contrast`` ...), ``total_volume_mm3``
+dose           BED10 of the lesion's prescription (``bed10_rx_gy``; :mod:`sabrkit.models.lesion_blocks`)
+dvh            the lesion's DVH metrics and BED/EQD2 summaries (``dvh_*``)
+dosiomic       pyradiomics features of the lesion's dose and BED maps (``dose_*``, ``bed_*``)
+delta          change of the lesion's CT features from planning to follow-up CT (``delta_*``)
 deep           deep-learning (MONAI encoder) features, as named in the deep feature table
 biomarker      biobank assay values (one column per biomarker and time point)
 =============  ==========================================================================
 
-A *feature set* names blocks joined by ``+``: ``clinical``, ``radiomic``,
+The lesion-level blocks (radiomic, dose, dvh, dosiomic, delta) join at lesion level in
+lesion-level data sets and are aggregated per patient (as the radiomic block) in patient-level
+ones. A *feature set* names blocks joined by ``+``: ``clinical``, ``radiomic``,
 ``clinical+radiomic+biomarker`` ... (:func:`parse_feature_set`). Feature sets name whole
 blocks, never column lists, so a column choice learnt from the outcome cannot enter before
 validation: everything data-dependent (imputation, scaling, filters, selection) happens inside
@@ -49,7 +55,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FEATURE_BLOCKS: tuple[str, ...] = ("clinical", "radiomic", "deep", "biomarker")
+FEATURE_BLOCKS: tuple[str, ...] = (
+    "clinical",
+    "radiomic",
+    "dose",
+    "dvh",
+    "dosiomic",
+    "delta",
+    "deep",
+    "biomarker",
+)
 #: every valid feature set: each non-empty combination of blocks, in canonical block order.
 FEATURE_SETS: tuple[str, ...] = tuple(
     "+".join(combo)

@@ -95,7 +95,8 @@ def assemble_experiment_data(
             )
         )
     blocks = spec.data.feature_set.split("+")
-    needed = sorted(set(blocks) | ({"clinical"} if spec.compares_with_reference else set()))
+    reference_set = spec.clinical_reference.feature_set
+    needed = sorted(set(blocks) | (set(reference_set.split("+")) if spec.compares_with_reference else set()))
     available = [
         b
         for b, table in (
@@ -103,6 +104,7 @@ def assemble_experiment_data(
             ("radiomic", inputs.patient_features),
             ("deep", inputs.deep_features),
             ("biomarker", inputs.biomarkers),
+            *inputs.patient_blocks.items(),
         )
         if table is not None
     ]
@@ -115,6 +117,7 @@ def assemble_experiment_data(
                 inputs.lesion_outcomes,
                 inputs.clinical,
                 feature_set,
+                lesion_blocks=inputs.lesion_blocks,
                 consented=inputs.consented,
             )
 
@@ -123,7 +126,7 @@ def assemble_experiment_data(
             for b in ("clinical", "radiomic")
             if (b == "clinical" and inputs.clinical is not None)
             or (b == "radiomic" and inputs.lesion_features is not None)
-        ]
+        ] + list(inputs.lesion_blocks)
     else:
 
         def build(feature_set: str) -> SurvivalDataset:
@@ -135,15 +138,33 @@ def assemble_experiment_data(
                 endpoint,  # type: ignore[arg-type]  # the spec keeps local_control to unit: lesion
                 deep_features=inputs.deep_features,
                 biomarkers=inputs.biomarkers,
+                patient_blocks=inputs.patient_blocks,
                 consented=inputs.consented,
             )
 
     working = build("+".join(needed))
+    _check_events_per_fold(working, spec.validation.n_splits)
     model_data = working.select(spec.data.feature_set)
-    reference = working.select("clinical") if spec.compares_with_reference else None
+    reference = working.select(reference_set) if spec.compares_with_reference else None
     descriptive = build("+".join(available)) if set(available) != set(needed) else working
     common = [i for i in working.row_ids if i in set(descriptive.row_ids)]
     return model_data, reference, descriptive.subset(common)
+
+
+def _check_events_per_fold(data: SurvivalDataset, n_splits: int) -> None:
+    """Lesion data: grouped folds need events to spread (local failures are rare and cluster in patients)."""
+    if data.unit != "lesion" or data.n_events >= 2 * n_splits:
+        return
+    from sabrkit.errors import ModelInputError, format_problem
+
+    raise ModelInputError(
+        format_problem(
+            f"{data.n_events} local failure(s) among {len(data.y)} lesions of {data.n_patients} patients",
+            f"a lesion-level CV with {n_splits} folds grouped by patient needs at least {2 * n_splits} events "
+            "(two per fold), else training folds without an event stop the fit",
+            "use fewer folds (validation.n_splits) or a larger cohort",
+        )
+    )
 
 
 def assemble_table_data(spec: ExperimentSpec, inputs: ExperimentInputs) -> Any:
@@ -286,7 +307,7 @@ def run_experiment(
     )
     cv = _cv(pipeline, data, spec, a.importance_repeats, n_jobs)
     reference_cv = comparison = None
-    reference_label = "comparator" if spec.table is not None else "clinical"
+    reference_label = "comparator" if spec.table is not None else spec.clinical_reference.feature_set
     if reference_data is not None:
         reference_cv = _cv(reference_pipeline, reference_data, spec, 0, n_jobs)
         comparison = paired_cv_comparison(
@@ -336,7 +357,9 @@ def run_experiment(
             )
         except Exception as exc:
             logger.warning("risk by therapy class not computed: %s", exc)
-    screened = [b for b in ("biomarker", "radiomic", "deep") if b in descriptive.blocks]
+    screened = [
+        b for b in ("biomarker", "radiomic", "dvh", "dosiomic", "delta", "deep") if b in descriptive.blocks
+    ]
     if spec.table is not None:  # the table's own blocks (numeric by construction), not its covariates
         screened = [b for b in descriptive.blocks if b != COVARIATES_BLOCK]
     if a.screening and screened:
@@ -346,6 +369,9 @@ def run_experiment(
         tables["importance"] = importance_ranks(cv.importance)
         figures["importance"] = plots.plot_importance(tables["importance"])
     pooled = _pooled_survival(cv.oof, data)
+    competing = _competing_risk(inputs, data, cv, groups, 24.0)
+    if competing is not None:
+        tables["competing_risk"] = competing
     calibration = None
     if pooled["surv_24"].notna().all():
         calibration = calibration_at(
@@ -399,6 +425,7 @@ def run_experiment(
         if reference_cv is None
         else {
             "estimator": spec.clinical_reference.estimator,
+            "feature_set": spec.clinical_reference.feature_set if spec.table is None else "comparator",
             "summary": {
                 f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}")
                 for m in _REFERENCE_KEYS
@@ -430,6 +457,12 @@ def run_experiment(
         "lineage": lineage,
         "note": PROGNOSTIC_NOTE,
     }
+    if competing is not None:
+        metrics["competing_risk"] = {
+            "note": COMPETING_NOTE,
+            "horizon_months": 24.0,
+            "groups": competing.to_dict("records"),
+        }
     if "decision_curve" in tables:
         from sabrkit.models.horizon_metrics import decision_curve_summary
 
@@ -481,6 +514,27 @@ def run_experiment(
         if out_dir is not None:
             _write_outputs(result, Path(out_dir), figure_files)
     return result
+
+
+COMPETING_NOTE = (
+    "local control: the model is fitted to the cause-specific hazard of local failure (a death before "
+    "local failure is censored); the observed incidence of local failure by risk group is the "
+    "Aalen-Johansen cumulative incidence with death as the competing event, beside 1 - KM (deaths "
+    "censored) and the mean out-of-fold predicted cause-specific risk"
+)
+
+
+def _competing_risk(
+    inputs: ExperimentInputs, data: SurvivalDataset, cv: CVResult, groups: pd.Series, horizon: float
+) -> pd.DataFrame | None:
+    """Aalen-Johansen incidence by risk group for lesion-level data whose outcomes mark competing deaths."""
+    outcomes = inputs.lesion_outcomes
+    if data.unit != "lesion" or outcomes is None or "competing_death" not in outcomes.columns:
+        return None
+    from sabrkit.models.competing import cif_by_risk_group
+
+    survival = cv.oof.groupby("lesion_id")["surv_24"].mean() if "surv_24" in cv.oof.columns else None
+    return cif_by_risk_group(groups.reindex(data.row_ids), outcomes, survival, horizon)
 
 
 def _consent_lineage(inputs: ExperimentInputs) -> dict[str, Any]:
@@ -690,13 +744,15 @@ def run_experiment_file(
     artifact_location: str | None = None,
     n_jobs: int | None = None,
     register: bool | None = None,
+    metrics_path: str | Path | None = None,
 ) -> ExperimentResult:
     """Load ``experiments/<name>.yaml``, read its inputs under ``project``, run it, write its outputs.
 
     ``register`` as for :func:`run_experiment`; ``project``'s git commit is the run's ``git_commit``.
 
     Outputs: ``<project>/models/experiments/<name>/`` (see :func:`run_experiment`) and the
-    metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics).
+    metrics document again as ``<project>/metrics/experiments/<name>.json`` (DVC metrics), or at
+    ``metrics_path``.
     """
     from sabrkit.models.experiment_io import read_experiment_inputs
     from sabrkit.models.spec import load_experiment
@@ -715,5 +771,5 @@ def run_experiment_file(
         project=project,
         register=register,
     )
-    write_json(result.metrics, paths["metrics"])
+    write_json(result.metrics, paths["metrics"] if metrics_path is None else metrics_path)
     return result

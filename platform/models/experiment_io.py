@@ -43,7 +43,12 @@ class ExperimentInputs:
     deep_features, biomarkers : DataFrame or None
         ``study_id`` plus numeric columns.
     lesion_outcomes : DataFrame or None
-        ``lesion_id, study_id, local_control_months, local_failure``.
+        ``lesion_id, study_id, local_control_months, local_failure`` (optionally ``competing_death``).
+    lesion_blocks : dict block -> DataFrame
+        The lesion-level blocks the experiment uses (``dose``, ``dvh``, ``dosiomic``, ``delta``;
+        :func:`sabrkit.models.lesion_blocks.lesion_block`), indexed by ``lesion_id``.
+    patient_blocks : dict block -> DataFrame
+        The same blocks aggregated per patient (patient-level experiments), ``study_id`` column.
     consented : iterable of str, DataFrame or None
         Consented study IDs (None: consent not checked; recorded on the run).
     feature_table_path : Path or None
@@ -61,6 +66,8 @@ class ExperimentInputs:
     deep_features: pd.DataFrame | None = None
     biomarkers: pd.DataFrame | None = None
     lesion_outcomes: pd.DataFrame | None = None
+    lesion_blocks: dict[str, pd.DataFrame] = field(default_factory=dict)
+    patient_blocks: dict[str, pd.DataFrame] = field(default_factory=dict)
     consented: Any = None
     feature_table_path: Path | None = None
     batches: pd.Series | None = None
@@ -135,6 +142,7 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
                 )
             )
         optional[name] = None if path is None else read_table(path)
+    lesion_blocks, patient_blocks, block_paths = _lesion_blocks(spec, root, lesion_features)
     lesion_outcomes = None
     if spec.data.unit == "lesion":
         if inputs.lesion_outcomes is None:
@@ -164,6 +172,7 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         "consent": consent_path,
         "images": resolve(inputs.images),
         "perturbed_features": perturbed_path,
+        **block_paths,
     }
     return ExperimentInputs(
         endpoints=read_table(root / inputs.endpoints),
@@ -173,12 +182,54 @@ def read_experiment_inputs(spec: ExperimentSpec, root: str | os.PathLike[str]) -
         deep_features=optional["deep_features"],
         biomarkers=optional["biomarkers"],
         lesion_outcomes=lesion_outcomes,
+        lesion_blocks=lesion_blocks,
+        patient_blocks=patient_blocks,
         consented=None if consent_path is None else read_table(consent_path),
         feature_table_path=lesion_path if lesion_features is not None else None,
         batches=batches,
         perturbed_features=None if perturbed_path is None else read_table(perturbed_path),
         input_paths={name: path for name, path in read.items() if path is not None},
     )
+
+
+def _lesion_blocks(
+    spec: ExperimentSpec, root: Path, lesion_features: pd.DataFrame | None
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, Path]]:
+    """The lesion-level blocks (dose, dvh, dosiomic, delta) the model or its comparator uses.
+
+    Read only when named (a block of ``data.feature_set`` or ``clinical_reference.feature_set``);
+    patient-level experiments also get them aggregated with ``inputs.aggregation``.
+    """
+    from sabrkit.models.lesion_blocks import BLOCK_INPUTS, aggregate_block, lesion_block, volume_of
+
+    assert spec.data is not None
+    named = set(spec.data.feature_set.split("+")) | set(spec.clinical_reference.feature_set.split("+"))
+    lesion_blocks: dict[str, pd.DataFrame] = {}
+    paths: dict[str, Path] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    for block in [b for b in BLOCK_INPUTS if b in named]:
+        field_name = BLOCK_INPUTS[block]
+        relative = getattr(spec.inputs, field_name)
+        if relative is None:
+            raise ConfigError(
+                format_problem(
+                    f"feature set with the {block} block without inputs.{field_name}",
+                    f"the {block} block needs a table",
+                    f"set inputs.{field_name} in experiments/{spec.name}.yaml",
+                )
+            )
+        path = root / relative
+        if field_name not in tables:
+            tables[field_name] = read_table(path)
+        paths[field_name] = path
+        lesion_blocks[block] = lesion_block(tables[field_name], block)
+    patient_blocks: dict[str, pd.DataFrame] = {}
+    if spec.data.unit == "patient" and lesion_blocks:
+        volume = volume_of(lesion_features)
+        patient_blocks = {
+            b: aggregate_block(t, volume, spec.inputs.aggregation) for b, t in lesion_blocks.items()
+        }
+    return lesion_blocks, patient_blocks, paths
 
 
 def _clean(value: Any) -> Any:

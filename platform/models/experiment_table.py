@@ -57,6 +57,8 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
         row[f"delta_{metric}_vs_clinical"] = comparison.get(f"delta_{metric}_mean")
     row["delta_uno_c_ci_low"] = comparison.get("delta_uno_c_ci_low")
     row["delta_uno_c_ci_high"] = comparison.get("delta_uno_c_ci_high")
+    reference = metrics.get("clinical_reference") or {}
+    row["comparator"] = reference.get("feature_set", "clinical") if reference else None
     row["permutation_p"] = (metrics.get("risk_groups") or {}).get("permutation_p")
     row["mlflow_run_id"] = (metrics.get("mlflow") or {}).get("run_id")
     return row

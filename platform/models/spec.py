@@ -68,7 +68,21 @@ class InputsSpec(_Strict):
     endpoints: str = "data/registry/endpoints.parquet"
     deep_features: str | None = None
     biomarkers: str | None = None
-    lesion_outcomes: str | None = None
+    lesion_outcomes: str | None = Field(
+        None,
+        description="local control per treated lesion (data/registry/lesion_outcomes.parquet, written by `ingest`)",
+    )
+    lesion_dose: str | None = Field(
+        "data/dose/lesion_dose.csv",
+        description="per-lesion dose table of the `dose` stage: dose and dvh blocks",
+    )
+    dosiomics: str | None = Field(
+        "data/dose/dosiomics.parquet", description="dose/BED map features of the `dose` stage: dosiomic block"
+    )
+    delta_features: str | None = Field(
+        "data/followup/delta_features.parquet",
+        description="follow-up change per lesion (delta_*): delta block",
+    )
     consent: str | None = Field(
         "data/registry/consent.parquet",
         description="consent snapshot (study_id, consented) written by `ingest`; 'not_required' with consent_reason",
@@ -184,9 +198,15 @@ class ModelSpec(_Strict):
 
 
 class ReferenceSpec(_Strict):
-    """The clinical-only model validated beside every experiment on the same folds."""
+    """The comparator validated beside every experiment on the same folds.
+
+    By default the clinical-only model; ``feature_set`` names another fixed comparator (e.g.
+    ``dose``: BED10 of the prescription alone for a lesion-level local-control model), shown in
+    the same place as the clinical model (``clinical_reference``, ``delta_*`` of the comparison).
+    """
 
     estimator: str = "coxph"
+    feature_set: str = "clinical"
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: list[StepSpecModel] | None = None
 
@@ -194,6 +214,13 @@ class ReferenceSpec(_Strict):
     @classmethod
     def _registered(cls, value: str) -> str:
         return _check_estimator(value)
+
+    @field_validator("feature_set")
+    @classmethod
+    def _known_blocks(cls, value: str) -> str:
+        from sabrkit.models.dataset import parse_feature_set
+
+        return "+".join(parse_feature_set(value))
 
     def build(self) -> Any:
         from sabrkit.models.estimators import build_pipeline
@@ -291,9 +318,10 @@ class ExperimentSpec(_Strict):
         if self.table is not None:
             return self.table.comparator is not None
         assert self.data is not None
-        if self.inputs.clinical is None:  # no clinical table: no clinical reference model
-            return False
-        if self.data.feature_set != "clinical" or self.model.tuning is not None:
+        reference = self.clinical_reference.feature_set
+        if self.inputs.clinical is None and "clinical" in reference.split("+"):
+            return False  # no clinical table: no clinical reference model
+        if self.data.feature_set != reference or self.model.tuning is not None:
             return True
         if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:
             return True

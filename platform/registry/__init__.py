@@ -12,6 +12,7 @@ from sabrkit.registry.dose import DEFAULT_ALPHA_BETA_GY, bed, bed10, eqd2
 from sabrkit.registry.endpoints import DAYS_PER_MONTH, ENDPOINT_COLUMNS, compute_endpoints, endpoints_from_db
 from sabrkit.registry.exports import AnalysisTables, build_analysis_tables, write_analysis_tables
 from sabrkit.registry.frames import registry_frames
+from sabrkit.registry.lesion_outcomes import lesion_outcomes, lesion_outcomes_from_db
 from sabrkit.registry.load import (
     OPTIONAL_FILES,
     REGISTRY_FILES,
@@ -45,6 +46,8 @@ from sabrkit.registry.tables import (
 )
 
 __all__ = [
+    "lesion_outcomes",
+    "lesion_outcomes_from_db",
     "SurvivalAt",
     "survival_at",
     "median_followup",

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,8 +372,13 @@ def build_study_report(
     landmark_months: float = 24.0,
     title: str = "SABR for oligometastatic RCC: study report",
     version: str = "",
+    extra_sections: Sequence[Any] = (),
 ) -> StudyReport:
-    """Render the study report from the exported tables and the registry frames (no file I/O)."""
+    """Render the study report from the exported tables and the registry frames (no file I/O).
+
+    ``extra_sections`` (e.g. :func:`sabrkit.dose.report.dose_study_section` when the DICOM path's
+    dose outputs exist) go before the data-quality and definitions sections.
+    """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     adsl = tables.adsl
@@ -399,6 +405,7 @@ def build_study_report(
         plot_swimmer(adsl, frames["sabr_courses"]), "Follow-up per patient with SABR, progression and death."
     )
     sections += [swimmer, _quality(adsl, frames, metrics), _definitions()]
+    sections[-2:-2] = list(extra_sections)
     env = Environment(loader=PackageLoader("sabrkit.registry", "templates"), autoescape=select_autoescape())
     html = env.get_template("study_report.html.j2").render(
         title=title,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sabrkit.synthetic import clinical, followup, hazard, phantom
+from sabrkit.synthetic import clinical, followup, hazard, local_control, phantom
 from sabrkit.synthetic.config import SynthConfig
 from sabrkit.synthetic.truth import build_truth, contract_tables
 from sabrkit.timescale import DAYS_PER_MONTH
@@ -31,7 +31,6 @@ SCANNERS: tuple[tuple[str, float, float], ...] = (
     ("Philips Brilliance Big Bore", 16.0, 0.35),
     ("GE Discovery RT", 22.0, 0.15),
 )
-_PROGRESSION_TYPES = (("distant", 0.75), ("both", 0.15), ("local", 0.10))
 
 
 @dataclass(frozen=True)
@@ -90,21 +89,21 @@ def _observe_outcomes(
 ) -> pd.DataFrame:
     """Turn latent times into observed dates: censoring at the cut-off and loss to follow-up.
 
-    Events never precede the day after the last fraction; death never precedes progression.
+    Events never precede the day after the last fraction; death never precedes progression. The
+    progression type is left empty here (:func:`_progression_types` sets it).
     """
     n = len(patients)
     index = patients["index_date"].tolist()
     end = [sabr_end[s] for s in patients["study_id"]]
     lost = rng.random(n) < config.loss_to_follow_up
     lost_u = rng.random(n)
-    type_u = rng.random(n)
+    rng.random(n)  # drawn for the random stream only (the progression type): the local-failure model sets it
     cause_u = rng.random(n)
     prog_days, death_days = _days(t_prog), _days(t_death)
     out: dict[str, list[Any]] = {
         k: []
         for k in ("progression_date", "progression_type", "death_date", "death_cause", "last_contact_date")
     }
-    cum = np.cumsum([p for _, p in _PROGRESSION_TYPES])
     for i in range(n):
         earliest = end[i] + dt.timedelta(days=1)
         censor = config.cutoff_date
@@ -120,8 +119,7 @@ def _observe_outcomes(
         observed_death = death if death <= censor else None
         observed_prog = prog if prog is not None and prog <= censor else None
         out["progression_date"].append(observed_prog)
-        kind = _PROGRESSION_TYPES[int(np.searchsorted(cum, type_u[i] * cum[-1], side="right"))][0]
-        out["progression_type"].append(kind if observed_prog is not None else None)
+        out["progression_type"].append(None)  # set by the local-failure model (generate_cohort)
         out["death_date"].append(observed_death)
         if observed_death is None:
             out["death_cause"].append(None)
@@ -133,6 +131,21 @@ def _observe_outcomes(
     for key, values in out.items():
         result[key] = pd.Series(values, index=patients.index, dtype=object)
     return result
+
+
+def _progression_types(
+    patients: pd.DataFrame, lesions: pd.DataFrame, local: pd.DataFrame, both: pd.Series
+) -> pd.Series:
+    """``local``/``both`` when a treated lesion is involved in the observed progression, else ``distant``."""
+    involved = local["local_failure_at_progression"].groupby(lesions["study_id"].to_numpy()).any()
+    has_local = patients["study_id"].map(involved).fillna(False).astype(bool)
+    kind = np.where(
+        has_local, np.where(patients["study_id"].map(both).fillna(False), "both", "local"), "distant"
+    )
+    observed = patients["progression_date"].notna().to_numpy()
+    return pd.Series(
+        [k if seen else None for k, seen in zip(kind, observed)], index=patients.index, dtype=object
+    )
 
 
 def _series_uid(rng: np.random.Generator) -> str:
@@ -188,6 +201,10 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
     lesions["series_uid"] = [_series_uid(rng) for _ in range(len(lesions))]
     lesions["roi_name"] = [f"GTV_L{k}" for k in lesions["lesion_number"]]
     seeds = rng.integers(0, 2**63, size=len(lesions))
+    # drawn after every other draw, so that the rest of the cohort is what it was before this model
+    local, both = local_control.draw_local_failures(lesions, courses, rng)
+    patients["progression_type"] = _progression_types(patients, lesions, local, both)
+    assessments = local_control.lesion_assessments(lesions, local["local_failure_at_progression"], patients)
     phantoms = tuple(
         phantom.LesionPhantom(
             lesion_id=r.lesion_id,
@@ -229,9 +246,11 @@ def generate_cohort(config: SynthConfig, rng: np.random.Generator) -> SyntheticC
             "scanner": [SCANNERS[scanner_of[s]][0] for s in patients["study_id"]],
         }
     )
-    tables = contract_tables(patients, identifiers, lesions, courses, visits, adverse_events, samples, images)
+    tables = contract_tables(
+        patients, identifiers, lesions, courses, visits, adverse_events, samples, images, assessments
+    )
     patients["lp_progression"] = eta_p
-    truth = build_truth(config, baseline, patients, lesions, phantoms, s_pfs, s_os, best)
+    truth = build_truth(config, baseline, patients, lesions, phantoms, s_pfs, s_os, best, local)
     logger.info(
         "synthetic cohort: %d patients, %d lesions, %d progressions, %d deaths",
         n,

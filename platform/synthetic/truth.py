@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sabrkit.synthetic import hazard, phantom
+from sabrkit.synthetic import hazard, local_control, phantom
 from sabrkit.synthetic.config import SynthConfig
 from sabrkit.timescale import DAYS_PER_MONTH
 
@@ -67,6 +67,12 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
         "onset_date",
         "attribution_sabr",
     ),
+    "registry/lesion_assessments.csv": (
+        "lesion_id",
+        "assessment_date",
+        "local_status",
+        "longest_diameter_mm",
+    ),
     "registry/progression_events.csv": ("study_id", "event_date", "progression_type"),
     "registry/deaths.csv": ("study_id", "death_date", "cause"),
     "biobank/samples.csv": ("study_id", "timepoint", "specimen_type", "collected_at", "volume_ml"),
@@ -103,6 +109,7 @@ def contract_tables(
     adverse_events: pd.DataFrame,
     samples: pd.DataFrame,
     images: pd.DataFrame,
+    lesion_assessments: pd.DataFrame,
 ) -> dict[str, pd.DataFrame]:
     """Every table of the cohort folder with exactly the contract's columns (dates as ``date``)."""
     progressed = patients[patients["progression_date"].notna()]
@@ -114,6 +121,7 @@ def contract_tables(
         "registry/sabr_courses.csv": courses,
         "registry/visits.csv": visits,
         "registry/adverse_events.csv": adverse_events,
+        "registry/lesion_assessments.csv": lesion_assessments,
         "registry/progression_events.csv": progressed.rename(columns={"progression_date": "event_date"}),
         "registry/deaths.csv": died.rename(columns={"death_cause": "cause"}),
         "biobank/samples.csv": samples,
@@ -150,6 +158,7 @@ def build_truth(
     s_pfs: np.ndarray,
     s_os: np.ndarray,
     best: np.ndarray,
+    local: pd.DataFrame,
 ) -> dict[str, Any]:
     """The ``ground_truth.json`` document (JSON-ready, floats rounded to 6 decimals)."""
     progression = hazard.as_coefficients(
@@ -190,6 +199,23 @@ def build_truth(
             "censoring": "administrative at cutoff_date; loss to follow-up with probability "
             f"{config.loss_to_follow_up} at a uniform time; events no earlier than the day after the last fraction",
         },
+        "local_control_model": {
+            "formula": local_control.LOCAL_FAILURE_FORMULA,
+            "coefficients": dict(local_control.LOCAL_FAILURE_COEFFICIENTS),
+            "intercept": _r(local_control.calibrate_intercept()),
+            "intercept_calibration": f"mean P(progression involves a treated lesion) = "
+            f"{local_control.TARGET_LOCAL_SHARE} over {local_control.CALIBRATION_PATIENTS} patients drawn "
+            f"with seed {hazard.CALIBRATION_SEED + 2}",
+            "both_given_local": local_control.BOTH_GIVEN_LOCAL,
+            "observation": "local status observed at the patient's first progression only "
+            "(lesion_assessments.csv); death before progression is a competing event",
+            "n_local_failures_observed": int(
+                (
+                    local["local_failure_at_progression"]
+                    & lesions["study_id"].map(patients.set_index("study_id")["progression_date"]).notna()
+                ).sum()
+            ),
+        },
         "image_model": {
             "texture_sd_hu": f"{phantom.TEXTURE_AMPLITUDE_HU} * exp({phantom.TEXTURE_GAIN} * lesion heterogeneity)",
             "mask": "tumour eroded by one voxel (contour just inside the edge)",
@@ -227,7 +253,16 @@ def build_truth(
                 "heterogeneity": _r(spec.heterogeneity),
                 "texture_sd_hu": _r(phantom.texture_amplitude(spec.heterogeneity), 3),
                 "noise_sd_hu": spec.noise_sd_hu,
+                "bed10_gy": _r(bed10, 3),
+                "p_local_failure": _r(p_fail),
+                "local_failure_at_progression": bool(failed),
             }
-            for spec in phantoms
+            for spec, bed10, p_fail, failed in zip(
+                phantoms,
+                local["bed10_gy"],
+                local["p_local_failure"],
+                local["local_failure_at_progression"],
+                strict=True,
+            )
         },
     }

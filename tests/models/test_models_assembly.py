@@ -23,7 +23,11 @@ def _assemble(toy, feature_set: str = "clinical+radiomic+biomarker", **kwargs):
 
 
 def test_feature_sets_are_block_combinations_in_canonical_order() -> None:
-    assert len(FEATURE_SETS) == 15 and "clinical+radiomic+biomarker" in FEATURE_SETS
+    assert len(FEATURE_SETS) == 2**8 - 1 and "clinical+radiomic+biomarker" in FEATURE_SETS  # 8 blocks
+    assert "dose+dvh+dosiomic" in FEATURE_SETS and parse_feature_set("delta+radiomic") == (
+        "radiomic",
+        "delta",
+    )
     assert parse_feature_set("biomarker+clinical") == ("clinical", "biomarker")
     for bad in ("clinical+clinical", "radiomics", "", "clinical+"):
         with pytest.raises(ModelInputError, match="feature set joins distinct blocks"):

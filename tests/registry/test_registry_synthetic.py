@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from sabrkit.biobank import load_samples, validate_accession_id
 from sabrkit.db import Database
@@ -47,3 +48,31 @@ def test_tiny_synthetic_cohort_loads_end_to_end(db: Database, tmp_path: Path):
     both = both[both["study_id"].isin(progressed)]
     if "latent_progression_months" in both and len(both):
         assert (both["pfs_months"] - both["latent_progression_months"]).abs().max() < 0.1
+
+
+def test_lesion_outcomes_follow_the_generators_local_failures(db: Database, tmp_path: Path):
+    """Local control per lesion from the loaded registry: a lesion assessed ``local_failure`` fails at
+    its patient's progression; the death of a patient is the competing event of every lesion that did
+    not fail (the registry's rule; the generator has no local failure after a first progression); the
+    rest are censored (independent reading of the cohort's CSV files)."""
+    from sabrkit.registry import lesion_outcomes_from_db
+
+    cohort = synthesize(tmp_path / "cohort", SynthConfig.tiny(n_patients=40, write_images=False))
+    load_registry_folder(db, cohort)
+    outcomes = lesion_outcomes_from_db(db).set_index("lesion_id")
+    registry = cohort / "registry"
+    lesions = pd.read_csv(registry / "lesions.csv").set_index("lesion_id")
+    assessed = pd.read_csv(registry / "lesion_assessments.csv").set_index("lesion_id")
+    progression = pd.read_csv(registry / "progression_events.csv").set_index("study_id")
+    deaths = pd.read_csv(registry / "deaths.csv").set_index("study_id")
+    courses = pd.read_csv(registry / "sabr_courses.csv", parse_dates=["start_date"]).set_index("lesion_id")
+    assert sorted(outcomes.index) == sorted(lesions.index)
+    failed = assessed.index[assessed["local_status"] == "local_failure"]
+    assert set(outcomes.index[outcomes["local_failure"]]) == set(failed) and len(failed) >= 1
+    study = lesions["study_id"]
+    competing = study[study.isin(deaths.index) & ~study.index.isin(failed)].index
+    assert set(outcomes.index[outcomes["competing_death"]]) == set(competing)
+    for lesion_id in failed:
+        date = pd.Timestamp(progression.loc[study[lesion_id], "event_date"])
+        months = (date - courses.loc[lesion_id, "start_date"]).days / 30.4375
+        assert outcomes.loc[lesion_id, "local_control_months"] == pytest.approx(months)
