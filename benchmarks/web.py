@@ -94,7 +94,9 @@ def _copy_database(url: str, folder: Path) -> str:
     return f"sqlite:///{target}"
 
 
-def _start_server(url: str, folder: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def _start_server(
+    url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     """uvicorn serving the app exactly as ``sabrkit serve`` does, on a free port; waits for /healthz."""
     import httpx
 
@@ -389,7 +391,10 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float, repeats: int 
         finally:
             server.terminate()
             server.wait(timeout=30)
-        print(f"web repeat {repeat}: " + json.dumps({k: v[-1]["lookup"] for k, v in per_scenario.items()}), file=sys.stderr)
+        print(
+            f"web repeat {repeat}: " + json.dumps({k: v[-1]["lookup"] for k, v in per_scenario.items()}),
+            file=sys.stderr,
+        )
     scenarios: dict[str, object] = {}
     for name, runs in per_scenario.items():
         scenarios[name] = {
@@ -400,9 +405,7 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float, repeats: int 
                 "before": runs[0]["load_average_1min"]["before"],
                 "after": runs[-1]["load_average_1min"]["after"],
             },
-            "targets": {
-                key: all(r["targets"][key] for r in runs) for key in runs[0]["targets"]
-            },
+            "targets": {key: all(r["targets"][key] for r in runs) for key in runs[0]["targets"]},
             "repeats": runs,
         }
     ratios = [
@@ -624,7 +627,9 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
                     dashboard_idle_load_average_1min=round(idle_load, 2),
                     dashboard_while_report_builds=busy_stats,
                     dashboard_non_200_while_building=sum(1 for v in busy if v == float("inf")),
-                    ratio_dashboard_p95_building_to_idle=round(busy_stats["p95_ms"] / idle_stats["p95_ms"], 2),
+                    ratio_dashboard_p95_building_to_idle=round(
+                        busy_stats["p95_ms"] / idle_stats["p95_ms"], 2
+                    ),
                 )
                 runs.append(run)
         finally:
@@ -688,7 +693,11 @@ def main() -> None:
         result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[:4000])
+        print(
+            json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[
+                :4000
+            ]
+        )
         return
     result = run(args.seconds, args.clients, args.seed, args.think, args.repeats)
     result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
@@ -696,7 +705,9 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, scenario in result["scenarios"].items():
         print(name, json.dumps(scenario["summary"], indent=1))
-    print(json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[:4000])
+    print(
+        json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[:4000]
+    )
 
 
 if __name__ == "__main__":

@@ -31,12 +31,12 @@ from typing import cast
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from sabrkit.biobank.errors import DuplicateAccessionError
 from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
 from sabrkit.biobank.tables import Sample
 from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
 from sabrkit.db.csv_import import ParsedRow, RawRow, parse_rows, read_csv_rows, row_error
 from sabrkit.db.database import Database
-from sabrkit.biobank.errors import DuplicateAccessionError
 from sabrkit.errors import ImportValidationError, RowError, format_problem
 
 __all__ = [

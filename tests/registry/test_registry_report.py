@@ -80,7 +80,7 @@ def test_synthetic_cohort_report_covers_every_section_and_the_true_pfs(tmp_path:
 
 def test_overflow_sees_a_label_cut_off_by_the_margin():
     """The layout check below can fail: a long tick label in a thin margin reaches past the canvas."""
-    from sabrkit.registry.analyses.plotting import overflow, new_figure, text_width
+    from sabrkit.registry.analyses.plotting import new_figure, overflow, text_width
 
     figure, ax = new_figure(5, 3, left=0.2)
     ax.set_yticks([0.5], ["a rather long subgroup label (p het 0.5)"])

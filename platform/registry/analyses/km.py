@@ -187,10 +187,14 @@ def plot_km(
     # Fixed layout (one draw, see plotting): the numbers-at-risk table hangs below the axes, its
     # spine _AT_RISK_DROP inches down; its first column ends at the first tick (right-aligned), so
     # the widest group label sets the left margin; each group takes 4 lines (label, 2 rows, a gap).
-    widest = text_width([*labels.values(), f"{'At risk':>10}   {max(len(d) for d, _ in groups.values())}"], 10)
+    widest = text_width(
+        [*labels.values(), f"{'At risk':>10}   {max(len(d) for d, _ in groups.values())}"], 10
+    )
     left = max(0.8, widest + 0.15)
     bottom = _AT_RISK_DROP + 0.1 + 4 * len(groups) * line_height(10)
-    figure, ax = new_figure(left + 6.0 + 0.35, 0.4 + 3.9 + bottom, left=left, bottom=bottom, right=0.35, top=0.4)
+    figure, ax = new_figure(
+        left + 6.0 + 0.35, 0.4 + 3.9 + bottom, left=left, bottom=bottom, right=0.35, top=0.4
+    )
     fitters = []
     for label, (durations, events) in groups.items():
         fitter = km_curve(durations, events, label=labels[label])
@@ -208,6 +212,11 @@ def plot_km(
     if annotation:
         ax.text(0.98, 0.95, annotation, transform=ax.transAxes, ha="right", va="top", fontsize=9)
     add_at_risk_counts(
-        *fitters, ax=ax, fig=figure, xticks=list(at_risk_times), rows_to_show=["At risk", "Events"], ypos=-_AT_RISK_DROP
+        *fitters,
+        ax=ax,
+        fig=figure,
+        xticks=list(at_risk_times),
+        rows_to_show=["At risk", "Events"],
+        ypos=-_AT_RISK_DROP,
     )
     return figure

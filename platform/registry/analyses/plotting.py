@@ -41,7 +41,13 @@ THERAPY_COLOURS = {
 
 
 def set_margins(
-    figure: Any, *, left: float = 0.8, bottom: float = 0.6, right: float = 0.25, top: float = 0.4, **kwargs: Any
+    figure: Any,
+    *,
+    left: float = 0.8,
+    bottom: float = 0.6,
+    right: float = 0.25,
+    top: float = 0.4,
+    **kwargs: Any,
 ) -> None:
     """Fix the subplot area by margins in inches (``kwargs``: ``wspace``/``hspace`` as fractions)."""
     width, height = figure.get_size_inches()

@@ -34,14 +34,29 @@ def plot_swimmer(adsl: pd.DataFrame, courses: pd.DataFrame, *, max_patients: int
     # One artist per kind of mark (bars, course starts, progression per type, deaths, arrows) rather
     # than one per patient: the same picture with a few hundred fewer artists to build and draw.
     ys = shown.index.to_numpy()
-    ax.barh(ys, shown["OSMO"], color=[THERAPY_COLOURS.get(t, "#999999") for t in shown["TRT01A"]], height=0.7, alpha=0.8)
-    starts = courses.merge(shown[["USUBJID", "TRTSDT"]].rename_axis("y").reset_index(), left_on="study_id", right_on="USUBJID")
+    ax.barh(
+        ys,
+        shown["OSMO"],
+        color=[THERAPY_COLOURS.get(t, "#999999") for t in shown["TRT01A"]],
+        height=0.7,
+        alpha=0.8,
+    )
+    starts = courses.merge(
+        shown[["USUBJID", "TRTSDT"]].rename_axis("y").reset_index(), left_on="study_id", right_on="USUBJID"
+    )
     if len(starts):
         ax.plot(
-            (starts["start_date"] - starts["TRTSDT"]).dt.days / DAYS_PER_MONTH, starts["y"], ">", color="black", ms=3, ls="none"
+            (starts["start_date"] - starts["TRTSDT"]).dt.days / DAYS_PER_MONTH,
+            starts["y"],
+            ">",
+            color="black",
+            ms=3,
+            ls="none",
         )
     progressed = shown[shown["PROGDT"].notna()]
-    for kind, group in progressed.groupby(progressed["PROGTYPE"].map(lambda v: v if v in _PROGRESSION_COLOURS else "")):
+    for kind, group in progressed.groupby(
+        progressed["PROGTYPE"].map(lambda v: v if v in _PROGRESSION_COLOURS else "")
+    ):
         ax.plot(
             (group["PROGDT"] - group["TRTSDT"]).dt.days / DAYS_PER_MONTH,
             group.index,
