@@ -20,7 +20,11 @@ where the response said). The plain alternative, measured in the same run: the s
 direct calls of the service functions (:func:`sabrkit.web.queries.sample_summary`,
 :func:`~sabrkit.web.queries.sample_detail`) in one process, sequentially, without HTTP. Target: no errors, no double booking, lookup p95 < 100 ms.
 
-Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20]`` ->
+Every measurement is repeated (``--repeats``, default 3; each repeat a new server on a fresh copy of
+the same prepared database, so placements start from the same free positions); the JSON keeps each
+repeat and, per figure, the median and spread (min-max), with the load average around each.
+
+Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20] [--repeats 3]`` ->
 ``benchmarks/results/web.json``.
 
 **Reports** (issue 16; ``--reports-only`` runs just this part and merges it into the JSON): the
@@ -29,7 +33,7 @@ Each repeat changes the data (an audited write), lets a second user's dashboard 
 asks for the study report (cold: a data version never built) and polls until it is fresh:
 **cold study report seconds** (target <= 5 s on 2 cores). Meanwhile the second user loads the
 dashboard page in a closed loop: its p95 while the report builds is compared with its p95 when
-idle (target: within 1.5x). Both worker modes run in the same session: ``process`` (the default,
+idle (measured before each repeat; target: within 1.5x, judged on the median ratio). Both worker modes run in the same session: ``process`` (the default,
 ``SABRKIT_WEB_REPORT_WORKER=process``) and ``thread``, the plain alternative (a background thread
 in the web process, which shares its interpreter). The report built by a direct function call
 (no HTTP, warm imports) is measured too. Load average recorded before and after each repeat.
