@@ -160,6 +160,20 @@ def _worker_build(kind: str, url: str, target: int, version: int) -> Any:
     return _build_report_html(db, target)
 
 
+def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
+    """End this worker process once the web server that started it is gone (its parent changes).
+
+    ``ProcessPoolExecutor.shutdown(wait=False)`` at server stop leaves a worker that is idle or in
+    the middle of a build running as an orphan; a killed server never shuts it down at all.
+    """
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every_seconds)
+    os._exit(0)
+
+
 def _warm_up(niceness: int = 0) -> None:
     """Lower the worker process's CPU priority by ``niceness``; import the analysis stack before the first build.
 
@@ -170,6 +184,7 @@ def _warm_up(niceness: int = 0) -> None:
 
     if niceness > 0 and hasattr(os, "nice"):
         os.nice(niceness)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import lifelines  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
