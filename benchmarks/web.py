@@ -20,7 +20,11 @@ where the response said). The plain alternative, measured in the same run: the s
 direct calls of the service functions (:func:`sabrkit.web.queries.sample_summary`,
 :func:`~sabrkit.web.queries.sample_detail`) in one process, sequentially, without HTTP. Target: no errors, no double booking, lookup p95 < 100 ms.
 
-Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20]`` ->
+Every measurement is repeated (``--repeats``, default 3; each repeat a new server on a fresh copy of
+the same prepared database, so placements start from the same free positions); the JSON keeps each
+repeat and, per figure, the median and spread (min-max), with the load average around each.
+
+Run: ``.venv/bin/python benchmarks/web.py [--seconds 60] [--clients 20] [--repeats 3]`` ->
 ``benchmarks/results/web.json``.
 
 **Reports** (issue 16; ``--reports-only`` runs just this part and merges it into the JSON): the
@@ -29,7 +33,7 @@ Each repeat changes the data (an audited write), lets a second user's dashboard 
 asks for the study report (cold: a data version never built) and polls until it is fresh:
 **cold study report seconds** (target <= 5 s on 2 cores). Meanwhile the second user loads the
 dashboard page in a closed loop: its p95 while the report builds is compared with its p95 when
-idle (target: within 1.5x). Both worker modes run in the same session: ``process`` (the default,
+idle (measured before each repeat; target: within 1.5x, judged on the median ratio). Both worker modes run in the same session: ``process`` (the default,
 ``SABRKIT_WEB_REPORT_WORKER=process``) and ``thread``, the plain alternative (a background thread
 in the web process, which shares its interpreter). The report built by a direct function call
 (no HTTP, warm imports) is measured too. Load average recorded before and after each repeat.
@@ -69,6 +73,68 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
         "mean_ms": round(float(ms.mean()), 2),
         "max_ms": round(float(ms.max()), 2),
     }
+
+
+def _stat(values: list[float], digits: int = 2) -> dict[str, object]:
+    """Runs, their median and spread (min-max)."""
+    runs = [round(float(v), digits) for v in values]
+    return {
+        "runs": runs,
+        "median": round(float(np.median(runs)), digits),
+        "min": min(runs),
+        "max": max(runs),
+    }
+
+
+def _copy_database(url: str, folder: Path) -> str:
+    """A copy of the SQLite file behind ``url`` in ``folder`` (the backup API: WAL content included)."""
+    import sqlite3
+
+    source = url.removeprefix("sqlite:///")
+    target = folder / Path(source).name
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return f"sqlite:///{target}"
+
+
+def _start_server(
+    url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """uvicorn serving the app exactly as ``sabrkit serve`` does, on a free port; waits for /healthz."""
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "SABRKIT_DATABASE_URL": url, **(extra_env or {})}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "sabrkit.web.app:app_from_environment",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=folder,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.terminate()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.2)
 
 
 def _free_port() -> int:
@@ -272,67 +338,97 @@ def _scenario(
     }
 
 
-def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, object]:
-    folder = Path(tempfile.mkdtemp(prefix="sabrkit-web-bench-"))
-    url, tokens, every, unstored = prepare(folder, n_clients)
-    rng = random.Random(seed)
-    plain = plain_lookups(url, every, 500, rng)
-    port = _free_port()
-    env = {**os.environ, "SABRKIT_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "sabrkit.web.app:app_from_environment",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=folder,
-    )
-    base = f"http://127.0.0.1:{port}"
-    scenarios: dict[str, object] = {}
-    try:
-        import httpx
+SCENARIO_NOTES = {
+    "saturation": "one repeat: a fresh copy of the prepared site served by a new uvicorn process, {clients} "
+    "clients for {seconds:g} s without think time (closed loop); latency = one HTTP request as the client "
+    "sees it (loopback, client and server on the same cores)",
+    "bench_pace": "right after the saturation scenario of the same repeat, on the same server and data: "
+    "{clients} clients with exponential think time of mean {think:g} s between requests (a person scanning)",
+}
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.2)
-        rng.shuffle(unstored)
-        shares = [unstored[i::n_clients] for i in range(n_clients)]
-        scenarios["saturation"] = _scenario(base, url, tokens, every, shares, seconds, seed, 0.0)
-        if think_s > 0:
-            scenarios["bench_pace"] = _scenario(
-                base, url, tokens, every, shares, seconds, seed + 1000, think_s
+
+def _summary(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Median and spread over the repeats of one scenario's headline figures."""
+    return {
+        "lookup_p95_ms": _stat([r["lookup"]["p95_ms"] for r in runs]),
+        "lookup_p50_ms": _stat([r["lookup"]["p50_ms"] for r in runs]),
+        "full_lookup_p95_ms": _stat([r["full_lookup"]["p95_ms"] for r in runs]),
+        "placement_p95_ms": _stat([r["placement"]["p95_ms"] for r in runs if r["placement"].get("n")]),
+        "throughput_rps": _stat([r["throughput_rps"] for r in runs], 1),
+        "requests": [r["requests"] for r in runs],
+        "errors": [r["errors"] for r in runs],
+        "double_booked_positions": [r["double_booked_positions"] for r in runs],
+    }
+
+
+def run(seconds: float, n_clients: int, seed: int, think_s: float, repeats: int = 3) -> dict[str, object]:
+    folder = Path(tempfile.mkdtemp(prefix="sabrkit-web-bench-"))
+    url, tokens, every, unstored = prepare(folder / "prepared", n_clients)
+    per_scenario: dict[str, list[dict[str, object]]] = {"saturation": []}
+    if think_s > 0:
+        per_scenario["bench_pace"] = []
+    plain_runs: list[dict[str, object]] = []
+    for repeat in range(repeats):
+        rng = random.Random(seed + repeat)
+        copy = _copy_database(url, folder / f"repeat-{repeat}")  # the same starting state every repeat
+        load_before = os.getloadavg()[0]
+        plain = plain_lookups(copy, every, 500, rng)
+        plain_runs.append(
+            {
+                "lookup": _percentiles(plain["lookup"]),
+                "full_lookup": _percentiles(plain["full_lookup"]),
+                "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+            }
+        )
+        server, base = _start_server(copy, folder / f"repeat-{repeat}")
+        try:
+            mine = list(unstored)
+            rng.shuffle(mine)
+            shares = [mine[i::n_clients] for i in range(n_clients)]
+            per_scenario["saturation"].append(
+                _scenario(base, copy, tokens, every, shares, seconds, seed + 100 * repeat, 0.0)
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    plain_stats = _percentiles(plain["lookup"])
-    saturation = scenarios["saturation"]
+            if think_s > 0:
+                per_scenario["bench_pace"].append(
+                    _scenario(base, copy, tokens, every, shares, seconds, seed + 100 * repeat + 1000, think_s)
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(
+            f"web repeat {repeat}: " + json.dumps({k: v[-1]["lookup"] for k, v in per_scenario.items()}),
+            file=sys.stderr,
+        )
+    scenarios: dict[str, object] = {}
+    for name, runs in per_scenario.items():
+        scenarios[name] = {
+            "note": SCENARIO_NOTES[name].format(clients=n_clients, seconds=seconds, think=think_s),
+            "think_time_mean_s": runs[0]["think_time_mean_s"],
+            "summary": _summary(runs),
+            "load_average_1min": {
+                "before": runs[0]["load_average_1min"]["before"],
+                "after": runs[-1]["load_average_1min"]["after"],
+            },
+            "targets": {key: all(r["targets"][key] for r in runs) for key in runs[0]["targets"]},
+            "repeats": runs,
+        }
+    ratios = [
+        s["lookup"]["p50_ms"] / p["lookup"]["p50_ms"]
+        for s, p in zip(per_scenario["saturation"], plain_runs, strict=True)
+        if s["lookup"].get("n")
+    ]
     return {
         "benchmark": "web",
         "date": dt.date.today().isoformat(),
         "cpu_count": os.cpu_count(),
         "gpu": "none (no GPU in this session; none needed)",
         "python": sys.version.split()[0],
-        "machine_note": "server and clients share the same 2 cores; other load: see load_average_1min in each scenario",
+        "machine_note": "server and clients share the same 2 cores with other people's work; see "
+        "load_average_1min in each scenario and repeat",
         "setup": {
             "server": f"uvicorn {_server_stack()}, 1 worker, SQLite (WAL) file",
             "clients": n_clients,
+            "repeats": repeats,
             "seconds_per_scenario": seconds,
             "client": "httpx.AsyncClient, one API token each, on the same machine as the server",
             "mix": "70% lookups GET /api/samples/{id}, 10% full lookups GET /api/samples/{id}/detail, "
@@ -344,16 +440,19 @@ def run(seconds: float, n_clients: int, seed: int, think_s: float) -> dict[str, 
         },
         "scenarios": scenarios,
         "plain_alternative": {
-            "what": "the service calls behind each lookup, called directly and sequentially "
-            "in one process (no HTTP, no concurrency)",
-            "lookup": plain_stats,
-            "full_lookup": _percentiles(plain["full_lookup"]),
+            "note": "per repeat, before its server starts: the service calls behind each lookup "
+            "(sample_summary, sample_detail), 500 each, called directly and sequentially in one process "
+            "on the repeat's copy of the database (no HTTP, no concurrency)",
+            "lookup_p50_ms": _stat([p["lookup"]["p50_ms"] for p in plain_runs], 3),
+            "lookup_p95_ms": _stat([p["lookup"]["p95_ms"] for p in plain_runs], 3),
+            "full_lookup_p50_ms": _stat([p["full_lookup"]["p50_ms"] for p in plain_runs], 3),
+            "full_lookup_p95_ms": _stat([p["full_lookup"]["p95_ms"] for p in plain_runs], 3),
+            "repeats": plain_runs,
         },
-        "ratio_http_saturation_to_plain_lookup_p50": round(
-            saturation["lookup"]["p50_ms"] / plain_stats["p50_ms"], 2
-        )
-        if saturation["lookup"].get("n")
-        else None,
+        "ratio_http_saturation_to_plain_lookup_p50": {
+            "note": "per repeat: saturation lookup p50 over HTTP / direct-call lookup p50",
+            **_stat(ratios, 1),
+        },
         "targets": {name: scenario["targets"] for name, scenario in scenarios.items()},
     }
 
@@ -364,18 +463,22 @@ def _report_repeat(base: str, url: str, headers: dict[str, str], repeat: int) ->
 
     import httpx
 
-    from sabrkit.db import Database
+    from sabrkit.audit import open_database
     from sabrkit.registry.capture import correct
+    from sabrkit.registry.followup_tables import Visit
     from sabrkit.web.queries import data_version
 
-    db = Database.from_url(url, actor="bench")
+    db = open_database(url, actor="bench")  # audited, as the CLI and the web app write
     try:  # an audited registry correction: a new data version, never built
         before = data_version(db)
+        with db.session() as session:
+            visit = session.get(Visit, 1)
+            old = visit.tess_score if visit is not None else None
         correct(
             db,
             "visits",
             "1",
-            {"tess_score": str(40 + repeat)},
+            {"tess_score": str(40 + repeat if old != 40 + repeat else 41 + repeat)},  # always a change
             reason=f"benchmark repeat {repeat}",
             actor="bench",
         )
@@ -448,13 +551,40 @@ def _idle_dashboard(base: str, headers: dict[str, str], seconds: float) -> list[
     return latencies
 
 
+def _direct_builds(url: str, repeats: int) -> dict[str, object]:
+    """The study report built by a direct function call in this process (warm imports, no HTTP)."""
+    from sabrkit.db import Database
+    from sabrkit.web.dashboard import _build_report_html
+
+    db = Database.from_url(url, actor="bench")
+    try:
+        _build_report_html(db, 60)  # imports warm
+        wall, cpu, loads = [], [], []
+        for _ in range(repeats):
+            load_before = os.getloadavg()[0]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            _build_report_html(db, 60)
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+            loads.append([round(load_before, 2), round(os.getloadavg()[0], 2)])
+    finally:
+        db.dispose()
+    return {
+        "note": "build_study_report with its registry reads (_build_report_html), called directly in the "
+        "benchmark process after one warm-up call: wall seconds, and the CPU seconds of this process "
+        "(less sensitive to other load on the machine)",
+        "wall_seconds": _stat(wall),
+        "cpu_seconds": _stat(cpu),
+        "load_average_1min": loads,
+    }
+
+
 def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
     """Cold study report and other users' dashboard latency, process vs thread worker (see the docstring)."""
     import httpx
 
     from sabrkit.db import Database
     from sabrkit.web import create_api_token
-    from sabrkit.web.dashboard import _build_report_html
     from sabrkit.web.demo import build_demo
 
     folder = Path(tempfile.mkdtemp(prefix="sabrkit-web-reports-"))
@@ -462,56 +592,17 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
     db = Database.from_url(site.database_url, actor="bench")
     try:
         token = create_api_token(db, "researcher", label="bench reports", days=1, actor="bench")
-        _build_report_html(db, 60)  # imports warm
-        direct = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            _build_report_html(db, 60)
-            direct.append(round(time.perf_counter() - started, 2))
     finally:
         db.dispose()
     headers = {"Authorization": f"Bearer {token}"}
-    modes: dict[str, object] = {
-        "direct_call_seconds": direct,
-        "direct_call_median_seconds": float(np.median(direct)),
-    }
+    modes: dict[str, object] = {"direct_call": _direct_builds(site.database_url, repeats)}
     for mode in ("process", "thread"):
-        port = _free_port()
-        env = {
-            **os.environ,
-            "SABRKIT_DATABASE_URL": site.database_url,
-            "SABRKIT_WEB_REPORT_WORKER": mode,
-            "SABRKIT_WEB_SESSION_CACHE_SECONDS": "5",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "sabrkit.web.app:app_from_environment",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=folder,
+        server, base = _start_server(
+            site.database_url,
+            folder,
+            {"SABRKIT_WEB_REPORT_WORKER": mode, "SABRKIT_WEB_SESSION_CACHE_SECONDS": "5"},
         )
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("uvicorn did not start")
-                time.sleep(0.2)
             with httpx.Client(
                 base_url=base, headers=headers, timeout=600
             ) as warm:  # start the workers, warm caches
@@ -525,27 +616,43 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
                         ):
                             break
                         time.sleep(0.5)
-            idle = _idle_dashboard(base, headers, idle_seconds)
-            runs = [_report_repeat(base, site.database_url, headers, repeat) for repeat in range(repeats)]
+            runs = []
+            for repeat in range(repeats):
+                idle_load = os.getloadavg()[0]
+                idle = _idle_dashboard(base, headers, idle_seconds)
+                run = _report_repeat(base, site.database_url, headers, repeat)
+                busy = run.pop("dashboard_while_building")
+                idle_stats = _percentiles(idle)
+                busy_stats = _percentiles([v for v in busy if v != float("inf")])
+                if not busy_stats.get("n"):
+                    raise RuntimeError(f"no dashboard request finished while the {mode} report was built")
+                run.update(
+                    dashboard_idle=idle_stats,
+                    dashboard_idle_load_average_1min=round(idle_load, 2),
+                    dashboard_while_report_builds=busy_stats,
+                    dashboard_non_200_while_building=sum(1 for v in busy if v == float("inf")),
+                    ratio_dashboard_p95_building_to_idle=round(
+                        busy_stats["p95_ms"] / idle_stats["p95_ms"], 2
+                    ),
+                )
+                runs.append(run)
         finally:
             server.terminate()
             server.wait(timeout=30)
-        busy = [v for run in runs for v in run.pop("dashboard_while_building")]
-        idle_stats, busy_stats = _percentiles(idle), _percentiles([v for v in busy if v != float("inf")])
-        if not busy_stats.get("n"):
-            raise RuntimeError(f"no dashboard request finished while the {mode} report was built")
         cold = [run["cold_report_seconds"] for run in runs]
+        ratios = [run["ratio_dashboard_p95_building_to_idle"] for run in runs]
         modes[mode] = {
-            "cold_report_seconds": cold,
-            "cold_report_median_seconds": float(np.median(cold)),
-            "dashboard_idle": idle_stats,
-            "dashboard_while_report_builds": busy_stats,
-            "dashboard_non_200_while_building": sum(1 for v in busy if v == float("inf")),
-            "ratio_dashboard_p95_building_to_idle": round(busy_stats["p95_ms"] / idle_stats["p95_ms"], 2),
+            "cold_report_seconds": _stat(cold),
+            "dashboard_idle_p95_ms": _stat([run["dashboard_idle"]["p95_ms"] for run in runs]),
+            "dashboard_while_building_p95_ms": _stat(
+                [run["dashboard_while_report_builds"]["p95_ms"] for run in runs]
+            ),
+            "ratio_dashboard_p95_building_to_idle": _stat(ratios),
+            "dashboard_non_200_while_building": sum(run["dashboard_non_200_while_building"] for run in runs),
             "repeats": runs,
             "targets": {
                 "cold_report_le_5_s": bool(np.median(cold) <= 5.0),
-                "dashboard_p95_within_1.5x_idle": bool(busy_stats["p95_ms"] <= 1.5 * idle_stats["p95_ms"]),
+                "dashboard_p95_within_1.5x_idle": bool(np.median(ratios) <= 1.5),
             },
         }
     return {
@@ -554,9 +661,14 @@ def run_reports(repeats: int, idle_seconds: float) -> dict[str, object]:
         "patients": 60,
         "repeats": repeats,
         "idle_seconds": idle_seconds,
-        "what": "cold study report (a data version never built, through HTTP: "
-        "first request until the fresh report is served) and another user's GET /dashboard latency, idle vs "
-        "while the report builds; worker process (default) vs worker thread (plain alternative)",
+        "note": "per repeat: the other user's GET /dashboard in a closed loop for idle_seconds (idle), then an "
+        "audited correction makes a data version never built, the other user's dashboard catches up, and "
+        "a researcher asks for /reports/study until the fresh report is served (cold_report_seconds: first "
+        "request to fresh report, through HTTP, polling every 0.1 s) while the other user keeps loading "
+        "GET /dashboard (while_building). Ratio = while-building p95 / idle p95 of the same repeat; the "
+        "target is judged on the median ratio and the median cold seconds. Worker process (the default, "
+        "niced by SABRKIT_WEB_REPORT_WORKER_NICENESS=10) vs worker thread (plain alternative). "
+        "direct_call: the same build called in the benchmark process.",
         **modes,
     }
 
@@ -576,6 +688,7 @@ def main() -> None:
     parser.add_argument(
         "--reports-only", action="store_true", help="run only the reports part; merge it into --out"
     )
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the load scenarios")
     parser.add_argument("--report-repeats", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -584,32 +697,21 @@ def main() -> None:
         result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({k: v for k, v in result["reports"].items()}, indent=1, default=str)[:4000])
+        print(
+            json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[
+                :4000
+            ]
+        )
         return
-    result = run(args.seconds, args.clients, args.seed, args.think)
+    result = run(args.seconds, args.clients, args.seed, args.think, args.repeats)
     result["reports"] = run_reports(args.report_repeats, args.idle_seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, scenario in result["scenarios"].items():
-        print(
-            name,
-            json.dumps(
-                {
-                    k: scenario[k]
-                    for k in (
-                        "requests",
-                        "throughput_rps",
-                        "errors",
-                        "double_booked_positions",
-                        "lookup",
-                        "placement",
-                        "load_average_1min",
-                        "targets",
-                    )
-                },
-                indent=1,
-            ),
-        )
+        print(name, json.dumps(scenario["summary"], indent=1))
+    print(
+        json.dumps({k: v for k, v in result["reports"].items() if k != "note"}, indent=1, default=str)[:4000]
+    )
 
 
 if __name__ == "__main__":

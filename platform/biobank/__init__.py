@@ -27,7 +27,12 @@ from sabrkit.biobank.consent import (
     withdraw_consent,
 )
 from sabrkit.biobank.custody import CustodyRecord, custody_history, freeze_thaw_count
-from sabrkit.biobank.errors import PositionOccupiedError, QuantityError, SampleStateError
+from sabrkit.biobank.errors import (
+    DuplicateAccessionError,
+    PositionOccupiedError,
+    QuantityError,
+    SampleStateError,
+)
 from sabrkit.biobank.exports import donor_table, export_biobank, sample_table
 from sabrkit.biobank.labels import (
     LAYOUTS,
@@ -153,6 +158,7 @@ __all__ = [
     "donor_table",
     "export_biobank",
     "PositionOccupiedError",
+    "DuplicateAccessionError",
     "QuantityError",
     "SampleStateError",
     "SPECIMEN_CODES",

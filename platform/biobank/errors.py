@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sabrkit.errors import ValidationError
 
-__all__ = ["PositionOccupiedError", "QuantityError", "SampleStateError"]
+__all__ = ["PositionOccupiedError", "QuantityError", "SampleStateError", "DuplicateAccessionError"]
 
 
 class PositionOccupiedError(ValidationError):
@@ -26,3 +26,15 @@ class QuantityError(ValidationError):
 
 class SampleStateError(ValidationError):
     """The sample's status forbids the action (consumed, disposed, depleted, in transit ...)."""
+
+
+class DuplicateAccessionError(ValidationError):
+    """A primary sample of the same patient, timepoint, specimen type and collection minute exists.
+
+    ``accession_ids`` names those samples; the caller asks the user to confirm a second tube
+    (:func:`sabrkit.biobank.accession_sample` with ``allow_duplicate=True``) or open the first.
+    """
+
+    def __init__(self, message: str, *, accession_ids: list[str]):
+        super().__init__(message, field="collected_at")
+        self.accession_ids = accession_ids

@@ -31,12 +31,13 @@ from typing import cast
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from sabrkit.biobank.errors import DuplicateAccessionError
 from sabrkit.biobank.samples import BENCH, SampleIntake, accession_samples, enrolment_dates, intake_problems
 from sabrkit.biobank.tables import Sample
 from sabrkit.biobank.vocabulary import SPECIMEN_TYPES, TIMEPOINTS
 from sabrkit.db.csv_import import ParsedRow, RawRow, parse_rows, read_csv_rows, row_error
 from sabrkit.db.database import Database
-from sabrkit.errors import ImportValidationError, RowError
+from sabrkit.errors import ImportValidationError, RowError, format_problem
 
 __all__ = [
     "SampleLoadSummary",
@@ -150,6 +151,27 @@ def _duplicate_rows(label: str, parsed: list[ParsedRow[SampleIntake]]) -> list[R
                 )
             seen_sources.setdefault(source, row.row)
     return errors
+
+
+def same_accession(session: Session, intake: SampleIntake) -> list[str]:
+    """Accession IDs of primary samples with the intake's patient, timepoint, specimen type and collection minute."""
+    from datetime import timedelta
+
+    minute = intake.collected_at.replace(second=0, microsecond=0)
+    return list(
+        session.scalars(
+            select(Sample.accession_id)
+            .where(
+                Sample.study_id == intake.study_id,
+                Sample.timepoint == intake.timepoint,
+                Sample.specimen_type == intake.specimen_type,
+                Sample.kind == "primary",
+                Sample.collected_at >= minute,
+                Sample.collected_at < minute + timedelta(minutes=1),
+            )
+            .order_by(Sample.id)
+        )
+    )
 
 
 def _lock_sample_intake(session: Session) -> None:
@@ -302,6 +324,7 @@ def accession_sample(
     operator: str | None = None,
     location: str = BENCH,
     label: str = "form",
+    allow_duplicate: bool = False,
 ) -> str:
     """Accession one specimen given as field values (a bench form, an instrument's JSON).
 
@@ -321,6 +344,9 @@ def accession_sample(
         Where the sample is received.
     label : str
         How errors name the source (``"<label>:<field>"``).
+    allow_duplicate : bool
+        Accession it even when a primary sample of the same patient, timepoint, specimen type and
+        collection minute exists (a second tube, confirmed by the user); otherwise that is refused.
 
     Returns
     -------
@@ -331,6 +357,9 @@ def accession_sample(
     ------
     ImportValidationError
         Every broken rule (field, value, rule, fix); nothing was written.
+    DuplicateAccessionError
+        Without ``allow_duplicate``: the same patient, timepoint, type and minute is accessioned
+        already (its accession IDs are on the error); nothing was written.
     """
     values = {
         str(name): str(value).strip()
@@ -373,6 +402,18 @@ def accession_sample(
                             "this tube is already accessioned (same source ID)",
                         )
                     ],
+                )
+        if not allow_duplicate:
+            duplicates = same_accession(session, parsed[0].record)
+            if duplicates:
+                raise DuplicateAccessionError(
+                    format_problem(
+                        f"{', '.join(duplicates)} was already accessioned for this patient, timepoint, "
+                        "specimen type and collection minute",
+                        "one tube is accessioned once",
+                        "open that sample instead, or confirm that this is a second tube",
+                    ),
+                    accession_ids=duplicates,
                 )
         (accession_id,) = accession_samples(session, [parsed[0].record], operator=operator, location=location)
     logger.info("accessioned %s (%s) by %s", accession_id, label, operator)

@@ -199,6 +199,7 @@ def create_app(
         database_url=db.url.render_as_string(hide_password=False),
         worker=web_settings.report_worker,
         wait_seconds=web_settings.report_wait_seconds,
+        worker_niceness=web_settings.report_worker_niceness,
     )
     app.state.session_cache = SessionCache(web_settings.session_cache_seconds)
     app.add_middleware(SecurityHeaders)

@@ -49,6 +49,8 @@ class CohortDashboard:
     toxicity: list[dict[str, Any]] = field(default_factory=list)
     queries: list[dict[str, str]] = field(default_factory=list)
     km_png: bytes | None = None
+    #: Samples by timepoint, type and status (:func:`sabrkit.web.queries.inventory`) for the same data version.
+    inventory: dict[str, Any] = field(default_factory=dict)
 
     @property
     def enrolment_fraction(self) -> float:
@@ -81,12 +83,14 @@ def build_dashboard(db: Database, *, target: int = 60, version: int | None = Non
     from sabrkit.registry.frames import registry_frames
     from sabrkit.registry.quality import data_quality, followup_completeness
     from sabrkit.registry.survival import median_followup, survival_at
+    from sabrkit.web.queries import inventory
 
     version = data_version(db) if version is None else version
     frames = registry_frames(db)
     n_patients = len(frames["patients"])
+    samples = inventory(db)
     if frames["sabr_courses"].empty:
-        return CohortDashboard(version, target, n_patients, 0)
+        return CohortDashboard(version, target, n_patients, 0, inventory=samples)
     tables = build_analysis_tables(frames)
     adsl = tables.adsl
     completeness = {k: _finite(v) for k, v in followup_completeness(adsl, frames["visits"]).items()}
@@ -128,6 +132,7 @@ def build_dashboard(db: Database, *, target: int = 60, version: int | None = Non
         ],
         queries=[{k: str(v) for k, v in row.items()} for row in queries.to_dict("records")],
         km_png=figure_png(figure),
+        inventory=samples,
     )
 
 
@@ -155,8 +160,31 @@ def _worker_build(kind: str, url: str, target: int, version: int) -> Any:
     return _build_report_html(db, target)
 
 
-def _warm_up() -> None:
-    """Import the analysis stack in the worker process before the first build needs it."""
+def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
+    """End this worker process once the web server that started it is gone (its parent changes).
+
+    ``ProcessPoolExecutor.shutdown(wait=False)`` at server stop leaves a worker that is idle or in
+    the middle of a build running as an orphan; a killed server never shuts it down at all.
+    """
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every_seconds)
+    os._exit(0)
+
+
+def _warm_up(niceness: int = 0) -> None:
+    """Lower the worker process's CPU priority by ``niceness``; import the analysis stack before the first build.
+
+    On a machine with few cores a build competes with the web process for CPU even though it holds
+    no lock of it; a niced worker gets the CPU only when requests do not need it.
+    """
+    import os
+
+    if niceness > 0 and hasattr(os, "nice"):
+        os.nice(niceness)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import lifelines  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
@@ -198,8 +226,10 @@ class DashboardCache:
         database_url: str | None = None,
         worker: str = "thread",
         wait_seconds: float = 3.0,
+        worker_niceness: int = 10,
     ):
         self.target = target
+        self.worker_niceness = worker_niceness
         self.wait_seconds = wait_seconds
         self._url = database_url
         self._use_process = (
@@ -220,7 +250,10 @@ class DashboardCache:
                 import multiprocessing
 
                 self._executors[kind] = ProcessPoolExecutor(
-                    max_workers=1, initializer=_warm_up, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    initializer=_warm_up,
+                    initargs=(self.worker_niceness,),
+                    mp_context=multiprocessing.get_context("spawn"),
                 )
             else:
                 self._executors[kind] = ThreadPoolExecutor(

@@ -24,7 +24,6 @@ __all__ = [
     "find_code",
     "sample_detail",
     "sample_list",
-    "same_accession",
     "registry_record",
     "audit_entries",
     "CORRECTABLE",
@@ -668,30 +667,3 @@ def sample_list(
         "page": page,
         "pages": max(1, -(-total // per_page)),
     }
-
-
-def same_accession(db: Database, values: dict[str, Any]) -> list[str]:
-    """Accession IDs already made for the same patient, timepoint, specimen type and collection minute."""
-    import datetime as dt
-
-    from sabrkit.biobank.tables import Sample
-
-    try:
-        collected = dt.datetime.fromisoformat(str(values.get("collected_at", "")).strip()).replace(
-            second=0, microsecond=0
-        )
-    except ValueError:
-        return []  # the service reports the bad time
-    with db.session() as session:
-        return list(
-            session.scalars(
-                select(Sample.accession_id).where(
-                    Sample.study_id == str(values.get("study_id", "")).strip().upper(),
-                    Sample.timepoint == str(values.get("timepoint", "")).strip(),
-                    Sample.specimen_type == str(values.get("specimen_type", "")).strip(),
-                    Sample.kind == "primary",
-                    Sample.collected_at >= collected,
-                    Sample.collected_at < collected + dt.timedelta(minutes=1),
-                )
-            )
-        )

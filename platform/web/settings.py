@@ -70,6 +70,14 @@ class WebSettings(BaseSettings):
         description="Where the dashboard and the study report are built off the request path: a worker "
         "process (the build never slows other requests) or a thread (in-memory databases, tests).",
     )
+    report_worker_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the report worker process's CPU priority is than the web process's "
+        "(Unix nice increment): on a machine with few cores a build then takes the CPU only when "
+        "requests do not need it. 0: same priority.",
+    )
     report_wait_seconds: float = Field(
         3.0,
         ge=0,

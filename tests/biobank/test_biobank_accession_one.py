@@ -71,3 +71,29 @@ def test_every_problem_is_reported_and_nothing_written(enrolled_db):
         )
     with enrolled_db.session() as session:
         assert session.scalar(select(func.count()).select_from(Sample)) == before
+
+
+def test_a_second_tube_of_the_same_minute_needs_confirmation(enrolled_db):
+    """The duplicate-accession rule lives in the service: the web form and the API only confirm."""
+    from sabrkit.biobank import DuplicateAccessionError
+
+    tube = {
+        "study_id": "SABR-RCC-001",
+        "timepoint": "baseline",
+        "specimen_type": "plasma",
+        "collected_at": "2024-06-03T09:30",
+        "volume_ml": 4,
+    }
+    first = accession_sample(enrolled_db, tube, operator="lab1")
+    with enrolled_db.session() as session:
+        before = session.scalar(select(func.count()).select_from(Sample))
+    with pytest.raises(DuplicateAccessionError, match=first) as caught:
+        accession_sample(enrolled_db, {**tube, "collected_at": "2024-06-03T09:30:40"}, operator="lab1")
+    assert caught.value.accession_ids == [first] and caught.value.field == "collected_at"
+    with enrolled_db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Sample)) == before
+    # another minute, another type or another timepoint is another tube
+    accession_sample(enrolled_db, {**tube, "collected_at": "2024-06-03T09:31"}, operator="lab1")
+    accession_sample(enrolled_db, {**tube, "specimen_type": "serum"}, operator="lab1")
+    second = accession_sample(enrolled_db, tube, operator="lab1", allow_duplicate=True)
+    assert second != first

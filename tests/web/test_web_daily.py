@@ -179,3 +179,21 @@ def test_sample_correction_with_a_reason(app):
             .order_by(AuditLogEntry.id.desc())
         ).first()
         assert (entry.action, entry.actor, entry.reason) == ("update", "lab", "label said month 12")
+
+
+def test_duplicate_accession_through_the_api_needs_allow_duplicate(app):
+    """The rule is the biobank service's: the API gets the same refusal and the same confirmation."""
+    from sabrkit.web import create_api_token
+
+    token = create_api_token(app.state.db, "lab", label="scanner", days=1, actor="test")
+    client = as_user(app, "lab").client
+    headers = {"Authorization": f"Bearer {token}"}
+    tube = {k: ACCESSION[k] for k in ("study_id", "timepoint", "specimen_type", "collected_at")} | {
+        "volume_ml": 2.0
+    }
+    first = client.post("/api/samples", headers=headers, json=tube)
+    assert first.status_code == 201
+    again = client.post("/api/samples", headers=headers, json=tube)
+    assert again.status_code == 422 and first.json()["accession_id"] in again.text
+    second = client.post("/api/samples", headers=headers, json=tube | {"allow_duplicate": True})
+    assert second.status_code == 201 and second.json()["accession_id"] != first.json()["accession_id"]

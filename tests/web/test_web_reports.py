@@ -64,3 +64,47 @@ def test_reports_are_built_in_a_worker_process_and_cached_by_data_version(site_u
     finally:
         app.state.dashboard.close()
         app.state.db.dispose()
+
+
+def test_a_report_worker_ends_when_the_web_server_is_gone(tmp_path):
+    """The worker watches its parent: a stopped or killed server leaves no orphaned build process."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    pid_file, script = tmp_path / "worker.pid", tmp_path / "server.py"
+    script.write_text(  # stands in for the web server: starts a worker as the pool does, then waits
+        "import multiprocessing as mp, sys, time\n"
+        "from sabrkit.web.dashboard import _exit_with_parent\n"
+        "def worker(path):\n"
+        "    import os, threading\n"
+        "    threading.Thread(target=_exit_with_parent, args=(os.getppid(), 0.1), daemon=True).start()\n"
+        "    open(path + '.tmp', 'w').write(str(os.getpid()))\n"
+        "    os.replace(path + '.tmp', path)\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.get_context('spawn').Process(target=worker, args=(sys.argv[1],)).start()\n"
+        "    time.sleep(120)\n"
+    )
+    server = subprocess.Popen([sys.executable, str(script), str(pid_file)], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.is_file():
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+    finally:
+        if not pid_file.is_file():
+            server.kill()
+    worker = int(pid_file.read_text())
+    os.kill(worker, 0)  # alive while the server runs
+    server.kill()  # no shutdown at all
+    server.wait()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the worker outlived its server"
+        time.sleep(0.1)

@@ -165,6 +165,10 @@ def cox_by(
     return pd.DataFrame(rows)
 
 
+#: How far (inches) below the KM axes lifelines puts the numbers-at-risk table (its default ``ypos``).
+_AT_RISK_DROP = 0.6
+
+
 def plot_km(
     groups: dict[str, tuple[pd.Series, pd.Series]],
     *,
@@ -177,21 +181,42 @@ def plot_km(
     """Kaplan-Meier curves with 95 % log-log bands, censor ticks and a numbers-at-risk table."""
     from lifelines.plotting import add_at_risk_counts
 
-    from sabrkit.registry.analyses.plotting import new_figure
+    from sabrkit.registry.analyses.plotting import line_height, new_figure, text_width
 
-    figure, ax = new_figure(7.5, 5.0)
+    labels = {label: f"{label} (n={len(durations)})" for label, (durations, _) in groups.items()}
+    # Fixed layout (one draw, see plotting): the numbers-at-risk table hangs below the axes, its
+    # spine _AT_RISK_DROP inches down; its first column ends at the first tick (right-aligned), so
+    # the widest group label sets the left margin; each group takes 4 lines (label, 2 rows, a gap).
+    widest = text_width(
+        [*labels.values(), f"{'At risk':>10}   {max(len(d) for d, _ in groups.values())}"], 10
+    )
+    left = max(0.8, widest + 0.15)
+    bottom = _AT_RISK_DROP + 0.1 + 4 * len(groups) * line_height(10)
+    figure, ax = new_figure(
+        left + 6.0 + 0.35, 0.4 + 3.9 + bottom, left=left, bottom=bottom, right=0.35, top=0.4
+    )
     fitters = []
     for label, (durations, events) in groups.items():
-        fitter = km_curve(durations, events, label=f"{label} (n={len(durations)})")
+        fitter = km_curve(durations, events, label=labels[label])
         colour = (colours or {}).get(label)
         fitter.plot_survival_function(
             ax=ax, ci_show=True, show_censors=True, color=colour, censor_styles={"ms": 5, "marker": "|"}
         )
         fitters.append(fitter)
-    ax.set(title=title, xlabel=xlabel, ylabel="Probability", ylim=(0, 1.02), xlim=(0, max(at_risk_times)))
+    ax.set(xlabel=xlabel, ylabel="Probability", ylim=(0, 1.02), xlim=(0, max(at_risk_times)))
+    # y given: the title sits just above the axes without matplotlib measuring the twin axes of the
+    # numbers-at-risk table on every draw (where it would land anyway: that table is below)
+    ax.set_title(title, y=1.0)
     ax.set_xticks(list(at_risk_times))
     ax.grid(alpha=0.3)
     if annotation:
         ax.text(0.98, 0.95, annotation, transform=ax.transAxes, ha="right", va="top", fontsize=9)
-    add_at_risk_counts(*fitters, ax=ax, xticks=list(at_risk_times), rows_to_show=["At risk", "Events"])
+    add_at_risk_counts(
+        *fitters,
+        ax=ax,
+        fig=figure,
+        xticks=list(at_risk_times),
+        rows_to_show=["At risk", "Events"],
+        ypos=-_AT_RISK_DROP,
+    )
     return figure

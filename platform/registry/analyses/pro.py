@@ -69,7 +69,10 @@ def plot_score_by_month(
     """Mean score per month with its 95 % CI (left) and mean change from baseline (right)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 4), dpi=110, layout="constrained")
+    from sabrkit.registry.analyses.plotting import DPI, set_margins
+
+    figure = Figure(figsize=(10, 4), dpi=DPI)
+    set_margins(figure, left=0.7, bottom=0.6, right=0.2, top=0.5, wspace=0.25)  # fixed layout: one draw
     left, right = figure.subplots(1, 2)
     for ax, mean, low, high, label in (
         (left, "mean", "ci_low", "ci_high", ylabel),

@@ -134,21 +134,24 @@ def subgroup_hazard_ratios(
 
 def plot_forest(table: pd.DataFrame, *, title: str) -> Any:
     """Forest plot: one row per level, HR and CI on a log axis, p-values per variable."""
-    from sabrkit.registry.analyses.plotting import new_figure
+    from sabrkit.registry.analyses.plotting import new_figure, text_width
 
     height = 1.2 + 0.32 * (len(table) + table["variable"].nunique())
-    figure, ax = new_figure(8.5, height)
-    y, labels, ticks = 0.0, [], []
+    labels = []
     for _, group in table.groupby("variable", sort=False):
         first = group.iloc[0]
         p_text = f"p het {first['p_heterogeneity']:.2g}"
         if np.isfinite(first["p_interaction"]):
             p_text += f", p int {first['p_interaction']:.2g}"
         labels.append(f"{first['label']} ({p_text})")
+        labels += [f"   {row['level']} ({row['events']}/{row['n']})" for _, row in group.iterrows()]
+    left = text_width(labels, 8) + 0.2  # fixed layout (one draw): the widest label sets the margin
+    figure, ax = new_figure(left + 6.6 + 0.25, height, left=left, bottom=0.6, top=0.4, right=0.25)
+    y, ticks = 0.0, []
+    for _, group in table.groupby("variable", sort=False):
         ticks.append(y)
         y -= 1
         for _, row in group.iterrows():
-            labels.append(f"   {row['level']} ({row['events']}/{row['n']})")
             ticks.append(y)
             if np.isfinite(row["ci_low"]):
                 ax.errorbar(

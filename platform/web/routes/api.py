@@ -47,6 +47,11 @@ class Accession(BaseModel):
     frozen_at: str | None = None
     storage_container: str | None = None
     storage_temperature_c: float | None = None
+    allow_duplicate: bool = Field(
+        False,
+        description="accession it although a primary sample of the same patient, timepoint, specimen type "
+        "and collection minute exists (a second tube); otherwise 422 naming that sample",
+    )
 
 
 class Placement(BaseModel):
@@ -148,7 +153,11 @@ def accession(
     """Accession one specimen; returns its accession ID."""
     return {
         "accession_id": accession_sample(
-            db, body.model_dump(exclude_none=True), operator=user.username, label="request"
+            db,
+            body.model_dump(exclude_none=True, exclude={"allow_duplicate"}),
+            operator=user.username,
+            label="request",
+            allow_duplicate=body.allow_duplicate,
         )
     }
 

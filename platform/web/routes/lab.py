@@ -26,6 +26,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from sabrkit.biobank.errors import DuplicateAccessionError
 from sabrkit.biobank.load import accession_sample
 from sabrkit.biobank.samples import SampleIntake
 from sabrkit.db.database import Database
@@ -147,31 +148,22 @@ def accession(
     db: Database = Depends(get_db),
 ) -> Any:
     values = {key: value for key, value in form.items() if key in SampleIntake.model_fields}
-    duplicates: list[str] = []
     for key in ("collected_at", "received_at", "processed_at", "frozen_at"):
         if values.get(key):  # <input type=datetime-local> may send seconds
             values[key] = values[key][:16]
-    try:
-        duplicates = [] if form.get("confirm_duplicate") == "yes" else queries.same_accession(db, values)
-        if duplicates:
-            raise ValidationError(
-                format_problem(
-                    f"{', '.join(duplicates)} was already accessioned for this patient, timepoint, specimen type and "
-                    "collection minute",
-                    "one tube is accessioned once",
-                    "open that sample instead, or tick 'second specimen' if this is another tube",
-                ),
-                field="collected_at",
-            )
-        accession_id = accession_sample(db, values, operator=user.username)
+    try:  # the biobank service refuses a duplicate accession; this page only asks for the confirmation
+        accession_id = accession_sample(
+            db, values, operator=user.username, allow_duplicate=form.get("confirm_duplicate") == "yes"
+        )
     except SabrkitError as exc:
+        duplicates = exc.accession_ids if isinstance(exc, DuplicateAccessionError) else []
         return _accession_page(
             request,
             user,
             values,
             status_code=error_status(exc),
             error=exc,
-            duplicates=duplicates if isinstance(exc, ValidationError) else [],
+            duplicates=duplicates,
         )
     return redirect(_sample_url(accession_id), f"Accessioned {accession_id}. Print its label, then store it.")
 

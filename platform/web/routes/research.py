@@ -45,14 +45,13 @@ def dashboard(request: Request, user: CurrentUser = Depends(READ), db: Database 
     built = request.app.state.dashboard.get("dashboard", db)
     if built.value is None:
         return _building(request, user, "cohort dashboard")
-    inventory = queries.inventory(db)
     return render(
         request,
         "dashboard.html",
         user,
         board=built.value,
         fresh=built.fresh,
-        inventory=inventory,
+        inventory=built.value.inventory,  # built with the dashboard for its data version, not per request
         mlflow=mlflow_link(request),
         title="Cohort dashboard",
     )
