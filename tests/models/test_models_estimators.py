@@ -140,3 +140,61 @@ def test_warm_start_coxnet_fit_sets_only_fitted_state() -> None:
     assert all(k.endswith("_") or k.startswith("_") for k in added), added
     with pytest.raises(ValueError, match="path_steps"):
         WarmStartCoxnet(alpha=0.3, path_steps=0).fit(data.X.to_numpy(), data.y)
+
+
+def _clinical_plus_noise(seed: int = 3):
+    import pandas as pd
+
+    from sabrkit.models.clinical_encoding import encode_clinical
+
+    rng = np.random.default_rng(seed)
+    n = 120
+    clinical = pd.DataFrame(
+        {
+            "study_id": [f"P{i:03d}" for i in range(n)],
+            "imdc_risk": rng.choice(["favourable", "intermediate", "poor"], n, p=[0.4, 0.45, 0.15]),
+            "ecog": rng.choice([0, 1, 2], n, p=[0.6, 0.3, 0.1]),
+            "disease_state": rng.choice(["oligometastatic", "oligoprogressive"], n),
+            "age_years": rng.normal(63, 9, n),
+        }
+    )
+    X = encode_clinical(clinical).astype(float)
+    for j in range(40):
+        X[f"original_firstorder_Noise{j:02d}"] = rng.standard_normal(n)
+    lp = 0.6 * X["imdc_risk=intermediate"] + 1.1 * X["imdc_risk=poor"] + 0.4 * X["ecog"]
+    event_time = rng.exponential(12.0 / np.exp(lp))
+    censor = rng.uniform(6, 36, n)
+    from sksurv.util import Surv
+
+    y = Surv.from_arrays(event_time <= censor, np.minimum(event_time, censor))
+    return X, y
+
+
+def test_coxnet_unpenalized_clinical_is_the_unpenalised_cox_model_plus_penalised_features() -> None:
+    """With a penalty large enough to zero every screened feature, ``unpenalized="clinical"``
+    leaves the unpenalised Cox model of the clinical covariates: lifelines' fit of the same
+    standardised columns (no ties, so Breslow = Efron)."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    X, y = _clinical_plus_noise()
+    model = build_pipeline("coxnet", alpha=5.0, unpenalized="clinical").fit(X, y)
+    names = list(model[:-1].get_feature_names_out())
+    clinical = [c for c in X.columns if not c.startswith("original_")]
+    assert names[: len(clinical)] == clinical  # the clinical columns bypass the screening
+    factor = model[-1].penalty_factor_
+    assert np.all(factor[: len(clinical)] == 0) and np.all(factor[len(clinical) :] > 0)
+    coef = model[-1].coef_[:, -1]
+    assert np.all(coef[len(clinical) :] == 0)
+    Z = X[clinical]
+    Z = (Z - Z.mean()) / Z.std(ddof=0)
+    frame = pd.DataFrame(Z).assign(time=y["time"], event=y["event"].astype(int))
+    reference = CoxPHFitter().fit(frame, "time", "event").params_[clinical].to_numpy()
+    np.testing.assert_allclose(coef[: len(clinical)], reference, atol=2e-3)
+
+
+def test_coxnet_unpenalized_rejects_a_bad_pattern_and_a_path_fit() -> None:
+    with pytest.raises(ConfigError, match="regular expression"):
+        build_pipeline("coxnet", unpenalized="(")
+    with pytest.raises(ConfigError, match="set alpha"):
+        build_pipeline("coxnet", alpha=None, unpenalized="clinical")
