@@ -18,8 +18,8 @@ import logging
 import os
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -128,7 +128,8 @@ def _summary(
         "n_cohorts_planned": n_target,
         "seeds": f"{FIRST_SEED} .. {FIRST_SEED + n_cohorts - 1}",
         "model_params": {
-            name: dict(load_experiment(REPO / "experiments" / f"{name}.yaml").model.params) for name in EXPERIMENTS
+            name: dict(load_experiment(REPO / "experiments" / f"{name}.yaml").model.params)
+            for name in EXPERIMENTS
         },
         "cohorts": rows,
         "clinical_radiomic_coxnet_uno_c_mean": float(combined),
@@ -139,7 +140,9 @@ def _summary(
         "met": bool(abs(combined - clinical) <= 0.03 and n_cohorts >= 5),
         "sd_between_cohorts_note": "SD of the cohort values; the difference's SD is in difference_sd",
         "difference_sd": float(
-            (table["clinical_radiomic_coxnet_uno_c"] - table["clinical_radiomic_coxnet_clinical_uno_c"]).std(ddof=1)
+            (table["clinical_radiomic_coxnet_uno_c"] - table["clinical_radiomic_coxnet_clinical_uno_c"]).std(
+                ddof=1
+            )
         )
         if n_cohorts > 1
         else None,

@@ -154,6 +154,8 @@ def test_validate_reports_interval_and_permutation_p_when_asked(assembled: Path)
         app, [*_validate_args(assembled), "--no-log", "--permutations", "19", "--bootstrap", "20"]
     )
     assert result.exit_code == 0, result.output
-    assert "95 % CI" in result.output and "permutation p" in result.output and "MLflow run" not in result.output
+    assert (
+        "95 % CI" in result.output and "permutation p" in result.output and "MLflow run" not in result.output
+    )
     low, high = (float(x) for x in result.output.split("95 % CI ")[1].split(";")[0].split("-"))
     assert 0.0 <= low < high <= 1.0
