@@ -520,7 +520,10 @@ def _summarise_coverage(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", nargs="+", default=["null", "coverage"], choices=["null", "coverage", "pipeline"]
+        "--parts",
+        nargs="+",
+        default=["null", "coverage"],
+        choices=["null", "coverage", "pipeline", "pipeline_image_on"],
     )
     parser.add_argument("--n-null", type=int, default=200)
     parser.add_argument("--n-coverage", type=int, default=100)
@@ -549,6 +552,12 @@ def main() -> None:
         from pipeline_null import part_pipeline  # benchmarks/pipeline_null.py
 
         part_pipeline(args.n_pipeline, write=lambda summary: _write("pipeline", summary))
+    if "pipeline_image_on" in args.parts:
+        from pipeline_null import part_pipeline
+
+        part_pipeline(
+            args.n_pipeline, write=lambda summary: _write("pipeline_image_on", summary), image_off=False
+        )
 
 
 if __name__ == "__main__":

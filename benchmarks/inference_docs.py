@@ -107,9 +107,18 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         f"| (d) whole pipeline, image phenotype off, {pipe['n_cohorts']} cohorts{_partial(pipe)}: "
         "clinical+radiomic CoxNet (clinical covariates unpenalised) vs clinical comparator (mean CV Uno C) | "
         f"{pipe['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {pipe['clinical_comparator_uno_c_mean']:.3f} "
-        f"(difference {pipe['difference']:+.3f}); radiomic-only supervised PCA "
+        f"(difference {pipe['difference']:+.3f}, SD over cohorts {pipe['difference_sd']:.3f}); radiomic-only "
+        "supervised PCA "
         f"{pipe['radiomic_spca_uno_c_mean']:.3f} | within 0.03, >= 5 cohorts |",
     ]
+    positive = inference.get("pipeline_image_on")
+    if positive is not None:
+        lines.append(
+            f"| (d) positive control: the same seeds with the image phenotype on ({positive['n_cohorts']} cohorts"
+            f"{_partial(positive)}) | {positive['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
+            f"{positive['clinical_comparator_uno_c_mean']:.3f} (difference {positive['difference']:+.3f}); "
+            f"radiomic-only supervised PCA {positive['radiomic_spca_uno_c_mean']:.3f} | reported |"
+        )
     before = inference.get("pipeline_all_penalised")
     if before is not None:
         lines.append(
@@ -125,7 +134,9 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
     ]
     lines.append(
         f"Run time: null {_minutes(null['seconds'])}, coverage/power {_minutes(cov['seconds'])}, pipeline "
-        f"{_minutes(pipe['seconds'])}, on {inference['machine']['cpu_count']} CPU cores shared with other "
+        f"{_minutes(pipe['seconds'])}"
+        + (f", positive control {_minutes(positive['seconds'])}" if positive is not None else "")
+        + f", on {inference['machine']['cpu_count']} CPU cores shared with other "
         f"sessions (1-min load averages {min(loads):.1f}-{max(loads):.1f} recorded in the JSON)."
     )
     lines.append(BLOCKS["docs"][1])
