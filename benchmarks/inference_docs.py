@@ -119,6 +119,19 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
             f"{positive['clinical_comparator_uno_c_mean']:.3f} (difference {positive['difference']:+.3f}); "
             f"radiomic-only supervised PCA {positive['radiomic_spca_uno_c_mean']:.3f} | reported |"
         )
+    for key, label in (
+        ("pipeline_unpenalized_rescaled_alpha", "image phenotype off"),
+        ("pipeline_image_on_unpenalized_rescaled_alpha", "image phenotype on"),
+    ):
+        earlier = inference.get(key)
+        if earlier is not None:
+            lines.append(
+                f"| (d) earlier run, {label}, clinical covariates unpenalised but the radiomic penalty "
+                f"rescaled by scikit-survival (alpha x p/m, about 0.23; {earlier['n_cohorts']} cohorts) | "
+                f"{earlier['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
+                f"{earlier['clinical_comparator_uno_c_mean']:.3f} (difference {earlier['difference']:+.3f}); "
+                f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | - |"
+            )
     before = inference.get("pipeline_all_penalised")
     if before is not None:
         lines.append(

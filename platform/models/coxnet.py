@@ -35,7 +35,9 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     penalty). ``alpha`` is a plain hyperparameter, so a grid tunes it
     (``coxnet__alpha: [0.02, 0.1, 0.3]``); the other parameters are scikit-survival's, plus
     ``unpenalized``: a regular expression of column names fitted with penalty factor 0 (glmnet's
-    ``penalty.factor``; fit on a DataFrame).
+    ``penalty.factor``; fit on a DataFrame); the other columns keep factor 1, so each penalised
+    coefficient is penalised by exactly ``alpha`` (scikit-survival would rescale the factors to
+    sum to the number of columns, raising the penalty by p/m - see ``_check_penalty_factor``).
 
     As the scikit-learn contract asks, ``fit`` changes no parameter: the path is handed to
     scikit-survival through its ``_check_alphas`` hook, and the penalties used are the fitted
@@ -92,8 +94,19 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     def _check_penalty_factor(self, n_features: int) -> np.ndarray:
         # scikit-survival's hook for the penalty factors; ``unpenalized`` (a regular expression
         # of column names, matched with re.search against the names seen in fit) gives those
-        # columns factor 0, the others 1, rescaled to sum to n_features as scikit-survival and
-        # glmnet rescale any penalty.factor
+        # columns factor 0, the others exactly 1.
+        #
+        # Not rescaled, on purpose: scikit-survival's own hook rescales any penalty_factor to sum
+        # to n_features ("the penalty factors are internally rescaled to sum to n_features, and
+        # the alphas sequence will reflect this change", CoxnetSurvivalAnalysis docstring;
+        # ``pf * n_features / pf.sum()`` in sksurv/linear_model/coxnet.py, as glmnet does with
+        # penalty.factor). With m penalised columns out of p that multiplies every penalised
+        # coefficient's penalty by p/m, so alpha 0.1 would silently act as 0.1 * p/m (about 0.23
+        # in clinical_radiomic_coxnet). Factors 0/1 keep the documented meaning of alpha and
+        # l1_ratio: each penalised coefficient gets alpha * (l1_ratio |b| + (1 - l1_ratio) b^2 / 2)
+        # as in the all-penalised model, the unpenalised ones nothing - the same fit as
+        # scikit-survival's with alphas scaled by m/p (tests/models/test_models_estimators.py
+        # checks that and lifelines' per-column penalizer).
         if self.unpenalized is None:
             return super()._check_penalty_factor(n_features)
         names = getattr(self, "feature_names_in_", None)
@@ -109,7 +122,7 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
                 f"unpenalized={self.unpenalized!r} matches every one of the {n_features} columns; "
                 "at least one column must stay penalised (or use the coxph estimator)"
             )
-        return factor * n_features / factor.sum()
+        return factor
 
     def _check_alphas(self) -> tuple[np.ndarray, bool]:
         # scikit-survival's hook for the penalties to fit: our path, never a path of its own

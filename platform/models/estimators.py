@@ -197,7 +197,10 @@ def build_coxnet(
         :data:`~sabrkit.models.clinical_encoding.CLINICAL_COLUMN_PATTERN`) or a regular
         expression of column names. These columns skip the correlation filter and the univariate
         selection (``impute -> variance -> scale`` only) and enter the elastic net with penalty
-        factor 0 (glmnet's ``penalty.factor``; scikit-survival's ``penalty_factor``), so the
+        factor 0 (glmnet's ``penalty.factor``; scikit-survival's ``penalty_factor``), the other
+        columns factor 1 - not rescaled to sum to the number of columns as scikit-survival and
+        glmnet would, so each penalised coefficient gets exactly ``alpha`` as without
+        ``unpenalized`` (see :class:`~sabrkit.models.coxnet.WarmStartCoxnet`). The
         model is the clinical model plus penalised markers - the usual way of testing markers
         on top of known prognostic factors - instead of shrinking the clinical covariates
         together with ~100 screened features. The pipeline is then
