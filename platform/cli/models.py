@@ -255,33 +255,76 @@ def validate(
     tau: float = typer.Option(24.0, help="Truncation time of Uno's C, months."),
     experiment: str = typer.Option("sabr-pfs", help="MLflow experiment."),
     log: bool = typer.Option(True, "--log/--no-log", help="Log the run to MLflow."),
+    permutations: int = typer.Option(
+        0, help="Whole-procedure permutation test of the risk groups (CV re-runs); 0 = off."
+    ),
+    bootstrap: int = typer.Option(
+        0, help="Bootstrap cohorts of the 95 % interval for C (whole CV re-run); 0 = off, else >= 20."
+    ),
 ) -> None:
-    """Quick repeated stratified K-fold CV of one estimator on an assembled data set (no experiment file)."""
-    from sabrkit.models import build_pipeline, log_cv_to_mlflow, repeated_stratified_cv
+    """Quick repeated stratified K-fold CV of one estimator on an assembled data set (no experiment file).
+
+    Runs through the one experiment runner (:func:`sabrkit.models.experiment.run_experiment`) with
+    an experiment built from these options and no comparator; by default without the permutation
+    test, the intervals, importance, screening and decision curve (``sabrkit train`` runs them all).
+    """
+    from sabrkit.models.experiment import run_experiment
+    from sabrkit.models.experiment_io import ExperimentInputs
     from sabrkit.models.io import read_dataset
+    from sabrkit.models.spec import parse_experiment
 
     data = read_dataset(dataset)
-    pipeline = build_pipeline(estimator)
-    with console.status(f"{n_repeats} x {n_splits}-fold cross-validation of {estimator}..."):
-        result = repeated_stratified_cv(
-            pipeline, data, n_splits=n_splits, n_repeats=n_repeats, random_state=seed, tau_months=tau
-        )
-    s = result.summary
-    console.print(
-        f"{data.n_patients} patients, {data.n_events} events: Harrell C {s['harrell_c_mean']:.3f} ± "
-        f"{s['harrell_c_sd']:.3f}; Uno C {s['uno_c_mean']:.3f} ± {s['uno_c_sd']:.3f}"
+    name = f"{estimator}-{data.feature_set}".replace("+", "_")
+    spec = parse_experiment(
+        {
+            "name": name,
+            "description": f"sabrkit models validate {dataset}",
+            "inputs": {
+                "clinical": None,  # no clinical table read: no comparator in the quick CV
+                "consent": "not_required",
+                "consent_reason": f"applied when the data set was assembled (recorded there: {data.consent})",
+            },
+            "data": {"feature_set": data.feature_set, "endpoint": data.endpoint, "unit": data.unit},
+            "model": {"estimator": estimator},
+            "validation": {
+                "n_splits": n_splits,
+                "n_repeats": n_repeats,
+                "random_state": seed,
+                "tau_months": tau,
+            },
+            "analysis": {
+                "importance_repeats": 0,
+                "permutations": permutations,
+                "interval_bootstrap": bootstrap,
+                "therapy_column": None,
+                "screening": False,
+                "decision_curve": False,
+            },
+            "tracking": {"experiment_name": experiment, "register_model": False},
+        },
+        "sabrkit models validate options",
     )
-    if log:
-        uri = Settings().resolved_mlflow_uri()
-        run_id = log_cv_to_mlflow(
-            result,
-            pipeline,
-            data,
-            experiment_name=experiment,
+    uri = Settings().resolved_mlflow_uri() if log else None
+    with console.status(f"{n_repeats} x {n_splits}-fold cross-validation of {estimator}..."):
+        result = run_experiment(
+            spec,
+            ExperimentInputs(dataset=data, input_paths={"dataset": dataset}),
             tracking_uri=uri,
-            run_name=f"{estimator}-{data.feature_set}",
+            register=False,
         )
-        console.print(f"MLflow run {run_id} at {uri}")
+    s = result.metrics["summary"]
+    line = (
+        f"{data.n_patients} patients, {data.n_events} events: Harrell C {s['harrell_c_mean']:.3f} ± "
+        f"{s['harrell_c_sd']:.3f}; Uno C {s['uno_c_mean']:.3f} ± {s['uno_c_sd']:.3f} (SD over repeats)"
+    )
+    if "uno_c_ci_low" in s:
+        line += f"; Uno C 95 % CI {s['uno_c_ci_low']:.3f}-{s['uno_c_ci_high']:.3f}"
+    permutation_p = result.metrics["risk_groups"].get("permutation_p")
+    if permutation_p is not None:
+        line += f"; risk groups permutation p {permutation_p:.3g}"
+    console.print(line, highlight=False)
+    if result.run_id is not None:
+        console.print(f"MLflow run {result.run_id} at {uri}")
 
 
 @app.command()

@@ -34,6 +34,7 @@ __all__ = [
     "THERAPY_LABELS",
     "encode_clinical",
     "clinical_characteristics",
+    "CLINICAL_COLUMN_PATTERN",
 ]
 
 CLINICAL_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,11 @@ CLINICAL_CATEGORIES: dict[str, tuple[str, ...]] = {
     "systemic_therapy": ("none", "tki", "ici", "tki_ici"),
 }
 CLINICAL_NUMERIC: tuple[str, ...] = ("age_years", "ecog", "n_lesions", "max_bed10_gy")
+#: regular expression matching exactly the columns :func:`encode_clinical` makes (the clinical
+#: block); ``build_coxnet(unpenalized="clinical")`` leaves these columns unpenalised.
+CLINICAL_COLUMN_PATTERN: str = (
+    "^(?:(?:" + "|".join(CLINICAL_CATEGORIES) + ")=.+|" + "|".join(CLINICAL_NUMERIC) + ")$"
+)
 #: display labels of the therapy classes (SABR is given to every patient).
 THERAPY_LABELS: dict[str, str] = {
     "none": "SABR alone",

@@ -9,6 +9,7 @@ The problem is convex, so the solution at ``alpha`` is the one a cold start woul
 
 from __future__ import annotations
 
+import re
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -32,7 +33,11 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
 
     Predictions, ``coef_[:, -1]`` and the baseline model are those of ``alpha`` (the path's last
     penalty). ``alpha`` is a plain hyperparameter, so a grid tunes it
-    (``coxnet__alpha: [0.02, 0.1, 0.3]``); the other parameters are scikit-survival's.
+    (``coxnet__alpha: [0.02, 0.1, 0.3]``); the other parameters are scikit-survival's, plus
+    ``unpenalized``: a regular expression of column names fitted with penalty factor 0 (glmnet's
+    ``penalty.factor``; fit on a DataFrame); the other columns keep factor 1, so each penalised
+    coefficient is penalised by exactly ``alpha`` (scikit-survival would rescale the factors to
+    sum to the number of columns, raising the penalty by p/m - see ``_check_penalty_factor``).
 
     As the scikit-learn contract asks, ``fit`` changes no parameter: the path is handed to
     scikit-survival through its ``_check_alphas`` hook, and the penalties used are the fitted
@@ -48,6 +53,7 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "path_steps": [Interval(Integral, 1, None, closed="left")],
         "path_span": [Interval(Real, 1, None, closed="left")],
+        "unpenalized": [str, None],
     }
 
     def __init__(
@@ -57,6 +63,7 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
         l1_ratio: float = 0.5,
         path_steps: int = 8,
         path_span: float = 32.0,
+        unpenalized: str | None = None,
         penalty_factor: Any = None,
         normalize: bool = False,
         copy_X: bool = True,
@@ -78,10 +85,44 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
         self.alpha = alpha
         self.path_steps = path_steps
         self.path_span = path_span
+        self.unpenalized = unpenalized
 
     def fit(self, X: Any, y: Any) -> WarmStartCoxnet:
         """Fit the path down to ``alpha`` (see the class docstring); returns ``self``."""
         return super().fit(X, y)
+
+    def _check_penalty_factor(self, n_features: int) -> np.ndarray:
+        # scikit-survival's hook for the penalty factors; ``unpenalized`` (a regular expression
+        # of column names, matched with re.search against the names seen in fit) gives those
+        # columns factor 0, the others exactly 1.
+        #
+        # Not rescaled, on purpose: scikit-survival's own hook rescales any penalty_factor to sum
+        # to n_features ("the penalty factors are internally rescaled to sum to n_features, and
+        # the alphas sequence will reflect this change", CoxnetSurvivalAnalysis docstring;
+        # ``pf * n_features / pf.sum()`` in sksurv/linear_model/coxnet.py, as glmnet does with
+        # penalty.factor). With m penalised columns out of p that multiplies every penalised
+        # coefficient's penalty by p/m, so alpha 0.1 would silently act as 0.1 * p/m (about 0.23
+        # in clinical_radiomic_coxnet). Factors 0/1 keep the documented meaning of alpha and
+        # l1_ratio: each penalised coefficient gets alpha * (l1_ratio |b| + (1 - l1_ratio) b^2 / 2)
+        # as in the all-penalised model, the unpenalised ones nothing - the same fit as
+        # scikit-survival's with alphas scaled by m/p (tests/models/test_models_estimators.py
+        # checks that and lifelines' per-column penalizer).
+        if self.unpenalized is None:
+            return super()._check_penalty_factor(n_features)
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or self.penalty_factor is not None:
+            raise ValueError(
+                "unpenalized needs named input columns (a DataFrame) and no penalty_factor; "
+                f"got names={names is not None}, penalty_factor={self.penalty_factor is not None}"
+            )
+        pattern = re.compile(self.unpenalized)
+        factor = np.array([0.0 if pattern.search(str(n)) else 1.0 for n in names])
+        if factor.sum() == 0:
+            raise ValueError(
+                f"unpenalized={self.unpenalized!r} matches every one of the {n_features} columns; "
+                "at least one column must stay penalised (or use the coxph estimator)"
+            )
+        return factor
 
     def _check_alphas(self) -> tuple[np.ndarray, bool]:
         # scikit-survival's hook for the penalties to fit: our path, never a path of its own

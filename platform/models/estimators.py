@@ -146,7 +146,8 @@ def unwrap_search(model: Any) -> Any:
 
 
 @register_estimator(
-    "coxnet", step_params=("k", "correlation_threshold", "variance_threshold", "selection_method")
+    "coxnet",
+    step_params=("k", "correlation_threshold", "variance_threshold", "selection_method", "unpenalized"),
 )
 def build_coxnet(
     alpha: float | None = 0.1,
@@ -157,6 +158,7 @@ def build_coxnet(
     selection_method: str = "concordance",
     alpha_min_ratio: float | str = "auto",
     max_iter: int = 100_000,
+    unpenalized: str | None = None,
 ) -> Pipeline:
     r"""Penalised Cox model for many (radiomic) features.
 
@@ -189,6 +191,22 @@ def build_coxnet(
     alpha_min_ratio : float or "auto"
         Only used when ``alpha`` is None.
     max_iter : int
+    unpenalized : str or None, default None
+        Columns added to an established model rather than screened: ``"clinical"`` (the
+        registry's encoded clinical covariates,
+        :data:`~sabrkit.models.clinical_encoding.CLINICAL_COLUMN_PATTERN`) or a regular
+        expression of column names. These columns skip the correlation filter and the univariate
+        selection (``impute -> variance -> scale`` only) and enter the elastic net with penalty
+        factor 0 (glmnet's ``penalty.factor``; scikit-survival's ``penalty_factor``), the other
+        columns factor 1 - not rescaled to sum to the number of columns as scikit-survival and
+        glmnet would, so each penalised coefficient gets exactly ``alpha`` as without
+        ``unpenalized`` (see :class:`~sabrkit.models.coxnet.WarmStartCoxnet`). The
+        model is the clinical model plus penalised markers - the usual way of testing markers
+        on top of known prognostic factors - instead of shrinking the clinical covariates
+        together with ~100 screened features. The pipeline is then
+        ``columns`` (a ``ColumnTransformer``: ``unpenalized`` and the screened ``remainder``,
+        column names kept) -> ``coxnet``; the other step parameters are under
+        ``columns__remainder__<step>__``. Needs a fixed ``alpha`` (the warm-start fit).
     """
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
@@ -209,7 +227,48 @@ def build_coxnet(
             {"select": {"k": k, "method": selection_method}},
         ]
     )
+    if unpenalized is not None:
+        return _with_unpenalized(steps, coxnet, unpenalized, variance_threshold)
     return Pipeline([*steps, ("coxnet", coxnet)])
+
+
+def _with_unpenalized(
+    steps: list[tuple[str, Any]], coxnet: Any, unpenalized: str, variance_threshold: float
+) -> Pipeline:
+    """``columns`` (unpenalised columns: impute, variance, scale; the rest: ``steps``) -> ``coxnet``."""
+    import re
+
+    from sklearn.compose import ColumnTransformer, make_column_selector
+
+    from sabrkit.models.clinical_encoding import CLINICAL_COLUMN_PATTERN
+
+    if not hasattr(coxnet, "unpenalized"):
+        raise ConfigError(
+            format_problem(
+                "coxnet unpenalized with alpha=None",
+                "unpenalized columns need the fixed-penalty (warm-start) fit",
+                "set alpha (e.g. 0.1)",
+            )
+        )
+    pattern = CLINICAL_COLUMN_PATTERN if unpenalized == "clinical" else unpenalized
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            format_problem(
+                f"coxnet unpenalized={unpenalized!r}",
+                f"'clinical' or a regular expression of column names ({exc})",
+                "write e.g. unpenalized: clinical or unpenalized: '^(age_years|ecog)$'",
+            )
+        ) from exc
+    kept = Pipeline(build_steps(["impute", {"variance": {"threshold": variance_threshold}}, "scale"]))
+    columns = ColumnTransformer(
+        [("unpenalized", kept, make_column_selector(pattern=pattern))],
+        remainder=Pipeline(steps),
+        verbose_feature_names_out=False,  # the model sees the input names (coefficients, importance)
+    ).set_output(transform="pandas")
+    coxnet.set_params(unpenalized=pattern)
+    return Pipeline([("columns", columns), ("coxnet", coxnet)])
 
 
 @register_estimator("coxph")

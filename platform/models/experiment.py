@@ -94,6 +94,19 @@ def assemble_experiment_data(
                 "use assemble_table_data for a table: experiment",
             )
         )
+    if inputs.dataset is not None:  # assembled already (`sabrkit models validate`): used as it is
+        assembled = inputs.dataset
+        reference = (
+            assembled.select("clinical")
+            if spec.compares_with_reference and "clinical" in assembled.blocks
+            else None
+        )
+        model_data = (
+            assembled
+            if spec.data.feature_set == assembled.feature_set
+            else assembled.select(spec.data.feature_set)
+        )
+        return model_data, reference, assembled
     blocks = spec.data.feature_set.split("+")
     reference_set = spec.clinical_reference.feature_set
     needed = sorted(set(blocks) | (set(reference_set.split("+")) if spec.compares_with_reference else set()))

@@ -19,6 +19,7 @@ import pandas as pd
 
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.io import atomic_write_text
+from sabrkit.models.dataset import SurvivalDataset
 from sabrkit.models.spec import ExperimentSpec
 
 __all__ = ["ExperimentInputs", "read_table", "read_experiment_inputs", "write_json"]
@@ -57,6 +58,10 @@ class ExperimentInputs:
         The one table of a ``table:`` experiment (:mod:`sabrkit.models.one_table`).
     input_paths : dict name -> Path
         Every file read, for the content hashes recorded with the run.
+    dataset : SurvivalDataset or None
+        An already assembled data set (``sabrkit models validate``, written by the ``assemble``
+        stage): the experiment runs on it as it is - its rows, blocks and recorded consent - and
+        the registry tables above are not read.
     """
 
     endpoints: pd.DataFrame | None = None
@@ -74,6 +79,7 @@ class ExperimentInputs:
     perturbed_features: pd.DataFrame | None = None
     table: pd.DataFrame | None = None
     input_paths: dict[str, Path] = field(default_factory=dict)
+    dataset: SurvivalDataset | None = None
 
     @property
     def side_data(self) -> dict[str, Any]:

@@ -104,3 +104,58 @@ def test_missing_inputs_fail_with_the_fix(tmp_path: Path) -> None:
 def test_estimators_lists_models_and_steps() -> None:
     result = CliRunner().invoke(app, ["models", "estimators"])
     assert result.exit_code == 0 and "spca_cox" in result.output and "combat" in result.output
+
+
+@pytest.fixture(scope="module")
+def assembled(toy_cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data set as the `assemble` stage writes it (consent applied there)."""
+    from sabrkit.models.assembly import assemble_dataset
+    from sabrkit.models.io import write_dataset
+
+    features = toy_cohort["patient_features"].drop(columns=["n_lesions", "prov_params_hash"])
+    data = assemble_dataset(
+        features,
+        toy_cohort["endpoints"],
+        toy_cohort["clinical"],
+        "clinical+radiomic",
+        consented=toy_cohort["clinical"]["study_id"],
+    )
+    return write_dataset(data, tmp_path_factory.mktemp("assembled") / "dataset.parquet")
+
+
+def _validate_args(path: Path) -> list[str]:
+    return ["models", "validate", str(path), "--estimator", "coxph", "--n-splits", "3", "--n-repeats", "2"]
+
+
+def test_validate_goes_through_the_experiment_runner(assembled: Path, mlflow_store, monkeypatch) -> None:
+    """`sabrkit models validate`: the numbers of the validation core on the same folds, one MLflow
+    run logged by the experiment runner (tagged as an experiment), and no second code path."""
+    import mlflow
+
+    from sabrkit.models import build_pipeline, repeated_stratified_cv
+    from sabrkit.models.io import read_dataset
+
+    expected = repeated_stratified_cv(
+        build_pipeline("coxph"), read_dataset(assembled), n_splits=3, n_repeats=2, random_state=42
+    ).summary
+    monkeypatch.setenv("SABRKIT_MLFLOW_TRACKING_URI", mlflow_store["uri"])
+    result = CliRunner().invoke(app, [*_validate_args(assembled), "--experiment", "validate-cli"])
+    assert result.exit_code == 0, result.output
+    assert f"Uno C {expected['uno_c_mean']:.3f} ± {expected['uno_c_sd']:.3f}" in result.output
+    assert f"Harrell C {expected['harrell_c_mean']:.3f}" in result.output
+    run_id = result.output.split("MLflow run ")[1].split()[0]
+    run = mlflow.MlflowClient(mlflow_store["uri"]).get_run(run_id)
+    assert run.data.tags["sabrkit.kind"] == "experiment"
+    assert run.data.metrics["uno_c_mean"] == pytest.approx(expected["uno_c_mean"], abs=1e-9)
+
+
+def test_validate_reports_interval_and_permutation_p_when_asked(assembled: Path) -> None:
+    result = CliRunner().invoke(
+        app, [*_validate_args(assembled), "--no-log", "--permutations", "19", "--bootstrap", "20"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "95 % CI" in result.output and "permutation p" in result.output and "MLflow run" not in result.output
+    )
+    low, high = (float(x) for x in result.output.split("95 % CI ")[1].split(";")[0].split("-"))
+    assert 0.0 <= low < high <= 1.0

@@ -140,3 +140,134 @@ def test_warm_start_coxnet_fit_sets_only_fitted_state() -> None:
     assert all(k.endswith("_") or k.startswith("_") for k in added), added
     with pytest.raises(ValueError, match="path_steps"):
         WarmStartCoxnet(alpha=0.3, path_steps=0).fit(data.X.to_numpy(), data.y)
+
+
+def _clinical_plus_noise(seed: int = 3):
+    import pandas as pd
+
+    from sabrkit.models.clinical_encoding import encode_clinical
+
+    rng = np.random.default_rng(seed)
+    n = 120
+    clinical = pd.DataFrame(
+        {
+            "study_id": [f"P{i:03d}" for i in range(n)],
+            "imdc_risk": rng.choice(["favourable", "intermediate", "poor"], n, p=[0.4, 0.45, 0.15]),
+            "ecog": rng.choice([0, 1, 2], n, p=[0.6, 0.3, 0.1]),
+            "disease_state": rng.choice(["oligometastatic", "oligoprogressive"], n),
+            "age_years": rng.normal(63, 9, n),
+        }
+    )
+    X = encode_clinical(clinical).astype(float)
+    for j in range(40):
+        X[f"original_firstorder_Noise{j:02d}"] = rng.standard_normal(n)
+    lp = 0.6 * X["imdc_risk=intermediate"] + 1.1 * X["imdc_risk=poor"] + 0.4 * X["ecog"]
+    event_time = rng.exponential(12.0 / np.exp(lp))
+    censor = rng.uniform(6, 36, n)
+    from sksurv.util import Surv
+
+    y = Surv.from_arrays(event_time <= censor, np.minimum(event_time, censor))
+    return X, y
+
+
+def test_coxnet_unpenalized_clinical_is_the_unpenalised_cox_model_plus_penalised_features() -> None:
+    """With a penalty large enough to zero every screened feature, ``unpenalized="clinical"``
+    leaves the unpenalised Cox model of the clinical covariates: lifelines' fit of the same
+    standardised columns (no ties, so Breslow = Efron)."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    X, y = _clinical_plus_noise()
+    model = build_pipeline("coxnet", alpha=5.0, unpenalized="clinical").fit(X, y)
+    names = list(model[:-1].get_feature_names_out())
+    clinical = [c for c in X.columns if not c.startswith("original_")]
+    assert names[: len(clinical)] == clinical  # the clinical columns bypass the screening
+    factor = model[-1].penalty_factor_
+    assert np.all(factor[: len(clinical)] == 0) and np.all(factor[len(clinical) :] > 0)
+    coef = model[-1].coef_[:, -1]
+    assert np.all(coef[len(clinical) :] == 0)
+    Z = X[clinical]
+    Z = (Z - Z.mean()) / Z.std(ddof=0)
+    frame = pd.DataFrame(Z).assign(time=y["time"], event=y["event"].astype(int))
+    reference = CoxPHFitter().fit(frame, "time", "event").params_[clinical].to_numpy()
+    np.testing.assert_allclose(coef[: len(clinical)], reference, atol=2e-3)
+
+
+def _clinical_plus_markers(seed: int = 5):
+    """Standardised (ddof=1, so lifelines' own normalisation is the identity) clinical columns
+    and 8 radiomic columns, two of them prognostic; continuous times (no ties: Breslow = Efron)."""
+    import pandas as pd
+    from sksurv.util import Surv
+
+    X, _ = _clinical_plus_noise(seed)
+    X = X.iloc[:, :13]  # 5 clinical + 8 radiomic columns
+    rng = np.random.default_rng(seed + 1)
+    lp = (
+        0.6 * X["imdc_risk=intermediate"]
+        + 1.1 * X["imdc_risk=poor"]
+        + 0.4 * X["ecog"]
+        + 0.5 * X["original_firstorder_Noise00"]
+        - 0.4 * X["original_firstorder_Noise01"]
+    )
+    event_time = rng.exponential(12.0 / np.exp(lp))
+    censor = rng.uniform(6, 36, len(X))
+    Z = pd.DataFrame((X - X.mean()) / X.std(ddof=1))
+    return Z, Surv.from_arrays(event_time <= censor, np.minimum(event_time, censor))
+
+
+def test_coxnet_unpenalized_penalises_each_marker_by_exactly_alpha() -> None:
+    """``unpenalized`` keeps alpha's meaning: every penalised coefficient gets alpha (l1_ratio as
+    usual), the unpenalised ones nothing. References: lifelines' per-column ``penalizer`` (the
+    same objective, -l/n + sum_j pen_j (r |b_j| + (1-r) b_j^2 / 2), its own Newton solver) and
+    scikit-survival's own fit with penalty_factor 0/1 and alphas pre-scaled by m/p (it rescales
+    the factors to sum to p). The plain scikit-survival call (alpha unscaled, factors rescaled to
+    p/m) penalises the markers more and must differ. With no column matched, the plain fit."""
+    from lifelines import CoxPHFitter
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from sabrkit.models.clinical_encoding import CLINICAL_COLUMN_PATTERN
+    from sabrkit.models.coxnet import WarmStartCoxnet
+
+    Z, y = _clinical_plus_markers()
+    alpha, l1_ratio, tol = 0.1, 0.5, 1e-12  # tight: the default tol 1e-7 leaves ~4e-4 in the coefficients
+    clinical = Z.columns.str.match(CLINICAL_COLUMN_PATTERN)
+    p, m = Z.shape[1], int((~clinical).sum())
+    assert (p, m) == (13, 8)
+    model = WarmStartCoxnet(alpha=alpha, l1_ratio=l1_ratio, tol=tol, unpenalized=CLINICAL_COLUMN_PATTERN).fit(
+        Z, y
+    )
+    coef = model.coef_[:, -1]
+    np.testing.assert_array_equal(model.penalty_factor_, (~clinical).astype(float))
+    assert model.alphas_[-1] == pytest.approx(alpha)
+    assert np.count_nonzero(coef[~clinical]) >= 2  # the markers are in the model, not all zero
+
+    factor = (~clinical).astype(float)
+    frame = Z.assign(time=y["time"], event=y["event"].astype(int))
+    lifelines = CoxPHFitter(penalizer=alpha * factor, l1_ratio=l1_ratio).fit(frame, "time", "event")
+    np.testing.assert_allclose(coef, lifelines.params_[Z.columns].to_numpy(), atol=1e-4)
+
+    prescaled = CoxnetSurvivalAnalysis(
+        alphas=[alpha * m / p], l1_ratio=l1_ratio, penalty_factor=factor, tol=tol
+    )
+    np.testing.assert_allclose(coef, prescaled.fit(Z, y).coef_[:, 0], atol=1e-5)
+    plain_call = CoxnetSurvivalAnalysis(
+        alphas=[alpha], l1_ratio=l1_ratio, penalty_factor=factor, tol=tol
+    ).fit(Z, y)
+    assert np.abs(coef - plain_call.coef_[:, 0]).max() > 0.02  # alpha x p/m on the markers
+
+    nothing = WarmStartCoxnet(alpha=alpha, l1_ratio=l1_ratio, tol=tol, unpenalized="^no_such_column$").fit(
+        Z, y
+    )
+    everything = WarmStartCoxnet(alpha=alpha, l1_ratio=l1_ratio, tol=tol).fit(Z, y)
+    np.testing.assert_allclose(nothing.coef_[:, -1], everything.coef_[:, -1], atol=1e-10)
+    everything_ll = CoxPHFitter(penalizer=alpha, l1_ratio=l1_ratio).fit(frame, "time", "event")
+    np.testing.assert_allclose(
+        everything.coef_[:, -1], everything_ll.params_[Z.columns].to_numpy(), atol=1e-4
+    )
+
+
+def test_coxnet_unpenalized_rejects_a_bad_pattern_and_a_path_fit() -> None:
+    with pytest.raises(ConfigError, match="regular expression"):
+        build_pipeline("coxnet", unpenalized="(")
+    with pytest.raises(ConfigError, match="set alpha"):
+        build_pipeline("coxnet", alpha=None, unpenalized="clinical")

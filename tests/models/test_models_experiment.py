@@ -241,3 +241,42 @@ def test_final_model_scores_new_patients_with_its_own_training_cutoff(experiment
     table.drop(columns=[data.feature_names[0]]).to_csv(tmp_path / "short.csv", index=False)
     missing = CliRunner().invoke(app, ["models", "predict", str(model_dir), str(tmp_path / "short.csv")])
     assert missing.exit_code != 0 and "missing" in missing.output
+
+
+def test_experiment_with_unpenalized_clinical_covariates(toy_cohort, mlflow_store, tmp_path: Path) -> None:
+    """coxnet ``unpenalized: clinical`` through the whole runner: importance on the input names,
+    the MLflow run, the saved final model (clinical penalty factor 0) scoring new patients."""
+    from sabrkit.models.clinical_encoding import CLINICAL_COLUMN_PATTERN
+    from sabrkit.models.io import score_patients
+
+    spec = {
+        **SPEC,
+        "name": "toy_coxnet_unpenalized",
+        "data": {"feature_set": "clinical+radiomic"},
+        "model": {"estimator": "coxnet", "params": {"alpha": 0.1, "k": 5, "unpenalized": "clinical"}},
+        "analysis": {"importance_repeats": 1, "permutations": 0, "interval_bootstrap": 0, "screening": False},
+    }
+    inputs = ExperimentInputs(
+        endpoints=toy_cohort["endpoints"],
+        clinical=toy_cohort["clinical"],
+        patient_features=toy_cohort["patient_features"],
+        consented=toy_cohort["clinical"]["study_id"].tolist(),
+    )
+    result = run_experiment(
+        parse_experiment(spec),
+        inputs,
+        tracking_uri=mlflow_store["uri"],
+        out_dir=tmp_path / "out",
+        artifact_location=mlflow_store["artifacts"],
+    )
+    clinical = list(result.dataset.blocks["clinical"])
+    model = result.final_model
+    names = list(model[:-1].get_feature_names_out())
+    factor = dict(zip(names, model[-1].penalty_factor_, strict=True))
+    assert all(factor[c] == 0 for c in clinical if c in factor) and sum(v == 0 for v in factor.values()) >= 10
+    assert all(v > 0 for n, v in factor.items() if n not in clinical)
+    assert model[-1].unpenalized == CLINICAL_COLUMN_PATTERN
+    assert set(result.tables["importance"]["feature"]) == set(result.dataset.feature_names)
+    assert 0.0 <= result.metrics["summary"]["uno_c_mean"] <= 1.0 and result.run_id
+    scored = score_patients(tmp_path / "out" / "model", result.dataset.X.reset_index())
+    np.testing.assert_allclose(scored["risk"], model.predict(result.dataset.X), rtol=1e-9)
