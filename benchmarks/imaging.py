@@ -1,7 +1,8 @@
 """Benchmark: DICOM ingest + preprocessing of 100 synthetic patients, the lesion U-Net, semi-automatic segmentation.
 
-One run, on one synthetic cohort (100 patients, written to a temporary folder), each phase in a fresh
-subprocess so its peak resident memory (process + its children, ``ru_maxrss``) is its own:
+``--repeats`` (default 3) runs of the whole pipeline on one synthetic cohort (``--patients``, default 100,
+written to a temporary folder), each phase in a fresh subprocess so its peak resident memory (process +
+its children, ``ru_maxrss``) is its own; every figure is reported per run and as median, min and max:
 
 1. **export**: cohort -> DICOM (CT series + RTSTRUCT + follow-up CT per patient), then de-identification
    (PS3.15 Basic Profile) and the PHI check of the released files;
@@ -15,8 +16,9 @@ subprocess so its peak resident memory (process + its children, ``ru_maxrss``) i
 5. **semiauto**: seed segmentation (seed = deepest voxel of the reference) of every lesion on its native
    CT: mean Dice and time, vs plain ``SimpleITK.ConfidenceConnected`` from the same seed.
 
-No GPU is available in this session; the JSON says so. Run: ``.venv/bin/python benchmarks/imaging.py``
-(about 30 minutes on 2 busy cores) -> ``benchmarks/results/imaging.json``.
+No GPU is available in this session; the JSON says so. Run: ``.venv/bin/python benchmarks/imaging.py
+[--patients 100] [--unet-minutes 10] [--repeats 3]`` (about 90 minutes at the defaults on 2 busy cores)
+-> ``benchmarks/results/imaging.json``. Every Dice figure is on synthetic phantoms.
 
 ``--memory-only`` runs only the memory measurement of one 300-slice 512 x 512 CT series with an RTSTRUCT
 (``ingest_folder`` vs the plain SimpleITK series read, three alternating repeats, each in a fresh
@@ -30,12 +32,16 @@ import datetime as dt
 import json
 import os
 import platform as stdlib_platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from measure import DEFAULT_REPEATS, check_repeats, load_average, spread
 
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "imaging.json"
@@ -52,24 +58,37 @@ def _peak_mb() -> float:
     return round(max(own, children) / 1024, 1)  # ru_maxrss is in KiB on Linux
 
 
-def phase_export(work: Path) -> dict:
+def _rep_folder(work: Path, name: str, rep: int) -> Path:
+    """``work/name`` for the first repeat (the later phases read it), ``work/name_r<rep>`` after."""
+    return work / (name if rep == 0 else f"{name}_r{rep}")
+
+
+def _drop_repeat(work: Path, names: tuple[str, ...], rep: int) -> None:
+    """Remove a later repeat's output folders (only the first repeat's are read again)."""
+    if rep > 0:
+        for name in names:
+            shutil.rmtree(_rep_folder(work, name, rep), ignore_errors=True)
+
+
+def phase_export(work: Path, rep: int, n_patients: int) -> dict:
     import pandas as pd
 
     from sabrkit.imaging import DeidConfig, check_deidentified_folder, deidentify_folder
     from sabrkit.synthetic import SynthConfig, synthesize
     from sabrkit.synthetic.dicom import write_cohort_dicom
 
+    export, deid_folder = _rep_folder(work, "export", rep), _rep_folder(work, "deid", rep)
     started = time.perf_counter()
-    cohort = synthesize(work / "cohort", SynthConfig(n_patients=N_PATIENTS, seed=SEED))
+    cohort = synthesize(_rep_folder(work, "cohort", rep), SynthConfig(n_patients=n_patients, seed=SEED))
     synth_s = time.perf_counter() - started
     started = time.perf_counter()
-    summary = write_cohort_dicom(cohort, work / "export", follow_up_truth_dir=work / "truth")
+    summary = write_cohort_dicom(cohort, export, follow_up_truth_dir=_rep_folder(work, "truth", rep))
     dicom_s = time.perf_counter() - started
     keys = pd.read_csv(cohort / "registry" / "identifiers.csv", dtype=str)
     started = time.perf_counter()
     deid = deidentify_folder(
-        work / "export",
-        work / "deid",
+        export,
+        deid_folder,
         DeidConfig(secret=SECRET, pseudonym_of=dict(zip(keys["hospital_number"], keys["study_id"]))),
     )
     deid_s = time.perf_counter() - started
@@ -79,11 +98,13 @@ def phase_export(work: Path) -> dict:
         *keys["date_of_birth"].str.replace("-", ""),
     ]
     started = time.perf_counter()
-    findings = check_deidentified_folder(work / "deid", identifiers=needles)
+    findings = check_deidentified_folder(deid_folder, identifiers=needles)
     check_s = time.perf_counter() - started
+    n_lesions = int(len(pd.read_csv(cohort / "images.csv")))
+    _drop_repeat(work, ("cohort", "export", "truth", "deid"), rep)
     return {
-        "n_patients": N_PATIENTS,
-        "n_lesions": int(len(pd.read_csv(cohort / "images.csv"))),
+        "n_patients": n_patients,
+        "n_lesions": n_lesions,
         "synthesize_seconds": round(synth_s, 1),
         "dicom_write_seconds": round(dicom_s, 1),
         "n_image_series": summary.n_image_series,
@@ -99,16 +120,18 @@ def phase_export(work: Path) -> dict:
     }
 
 
-def phase_ingest(work: Path) -> dict:
+def phase_ingest(work: Path, rep: int) -> dict:
     from sabrkit.imaging import ingest_folder
 
+    out = _rep_folder(work, "imaging", rep)
     started = time.perf_counter()
-    result = ingest_folder(work / "deid", work / "imaging")
+    result = ingest_folder(work / "deid", out)
     first_s = time.perf_counter() - started
     started = time.perf_counter()
-    again = ingest_folder(work / "deid", work / "imaging")
+    again = ingest_folder(work / "deid", out)
     rerun_s = time.perf_counter() - started
     n_series = len(result.series)
+    _drop_repeat(work, ("imaging",), rep)
     return {
         "n_series": n_series,
         "n_lesion_masks": len(result.lesions),
@@ -122,11 +145,11 @@ def phase_ingest(work: Path) -> dict:
     }
 
 
-def phase_plain_ingest(work: Path) -> dict:
+def phase_plain_ingest(work: Path, rep: int) -> dict:
     """What a user writes without sabrkit: GDCM series discovery per folder, read, write NIfTI."""
     import SimpleITK as sitk
 
-    out = work / "plain"
+    out = _rep_folder(work, "plain", rep)
     out.mkdir(exist_ok=True)
     started = time.perf_counter()
     n_series = 0
@@ -142,6 +165,7 @@ def phase_plain_ingest(work: Path) -> dict:
             sitk.WriteImage(image, str(out / f"{series_id}.nii.gz"), True)
             n_series += 1
     seconds = time.perf_counter() - started
+    _drop_repeat(work, ("plain",), rep)
     return {
         "n_series": n_series,
         "seconds": round(seconds, 1),
@@ -151,7 +175,7 @@ def phase_plain_ingest(work: Path) -> dict:
     }
 
 
-def phase_preprocess(work: Path, n_jobs: int) -> dict:
+def phase_preprocess(work: Path, n_jobs: int, rep: int) -> dict:
     import pandas as pd
 
     from sabrkit.imaging import PreprocessConfig, preprocess_manifest
@@ -160,12 +184,13 @@ def phase_preprocess(work: Path, n_jobs: int) -> dict:
     started = time.perf_counter()
     table = preprocess_manifest(
         manifest,
-        work / f"preprocessed_{n_jobs}",
+        _rep_folder(work, f"preprocessed_{n_jobs}", rep),
         PreprocessConfig(),
         n_jobs=n_jobs,
         base_dir=work / "imaging",
     )
     seconds = time.perf_counter() - started
+    _drop_repeat(work, (f"preprocessed_{n_jobs}",), rep)
     return {
         "n_jobs": n_jobs,
         "n_lesions": len(table),
@@ -241,7 +266,7 @@ def phase_unet(work: Path, minutes: float) -> dict:
     }
 
 
-def phase_semiauto(work: Path) -> dict:
+def phase_semiauto(work: Path, rep: int) -> dict:
     import numpy as np
     import pandas as pd
     import SimpleITK as sitk
@@ -477,23 +502,30 @@ def run_memory(work: Path) -> dict:
     }
 
 
-PHASES = {
+MEMORY_PHASES: dict[str, Callable[[Path], dict]] = {
     "memory_sabrkit": phase_memory_sabrkit,
     "memory_plain": phase_memory_plain,
-    "export": phase_export,
-    "ingest": phase_ingest,
-    "plain_ingest": phase_plain_ingest,
-    "preprocess_1": lambda w: phase_preprocess(w, 1),
-    "preprocess_2": lambda w: phase_preprocess(w, 2),
-    "unet": lambda w: phase_unet(w, float(os.environ.get("SABRKIT_BENCH_UNET_MINUTES", "10"))),
-    "semiauto": phase_semiauto,
+}
+# Each repeated phase gets (work folder, repeat number, settings); the first repeat's outputs feed the next
+# phases, later repeats write beside them and remove their outputs.
+PHASES: dict[str, Callable[[Path, int, argparse.Namespace], dict]] = {
+    "export": lambda w, rep, a: phase_export(w, rep, a.patients),
+    "ingest": lambda w, rep, a: phase_ingest(w, rep),
+    "plain_ingest": lambda w, rep, a: phase_plain_ingest(w, rep),
+    "preprocess_1": lambda w, rep, a: phase_preprocess(w, 1, rep),
+    "preprocess_2": lambda w, rep, a: phase_preprocess(w, 2, rep),
+    "unet": lambda w, rep, a: phase_unet(w, a.unet_minutes),
+    "semiauto": lambda w, rep, a: phase_semiauto(w, rep),
 }
 
 
-def _run_phase(name: str, work: Path) -> dict:
+def _run_phase(name: str, work: Path, rep: int = 0, args: argparse.Namespace | None = None) -> dict:
     load_before = os.getloadavg()[0]
+    settings = (
+        [] if args is None else ["--patients", str(args.patients), "--unet-minutes", str(args.unet_minutes)]
+    )
     completed = subprocess.run(
-        [sys.executable, __file__, "--phase", name, "--work", str(work)],
+        [sys.executable, __file__, "--phase", name, "--work", str(work), "--repeat", str(rep), *settings],
         check=True,
         capture_output=True,
         text=True,
@@ -503,12 +535,32 @@ def _run_phase(name: str, work: Path) -> dict:
     return result
 
 
+def _summarise_phase(runs: list[dict]) -> dict:
+    """Median, min and max over the repeats of every number a phase reports, beside the runs."""
+    numbers = [
+        key
+        for key, value in runs[0].items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and key != "load_average_1min_before_after"
+    ]
+    return {**{key: spread(run[key] for run in runs) for key in numbers}, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--phase", choices=sorted(PHASES))
+    parser.add_argument("--phase", choices=sorted({*PHASES, *MEMORY_PHASES}))
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--repeat", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--patients", type=int, default=N_PATIENTS, help="synthetic patients (default 100)")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="run these phases (work folder must hold earlier ones)"
+        "--unet-minutes", type=float, default=10.0, help="U-Net training budget per repeat (default 10)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=lambda text: check_repeats(int(text)),
+        default=DEFAULT_REPEATS,
+        help="repeats of every phase (default 3)",
     )
     parser.add_argument(
         "--memory-only",
@@ -520,72 +572,108 @@ def main() -> None:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        print(json.dumps(PHASES[args.phase](args.work)))
+        if args.phase in MEMORY_PHASES:
+            print(json.dumps(MEMORY_PHASES[args.phase](args.work)))
+        else:
+            print(json.dumps(PHASES[args.phase](args.work, args.repeat, args)))
         return
+    existing = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
     if args.memory_only:
-        load_before = os.getloadavg()
+        load_before = load_average()
         with tempfile.TemporaryDirectory(prefix="sabrkit-bench-memory-") as tmp:
             memory = run_memory(args.work or Path(tmp))
-        memory["load_average_before"] = [round(v, 2) for v in load_before]
-        memory["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-        existing = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
+        memory["load_average_before"] = load_before
+        memory["load_average_after"] = load_average()
         existing["memory_300_slices"] = memory
-        existing.setdefault("notes", {})["memory_300_slices"] = (
-            "measured by `benchmarks/imaging.py --memory-only` on its own date; every other figure in this file "
-            "comes from the full run dated in 'date'"
-        )
+        existing.setdefault("notes", {})["memory_300_slices"] = MEMORY_NOTE
         RESULT.parent.mkdir(exist_ok=True)
         RESULT.write_text(json.dumps(existing, indent=2) + "\n")
         print(json.dumps(memory, indent=2))
         return
+    summary = run_phases(args)
+    if "memory_300_slices" in existing:  # measured on its own (--memory-only); kept with its own date
+        summary["memory_300_slices"] = existing["memory_300_slices"]
+        summary["notes"]["memory_300_slices"] = MEMORY_NOTE
+    RESULT.parent.mkdir(exist_ok=True)
+    RESULT.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+MEMORY_NOTE = (
+    "measured by `benchmarks/imaging.py --memory-only` on its own date (memory_300_slices.date); every "
+    "other figure in this file comes from the repeated run dated in 'date'"
+)
+
+
+def run_phases(args: argparse.Namespace) -> dict:
+    """Every phase ``args.repeats`` times (whole pipeline per repeat), then medians and spreads."""
     import torch
 
     from sabrkit.version import __version__
 
-    load_before = os.getloadavg()
+    load_before = load_average()
+    runs: dict[str, list[dict]] = {name: [] for name in PHASES}
     with tempfile.TemporaryDirectory(prefix="sabrkit-bench-imaging-") as tmp:
         work = args.work or Path(tmp)
-        done_file = (
-            work / "phase_results.json"
-        )  # earlier phases of an interrupted run (with --work and --only)
-        results = json.loads(done_file.read_text()) if args.only and done_file.is_file() else {}
-        for name in args.only or list(PHASES):
-            started = time.perf_counter()
-            results[name] = _run_phase(name, work)
-            done_file.write_text(json.dumps(results, indent=2))
-            print(f"{name}: {time.perf_counter() - started:.0f} s {results[name]}", file=sys.stderr)
-    ingest, plain = results.get("ingest"), results.get("plain_ingest")
-    pre1, pre2 = results.get("preprocess_1"), results.get("preprocess_2")
-    summary = {
+        for rep in range(args.repeats):
+            for name in PHASES:
+                started = time.perf_counter()
+                runs[name].append(_run_phase(name, work, rep, args))
+                print(
+                    f"{name} #{rep}: {time.perf_counter() - started:.0f} s {runs[name][-1]}", file=sys.stderr
+                )
+    results = {name: _summarise_phase(phase_runs) for name, phase_runs in runs.items()}
+
+    def median(phase: str, key: str) -> float:
+        return float(results[phase][key]["median"])
+
+    return {
         "date": dt.date.today().isoformat(),
         "cpu_count": os.cpu_count(),
         "gpu": "none: no GPU in this session (torch.cuda.is_available() is False); U-Net timings are CPU only"
         if not torch.cuda.is_available()
         else torch.cuda.get_device_name(0),
-        "load_average_before": [round(v, 2) for v in load_before],
-        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "machine": stdlib_platform.platform(),
         "versions": {"sabrkit": __version__, "torch": torch.__version__},
+        "repeats": args.repeats,
+        "n_patients": args.patients,
+        "unet_minutes": args.unet_minutes,
         "phases": results,
         "ratios": {
             "ingest_vs_plain_series_per_minute": round(
-                ingest["series_per_minute"] / plain["series_per_minute"], 3
-            )
-            if ingest and plain
-            else None,
-            "preprocess_2_vs_1_jobs_speedup": round(pre1["seconds"] / pre2["seconds"], 2)
-            if pre1 and pre2
-            else None,
+                median("ingest", "series_per_minute") / median("plain_ingest", "series_per_minute"), 3
+            ),
+            "preprocess_2_vs_1_jobs_speedup": round(
+                median("preprocess_1", "seconds") / median("preprocess_2", "seconds"), 2
+            ),
             "ingest_plus_preprocess_series_per_minute": round(
-                ingest["n_series"] / (ingest["seconds"] + pre2["seconds"]) * 60, 1
-            )
-            if ingest and pre2
-            else None,
+                median("ingest", "n_series")
+                / (median("ingest", "seconds") + median("preprocess_2", "seconds"))
+                * 60,
+                1,
+            ),
+        },
+        "notes": {
+            "what": f"{args.patients} SYNTHETIC patients (sabrkit.synthetic phantoms, seed {SEED}); every Dice "
+            "figure is on synthetic phantoms against their known masks, not on patient CT. Each repeat runs "
+            "the whole pipeline in fresh subprocesses; every number in a phase is given as median, min and "
+            "max over the repeats (runs keep each repeat). export = synthesize + DICOM write + "
+            "de-identification + PHI check (each timed on its own); ingest seconds = ingest_folder of the "
+            "de-identified export (plus its no-change re-run, timed apart); plain_ingest = SimpleITK series "
+            "read + NIfTI write of the image series only; preprocess = preprocess_manifest of the first "
+            "repeat's manifest; unet = one training of the default UNetConfig within unet_minutes on 2 "
+            "threads per repeat (same seed; epochs differ with the machine's load), held-out Dice on 20 % of "
+            "the patients, inference medians over the held-out lesions; semiauto = seed segmentation of every "
+            "lesion, Dice and median seconds per lesion.",
+            "workload": "shrunk from 100 patients and a 10-minute U-Net budget when n_patients / unet_minutes "
+            "say so, to fit 3 repeats of every phase in the session's time on 2 shared cores; the U-Net "
+            "target (mean Dice >= 0.80 after 10 minutes on 100 patients) is only judged at those settings.",
+            "load": "the machine is shared: see load_average_* (whole run) and each run's "
+            "load_average_1min_before_after.",
         },
     }
-    RESULT.parent.mkdir(exist_ok=True)
-    RESULT.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

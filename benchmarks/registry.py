@@ -35,8 +35,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from measure import DEFAULT_REPEATS, check_repeats, load_average, spread
 
 from sabrkit.timescale import DAYS_PER_MONTH
 
@@ -58,7 +60,9 @@ def generate(folder: Path, n_patients: int, seed: int = 20240501) -> dict[str, i
     """A valid registry folder: n patients, 1-3 lesions each, visits 1-24, AEs, events."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    day0 = dt.date(2024, 5, 1)
+    # Early enough that the last dates (2 years of enrolment + 24 monthly visits) lie before today:
+    # the importer rejects dates after the data cut-off.
+    day0 = dt.date(2022, 1, 1)
     tables: dict[str, list[list[object]]] = {
         k: []
         for k in (
@@ -338,7 +342,8 @@ def _analysis(db: object) -> dict[str, float]:
     }
 
 
-def _run(task: str, url: str, folder: Path) -> dict[str, float]:
+def _run(task: str, url: str, folder: Path) -> dict[str, object]:
+    before = load_average()
     completed = subprocess.run(
         [sys.executable, __file__, "--worker", task, url, str(folder)],
         capture_output=True,
@@ -347,20 +352,24 @@ def _run(task: str, url: str, folder: Path) -> dict[str, float]:
     )
     if completed.returncode != 0:
         raise RuntimeError(f"{task} on {url} failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["load_average_before_after"] = [before, load_average()]
+    return result
 
 
-def _summary(runs: list[dict[str, float]]) -> dict[str, object]:
+def _summary(runs: list[dict[str, Any]]) -> dict[str, object]:
     return {
         "median_seconds": statistics.median(r["seconds"] for r in runs),
         "median_cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+        "seconds": spread(r["seconds"] for r in runs),
+        "cpu_seconds": spread(r["cpu_seconds"] for r in runs),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "runs": runs,
     }
 
 
 def _backend(name: str, url_factory, folder: Path, repeats: int) -> dict[str, object]:
-    """Import ``repeats`` times into fresh databases, then time analysis and verify on the last."""
+    """Per repeat: a fresh database, then import, plain import, analysis, plain read and verify."""
     imports, plain_imports, analyses, plain_analyses, verifies = [], [], [], [], []
     for _ in range(repeats):
         with url_factory() as url:
@@ -381,6 +390,7 @@ def _backend(name: str, url_factory, folder: Path, repeats: int) -> dict[str, ob
         "audit_verify": _summary(verifies),
     }
     out["report_tables_median_seconds"] = statistics.median(r["report_tables_seconds"] for r in analyses)
+    out["report_tables_seconds"] = spread(r["report_tables_seconds"] for r in analyses)
     out["import_ratio_to_plain"] = out["import"]["median_seconds"] / out["plain_import"]["median_seconds"]
     out["analysis_ratio_to_plain_read"] = (
         out["analysis_tables"]["median_seconds"] / out["plain_read_tables"]["median_seconds"]
@@ -388,16 +398,22 @@ def _backend(name: str, url_factory, folder: Path, repeats: int) -> dict[str, ob
     return out
 
 
+def check_repeats_arg(text: str) -> int:
+    return check_repeats(int(text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=check_repeats_arg, default=DEFAULT_REPEATS)
     parser.add_argument("--worker", nargs=3, metavar=("TASK", "URL", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(_worker(*args.worker)))
         return
     from contextlib import contextmanager
+
+    load_before = load_average()
 
     from sabrkit.db.testing import postgres_test_url, temporary_postgres_schema
 
@@ -423,6 +439,8 @@ def main() -> None:
         "benchmark": "registry import and analysis tables",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "load_average_1m_at_end": os.getloadavg()[0],
         "gpu": "none: no GPU is available in this session (CPU-only benchmark; the registry needs none)",
         "python": stdlib_platform.python_version(),
@@ -442,13 +460,22 @@ def main() -> None:
         "seconds = read the registry + build ADSL/ADTTE/AE/VRS/TESS only; report_tables_seconds (in each "
         "run, median in report_tables_median_seconds) = that plus every report table (KM, log-rank, Cox, "
         "toxicity, scores, subgroups, data quality; no figures). Wall time depends on other load on the "
-        "machine (load_average_*); cpu seconds are the process's own.",
+        "machine (load_average_*, also per run in load_average_before_after); cpu seconds are the "
+        "process's own. Each repeat imports into a fresh database and runs every measurement on it; "
+        "`seconds` / `cpu_seconds` give median, min and max over the repeats.",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("backends", "rows_per_file")}, indent=2))
     for name, numbers in backends.items():
-        print(name, {k: round(v["median_seconds"], 2) for k, v in numbers.items() if isinstance(v, dict)})
+        print(
+            name,
+            {
+                k: round(v["median_seconds"], 2)
+                for k, v in numbers.items()
+                if isinstance(v, dict) and "median_seconds" in v
+            },
+        )
 
 
 if __name__ == "__main__":

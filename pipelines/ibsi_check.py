@@ -33,7 +33,9 @@ logger = logging.getLogger("sabrkit.pipelines.ibsi_check")
 
 def ct_data_dir() -> Path:
     """Folder holding ``ibsi_ct_phantom/``: ``$SABRKIT_IBSI_DATA`` or ``../shared/data``."""
-    return Path(os.environ.get("SABRKIT_IBSI_DATA") or ROOT.parent / "shared" / "data")
+    from sabrkit.settings import shared_data_dir
+
+    return shared_data_dir()
 
 
 def main() -> None:

@@ -11,8 +11,6 @@ or ``../shared/data/ibsi_ct_phantom``. This always-run stage writes
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from stage_params import ROOT
 
@@ -21,8 +19,9 @@ OUT = ROOT / "reports" / "ibsi_data.json"
 
 def main() -> None:
     from sabrkit.imaging.io import sha256_file
+    from sabrkit.settings import shared_data_dir
 
-    data = Path(os.environ.get("SABRKIT_IBSI_DATA") or ROOT.parent / "shared" / "data")
+    data = shared_data_dir()
     folder = data / "ibsi_ct_phantom"
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     fingerprint = {

@@ -12,8 +12,9 @@ Messages name the value, the rule it broke and the fix, e.g.::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "SabrkitError",
@@ -29,14 +30,24 @@ __all__ = [
     "CaseFailure",
     "ModelInputError",
     "NotFoundError",
+    "SharedDataNotFoundError",
     "SchemaVersionError",
     "format_problem",
+    "pydantic_problems",
 ]
 
 
 def format_problem(what: str, rule: str, fix: str) -> str:
     """Build the house message: what was wrong, which rule it broke, how to fix it."""
     return f"{what}; rule: {rule}; fix: {fix}"
+
+
+def pydantic_problems(errors: Iterable[Mapping[str, Any]]) -> str:
+    """``loc: msg`` for each error of a ``pydantic.ValidationError`` (pass ``exc.errors()``), ``; ``-joined.
+
+    The top level (an empty ``loc``) is written ``<top>``.
+    """
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in errors)
 
 
 class SabrkitError(Exception):
@@ -61,6 +72,10 @@ class ValidationError(SabrkitError, ValueError):
 
 class NotFoundError(SabrkitError, LookupError):
     """A referenced record (patient, lesion, sample) does not exist."""
+
+
+class SharedDataNotFoundError(NotFoundError, FileNotFoundError):
+    """The study's data folder outside the repository (``../shared/data``) is not where it should be."""
 
 
 class SchemaVersionError(SabrkitError, RuntimeError):

@@ -12,9 +12,10 @@ import SimpleITK as sitk
 from sabrkit.audit import open_database
 from sabrkit.db import Database
 from sabrkit.db.testing import POSTGRES_URL_ENV, postgres_test_url, sqlite_test_url, temporary_postgres_schema
+from sabrkit.settings import shared_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+SHARED_DATA = shared_data_dir().resolve()
 
 
 @pytest.fixture

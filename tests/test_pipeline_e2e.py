@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sabrkit.settings import shared_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # `make test` distributes whole files (--dist loadfile), so these tests share one worker and one
 # project; xdist_group/loadgroup is not honoured with pytest 9 (the group suffix never reaches
@@ -96,8 +98,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     }
     env.pop("SABRKIT_MLFLOW_TRACKING_URI", None)
     # ibsi_check reads the CT phantom (outside the repo) where the checkout has it
-    if "SABRKIT_IBSI_DATA" not in env and (REPO_ROOT.parent / "shared" / "data" / "ibsi_ct_phantom").is_dir():
-        env["SABRKIT_IBSI_DATA"] = str(REPO_ROOT.parent / "shared" / "data")
+    if (shared_data_dir() / "ibsi_ct_phantom").is_dir():
+        env["SABRKIT_IBSI_DATA"] = str(shared_data_dir())
     init = _dvc(project, "init", "--no-scm", "-q", env=env)
     assert init.returncode == 0, init.stderr
     repro = _dvc(project, "repro", env=env)

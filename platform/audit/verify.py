@@ -117,14 +117,114 @@ def _entries(session: Any) -> Iterator[Any]:
 MAX_NAMED_MAC_FAILURES = 20
 
 
+def _link_problems(entry: Any, where: str, expected_id: int, prev: str) -> list[AuditProblem]:
+    """The entry's place in the chain: its id follows the last one, it links to it, its hash holds."""
+    found = []
+    if entry["id"] != expected_id:
+        found.append(f"expected id {expected_id}; entries were deleted or inserted")
+    if entry["prev_hash"] != prev:
+        found.append("prev_hash does not match the entry before it")
+    recomputed = entry_hash({k: v for k, v in entry.items() if k != "entry_hash"}, entry["prev_hash"])
+    if recomputed != entry["entry_hash"]:
+        found.append("entry_hash does not match its content; the entry was edited")
+    return [AuditProblem("chain", "audit_log", str(entry["id"]), f"{where}: {text}") for text in found]
+
+
+@dataclass
+class _MacTally:
+    """The MACs along the chain: checked entry by entry, summarised once the walk is done."""
+
+    keyring: Any
+    first_keyed: int | None = None
+    mac_failures: int = 0
+    unknown_keys: set[str] = field(default_factory=set)
+    unkeyed: int = 0
+
+    def check(self, entry: Any, where: str, report: AuditReport) -> None:
+        """One entry: keyed when the chain is, and its MAC verifies under a key of the key file."""
+        key_id, mac = entry.get("key_id"), entry.get("entry_mac")
+        if key_id is None or mac is None:
+            if self.first_keyed is not None:
+                report.problems.append(
+                    AuditProblem(
+                        "key",
+                        "audit_log",
+                        str(entry["id"]),
+                        f"{where}: has no MAC though the chain is keyed since entry {self.first_keyed}: "
+                        "appended or rewritten without the audit key",
+                    )
+                )
+            else:
+                self.unkeyed += 1
+            return
+        self.first_keyed = self.first_keyed or entry["id"]
+        report.n_keyed += 1
+        if self.keyring is None:
+            return
+        if key_id not in self.keyring.hmac_keys:
+            self.unknown_keys.add(key_id)
+        elif not self.keyring.mac_matches(entry["entry_hash"], key_id, mac):
+            self.mac_failures += 1
+            if self.mac_failures <= MAX_NAMED_MAC_FAILURES:
+                report.problems.append(
+                    AuditProblem(
+                        "key",
+                        "audit_log",
+                        str(entry["id"]),
+                        f"{where}: MAC does not verify under key {key_id}: the entry was forged, or the "
+                        "history recomputed, without the audit key",
+                    )
+                )
+
+    def summarise(self, report: AuditReport) -> None:
+        """The problems and warnings about the chain as a whole (counted failures, keys, no key file)."""
+        if self.mac_failures > MAX_NAMED_MAC_FAILURES:
+            report.problems.append(
+                AuditProblem(
+                    "key",
+                    "audit_log",
+                    "*",
+                    f"{self.mac_failures - MAX_NAMED_MAC_FAILURES} more entr(ies) whose MAC does not verify",
+                )
+            )
+        if self.unknown_keys:
+            report.problems.append(
+                AuditProblem(
+                    "key",
+                    "audit_log",
+                    "*",
+                    "entries keyed with key(s) "
+                    f"{', '.join(sorted(self.unknown_keys))} that the key file "
+                    f"{self.keyring.path} lacks: use the key file that wrote them",
+                )
+            )
+        if self.first_keyed is not None and self.keyring is None:
+            from sabrkit.audit.keys import KEY_FILE_ENV, key_file_path
+
+            report.problems.append(
+                AuditProblem(
+                    "key",
+                    "audit_log",
+                    "*",
+                    f"the chain is keyed since entry {self.first_keyed} "
+                    f"but no audit key file is at {key_file_path()}: MACs not checked; set "
+                    f"{KEY_FILE_ENV} to the key file",
+                )
+            )
+        if self.unkeyed:
+            report.warnings.append(
+                f"{self.unkeyed} entr(ies) carry no MAC (written before an audit key existed): they are "
+                "protected against a database administrator only by a later checkpoint"
+            )
+
+
 def _check_chain(
     session: Any, report: AuditReport, keyring: Any = None, checkpoint: Any = None
 ) -> dict[tuple[str, str], str | None]:
     """Walk the chain (hashes, MACs, the checkpointed entry); return the latest ``new_values`` per row."""
     latest: dict[tuple[str, str], str | None] = {}
     prev, expected_id = GENESIS_HASH, 1
-    first_keyed: int | None = None
-    mac_failures, unknown_keys, unkeyed = 0, set(), 0
+    macs = _MacTally(keyring)
     checkpointed_hash: str | None = None
     last_id = 0
     for entry in _entries(session):
@@ -132,108 +232,13 @@ def _check_chain(
         where = (
             f"audit_log entry {entry['id']} ({entry['action']} {entry['table_name']} row {entry['row_key']})"
         )
-        if entry["id"] != expected_id:
-            report.problems.append(
-                AuditProblem(
-                    "chain",
-                    "audit_log",
-                    str(entry["id"]),
-                    f"{where}: expected id {expected_id}; entries were deleted or inserted",
-                )
-            )
-        if entry["prev_hash"] != prev:
-            report.problems.append(
-                AuditProblem(
-                    "chain",
-                    "audit_log",
-                    str(entry["id"]),
-                    f"{where}: prev_hash does not match the entry before it",
-                )
-            )
-        recomputed = entry_hash({k: v for k, v in entry.items() if k != "entry_hash"}, entry["prev_hash"])
-        if recomputed != entry["entry_hash"]:
-            report.problems.append(
-                AuditProblem(
-                    "chain",
-                    "audit_log",
-                    str(entry["id"]),
-                    f"{where}: entry_hash does not match its content; the entry was edited",
-                )
-            )
-        key_id, mac = entry.get("key_id"), entry.get("entry_mac")
-        if key_id is None or mac is None:
-            if first_keyed is not None:
-                report.problems.append(
-                    AuditProblem(
-                        "key",
-                        "audit_log",
-                        str(entry["id"]),
-                        f"{where}: has no MAC though the chain is keyed since entry {first_keyed}: appended or "
-                        "rewritten without the audit key",
-                    )
-                )
-            else:
-                unkeyed += 1
-        else:
-            first_keyed = first_keyed or entry["id"]
-            report.n_keyed += 1
-            if keyring is not None:
-                if key_id not in keyring.hmac_keys:
-                    unknown_keys.add(key_id)
-                elif not keyring.mac_matches(entry["entry_hash"], key_id, mac):
-                    mac_failures += 1
-                    if mac_failures <= MAX_NAMED_MAC_FAILURES:
-                        report.problems.append(
-                            AuditProblem(
-                                "key",
-                                "audit_log",
-                                str(entry["id"]),
-                                f"{where}: MAC does not verify under key {key_id}: the entry was forged, or the "
-                                "history recomputed, without the audit key",
-                            )
-                        )
+        report.problems.extend(_link_problems(entry, where, expected_id, prev))
+        macs.check(entry, where, report)
         if checkpoint is not None and entry["id"] == checkpoint.entry_id:
             checkpointed_hash = entry["entry_hash"]
         prev, expected_id, last_id = entry["entry_hash"], entry["id"] + 1, entry["id"]
         latest[(entry["table_name"], entry["row_key"])] = entry["new_values"]
-    if mac_failures > MAX_NAMED_MAC_FAILURES:
-        report.problems.append(
-            AuditProblem(
-                "key",
-                "audit_log",
-                "*",
-                f"{mac_failures - MAX_NAMED_MAC_FAILURES} more entr(ies) whose MAC does not verify",
-            )
-        )
-    if unknown_keys:
-        report.problems.append(
-            AuditProblem(
-                "key",
-                "audit_log",
-                "*",
-                "entries keyed with key(s) "
-                f"{', '.join(sorted(unknown_keys))} that the key file "
-                f"{keyring.path} lacks: use the key file that wrote them",
-            )
-        )
-    if first_keyed is not None and keyring is None:
-        from sabrkit.audit.keys import KEY_FILE_ENV, key_file_path
-
-        report.problems.append(
-            AuditProblem(
-                "key",
-                "audit_log",
-                "*",
-                f"the chain is keyed since entry {first_keyed} "
-                f"but no audit key file is at {key_file_path()}: MACs not checked; set "
-                f"{KEY_FILE_ENV} to the key file",
-            )
-        )
-    if unkeyed:
-        report.warnings.append(
-            f"{unkeyed} entr(ies) carry no MAC (written before an audit key existed): they are "
-            "protected against a database administrator only by a later checkpoint"
-        )
+    macs.summarise(report)
     if checkpoint is not None:
         _check_checkpoint(report, checkpoint, checkpointed_hash, last_id, keyring)
     return latest

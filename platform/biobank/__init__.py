@@ -2,6 +2,9 @@
 consent and withdrawal, shipments, labels, assay results and MIABIS-shaped exports."""
 
 from sabrkit.biobank.accession import (
+    ACCESSION_PATTERN,
+    ACCESSION_PREFIX,
+    MAX_SERIAL,
     AccessionId,
     accession_check_char,
     make_accession_id,
@@ -9,6 +12,7 @@ from sabrkit.biobank.accession import (
     specimen_code,
     validate_accession_id,
 )
+from sabrkit.biobank.accession import __all__ as _accession_all
 from sabrkit.biobank.aliquots import (
     aliquot_sample,
     consume_sample,
@@ -21,11 +25,16 @@ from sabrkit.biobank.assays import assay_feature_table, assay_results_table, imp
 from sabrkit.biobank.consent import (
     WithdrawalSummary,
     add_consent_form,
+    check_scope,
     consented_study_ids,
+    open_disposal_tasks_for_withdrawn,
     record_consent,
+    refuse_after_withdrawal,
     require_consent,
     withdraw_consent,
+    withdrawn_consent,
 )
+from sabrkit.biobank.consent import __all__ as _consent_all
 from sabrkit.biobank.custody import CustodyRecord, custody_history, freeze_thaw_count
 from sabrkit.biobank.errors import (
     DuplicateAccessionError,
@@ -45,6 +54,7 @@ from sabrkit.biobank.labels import (
 from sabrkit.biobank.load import SampleLoadSummary, accession_sample, load_samples, validate_sample_file
 from sabrkit.biobank.samples import SampleIntake, accession_samples, get_sample
 from sabrkit.biobank.shipments import (
+    MANIFEST_COLUMNS,
     add_to_shipment,
     create_shipment,
     receive_shipment,
@@ -53,6 +63,7 @@ from sabrkit.biobank.shipments import (
     write_manifest_csv,
     write_manifest_pdf,
 )
+from sabrkit.biobank.shipments import __all__ as _shipments_all
 from sabrkit.biobank.sprec import SPREC_VERSION, Centrifugation, Preanalytics, derive_sprec
 from sabrkit.biobank.storage import (
     BoxMap,
@@ -65,7 +76,9 @@ from sabrkit.biobank.storage import (
     thaw_sample,
 )
 from sabrkit.biobank.tables import (
+    ACCESSION_ID_LENGTH,
     AssayResult,
+    BiobankCounter,
     Consent,
     ConsentForm,
     CustodyEvent,
@@ -77,6 +90,7 @@ from sabrkit.biobank.tables import (
     ShipmentItem,
     StorageUnit,
 )
+from sabrkit.biobank.tables import __all__ as _tables_all
 from sabrkit.biobank.vocabulary import (
     CONSENT_SCOPES,
     CUSTODY_EVENT_TYPES,
@@ -86,24 +100,10 @@ from sabrkit.biobank.vocabulary import (
     TIMEPOINTS,
 )
 
+# Whole submodule lists are taken from the submodule's own __all__ (listed once, there).
 __all__ = [
-    "Sample",
-    "SampleDerivation",
-    "StorageUnit",
-    "SamplePosition",
-    "CustodyEvent",
-    "ConsentForm",
-    "Consent",
-    "DisposalTask",
-    "Shipment",
-    "ShipmentItem",
-    "AssayResult",
-    "AccessionId",
-    "accession_check_char",
-    "make_accession_id",
-    "parse_accession_id",
-    "validate_accession_id",
-    "specimen_code",
+    *_tables_all,
+    *_accession_all,
     "SampleIntake",
     "accession_samples",
     "accession_sample",
@@ -132,19 +132,8 @@ __all__ = [
     "CustodyRecord",
     "custody_history",
     "freeze_thaw_count",
-    "add_consent_form",
-    "record_consent",
-    "withdraw_consent",
-    "WithdrawalSummary",
-    "consented_study_ids",
-    "require_consent",
-    "create_shipment",
-    "add_to_shipment",
-    "ship",
-    "receive_shipment",
-    "shipment_manifest",
-    "write_manifest_csv",
-    "write_manifest_pdf",
+    *_consent_all,
+    *_shipments_all,
     "LAYOUTS",
     "LabelLayout",
     "LabelRecord",

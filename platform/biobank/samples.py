@@ -179,7 +179,11 @@ def enrolment_dates(session: Session) -> dict[str, date]:
     return dict(session.execute(select(Patient.study_id, Patient.enrolment_date)).all())
 
 
-def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tuple[str, object, str]]:
+#: One broken rule of an intake: (column, value, rule).
+Problem = tuple[str, object, str]
+
+
+def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[Problem]:
     """Rules one intake breaks, as ``(column, value, rule)``; empty when it can be accessioned.
 
     Checks: the patient is in the registry (enrolled), the sample was collected on or after
@@ -187,9 +191,21 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
     the preanalytical record is consistent (processing after collection, freezing after
     processing, a known container; see :func:`sabrkit.biobank.sprec.derive_sprec`).
     """
+    problems = [*_registration_problems(intake, enrolled), *_quantity_problems(intake)]
+    problems += _processing_problems(intake)
+    if not problems:
+        try:
+            intake.sprec_code()
+        except ValidationError as exc:
+            problems.append(("frozen_at", intake.frozen_at, str(exc).split("; fix:")[0]))
+    return problems
+
+
+def _registration_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[Problem]:
+    """Dates after the cut-off, a source site without its ID, the patient not enrolled by collection."""
     from sabrkit.registry.rules import latest_allowed_date
 
-    problems: list[tuple[str, object, str]] = []
+    problems: list[Problem] = []
     latest = latest_allowed_date()
     for column in ("collected_at", "received_at", "processed_at", "frozen_at"):
         moment = getattr(intake, column)
@@ -227,6 +243,12 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
                 f"collected before the patient's enrolment on {enrolment.isoformat()}",
             )
         )
+    return problems
+
+
+def _quantity_problems(intake: SampleIntake) -> list[Problem]:
+    """Volume and quantity not both given; a volume only for specimens counted in mL."""
+    problems: list[Problem] = []
     if intake.volume_ml is not None and intake.quantity is not None:
         problems.append(("quantity", intake.quantity, "give volume_ml or quantity, not both"))
     if intake.volume_ml is not None and DEFAULT_UNITS[intake.specimen_type] != "mL":
@@ -238,6 +260,12 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
                 "(use quantity and quantity_unit)",
             )
         )
+    return problems
+
+
+def _processing_problems(intake: SampleIntake) -> list[Problem]:
+    """The preanalytical record: receipt, centrifugations, processing and freezing times, containers."""
+    problems: list[Problem] = []
     if intake.received_at is not None and intake.received_at < intake.collected_at:
         problems.append(
             (
@@ -290,11 +318,6 @@ def intake_problems(intake: SampleIntake, enrolled: dict[str, date]) -> list[tup
                 "storage container must be one of " + ", ".join(STORAGE_CONTAINERS),
             )
         )
-    if not problems:
-        try:
-            intake.sprec_code()
-        except ValidationError as exc:
-            problems.append(("frozen_at", intake.frozen_at, str(exc).split("; fix:")[0]))
     return problems
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from sabrkit.cli.audit import verify as audit_verify
 from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
 from sabrkit.cli.context import open_cli_database, resolve_actor
 from sabrkit.cli.output import console, handle_errors, parse_date
@@ -626,17 +627,5 @@ def export(
             console.print(f"{name}: {path}")
 
 
-@audit_app.command("verify")
-@handle_errors
-def audit_verify(
-    database_url: str = DB_OPTION,
-    checkpoint_file: Path = typer.Option(
-        None,
-        "--checkpoint",
-        help="Verify against this checkpoint file (default: the latest written for the database).",
-    ),
-) -> None:
-    """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row (= `sabrkit audit verify`)."""
-    from sabrkit.cli.audit import run_verify
-
-    run_verify(database_url, checkpoint_file)
+# the same command as `sabrkit audit verify`, defined once in sabrkit.cli.audit
+audit_app.command("verify")(audit_verify)

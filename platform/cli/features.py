@@ -126,7 +126,7 @@ def ibsi(
         None,
         "--data",
         help="Folder holding ibsi_digital_phantom/ and ibsi_ct_phantom/ "
-        "(default: $SABRKIT_IBSI_DATA, else ../shared/data).",
+        "(default: $SABRKIT_IBSI_DATA, else ../shared/data beside the checkout).",
     ),
     reference: Path = typer.Option(
         None, "--reference", help="Folder holding the IBSI reference CSVs (default: DATA/ibsi_reference)."
@@ -150,7 +150,6 @@ def ibsi(
     Exits with status 1 when a feature differs without a documented reason or a preprocessing
     checkpoint is off its reference.
     """
-    import os
     from importlib.metadata import version
 
     from sabrkit.errors import ValidationError, format_problem
@@ -169,7 +168,9 @@ def ibsi(
             )
         )
     configs = list(CONFIGURATIONS) if config.lower() == "all" else [names[config.lower()]]
-    data_dir = data or Path(os.environ.get("SABRKIT_IBSI_DATA") or "../shared/data")
+    from sabrkit.settings import shared_data_dir
+
+    data_dir = data or shared_data_dir()
     summaries, results = check_configurations(configs, data_dir, reference or data_dir / "ibsi_reference")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

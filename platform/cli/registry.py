@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from sabrkit.cli.audit import verify as audit_verify
 from sabrkit.cli.context import ACTOR_OPTION, open_cli_database
 from sabrkit.cli.context import DATABASE_URL_OPTION as DB_OPTION
 from sabrkit.cli.output import console, handle_errors
@@ -443,23 +444,8 @@ def delete(
     console.print(f"deleted {table} row {row_key}")
 
 
-@audit_app.command("verify")
-@handle_errors
-def audit_verify(
-    database_url: str = DB_OPTION,
-    checkpoint_file: Path = typer.Option(
-        None,
-        "--checkpoint",
-        help="Verify against this checkpoint file (default: the latest written for the database).",
-    ),
-) -> None:
-    """Check the hash chain, the entries' MACs, the latest checkpoint and every audited row; exit 1 on any problem.
-
-    The same as ``sabrkit audit verify``.
-    """
-    from sabrkit.cli.audit import run_verify
-
-    run_verify(database_url, checkpoint_file)
+# the same command as `sabrkit audit verify`, defined once in sabrkit.cli.audit
+audit_app.command("verify")(audit_verify)
 
 
 @audit_app.command("history")

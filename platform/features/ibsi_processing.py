@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sabrkit.errors import ConfigError, EmptyMaskError, ImageGeometryError, format_problem
+from sabrkit.errors import ConfigError, EmptyMaskError, ImageGeometryError, format_problem, pydantic_problems
 
 __all__ = [
     "IBSIProcessing",
@@ -129,9 +129,7 @@ class IBSIProcessing(BaseModel):
         try:
             return cls.model_validate(mapping)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
-            )
+            problems = pydantic_problems(exc.errors())
             raise ConfigError(
                 format_problem(
                     f"{source}: {problems}",

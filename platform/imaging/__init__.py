@@ -30,6 +30,7 @@ from sabrkit.imaging.preprocess import MANIFEST_COLUMNS, PreprocessConfig, check
 from sabrkit.imaging.roi_map import RoiMap, RoiMapError, read_roi_map
 from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
 from sabrkit.imaging.semiauto import SeedSegmentationConfig, segment_from_box, segment_from_seed
+from sabrkit.imaging.transform_names import GEOMETRY_TRANSFORMS, INTENSITY_TRANSFORMS
 from sabrkit.imaging.unet import UNetConfig, lesion_arrays, load_unet, save_unet, train_unet
 from sabrkit.imaging.unet_infer import dice_coefficient, evaluate_unet, segment_image
 
@@ -55,31 +56,8 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
-    **{
-        name: "sabrkit.imaging.transforms"
-        for name in (
-            "ResampleToSpacing",
-            "ResampleToSpacingd",
-            "ClipIntensity",
-            "ClipIntensityd",
-            "CropToMask",
-            "CropToMaskd",
-            "CheckGeometryd",
-            "mask_bounding_box",
-            "sabrkit_cause",
-        )
-    },
-    **{
-        name: "sabrkit.imaging.intensity"
-        for name in (
-            "N4BiasFieldCorrection",
-            "N4BiasFieldCorrectiond",
-            "ZScoreNormalize",
-            "ZScoreNormalized",
-            "PercentileNormalize",
-            "PercentileNormalized",
-        )
-    },
+    **dict.fromkeys(GEOMETRY_TRANSFORMS, "sabrkit.imaging.transforms"),
+    **dict.fromkeys(INTENSITY_TRANSFORMS, "sabrkit.imaging.intensity"),
 }
 
 __all__ = [

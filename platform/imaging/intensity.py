@@ -27,15 +27,9 @@ import SimpleITK as sitk
 from monai.transforms import MapTransform, Transform
 
 from sabrkit.errors import ConfigError, EmptyMaskError, format_problem
+from sabrkit.imaging.transform_names import INTENSITY_TRANSFORMS
 
-__all__ = [
-    "N4BiasFieldCorrection",
-    "N4BiasFieldCorrectiond",
-    "ZScoreNormalize",
-    "ZScoreNormalized",
-    "PercentileNormalize",
-    "PercentileNormalized",
-]
+__all__ = list(INTENSITY_TRANSFORMS)
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import struct
 import tempfile
 from pathlib import Path
@@ -122,15 +121,17 @@ class NiftiSliceWriter:
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self._header = itk_nifti_header(self.size, spacing, origin, direction, np.dtype(dtype))  # type: ignore[arg-type]
         self._written = 0
-        self._tmp = self.path.with_name(
-            f".{self.path.name[:-7]}.tmp-{os.getpid()}-{secrets.token_hex(4)}.nii.gz"
-        )
+        self._atomic: Any = None  # sabrkit.io.atomic_write: temporary name, fsync, rename on success
+        self._tmp: Path | None = None
         self._stream: Any = None
 
     def __enter__(self) -> NiftiSliceWriter:
         from isal import igzip
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from sabrkit.io import atomic_write
+
+        self._atomic = atomic_write(self.path, suffix=".nii.gz")
+        self._tmp = self._atomic.__enter__()
         self._stream = igzip.open(self._tmp, "wb", compresslevel=_COMPRESS_LEVEL)
         self._stream.write(self._header)
         return self
@@ -158,8 +159,7 @@ class NiftiSliceWriter:
             self._stream.close()
             if kind is None and self._written != self.size[2]:
                 raise ValueError(f"{self._written} of {self.size[2]} slices written to {self.path}")
-            if kind is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            if self._tmp.exists():
-                self._tmp.unlink()
+        except BaseException as failure:  # the temporary file is removed, the target left as it was
+            self._atomic.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._atomic.__exit__(kind, error, trace)

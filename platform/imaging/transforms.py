@@ -30,19 +30,9 @@ from monai.transforms import MapTransform, Transform
 
 from sabrkit.errors import ConfigError, SabrkitError, format_problem
 from sabrkit.imaging.geometry import DEFAULT_GEOMETRY_TOLERANCE, check_mask_not_empty, check_same_grid
+from sabrkit.imaging.transform_names import GEOMETRY_TRANSFORMS
 
-__all__ = [
-    "INTERPOLATORS",
-    "ResampleToSpacing",
-    "ResampleToSpacingd",
-    "ClipIntensity",
-    "ClipIntensityd",
-    "CropToMask",
-    "CropToMaskd",
-    "CheckGeometryd",
-    "mask_bounding_box",
-    "sabrkit_cause",
-]
+__all__ = ["INTERPOLATORS", *GEOMETRY_TRANSFORMS]
 
 logger = logging.getLogger(__name__)
 

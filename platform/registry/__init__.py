@@ -30,6 +30,8 @@ from sabrkit.registry.redcap import read_redcap_export
 from sabrkit.registry.report import StudyReport, build_study_report, write_study_report
 from sabrkit.registry.survival import SurvivalAt, cohort_summary, median_followup, survival_at
 from sabrkit.registry.tables import (
+    LESION_ID_LENGTH,
+    STUDY_ID_LENGTH,
     AdverseEvent,
     Death,
     Eligibility,
@@ -44,6 +46,7 @@ from sabrkit.registry.tables import (
     TumourAssessment,
     Visit,
 )
+from sabrkit.registry.tables import __all__ as _tables_all
 
 __all__ = [
     "lesion_outcomes",
@@ -52,19 +55,7 @@ __all__ = [
     "survival_at",
     "median_followup",
     "cohort_summary",
-    "Patient",
-    "PatientIdentifier",
-    "Eligibility",
-    "Lesion",
-    "SabrCourse",
-    "SystemicTherapyLine",
-    "Visit",
-    "AdverseEvent",
-    "TumourAssessment",
-    "LesionAssessment",
-    "ProgressionEvent",
-    "Death",
-    "OffStudy",
+    *_tables_all,  # the ORM tables, listed once in registry.tables
     "bed",
     "bed10",
     "eqd2",

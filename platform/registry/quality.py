@@ -21,6 +21,8 @@ the data cut-off (or death, or off-study) (Clark et al., Lancet 2002;359:1309-13
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -57,87 +59,80 @@ def _expected_grid(adsl: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def data_quality(
-    adsl: pd.DataFrame, visits: pd.DataFrame, adverse_events: pd.DataFrame, eligibility: pd.DataFrame
-) -> pd.DataFrame:
-    """Every data query of the registry (see the module docstring), sorted by patient."""
-    queries = []
+def _query(study_id: Any, record: Any, issue: str, detail: Any) -> pd.DataFrame:
+    """Data queries in the columns of :data:`QUERY_COLUMNS`."""
+    return pd.DataFrame({"study_id": study_id, "record": record, "issue": issue, "detail": detail})
+
+
+def _visit_queries(adsl: pd.DataFrame, recorded: pd.DataFrame) -> list[pd.DataFrame]:
+    """Missing visits, visits outside their window, visits without VRS or TESS."""
     expected = _expected_grid(adsl)
-    recorded = visits.loc[:, ["study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"]]
     merged = expected.merge(recorded[["study_id", "visit_number"]], how="left", indicator=True)
     missing = merged[merged["_merge"] == "left_only"]
-    queries.append(
-        pd.DataFrame(
-            {
-                "study_id": missing["study_id"],
-                "record": "visit " + missing["visit_number"].astype(str),
-                "issue": "missing visit",
-                "detail": "due " + pd.to_datetime(missing["due"]).dt.strftime("%Y-%m-%d"),
-            }
+    queries = [
+        _query(
+            missing["study_id"],
+            "visit " + missing["visit_number"].astype(str),
+            "missing visit",
+            "due " + pd.to_datetime(missing["due"]).dt.strftime("%Y-%m-%d"),
         )
-    )
+    ]
     index_date = recorded["study_id"].map(adsl.set_index("USUBJID")["TRTSDT"])
     due = index_date + pd.to_timedelta(np.rint(recorded["visit_number"] * DAYS_PER_MONTH), unit="D")
     offset = (recorded["visit_date"] - due).dt.days
     low = np.where(recorded["visit_number"] == 0, -BASELINE_WINDOW_BEFORE_DAYS, -VISIT_WINDOW_DAYS)
     late = recorded[offset.notna() & ((offset < low) | (offset > VISIT_WINDOW_DAYS))]
     queries.append(
-        pd.DataFrame(
-            {
-                "study_id": late["study_id"],
-                "record": "visit " + late["visit_number"].astype(str),
-                "issue": "out-of-window visit",
-                "detail": [
-                    f"{d:%Y-%m-%d} is {o:+.0f} days from due {u:%Y-%m-%d}"
-                    for d, o, u in zip(late["visit_date"], offset[late.index], due[late.index])
-                ],
-            }
+        _query(
+            late["study_id"],
+            "visit " + late["visit_number"].astype(str),
+            "out-of-window visit",
+            [
+                f"{d:%Y-%m-%d} is {o:+.0f} days from due {u:%Y-%m-%d}"
+                for d, o, u in zip(late["visit_date"], offset[late.index], due[late.index])
+            ],
         )
     )
     for column, issue in (("vrs_pain", "visit without VRS"), ("tess_score", "visit without TESS")):
         gap = recorded[recorded[column].isna()]
         queries.append(
-            pd.DataFrame(
-                {
-                    "study_id": gap["study_id"],
-                    "record": "visit " + gap["visit_number"].astype(str),
-                    "issue": issue,
-                    "detail": gap["visit_date"].dt.strftime("%Y-%m-%d"),
-                }
+            _query(
+                gap["study_id"],
+                "visit " + gap["visit_number"].astype(str),
+                issue,
+                gap["visit_date"].dt.strftime("%Y-%m-%d"),
             )
         )
+    return queries
+
+
+def data_quality(
+    adsl: pd.DataFrame, visits: pd.DataFrame, adverse_events: pd.DataFrame, eligibility: pd.DataFrame
+) -> pd.DataFrame:
+    """Every data query of the registry (see the module docstring), sorted by patient."""
+    recorded = visits.loc[:, ["study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"]]
+    queries = _visit_queries(adsl, recorded)
     ungraded = adverse_events[adverse_events["grade"].isna()]
     queries.append(
-        pd.DataFrame(
-            {
-                "study_id": ungraded["study_id"],
-                "record": "AE " + ungraded["term"].astype(str),
-                "issue": "AE without grade",
-                "detail": "onset " + ungraded["onset_date"].dt.strftime("%Y-%m-%d"),
-            }
+        _query(
+            ungraded["study_id"],
+            "AE " + ungraded["term"].astype(str),
+            "AE without grade",
+            "onset " + ungraded["onset_date"].dt.strftime("%Y-%m-%d"),
         )
     )
     no_check = adsl.loc[~adsl["USUBJID"].isin(eligibility["study_id"]), "USUBJID"]
     queries.append(
-        pd.DataFrame(
-            {
-                "study_id": no_check,
-                "record": "enrolment",
-                "issue": "no eligibility record",
-                "detail": "enter the eligibility check and MDT decision",
-            }
-        )
+        _query(no_check, "enrolment", "no eligibility record", "enter the eligibility check and MDT decision")
     )
     off = recorded["study_id"].map(adsl.set_index("USUBJID")["EOSDT"])
     after = recorded[off.notna() & (recorded["visit_date"] > off)]
     queries.append(
-        pd.DataFrame(
-            {
-                "study_id": after["study_id"],
-                "record": "visit " + after["visit_number"].astype(str),
-                "issue": "visit after off-study",
-                "detail": after["visit_date"].dt.strftime("%Y-%m-%d"),
-            }
+        _query(
+            after["study_id"],
+            "visit " + after["visit_number"].astype(str),
+            "visit after off-study",
+            after["visit_date"].dt.strftime("%Y-%m-%d"),
         )
     )
     table = (

@@ -182,6 +182,56 @@ def _event_files(event: str, instrument: str) -> tuple[dict[str, dict[str, str]]
     return REDCAP_EVENTS.get(event), None
 
 
+def _header_errors(label: str, header: list[str]) -> list[RowError]:
+    """Fields the data dictionary does not know, and required fields the header lacks."""
+    known = _known_fields()
+    errors = [
+        row_error(label, 1, column, column, "unknown REDCap field (not in sabrkit's data dictionary)")
+        for column in header
+        if column not in known
+    ]
+    errors += [
+        row_error(label, 1, column, None, "required REDCap field is missing from the header")
+        for column in ("record_id", "redcap_event_name")
+        if column not in header
+    ]
+    return errors
+
+
+def _registry_cells(
+    name: str,
+    mapping: dict[str, str],
+    values: dict[str, str],
+    month: str | None,
+    field_of: dict[tuple[str, str], str],
+) -> dict[str, str]:
+    """One export row's cells of registry file ``name``; records in ``field_of`` where each came from."""
+    record = values.get("record_id", "")
+    cells = {column: values[field] for field, column in mapping.items() if field in values}
+    for field, column in mapping.items():
+        field_of[(name, column)] = field
+    cells["study_id"] = record
+    field_of[(name, "study_id")] = "record_id"
+    if month is not None and name == "visits.csv":
+        cells["visit_number"] = str(int(month))
+        field_of[(name, "visit_number")] = "redcap_event_name"
+    if month is not None and name == "tumour_assessments.csv":
+        cells["visit_number"] = str(int(month))
+    if name in ("lesions.csv", "sabr_courses.csv"):
+        cells["lesion_id"] = f"{record}-L{values.get('lesion_number', '?')}"
+        field_of[(name, "lesion_id")] = "lesion_number"
+    if "lesion_id" in cells and name in ("adverse_events.csv", "lesion_assessments.csv"):
+        cells["lesion_id"] = f"{record}-L{cells['lesion_id']}"
+    if name == "lesion_assessments.csv":
+        cells.pop("study_id")
+    if name == "systemic_therapy_lines.csv":
+        cells["line_number"] = values.get("redcap_repeat_instance", "")
+        field_of[(name, "line_number")] = "redcap_repeat_instance"
+    if name == "adverse_events.csv":
+        cells.setdefault("ctcae_version", "5.0")
+    return cells
+
+
 def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySource:
     """Turn a REDCap raw-data export into registry files, keeping the export's row numbers.
 
@@ -193,19 +243,9 @@ def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySourc
     """
     path = Path(path)
     label = path.name
-    header, raw_rows, errors = read_raw_rows(path, encoding)
-    errors = [row_error(label, e.row, "(row)", e.value, e.rule) for e in errors]
-    known = _known_fields()
-    errors += [
-        row_error(label, 1, column, column, "unknown REDCap field (not in sabrkit's data dictionary)")
-        for column in header
-        if column not in known
-    ]
-    errors += [
-        row_error(label, 1, column, None, "required REDCap field is missing from the header")
-        for column in ("record_id", "redcap_event_name")
-        if column not in header
-    ]
+    header, raw_rows, read_errors = read_raw_rows(path, encoding)
+    errors = [row_error(label, e.row, "(row)", e.value, e.rule) for e in read_errors]
+    errors += _header_errors(label, header)
     files: dict[str, list[RawRow]] = {}
     field_of: dict[tuple[str, str], str] = {}  # (registry file, column) -> REDCap field
     last_contact: dict[str, str] = {}
@@ -238,29 +278,7 @@ def read_redcap_export(path: Path, encoding: str | None = None) -> RegistrySourc
                 continue
             if name == "visits.csv" and "visit_date" not in values:
                 continue
-            cells = {column: values[field] for field, column in mapping.items() if field in values}
-            for field, column in mapping.items():
-                field_of[(name, column)] = field
-            cells["study_id"] = record
-            field_of[(name, "study_id")] = "record_id"
-            if month is not None and name == "visits.csv":
-                cells["visit_number"] = str(int(month))
-                field_of[(name, "visit_number")] = "redcap_event_name"
-            if month is not None and name == "tumour_assessments.csv":
-                cells["visit_number"] = str(int(month))
-            if name in ("lesions.csv", "sabr_courses.csv"):
-                cells["lesion_id"] = f"{record}-L{values.get('lesion_number', '?')}"
-                field_of[(name, "lesion_id")] = "lesion_number"
-            if "lesion_id" in cells and name in ("adverse_events.csv", "lesion_assessments.csv"):
-                cells["lesion_id"] = f"{record}-L{cells['lesion_id']}"
-            if name == "lesion_assessments.csv":
-                cells.pop("study_id")
-            if name == "systemic_therapy_lines.csv":
-                cells["line_number"] = values.get("redcap_repeat_instance", "")
-                field_of[(name, "line_number")] = "redcap_repeat_instance"
-            if name == "adverse_events.csv":
-                cells.setdefault("ctcae_version", "5.0")
-            row = RawRow(raw.row, cells)
+            row = RawRow(raw.row, _registry_cells(name, mapping, values, month, field_of))
             files.setdefault(name, []).append(row)
             if name == "patients.csv":
                 patient_rows[record] = row

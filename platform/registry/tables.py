@@ -43,6 +43,7 @@ from sabrkit.registry.followup_tables import (
     TumourAssessment,
     Visit,
 )
+from sabrkit.registry.followup_tables import __all__ as _followup_all
 from sabrkit.registry.keys import LESION_ID_LENGTH, STUDY_ID_LENGTH, patient_fk
 from sabrkit.registry.vocabulary import (
     DISEASE_STATES,
@@ -63,13 +64,7 @@ __all__ = [
     "Lesion",
     "SabrCourse",
     "SystemicTherapyLine",
-    "Visit",
-    "AdverseEvent",
-    "TumourAssessment",
-    "LesionAssessment",
-    "ProgressionEvent",
-    "Death",
-    "OffStudy",
+    *_followup_all,  # the follow-up tables, listed once in their own module
     "STUDY_ID_LENGTH",
     "LESION_ID_LENGTH",
 ]

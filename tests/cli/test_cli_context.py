@@ -39,6 +39,8 @@ READ_ONLY_COMMANDS = [
     ("biobank", "storage", "find", "X"),
     ("biobank", "show", "SABR-PL-000001-X"),
     ("registry", "audit", "verify"),
+    ("biobank", "audit", "verify"),
+    ("audit", "verify"),
     ("users", "list"),
 ]
 

@@ -33,5 +33,6 @@ def dicompyler_dvhcalc():
 
     if not hasattr(pydicom.dicomio, "read_file"):
         pydicom.dicomio.read_file = pydicom.dcmread
-    dvhcalc = pytest.importorskip("dicompylercore.dvhcalc")
+    from dicompylercore import dvhcalc
+
     return dvhcalc

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sabrkit.settings import shared_data_dir
+
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 IBSI_REFERENCE = REPO_DATA / "ibsi_reference"
 REQUIRE_ENV = "SABRKIT_REQUIRE_REFERENCE_DATA"
@@ -21,8 +23,7 @@ REQUIRE_ENV = "SABRKIT_REQUIRE_REFERENCE_DATA"
 
 def ct_phantom_data_dir() -> Path:
     """Folder expected to hold ``ibsi_ct_phantom/``."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return Path(os.environ.get("SABRKIT_IBSI_DATA") or default)
+    return shared_data_dir()
 
 
 def missing_reference_data(reason: str) -> None:

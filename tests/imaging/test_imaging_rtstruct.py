@@ -12,8 +12,9 @@ from sabrkit.errors import EmptyMaskError, ImageGeometryError
 from sabrkit.imaging import IngestConfig, ingest_folder, rasterize_contours
 from sabrkit.imaging.dicom_index import crawl_dicom, group_series, read_series
 from sabrkit.imaging.rtstruct import read_rtstruct, roi_series_uids
+from sabrkit.settings import shared_data_dir
 
-IBSI_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ibsi_ct_phantom"
+IBSI_CT = shared_data_dir() / "ibsi_ct_phantom"
 needs_ibsi = pytest.mark.skipif(
     not (IBSI_CT / "dicom" / "mask").is_dir(),
     reason="IBSI CT phantom not found at ../shared/data/ibsi_ct_phantom",

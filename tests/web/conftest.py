@@ -19,7 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "browser: end-to-end tests in headless Chromium (Playwright); "
-        "skipped when chromium or playwright is missing",
+        "skipped when the chromium binary is missing (fail with SABRKIT_REQUIRE_BROWSER=1)",
     )
 
 

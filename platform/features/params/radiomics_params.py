@@ -40,7 +40,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from sabrkit.errors import ConfigError, format_problem
+from sabrkit.errors import ConfigError, format_problem, pydantic_problems
 from sabrkit.features.ibsi_processing import IBSIProcessing
 
 __all__ = ["RadiomicsParams", "load_params", "packaged_params", "TOP_LEVEL_KEYS", "SECTION_KEYS"]
@@ -143,9 +143,7 @@ class RadiomicsParams(BaseModel):
         try:
             params = cls.model_validate(mapping)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}" for err in exc.errors()
-            )
+            problems = pydantic_problems(exc.errors())
             raise ConfigError(
                 format_problem(
                     f"{source}: {problems}",
