@@ -77,7 +77,6 @@ def checkpoint(database_url: str = DB_OPTION, key_file: Path = KEY_OPTION) -> No
     from sabrkit.audit.checkpoint import checkpoint_dir, write_checkpoint
 
     with _database(database_url, key_file) as db:
-        db.upgrade()
         written = write_checkpoint(db)
     console.print(f"{written} written to {checkpoint_dir()}", highlight=False)
 
@@ -87,7 +86,6 @@ def run_verify(database_url: str | None, checkpoint_file: Path | None, key_file:
     from sabrkit.audit import verify_audit
 
     with _database(database_url, key_file) as db:
-        db.upgrade()
         report = verify_audit(db, checkpoint=checkpoint_file)
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
