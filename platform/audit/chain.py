@@ -29,6 +29,7 @@ __all__ = [
     "entry_hash",
     "chain_hashes",
     "plain_value",
+    "python_value",
     "AuditedTable",
     "audited_table",
     "GENESIS_HASH",
@@ -81,6 +82,32 @@ def plain_value(value: Any, column: Column[Any] | None = None) -> Any:
     if isinstance(value, float | int | str | list | dict):
         return value
     return str(value)
+
+
+def python_value(value: Any, column: Column[Any]) -> Any:
+    """The inverse of :func:`plain_value` for one column: a logged value as the column holds it.
+
+    Used to rebuild a deleted row from its last logged values (``sabrkit registry restore``):
+    ``plain_value(python_value(v, c), c) == v`` for every value :func:`plain_value` writes for a
+    column of a type listed there. Redacted values (:func:`redact`) cannot be inverted; the
+    caller refuses them.
+    """
+    if value is None:
+        return None
+    column_type = column.type
+    if isinstance(column_type, Boolean):
+        return bool(value)
+    if isinstance(column_type, Float) and not getattr(column_type, "asdecimal", False):
+        return float(value)
+    if isinstance(column_type, Numeric):
+        return decimal.Decimal(str(value))
+    if isinstance(column_type, Integer):
+        return int(value)
+    if isinstance(column_type, DateTime):
+        return dt.datetime.fromisoformat(str(value))  # aware values were logged in UTC, with "+00:00"
+    if isinstance(column_type, Date):
+        return dt.date.fromisoformat(str(value))
+    return value
 
 
 def _converter(column: Column[Any]) -> Callable[[Any], Any]:

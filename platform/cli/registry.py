@@ -1,4 +1,4 @@
-"""``sabrkit registry ...``: migrate, import, enter records, correct, audit, export; ``sabrkit report``.
+"""``sabrkit registry ...``: migrate, import, enter records, correct, delete, restore, audit, export; ``sabrkit report``.
 
 Every write is audited (who: ``--actor``, default the operating-system user; why: ``--reason``,
 required for corrections and deletions). Single-record commands run the same checks as imports.
@@ -442,6 +442,48 @@ def delete(
     with open_cli_database(database_url, actor) as db:
         delete_row(db, table, row_key, reason=reason)
     console.print(f"deleted {table} row {row_key}")
+
+
+@app.command()
+@handle_errors
+def deleted(
+    table: str = typer.Option(None, "--table", help="Only this registry table, e.g. visits."),
+    study_id: str = typer.Option(None, "--study-id", help="Only this patient's records."),
+    database_url: str = DB_OPTION,
+) -> None:
+    """List deleted records not entered again: table, key, patient, who, when, why (newest first)."""
+    from sabrkit.registry.capture import deleted_records
+
+    with open_cli_database(database_url) as db:
+        records = deleted_records(db, table=table, study_id=study_id)
+    for item in records:
+        note = f"  [not restorable: {item.not_restorable}]" if item.not_restorable else ""
+        console.print(
+            f"{item.audit_id:>6} {item.deleted_at:%Y-%m-%d %H:%M:%S} {item.actor:<16} {item.table} {item.row_key} "
+            f"{item.study_id}  {item.reason or ''}{note}",
+            highlight=False,
+            markup=False,
+        )
+    console.print(
+        f"{len(records)} deleted record(s); restore one with `sabrkit registry restore TABLE KEY --reason ...`"
+    )
+
+
+@app.command()
+@handle_errors
+def restore(
+    table: str = typer.Argument(..., help="Registry table, e.g. visits."),
+    row_key: str = typer.Argument(..., help="The deleted row's key (see `sabrkit registry deleted`)."),
+    reason: str = typer.Option(..., "--reason", help="Why the deletion is undone (required)."),
+    database_url: str = DB_OPTION,
+    actor: str = ACTOR_OPTION,
+) -> None:
+    """Enter a deleted row again exactly as the audit log kept it (re-checked, audited as an insert)."""
+    from sabrkit.registry.capture import restore as restore_row
+
+    with open_cli_database(database_url, actor) as db:
+        undone = restore_row(db, table, row_key, reason=reason)
+    console.print(f"restored {table} row {row_key} (undoes deletion {undone.audit_id})")
 
 
 # the same command as `sabrkit audit verify`, defined once in sabrkit.cli.audit

@@ -307,3 +307,29 @@ def test_every_new_database_is_audited_even_after_others_were_collected(make_pat
                 session.get(Patient, "SABR-RCC-001").ecog = 2
         with db.session() as session:
             assert session.scalar(select(func.count()).select_from(AuditLogEntry)) == 1
+
+
+def test_python_value_inverts_plain_value_for_each_column_type():
+    import datetime as dt
+    import decimal
+
+    from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, Numeric, String
+
+    from sabrkit.audit.chain import plain_value, python_value
+
+    cases = [
+        (Column("a", Integer), 7),
+        (Column("b", Float), 0.1 + 0.2),
+        (Column("c", Numeric(10, 3)), decimal.Decimal("12.500")),
+        (Column("d", Boolean), False),
+        (Column("e", Date), dt.date(2024, 2, 29)),
+        (Column("f", DateTime), dt.datetime(2024, 2, 29, 23, 59, 1, 5)),
+        (Column("g", DateTime(timezone=True)), dt.datetime(2024, 2, 29, 23, 59, tzinfo=dt.UTC)),
+        (Column("h", String(8)), "Åsa"),
+        (Column("i", String(8)), None),
+    ]
+    for column, value in cases:
+        logged = plain_value(value, column)
+        back = python_value(logged, column)
+        assert back == value and type(back) is type(value), column.name
+        assert plain_value(back, column) == logged

@@ -122,3 +122,27 @@ def test_entry_commands_and_export(db_url, registry_tables, write_registry, tmp_
         f"{n}.{s}" for n in ("adsl", "adtte", "ae", "tess", "vrs") for s in ("csv", "parquet")
     )
     assert _invoke("audit", "verify", "--database-url", db_url).exit_code == 0
+
+
+def test_delete_list_and_restore_round_trip(db_url, registry_tables, write_registry, tmp_path):
+    folder = write_registry(tmp_path / "r", registry_tables)
+    assert _invoke("import", str(folder), "--database-url", db_url).exit_code == 0
+    with open_database(db_url) as db, db.engine.begin() as connection:
+        before = connection.execute(text("SELECT * FROM visits WHERE study_id = 'SABR-RCC-002'")).one()
+    key = str(before.id)
+    gone = _invoke(
+        "delete", "visits", key, "--reason", "wrong patient", "--database-url", db_url, "--actor", "ann"
+    )
+    assert gone.exit_code == 0, gone.output
+    listed = _invoke("deleted", "--database-url", db_url)
+    assert listed.exit_code == 0 and f"visits {key} SABR-RCC-002  wrong patient" in listed.output
+    assert "ann" in listed.output and "1 deleted record(s)" in listed.output
+    done = _invoke("restore", "visits", key, "--reason", "right patient", "--database-url", db_url)
+    assert done.exit_code == 0, done.output
+    with open_database(db_url) as db, db.engine.begin() as connection:
+        after = connection.execute(text("SELECT * FROM visits WHERE study_id = 'SABR-RCC-002'")).one()
+    assert tuple(after) == tuple(before)
+    assert "0 deleted record(s)" in _invoke("deleted", "--database-url", db_url).output
+    again = _invoke("restore", "visits", key, "--reason", "again", "--database-url", db_url)
+    assert again.exit_code == 1 and "exists again" in again.output
+    assert _invoke("audit", "verify", "--database-url", db_url).exit_code == 0

@@ -76,6 +76,57 @@ def test_delete_asks_for_confirmation_and_a_reason(app):
     assert refused.status_code == 422 and "referred to by" in refused.text
 
 
+def test_deleted_records_list_and_restore_with_confirmation(app):
+    from sabrkit.audit import verify_audit
+    from sabrkit.audit.tables import AuditLogEntry
+    from sabrkit.registry.tables import AdverseEvent
+
+    coordinator = as_user(app, "coordinator")
+    with app.state.db.session() as session:
+        event = session.scalars(select(AdverseEvent).order_by(AdverseEvent.id)).first()
+        before = {c.key: getattr(event, c.key) for c in AdverseEvent.__table__.columns}
+    key = str(before["id"])
+    deleted = coordinator.post(
+        f"/registry/delete/adverse_events/{key}", {"confirmed": "yes", "reason": "wrong patient"}
+    )
+    assert deleted.status_code == 200
+    listing = coordinator.client.get("/registry/deleted")
+    assert (
+        listing.status_code == 200
+        and f"adverse_events {key}" in listing.text
+        and "wrong patient" in listing.text
+    )
+    path = f"/registry/restore/adverse_events/{key}"
+    asked = coordinator.post(path, {})
+    assert asked.status_code == 200 and 'name="confirmed"' in asked.text and "Restore" in asked.text
+    no_reason = coordinator.post(path, {"confirmed": "yes"})
+    assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
+    with app.state.db.session() as session:
+        assert session.get(AdverseEvent, before["id"]) is None
+    # researchers may not restore (nor see the list); lab neither
+    assert as_user(app, "researcher").post(path, {"confirmed": "yes", "reason": "x"}).status_code == 403
+    assert as_user(app, "lab").client.get("/registry/deleted").status_code == 403
+    done = coordinator.post(
+        path, {"confirmed": "yes", "reason": "right patient after all"}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    with app.state.db.session() as session:
+        event = session.get(AdverseEvent, before["id"])
+        assert {c.key: getattr(event, c.key) for c in AdverseEvent.__table__.columns} == before
+        entry = session.scalars(
+            select(AuditLogEntry)
+            .where(AuditLogEntry.table_name == "adverse_events", AuditLogEntry.row_key == key)
+            .order_by(AuditLogEntry.id.desc())
+        ).first()
+    assert (entry.action, entry.actor) == ("insert", "coordinator")
+    assert entry.reason.startswith("restore of deletion ") and entry.reason.endswith(
+        ": right patient after all"
+    )
+    again = coordinator.post(path, {"confirmed": "yes", "reason": "again"})
+    assert again.status_code == 404 and "not yet restored" in again.text
+    assert verify_audit(app.state.db).ok
+
+
 def test_duplicate_accession_asks_first(app):
     from sabrkit.biobank.tables import Sample
 

@@ -372,3 +372,34 @@ def test_hypokalemia_grade_3_is_entered(app, session):
             select(AdverseEvent).where(AdverseEvent.study_id == study_id, AdverseEvent.term == "Hypokalemia")
         ).one()
         assert (event.grade, event.ctcae_version, event.onset_date.isoformat()) == (3, "5.0", onset)
+
+
+def test_delete_then_restore_from_deleted_records(app, session):
+    from playwright.sync_api import expect
+
+    from sabrkit.registry.tables import AdverseEvent
+
+    with app.state.db.session() as db_session:
+        event = db_session.scalars(select(AdverseEvent).order_by(AdverseEvent.id.desc())).first()
+        before = {c.key: getattr(event, c.key) for c in AdverseEvent.__table__.columns}
+    key, study_id = before["id"], before["study_id"]
+    page = session.page
+    session.login("coordinator", f"/registry/correct/adverse_events/{key}")
+    page.click("button:has-text('Delete this record…')")
+    page.fill("input[name=reason]", "entered on the wrong patient")
+    page.click("button[data-confirm-button]")
+    expect(page.locator(".flash.ok")).to_contain_text("Deleted")
+    page.goto(session.base + "/registry/patients")
+    page.click("a:has-text('Deleted records')")
+    row = page.locator("tbody tr").filter(has_text=f"adverse_events {key}")
+    expect(row).to_contain_text("entered on the wrong patient")
+    session.shot("deleted-records")
+    row.locator("button:has-text('Restore…')").click()
+    expect(page.locator("h1")).to_contain_text(f"Restore Adverse events row {key} of {study_id}?")
+    page.fill("input[name=reason]", "source document: it was this patient")
+    session.shot("restore-confirmation")
+    page.click("button[data-confirm-button]")
+    expect(page.locator(".flash.ok")).to_contain_text(f"Restored Adverse events row {key}")
+    with app.state.db.session() as db_session:
+        restored = db_session.get(AdverseEvent, key)
+        assert {c.key: getattr(restored, c.key) for c in AdverseEvent.__table__.columns} == before

@@ -7,6 +7,12 @@ cross-record rule, and the change lands in the audit log with the old and new va
 logged-in user and the reason typed. A refused change re-renders the form with each message at
 its field and every value kept. Deleting asks for confirmation first (a second page naming the
 record); the audit log keeps the deleted row's last values.
+
+"Deleted records" (``/registry/deleted``) lists the deletions not undone
+(:func:`sabrkit.registry.capture.deleted_records`, as ``sabrkit registry deleted``); Restore asks
+for confirmation and a reason, then calls :func:`~sabrkit.registry.capture.restore` (``sabrkit
+registry restore``), which enters the row again exactly as the audit log kept it, re-checked.
+Both are for the roles that may delete (``write_registry``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 
 from sabrkit.db.database import Database
-from sabrkit.errors import SabrkitError, ValidationError, format_problem
+from sabrkit.errors import NotFoundError, SabrkitError, ValidationError, format_problem
 from sabrkit.web import queries
 from sabrkit.web.accounts import CurrentUser
 from sabrkit.web.rendering import error_status, field_label, redirect, render
@@ -32,6 +38,11 @@ _FIXED = ("study_id", "lesion_id", "ctcae_version")
 
 
 def _record(db: Database, user: CurrentUser, table: str, row_key: str) -> dict[str, Any]:
+    _check_key_table(user, table)
+    return queries.registry_record(db, table, row_key)
+
+
+def _check_key_table(user: CurrentUser, table: str) -> None:
     if table == "patient_identifiers" and not can(user.role, "read_identifiers"):
         from sabrkit.web.errors import AccessDeniedError
 
@@ -42,7 +53,6 @@ def _record(db: Database, user: CurrentUser, table: str, row_key: str) -> dict[s
                 "ask a coordinator",
             )
         )
-    return queries.registry_record(db, table, row_key)
 
 
 def _page(
@@ -190,3 +200,102 @@ def delete(
     except SabrkitError as exc:
         return _page(request, user, record, {}, status_code=error_status(exc), error=exc)
     return redirect(f"/registry/patients/{quote(record['study_id'])}", f"Deleted {record['label']}")
+
+
+def _deleted_page(
+    request: Request, user: CurrentUser, db: Database, *, status_code: int = 200, error: Any = None
+) -> Any:
+    from sabrkit.registry.capture import deleted_records
+
+    records = [
+        d
+        for d in deleted_records(db)
+        if d.table != "patient_identifiers" or can(user.role, "read_identifiers")
+    ]
+    return render(
+        request,
+        "deleted.html",
+        user,
+        records=records,
+        title="Deleted records",
+        status_code=status_code,
+        error=error,
+    )
+
+
+@router.get("/registry/deleted")
+def deleted(request: Request, user: CurrentUser = Depends(WRITE), db: Database = Depends(get_db)) -> Any:
+    return _deleted_page(request, user, db)
+
+
+@router.post("/registry/restore/{table}/{row_key}")
+def restore(
+    request: Request,
+    table: str,
+    row_key: str,
+    user: CurrentUser = Depends(WRITE),
+    form: FormFields = Depends(form_fields),
+    db: Database = Depends(get_db),
+) -> Any:
+    from sabrkit.registry.capture import deleted_records
+    from sabrkit.registry.capture import restore as restore_row
+
+    _check_key_table(user, table)
+    reason = form.text("reason") or ""
+    pending = next((d for d in deleted_records(db, table=table) if d.row_key == row_key), None)
+    error: SabrkitError | None
+    if pending is None:
+        error = NotFoundError(
+            format_problem(
+                f"{table} row {row_key}",
+                "only a deleted record not yet restored or entered again can be restored",
+                "pick one from the list",
+            )
+        )
+        return _deleted_page(request, user, db, status_code=error_status(error), error=error)
+    label = f"{field_label(table)} row {row_key}"
+    if form.get("confirmed") != "yes" or not reason:
+        error = (
+            None
+            if form.get("confirmed") != "yes"
+            else ValidationError(
+                format_problem(
+                    "no reason", "a restore needs a reason (audit log)", "type why the deletion is undone"
+                ),
+                field="reason",
+            )
+        )
+        return render(
+            request,
+            "confirm.html",
+            user,
+            title=f"Restore {label}?",
+            question=f"Restore {label} of {pending.study_id}?",
+            details=[
+                f"Deleted {pending.deleted_at:%Y-%m-%d %H:%M} UTC by {pending.actor}: {pending.reason or ''}",
+                *(
+                    f"{field_label(k)}: {v}"
+                    for k, v in pending.values.items()
+                    if v not in (None, "") and not pending.not_restorable
+                ),
+            ],
+            consequence=(
+                "The record is entered again exactly as it was when deleted, checked against the patient's "
+                "record as it is now; the audit log records the restore with your reason."
+            ),
+            action=f"/registry/restore/{quote(table)}/{quote(row_key)}",
+            button="Restore",
+            reason=reason,
+            needs_reason=True,
+            back="/registry/deleted",
+            error=error,
+            status_code=422 if error else 200,
+        )
+    try:
+        restore_row(db, table, row_key, reason=reason, actor=user.username)
+    except SabrkitError as exc:
+        return _deleted_page(request, user, db, status_code=error_status(exc), error=exc)
+    return redirect(
+        f"/registry/patients/{quote(pending.study_id)}",
+        f"Restored {label} (undoes deletion {pending.audit_id})",
+    )
