@@ -31,6 +31,7 @@ from sabrkit.errors import EmptyMaskError, ValidationError, format_problem
 
 __all__ = [
     "DEFAULT_METRICS",
+    "DVH_METRIC_NAMES",
     "StructureDose",
     "conformity_indices",
     "cumulative_dvh",
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: Metrics of :func:`dvh_metrics` unless others are asked for.
 DEFAULT_METRICS: tuple[str, ...] = ("D98%", "D95%", "D50%", "D2%", "Dmean", "Dmax", "Dmax_point", "Dmin")
+#: The DVH columns of the plan and lesion dose tables: the default metrics, the structure's
+#: volume and the V100% of the prescription.
+DVH_METRIC_NAMES: tuple[str, ...] = (*DEFAULT_METRICS, "volume_cc", "V100%")
 #: Volume of the near-maximum ``Dmax`` (cm³).
 NEAR_MAX_CC = 0.03
 _METRIC = re.compile(

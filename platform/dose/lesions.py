@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.dose.bed import LATE_ALPHA_BETA_GY, TUMOUR_ALPHA_BETA_GY, alpha_beta_map, bed_map, eqd2_map
-from sabrkit.dose.dvh import StructureDose, cumulative_dvh, dvh_metrics
+from sabrkit.dose.dvh import DVH_METRIC_NAMES, StructureDose, cumulative_dvh, dvh_metrics
 from sabrkit.errors import CaseFailure, SabrkitError
 from sabrkit.registry.dose import bed
 
@@ -32,16 +32,7 @@ LESION_DOSE_COLUMNS: tuple[str, ...] = (
     "prescription_gy",
     "fractions",
     "bed10_rx_gy",
-    "D98%",
-    "D95%",
-    "D50%",
-    "D2%",
-    "Dmean",
-    "Dmax",
-    "Dmax_point",
-    "Dmin",
-    "volume_cc",
-    "V100%",
+    *DVH_METRIC_NAMES,
     "bed10_d98_gy",
     "bed10_mean_gy",
     "eqd2_mean_gy",

@@ -23,7 +23,7 @@ import pandas as pd
 
 from sabrkit.dose.bed import TUMOUR_ALPHA_BETA_GY, bed_map
 from sabrkit.dose.constraints import CHECK_COLUMNS, ConstraintTable, check_constraints, load_constraint_table
-from sabrkit.dose.dvh import StructureDose, conformity_indices, dvh_metrics
+from sabrkit.dose.dvh import DVH_METRIC_NAMES, StructureDose, conformity_indices, dvh_metrics
 from sabrkit.errors import CaseFailure, SabrkitError
 from sabrkit.registry.dose import bed as registry_bed
 
@@ -42,16 +42,7 @@ DVH_COLUMNS: tuple[str, ...] = (
     "role",
     "prescription_gy",
     "fractions",
-    "D98%",
-    "D95%",
-    "D50%",
-    "D2%",
-    "Dmean",
-    "Dmax",
-    "Dmax_point",
-    "Dmin",
-    "volume_cc",
-    "V100%",
+    *DVH_METRIC_NAMES,
     "paddick_ci",
     "gradient_index",
     "bed10_rx_gy",

@@ -28,6 +28,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Columns, in order, of registry/sabr_courses.csv (one row per treated lesion).
+SABR_COURSE_COLUMNS: tuple[str, ...] = (
+    "lesion_id",
+    "study_id",
+    "total_dose_gy",
+    "fractions",
+    "start_date",
+    "end_date",
+    "technique",
+)
+
 SITES: tuple[str, ...] = ("lung", "bone", "lymph_node", "adrenal", "liver", "brain", "pancreas")
 _SITE_P = (0.40, 0.20, 0.13, 0.09, 0.06, 0.06, 0.06)
 
@@ -247,13 +258,5 @@ def plan_sabr_courses(
         rows.append((lesion.lesion_id, lesion.study_id, dose, fx, days[0], days[-1], technique))
     return pd.DataFrame(
         rows,
-        columns=[
-            "lesion_id",
-            "study_id",
-            "total_dose_gy",
-            "fractions",
-            "start_date",
-            "end_date",
-            "technique",
-        ],
+        columns=list(SABR_COURSE_COLUMNS),
     )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sabrkit.synthetic import hazard, local_control, phantom
+from sabrkit.synthetic.clinical import SABR_COURSE_COLUMNS
 from sabrkit.synthetic.config import SynthConfig
 from sabrkit.timescale import DAYS_PER_MONTH
 
@@ -49,15 +50,7 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
         "series_uid",
         "roi_name",
     ),
-    "registry/sabr_courses.csv": (
-        "lesion_id",
-        "study_id",
-        "total_dose_gy",
-        "fractions",
-        "start_date",
-        "end_date",
-        "technique",
-    ),
+    "registry/sabr_courses.csv": SABR_COURSE_COLUMNS,
     "registry/visits.csv": ("study_id", "visit_number", "visit_date", "vrs_pain", "tess_score"),
     "registry/adverse_events.csv": (
         "study_id",
