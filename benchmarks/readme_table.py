@@ -132,10 +132,20 @@ ROWS: tuple[Row, ...] = (
         "features: re-run after adding a patient; tree RSS 200 vs 20 patients",
         lambda r: (
             f"{100 * r['incremental']['fraction_of_full_run']:.1f} % of a full run; "
-            f"{r['memory']['ratio_tree_200_vs_20']:.2f}x"
+            f"{r['memory']['ratio_tree_rss_200_vs_20']:.2f}x: "
+            + _median(_get(r, "memory.200_patients.peak_tree_rss_mb"), "MiB")
+            + " vs "
+            + _median(_get(r, "memory.20_patients.peak_tree_rss_mb"), "MiB")
         ),
-        lambda r: f"{len(r['incremental']['rerun_seconds'])} re-runs; memory 1 run each",
-        lambda r: _load(r["load_average_before"][0], r["load_average_after"][0]),
+        lambda r: (
+            f"{len(r['incremental']['rerun_seconds'])} re-runs; memory "
+            f"{_get(r, 'memory.20_patients.peak_tree_rss_mb.n')} per size"
+        ),
+        lambda r: (
+            _load(r["load_average_before"][0], r["load_average_after"][0])
+            + "; memory "
+            + _load(r["memory"]["load_average_before"][0], r["memory"]["load_average_after"][0])
+        ),
         "<= 10 %; <= 1.3x",
     ),
     Row(
@@ -224,6 +234,12 @@ def _cpu_count(result: dict) -> object:
     return result.get("cpu_count", "?")
 
 
+def _dates(result: Result) -> set[str]:
+    """The run's date, and the dates of sections measured on their own (``--memory-only``)."""
+    sections = [value for value in result.values() if isinstance(value, dict) and "date" in value]
+    return {str(result.get("date", "?"))[:10], *(str(section["date"])[:10] for section in sections)}
+
+
 def render(results: dict[str, Result]) -> str:
     """The Markdown table (between and including the markers)."""
     lines = [
@@ -239,7 +255,7 @@ def render(results: dict[str, Result]) -> str:
             f"| {row.target} |"
         )
     cores = sorted({str(_cpu_count(result)) for result in results.values()})
-    dates = sorted({str(result.get("date", "?"))[:10] for result in results.values()})
+    dates = sorted({date for result in results.values() for date in _dates(result)})
     lines.append("")
     lines.append(
         f"Measured on {'/'.join(cores)} CPU cores, no GPU, on {', '.join(dates)}; other work may have "
