@@ -105,7 +105,7 @@ def plan_dvh(
 
     from sabrkit.imaging.ingest import IngestConfig
     from sabrkit.imaging.rtdose import read_rtdose, read_rtplan
-    from sabrkit.imaging.rtstruct import rasterize_contours, read_rtstruct
+    from sabrkit.imaging.rtstruct import ON_CONTOUR_TOLERANCE_MM, rasterize_contours, read_rtstruct
 
     dose_image, facts = read_rtdose(dose_path)
     plan = read_rtplan(plan_path)
@@ -117,7 +117,12 @@ def plan_dvh(
     for roi in structures.rois:
         if roi.frame_of_reference_uid != facts["frame_of_reference_uid"] or not roi.contours:
             continue
-        filled: Any = rasterize_contours(roi.contours, dose_image, roi=roi.name)
+        # a dose-grid point on the contour counts as inside (rtstruct's module docstring): DICOM
+        # leaves it open, and matplotlib's contains_points (dicompyler-core) decides it by edge
+        # direction; the closed contour is the convention that does not depend on how it was drawn
+        filled: Any = rasterize_contours(
+            roi.contours, dose_image, roi=roi.name, on_contour_mm=ON_CONTOUR_TOLERANCE_MM
+        )
         mask = sitk.GetArrayFromImage(filled)
         structure = StructureDose(dose, mask, voxel_cc, roi.name)
         target = bool(_TARGET.match(roi.name))

@@ -13,6 +13,13 @@ specified:
   separate contours on one slice are both filled (equivalent to XOR of the single fills).
 
 The rule reproduces the IBSI CT phantom's distributed NIfTI mask exactly (Dice 1.0).
+
+A voxel centre lying exactly on a contour edge is undefined by DICOM (PS3.3 C.8.8.6 does not say
+whether the contour line belongs to the ROI). The even-odd count decides such a centre by the
+half-open row rule below (inside on some edges, outside on others). For dose-volume histograms
+``on_contour_mm`` makes the convention explicit: every grid point within that distance of a
+contour edge counts as inside (the contour is a closed set, holes' edges included), see
+:data:`ON_CONTOUR_TOLERANCE_MM`. CT masks for radiomics keep the plain even-odd rule.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import numpy as np
 from sabrkit.errors import EmptyMaskError, ImageGeometryError, ImageReadError, format_problem
 
 __all__ = [
+    "ON_CONTOUR_TOLERANCE_MM",
     "ImageGrid",
     "RoiContours",
     "StructureSet",
@@ -44,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 #: A contour plane may sit this far (in slices) from an image plane and still be assigned to it.
 PLANE_TOLERANCE_SLICES = 0.25
+#: Distance (mm) within which a grid point counts as lying on a contour edge, hence inside, for
+#: the dose path (``on_contour_mm``). Contour points are stored as decimal strings (DS), so a grid
+#: point on an edge sits there only up to rounding (e.g. 1e-15 mm), never by a micrometre.
+ON_CONTOUR_TOLERANCE_MM = 1e-6
 
 
 @dataclass(frozen=True)
@@ -217,6 +229,49 @@ def _edges_crossings(polygon_xy: np.ndarray, ny: int, nx: int, crossings: np.nda
     np.add.at(crossings, (r_idx + lo, start), 1)
 
 
+def _on_contour(
+    polygon_xy: np.ndarray, ny: int, nx: int, spacing_xy: tuple[float, float], tol_mm: float
+) -> np.ndarray:
+    """Grid points (voxel-index x, y) within ``tol_mm`` of an edge of one closed polygon -> (ny, nx) bool.
+
+    Hand-written because the libraries that label boundary points (shapely's ``dwithin``,
+    scikit-image's ``grid_points_in_poly`` edge labels) are not dependencies, and matplotlib's
+    ``Path.contains_points`` is documented as undefined on the boundary (its ``radius`` margin
+    also grows or shrinks the polygon depending on its drawing direction, matplotlib 3.11). For each edge, the integer
+    grid points of its bounding box (grown by the tolerance) are candidates; a candidate is on the
+    edge when its Euclidean point-to-segment distance in mm is at most ``tol_mm``.
+    """
+    out = np.zeros((ny, nx), dtype=bool)
+    sx, sy = spacing_xy
+    a = polygon_xy
+    b = np.roll(a, -1, axis=0)
+    tol_x, tol_y = tol_mm / sx, tol_mm / sy
+    x_lo = np.maximum(np.ceil(np.minimum(a[:, 0], b[:, 0]) - tol_x), 0).astype(np.int64)
+    x_hi = np.minimum(np.floor(np.maximum(a[:, 0], b[:, 0]) + tol_x), nx - 1).astype(np.int64)
+    y_lo = np.maximum(np.ceil(np.minimum(a[:, 1], b[:, 1]) - tol_y), 0).astype(np.int64)
+    y_hi = np.minimum(np.floor(np.maximum(a[:, 1], b[:, 1]) + tol_y), ny - 1).astype(np.int64)
+    width, height = x_hi - x_lo + 1, y_hi - y_lo + 1
+    keep = (width > 0) & (height > 0)
+    if not keep.any():
+        return out
+    a, b, x_lo, y_lo, width = a[keep], b[keep], x_lo[keep], y_lo[keep], width[keep]
+    counts = width * height[keep]
+    edge = np.repeat(np.arange(counts.size), counts)
+    local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    col = x_lo[edge] + local % width[edge]
+    row = y_lo[edge] + local // width[edge]
+    scale = np.array([sx, sy])
+    start, step = a[edge] * scale, (b[edge] - a[edge]) * scale
+    point = np.column_stack([col, row]) * scale
+    length2 = np.einsum("ij,ij->i", step, step)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(length2 > 0, np.einsum("ij,ij->i", point - start, step) / length2, 0.0)
+    nearest = start + np.clip(t, 0.0, 1.0)[:, None] * step
+    on = np.einsum("ij,ij->i", point - nearest, point - nearest) <= tol_mm**2
+    out[row[on], col[on]] = True
+    return out
+
+
 @dataclass(frozen=True)
 class ImageGrid:
     """An image's voxel grid without its voxels (the SimpleITK getters rasterisation needs)."""
@@ -308,15 +363,32 @@ def contour_planes(
     return by_plane
 
 
-def fill_plane(polygons: Sequence[np.ndarray], ny: int, nx: int) -> np.ndarray:
-    """Even-odd fill at voxel centres of one plane's polygons (continuous i, j indices) -> (ny, nx) uint8."""
+def fill_plane(
+    polygons: Sequence[np.ndarray],
+    ny: int,
+    nx: int,
+    *,
+    on_contour_mm: float | None = None,
+    spacing_xy: tuple[float, float] = (1.0, 1.0),
+) -> np.ndarray:
+    """Even-odd fill at voxel centres of one plane's polygons (continuous i, j indices) -> (ny, nx) uint8.
+
+    With ``on_contour_mm``, voxel centres within that distance (mm, using ``spacing_xy``) of any
+    polygon edge are set too (module docstring: the dose path's boundary convention).
+    """
     crossings = np.zeros((ny, nx + 1), dtype=np.int32)
     for polygon in polygons:
         _edges_crossings(polygon, ny, nx, crossings)
-    return (np.cumsum(crossings[:, :nx], axis=1, dtype=np.int32) & 1).astype(np.uint8)
+    filled = (np.cumsum(crossings[:, :nx], axis=1, dtype=np.int32) & 1).astype(np.uint8)
+    if on_contour_mm is not None:
+        for polygon in polygons:
+            filled[_on_contour(polygon, ny, nx, spacing_xy, on_contour_mm)] = 1
+    return filled
 
 
-def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI") -> object:
+def rasterize_contours(
+    contours: Sequence[np.ndarray], reference: object, *, roi: str = "ROI", on_contour_mm: float | None = None
+) -> object:
     """Fill closed planar contours (patient mm) on the grid of ``reference`` (even-odd rule).
 
     Parameters
@@ -328,6 +400,10 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
         and direction.
     roi : str
         ROI name used in messages.
+    on_contour_mm : float, optional
+        Grid points within this distance (mm) of a contour edge count as inside (the dose
+        path passes :data:`ON_CONTOUR_TOLERANCE_MM`); ``None`` (default) keeps the plain
+        even-odd rule, which decides a point exactly on an edge by the half-open row rule.
 
     Returns
     -------
@@ -350,8 +426,9 @@ def rasterize_contours(contours: Sequence[np.ndarray], reference: object, *, roi
     planes = contour_planes(contours, grid, roi=roi)
     nx, ny, _ = grid.size
     mask, voxels = grid.empty_mask()
+    spacing_xy = (float(grid.spacing[0]), float(grid.spacing[1]))
     for plane, polygons in planes.items():
-        voxels[plane] = fill_plane(polygons, ny, nx)
+        voxels[plane] = fill_plane(polygons, ny, nx, on_contour_mm=on_contour_mm, spacing_xy=spacing_xy)
     del voxels
     return mask
 

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from sabrkit.errors import EmptyMaskError, ImageGeometryError
 from sabrkit.imaging import IngestConfig, ingest_folder, rasterize_contours
 from sabrkit.imaging.dicom_index import crawl_dicom, group_series, read_series
-from sabrkit.imaging.rtstruct import read_rtstruct, roi_series_uids
+from sabrkit.imaging.rtstruct import ON_CONTOUR_TOLERANCE_MM, read_rtstruct, roi_series_uids
 from sabrkit.settings import shared_data_dir
 
 IBSI_CT = shared_data_dir() / "ibsi_ct_phantom"
@@ -76,6 +76,51 @@ def test_inner_contour_makes_a_hole_and_two_contours_on_one_slice_both_fill() ->
     expected[5:9, 5:9] = 0  # the hole: centres 5..8
     expected[15:18, 15:18] = 1
     np.testing.assert_array_equal(mask[1], expected)
+
+
+@pytest.mark.parametrize("clockwise", [False, True])
+def test_grid_points_on_the_contour_count_inside_with_on_contour_mm(clockwise: bool) -> None:
+    # square x 2..10 mm, y 3..9 mm on a 1 mm grid: its edges pass through voxel centres, so the
+    # closed square holds (10 - 2 + 1) * (9 - 3 + 1) = 63 centres whatever the drawing direction
+    square = _square(2.0, 3.0, 10.0, 9.0, 2.0)
+    square = square[::-1] if clockwise else square
+    mask = sitk.GetArrayFromImage(
+        rasterize_contours([square], _grid(), on_contour_mm=ON_CONTOUR_TOLERANCE_MM)
+    )
+    expected = np.zeros((3, 20, 20), np.uint8)
+    expected[1, 3:10, 2:11] = 1
+    np.testing.assert_array_equal(mask, expected)
+    # the plain even-odd rule (CT masks) keeps only part of the edge points (half-open rows)
+    plain = sitk.GetArrayFromImage(rasterize_contours([square], _grid()))
+    assert (plain <= mask).all() and plain.sum() < 63
+    # 1e-3 mm inside the grid points is far beyond the tolerance: the edge points are outside
+    inset = _square(2.001, 3.001, 9.999, 8.999, 2.0)
+    assert (
+        sitk.GetArrayFromImage(
+            rasterize_contours([inset], _grid(), on_contour_mm=ON_CONTOUR_TOLERANCE_MM)
+        ).sum()
+        == 7 * 5
+    )
+
+
+def test_on_contour_points_of_a_diamond_and_its_hole_count_inside_on_an_inexact_grid() -> None:
+    # 0.4 mm voxels from origin (-3.7, 1.3) mm: contour points in mm are not exact binary
+    # fractions, so the diagonal edges reach the centres only within rounding (the tolerance's job).
+    # Diamond |i - 10| + |j - 10| <= 6 (index units): 2 * 6^2 + 2 * 6 + 1 = 85 centres; the hole,
+    # the square i, j in 9..11, removes its open interior (the single centre (10, 10)) only.
+    grid = _grid(spacing=(0.4, 0.4, 2.0), origin=(-3.7, 1.3, 0.0))
+
+    def mm(i: float, j: float) -> list[float]:
+        return [-3.7 + 0.4 * i, 1.3 + 0.4 * j, 2.0]
+
+    diamond = np.array([mm(16, 10), mm(10, 16), mm(4, 10), mm(10, 4)])
+    hole = np.array([mm(9, 9), mm(11, 9), mm(11, 11), mm(9, 11)])
+    mask = sitk.GetArrayFromImage(
+        rasterize_contours([diamond, hole], grid, on_contour_mm=ON_CONTOUR_TOLERANCE_MM)
+    )[1]
+    j, i = np.mgrid[0:20, 0:20]
+    expected = (np.abs(i - 10) + np.abs(j - 10) <= 6) & ~((i == 10) & (j == 10))
+    np.testing.assert_array_equal(mask.astype(bool), expected)
 
 
 def test_contours_follow_the_image_direction_and_origin() -> None:
