@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.slow]
 TINY = {
     "synthesize": {"n_patients": 24, "image_shape": [48, 48, 24], "spacing_mm": [1.0, 1.0, 2.0]},
     "execution": {"n_jobs": 1},
-    "experiments": {"names": ["radiomic_spca"]},
+    # the tiny project has no DICOM path: no lesion-level experiment to list
+    "experiments": {"names": ["radiomic_spca"], "dicom_names": []},
 }
 STAGE = "experiment@radiomic_spca"
 METRICS = "metrics/experiments/radiomic_spca.json"
