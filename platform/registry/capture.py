@@ -266,12 +266,7 @@ def correct(
     NotFoundError
         No such table or row.
     """
-    if not reason or not reason.strip():
-        raise AuditError(
-            format_problem(
-                f"a correction of {table} row {row_key}", "every change needs a reason", "pass --reason"
-            )
-        )
+    _require_reason(reason, f"a correction of {table} row {row_key}")
     model = _model(table)
     row_model = next(rm for rm, mod in REGISTRY_FILES.values() if mod is model)
     with db.transaction(actor=actor, reason=reason) as session:
@@ -306,6 +301,12 @@ def correct(
             setattr(found, column, getattr(checked, column))
         check_patient(session, _owner(found), what=f"correction of {table} row {row_key}")
     logger.info("corrected %s row %s: %s", table, row_key, ", ".join(changes))
+
+
+def _require_reason(reason: str | None, what: str) -> None:
+    """Refuse a change without a reason (the audit log records why every change was made)."""
+    if not reason or not reason.strip():
+        raise AuditError(format_problem(what, "every change needs a reason", "pass --reason"))
 
 
 def _owner(found: Any) -> str:
@@ -508,12 +509,7 @@ def restore(
     ImportValidationError
         The restored row breaks a rule of the patient's record as it is now (every broken rule).
     """
-    if not reason or not reason.strip():
-        raise AuditError(
-            format_problem(
-                f"a restore of {table} row {row_key}", "every change needs a reason", "pass --reason"
-            )
-        )
+    _require_reason(reason, f"a restore of {table} row {row_key}")
     model = _model(table)
     row_model = next(rm for rm, mod in REGISTRY_FILES.values() if mod is model)
     key_column = inspect(model).primary_key[0]

@@ -168,16 +168,7 @@ def delete(
     record = _record(db, user, table, row_key)
     reason = form.text("reason") or ""
     if form.get("confirmed") != "yes" or not reason:
-        error = (
-            None
-            if form.get("confirmed") != "yes"
-            else ValidationError(
-                format_problem(
-                    "no reason", "a deletion needs a reason (audit log)", "type why the record goes"
-                ),
-                field="reason",
-            )
-        )
+        error = _missing_reason(form, "a deletion needs a reason (audit log)", "type why the record goes")
         return render(
             request,
             "confirm.html",
@@ -255,15 +246,8 @@ def restore(
         return _deleted_page(request, user, db, status_code=error_status(error), error=error)
     label = f"{field_label(table)} row {row_key}"
     if form.get("confirmed") != "yes" or not reason:
-        error = (
-            None
-            if form.get("confirmed") != "yes"
-            else ValidationError(
-                format_problem(
-                    "no reason", "a restore needs a reason (audit log)", "type why the deletion is undone"
-                ),
-                field="reason",
-            )
+        error = _missing_reason(
+            form, "a restore needs a reason (audit log)", "type why the deletion is undone"
         )
         return render(
             request,
@@ -299,3 +283,10 @@ def restore(
         f"/registry/patients/{quote(pending.study_id)}",
         f"Restored {label} (undoes deletion {pending.audit_id})",
     )
+
+
+def _missing_reason(form: Any, rule: str, fix: str) -> ValidationError | None:
+    """No error before the confirmation page was submitted; after it, the missing reason at its field."""
+    if form.get("confirmed") != "yes":
+        return None
+    return ValidationError(format_problem("no reason", rule, fix), field="reason")
