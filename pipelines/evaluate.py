@@ -82,6 +82,7 @@ def main() -> None:
         "n_uno_undefined": s.get("n_uno_undefined", 0),
         "clinical_uno_c_mean": reference.get("uno_c_mean"),
         "clinical_harrell_c_mean": reference.get("harrell_c_mean"),
+        "clinical_comparator_covariates": (m.get("clinical_reference") or {}).get("covariates"),
         "delta_uno_c_mean": c.get("delta_uno_c_mean"),
         "delta_uno_c_ci_low": c.get("delta_uno_c_ci_low"),
         "delta_uno_c_ci_high": c.get("delta_uno_c_ci_high"),

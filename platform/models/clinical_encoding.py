@@ -23,6 +23,8 @@ levels, not the data, so doing it before cross-validation leaks nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,9 @@ __all__ = [
     "encode_clinical",
     "clinical_characteristics",
     "CLINICAL_COLUMN_PATTERN",
+    "ESTABLISHED_CLINICAL",
+    "ESTABLISHED_COLUMN_PATTERN",
+    "covariate_columns",
 ]
 
 CLINICAL_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -51,6 +56,18 @@ CLINICAL_NUMERIC: tuple[str, ...] = ("age_years", "ecog", "n_lesions", "max_bed1
 CLINICAL_COLUMN_PATTERN: str = (
     "^(?:(?:" + "|".join(CLINICAL_CATEGORIES) + ")=.+|" + "|".join(CLINICAL_NUMERIC) + ")$"
 )
+#: the established prognostic factors of metastatic RCC that the default clinical comparator uses
+#: (``clinical_reference.covariates``): IMDC risk group (Heng et al., J Clin Oncol 2009;27:5794),
+#: performance status (ECOG; Karnofsky < 80 % is an IMDC factor) and disease state before SABR
+#: (oligoprogressive vs oligometastatic; Cheung et al., Eur Urol 2021;80:693). Four columns for a
+#: cohort of about 30 events keeps the comparator near the 10 events per variable rule
+#: (Peduzzi et al., J Clin Epidemiol 1996;49:1373); every registry covariate (14 columns) would
+#: be 2 events per variable. Chosen by that rule and the literature; benchmarks/comparator.py
+#: measures both comparators on 40 generator seeds that are not the demo's.
+ESTABLISHED_CLINICAL: tuple[str, ...] = ("imdc_risk", "ecog", "disease_state")
+#: the encoded columns of :data:`ESTABLISHED_CLINICAL`; ``build_coxnet(unpenalized="established")``
+#: leaves these unpenalised (the established model plus screened, penalised additions).
+ESTABLISHED_COLUMN_PATTERN: str = "^(?:" + "|".join(f"{c}(?:=.+)?" for c in ESTABLISHED_CLINICAL) + ")$"
 #: display labels of the therapy classes (SABR is given to every patient).
 THERAPY_LABELS: dict[str, str] = {
     "none": "SABR alone",
@@ -123,6 +140,37 @@ def encode_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
             indicator[missing] = np.nan
             encoded[f"{column}={level}"] = indicator
     return pd.DataFrame(encoded, index=table.index)
+
+
+def covariate_columns(covariates: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """The encoded columns (in ``columns`` order) of the named covariates.
+
+    A covariate name matches its own column (``ecog``) or its indicator columns
+    (``imdc_risk`` -> ``imdc_risk=intermediate``, ``imdc_risk=poor``); any other column of
+    ``columns`` may be named exactly.
+
+    Raises
+    ------
+    ModelInputError
+        A name that matches no column.
+    """
+    matched: set[str] = set()
+    unmatched = []
+    for name in covariates:
+        hits = {c for c in columns if c == name or c.startswith(f"{name}=")}
+        if not hits:
+            unmatched.append(name)
+        matched |= hits
+    if unmatched:
+        raise ModelInputError(
+            format_problem(
+                f"covariate(s) {unmatched} of the comparator",
+                f"a comparator covariate names a column of its data set ({list(columns)[:20]})",
+                "correct clinical_reference.covariates, add the covariate to the clinical table, or set "
+                "clinical_reference.covariates: all",
+            )
+        )
+    return [c for c in columns if c in matched]
 
 
 def _level_text(value: object) -> object:

@@ -231,6 +231,32 @@ class SurvivalDataset:
             blocks={b: tuple(self.blocks[b]) for b in wanted},
         )
 
+    def restrict(self, columns: Sequence[str]) -> SurvivalDataset:
+        """The same rows with only ``columns`` (kept in data-set order; blocks shrink with them).
+
+        Raises
+        ------
+        ModelInputError
+            A column the data set does not hold.
+        """
+        missing = [c for c in columns if c not in self.feature_names]
+        if missing:
+            raise ModelInputError(
+                format_problem(
+                    f"column(s) {missing}",
+                    f"restrict keeps columns of the data set ({list(self.feature_names)[:20]})",
+                    "name columns the data set holds",
+                )
+            )
+        keep = [c for c in self.feature_names if c in set(columns)]
+        blocks = {b: tuple(c for c in cols if c in set(keep)) for b, cols in self.blocks.items()}
+        return dataclasses.replace(
+            self,
+            X=self.X[keep],
+            feature_names=tuple(keep),
+            blocks={b: cols for b, cols in blocks.items() if cols},
+        )
+
     def subset(self, row_ids: Sequence[str] | np.ndarray) -> SurvivalDataset:
         """The rows ``row_ids`` (in that order), all blocks kept."""
         position = self.X.index.get_indexer(pd.Index(row_ids))

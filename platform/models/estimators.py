@@ -194,7 +194,10 @@ def build_coxnet(
     unpenalized : str or None, default None
         Columns added to an established model rather than screened: ``"clinical"`` (the
         registry's encoded clinical covariates,
-        :data:`~sabrkit.models.clinical_encoding.CLINICAL_COLUMN_PATTERN`) or a regular
+        :data:`~sabrkit.models.clinical_encoding.CLINICAL_COLUMN_PATTERN`), ``"established"``
+        (the established prognostic factors of the default comparator, IMDC risk, ECOG and
+        disease state: :data:`~sabrkit.models.clinical_encoding.ESTABLISHED_COLUMN_PATTERN`;
+        the other clinical covariates are then screened with the radiomic ones) or a regular
         expression of column names. These columns skip the correlation filter and the univariate
         selection (``impute -> variance -> scale`` only) and enter the elastic net with penalty
         factor 0 (glmnet's ``penalty.factor``; scikit-survival's ``penalty_factor``), the other
@@ -240,7 +243,7 @@ def _with_unpenalized(
 
     from sklearn.compose import ColumnTransformer, make_column_selector
 
-    from sabrkit.models.clinical_encoding import CLINICAL_COLUMN_PATTERN
+    from sabrkit.models.clinical_encoding import CLINICAL_COLUMN_PATTERN, ESTABLISHED_COLUMN_PATTERN
 
     if not hasattr(coxnet, "unpenalized"):
         raise ConfigError(
@@ -250,14 +253,16 @@ def _with_unpenalized(
                 "set alpha (e.g. 0.1)",
             )
         )
-    pattern = CLINICAL_COLUMN_PATTERN if unpenalized == "clinical" else unpenalized
+    pattern = {"clinical": CLINICAL_COLUMN_PATTERN, "established": ESTABLISHED_COLUMN_PATTERN}.get(
+        unpenalized, unpenalized
+    )
     try:
         re.compile(pattern)
     except re.error as exc:
         raise ConfigError(
             format_problem(
                 f"coxnet unpenalized={unpenalized!r}",
-                f"'clinical' or a regular expression of column names ({exc})",
+                f"'clinical', 'established' or a regular expression of column names ({exc})",
                 "write e.g. unpenalized: clinical or unpenalized: '^(age_years|ecog)$'",
             )
         ) from exc

@@ -97,7 +97,7 @@ def assemble_experiment_data(
     if inputs.dataset is not None:  # assembled already (`sabrkit models validate`): used as it is
         assembled = inputs.dataset
         reference = (
-            assembled.select("clinical")
+            spec.clinical_reference.comparator_data(assembled.select("clinical"))
             if spec.compares_with_reference and "clinical" in assembled.blocks
             else None
         )
@@ -158,7 +158,11 @@ def assemble_experiment_data(
     working = build("+".join(needed))
     _check_events_per_fold(working, spec.validation.n_splits)
     model_data = working.select(spec.data.feature_set)
-    reference = working.select(reference_set) if spec.compares_with_reference else None
+    reference = (
+        spec.clinical_reference.comparator_data(working.select(reference_set))
+        if spec.compares_with_reference
+        else None
+    )
     descriptive = build("+".join(available)) if set(available) != set(needed) else working
     common = [i for i in working.row_ids if i in set(descriptive.row_ids)]
     return model_data, reference, descriptive.subset(common)
@@ -439,6 +443,7 @@ def run_experiment(
         else {
             "estimator": spec.clinical_reference.estimator,
             "feature_set": spec.clinical_reference.feature_set if spec.table is None else "comparator",
+            "covariates": list(reference_data.feature_names) if reference_data is not None else None,
             "summary": {
                 f"{m}_{s}": reference_cv.summary.get(f"{m}_{s}")
                 for m in _REFERENCE_KEYS

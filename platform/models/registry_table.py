@@ -49,8 +49,8 @@ def registry_table(
         covariates, then the columns of the other blocks; rows sorted by ``study_id``.
     section : dict
         The ``table:`` section reading it (covariates = the clinical block, other blocks by
-        column list, comparator = every covariate when the experiment has the clinical
-        reference model).
+        column list, comparator = the clinical reference model's columns - by default the
+        established factors - when the experiment has one).
     """
     from sabrkit.models.experiment import assemble_experiment_data
 
@@ -88,8 +88,16 @@ def registry_table(
         "endpoint": endpoint,
         "covariates": covariates,
         "blocks": {b: {"columns": list(c)} for b, c in blocks.items() if b != "clinical"},
-        "comparator": "covariates" if reference is not None and covariates else None,
+        "comparator": _comparator(reference, covariates),
         "model_blocks": ["covariates" if b == "clinical" else b for b in model.blocks],
     }
     logger.info("registry table: %d rows, %d columns, blocks %s", len(table), table.shape[1], list(blocks))
     return table, section
+
+
+def _comparator(reference: Any, covariates: list[str]) -> str | list[str] | None:
+    """The ``table.comparator`` of the reference model's columns (``"covariates"`` when they are all)."""
+    if reference is None or not covariates:
+        return None
+    columns = list(reference.feature_names)
+    return "covariates" if columns == covariates else columns

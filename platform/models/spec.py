@@ -26,12 +26,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sabrkit.errors import ConfigError, format_problem
 from sabrkit.models.table_spec import TableSpec
+
+if TYPE_CHECKING:
+    from sabrkit.models.dataset import SurvivalDataset
 
 __all__ = [
     "ExperimentSpec",
@@ -207,6 +210,12 @@ class ReferenceSpec(_Strict):
 
     estimator: str = "coxph"
     feature_set: str = "clinical"
+    covariates: list[str] | Literal["all"] | None = Field(
+        None,
+        description="covariates of the comparator (clinical covariate names or column names); 'all': every "
+        "column of feature_set; null (default): the established prognostic factors (imdc_risk, ecog, "
+        "disease_state) for the clinical comparator, every column otherwise",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: list[StepSpecModel] | None = None
 
@@ -221,6 +230,33 @@ class ReferenceSpec(_Strict):
         from sabrkit.models.dataset import parse_feature_set
 
         return "+".join(parse_feature_set(value))
+
+    @field_validator("covariates")
+    @classmethod
+    def _some_covariates(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("clinical_reference.covariates: name at least one covariate, or 'all'")
+        return value
+
+    @property
+    def chosen_covariates(self) -> tuple[str, ...] | None:
+        """The covariates the comparator keeps, or None for every column of ``feature_set``."""
+        from sabrkit.models.clinical_encoding import ESTABLISHED_CLINICAL
+
+        if self.covariates == "all":
+            return None
+        if self.covariates is None:
+            return ESTABLISHED_CLINICAL if self.feature_set == "clinical" else None
+        return tuple(self.covariates)
+
+    def comparator_data(self, data: SurvivalDataset) -> SurvivalDataset:
+        """``data`` (already the comparator's blocks) restricted to :attr:`chosen_covariates`."""
+        from sabrkit.models.clinical_encoding import covariate_columns
+
+        chosen = self.chosen_covariates
+        if chosen is None or not data.feature_names:
+            return data  # nothing to restrict (an empty table is reported by the runner)
+        return data.restrict(covariate_columns(chosen, data.feature_names))
 
     def build(self) -> Any:
         from sabrkit.models.estimators import build_pipeline
@@ -299,6 +335,11 @@ class ExperimentSpec(_Strict):
                 "an experiment has either data: (the registry tables) or table: (one table), not both "
                 "or neither"
             )
+        if self.table is not None and self.clinical_reference.covariates is not None:
+            raise ValueError(
+                "clinical_reference.covariates is for the registry data (data:); a table experiment names its "
+                "comparator's covariates in table.comparator"
+            )
         return self
 
     @property
@@ -323,6 +364,8 @@ class ExperimentSpec(_Strict):
             return False  # no clinical table: no clinical reference model
         if self.data.feature_set != reference or self.model.tuning is not None:
             return True
+        if self.clinical_reference.chosen_covariates is not None:
+            return True  # the comparator keeps fewer covariates than the model's feature set
         if self.model.estimator != self.clinical_reference.estimator or self.model.preprocessing is not None:
             return True
         return repr(self.model.build()) != repr(self.clinical_reference.build())

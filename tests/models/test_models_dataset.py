@@ -180,3 +180,47 @@ def test_make_dataset_requires_study_id_index() -> None:
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.Index(["A", "B", "C"], name="patient"))
     with pytest.raises(ModelInputError, match="indexed by study_id"):
         make_dataset(X, [True, True, False], [1.0, 2.0, 3.0], feature_set="x")
+
+
+def test_default_comparator_keeps_the_established_factors() -> None:
+    """The clinical comparator's covariates: IMDC risk, ECOG and disease state by default (their
+    encoded columns, in data-set order); ``all`` keeps every column; an unknown covariate is named."""
+    from sabrkit.models.spec import ReferenceSpec
+
+    data = make_dataset(
+        X := encode_clinical(
+            pd.DataFrame(
+                {
+                    "study_id": ["A", "B", "C"],
+                    "age_years": [60, 70, 55],
+                    "ecog": [0, 1, 2],
+                    "imdc_risk": ["favourable", "poor", "intermediate"],
+                    "disease_state": ["oligometastatic", "oligoprogressive", "oligometastatic"],
+                    "sex": ["F", "M", "F"],
+                }
+            )
+        ),
+        [True, False, True],
+        [3.0, 5.0, 7.0],
+        "clinical",
+        blocks={"clinical": tuple(X.columns)},
+    )
+    kept = ReferenceSpec().comparator_data(data)
+    assert kept.feature_names == (
+        "ecog",
+        "imdc_risk=intermediate",
+        "imdc_risk=poor",
+        "disease_state=oligoprogressive",
+    )
+    assert kept.blocks == {"clinical": kept.feature_names} and list(kept.X.columns) == list(
+        kept.feature_names
+    )
+    assert ReferenceSpec(covariates="all").comparator_data(data).feature_names == data.feature_names
+    assert ReferenceSpec(covariates=["sex", "age_years"]).comparator_data(data).feature_names == (
+        "age_years",
+        "sex=M",
+    )
+    with pytest.raises(
+        ModelInputError, match=r"covariate\(s\) \['karnofsky'\].*clinical_reference.covariates"
+    ):
+        ReferenceSpec(covariates=["karnofsky", "ecog"]).comparator_data(data)

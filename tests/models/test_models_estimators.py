@@ -271,3 +271,24 @@ def test_coxnet_unpenalized_rejects_a_bad_pattern_and_a_path_fit() -> None:
         build_pipeline("coxnet", unpenalized="(")
     with pytest.raises(ConfigError, match="set alpha"):
         build_pipeline("coxnet", alpha=None, unpenalized="clinical")
+
+
+def test_coxnet_unpenalized_established_leaves_the_comparator_model_and_screens_the_rest() -> None:
+    """``unpenalized="established"``: IMDC risk, ECOG and disease state bypass the screening with
+    penalty factor 0; age joins the screened, penalised columns. With a penalty that zeroes every
+    screened column the fit is lifelines' unpenalised Cox model of the established columns."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    X, y = _clinical_plus_noise()
+    model = build_pipeline("coxnet", alpha=5.0, unpenalized="established").fit(X, y)
+    names = list(model[:-1].get_feature_names_out())
+    established = ["imdc_risk=intermediate", "imdc_risk=poor", "ecog", "disease_state=oligoprogressive"]
+    assert names[:4] == established and "age_years" not in names[:4]
+    coef = model[-1].coef_[:, -1]
+    assert np.all(model[-1].penalty_factor_[:4] == 0) and np.all(coef[4:] == 0)
+    Z = X[established]
+    Z = (Z - Z.mean()) / Z.std(ddof=0)
+    frame = pd.DataFrame(Z).assign(time=y["time"], event=y["event"].astype(int))
+    reference = CoxPHFitter().fit(frame, "time", "event").params_[established].to_numpy()
+    np.testing.assert_allclose(coef[:4], reference, atol=2e-3)

@@ -106,6 +106,12 @@ def test_metrics_document(experiment) -> None:
         assert key in metrics["summary"], key
     assert metrics["summary"]["uno_c_mean"] > 0.65  # planted signal: SumEntropy, ctDNA, disease state
     assert metrics["clinical_reference"]["estimator"] == "coxph"
+    assert set(metrics["clinical_reference"]["covariates"]) == {  # the established factors, by default
+        "imdc_risk=intermediate",
+        "imdc_risk=poor",
+        "ecog",
+        "disease_state=oligoprogressive",
+    }
     assert metrics["comparison"]["delta_uno_c_mean"] > 0  # radiomics + biomarker add to the clinical model
     assert metrics["risk_groups"]["permutation_p"] <= 0.05  # 19 permutations: the smallest possible p
     assert metrics["risk_groups"]["n_permutations"] == 19

@@ -51,7 +51,8 @@ def test_no_field_can_carry_a_column_list() -> None:
 
     The one exception is the ``table:`` section of a researcher's own table, which must say
     which columns are the ID, time, event, covariates and blocks (issue 13); it has no field
-    for a selected subset either.
+    for a selected subset either. ``clinical_reference.covariates`` names the comparator's
+    prespecified clinical model (covariate names, not a feature subset of the model).
     """
     schema = ExperimentSpec.model_json_schema()
     defs = {k: v for k, v in schema.get("$defs", {}).items() if k not in ("TableSpec", "BlockSpec")}
@@ -81,9 +82,15 @@ def test_clinical_reference_experiment_is_not_compared_with_itself() -> None:
             "name": "c",
             "data": {"feature_set": "clinical"},
             "model": {"estimator": "coxph", "params": {"alpha": 0.01}},
+            "clinical_reference": {"covariates": "all"},
         }
     )
     assert not spec.compares_with_reference
+    # the default comparator keeps the established factors only: a model of every clinical
+    # covariate is then a different model, compared with it
+    every = parse_experiment({**spec.model_dump(exclude={"clinical_reference"}), "name": "c"})
+    assert every.clinical_reference.chosen_covariates == ("imdc_risk", "ecog", "disease_state")
+    assert every.compares_with_reference
     other = parse_experiment(
         {
             "name": "c",
@@ -115,3 +122,19 @@ def test_shipped_experiments_are_valid_and_build(path: Path) -> None:
     side_data = {"batches": {}, "perturbed_features": pd.DataFrame({"study_id": [], "perturbation": []})}
     pipeline = spec.model.build(random_state=0, side_data=side_data)
     assert hasattr(pipeline, "fit") and spec.description
+
+
+def test_comparator_covariates_are_checked() -> None:
+    with pytest.raises(ConfigError, match="name at least one covariate"):
+        parse_experiment({**MINIMAL, "clinical_reference": {"covariates": []}})
+    with pytest.raises(ConfigError, match=r"clinical_reference\.covariates"):
+        parse_experiment({**MINIMAL, "clinical_reference": {"covariates": "some"}})
+    dose = parse_experiment(
+        {
+            "name": "l",
+            "data": {"feature_set": "radiomic", "endpoint": "local_control", "unit": "lesion"},
+            "model": {"estimator": "coxph"},
+            "clinical_reference": {"feature_set": "dose"},
+        }
+    )
+    assert dose.clinical_reference.chosen_covariates is None  # other comparators keep every column
