@@ -111,7 +111,9 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         f"{pipe['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {pipe['clinical_comparator_uno_c_mean']:.3f} "
         f"(difference {pipe['difference']:+.3f}, SD over cohorts {pipe['difference_sd']:.3f}); radiomic-only "
         "supervised PCA "
-        f"{pipe['radiomic_spca_uno_c_mean']:.3f} | within 0.03, >= 5 cohorts |",
+        f"{pipe['radiomic_spca_uno_c_mean']:.3f} | within 0.03, >= 5 cohorts"
+        + (" (**not met**)" if pipe.get("met") is False else "")
+        + " |",
     ]
     positive = inference.get("pipeline_image_on")
     if positive is not None:
