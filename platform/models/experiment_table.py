@@ -58,10 +58,22 @@ def _row(metrics: dict[str, Any]) -> dict[str, Any]:
     row["delta_uno_c_ci_low"] = comparison.get("delta_uno_c_ci_low")
     row["delta_uno_c_ci_high"] = comparison.get("delta_uno_c_ci_high")
     reference = metrics.get("clinical_reference") or {}
-    row["comparator"] = reference.get("feature_set", "clinical") if reference else None
+    row["comparator"] = _comparator_label(reference) if reference else None
     row["permutation_p"] = (metrics.get("risk_groups") or {}).get("permutation_p")
     row["mlflow_run_id"] = (metrics.get("mlflow") or {}).get("run_id")
     return row
+
+
+def _comparator_label(reference: dict[str, Any]) -> str:
+    """``clinical (imdc_risk, ecog, disease_state)``: the comparator's block and its covariates
+    (indicator columns ``imdc_risk=poor`` named once by their covariate); the block alone when
+    the document does not list them (written before 2026-12-03)."""
+    label = str(reference.get("feature_set", "clinical"))
+    columns = reference.get("covariates")
+    if not columns:
+        return label
+    names = list(dict.fromkeys(str(c).split("=", 1)[0] for c in columns))
+    return f"{label} ({', '.join(names)})" if len(names) <= 6 else f"{label} ({len(names)} covariates)"
 
 
 def experiment_table(metrics_files: Iterable[str | os.PathLike[str]]) -> pd.DataFrame:

@@ -202,6 +202,7 @@ def test_comparison_table_from_json_and_from_mlflow(experiment, tmp_path: Path) 
     (tmp_path / "other.json").write_text(json.dumps(other))
     table = experiment_table([metrics_file, tmp_path / "other.json"])
     assert table["experiment"].tolist() == ["toy_coxnet", "other"]  # sorted by Uno C
+    assert table.loc[0, "comparator"] == "clinical (ecog, imdc_risk, disease_state)"
     assert table.loc[0, "delta_uno_c_vs_clinical"] == pytest.approx(
         experiment["result"].metrics["comparison"]["delta_uno_c_mean"]
     )
