@@ -127,7 +127,10 @@ def combat_estimates(values: np.ndarray, batch: np.ndarray, empirical_bayes: boo
 
 
 def _batches_of(index: pd.Index, batches: Mapping[Any, Any] | pd.Series) -> np.ndarray:
+    from sabrkit.rowkeys import source_keys
+
     lookup = pd.Series(batches) if not isinstance(batches, pd.Series) else batches
+    index = source_keys(index)  # a bootstrap copy's row has its source patient's batch
     missing = [str(i) for i in index if i not in lookup.index]
     if missing:
         raise ModelInputError(

@@ -429,7 +429,10 @@ class ICCSelector(TransformerMixin, BaseEstimator):
                 )
             )
         side = self.perturbed_features
-        training = side.loc[side[self.id_column].isin(set(X.index))]
+        from sabrkit.rowkeys import source_keys
+
+        # the training patients; a bootstrap copy counts as its source patient, once
+        training = side.loc[side[self.id_column].isin(set(source_keys(X.index)))]
         perturbed = [
             c for c in X.columns if c in side.columns and c not in (self.id_column, self.rater_column)
         ]

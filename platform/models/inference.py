@@ -264,6 +264,8 @@ def _bootstrap_dataset(dataset: SurvivalDataset, picks: np.ndarray) -> SurvivalD
     """Patients ``picks`` (positions in the unique patient list, with repeats) as a grouped data set."""
     import dataclasses
 
+    from sabrkit.rowkeys import copy_key
+
     patients = pd.unique(dataset.study_ids)
     owner = pd.Series(np.arange(len(dataset.y))).groupby(dataset.study_ids).apply(list)
     rows, names, groups = [], [], []
@@ -271,7 +273,7 @@ def _bootstrap_dataset(dataset: SurvivalDataset, picks: np.ndarray) -> SurvivalD
         patient = patients[position]
         for row in owner[patient]:
             rows.append(row)
-            names.append(f"{dataset.row_ids[row]}#{copy}")
+            names.append(copy_key(dataset.row_ids[row], copy))  # side-data steps map it back (rowkeys)
             groups.append(patient)
     X = dataset.X.iloc[rows].copy()
     X.index = pd.Index(names, name="lesion_id")  # grouped rows: copies of a patient share a group
@@ -295,11 +297,11 @@ def _bootstrap_run(
     reference: tuple[Any, SurvivalDataset] | None,
     seed: np.random.SeedSequence,
     kwargs: dict[str, Any],
-) -> dict[str, float]:
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     n = len(pd.unique(dataset.study_ids))
     picks = rng.integers(0, n, n)
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     try:
         model = run_procedure(pipeline, _bootstrap_dataset(dataset, picks), **kwargs)
         out.update(harrell_c=model.harrell_c, uno_c=model.uno_c)
@@ -309,6 +311,7 @@ def _bootstrap_run(
     except Exception as exc:
         logger.debug("bootstrap replicate failed: %s", exc)
         out["failed"] = 1.0
+        out["error"] = f"{type(exc).__name__}: {exc}"[:300]
     return out
 
 
@@ -372,9 +375,15 @@ def bootstrap_cv_interval(
     )
     replicates = pd.DataFrame(rows)
     n_failed = int(replicates["failed"].fillna(0).sum()) if "failed" in replicates else 0
+    first_error = (
+        str(replicates["error"].dropna().iloc[0]) if n_failed and "error" in replicates else None
+    )
     if n_failed:
         logger.warning(
-            "%d of %d bootstrap replicates failed (left out of the interval)", n_failed, n_bootstrap
+            "%d of %d bootstrap replicates failed (left out of the interval); the first: %s",
+            n_failed,
+            n_bootstrap,
+            first_error,
         )
     alpha = (1.0 - level) / 2.0
     intervals: dict[str, tuple[float, float]] = {}
@@ -389,6 +398,7 @@ def bootstrap_cv_interval(
     settings = {
         **kwargs,
         "n_failed": n_failed,
+        "first_failure": first_error,
         "method": "bootstrap of patients, whole CV re-run per cohort "
         "(copies of a patient in one fold); percentile spread centred on the observed CV value",
     }

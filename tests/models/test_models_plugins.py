@@ -112,3 +112,55 @@ def test_icc_step_drops_unreliable_features_learnt_on_training_patients(radiomic
     )  # the stored copy dropped it, not the model
     result = repeated_stratified_cv(pipeline, radiomic, n_splits=3, n_repeats=1, random_state=0)
     assert result.summary["uno_c_mean"] > 0.6
+
+
+@pytest.mark.parametrize("step", ["combat", "icc"])
+def test_side_data_steps_take_bootstrap_copies(radiomic, step: str) -> None:
+    """The interval's bootstrap cohorts name each copy of a patient ``<id>#b<k>`` (unique rows);
+    ComBat and the ICC filter look the copy's source patient up in their side data, so no
+    replicate fails (before this every replicate failed and the experiments had no interval)."""
+    from sabrkit.models.inference import bootstrap_cv_interval
+    from sabrkit.rowkeys import copy_key, source_keys
+
+    assert list(source_keys([copy_key("SABR-001", 3), "SABR-002", "A#b"])) == ["SABR-001", "SABR-002", "A#b"]
+    ids = radiomic.row_ids
+    scanner = pd.Series(np.where(np.arange(len(ids)) % 2 == 0, "vendor_a", "vendor_b"), index=ids)
+    rng = np.random.default_rng(1)
+    perturbed = pd.concat(
+        [
+            (radiomic.X + 0.05 * rng.standard_normal(radiomic.X.shape) * radiomic.X.std().to_numpy())
+            .reset_index()
+            .assign(perturbation=p)
+            for p in range(3)
+        ],
+        ignore_index=True,
+    )
+    first = {
+        "combat": ["impute", "variance", {"combat": {}}],
+        "icc": [{"icc": {"threshold": 0.5}}, "impute", "variance"],
+    }
+    pipeline = _spec([*first[step], "scale", {"select": {"k": 5}}]).model.build(
+        side_data={"batches": scanner, "perturbed_features": perturbed}
+    )
+    interval = bootstrap_cv_interval(
+        pipeline, radiomic, np.random.default_rng(0), 20, observed={"uno_c": 0.7}, n_splits=3
+    )
+    assert interval.settings["n_failed"] == 0
+    low, high = interval.intervals["uno_c"]
+    assert np.isfinite(low) and low < 0.7 < high
+
+
+def test_a_failing_bootstrap_names_its_first_error(radiomic, caplog) -> None:
+    """Replicates that fail are left out, counted and the first error is named (not only at debug level)."""
+    from sabrkit.models.inference import bootstrap_cv_interval
+
+    pipeline = _spec(["impute", {"combat": {}}, "scale"]).model.build(
+        side_data={"batches": {"nobody": "a"}, "perturbed_features": None}
+    )
+    with caplog.at_level("WARNING"):
+        interval = bootstrap_cv_interval(
+            pipeline, radiomic, np.random.default_rng(0), 20, observed={"uno_c": 0.7}, n_splits=3
+        )
+    assert interval.settings["n_failed"] == 20 and "no batch for row(s)" in interval.settings["first_failure"]
+    assert "20 of 20 bootstrap replicates failed" in caplog.text and "no batch for row(s)" in caplog.text
+    assert np.isnan(interval.intervals["uno_c"][0])
