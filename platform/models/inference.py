@@ -375,9 +375,7 @@ def bootstrap_cv_interval(
     )
     replicates = pd.DataFrame(rows)
     n_failed = int(replicates["failed"].fillna(0).sum()) if "failed" in replicates else 0
-    first_error = (
-        str(replicates["error"].dropna().iloc[0]) if n_failed and "error" in replicates else None
-    )
+    first_error = str(replicates["error"].dropna().iloc[0]) if n_failed and "error" in replicates else None
     if n_failed:
         logger.warning(
             "%d of %d bootstrap replicates failed (left out of the interval); the first: %s",
