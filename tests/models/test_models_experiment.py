@@ -85,6 +85,27 @@ def test_outputs_are_written(experiment) -> None:
     assert (out / "model" / "MLmodel").is_file()
     html = (out / "report.html").read_text()
     assert "prognostic" in html and "not predictive" in html and "data:image/png;base64," in html
+    assert "95 % confidence intervals" in html
+    assert (
+        "(a coxph model of ecog, imdc_risk=intermediate, imdc_risk=poor, disease_state=oligoprogressive)"
+        in html
+    )
+
+
+def test_report_says_when_every_bootstrap_replicate_failed(experiment) -> None:
+    """An interval whose bootstrap cohorts all failed is reported as failed, not as 'not computed'."""
+    import dataclasses
+
+    from sabrkit.models.report import render_experiment_report
+
+    result = experiment["result"]
+    summary = {**result.metrics["summary"], "uno_c_ci_low": float("nan"), "uno_c_ci_high": float("nan")}
+    failed = dataclasses.replace(
+        result,
+        metrics={**result.metrics, "summary": {**summary, "ci_n_bootstrap": 20.0, "ci_n_failed": 20.0}},
+    )
+    html = render_experiment_report(failed, figure_files={})
+    assert "20 of 20 bootstrap replicates failed" in html and "95 % confidence intervals" not in html
 
 
 def test_metrics_document(experiment) -> None:
