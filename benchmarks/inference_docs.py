@@ -123,27 +123,18 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
             f"{positive['clinical_comparator_uno_c_mean']:.3f} (difference {positive['difference']:+.3f}); "
             f"radiomic-only supervised PCA {positive['radiomic_spca_uno_c_mean']:.3f} | reported |"
         )
-    for key, label in (
-        ("pipeline_unpenalized_all_clinical", "image phenotype off"),
-        ("pipeline_image_on_unpenalized_all_clinical", "image phenotype on"),
+    all_clinical = "all registry covariates in the comparator and unpenalised in the CoxNet"
+    rescaled = "clinical covariates unpenalised but the radiomic penalty rescaled by scikit-survival (alpha x p/m, about 0.23"
+    for key, label, what in (
+        ("pipeline_unpenalized_all_clinical", "image phenotype off", all_clinical + " ("),
+        ("pipeline_image_on_unpenalized_all_clinical", "image phenotype on", all_clinical + " ("),
+        ("pipeline_unpenalized_rescaled_alpha", "image phenotype off", rescaled + "; "),
+        ("pipeline_image_on_unpenalized_rescaled_alpha", "image phenotype on", rescaled + "; "),
     ):
         earlier = inference.get(key)
         if earlier is not None:
             lines.append(
-                f"| (d) earlier run, {label}, all registry covariates in the comparator and unpenalised in the "
-                f"CoxNet ({earlier['n_cohorts']} cohorts) | {earlier['clinical_radiomic_coxnet_uno_c_mean']:.3f} "
-                f"vs {earlier['clinical_comparator_uno_c_mean']:.3f} (difference {earlier['difference']:+.3f}); "
-                f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | - |"
-            )
-    for key, label in (
-        ("pipeline_unpenalized_rescaled_alpha", "image phenotype off"),
-        ("pipeline_image_on_unpenalized_rescaled_alpha", "image phenotype on"),
-    ):
-        earlier = inference.get(key)
-        if earlier is not None:
-            lines.append(
-                f"| (d) earlier run, {label}, clinical covariates unpenalised but the radiomic penalty "
-                f"rescaled by scikit-survival (alpha x p/m, about 0.23; {earlier['n_cohorts']} cohorts) | "
+                f"| (d) earlier run, {label}, {what}{earlier['n_cohorts']} cohorts) | "
                 f"{earlier['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
                 f"{earlier['clinical_comparator_uno_c_mean']:.3f} (difference {earlier['difference']:+.3f}); "
                 f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | - |"
