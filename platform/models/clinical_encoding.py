@@ -61,9 +61,9 @@ CLINICAL_COLUMN_PATTERN: str = (
 #: performance status (ECOG; Karnofsky < 80 % is an IMDC factor) and disease state before SABR
 #: (oligoprogressive vs oligometastatic; Cheung et al., Eur Urol 2021;80:693). Four columns for a
 #: cohort of about 30 events keeps the comparator near the 10 events per variable rule
-#: (Peduzzi et al., J Clin Epidemiol 1996;49:1373); every registry covariate (14 columns) would
-#: be 2 events per variable. Chosen by that rule and the literature; benchmarks/comparator.py
-#: measures both comparators on 40 generator seeds that are not the demo's.
+#: (Peduzzi et al., J Clin Epidemiol 1996;49:1373); every registry covariate (13-14 columns) would
+#: be about 2 events per variable. Chosen by that rule and the literature; benchmarks/comparator.py
+#: measures both comparators on 100 generator seeds that are not the demo's.
 ESTABLISHED_CLINICAL: tuple[str, ...] = ("imdc_risk", "ecog", "disease_state")
 #: the encoded columns of :data:`ESTABLISHED_CLINICAL`; ``build_coxnet(unpenalized="established")``
 #: leaves these unpenalised (the established model plus screened, penalised additions).
