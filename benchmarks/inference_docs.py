@@ -80,7 +80,8 @@ def _seed_lines(cov: dict[str, Any]) -> list[str]:
         f"{_partial(cov)}, benchmark model (`benchmarks/results/inference.json`, `coverage.seed_distribution`):",
         "",
         f"- CV Uno C of the clinical + image model: {_spread(s['cv_uno_c'])}",
-        f"- CV Uno C of the clinical-only comparator: {_spread(s['cv_uno_c_clinical'])}",
+        f"- CV Uno C of the benchmark's clinical-only model (every generator clinical covariate, not the "
+        f"established-factor comparator): {_spread(s['cv_uno_c_clinical'])}",
         f"- oracle Uno C (true linear predictor) of the same cohorts: {_spread(s['oracle_uno_c_of_cohort'])}",
         f"- the procedure's true out-of-sample Uno C: {_spread(s['true_out_of_sample_uno_c'])}",
     ]
@@ -177,7 +178,7 @@ def render_readme(inference: dict[str, Any], validation: dict[str, Any]) -> str:
             f"{v['uno_c_sd']:.3f}); the clinical comparator's is {v['clinical_uno_c_mean']:.3f}. Over "
             f"{cov['n_cohorts']} seeds of the same generator{_partial(cov)} the benchmark model's CV Uno C has "
             f"median {s['cv_uno_c']['median']:.3f} (5-95 % {s['cv_uno_c']['p05']:.3f}-{s['cv_uno_c']['p95']:.3f})"
-            f" and the clinical-only model's median {s['cv_uno_c_clinical']['median']:.3f} (5-95 % "
+            f" and its clinical-only model's (every clinical covariate) median {s['cv_uno_c_clinical']['median']:.3f} (5-95 % "
             f"{s['cv_uno_c_clinical']['p05']:.3f}-{s['cv_uno_c_clinical']['p95']:.3f}); the interval covered the "
             f"cohort's oracle C in {covered['k']} of {covered['n']} cohorts (95 % CI of the rate "
             f"{covered['ci95'][0]:.3f}-{covered['ci95'][1]:.3f}). The SD over re-splits is not a confidence "
