@@ -10,6 +10,7 @@ The problem is convex, so the solution at ``alpha`` is the one a cold start woul
 from __future__ import annotations
 
 import re
+import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -17,7 +18,11 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-__all__ = ["WarmStartCoxnet", "warm_start_alphas"]
+__all__ = ["UNPENALIZED_FALLBACK_FACTORS", "WarmStartCoxnet", "warm_start_alphas"]
+
+# Penalty factors tried, in order, for the ``unpenalized`` columns when their exact (factor 0) fit
+# overflows; 1.0 is the all-penalised model. See ``WarmStartCoxnet.fit``.
+UNPENALIZED_FALLBACK_FACTORS = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 def warm_start_alphas(alpha: float, steps: int = 8, span: float = 32.0) -> list[float]:
@@ -42,6 +47,14 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
     As the scikit-learn contract asks, ``fit`` changes no parameter: the path is handed to
     scikit-survival through its ``_check_alphas`` hook, and the penalties used are the fitted
     ``alphas_``.
+
+    Separation of an unpenalised column: a dummy held by one training patient (one poor-risk
+    patient in a CV fold of 48) has a likelihood so flat and a standardised value so large
+    (about 7) that coordinate descent without a penalty overflows ("weights are too large"; seen
+    in the image-off pipeline check, seed 3100002). Then ``fit`` refits with the unpenalised
+    columns given the small factors :data:`UNPENALIZED_FALLBACK_FACTORS` in turn (a small
+    penalty that keeps the fit finite, as the comparator's ``coxph`` ridge does), warns, and
+    records the factor used in ``unpenalized_factor_`` (0.0 when the exact fit converged).
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -89,7 +102,27 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
 
     def fit(self, X: Any, y: Any) -> WarmStartCoxnet:
         """Fit the path down to ``alpha`` (see the class docstring); returns ``self``."""
-        return super().fit(X, y)
+        self.unpenalized_factor_ = 0.0
+        if self.unpenalized is None:
+            return super().fit(X, y)
+        try:
+            return super().fit(X, y)
+        except ArithmeticError as error:
+            first_error = error
+        for factor in UNPENALIZED_FALLBACK_FACTORS:
+            self.unpenalized_factor_ = factor
+            try:
+                super().fit(X, y)
+            except ArithmeticError:
+                continue
+            warnings.warn(
+                f"coxnet: the unpenalised fit of the columns matching {self.unpenalized!r} overflowed "
+                f"({first_error}); refitted with penalty factor {factor:g} on them (alpha {self.alpha:g})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self
+        raise first_error
 
     def _check_penalty_factor(self, n_features: int) -> np.ndarray:
         # scikit-survival's hook for the penalty factors; ``unpenalized`` (a regular expression
@@ -116,8 +149,9 @@ class WarmStartCoxnet(CoxnetSurvivalAnalysis):
                 f"got names={names is not None}, penalty_factor={self.penalty_factor is not None}"
             )
         pattern = re.compile(self.unpenalized)
-        factor = np.array([0.0 if pattern.search(str(n)) else 1.0 for n in names])
-        if factor.sum() == 0:
+        unpenalized_factor = getattr(self, "unpenalized_factor_", 0.0)
+        factor = np.array([unpenalized_factor if pattern.search(str(n)) else 1.0 for n in names])
+        if not (factor == 1.0).any() and unpenalized_factor < 1.0:
             raise ValueError(
                 f"unpenalized={self.unpenalized!r} matches every one of the {n_features} columns; "
                 "at least one column must stay penalised (or use the coxph estimator)"

@@ -292,3 +292,49 @@ def test_coxnet_unpenalized_established_leaves_the_comparator_model_and_screens_
     frame = pd.DataFrame(Z).assign(time=y["time"], event=y["event"].astype(int))
     reference = CoxPHFitter().fit(frame, "time", "event").params_[established].to_numpy()
     np.testing.assert_allclose(coef[:4], reference, atol=2e-3)
+
+
+def test_coxnet_unpenalized_separation_falls_back_to_a_small_penalty() -> None:
+    """A training fold with one poor-risk patient (tests/data/models/coxnet_separation_fold.csv,
+    from the image-off pipeline check): scikit-survival's own solver overflows on the exact
+    (factor 0) fit of the established columns, which once stopped a whole experiment. The
+    estimator refits with the smallest fallback factor that converges, warns, records it, and
+    the result is scikit-survival's solution of that penalty (factors [f, ..., 1], alphas
+    pre-scaled as scikit-survival rescales factors to sum to p, on the same warm-start path)."""
+    from pathlib import Path
+
+    import pandas as pd
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from sabrkit.models.coxnet import UNPENALIZED_FALLBACK_FACTORS, WarmStartCoxnet, warm_start_alphas
+
+    table = pd.read_csv(Path(__file__).parents[1] / "data" / "models" / "coxnet_separation_fold.csv")
+    y = Surv.from_arrays(table["event"].astype(bool), table["time_months"])
+    established = ["imdc_risk=intermediate", "imdc_risk=poor", "ecog", "disease_state=oligoprogressive"]
+    assert table["imdc_risk=poor"].sum() == 1  # the separating dummy
+    rng = np.random.default_rng(0)
+    X = table[established].assign(original_firstorder_Noise00=rng.normal(size=len(table)))
+    X = (X - X.mean()) / X.std(ddof=1)
+    alpha, p = 0.1, X.shape[1]
+    exact = np.array([0.0, 0.0, 0.0, 0.0, 1.0])
+    with pytest.raises(ArithmeticError, match="too large"):
+        CoxnetSurvivalAnalysis(
+            alphas=np.array(warm_start_alphas(alpha)) * exact.sum() / p, l1_ratio=0.5, penalty_factor=exact
+        ).fit(X, y)
+
+    with pytest.warns(RuntimeWarning, match="overflowed.*refitted with penalty factor"):
+        model = WarmStartCoxnet(alpha=alpha, unpenalized="^(imdc_risk|ecog|disease_state)").fit(X, y)
+    factor = model.unpenalized_factor_
+    assert factor == UNPENALIZED_FALLBACK_FACTORS[0]
+    pf = np.array([factor] * 4 + [1.0])
+    np.testing.assert_allclose(model.penalty_factor_, pf)
+    reference = CoxnetSurvivalAnalysis(
+        alphas=np.array(warm_start_alphas(alpha)) * pf.sum() / p, l1_ratio=0.5, penalty_factor=pf
+    ).fit(X, y)
+    np.testing.assert_allclose(model.coef_[:, -1], reference.coef_[:, -1], atol=1e-6)
+    assert np.all(np.isfinite(model.predict(X)))
+    clean = WarmStartCoxnet(alpha=alpha, unpenalized="^(imdc_risk|ecog|disease_state)").fit(
+        X.drop(columns="imdc_risk=poor"), y
+    )
+    assert clean.unpenalized_factor_ == 0.0  # no separation: the exact fit, no fallback
