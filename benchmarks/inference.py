@@ -523,11 +523,13 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["null", "coverage"],
-        choices=["null", "coverage", "pipeline", "pipeline_image_on"],
+        choices=["null", "coverage", "pipeline", "pipeline_image_on", "pipeline_seen_seeds"],
     )
     parser.add_argument("--n-null", type=int, default=200)
     parser.add_argument("--n-coverage", type=int, default=100)
-    parser.add_argument("--n-pipeline", type=int, default=5)
+    parser.add_argument(
+        "--n-pipeline", type=int, default=10, help="cohorts of the pipeline parts (judged seeds)"
+    )
     parser.add_argument("--permutations", type=int, default=39)
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--n-jobs", type=int, default=2)
@@ -557,6 +559,12 @@ def main() -> None:
 
         part_pipeline(
             args.n_pipeline, write=lambda summary: _write("pipeline_image_on", summary), image_off=False
+        )
+    if "pipeline_seen_seeds" in args.parts:  # transparency: the seeds the current settings were decided on
+        from pipeline_null import SEEN_FIRST_SEED, part_pipeline
+
+        part_pipeline(
+            5, write=lambda summary: _write("pipeline_seen_seeds", summary), first_seed=SEEN_FIRST_SEED
         )
 
 

@@ -107,26 +107,40 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         f"| (b) median interval width | {cov['interval_width_median']:.3f} | - |",
         f"| (c) power: permutation p <= 0.05 with the planted signal ({power['n_permutations']} permutations)"
         f"{_partial(power)} | log-rank {_rate(power['logrank'])}; CV Uno C {_rate(power['uno_c'])} | reported |",
-        f"| (d) whole pipeline, image phenotype off, {pipe['n_cohorts']} cohorts{_partial(pipe)}: "
+        f"| (d) whole pipeline, image phenotype off, {pipe['n_cohorts']} cohorts{_partial(pipe)}"
+        f"{_seeds_label(pipe)}: "
         f"clinical+radiomic CoxNet ({_unpenalized_label(pipe)}) vs clinical comparator (mean CV Uno C) | "
         f"{pipe['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {pipe['clinical_comparator_uno_c_mean']:.3f} "
         f"(difference {pipe['difference']:+.3f}, SD over cohorts {pipe['difference_sd']:.3f}); radiomic-only "
         "supervised PCA "
         f"{pipe['radiomic_spca_uno_c_mean']:.3f} | within 0.03, >= 5 cohorts"
-        + (" (**not met**)" if pipe.get("met") is False else "")
+        + {False: " (**not met**)", True: " (met)"}.get(pipe.get("met"), "")
         + " |",
     ]
     positive = inference.get("pipeline_image_on")
     if positive is not None:
         lines.append(
             f"| (d) positive control: the same seeds with the image phenotype on ({positive['n_cohorts']} cohorts"
+            f"{_seeds_label(positive)}"
             f"{_partial(positive)}, {_unpenalized_label(positive)}) | {positive['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
             f"{positive['clinical_comparator_uno_c_mean']:.3f} (difference {positive['difference']:+.3f}); "
             f"radiomic-only supervised PCA {positive['radiomic_spca_uno_c_mean']:.3f} | reported |"
         )
     all_clinical = "all registry covariates in the comparator and unpenalised in the CoxNet"
     rescaled = "clinical covariates unpenalised but the radiomic penalty rescaled by scikit-survival (alpha x p/m, about 0.23"
+    seen = inference.get("pipeline_seen_seeds")
+    if seen is not None:
+        lines.append(
+            f"| (d) the same model on the seeds its settings were decided on (transparency only; "
+            f"{seen['n_cohorts']} cohorts{_partial(seen)}{_seeds_label(seen)}, image phenotype off) | "
+            f"{seen['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {seen['clinical_comparator_uno_c_mean']:.3f} "
+            f"(difference {seen['difference']:+.3f}); radiomic-only supervised PCA "
+            f"{seen['radiomic_spca_uno_c_mean']:.3f} | - |"
+        )
+    fixed = "established factors unpenalised, alpha fixed at 0.1"
     for key, label, what in (
+        ("pipeline_fixed_alpha", "image phenotype off", fixed + " ("),
+        ("pipeline_image_on_fixed_alpha", "image phenotype on", fixed + " ("),
         ("pipeline_unpenalized_all_clinical", "image phenotype off", all_clinical + " ("),
         ("pipeline_image_on_unpenalized_all_clinical", "image phenotype on", all_clinical + " ("),
         ("pipeline_unpenalized_rescaled_alpha", "image phenotype off", rescaled + "; "),
@@ -135,10 +149,12 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         earlier = inference.get(key)
         if earlier is not None:
             lines.append(
-                f"| (d) earlier run, {label}, {what}{earlier['n_cohorts']} cohorts) | "
+                f"| (d) earlier run, {label}, {what}{earlier['n_cohorts']} cohorts{_seeds_label(earlier)}) | "
                 f"{earlier['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
                 f"{earlier['clinical_comparator_uno_c_mean']:.3f} (difference {earlier['difference']:+.3f}); "
-                f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | - |"
+                f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | "
+                + {False: "not met", True: "met"}.get(earlier.get("met"), "-")
+                + " |"
             )
     before = inference.get("pipeline_all_penalised")
     if before is not None:
@@ -217,13 +233,30 @@ def load() -> tuple[dict[str, Any], dict[str, Any]]:
     return inference, json.loads(VALIDATION.read_text(encoding="utf-8"))
 
 
+def _seeds_label(section: dict[str, Any]) -> str:
+    """`, seeds a .. b` of a pipeline section (when recorded), and the cohorts the experiments refused."""
+    label = f", seeds {section['seeds']}" if section.get("seeds") else ""
+    failed = section.get("failed_cohorts") or []
+    if failed:
+        label += f"; {len(failed)} refused by the experiments and not replaced: " + ", ".join(
+            f"seed {f['seed']} ({f['error'].split(':')[0]})" for f in failed
+        )
+    return label
+
+
 def _unpenalized_label(section: dict[str, Any]) -> str:
     """What the section's clinical + radiomic CoxNet left unpenalised, in words."""
     value = (section.get("model_params") or {}).get("clinical_radiomic_coxnet", {}).get("unpenalized")
-    return {
+    label = {
         "established": "established factors unpenalised",
         "clinical": "all clinical covariates unpenalised",
     }.get(value, "clinical covariates unpenalised")
+    tuning = (section.get("model_tuning") or {}).get("clinical_radiomic_coxnet")
+    if tuning:
+        grid = "; ".join(f"{k.split('__')[-1]} {v}" for k, v in tuning["grid"].items())
+        return f"{label}, nested-CV {grid}"
+    alpha = (section.get("model_params") or {}).get("clinical_radiomic_coxnet", {}).get("alpha")
+    return f"{label}, alpha {alpha:g}" if alpha is not None else label
 
 
 def _comparator_lines(comparator: dict[str, Any] | None) -> list[str]:
