@@ -122,9 +122,7 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         lines.append(
             f"| (d) positive control: the same seeds with the image phenotype on ({positive['n_cohorts']} cohorts"
             f"{_seeds_label(positive)}"
-            f"{_partial(positive)}, {_unpenalized_label(positive)}) | {positive['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
-            f"{positive['clinical_comparator_uno_c_mean']:.3f} (difference {positive['difference']:+.3f}); "
-            f"radiomic-only supervised PCA {positive['radiomic_spca_uno_c_mean']:.3f} | reported |"
+            f"{_partial(positive)}, {_unpenalized_label(positive)}) | {_pipeline_result(positive)} | reported |"
         )
     all_clinical = "all registry covariates in the comparator and unpenalised in the CoxNet"
     rescaled = "clinical covariates unpenalised but the radiomic penalty rescaled by scikit-survival (alpha x p/m, about 0.23"
@@ -133,9 +131,7 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         lines.append(
             f"| (d) the same model on the seeds its settings were decided on (transparency only; "
             f"{seen['n_cohorts']} cohorts{_partial(seen)}{_seeds_label(seen)}, image phenotype off) | "
-            f"{seen['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {seen['clinical_comparator_uno_c_mean']:.3f} "
-            f"(difference {seen['difference']:+.3f}); radiomic-only supervised PCA "
-            f"{seen['radiomic_spca_uno_c_mean']:.3f} | - |"
+            f"{_pipeline_result(seen)} | - |"
         )
     fixed = "established factors unpenalised, alpha fixed at 0.1"
     for key, label, what in (
@@ -150,9 +146,7 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         if earlier is not None:
             lines.append(
                 f"| (d) earlier run, {label}, {what}{earlier['n_cohorts']} cohorts{_seeds_label(earlier)}) | "
-                f"{earlier['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs "
-                f"{earlier['clinical_comparator_uno_c_mean']:.3f} (difference {earlier['difference']:+.3f}); "
-                f"radiomic-only supervised PCA {earlier['radiomic_spca_uno_c_mean']:.3f} | "
+                f"{_pipeline_result(earlier)} | "
                 + {False: "not met", True: "met"}.get(earlier.get("met"), "-")
                 + " |"
             )
@@ -231,6 +225,15 @@ def load() -> tuple[dict[str, Any], dict[str, Any]]:
     if COMPARATOR.exists():
         inference["comparator"] = json.loads(COMPARATOR.read_text(encoding="utf-8"))
     return inference, json.loads(VALIDATION.read_text(encoding="utf-8"))
+
+
+def _pipeline_result(section: dict[str, Any]) -> str:
+    """The result cell of a pipeline-check row: combined vs comparator, difference, radiomic-only model."""
+    return (
+        f"{section['clinical_radiomic_coxnet_uno_c_mean']:.3f} vs {section['clinical_comparator_uno_c_mean']:.3f} "
+        f"(difference {section['difference']:+.3f}); radiomic-only supervised PCA "
+        f"{section['radiomic_spca_uno_c_mean']:.3f}"
+    )
 
 
 def _seeds_label(section: dict[str, Any]) -> str:
