@@ -13,7 +13,13 @@ b. ``coverage`` - cohorts from the default generator: coverage of the 95 % boots
    Uno C of the procedure: the model refitted on the whole cohort, scored on 4,000 independent
    patients of the same generator. Also the CV C and the oracle C over the seeds (median, range).
 c. ``power`` - on the same default-generator cohorts: share with permutation p <= 0.05.
-d. ``pipeline`` - see ``pipeline_null`` below (images rendered, features extracted).
+d. ``pipeline`` - see ``pipeline_null`` below (images rendered, features extracted); on the
+   pre-registered seeds (``benchmarks/PREREGISTERED.md``); ``pipeline_image_on`` the positive
+   control, ``pipeline_seen_seeds`` the seeds the current model settings were decided on.
+
+``recheck`` (``--n-recheck``, default 5) re-runs the first stored coverage cohorts with the current
+code and records how far each stored figure moved: after a change to the models code it shows
+whether parts b and c still describe today's code without re-running them (about 6 s a cohort).
 
 Model of parts a-c (so that 100s of cohorts fit in the time): ``coxph`` (ridge 0.01, the
 registry's clinical covariates one-hot coded + two image-derived covariates as a radiomic
@@ -342,6 +348,61 @@ def _save_coverage_rows(settings: dict[str, Any], rows: list[dict[str, Any]]) ->
     atomic_write_text(COVERAGE_ROWS, json.dumps(document, indent=1, default=float) + "\n")
 
 
+def _coverage_row(
+    seed: int, big: pd.DataFrame, n_bootstrap: int, n_permutations: int, n_jobs: int, with_reference: bool
+) -> dict[str, Any]:
+    """One cohort of parts (b) and (c): CV C, its bootstrap interval, the permutation test, the truth."""
+    from sabrkit.models.inference import bootstrap_cv_interval, procedure_permutation_test, run_procedure
+
+    t_cohort = time.time()
+    frame, truth = _cohort_frame(seed, N_PATIENTS)
+    full, clinical = _datasets(frame)
+    model_obs = run_procedure(_pipeline(), full, 5, 2, seed % 1000)
+    ref_obs = run_procedure(_pipeline(), clinical, 5, 2, seed % 1000)
+    observed = {"uno_c": model_obs.uno_c, "harrell_c": model_obs.harrell_c}
+    if with_reference:
+        observed["delta_uno_c"] = model_obs.uno_c - ref_obs.uno_c
+    rng = np.random.default_rng(seed)
+    interval = bootstrap_cv_interval(
+        _pipeline(),
+        full,
+        rng,
+        n_bootstrap,
+        observed=observed,
+        reference=(_pipeline(), clinical) if with_reference else None,
+        n_splits=5,
+        n_repeats=1,
+        random_state=seed % 1000,
+        n_jobs=n_jobs,
+    )
+    test = procedure_permutation_test(
+        _pipeline(),
+        full,
+        rng,
+        n_permutations,
+        n_splits=5,
+        n_repeats=1,
+        random_state=seed % 1000,
+        n_jobs=n_jobs,
+    )
+    low, high = interval.intervals["uno_c"]
+    return {
+        "seed": seed,
+        "cv_uno_c": model_obs.uno_c,
+        "cv_uno_c_clinical": ref_obs.uno_c,
+        "ci_low": low,
+        "ci_high": high,
+        "delta_low": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[0],
+        "delta_high": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[1],
+        "oracle_uno_c": truth["oracle"]["oracle_uno_c"],
+        "true_procedure_uno_c": _true_procedure_c(frame, big),
+        "p_permutation": test.p_logrank,
+        "p_permutation_uno_c": test.p_uno_c,
+        "seconds": round(time.time() - t_cohort, 2),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
 def part_coverage(
     n_cohorts: int,
     n_bootstrap: int,
@@ -358,8 +419,6 @@ def part_coverage(
     from sksurv.metrics import concordance_index_ipcw
     from sksurv.util import Surv
 
-    from sabrkit.models.inference import bootstrap_cv_interval, procedure_permutation_test, run_procedure
-
     settings = _coverage_settings(n_bootstrap, n_permutations, with_reference)
     rows = _load_coverage_rows(settings, restart)
     if rows:
@@ -371,63 +430,56 @@ def part_coverage(
     y_big = Surv.from_arrays(big["event"].to_numpy(bool), big["time"].to_numpy(float))
     population_oracle = float(concordance_index_ipcw(y_big, y_big, big["lp"].to_numpy(), tau=24.0)[0])
     for i in range(len(rows), n_cohorts):
-        t_cohort = time.time()
-        seed = FIRST_SEED + i
-        frame, truth = _cohort_frame(seed, N_PATIENTS)
-        full, clinical = _datasets(frame)
-        model_obs = run_procedure(_pipeline(), full, 5, 2, seed % 1000)
-        ref_obs = run_procedure(_pipeline(), clinical, 5, 2, seed % 1000)
-        observed = {"uno_c": model_obs.uno_c, "harrell_c": model_obs.harrell_c}
-        if with_reference:
-            observed["delta_uno_c"] = model_obs.uno_c - ref_obs.uno_c
-        rng = np.random.default_rng(seed)
-        interval = bootstrap_cv_interval(
-            _pipeline(),
-            full,
-            rng,
-            n_bootstrap,
-            observed=observed,
-            reference=(_pipeline(), clinical) if with_reference else None,
-            n_splits=5,
-            n_repeats=1,
-            random_state=seed % 1000,
-            n_jobs=n_jobs,
-        )
-        test = procedure_permutation_test(
-            _pipeline(),
-            full,
-            rng,
-            n_permutations,
-            n_splits=5,
-            n_repeats=1,
-            random_state=seed % 1000,
-            n_jobs=n_jobs,
-        )
-        low, high = interval.intervals["uno_c"]
-        cohort_oracle = truth["oracle"]["oracle_uno_c"]
-        rows.append(
-            {
-                "seed": seed,
-                "cv_uno_c": model_obs.uno_c,
-                "cv_uno_c_clinical": ref_obs.uno_c,
-                "ci_low": low,
-                "ci_high": high,
-                "delta_low": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[0],
-                "delta_high": interval.intervals.get("delta_uno_c", (np.nan, np.nan))[1],
-                "oracle_uno_c": cohort_oracle,
-                "true_procedure_uno_c": _true_procedure_c(frame, big),
-                "p_permutation": test.p_logrank,
-                "p_permutation_uno_c": test.p_uno_c,
-                "seconds": round(time.time() - t_cohort, 2),
-                "load_average_1min": os.getloadavg()[0],
-            }
-        )
+        rows.append(_coverage_row(FIRST_SEED + i, big, n_bootstrap, n_permutations, n_jobs, with_reference))
         _save_coverage_rows(settings, rows)
         if (i + 1) % 5 == 0:
             logging.info("coverage: %d/%d cohorts, %.0f s", i + 1, n_cohorts, time.time() - t0)
             _summarise_coverage(rows, n_cohorts, population_oracle, settings, load0)
     _save_coverage_rows(settings, rows)
     _summarise_coverage(rows, n_cohorts, population_oracle, settings, load0)
+
+
+def part_recheck(n_cohorts: int, n_jobs: int) -> None:
+    """Re-run the first ``n_cohorts`` stored coverage cohorts with today's code and record how far
+    each figure moved (a reproducibility check: code changed since the rows were written must not
+    move parts b and c; timing and load columns are not compared)."""
+    stored = json.loads(COVERAGE_ROWS.read_text())
+    settings = stored["settings"]
+    t0, load0 = time.time(), os.getloadavg()
+    big, _ = _cohort_frame(FIRST_SEED - 1, 4000)
+    compared = [k for k in stored["rows"][0] if k not in ("seed", "seconds", "load_average_1min")]
+    cohorts = []
+    for old in stored["rows"][:n_cohorts]:
+        new = _coverage_row(
+            old["seed"],
+            big,
+            settings["n_bootstrap"],
+            settings["n_permutations"],
+            n_jobs,
+            settings["with_reference"],
+        )
+        moved = {
+            k: abs(float(new[k]) - float(old[k]))
+            for k in compared
+            if old[k] is not None and new[k] is not None and np.isfinite(float(old[k]))
+        }
+        cohorts.append({"seed": old["seed"], "max_abs_change": max(moved.values()), "changes": moved})
+        logging.info("recheck: seed %d, largest change %.3g", old["seed"], cohorts[-1]["max_abs_change"])
+    _write(
+        "recheck",
+        {
+            "what": "the first stored coverage cohorts (parts b and c) re-run with the current code; absolute change "
+            "of every stored figure (CV C, interval ends, oracle C, permutation p) against "
+            f"{COVERAGE_ROWS.name} (written {stored.get('date')})",
+            "n_cohorts": len(cohorts),
+            "settings": settings,
+            "max_abs_change": max(c["max_abs_change"] for c in cohorts),
+            "cohorts": cohorts,
+            "seconds": round(time.time() - t0, 1),
+            "load_average_before": load0,
+            "load_average_after": os.getloadavg(),
+        },
+    )
 
 
 def _summarise_coverage(
@@ -523,12 +575,15 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["null", "coverage"],
-        choices=["null", "coverage", "pipeline", "pipeline_image_on", "pipeline_seen_seeds"],
+        choices=["null", "coverage", "pipeline", "pipeline_image_on", "pipeline_seen_seeds", "recheck"],
     )
     parser.add_argument("--n-null", type=int, default=200)
     parser.add_argument("--n-coverage", type=int, default=100)
     parser.add_argument(
         "--n-pipeline", type=int, default=10, help="cohorts of the pipeline parts (judged seeds)"
+    )
+    parser.add_argument(
+        "--n-recheck", type=int, default=5, help="stored coverage cohorts the recheck re-runs"
     )
     parser.add_argument("--permutations", type=int, default=39)
     parser.add_argument("--bootstrap", type=int, default=100)
@@ -550,6 +605,8 @@ def main() -> None:
         part_coverage(
             args.n_coverage, args.bootstrap, args.permutations, args.n_jobs, args.with_reference, args.restart
         )
+    if "recheck" in args.parts:
+        part_recheck(args.n_recheck, args.n_jobs)
     if "pipeline" in args.parts:
         from pipeline_null import part_pipeline  # benchmarks/pipeline_null.py
 

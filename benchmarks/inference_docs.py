@@ -161,6 +161,14 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
     comparator_lines = _comparator_lines(inference.get("comparator"))
     if comparator_lines:
         lines += [*comparator_lines, ""]
+    recheck = inference.get("recheck")
+    if recheck is not None:
+        lines += [
+            f"Reproducibility: the first {recheck['n_cohorts']} coverage cohorts re-run with later code "
+            f"(`--parts recheck`) moved no stored figure by more than {recheck['max_abs_change']:.2g} "
+            "(CV C, interval ends, oracle C, permutation p).",
+            "",
+        ]
     loads = [
         x
         for section in (null, cov, pipe)
