@@ -105,6 +105,7 @@ def render_docs(inference: dict[str, Any], validation: dict[str, Any]) -> str:
         f"true out-of-sample C | {_rate(cov['coverage_population_oracle_c'])} / "
         f"{_rate(cov['coverage_true_out_of_sample_c_of_procedure'])} | - |",
         f"| (b) median interval width | {cov['interval_width_median']:.3f} | - |",
+        *_delta_rows(inference.get("coverage_delta")),
         f"| (c) power: permutation p <= 0.05 with the planted signal ({power['n_permutations']} permutations)"
         f"{_partial(power)} | log-rank {_rate(power['logrank'])}; CV Uno C {_rate(power['uno_c'])} | reported |",
         f"| (d) whole pipeline, image phenotype off, {pipe['n_cohorts']} cohorts{_partial(pipe)}"
@@ -202,9 +203,22 @@ def render_readme(inference: dict[str, Any], validation: dict[str, Any]) -> str:
             f"{covered['ci95'][0]:.3f}-{covered['ci95'][1]:.3f}). The SD over re-splits is not a confidence "
             "interval; the interval is the uncertainty of what this procedure reaches at n = 60 "
             "([docs/models.md](docs/models.md#what-the-synthetic-cohort-shows))."
-            + _readme_comparator(inference),
+            + _readme_comparator(inference)
+            + _readme_delta(inference.get("coverage_delta")),
             BLOCKS["readme"][1],
         ]
+    )
+
+
+def _readme_delta(delta: dict[str, Any] | None) -> str:
+    if delta is None:
+        return ""
+    return (
+        f" The interval of delta C against a comparator is conservative: over {delta['n_cohorts']} cohorts"
+        f"{_partial(delta)} it covered the true out-of-sample gain in "
+        f"{delta['coverage_true_out_of_sample_delta']['k']} but excluded 0 in only "
+        f"{delta['interval_excludes_0']['k']} (median width {delta['interval_width_median']:.2f}), so an interval "
+        "that includes 0 is no evidence that a model adds nothing."
     )
 
 
@@ -233,6 +247,20 @@ def load() -> tuple[dict[str, Any], dict[str, Any]]:
     if COMPARATOR.exists():
         inference["comparator"] = json.loads(COMPARATOR.read_text(encoding="utf-8"))
     return inference, json.loads(VALIDATION.read_text(encoding="utf-8"))
+
+
+def _delta_rows(delta: dict[str, Any] | None) -> list[str]:
+    """Rows of the delta-C interval's coverage (part ``coverage_delta``), when it was run."""
+    if delta is None:
+        return []
+    return [
+        f"| (b) coverage of the 95 % interval of delta C vs the benchmark's clinical-only model ({delta['n_bootstrap']} bootstrap "
+        f"cohorts each, the same cohorts) of the procedure's true out-of-sample delta{_partial(delta)} | "
+        f"{_rate(delta['coverage_true_out_of_sample_delta'])} | reported (no target set) |",
+        f"| (b) delta C: median true out-of-sample / CV estimate / interval width; interval excludes 0 | "
+        f"{delta['true_delta_median']:+.3f} / {delta['cv_delta_median']:+.3f} / "
+        f"{delta['interval_width_median']:.3f}; {_rate(delta['interval_excludes_0'])} | - |",
+    ]
 
 
 def _pipeline_result(section: dict[str, Any]) -> str:
