@@ -177,6 +177,25 @@ def _pipeline():
     return build_pipeline("coxph", alpha=0.01)
 
 
+def _permutation_test(
+    full: Any, rng: np.random.Generator, n_permutations: int, seed: int, n_jobs: int
+) -> Any:
+    """The whole-procedure permutation test with the benchmark's CV (5-fold, 1 repeat, split seed
+    ``seed % 1000``), as parts a and c run it."""
+    from sabrkit.models.inference import procedure_permutation_test
+
+    return procedure_permutation_test(
+        _pipeline(),
+        full,
+        rng,
+        n_permutations,
+        n_splits=5,
+        n_repeats=1,
+        random_state=seed % 1000,
+        n_jobs=n_jobs,
+    )
+
+
 def _write(section: str, payload: dict[str, Any]) -> None:
     """Replace one section of the result file (read-modify-write under a lock, renamed into place)."""
     import fcntl
@@ -199,7 +218,7 @@ def part_null(n_cohorts: int, n_permutations: int, n_jobs: int) -> None:
     """(a) false-positive rate of the whole-procedure permutation test on null cohorts."""
     from sklearn.base import clone
 
-    from sabrkit.models.inference import procedure_permutation_test, signed_logrank_z
+    from sabrkit.models.inference import signed_logrank_z
     from sabrkit.models.validation import cv_splits
 
     t0, load0 = time.time(), os.getloadavg()
@@ -209,16 +228,7 @@ def part_null(n_cohorts: int, n_permutations: int, n_jobs: int) -> None:
         frame, _ = _cohort_frame(seed, N_PATIENTS, ALL_OFF, ALL_OFF)
         full, _ = _datasets(frame)
         rng = np.random.default_rng(seed)
-        test = procedure_permutation_test(
-            _pipeline(),
-            full,
-            rng,
-            n_permutations,
-            n_splits=5,
-            n_repeats=1,
-            random_state=seed % 1000,
-            n_jobs=n_jobs,
-        )
+        test = _permutation_test(full, rng, n_permutations, seed, n_jobs)
         # the old test: shuffle the observed out-of-fold group labels (same groups as above)
         high = np.zeros(len(full.y), bool)
         for _, _, train, test_idx in cv_splits(full, 5, 1, seed % 1000):
@@ -357,7 +367,7 @@ def _coverage_row(
     seed: int, big: pd.DataFrame, n_bootstrap: int, n_permutations: int, n_jobs: int, with_reference: bool
 ) -> dict[str, Any]:
     """One cohort of parts (b) and (c): CV C, its bootstrap interval, the permutation test, the truth."""
-    from sabrkit.models.inference import bootstrap_cv_interval, procedure_permutation_test, run_procedure
+    from sabrkit.models.inference import bootstrap_cv_interval, run_procedure
 
     t_cohort = time.time()
     frame, truth = _cohort_frame(seed, N_PATIENTS)
@@ -380,16 +390,7 @@ def _coverage_row(
         random_state=seed % 1000,
         n_jobs=n_jobs,
     )
-    test = procedure_permutation_test(
-        _pipeline(),
-        full,
-        rng,
-        n_permutations,
-        n_splits=5,
-        n_repeats=1,
-        random_state=seed % 1000,
-        n_jobs=n_jobs,
-    )
+    test = _permutation_test(full, rng, n_permutations, seed, n_jobs)
     low, high = interval.intervals["uno_c"]
     return {
         "seed": seed,
